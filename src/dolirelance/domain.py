@@ -1,0 +1,301 @@
+"""Domain values. No I/O, no clock: dates and instants are always passed in.
+
+Money is ``Decimal``; calendar days are ``date``; instants are timezone-aware ``datetime``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import IntEnum, StrEnum
+
+
+class QuoteStatus(IntEnum):
+    """Dolibarr proposal status (column ``t.fk_statut``)."""
+
+    CANCELLED = -1
+    DRAFT = 0
+    OPEN = 1  # validated, waiting for the customer
+    SIGNED = 2
+    REFUSED = 3
+    BILLED = 4
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {
+    QuoteStatus.CANCELLED: "cancelled",
+    QuoteStatus.DRAFT: "draft",
+    QuoteStatus.OPEN: "open",
+    QuoteStatus.SIGNED: "signed",
+    QuoteStatus.REFUSED: "refused",
+    QuoteStatus.BILLED: "billed",
+}
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    LETTER = "letter"
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteContact:
+    """A contact linked to a quote with a role (``GET /proposals/{id}?contact_list=0``)."""
+
+    contact_id: int
+    type_code: str  # CUSTOMER, BILLING, SHIPPING (external); SALESREPFOLL (internal)
+    source: str  # "external" (a contact of the third party) or "internal" (a Dolibarr user)
+    firstname: str
+    lastname: str
+    email: str | None
+    civility: str | None = None
+    active: bool = True
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.firstname, self.lastname) if part)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    id: int
+    ref: str
+    customer_id: int
+    status: QuoteStatus
+    issue_date: date | None
+    end_of_validity: date | None
+    total_excl_tax: Decimal
+    total_tax: Decimal
+    total_incl_tax: Decimal
+    currency: str
+    customer_ref: str = ""
+    opt_out: bool = False
+    # Path of the generated PDF relative to the proposal directory ("PR2611-0001/PR2611-0001.pdf").
+    main_document: str | None = None
+    author_id: int | None = None
+    note_public: str = ""
+    # Filled only when the quote was read one by one with its contacts.
+    contacts: tuple[QuoteContact, ...] = ()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is QuoteStatus.OPEN
+
+    def customer_contacts(self) -> tuple[QuoteContact, ...]:
+        """External CUSTOMER ("Contact client suivi propale") contacts, in link order."""
+        return tuple(c for c in self.contacts if c.source == "external" and c.type_code == "CUSTOMER")
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """A Dolibarr third party."""
+
+    id: int
+    name: str
+    email: str | None = None
+    address: str = ""
+    zip: str = ""
+    town: str = ""
+    country_code: str = ""
+    customer_code: str = ""
+    phone: str = ""
+    default_lang: str | None = None
+
+    @property
+    def address_lines(self) -> tuple[str, ...]:
+        lines = [line.strip() for line in self.address.splitlines() if line.strip()]
+        town_line = " ".join(part for part in (self.zip, self.town) if part)
+        if town_line:
+            lines.append(town_line)
+        if self.country_code and self.country_code.upper() != "FR":
+            lines.append(self.country_code.upper())
+        return tuple(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    customer_id: int | None
+    firstname: str
+    lastname: str
+    email: str | None = None
+    civility: str | None = None  # MR, MME, MLE...
+    phone: str = ""
+    job: str = ""
+    default_lang: str | None = None
+    active: bool = True
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.firstname, self.lastname) if part)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A Dolibarr user (the API key's user, a sales representative...)."""
+
+    id: int
+    login: str
+    firstname: str = ""
+    lastname: str = ""
+    email: str | None = None
+    office_phone: str = ""
+    mobile_phone: str = ""
+    job: str = ""
+    signature: str = ""  # plain text (HTML stripped)
+    admin: bool = False
+    external: bool = False  # has a socid: sees only its own third party
+    # Rights as dotted names: "propal.lire", "agenda.allactions.create", "societe.client.voir".
+    rights: frozenset[str] = frozenset()
+
+    @property
+    def full_name(self) -> str:
+        name = " ".join(part for part in (self.firstname, self.lastname) if part)
+        return name or self.login
+
+    def has_right(self, right: str) -> bool:
+        return self.admin or right in self.rights
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    """Our own company (``GET /setup/company``, or the ``[company]`` table of the config)."""
+
+    name: str
+    address: str = ""
+    zip: str = ""
+    town: str = ""
+    country_code: str = ""
+    email: str = ""
+    phone: str = ""
+    url: str = ""
+    siren: str = ""  # idprof1
+    siret: str = ""  # idprof2
+    ape: str = ""  # idprof3
+    rcs: str = ""  # idprof4
+    vat_number: str = ""  # tva_intra
+    capital: str = ""
+
+    @property
+    def address_lines(self) -> tuple[str, ...]:
+        lines = [line.strip() for line in self.address.splitlines() if line.strip()]
+        town_line = " ".join(part for part in (self.zip, self.town) if part)
+        if town_line:
+            lines.append(town_line)
+        return tuple(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class AgendaEvent:
+    """A Dolibarr agenda event (ActionComm)."""
+
+    id: int
+    code: str  # free code: AC_RELANCE_EMAIL, AC_PROPAL_VALIDATE...
+    type_code: str  # AC_OTH, AC_OTH_AUTO...
+    label: str
+    note: str
+    start: datetime
+    end: datetime | None
+    percentage: int  # -1 n/a, 0 to do, 100 done
+    owner_id: int | None
+    customer_id: int | None
+    element_type: str | None
+    element_id: int | None
+    contact_ids: tuple[int, ...] = ()
+    email_to: str | None = None
+    email_subject: str | None = None
+    email_msgid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewAgendaEvent:
+    """What we ask Dolibarr to create."""
+
+    type_code: str
+    code: str
+    label: str
+    note: str
+    start: datetime
+    percentage: int
+    owner_id: int
+    end: datetime | None = None
+    customer_id: int | None = None
+    contact_id: int | None = None
+    element_type: str | None = None
+    element_id: int | None = None
+    full_day: bool = False
+    email_from: str | None = None
+    email_to: str | None = None
+    email_subject: str | None = None
+    email_msgid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file attached to a quote."""
+
+    name: str
+    relative_path: str  # relative to the proposal directory: "PR2611-0001/PR2611-0001.pdf"
+    size: int
+    modified: datetime | None
+    origin: str = ""  # "generated", "uploaded", "api", ""
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.name.lower().endswith(".pdf")
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraField:
+    name: str
+    label: str
+    type: str
+    element_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class DolibarrStatus:
+    version: tuple[int, ...]
+    version_text: str
+    timezone: str | None = None  # PHP's date.timezone, when the server tells it
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who an e-mail goes to, and why that address was chosen."""
+
+    email: str
+    name: str
+    source: str  # "quote contact CUSTOMER" or "customer"
+    contact_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteFilter:
+    """Server-side filter for listing quotes; every field narrows the list."""
+
+    statuses: tuple[QuoteStatus, ...] = (QuoteStatus.OPEN,)
+    customer_ids: tuple[int, ...] = ()
+    refs: tuple[str, ...] = ()
+    end_of_validity_from: date | None = None  # inclusive
+    end_of_validity_before: date | None = None  # exclusive
+    exclude_opt_out: bool = False
+    opt_out_field: str = "norelance"
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Server-side filter for listing agenda events."""
+
+    code_prefix: str | None = None  # "AC_RELANCE" -> (t.code:like:'AC_RELANCE%')
+    codes: tuple[str, ...] = ()
+    element_type: str | None = None
+    element_ids: tuple[int, ...] = ()
+    customer_id: int | None = None
+    owner_ids: tuple[int, ...] = ()
+    percentage: int | None = None
+    start_from: datetime | None = None  # inclusive, on t.datep
+    start_before: datetime | None = None  # exclusive
