@@ -299,3 +299,33 @@ class EventFilter:
     percentage: int | None = None
     start_from: datetime | None = None  # inclusive, on t.datep
     start_before: datetime | None = None  # exclusive
+
+
+def choose_recipients(quote: Quote, customer: Customer) -> tuple[Recipient, ...]:
+    """Who a follow-up e-mail goes to.
+
+    The quote's active CUSTOMER contacts that have an e-mail; otherwise the customer's own
+    address; otherwise nobody (the caller reports it: see :func:`no_email_message`).
+    """
+    chosen: list[Recipient] = []
+    seen: set[str] = set()
+    for contact in quote.customer_contacts():
+        email = (contact.email or "").strip()
+        if contact.active and email and email.lower() not in seen:
+            seen.add(email.lower())
+            chosen.append(
+                Recipient(email, contact.full_name, "quote contact CUSTOMER", contact_id=contact.contact_id)
+            )
+    if chosen:
+        return tuple(chosen)
+    email = (customer.email or "").strip()
+    if email:
+        return (Recipient(email, customer.name, "customer"),)
+    return ()
+
+
+def no_email_message(quote: Quote, customer: Customer) -> str:
+    return (
+        f"{quote.ref} ({customer.name}) has no e-mail address: add one to the customer or to a "
+        "CUSTOMER contact of the quote, or follow up by letter"
+    )

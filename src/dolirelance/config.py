@@ -1,0 +1,516 @@
+"""``dolirelance.toml`` → validated :class:`Settings`.
+
+Read with tomllib, validated with pydantic. Every problem is reported at once, each with
+the file, the line, the key path and what is expected (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dolirelance.errors import ConfigError, ConfigProblem
+
+DEFAULT_CONFIG_NAME = "dolirelance.toml"
+CONFIG_ENV_VAR = "DOLIRELANCE_CONFIG"
+
+_OFFSET_RE = re.compile(r"^\s*([+-])?\s*(\d+)\s*(day|days|jour|jours|week|weeks|semaine|semaines)?\s*$", re.I)
+
+
+def parse_day_offset(value: object) -> int:
+    """``"+15 days"`` → 15, ``"-5 days"`` → -5, ``"2 weeks"`` → 14, ``7`` → 7."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number of days like '+15 days' or '-5 days'")
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a number of days like '+15 days' or '-5 days'")
+    match = _OFFSET_RE.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a day offset; write it like '+15 days', '-5 days' or '2 weeks'")
+    sign, number, unit = match.groups()
+    days = int(number) * (7 if unit and unit.lower().startswith(("week", "semaine")) else 1)
+    return -days if sign == "-" else days
+
+
+def format_day_offset(days: int) -> str:
+    unit = "day" if abs(days) == 1 else "days"
+    return f"{days:+d} {unit}"
+
+
+DayOffset = Annotated[int, BeforeValidator(parse_day_offset), PlainSerializer(format_day_offset)]
+
+
+def _parse_time_of_day(value: object) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d{1,2})[:h](\d{2})\s*", value)
+        if match and int(match.group(1)) < 24 and int(match.group(2)) < 60:
+            return time(int(match.group(1)), int(match.group(2)))
+    raise ValueError(f'{value!r} is not a time of day; write it like "08:30"')
+
+
+TimeOfDay = Annotated[time, BeforeValidator(_parse_time_of_day)]
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f'{value!r} is not a known timezone; use a name like "Europe/Paris"') from exc
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _secret(value: SecretStr | None, env_name: str | None, *, key: str) -> SecretStr | None:
+    """The secret given inline, or read from the environment variable named by ``*_env``."""
+    if value is not None and value.get_secret_value():
+        return value
+    if env_name:
+        from_env = os.environ.get(env_name)
+        if from_env:
+            return SecretStr(from_env)
+        raise ConfigError(
+            [ConfigProblem("environment", None, key, f"the environment variable {env_name} is not set")],
+            remedy=f"export {env_name}=... before running dolirelance, or set {key} in the file",
+        )
+    return None
+
+
+class DolibarrSettings(_Section):
+    url: str = Field(description="API base URL, ending with /api/index.php")
+    api_key: SecretStr | None = None
+    api_key_env: str | None = None
+    timeout: float = Field(30.0, gt=0, le=600)
+    verify_tls: bool = True
+    page_size: int = Field(100, ge=1, le=1000)
+    max_concurrency: int = Field(4, ge=1, le=32)
+    timezone: str | None = Field(None, description="PHP date.timezone of the Dolibarr server")
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError('expected an http(s) URL like "https://erp.example.fr/api/index.php"')
+        if not value.endswith("/api/index.php"):
+            value = value + "/api/index.php"
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+    @model_validator(mode="after")
+    def _key_given(self) -> DolibarrSettings:
+        if self.api_key is None and not self.api_key_env:
+            raise ValueError("set api_key, or api_key_env naming an environment variable that holds it")
+        return self
+
+    def resolved_api_key(self) -> SecretStr:
+        key = _secret(self.api_key, self.api_key_env, key="dolibarr.api_key")
+        assert key is not None  # _key_given guarantees one of the two
+        return key
+
+
+class SmtpSettings(_Section):
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    password_env: str | None = None
+    timeout: float = Field(30.0, gt=0, le=600)
+    sender: str = Field(description='From address, e.g. "Solaire Rhône-Alpes <devis@example.fr>"')
+    # "user": the display name is the sending user's ("Julie Dupont <devis@...>"); "fixed": as written.
+    sender_display_name: Literal["user", "fixed"] = "fixed"
+    bcc: list[str] = Field(default_factory=list)
+    rate_limit_per_minute: int = Field(60, ge=0, description="0 = no limit")
+    max_retries: int = Field(2, ge=0, le=10)
+
+    def resolved_password(self) -> SecretStr | None:
+        return _secret(self.password, self.password_env, key="smtp.password")
+
+
+class FollowupSettings(_Section):
+    attach_other_pdfs: bool = False
+    next_delay: DayOffset = 15
+    opt_out_field: str = Field("norelance", pattern=r"^[a-z0-9_]{1,64}$")
+    default_language: str = "fr"
+    # Used when a customer has no sales representative and the quote's author cannot be read.
+    default_sales_rep: str | None = None
+
+
+class AddressWindow(_Section):
+    """Where the recipient's address goes: a French DL window envelope by default."""
+
+    left_mm: float = Field(110.0, ge=0, le=200)
+    top_mm: float = Field(50.0, ge=0, le=280)
+    width_mm: float = Field(85.0, gt=10, le=200)
+
+
+class LetterSettings(_Section):
+    # "Lyon" in "Lyon, le 28 novembre 2026"; the company town by default.
+    place: str | None = None
+    logo: Path | None = None
+    address_window: AddressWindow = AddressWindow()
+    batch_order: Literal["customer", "postcode", "ref"] = "customer"
+    duplex: bool = False
+    output_dir: Path = Path("relances")
+
+
+class CompanySettings(_Section):
+    """Our company, when the API user may not read ``/setup/company`` (admin only)."""
+
+    name: str
+    address: str = ""
+    zip: str = ""
+    town: str = ""
+    country_code: str = "FR"
+    email: str = ""
+    phone: str = ""
+    url: str = ""
+    siren: str = ""
+    siret: str = ""
+    ape: str = ""
+    rcs: str = ""
+    vat_number: str = ""
+    capital: str = ""
+
+
+_TEMPLATE_FIELDS = ("email_subject", "email_text", "email_html", "letter_subject", "letter_text")
+
+
+class ModelVariant(_Section):
+    """The texts of a model in one language. ``*_file`` paths are relative to the config file."""
+
+    email_subject: str | None = None
+    email_text: str | None = None
+    email_text_file: Path | None = None
+    email_html: str | None = None
+    email_html_file: Path | None = None
+    letter_subject: str | None = None
+    letter_text: str | None = None
+    letter_text_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _inline_or_file(self) -> ModelVariant:
+        for name in ("email_text", "email_html", "letter_text"):
+            if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None:
+                raise ValueError(f"give {name} or {name}_file, not both")
+        return self
+
+
+class ModelSettings(ModelVariant):
+    name: str = Field(min_length=1, max_length=60)
+    variants: dict[str, ModelVariant] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModelSettings:
+        missing = [
+            name
+            for name in ("email_subject", "email_text", "letter_subject", "letter_text")
+            if getattr(self, name) is None and getattr(self, f"{name}_file", None) is None
+        ]
+        if missing:
+            raise ValueError(f"model {self.name!r} lacks {', '.join(missing)} (inline text or a *_file)")
+        return self
+
+
+class StepSettings(_Section):
+    model: str
+    offset: DayOffset
+
+
+class AutoSettings(_Section):
+    enabled: bool = False
+    time: TimeOfDay = time(8, 30)
+    timezone: str = "Europe/Paris"
+    steps: list[StepSettings] = Field(default_factory=list)
+    min_gap: DayOffset = 3
+    # How long after its due day the last step may still go out (earlier steps end when the next is due).
+    last_step_window: DayOffset = 30
+    # The user that owns automatic follow-ups when the quote has no sales representative.
+    user: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @field_validator("min_gap", "last_step_window")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("expected a positive number of days")
+        return value
+
+    @model_validator(mode="after")
+    def _steps_in_order(self) -> AutoSettings:
+        offsets = [step.offset for step in self.steps]
+        if offsets != sorted(offsets) or len(set(offsets)) != len(offsets):
+            raise ValueError("steps must be listed from the earliest offset to the latest, each offset once")
+        if self.enabled and not self.steps:
+            raise ValueError("auto is enabled but has no [[auto.steps]]")
+        return self
+
+
+class LedgerSettings(_Section):
+    # SQLAlchemy URL; None = a SQLite file in the user's state directory.
+    url: str | None = None
+    # Names this installation in the ledger's claims (several replicas share one instance name).
+    instance: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class ServeSettings(_Section):
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(8787, ge=0, le=65535)
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8788, ge=0, le=65535)
+    secret_key: SecretStr | None = None
+    secret_key_env: str | None = None
+    session_hours: int = Field(8, ge=1, le=168)
+    language: Literal["fr", "en"] = "fr"
+
+
+class Settings(_Section):
+    dolibarr: DolibarrSettings
+    smtp: SmtpSettings
+    followup: FollowupSettings = FollowupSettings()
+    letter: LetterSettings = LetterSettings()
+    company: CompanySettings | None = None
+    models: list[ModelSettings] = Field(min_length=1)
+    auto: AutoSettings = AutoSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    serve: ServeSettings = ServeSettings()
+    web: WebSettings = WebSettings()
+    # Directory of the config file: *_file and logo paths are relative to it.
+    base_dir: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        names = [model.name for model in self.models]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
+        for step in self.auto.steps:
+            if step.model not in names:
+                raise ValueError(
+                    f"auto step at {format_day_offset(step.offset)} uses model {step.model!r}, "
+                    f"which is not defined; models are: {', '.join(names)}"
+                )
+        return self
+
+    def model(self, name: str) -> ModelSettings:
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise KeyError(name)
+
+    def resolve_path(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def find_config_path(explicit: Path | None = None) -> Path:
+    """The file given, else $DOLIRELANCE_CONFIG, else ./dolirelance.toml."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    if from_env:
+        return Path(from_env)
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def load_config(path: Path) -> Settings:
+    """Read, parse and validate a configuration file; raise :class:`ConfigError` listing every problem."""
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [ConfigProblem(shown, None, "", "file not found")],
+            remedy="copy config.example.toml to dolirelance.toml and edit it, or pass --config PATH",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigProblem(shown, None, "", f"cannot read the file: {exc}")]) from None
+    return parse_config(text, source=shown, base_dir=path.parent)
+
+
+def parse_config(text: str, *, source: str, base_dir: Path) -> Settings:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _line_of_toml_error(str(exc))
+        raise ConfigError(
+            [ConfigProblem(source, line, "", f"TOML syntax error: {exc}")],
+            remedy="fix the line shown; strings need quotes, tables look like [section]",
+        ) from None
+    data["base_dir"] = str(base_dir)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        locator = _TomlLocator(text)
+        problems = [
+            ConfigProblem(source, locator.line_of(error["loc"]), _key_path(error["loc"]), _explain(error))
+            for error in exc.errors()
+        ]
+        raise ConfigError(problems, remedy="see docs/configuration.md for every key") from None
+    problems = _load_template_files(settings, source, _TomlLocator(text))
+    if problems:
+        raise ConfigError(problems, remedy="paths are relative to the configuration file's directory")
+    return settings
+
+
+def model_text(settings: Settings, variant: ModelVariant, field: str) -> str | None:
+    """The text of a template field: inline, or read from its ``*_file``."""
+    inline = getattr(variant, field, None)
+    if inline is not None:
+        return str(inline)
+    file_path = getattr(variant, f"{field}_file", None)
+    if file_path is None:
+        return None
+    return settings.resolve_path(file_path).read_text(encoding="utf-8")
+
+
+def _load_template_files(settings: Settings, source: str, locator: _TomlLocator) -> list[ConfigProblem]:
+    problems = []
+    for index, model in enumerate(settings.models):
+        variants: list[tuple[tuple[str | int, ...], ModelVariant]] = [(("models", index), model)]
+        variants += [(("models", index, "variants", lang), v) for lang, v in model.variants.items()]
+        for loc, variant in variants:
+            for field in ("email_text_file", "email_html_file", "letter_text_file"):
+                file_path = getattr(variant, field)
+                if file_path is None:
+                    continue
+                resolved = settings.resolve_path(file_path)
+                try:
+                    resolved.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    reason = "file not found" if isinstance(exc, FileNotFoundError) else str(exc)
+                    problems.append(
+                        ConfigProblem(
+                            source,
+                            locator.line_of((*loc, field)),
+                            _key_path((*loc, field)),
+                            f"{reason}: {resolved}",
+                        )
+                    )
+    if settings.letter.logo is not None and not settings.resolve_path(settings.letter.logo).is_file():
+        problems.append(
+            ConfigProblem(
+                source,
+                locator.line_of(("letter", "logo")),
+                "letter.logo",
+                f"logo file not found: {settings.resolve_path(settings.letter.logo)}",
+            )
+        )
+    return problems
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part.startswith(("function-after", "function-before")):
+            continue
+        else:
+            path += ("." if path else "") + str(part)
+    return path
+
+
+def _explain(error: Any) -> str:
+    kind = error.get("type", "")
+    message = str(error.get("msg", ""))
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling; see docs/configuration.md)"
+    if kind == "missing":
+        return "missing required key"
+    message = message.removeprefix("Value error, ")
+    value = error.get("input")
+    if kind not in {"value_error", "assertion_error"} and isinstance(value, str | int | float | bool):
+        message += f" (got {value!r})"
+    return message
+
+
+def _line_of_toml_error(message: str) -> int | None:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+class _TomlLocator:
+    """Finds the line of a key path in TOML text, for error messages.
+
+    It follows table headers (``[a.b]``, ``[[models]]`` with their index) and ``key =``
+    lines; it does not need to be a full TOML parser because the text already parsed.
+    """
+
+    _HEADER = re.compile(r"^\s*(\[\[|\[)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[tuple[str | int, ...], int] = {}
+        counters: dict[tuple[str | int, ...], int] = {}
+        table: tuple[str | int, ...] = ()
+        for number, raw in enumerate(text.splitlines(), start=1):
+            header = self._HEADER.match(raw)
+            if header:
+                parts = tuple(p.strip().strip("\"'") for p in header.group(2).split("."))
+                table = self._resolve(parts, counters, is_array=header.group(1) == "[[")
+                self._lines.setdefault(table, number)
+                continue
+            key = self._KEY.match(raw)
+            if key:
+                parts = tuple(p.strip().strip("\"'") for p in key.group(1).split("."))
+                self._lines.setdefault((*table, *parts), number)
+
+    def _resolve(
+        self,
+        parts: tuple[str, ...],
+        counters: dict[tuple[str | int, ...], int],
+        *,
+        is_array: bool,
+    ) -> tuple[str | int, ...]:
+        resolved: tuple[str | int, ...] = ()
+        for position, part in enumerate(parts):
+            resolved = (*resolved, part)
+            last = position == len(parts) - 1
+            if last and is_array:
+                counters[resolved] = counters.get(resolved, -1) + 1
+                resolved = (*resolved, counters[resolved])
+            elif resolved in counters:  # a sub-table of the current array element
+                resolved = (*resolved, counters[resolved])
+        return resolved
+
+    def line_of(self, loc: tuple[int | str, ...]) -> int | None:
+        clean = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        while clean:
+            if clean in self._lines:
+                return self._lines[clean]
+            clean = clean[:-1]
+        return None
