@@ -1,0 +1,5 @@
+"""Dolibarr REST API access: the only package that imports httpx."""
+
+from dolirelance.dolibarr.client import DolibarrClient
+
+__all__ = ["DolibarrClient"]

@@ -1,0 +1,537 @@
+"""Pydantic models of what Dolibarr sends, absorbing its quirks, and their conversion to domain values.
+
+Quirks absorbed here (see ``shared/dolibarr/API.md``): ids and amounts as strings
+(``"12"``, ``"1092.00000000"``); empty dates as ``""``, ``null`` or ``0``; epoch seconds whose
+date-only values (proposal ``date``, ``fin_validite``) are midnight in the *server* timezone;
+``array_options`` that is ``[]`` when empty; ``contacts_ids`` that is null, a list of ids or a list
+of rows; HTML in signatures and notes; ``rights`` nested objects with ``1``/``"1"``/``true``.
+Unknown keys are ignored.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from dolirelance.domain import (
+    AgendaEvent,
+    Company,
+    Contact,
+    Customer,
+    Document,
+    DolibarrStatus,
+    ExtraField,
+    Quote,
+    QuoteContact,
+    QuoteStatus,
+    User,
+)
+from dolirelance.errors import DolibarrResponseError
+
+# ---------------------------------------------------------------------------- value coercions
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _to_int(value: object) -> object:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return value
+
+
+def _to_opt_int(value: object) -> object:
+    return None if _blank(value) else _to_int(value)
+
+
+def _to_opt_id(value: object) -> object:
+    """Foreign keys: ``""``, ``null``, ``0`` and ``"0"`` all mean "none"."""
+    value = _to_opt_int(value)
+    return None if value == 0 else value
+
+
+def _to_decimal(value: object) -> object:
+    if _blank(value):
+        return Decimal(0)
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, (int, str)):
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            return value  # let pydantic report the field
+    return value
+
+
+def _to_epoch(value: object) -> object:
+    """Epoch seconds or None; ``""``, ``null``, ``0`` mean "no date"."""
+    value = _to_opt_int(value)
+    if isinstance(value, float):
+        value = int(value)
+    return None if value == 0 else value
+
+
+def _to_text(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _to_opt_text(value: object) -> object:
+    return None if _blank(value) else _to_text(value)
+
+
+def _to_flag(value: object) -> object:
+    if _blank(value):
+        return False
+    if isinstance(value, str):
+        return value.strip() not in ("0", "false", "")
+    if isinstance(value, (int, float)):
+        return value != 0
+    return value
+
+
+def _to_options(value: object) -> object:
+    # PHP serializes an empty array as [] and a filled one as an object
+    if value is None or (isinstance(value, list) and not value):
+        return {}
+    return value
+
+
+def _to_keyed(value: object) -> object:
+    """Objects keyed by id (``userassigned``, ``socpeopleassigned``); ``[]`` when empty."""
+    if value is None or (isinstance(value, list) and not value):
+        return {}
+    if isinstance(value, list):  # a list of ids, as some versions accept on input
+        return {str(item): {} for item in value}
+    return value
+
+
+WireInt = Annotated[int, BeforeValidator(_to_int)]
+OptInt = Annotated[int | None, BeforeValidator(_to_opt_int)]
+OptId = Annotated[int | None, BeforeValidator(_to_opt_id)]
+Money = Annotated[Decimal, BeforeValidator(_to_decimal)]
+Epoch = Annotated[int | None, BeforeValidator(_to_epoch)]
+RequiredEpoch = Annotated[int, BeforeValidator(_to_epoch)]
+Status = Annotated[QuoteStatus, BeforeValidator(_to_int)]
+Text = Annotated[str, BeforeValidator(_to_text)]
+OptText = Annotated[str | None, BeforeValidator(_to_opt_text)]
+Flag = Annotated[bool, BeforeValidator(_to_flag)]
+Options = Annotated[dict[str, Any], BeforeValidator(_to_options)]
+Keyed = Annotated[dict[str, Any], BeforeValidator(_to_keyed)]
+
+
+def epoch_to_date(epoch: int | None, tz: ZoneInfo) -> date | None:
+    """A date-only field: Dolibarr stores server-local midnight, so read the day in that timezone."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz).date()
+
+
+def epoch_to_datetime(epoch: int | None, tz: ZoneInfo) -> datetime | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).astimezone(tz)
+
+
+_TAG = re.compile(r"<[^>]*>")
+_BREAK = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
+
+
+def html_to_text(value: str) -> str:
+    """Dolibarr's restricted HTML (signatures, notes) as plain text: line breaks kept, tags dropped."""
+    if not value:
+        return ""
+    text = _BREAK.sub("\n", value)
+    text = _TAG.sub("", text)
+    text = html.unescape(text).replace("\xa0", " ").replace("\r\n", "\n")
+    lines = [line.rstrip() for line in text.split("\n")]
+    return "\n".join(lines).strip()
+
+
+def flatten_rights(rights: Mapping[str, Any], prefix: str = "") -> frozenset[str]:
+    """``{"propal": {"lire": 1}, "agenda": {"allactions": {"create": "1"}}}`` → dotted names granted."""
+    granted: set[str] = set()
+    for key, value in rights.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            granted |= flatten_rights(value, f"{name}.")
+        elif value is True or value == 1 or value == "1":
+            granted.add(name)
+    return frozenset(granted)
+
+
+# ---------------------------------------------------------------------------- models
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class WireQuoteContact(WireModel):
+    """A row of ``contacts_ids`` with ``contact_list=0`` (CommonObject::liste_contact)."""
+
+    id: WireInt
+    code: Text = ""
+    source: Text = "external"
+    firstname: Text = ""
+    lastname: Text = ""
+    email: OptText = None
+    civility: OptText = None
+    statuscontact: OptInt = None
+
+    def to_domain(self) -> QuoteContact:
+        return QuoteContact(
+            contact_id=self.id,
+            type_code=self.code,
+            source=self.source,
+            firstname=self.firstname,
+            lastname=self.lastname,
+            email=self.email,
+            civility=self.civility,
+            active=self.statuscontact != 0,
+        )
+
+
+class WireQuote(WireModel):
+    id: WireInt
+    ref: Text
+    socid: OptId = None
+    status: Status = Field(validation_alias=AliasChoices("status", "statut"))
+    date: Epoch = None
+    datep: Epoch = None
+    fin_validite: Epoch = None
+    total_ht: Money = Decimal(0)
+    total_tva: Money = Decimal(0)
+    total_ttc: Money = Decimal(0)
+    multicurrency_code: OptText = None
+    ref_client: Text = Field("", validation_alias=AliasChoices("ref_client", "ref_customer"))
+    array_options: Options = {}
+    last_main_doc: OptText = None
+    user_author_id: OptId = Field(None, validation_alias=AliasChoices("user_author_id", "user_author"))
+    note_public: Text = ""
+    # null, bare ids (the default: no type, skipped) or rows (with contact_list=0)
+    contacts_ids: list[WireQuoteContact | WireInt] | None = None
+
+    def contact_rows(self) -> list[WireQuoteContact]:
+        return [item for item in self.contacts_ids or [] if isinstance(item, WireQuoteContact)]
+
+    def to_domain(self, tz: ZoneInfo, *, opt_out_field: str = "norelance") -> Quote:
+        contacts = sorted(
+            (row.to_domain() for row in self.contact_rows()),
+            # CUSTOMER external contacts first, the rest in Dolibarr's order (sorted is stable)
+            key=lambda c: not (c.source == "external" and c.type_code == "CUSTOMER"),
+        )
+        return Quote(
+            id=self.id,
+            ref=self.ref,
+            customer_id=self.socid or 0,
+            status=self.status,
+            issue_date=epoch_to_date(self.date or self.datep, tz),
+            end_of_validity=epoch_to_date(self.fin_validite, tz),
+            total_excl_tax=self.total_ht,
+            total_tax=self.total_tva,
+            total_incl_tax=self.total_ttc,
+            # single-currency installs still fill multicurrency_code with the main currency
+            currency=self.multicurrency_code or "EUR",
+            customer_ref=self.ref_client,
+            opt_out=bool(_to_flag(self.array_options.get(f"options_{opt_out_field}"))),
+            main_document=proposal_relative_path(self.last_main_doc),
+            author_id=self.user_author_id,
+            note_public=html_to_text(self.note_public),
+            contacts=tuple(contacts),
+        )
+
+
+def proposal_relative_path(last_main_doc: str | None) -> str | None:
+    """``propale/PR1/PR1.pdf`` (or ``2/propale/...`` for entity 2) → ``PR1/PR1.pdf``."""
+    if not last_main_doc:
+        return None
+    marker = "propale/"
+    index = last_main_doc.find(marker)
+    return last_main_doc[index + len(marker) :] if index >= 0 else last_main_doc
+
+
+class WireCustomer(WireModel):
+    id: WireInt
+    name: Text = Field("", validation_alias=AliasChoices("name", "nom"))
+    email: OptText = None
+    address: Text = ""
+    zip: Text = ""
+    town: Text = ""
+    country_code: Text = ""
+    code_client: Text = ""
+    phone: Text = ""
+    default_lang: OptText = None
+
+    def to_domain(self) -> Customer:
+        return Customer(
+            id=self.id,
+            name=self.name,
+            email=self.email,
+            address=self.address,
+            zip=self.zip,
+            town=self.town,
+            country_code=self.country_code,
+            customer_code=self.code_client,
+            phone=self.phone,
+            default_lang=self.default_lang,
+        )
+
+
+class WireContact(WireModel):
+    id: WireInt
+    socid: OptId = None
+    firstname: Text = ""
+    lastname: Text = ""
+    email: OptText = None
+    civility_code: OptText = None
+    phone_pro: Text = ""
+    phone_mobile: Text = ""
+    poste: Text = ""
+    default_lang: OptText = None
+    statut: OptInt = Field(None, validation_alias=AliasChoices("statut", "status"))
+
+    def to_domain(self) -> Contact:
+        return Contact(
+            id=self.id,
+            customer_id=self.socid,
+            firstname=self.firstname,
+            lastname=self.lastname,
+            email=self.email,
+            civility=self.civility_code,
+            phone=self.phone_pro or self.phone_mobile,
+            job=self.poste,
+            default_lang=self.default_lang,
+            active=self.statut != 0,
+        )
+
+
+class WireUser(WireModel):
+    """``/users/{id}``, ``/users/info`` and the rows of ``/thirdparties/{id}/representatives``."""
+
+    id: WireInt
+    login: Text = ""
+    firstname: Text = ""
+    lastname: Text = ""
+    email: OptText = None
+    office_phone: Text = Field("", validation_alias=AliasChoices("office_phone", "phone"))
+    user_mobile: Text = ""
+    job: Text = ""
+    signature: Text = ""
+    admin: Flag = False
+    socid: OptId = None
+    rights: Options = {}
+
+    def to_domain(self) -> User:
+        return User(
+            id=self.id,
+            login=self.login,
+            firstname=self.firstname,
+            lastname=self.lastname,
+            email=self.email,
+            office_phone=self.office_phone,
+            mobile_phone=self.user_mobile,
+            job=self.job,
+            signature=html_to_text(self.signature),
+            admin=self.admin,
+            external=self.socid is not None,
+            rights=flatten_rights(self.rights),
+        )
+
+
+class WireCompany(WireModel):
+    name: Text = ""
+    address: Text = ""
+    zip: Text = ""
+    town: Text = ""
+    country_code: Text = ""
+    email: Text = ""
+    phone: Text = ""
+    url: Text = ""
+    idprof1: Text = ""
+    idprof2: Text = ""
+    idprof3: Text = ""
+    idprof4: Text = ""
+    tva_intra: Text = ""
+    capital: Text = ""
+
+    def to_domain(self) -> Company:
+        return Company(
+            name=self.name,
+            address=self.address,
+            zip=self.zip,
+            town=self.town,
+            country_code=self.country_code,
+            email=self.email,
+            phone=self.phone,
+            url=self.url,
+            siren=self.idprof1,
+            siret=self.idprof2,
+            ape=self.idprof3,
+            rcs=self.idprof4,
+            vat_number=self.tva_intra,
+            capital=self.capital,
+        )
+
+
+class WireEvent(WireModel):
+    id: WireInt
+    code: Text = ""
+    type_code: Text = ""
+    label: Text = ""
+    note_private: Text = Field("", validation_alias=AliasChoices("note_private", "note"))
+    datep: RequiredEpoch
+    datef: Epoch = None
+    percentage: WireInt = Field(-1, validation_alias=AliasChoices("percentage", "percent"))
+    userownerid: OptId = None
+    socid: OptId = None
+    elementtype: OptText = None
+    # the output cleanup removes fk_element: elementid is the link (fk_element kept as a fallback)
+    elementid: OptId = None
+    fk_element: OptId = None
+    socpeopleassigned: Keyed = {}
+    email_to: OptText = None
+    email_subject: OptText = None
+    email_msgid: OptText = None
+
+    def to_domain(self, tz: ZoneInfo) -> AgendaEvent:
+        start = datetime.fromtimestamp(self.datep, tz)
+        return AgendaEvent(
+            id=self.id,
+            code=self.code,
+            type_code=self.type_code,
+            label=self.label,
+            note=html_to_text(self.note_private),
+            start=start,
+            end=epoch_to_datetime(self.datef, tz),
+            percentage=self.percentage,
+            owner_id=self.userownerid,
+            customer_id=self.socid,
+            element_type=self.elementtype,
+            element_id=self.elementid or self.fk_element,
+            contact_ids=tuple(sorted(int(key) for key in self.socpeopleassigned if str(key).isdigit())),
+            email_to=self.email_to,
+            email_subject=self.email_subject,
+            email_msgid=self.email_msgid,
+        )
+
+
+class WireDocument(WireModel):
+    name: Text
+    relativename: Text = ""
+    level1name: Text = ""
+    filepath: Text = ""
+    size: WireInt = 0
+    date: Epoch = None
+    gen_or_uploaded: Text = ""
+
+    def to_domain(self, tz: ZoneInfo) -> Document:
+        if self.level1name:
+            relative = f"{self.level1name}/{self.relativename or self.name}"
+        else:  # fall back on the file index: filepath "propale/REF"
+            directory = proposal_relative_path(self.filepath + "/") or ""
+            relative = f"{directory}{self.name}"
+        return Document(
+            name=self.name,
+            relative_path=relative,
+            size=self.size,
+            modified=epoch_to_datetime(self.date, tz),
+            origin=self.gen_or_uploaded,
+        )
+
+
+class WireFile(WireModel):
+    """``/documents/download`` and ``/documents/builddoc`` answers."""
+
+    filename: Text = ""
+    content: str
+    encoding: Text = "base64"
+
+
+class WireExtraField(WireModel):
+    type: Text = ""
+    label: Text = ""
+    elementtype: Text = ""
+
+
+class WireStatusBody(WireModel):
+    dolibarr_version: Text
+    timestamp_php_tz: OptText = None
+
+
+class WireStatus(WireModel):
+    success: WireStatusBody
+
+    def to_domain(self) -> DolibarrStatus:
+        text = self.success.dolibarr_version
+        return DolibarrStatus(
+            version=parse_version(text), version_text=text, timezone=self.success.timestamp_php_tz
+        )
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``"20.0.0"`` → ``(20, 0, 0)``; ``"21.0.0-beta"`` → ``(21, 0, 0)``; garbage → ``()``."""
+    parts: list[int] = []
+    for piece in text.strip().split("."):
+        digits = re.match(r"\d+", piece)
+        if not digits:
+            break
+        parts.append(int(digits.group()))
+        if digits.group() != piece:
+            break
+    return tuple(parts)
+
+
+def extrafields_to_domain(body: object, element_type: str, route: str) -> list[ExtraField]:
+    """``{"propal": {"norelance": {...}}}`` (or ``[]`` when none) → extra fields of that element."""
+    if isinstance(body, list) and not body:
+        return []
+    if not isinstance(body, dict):
+        raise _shape_error(route, "body", "expected an object keyed by element type")
+    fields = body.get(element_type) or {}
+    if not isinstance(fields, dict):
+        raise _shape_error(route, element_type, "expected an object keyed by field name")
+    result = []
+    for name, raw in fields.items():
+        wire = parse(WireExtraField, raw, route)
+        result.append(ExtraField(name=name, label=wire.label, type=wire.type, element_type=element_type))
+    return result
+
+
+# ---------------------------------------------------------------------------- validation entry point
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def parse(model: type[ModelT], data: object, route: str) -> ModelT:
+    """Validate one object; a failure becomes a :class:`DolibarrResponseError` naming route and field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        raise _shape_error(route, field, error["msg"]) from None
+
+
+def parse_list(model: type[ModelT], data: object, route: str) -> list[ModelT]:
+    if not isinstance(data, list):
+        raise _shape_error(route, "body", f"expected a list, got {type(data).__name__}")
+    return [parse(model, item, f"{route} item {index}") for index, item in enumerate(data)]
+
+
+def _shape_error(route: str, field: str, detail: str) -> DolibarrResponseError:
+    return DolibarrResponseError(
+        f"unexpected answer from Dolibarr on {route}: field {field!r}: {detail}",
+        remedy="check that the Dolibarr version is supported (18 to 22); report it with that version",
+    )
