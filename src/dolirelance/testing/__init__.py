@@ -1,0 +1,48 @@
+"""Test helpers shipped with the package: a fake Dolibarr 20.0.0 and its French sample data."""
+
+from dolirelance.testing.fake_dolibarr import (
+    ALL_RIGHTS,
+    AgendaEventRecord,
+    ContactRecord,
+    FakeDolibarr,
+    ProposalRecord,
+    RequestLogEntry,
+    StoredFile,
+    ThirdPartyRecord,
+    UserRecord,
+    create_app,
+)
+from dolirelance.testing.pdf import render_proposal_pdf
+from dolirelance.testing.sample_data import SampleData, load_sample_data
+from dolirelance.testing.server import serve_in_thread
+from dolirelance.testing.sqlfilters import (
+    ColumnKind,
+    SqlFilterError,
+    SqlFilterSqlError,
+    SqlFilterSyntaxError,
+    compile_filter,
+    parse_filter,
+)
+
+__all__ = [
+    "ALL_RIGHTS",
+    "AgendaEventRecord",
+    "ColumnKind",
+    "ContactRecord",
+    "FakeDolibarr",
+    "ProposalRecord",
+    "RequestLogEntry",
+    "SampleData",
+    "SqlFilterError",
+    "SqlFilterSqlError",
+    "SqlFilterSyntaxError",
+    "StoredFile",
+    "ThirdPartyRecord",
+    "UserRecord",
+    "compile_filter",
+    "create_app",
+    "load_sample_data",
+    "parse_filter",
+    "render_proposal_pdf",
+    "serve_in_thread",
+]
