@@ -1,0 +1,312 @@
+"""E-mail building and SMTP sending. smtplib and email live only here.
+
+One :class:`SmtpSender` holds one connection for a whole batch, reconnects once when the server
+dropped it, paces messages to the configured rate and retries temporary failures. Every value
+that comes from Dolibarr is flattened to one line before it reaches a header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import socket
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from dolirelance.config import SmtpSettings
+from dolirelance.domain import Recipient, User
+from dolirelance.errors import MailError, MailPermanentError, MailTemporaryError
+from dolirelance.render import RenderedFollowUp
+
+_BACKOFF_SECONDS = (1.0, 3.0, 10.0)
+
+
+def _one_line(value: str) -> str:
+    """Collapse CR, LF and other line breaks to single spaces: no header injection."""
+    return " ".join(value.replace("\r", " ").replace("\n", " ").split())
+
+
+def parse_address(value: str, *, display_name: str | None = None, role: str = "address") -> Address:
+    """One e-mail address (optionally "Name <addr>") → :class:`Address`; MailPermanentError if not."""
+    flat = _one_line(value)
+    pairs = getaddresses([flat])
+    if len(pairs) != 1 or not pairs[0][1]:
+        raise MailPermanentError(
+            f"{role} {flat!r} is not a single valid e-mail address",
+            remedy="correct the address in Dolibarr (or in dolirelance.toml)",
+        )
+    name, addr = pairs[0]
+    if addr.count("@") != 1 or any(ch in addr for ch in " <>,;\"'()[]\\"):
+        raise MailPermanentError(
+            f"{role} {flat!r} is not a valid e-mail address",
+            remedy="correct the address in Dolibarr (or in dolirelance.toml)",
+        )
+    local, domain = addr.split("@")
+    if not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
+        raise MailPermanentError(
+            f"{role} {flat!r} is not a valid e-mail address",
+            remedy="correct the address in Dolibarr (or in dolirelance.toml)",
+        )
+    shown = _one_line(display_name if display_name is not None else name)
+    try:
+        return Address(display_name=shown, username=local, domain=domain)
+    except (ValueError, IndexError) as exc:
+        raise MailPermanentError(f"{role} {flat!r} is not a valid e-mail address: {exc}") from None
+
+
+def build_email(
+    *,
+    smtp: SmtpSettings,
+    sender_user: User,
+    recipients: Sequence[Recipient],
+    rendered: RenderedFollowUp,
+    attachments: Sequence[tuple[str, bytes]],
+    message_id: str | None = None,
+) -> EmailMessage:
+    """The follow-up e-mail: text (and HTML) body and exactly the PDFs given."""
+    if not recipients:
+        raise MailPermanentError("the e-mail has no recipient", remedy="add an e-mail address in Dolibarr")
+    sender = parse_address(smtp.sender, role="smtp.sender")
+    if smtp.sender_display_name == "user":
+        sender = Address(_one_line(sender_user.full_name), sender.username, sender.domain)
+    message = EmailMessage(policy=SMTP_POLICY)
+    message["From"] = sender
+    if sender_user.email:
+        message["Reply-To"] = parse_address(
+            sender_user.email, display_name=sender_user.full_name, role="the user's e-mail"
+        )
+    message["To"] = [parse_address(r.email, display_name=r.name, role="recipient") for r in recipients]
+    if smtp.bcc:
+        message["Bcc"] = [parse_address(address, role="smtp.bcc") for address in smtp.bcc]
+    message["Subject"] = _one_line(rendered.email_subject)
+    message["Date"] = format_datetime(datetime.now().astimezone())
+    message["Message-ID"] = _one_line(message_id) if message_id else make_msgid(domain=sender.domain)
+    message["Content-Language"] = rendered.lang
+    message.set_content(rendered.email_text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    if rendered.email_html:
+        message.add_alternative(rendered.email_html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for filename, data in attachments:
+        message.add_attachment(
+            data, maintype="application", subtype="pdf", filename=_one_line(filename) or "document.pdf"
+        )
+    return message
+
+
+def envelope_recipients(message: EmailMessage) -> list[str]:
+    """Every address the message goes to (To, Cc, Bcc)."""
+    fields = [str(value) for key in ("To", "Cc", "Bcc") for value in message.get_all(key, [])]
+    return [addr for _, addr in getaddresses(fields) if addr]
+
+
+def write_eml(message: EmailMessage, path: Path) -> None:
+    """Save a message as an .eml file (previews, the demo)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(message.as_bytes(policy=SMTP_POLICY))
+
+
+class SmtpSender:
+    """One SMTP connection for a batch of messages, with pacing and retries.
+
+    >>> with SmtpSender(settings.smtp) as sender:
+    ...     sender.send(message)
+    """
+
+    def __init__(
+        self,
+        smtp: SmtpSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._settings = smtp
+        self._clock = clock
+        self._sleep = sleep
+        self._connection: smtplib.SMTP | None = None
+        self._last_sent: float | None = None
+        self.sent = 0
+
+    def __enter__(self) -> SmtpSender:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        self.close()
+        return False
+
+    @property
+    def min_interval(self) -> float:
+        """Seconds between two messages (0 = no limit)."""
+        rate = self._settings.rate_limit_per_minute
+        return 60.0 / rate if rate > 0 else 0.0
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.quit()
+            except (smtplib.SMTPException, OSError):
+                connection.close()
+
+    def send(self, message: EmailMessage) -> None:
+        """Send one message; retry temporary failures up to ``smtp.max_retries`` times."""
+        attempts = self._settings.max_retries + 1
+        for attempt in range(attempts):
+            self._pace()
+            try:
+                self._send_once(message)
+            except MailTemporaryError:
+                self._drop()
+                if attempt + 1 >= attempts:
+                    raise
+                self._sleep(_BACKOFF_SECONDS[min(attempt, len(_BACKOFF_SECONDS) - 1)])
+                continue
+            self._last_sent = self._clock()
+            self.sent += 1
+            return
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _pace(self) -> None:
+        interval = self.min_interval
+        if interval and self._last_sent is not None:
+            wait = self._last_sent + interval - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+
+    def _send_once(self, message: EmailMessage) -> None:
+        recipients = envelope_recipients(message)
+        sender = parseaddr(str(message["From"]))[1]
+        reconnected = False
+        while True:
+            connection = self._connect()
+            try:
+                refused = connection.send_message(message, from_addr=sender, to_addrs=recipients)
+            except smtplib.SMTPServerDisconnected as exc:
+                # A connection idle since the previous message may have been closed: reconnect once.
+                self._drop()
+                if not reconnected:
+                    reconnected = True
+                    continue
+                raise MailTemporaryError(
+                    f"the SMTP server closed the connection: {exc}", remedy="retry later"
+                ) from None
+            except smtplib.SMTPRecipientsRefused as exc:
+                raise _refused(exc.recipients) from None
+            except smtplib.SMTPResponseException as exc:
+                raise _reply_error(exc.smtp_code, exc.smtp_error, "sending") from None
+            except (TimeoutError, OSError) as exc:
+                raise MailTemporaryError(
+                    f"the connection to the SMTP server failed while sending: {exc}", remedy="retry later"
+                ) from None
+            if refused:
+                raise _refused(refused)
+            return
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._connection is None:
+            self._connection = open_connection(self._settings)
+        return self._connection
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                connection.close()
+
+
+def open_connection(smtp: SmtpSettings) -> smtplib.SMTP:
+    """Connect, say EHLO, STARTTLS when asked, log in when a username is set."""
+    where = f"{smtp.host}:{smtp.port}"
+    connection: smtplib.SMTP
+    try:
+        if smtp.security == "tls":
+            connection = smtplib.SMTP_SSL(
+                smtp.host, smtp.port, timeout=smtp.timeout, context=ssl.create_default_context()
+            )
+        else:
+            connection = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+        connection.ehlo()
+        if smtp.security == "starttls":
+            connection.starttls(context=ssl.create_default_context())
+            connection.ehlo()
+        if smtp.username:
+            password = smtp.resolved_password()
+            connection.login(smtp.username, password.get_secret_value() if password else "")
+    except smtplib.SMTPAuthenticationError as exc:
+        raise MailPermanentError(
+            f"the SMTP server {where} refused the login of {smtp.username}: "
+            f"{exc.smtp_code} {_text(exc.smtp_error)}",
+            remedy="check smtp.username and the password (smtp.password_env)",
+        ) from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise MailPermanentError(
+            f"the SMTP server {where} does not support what we asked: {exc}",
+            remedy='set smtp.security to "none", "starttls" or "tls" as your provider documents',
+        ) from None
+    except smtplib.SMTPResponseException as exc:
+        raise _reply_error(exc.smtp_code, exc.smtp_error, f"connecting to {where}") from None
+    except ssl.SSLError as exc:
+        raise MailPermanentError(
+            f"TLS with the SMTP server {where} failed: {exc}",
+            remedy='check smtp.security ("tls" is usually port 465, "starttls" port 587)',
+        ) from None
+    except (smtplib.SMTPException, TimeoutError, socket.gaierror, OSError) as exc:
+        raise MailTemporaryError(
+            f"cannot connect to the SMTP server {where}: {exc}",
+            remedy="check smtp.host and smtp.port, and that the server is reachable",
+        ) from None
+    return connection
+
+
+def check_connection(smtp: SmtpSettings) -> str:
+    """Connect, EHLO, log in and quit; return the server's greeting (``dolirelance doctor``)."""
+    connection = open_connection(smtp)
+    try:
+        code, text = connection.ehlo()
+        greeting = _text(text).splitlines()[0] if text else ""
+        return f"{code} {greeting}".strip()
+    finally:
+        try:
+            connection.quit()
+        except (smtplib.SMTPException, OSError):
+            connection.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _reply_error(code: int, text: bytes | str, doing: str) -> MailError:
+    reply = f"{code} {_text(text)}".strip()
+    if 400 <= code < 500:
+        return MailTemporaryError(
+            f"the SMTP server said {reply} while {doing}",
+            remedy="a temporary refusal: the follow-up can be retried later",
+        )
+    return MailPermanentError(
+        f"the SMTP server said {reply} while {doing}",
+        remedy="read the server's reply: the sender may not be allowed, or the message was rejected",
+    )
+
+
+def _refused(refused: dict[str, tuple[int, bytes]]) -> MailError:
+    details = "; ".join(f"{addr}: {code} {_text(text)}" for addr, (code, text) in refused.items())
+    if refused and all(400 <= code < 500 for code, _ in refused.values()):
+        return MailTemporaryError(f"the SMTP server deferred recipients ({details})", remedy="retry later")
+    return MailPermanentError(
+        f"the SMTP server refused recipients ({details})",
+        remedy="correct the contact's or customer's e-mail address in Dolibarr",
+    )

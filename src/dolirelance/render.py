@@ -1,0 +1,699 @@
+"""The one renderer: every model text (e-mail and letter) goes through here.
+
+Jinja2 lives only in this module. Templates run in a sandbox with ``StrictUndefined``; every
+model and every language variant is compiled once, up front, and checked against the variable
+catalogue so that a typo is reported with the model, the field, the line and a suggestion
+before anything is sent. Dates and amounts are formatted with babel in the text's language.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from babel.dates import format_date
+from babel.numbers import format_currency
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.environment import Template
+from jinja2.sandbox import SandboxedEnvironment
+
+from dolirelance.config import ModelSettings, ModelVariant, Settings, model_text
+from dolirelance.domain import Company, Contact, Customer, Quote, QuoteContact, QuoteStatus, User
+from dolirelance.errors import TemplateError
+
+TEXT_FIELDS = ("email_subject", "email_text", "email_html", "letter_subject", "letter_text")
+_EMAIL_FIELDS = ("email_subject", "email_text", "email_html")
+_LETTER_FIELDS = ("letter_subject", "letter_text")
+
+# Language code of a variant → the babel locale used to format dates and amounts.
+# English uses the British forms ("28 November 2026"), which read naturally in letters.
+_LOCALES = {"fr": "fr_FR", "en": "en_GB", "de": "de_DE", "es": "es_ES", "it": "it_IT", "nl": "nl_NL"}
+
+_CIVILITIES = {
+    "fr": {"MME": "Madame", "MLE": "Madame", "MR": "Monsieur"},
+    "en": {"MME": "Ms", "MLE": "Ms", "MR": "Mr"},
+}
+_GREETING_UNKNOWN = {"fr": "Madame, Monsieur", "en": "Dear Sir or Madam"}
+_SALUTATION_UNKNOWN = {"fr": "Madame, Monsieur", "en": "Sir or Madam"}
+_SALUTATION_KNOWN = {"en": {"MME": "Madam", "MLE": "Madam", "MR": "Sir"}}
+
+# Dolibarr substitution keys (getCommonSubstitutionArray, FormMail) → our Jinja expressions.
+# Amount keys give the formatted amount: Dolibarr's raw "1448.00000000" is never what a letter wants.
+DOLIBARR_ALIASES: dict[str, str] = {
+    "__REF__": "quote.ref",
+    "__REF_CLIENT__": "quote.customer_ref",
+    "__REFCLIENT__": "quote.customer_ref",
+    "__NOTE_PUBLIC__": "quote.note_public",
+    "__DATE_YMD__": "quote.date",
+    "__AMOUNT__": "quote.total_incl_tax",
+    "__AMOUNT_FORMATED__": "quote.total_incl_tax",
+    "__AMOUNT_EXCL_TAX__": "quote.total_excl_tax",
+    "__AMOUNT_EXCL_TAX_FORMATED__": "quote.total_excl_tax",
+    "__AMOUNT_VAT__": "quote.total_tax",
+    "__AMOUNT_VAT_FORMATED__": "quote.total_tax",
+    "__TOTAL_TTC__": "quote.total_incl_tax",
+    "__TOTAL_HT__": "quote.total_excl_tax",
+    "__TOTAL_VAT__": "quote.total_tax",
+    "__THIRDPARTY_NAME__": "customer.name",
+    "__THIRDPARTY_EMAIL__": "customer.email",
+    "__THIRDPARTY_ADDRESS__": "customer.address",
+    "__THIRDPARTY_ZIP__": "customer.zip",
+    "__THIRDPARTY_TOWN__": "customer.town",
+    "__THIRDPARTY_PHONE__": "customer.phone",
+    "__THIRDPARTY_CODE_CLIENT__": "customer.code",
+    "__CONTACTCIVNAME__": "contact.civility_name",
+    "__CONTACT_NAME__": "contact.name",
+    "__CONTACT_FIRSTNAME__": "contact.firstname",
+    "__CONTACT_LASTNAME__": "contact.lastname",
+    "__CONTACT_EMAIL__": "contact.email",
+    "__USER_SIGNATURE__": "user.signature",
+    "__SENDEREMAIL_SIGNATURE__": "user.signature",
+    "__USER_FULLNAME__": "user.name",
+    "__USER_FIRSTNAME__": "user.firstname",
+    "__USER_LASTNAME__": "user.lastname",
+    "__USER_EMAIL__": "user.email",
+    "__USER_PHONE__": "user.phone",
+    "__USER_JOB__": "user.job",
+    "__MYCOMPANY_NAME__": "company.name",
+    "__MYCOMPANY_EMAIL__": "company.email",
+    "__MYCOMPANY_PHONE__": "company.phone",
+    "__MYCOMPANY_ADDRESS__": "company.address",
+    "__MYCOMPANY_ZIP__": "company.zip",
+    "__MYCOMPANY_TOWN__": "company.town",
+    "__MYCOMPANY_PROFID1__": "company.siren",
+    "__MYCOMPANY_PROFID2__": "company.siret",
+    "__MYCOMPANY_PROFID3__": "company.ape",
+    "__MYCOMPANY_PROFID4__": "company.rcs",
+    "__MYCOMPANY_CAPITAL__": "company.capital",
+    "__NOW_TMS_YMD__": "today",
+}
+_ALIAS_RE = re.compile(r"__[A-Z][A-Z0-9_]*__")
+# Names Jinja itself provides inside templates.
+_JINJA_NAMES = frozenset({"loop", "caller", "varargs", "kwargs", "self", "super"})
+
+
+@dataclass(frozen=True)
+class FollowUpContext:
+    """Everything a model may talk about, for one follow-up of one quote."""
+
+    quote: Quote
+    customer: Customer
+    contact: QuoteContact | Contact | None  # the addressee; None = the company itself
+    user: User  # the sending sales person
+    company: Company
+    model_name: str
+    level: int  # 1-based position of the model in the configuration
+    previous_date: date | None
+    next_date: date | None
+    today: date
+
+
+@dataclass(frozen=True)
+class RenderedFollowUp:
+    model_name: str
+    lang: str  # language of the e-mail texts ("fr", "en"...)
+    email_subject: str
+    email_text: str
+    email_html: str | None
+    letter_subject: str
+    letter_text: str
+    # Language of the letter texts when they fell back to the base model (None = ``lang``).
+    letter_lang: str | None = None
+
+    @property
+    def letter_language(self) -> str:
+        return self.letter_lang or self.lang
+
+
+def babel_locale(lang: str) -> str:
+    """``"fr"`` → ``"fr_FR"``, ``"en"`` → ``"en_GB"``; other codes are passed to babel as they are."""
+    return _LOCALES.get(lang, lang)
+
+
+def format_day(day: date, lang: str) -> str:
+    """``8 décembre 2026`` / ``8 December 2026``."""
+    return str(format_date(day, format="long", locale=babel_locale(lang)))
+
+
+def format_amount(value: Decimal, currency: str, lang: str) -> str:
+    """``1 448,00 €`` / ``€1,448.00`` (with babel's no-break spaces)."""
+    return str(format_currency(value, currency or "EUR", locale=babel_locale(lang)))
+
+
+def language_of(code: str | None) -> str | None:
+    """``"en_US"`` → ``"en"``; ``None``/``""`` → ``None``."""
+    if not code:
+        return None
+    return code.replace("-", "_").split("_")[0].lower() or None
+
+
+def variables(ctx: FollowUpContext, lang: str) -> dict[str, Any]:
+    """The template namespace for a context, formatted in ``lang``: the variable catalogue."""
+    quote, customer, user, company = ctx.quote, ctx.customer, ctx.user, ctx.company
+    end = quote.end_of_validity
+    currency = quote.currency or "EUR"
+
+    def day(value: date | None) -> str:
+        return format_day(value, lang) if value else ""
+
+    def money(value: Decimal) -> str:
+        return format_amount(value, currency, lang)
+
+    return {
+        "quote": {
+            "ref": quote.ref,
+            "customer_ref": quote.customer_ref,
+            "date": day(quote.issue_date),
+            "end_of_validity": day(end),
+            "days_until_end": max(0, (end - ctx.today).days) if end else 0,
+            "days_since_end": max(0, (ctx.today - end).days) if end else 0,
+            "total_excl_tax": money(quote.total_excl_tax),
+            "total_tax": money(quote.total_tax),
+            "total_incl_tax": money(quote.total_incl_tax),
+            "currency": currency,
+            "note_public": quote.note_public,
+            "date_iso": quote.issue_date.isoformat() if quote.issue_date else "",
+            "end_of_validity_iso": end.isoformat() if end else "",
+            "amounts": {
+                "excl_tax": quote.total_excl_tax,
+                "tax": quote.total_tax,
+                "incl_tax": quote.total_incl_tax,
+            },
+        },
+        "customer": {
+            "name": customer.name,
+            "address": "\n".join(customer.address_lines),
+            "address_lines": list(customer.address_lines),
+            "zip": customer.zip,
+            "town": customer.town,
+            "email": customer.email or "",
+            "phone": customer.phone,
+            "code": customer.customer_code,
+        },
+        "contact": _contact_variables(ctx, lang),
+        "user": {
+            "name": user.full_name,
+            "firstname": user.firstname,
+            "lastname": user.lastname,
+            "email": user.email or "",
+            "phone": user.office_phone or user.mobile_phone,
+            "job": user.job,
+            "signature": _signature(user, company),
+        },
+        "company": {
+            "name": company.name,
+            "address": "\n".join(company.address_lines),
+            "address_lines": list(company.address_lines),
+            "zip": company.zip,
+            "town": company.town,
+            "phone": company.phone,
+            "email": company.email,
+            "url": company.url,
+            "siren": company.siren,
+            "siret": company.siret,
+            "ape": company.ape,
+            "rcs": company.rcs,
+            "vat_number": company.vat_number,
+            "capital": company.capital,
+        },
+        "followup": {
+            "model": ctx.model_name,
+            "level": ctx.level,
+            "previous_date": day(ctx.previous_date) if ctx.previous_date else None,
+            "next_date": day(ctx.next_date) if ctx.next_date else None,
+        },
+        "today": day(ctx.today),
+        "lang": lang,
+    }
+
+
+def civility_label(civility: str | None, lang: str) -> str:
+    """``MME`` → ``Madame`` (fr) / ``Ms`` (en); unknown → ``""``."""
+    table = _CIVILITIES.get(lang, _CIVILITIES["en"])
+    return table.get((civility or "").strip().upper(), "")
+
+
+def _contact_variables(ctx: FollowUpContext, lang: str) -> dict[str, Any]:
+    contact = ctx.contact
+    table_lang = lang if lang in _CIVILITIES else "en"
+    if contact is None:
+        return {
+            "civility": "",
+            "firstname": "",
+            "lastname": "",
+            "name": ctx.customer.name,
+            "civility_name": "",
+            "email": ctx.customer.email or "",
+            "greeting": _GREETING_UNKNOWN[table_lang],
+            "salutation": _SALUTATION_UNKNOWN[table_lang],
+        }
+    code = (contact.civility or "").strip().upper()
+    civility = civility_label(code, table_lang)
+    if table_lang == "fr":
+        greeting = civility or _GREETING_UNKNOWN["fr"]
+        salutation = civility or _SALUTATION_UNKNOWN["fr"]
+    else:
+        greeting = f"Dear {civility} {contact.lastname}".strip() if civility else _GREETING_UNKNOWN["en"]
+        salutation = _SALUTATION_KNOWN["en"].get(code, _SALUTATION_UNKNOWN["en"])
+    return {
+        "civility": civility,
+        "firstname": contact.firstname,
+        "lastname": contact.lastname,
+        "name": contact.full_name,
+        "civility_name": " ".join(part for part in (civility, contact.full_name) if part),
+        "email": contact.email or "",
+        "greeting": greeting,
+        "salutation": salutation,
+    }
+
+
+def _signature(user: User, company: Company) -> str:
+    if user.signature.strip():
+        return user.signature.strip("\n")
+    lines = (user.full_name, user.job, company.name, user.office_phone or user.mobile_phone)
+    return "\n".join(line for line in lines if line)
+
+
+def catalogue(ctx: FollowUpContext | None = None) -> list[str]:
+    """Every variable name, dotted (``quote.ref``), in catalogue order."""
+    names: list[str] = []
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            names.append(prefix)
+
+    walk("", variables(ctx or sample_context(date(2026, 11, 28)), "fr"))
+    return names
+
+
+# --------------------------------------------------------------------------------------------
+# Compilation
+
+
+@dataclass(frozen=True)
+class _Source:
+    model: str
+    lang: str | None  # None = the base texts
+    field: str
+    file: Path | None
+
+    def where(self, line: int | None = None) -> str:
+        variant = f", variant {self.lang!r}" if self.lang else ""
+        place = f"model {self.model!r}{variant}, {self.field}"
+        if self.file is not None:
+            place += f" ({self.file}{f':{line}' if line else ''})"
+        elif line:
+            place += f", line {line}"
+        return place
+
+    @property
+    def filename(self) -> str:
+        # Jinja puts this in its rewritten traceback frames: how we find the failing line.
+        return str(self.file) if self.file else f"<{self.model}|{self.lang or ''}|{self.field}>"
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    source: _Source
+    template: Template | None
+    errors: tuple[TemplateError, ...]
+
+
+class Renderer:
+    """Compiles every model once; renders follow-ups; checks every model for ``config check``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._base_lang = (settings.followup.default_language or "fr").lower()
+        self._text_env = _environment(autoescape=False)
+        self._html_env = _environment(autoescape=True)
+        self._known = _catalogue_tree()
+        self._names = catalogue()
+        self._levels = {model.name: index for index, model in enumerate(settings.models, start=1)}
+        # (model, lang or None, field) → compiled template
+        self._compiled: dict[tuple[str, str | None, str], _Compiled] = {}
+        for model in settings.models:
+            self._compile_variant(model, model, None)
+            for lang, variant in model.variants.items():
+                self._compile_variant(model, variant, lang.lower())
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self._levels)
+
+    def level_of(self, model_name: str) -> int:
+        """1-based position of a model in the configuration (its follow-up level)."""
+        return self._levels[model_name]
+
+    def variant_for(self, model_name: str, ctx: FollowUpContext) -> str | None:
+        """The variant language used for this addressee, or None for the base texts."""
+        model = self._model(model_name)
+        wanted = language_of(getattr(ctx.contact, "default_lang", None)) or language_of(
+            ctx.customer.default_lang
+        )
+        if wanted and wanted != self._base_lang and wanted in {k.lower() for k in model.variants}:
+            return wanted
+        return None
+
+    def render(self, model_name: str, ctx: FollowUpContext) -> RenderedFollowUp:
+        """Render every text of a model for one follow-up; raise the first :class:`TemplateError`."""
+        variant = self.variant_for(model_name, ctx)
+        texts: dict[str, str | None] = {}
+        langs: dict[str, str] = {}
+        namespaces: dict[str, dict[str, Any]] = {}
+        for field in TEXT_FIELDS:
+            compiled = self._pick(model_name, variant, field)
+            if compiled is None:
+                texts[field] = None
+                continue
+            if compiled.errors:
+                raise compiled.errors[0]
+            lang = compiled.source.lang or self._base_lang
+            if lang not in namespaces:
+                namespaces[lang] = variables(ctx, lang)
+            langs[field] = lang
+            texts[field] = self._run(compiled, namespaces[lang])
+        email_lang = langs.get("email_text", self._base_lang)
+        letter_lang = langs.get("letter_text", email_lang)
+        return RenderedFollowUp(
+            model_name=model_name,
+            lang=email_lang,
+            email_subject=_one_line(texts["email_subject"] or ""),
+            email_text=texts["email_text"] or "",
+            email_html=texts["email_html"],
+            letter_subject=_one_line(texts["letter_subject"] or ""),
+            letter_text=texts["letter_text"] or "",
+            letter_lang=None if letter_lang == email_lang else letter_lang,
+        )
+
+    def check(self, ctx: FollowUpContext) -> list[TemplateError]:
+        """Render every model and every variant against ``ctx``; return every error found."""
+        errors: list[TemplateError] = []
+        namespaces: dict[str, dict[str, Any]] = {}
+        for compiled in self._compiled.values():
+            if compiled.errors:
+                errors.extend(compiled.errors)
+                continue
+            if compiled.template is None:
+                continue
+            lang = compiled.source.lang or self._base_lang
+            model_ctx = _with_model(ctx, compiled.source.model, self._levels[compiled.source.model])
+            key = f"{lang}|{compiled.source.model}"
+            if key not in namespaces:
+                namespaces[key] = variables(model_ctx, lang)
+            try:
+                self._run(compiled, namespaces[key])
+            except TemplateError as exc:
+                errors.append(exc)
+        return errors
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _model(self, name: str) -> ModelSettings:
+        try:
+            return self._settings.model(name)
+        except KeyError:
+            known = ", ".join(self._levels)
+            raise TemplateError(
+                f"there is no model named {name!r}", remedy=f"use one of the models: {known}"
+            ) from None
+
+    def _pick(self, model_name: str, variant: str | None, field: str) -> _Compiled | None:
+        self._model(model_name)
+        if variant is not None:
+            found = self._compiled.get((model_name, variant, field))
+            if found is not None:
+                return found
+        return self._compiled.get((model_name, None, field))
+
+    def _compile_variant(self, model: ModelSettings, variant: ModelVariant, lang: str | None) -> None:
+        for field in TEXT_FIELDS:
+            file_path = getattr(variant, f"{field}_file", None)
+            resolved = self._settings.resolve_path(file_path) if file_path is not None else None
+            source = _Source(model.name, lang, field, resolved)
+            try:
+                text = model_text(self._settings, variant, field)
+            except (OSError, UnicodeDecodeError) as exc:
+                error = TemplateError(
+                    f"{source.where()}: cannot read the template file: {exc}",
+                    remedy="paths are relative to the configuration file's directory",
+                )
+                self._compiled[(model.name, lang, field)] = _Compiled(source, None, (error,))
+                continue
+            if text is None:
+                continue
+            self._compiled[(model.name, lang, field)] = self._compile(source, text)
+
+    def _compile(self, source: _Source, text: str) -> _Compiled:
+        env = self._html_env if source.field == "email_html" else self._text_env
+        errors: list[TemplateError] = []
+        rewritten = _ALIAS_RE.sub(lambda m: _alias_expression(m, source, text, errors), text)
+        if errors:
+            return _Compiled(source, None, tuple(errors))
+        try:
+            ast = env.parse(rewritten, name=source.filename, filename=source.filename)
+        except TemplateSyntaxError as exc:
+            error = TemplateError(
+                f"{source.where(exc.lineno)}: template syntax error: {exc.message}",
+                remedy="check the {{ }} and {% %} pairs on that line; see docs/templates.md",
+            )
+            return _Compiled(source, None, (error,))
+        errors.extend(self._unknown_variables(source, ast))
+        if errors:
+            return _Compiled(source, None, tuple(errors))
+        code = env.compile(ast, name=source.filename, filename=source.filename)
+        template = env.template_class.from_code(env, code, env.make_globals(None))
+        return _Compiled(source, template, ())
+
+    def _unknown_variables(self, source: _Source, ast: nodes.Template) -> Iterator[TemplateError]:
+        assigned = {node.name for node in ast.find_all(nodes.Name) if node.ctx in ("store", "param")}
+        seen: set[str] = set()
+        for node in ast.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)):
+            dotted = _dotted(node)
+            if dotted is None or dotted[0] in assigned or dotted[0] in _JINJA_NAMES:
+                continue
+            if dotted[0] in self._text_env.globals and dotted[0] not in self._known:
+                continue
+            unknown = _first_unknown(self._known, dotted)
+            if unknown is None or unknown in seen:
+                continue
+            seen.add(unknown)
+            yield self._unknown_error(source, unknown, node.lineno)
+
+    def _unknown_error(self, source: _Source, name: str, line: int | None) -> TemplateError:
+        close = difflib.get_close_matches(name, self._names, n=3, cutoff=0.6)
+        if not close:
+            stem = name.split(".")[0]
+            close = [known for known in self._names if known.startswith(stem + ".")][:3]
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        return TemplateError(
+            f"{source.where(line)}: unknown variable {name}{hint}",
+            remedy="the variables are listed in docs/templates.md",
+        )
+
+    def _run(self, compiled: _Compiled, namespace: Mapping[str, Any]) -> str:
+        assert compiled.template is not None
+        source = compiled.source
+        try:
+            text = compiled.template.render(namespace)
+        except TemplateError:
+            raise
+        except Exception as exc:  # any failure inside a template is the template's problem
+            line = _template_line(exc.__traceback__, source.filename)
+            message = getattr(exc, "message", None) or str(exc)
+            raise TemplateError(
+                f"{source.where(line)}: {message}",
+                remedy="the variables are listed in docs/templates.md",
+            ) from None
+        return _strip_blank_lines(text)
+
+
+def _environment(*, autoescape: bool) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=autoescape,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
+
+def _alias_expression(match: re.Match[str], source: _Source, text: str, errors: list[TemplateError]) -> str:
+    key = match.group(0)
+    expression = DOLIBARR_ALIASES.get(key)
+    if expression is None:
+        line = text.count("\n", 0, match.start()) + 1
+        close = difflib.get_close_matches(key, list(DOLIBARR_ALIASES), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        errors.append(
+            TemplateError(
+                f"{source.where(line)}: unknown Dolibarr key {key}{hint}",
+                remedy="the Dolibarr keys accepted are listed in docs/templates.md",
+            )
+        )
+        return key
+    return "{{ " + expression + " }}"
+
+
+def _dotted(node: nodes.Node) -> tuple[str, ...] | None:
+    """``quote.amounts.excl_tax`` → ("quote", "amounts", "excl_tax"); None when not a plain path."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+            node = node.node
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            if not isinstance(node.arg.value, str):
+                return None
+            parts.append(node.arg.value)
+            node = node.node
+        elif isinstance(node, nodes.Name):
+            if node.ctx != "load":
+                return None
+            parts.append(node.name)
+            return tuple(reversed(parts))
+        else:
+            return None
+
+
+def _first_unknown(tree: Mapping[str, Any], dotted: tuple[str, ...]) -> str | None:
+    level: Any = tree
+    for depth, part in enumerate(dotted):
+        if not isinstance(level, Mapping):
+            return None  # below a leaf: a method or attribute of a value (quote.ref.upper)
+        if part not in level:
+            return ".".join(dotted[: depth + 1])
+        level = level[part]
+    return None
+
+
+@lru_cache(maxsize=1)
+def _catalogue_tree() -> Mapping[str, Any]:
+    return variables(sample_context(date(2026, 11, 28)), "fr")
+
+
+def _template_line(tb: TracebackType | None, filename: str) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _strip_blank_lines(text: str) -> str:
+    lines = text.splitlines()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _with_model(ctx: FollowUpContext, model_name: str, level: int) -> FollowUpContext:
+    return FollowUpContext(
+        quote=ctx.quote,
+        customer=ctx.customer,
+        contact=ctx.contact,
+        user=ctx.user,
+        company=ctx.company,
+        model_name=model_name,
+        level=level,
+        previous_date=ctx.previous_date,
+        next_date=ctx.next_date,
+        today=ctx.today,
+    )
+
+
+def sample_context(today: date) -> FollowUpContext:
+    """A realistic French follow-up, for ``config check`` and previews."""
+    issued = today - timedelta(days=20)
+    company = Company(
+        name="Solaire Rhône-Alpes SARL",
+        address="12 rue de la République",
+        zip="69002",
+        town="Lyon",
+        country_code="FR",
+        email="contact@solaire-ra.fr",
+        phone="04 78 00 00 00",
+        url="https://www.solaire-ra.fr",
+        siren="123 456 789",
+        siret="123 456 789 00012",
+        ape="4321A",
+        rcs="RCS Lyon B 123 456 789",
+        vat_number="FR12123456789",
+        capital="50 000 €",
+    )
+    customer = Customer(
+        id=42,
+        name="Boulangerie Martin",
+        email="contact@boulangerie-martin.fr",
+        address="3 place Bellecour\nBâtiment B",
+        zip="69002",
+        town="Lyon",
+        country_code="FR",
+        customer_code="CU2611-00042",
+        phone="04 72 00 00 42",
+        default_lang="fr_FR",
+    )
+    contact = QuoteContact(
+        contact_id=12,
+        type_code="CUSTOMER",
+        source="external",
+        firstname="Julie",
+        lastname="Dupont",
+        email="julie.dupont@boulangerie-martin.fr",
+        civility="MME",
+    )
+    quote = Quote(
+        id=7,
+        ref="PR2611-0001",
+        customer_id=customer.id,
+        status=QuoteStatus.OPEN,
+        issue_date=issued,
+        end_of_validity=issued + timedelta(days=30),
+        total_excl_tax=Decimal("1206.67"),
+        total_tax=Decimal("241.33"),
+        total_incl_tax=Decimal("1448.00"),
+        currency="EUR",
+        customer_ref="CMD-2026-118",
+        main_document="PR2611-0001/PR2611-0001.pdf",
+        contacts=(contact,),
+    )
+    user = User(
+        id=3,
+        login="tbernard",
+        firstname="Thomas",
+        lastname="Bernard",
+        email="thomas.bernard@solaire-ra.fr",
+        office_phone="04 78 00 00 01",
+        job="Chargé d'affaires",
+    )
+    return FollowUpContext(
+        quote=quote,
+        customer=customer,
+        contact=contact,
+        user=user,
+        company=company,
+        model_name="1ère relance",
+        level=1,
+        previous_date=today - timedelta(days=14),
+        next_date=today + timedelta(days=15),
+        today=today,
+    )

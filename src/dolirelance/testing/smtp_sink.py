@@ -1,0 +1,163 @@
+"""A real SMTP server on loopback that keeps what it receives (tests and the demo).
+
+>>> with SmtpSink() as sink:
+...     ...  # send to sink.host:sink.port with security "none"
+...     sink.messages[0].message["Subject"]
+
+Faults can be injected to exercise the sender: :meth:`SmtpSink.refuse_recipient`,
+:meth:`SmtpSink.fail_next` (temporary 4xx on DATA) and :meth:`SmtpSink.drop_next_connection`.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    raw: bytes
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (Controller does not accept port 0 everywhere)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self._sink = sink
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        if self._sink._take_drop():
+            server.transport.close()
+            return "421 4.3.2 closing connection (injected)"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        code = self._sink._refused_code(address)
+        if code is not None:
+            return f"{code} 5.1.1 <{address}>: recipient address rejected (injected)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        code = self._sink._take_failure()
+        if code is not None:
+            return f"{code} 4.3.0 try again later (injected)"
+        raw = envelope.original_content or envelope.content
+        self._sink._store(envelope.mail_from, list(envelope.rcpt_tos), bytes(raw))
+        return "250 2.0.0 OK: queued"
+
+
+class SmtpSink:
+    """aiosmtpd on 127.0.0.1 and a free port; ``messages`` holds what arrived."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, eml_dir: Path | None = None):
+        self.host = host
+        self.port = port or free_port(host)
+        self.eml_dir = eml_dir
+        self.messages: list[ReceivedMessage] = []
+        self._lock = threading.Lock()
+        self._refused: dict[str, int] = {}
+        self._failures: list[int] = []
+        self._drops = 0
+        self._controller = Controller(_Handler(self), hostname=host, port=self.port)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> SmtpSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def __enter__(self) -> SmtpSink:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        self.stop()
+        return False
+
+    # -- fault injection --------------------------------------------------------------------------
+
+    def refuse_recipient(self, address: str, code: int = 550) -> None:
+        with self._lock:
+            self._refused[address.lower()] = code
+
+    def fail_next(self, n: int = 1, code: int = 451) -> None:
+        """The next ``n`` messages get ``code`` after DATA (temporary by default)."""
+        with self._lock:
+            self._failures.extend([code] * n)
+
+    def drop_next_connection(self) -> None:
+        """The next MAIL FROM closes the connection, as a server dropping an idle client does."""
+        with self._lock:
+            self._drops += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+            self._refused.clear()
+            self._failures.clear()
+            self._drops = 0
+
+    # -- called by the handler (server thread) ---------------------------------------------------
+
+    def _refused_code(self, address: str) -> int | None:
+        with self._lock:
+            return self._refused.get(address.lower())
+
+    def _take_failure(self) -> int | None:
+        with self._lock:
+            return self._failures.pop(0) if self._failures else None
+
+    def _take_drop(self) -> bool:
+        with self._lock:
+            if self._drops:
+                self._drops -= 1
+                return True
+            return False
+
+    def _store(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> None:
+        parsed = message_from_bytes(raw, policy=policy.default)
+        with self._lock:
+            self.messages.append(ReceivedMessage(mail_from, rcpt_tos, parsed, raw))
+            number = len(self.messages)
+        if self.eml_dir is not None:
+            self.eml_dir.mkdir(parents=True, exist_ok=True)
+            (self.eml_dir / f"{number:04d}.eml").write_bytes(raw)
+
+
+@contextmanager
+def running_sink(eml_dir: Path | None = None) -> Iterator[SmtpSink]:
+    """``with running_sink() as sink:`` — also the body of a pytest fixture (``yield from``)."""
+    with SmtpSink(eml_dir=eml_dir) as sink:
+        yield sink

@@ -1,0 +1,235 @@
+"""Letters read back with pypdf: pages, text, merge, batch files."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader, PdfWriter
+from reportlab.pdfgen.canvas import Canvas
+
+from dolirelance.config import Settings, load_config
+from dolirelance.domain import Company, Customer
+from dolirelance.errors import LetterError
+from dolirelance.letter import LetterBatch, LetterComposer, batch_sort_key
+from dolirelance.render import FollowUpContext, RenderedFollowUp, Renderer, sample_context
+
+ROOT = Path(__file__).resolve().parents[1]
+TODAY = date(2026, 11, 28)
+BODY = "Madame,\n\nCœur de l’offre : « 1\u202f448,00\u00a0€ » à régler, ça va.\nLigne deux.\n\nŒuvre finale."
+
+
+def _spaces(text: str) -> str:
+    return " ".join(text.replace("\u202f", " ").replace("\u00a0", " ").split())
+
+
+def quote_pdf(pages: int = 2) -> bytes:
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer)
+    for number in range(1, pages + 1):
+        canvas.drawString(100, 700, f"DEVIS PR2611-0001 page {number}")
+        canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return load_config(ROOT / "config.example.toml")
+
+
+@pytest.fixture
+def ctx() -> FollowUpContext:
+    return sample_context(TODAY)
+
+
+def rendered(text: str = BODY, lang: str = "fr") -> RenderedFollowUp:
+    return RenderedFollowUp(
+        "1ère relance", lang, "s", "t", None, "Relance de notre proposition PR2611-0001", text
+    )
+
+
+def text_of(pdf: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+@pytest.mark.parametrize("system_fonts", [True, False], ids=["system-font", "bundled-vera"])
+def test_letter_with_quote(settings: Settings, ctx: FollowUpContext, system_fonts: bool) -> None:
+    composer = LetterComposer(settings, ctx.company, prefer_system_fonts=system_fonts)
+    pdf = composer.compose(ctx, rendered(), attachments=[("PR2611-0001.pdf", quote_pdf())])
+    pages = text_of(pdf)
+    assert len(pages) == 3
+    first = _spaces(pages[0])
+    assert "Solaire Rhône-Alpes SARL" in first
+    assert "Lyon, le 28 novembre 2026" in first
+    assert "Objet : Relance de notre proposition PR2611-0001" in first
+    assert "Notre référence : PR2611-0001 — votre référence : CMD-2026-118" in first
+    assert "À l'attention de Madame Julie Dupont" in first
+    assert "3 place Bellecour" in first and "69002 Lyon" in first
+    assert "Cœur de l’offre : « 1 448,00 € » à régler, ça va." in first
+    assert "Œuvre finale." in first
+    assert "Thomas Bernard" in first and "Chargé d'affaires" in first
+    assert "SIRET 123 456 789 00012" in first and "TVA FR12123456789" in first
+    assert "page 1" in pages[1] and "page 2" in pages[2]
+
+
+def test_english_letter(settings: Settings, ctx: FollowUpContext) -> None:
+    pdf = LetterComposer(settings, ctx.company).compose(
+        ctx, rendered("Dear Ms Dupont,", "en"), attachments=[]
+    )
+    first = _spaces(text_of(pdf)[0])
+    assert "Lyon, 28 November 2026" in first
+    assert "Subject: Relance" in first
+    assert "For the attention of Ms Julie Dupont" in first
+
+
+def test_example_model_letter(settings: Settings, ctx: FollowUpContext) -> None:
+    out = Renderer(settings).render("2nde relance", ctx)
+    pdf = LetterComposer(settings, ctx.company).compose(ctx, out, attachments=[("q.pdf", quote_pdf(1))])
+    first = _spaces(text_of(pdf)[0])
+    assert "1 206,67 € HT (1 448,00 € TTC)" in first
+
+
+def test_place_from_settings_and_no_contact(settings: Settings, ctx: FollowUpContext) -> None:
+    custom = settings.model_copy(
+        update={"letter": settings.letter.model_copy(update={"place": "Villeurbanne"})}
+    )
+    nobody = dataclasses.replace(ctx, contact=None)
+    pdf = LetterComposer(custom, ctx.company).compose(nobody, rendered(), attachments=[])
+    first = _spaces(text_of(pdf)[0])
+    assert "Villeurbanne, le 28 novembre 2026" in first
+    assert "attention" not in first
+
+
+def test_long_body_flows_with_page_numbers(settings: Settings, ctx: FollowUpContext) -> None:
+    body = "\n\n".join(f"Paragraphe {n} : " + "texte de relance " * 30 for n in range(30))
+    pdf = LetterComposer(settings, ctx.company).compose(
+        ctx, rendered(body), attachments=[("q.pdf", quote_pdf())]
+    )
+    pages = text_of(pdf)
+    letter_pages = len(pages) - 2
+    assert letter_pages >= 2
+    assert f"Page 1/{letter_pages}" in pages[0]
+    assert f"Page 2/{letter_pages}" in pages[1]
+    assert "Paragraphe 29" in "".join(pages[:letter_pages])
+    assert "Thomas Bernard" in pages[letter_pages - 1]
+    assert "SIRET" in pages[1]
+
+
+def test_corrupt_attachment(settings: Settings, ctx: FollowUpContext) -> None:
+    composer = LetterComposer(settings, ctx.company)
+    with pytest.raises(LetterError, match=r"PR2611-0001\.pdf is not a readable PDF"):
+        composer.compose(ctx, rendered(), attachments=[("PR2611-0001.pdf", b"%PDF-1.4 garbage")])
+    with pytest.raises(LetterError, match=r"notes\.pdf is not a readable PDF"):
+        composer.compose(ctx, rendered(), attachments=[("notes.pdf", b"hello")])
+
+
+def test_encrypted_attachment(settings: Settings, ctx: FollowUpContext) -> None:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(quote_pdf())))
+    writer.encrypt("secret")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    with pytest.raises(LetterError, match=r"PR2611-0001\.pdf is encrypted; attach an unencrypted copy"):
+        LetterComposer(settings, ctx.company).compose(
+            ctx, rendered(), attachments=[("PR2611-0001.pdf", buffer.getvalue())]
+        )
+
+
+def test_attachments_in_order(settings: Settings, ctx: FollowUpContext) -> None:
+    other = io.BytesIO()
+    canvas = Canvas(other)
+    canvas.drawString(100, 700, "CONDITIONS GENERALES")
+    canvas.save()
+    pdf = LetterComposer(settings, ctx.company).compose(
+        ctx, rendered(), attachments=[("q.pdf", quote_pdf(1)), ("cgv.pdf", other.getvalue())]
+    )
+    pages = text_of(pdf)
+    assert len(pages) == 3
+    assert "DEVIS" in pages[1] and "CONDITIONS" in pages[2]
+
+
+def test_batch_duplex_padding(tmp_path: Path, settings: Settings, ctx: FollowUpContext) -> None:
+    composer = LetterComposer(settings, ctx.company)
+    three = composer.compose(ctx, rendered(), attachments=[("q.pdf", quote_pdf(2))])
+    two = composer.compose(ctx, rendered(), attachments=[("q.pdf", quote_pdf(1))])
+    target = tmp_path / "out" / "relances.pdf"
+    with LetterBatch(target, duplex=True) as batch:
+        batch.add(three, label="PR1")
+        batch.add(two, label="PR2")
+        batch.add(three, label="PR3")
+    pages = text_of(target.read_bytes())
+    assert len(pages) == 4 + 2 + 4
+    starts = [i + 1 for i, text in enumerate(pages) if "Objet" in text]
+    assert starts == [1, 5, 7]
+    assert all(start % 2 == 1 for start in starts)
+    assert pages[3] == "" and pages[9] == ""
+    assert [p.name for p in target.parent.iterdir()] == ["relances.pdf"]
+
+
+def test_batch_simplex_keeps_pages(tmp_path: Path, settings: Settings, ctx: FollowUpContext) -> None:
+    pdf = LetterComposer(settings, ctx.company).compose(
+        ctx, rendered(), attachments=[("q.pdf", quote_pdf(2))]
+    )
+    with LetterBatch(tmp_path / "b.pdf", duplex=False) as batch:
+        batch.add(pdf, label="PR1")
+        batch.add(pdf, label="PR2")
+    assert len(PdfReader(tmp_path / "b.pdf").pages) == 6
+
+
+def test_batch_exception_leaves_no_file(tmp_path: Path, settings: Settings, ctx: FollowUpContext) -> None:
+    pdf = LetterComposer(settings, ctx.company).compose(ctx, rendered(), attachments=[])
+    target = tmp_path / "b.pdf"
+    with pytest.raises(RuntimeError), LetterBatch(target, duplex=False) as batch:
+        batch.add(pdf, label="PR1")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with (
+        pytest.raises(LetterError, match="PR9 is not a readable PDF"),
+        LetterBatch(target, duplex=False) as batch,
+    ):
+        batch.add(b"nope", label="PR9")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_batch_sort_keys(ctx: FollowUpContext) -> None:
+    customers = [
+        Customer(1, "Zèbre SA", zip="75001"),
+        Customer(2, "éclair", zip="69002"),
+        Customer(3, "Abeille", zip="69002"),
+    ]
+    quote = ctx.quote
+    by_name = sorted(customers, key=lambda c: batch_sort_key("customer", c, quote))
+    assert [c.name for c in by_name] == ["Abeille", "éclair", "Zèbre SA"]
+    by_zip = sorted(customers, key=lambda c: batch_sort_key("postcode", c, quote))
+    assert [c.name for c in by_zip] == ["Abeille", "éclair", "Zèbre SA"]
+    assert batch_sort_key("ref", customers[0], quote) == ("PR2611-0001",)
+    with pytest.raises(ValueError):
+        batch_sort_key("size", customers[0], quote)
+
+
+def test_logo(tmp_path: Path, settings: Settings, ctx: FollowUpContext) -> None:
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", (4).to_bytes(4, "big") * 2 + b"\x08\x02\x00\x00\x00")
+        + chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + b"\xff\x00\x00" * 4 for _ in range(4))))
+        + chunk(b"IEND", b"")
+    )
+    (tmp_path / "logo.png").write_bytes(png)
+    custom = settings.model_copy(
+        update={
+            "base_dir": tmp_path,
+            "letter": settings.letter.model_copy(update={"logo": Path("logo.png")}),
+        }
+    )
+    pdf = LetterComposer(custom, Company(name="Solaire", town="Lyon")).compose(
+        ctx, rendered(), attachments=[]
+    )
+    assert "Solaire" in text_of(pdf)[0]
