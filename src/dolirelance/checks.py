@@ -1,0 +1,162 @@
+"""``dolirelance doctor`` and ``dolirelance setup``: is everything in place, and what to do if not."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from dolirelance.config import Settings
+from dolirelance.domain import QuoteFilter, User
+from dolirelance.errors import DolibarrAuthError, DolibarrError, DolibarrRequestError, DolirelanceError
+from dolirelance.ledger import Ledger, default_ledger_path
+from dolirelance.mail import check_connection
+from dolirelance.service import open_runtime
+
+OPT_OUT_LABEL = "Ne pas relancer automatiquement"
+
+# right → why dolirelance needs it; "required" ones stop every follow-up when missing.
+RIGHTS: list[tuple[str, str, bool]] = [
+    ("propal.lire", "read quotes", True),
+    ("propal.creer", "build quote PDFs, attach letters, set the opt-out flag", True),
+    ("societe.lire", "read customers", True),
+    ("societe.client.voir", "see every customer's quotes, not only those you represent", False),
+    ("societe.contact.lire", "read the quotes' contacts", True),
+    ("agenda.myactions.read", "read follow-up events", True),
+    ("agenda.myactions.create", "record follow-ups as events", True),
+    ("agenda.allactions.read", "read events of other users (history, to-dos)", False),
+    ("agenda.allactions.create", "give the next to-do to the sales person", False),
+    ("user.user.lire", "read the sales people's names and signatures", False),
+]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    remedy: str | None = None
+    warning: bool = False
+
+
+async def _opt_out_field_exists(settings: Settings, rt_client: object) -> bool | None:
+    """True/False when known; None when this user may not tell (not admin and no probe possible)."""
+    from dolirelance.dolibarr import DolibarrClient
+
+    assert isinstance(rt_client, DolibarrClient)
+    field = settings.followup.opt_out_field
+    try:
+        return any(extra.name == field for extra in await rt_client.list_extrafields("propal"))
+    except DolibarrAuthError:
+        pass
+    # Not admin: a filter on the column tells (an unknown column is an SQL error in Dolibarr).
+    try:
+        await rt_client.list_quotes(QuoteFilter(refs=("DOLIRELANCE-PROBE",), exclude_opt_out=True, opt_out_field=field))
+    except DolibarrRequestError:
+        return False
+    return True
+
+
+async def run_doctor(settings: Settings) -> list[Check]:
+    checks: list[Check] = [Check("configuration", True, f"{len(settings.models)} model(s) loaded")]
+    user: User | None = None
+    try:
+        async with open_runtime(settings) as rt:
+            status = await rt.dolibarr.status()
+            checks.append(Check("Dolibarr", True, f"version {status.version_text} at {settings.dolibarr.url}"))
+            if status.version and not (18 <= status.version[0] <= 22):
+                checks.append(
+                    Check(
+                        "Dolibarr version",
+                        False,
+                        f"{status.version_text} is outside the tested range 18–22",
+                        "it may work; report what fails",
+                        warning=True,
+                    )
+                )
+            user = await rt.me()
+            kind = "admin" if user.admin else ("external user" if user.external else "user")
+            checks.append(Check("API user", True, f"{user.login} ({user.full_name}, {kind})"))
+            if user.external:
+                checks.append(
+                    Check(
+                        "API user",
+                        False,
+                        "is an external user: it only sees its own third party",
+                        "use an internal user for dolirelance",
+                    )
+                )
+            for right, why, required in RIGHTS:
+                granted = user.has_right(right)
+                checks.append(
+                    Check(
+                        f"right {right}",
+                        granted,
+                        why if granted else f"missing: cannot {why}",
+                        None if granted else f"grant it to {user.login} in Users & Groups > Permissions",
+                        warning=not required,
+                    )
+                )
+            exists = await _opt_out_field_exists(settings, rt.dolibarr)
+            field = settings.followup.opt_out_field
+            if exists:
+                checks.append(Check("opt-out extrafield", True, f"proposals have '{field}'"))
+            else:
+                checks.append(
+                    Check(
+                        "opt-out extrafield",
+                        False,
+                        f"proposals have no extrafield '{field}'",
+                        "run `dolirelance setup` with an admin key, or create it in Dolibarr (docs/dolibarr-setup.md)",
+                        warning=True,
+                    )
+                )
+            try:
+                company = await rt.company()
+                checks.append(Check("company", True, f"{company.name} {company.town}".strip()))
+            except DolibarrError as exc:
+                checks.append(Check("company", False, exc.message, exc.remedy))
+    except DolirelanceError as exc:
+        checks.append(Check("Dolibarr", False, exc.message, exc.remedy))
+    try:
+        greeting = await asyncio.to_thread(check_connection, settings.smtp)
+        checks.append(Check("SMTP", True, f"{settings.smtp.host}:{settings.smtp.port} answers: {greeting}"))
+    except DolirelanceError as exc:
+        checks.append(Check("SMTP", False, exc.message, exc.remedy))
+    try:
+        ledger = Ledger(settings.ledger.url, instance=settings.ledger.instance)
+        counts = ledger.counts()
+        uncertain = len(ledger.uncertain())
+        ledger.close()
+        where = settings.ledger.url or str(default_ledger_path())
+        checks.append(
+            Check(
+                "ledger",
+                uncertain == 0,
+                f"{where.split('@')[-1]}: {sum(counts.values())} entries, {uncertain} uncertain",
+                "see `dolirelance status`" if uncertain else None,
+            )
+        )
+    except DolirelanceError as exc:
+        checks.append(Check("ledger", False, exc.message, exc.remedy))
+    return checks
+
+
+async def ensure_opt_out_field(settings: Settings) -> str:
+    """Create the opt-out extrafield on proposals when missing; explain the manual way otherwise."""
+    field = settings.followup.opt_out_field
+    async with open_runtime(settings) as rt:
+        me = await rt.me()
+        exists = await _opt_out_field_exists(settings, rt.dolibarr)
+        if exists:
+            return f"the extrafield '{field}' already exists on proposals: nothing to do"
+        if not me.admin:
+            raise DolibarrAuthError(
+                f"{me.login} is not an admin: only an admin may create extrafields through the API",
+                remedy=(
+                    "run `dolirelance setup` once with an admin API key (DOLIRELANCE_API_KEY=... dolirelance setup), "
+                    "or in Dolibarr: Setup > Modules > Commercial proposals > Complementary attributes > New: "
+                    f"code '{field}', label '{OPT_OUT_LABEL}', type Boolean (checkbox)"
+                ),
+            )
+        await rt.dolibarr.create_extrafield(field, OPT_OUT_LABEL, field_type="boolean", element_type="propal")
+        return f"created the extrafield '{field}' ({OPT_OUT_LABEL}) on proposals"

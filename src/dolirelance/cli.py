@@ -1,0 +1,803 @@
+"""The command line: a thin front end over :mod:`dolirelance.service`.
+
+This is the one catch point: a :class:`DolirelanceError` becomes ``error: <message>`` (and its
+remedy) with a non-zero exit; a traceback shows only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Coroutine
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from dolirelance import __version__
+from dolirelance.config import Settings, find_config_path, load_config, parse_day_offset
+from dolirelance.domain import Channel, QuoteFilter
+from dolirelance.errors import ConfigError, DolirelanceError, FollowUpError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="dolirelance",
+    help="Follow up open Dolibarr quotes by e-mail or letter, and record every follow-up in Dolibarr.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Check the configuration file.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Inspect and settle the ledger of sent follow-ups.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(ledger_app, name="ledger")
+
+# Piped output (CI logs, files) gets a wide fixed width so tables stay readable.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+
+
+class _State:
+    config_path: Path | None = None
+    debug: bool = False
+
+
+state = _State()
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Configuration file (default: $DOLIRELANCE_CONFIG or ./dolirelance.toml)."),
+]
+
+
+def _version_callback(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    lines = [f"dolirelance {__version__}"]
+    for package in ("httpx", "pydantic", "jinja2", "reportlab", "pypdf", "babel", "sqlalchemy", "apscheduler"):
+        try:
+            lines.append(f"  {package} {version(package)}")
+        except PackageNotFoundError:
+            lines.append(f"  {package} (not installed)")
+    lines.append("  Dolibarr REST API: 18 to 22 supported (tested against 20.0.0)")
+    out.print("\n".join(lines))
+    raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    config: ConfigOption = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show versions and exit.")
+    ] = False,
+) -> None:
+    state.config_path = config
+    state.debug = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _settings(config: Path | None = None) -> Settings:
+    return load_config(find_config_path(config or state.config_path))
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _parse_next(value: str | None, today: date) -> date | None:
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return today + timedelta(days=parse_day_offset(text))
+    except ValueError:
+        raise FollowUpError(
+            f"--next {value!r} is neither a date nor a delay",
+            remedy="write --next 2026-12-15 or --next '+15 days'",
+        ) from None
+
+
+def _parse_day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise FollowUpError(f"{option} {value!r} is not a date", remedy=f"write {option} 2026-12-03") from None
+
+
+def _money(value: Decimal, currency: str) -> str:
+    formatted = f"{value:,.2f}".replace(",", " ").replace(".", ",")
+    return f"{formatted} {'€' if currency == 'EUR' else currency}"
+
+
+def _day(value: date | None) -> str:
+    return value.isoformat() if value else ""
+
+
+# --------------------------------------------------------------------------- config
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None) -> None:
+    """Validate the file and render every model and variant against a sample quote."""
+    from dolirelance.render import Renderer, sample_context
+
+    path = find_config_path(config or state.config_path)
+    settings = load_config(path)
+    renderer = Renderer(settings)
+    problems = renderer.check(sample_context(date.today()))
+    if problems:
+        err.print(f"[red]error:[/] {path}: {len(problems)} template problem(s):")
+        for problem in problems:
+            err.print(f"  {problem.message}")
+            if problem.remedy:
+                err.print(f"    → {problem.remedy}")
+        raise typer.Exit(2)
+    variants = sum(len(model.variants) for model in settings.models)
+    out.print(
+        f"[green]ok[/] {path}: {len(settings.models)} model(s), {variants} language variant(s), "
+        f"{len(settings.auto.steps)} automatic step(s) (auto {'enabled' if settings.auto.enabled else 'disabled'})"
+    )
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+@app.command()
+def doctor(config: ConfigOption = None) -> None:
+    """Check Dolibarr (version, API user, rights, opt-out extrafield) and SMTP, with a remedy for each failure."""
+    from dolirelance.checks import run_doctor
+
+    settings = _settings(config)
+    checks = _run(run_doctor(settings))
+    failed = 0
+    for check in checks:
+        mark = "[green]✔[/]" if check.ok else ("[yellow]![/]" if check.warning else "[red]✘[/]")
+        out.print(f"{mark} {check.name}: {check.detail}")
+        if not check.ok and check.remedy:
+            out.print(f"    → {check.remedy}")
+        failed += 0 if check.ok or check.warning else 1
+    if failed:
+        raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------- quotes
+
+
+@app.command()
+def quotes(
+    customer: Annotated[str | None, typer.Option(help="Customer id, name or code.")] = None,
+    sales_rep: Annotated[str | None, typer.Option("--sales-rep", help="Login of the sales representative.")] = None,
+    expired: Annotated[bool, typer.Option(help="Only quotes past their end of validity.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Open quotes with their last follow-up and next follow-up date."""
+    from dolirelance import service
+
+    settings = _settings(config)
+
+    async def work() -> tuple[list[service.QuoteRow], dict[str, int]]:
+        async with service.open_runtime(settings) as rt:
+            customer_ids = await service.resolve_customer_ids(rt, customer) if customer else ()
+            flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_before=rt.today() if expired else None)
+            rows = await service.quotes_overview(rt, flt, sales_rep=sales_rep)
+            return rows, {name: i + 1 for i, name in enumerate(rt.model_names())}
+
+    rows, _levels = _run(work())
+    if as_json:
+        payload = [
+            {
+                "id": row.quote.id,
+                "ref": row.quote.ref,
+                "customer": row.customer.name if row.customer else None,
+                "customer_id": row.quote.customer_id,
+                "total_excl_tax": str(row.quote.total_excl_tax),
+                "currency": row.quote.currency,
+                "end_of_validity": _day(row.quote.end_of_validity),
+                "opt_out": row.quote.opt_out,
+                "last_followup": None
+                if row.last is None
+                else {
+                    "date": row.last.done_at.isoformat(),
+                    "model": row.last.model,
+                    "channel": row.last.channel.value,
+                    "note": row.last.note,
+                },
+                "next_followup": row.next_todo.due_at.date().isoformat() if row.next_todo else None,
+                "next_model": row.next_model,
+            }
+            for row in rows
+        ]
+        out.print_json(json.dumps(payload, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(rows)} open quote(s)")
+    for column in ("Ref", "Customer", "Amount excl. tax", "End of validity", "Last follow-up", "Next"):
+        table.add_column(column, justify="right" if column.startswith("Amount") else "left")
+    total = Decimal(0)
+    for row in rows:
+        total += row.quote.total_excl_tax
+        last = ""
+        if row.last is not None:
+            last = f"{row.last.done_at.date().isoformat()} {row.last.model or ''} ({row.last.channel.value})"
+            if row.last.note:
+                last += f" — {row.last.note[:40]}"
+        table.add_row(
+            row.quote.ref + (" [dim](opt-out)[/]" if row.quote.opt_out else ""),
+            row.customer.name if row.customer else f"#{row.quote.customer_id}",
+            _money(row.quote.total_excl_tax, row.quote.currency),
+            _day(row.quote.end_of_validity),
+            last,
+            row.next_todo.due_at.date().isoformat() if row.next_todo else "",
+        )
+    out.print(table)
+    out.print(f"Total excl. tax: {_money(total, 'EUR')}")
+
+
+# --------------------------------------------------------------------------- preview / remind
+
+
+@app.command()
+def preview(
+    ref: Annotated[str, typer.Argument(help="Quote ref (PR2611-0001) or id.")],
+    model: Annotated[str | None, typer.Option(help="Model name (default: the next level).")] = None,
+    letter: Annotated[Path | None, typer.Option(help="Write the letter PDF here.")] = None,
+    email: Annotated[Path | None, typer.Option(help="Write the e-mail (.eml) here.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Exactly what would be sent, through the same code path, without sending or recording anything."""
+    from dolirelance import service
+    from dolirelance.mail import write_eml
+
+    if (letter is None) == (email is None):
+        raise FollowUpError("say what to preview", remedy="give --letter out.pdf or --email out.eml")
+    settings = _settings(config)
+
+    async def work() -> service.PreparedFollowUp:
+        async with service.open_runtime(settings) as rt:
+            me = await rt.me()
+            return await service.prepare_followup(
+                rt, ref, channel=Channel.LETTER if letter else Channel.EMAIL, acting_user=me, model=model
+            )
+
+    prepared = _run(work())
+    if letter is not None and prepared.letter_pdf is not None:
+        letter.parent.mkdir(parents=True, exist_ok=True)
+        letter.write_bytes(prepared.letter_pdf)
+        out.print(f"letter for {prepared.quote.ref} ({prepared.model}) written to {letter}")
+    if email is not None and prepared.email is not None:
+        write_eml(prepared.email, email)
+        out.print(
+            f"e-mail for {prepared.quote.ref} ({prepared.model}) to {prepared.recipients_text} written to {email}"
+        )
+    out.print(f"attachments: {', '.join(prepared.attachment_names)}")
+
+
+@app.command()
+def remind(
+    ref: Annotated[str, typer.Argument(help="Quote ref (PR2611-0001) or id.")],
+    model: Annotated[str | None, typer.Option(help="Model name (default: the next level).")] = None,
+    by_email: Annotated[bool, typer.Option("--email", help="Send by e-mail.")] = False,
+    by_letter: Annotated[bool, typer.Option("--letter", help="Make a letter (PDF) and file it in Dolibarr.")] = False,
+    note: Annotated[str, typer.Option(help="Your note, kept in the Dolibarr event.")] = "",
+    next_: Annotated[str | None, typer.Option("--next", help="Next follow-up: a date or '+N days'.")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Also write the letter PDF here.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Follow up one quote now, by e-mail or letter, and record it in Dolibarr."""
+    from dolirelance import service
+
+    if by_email == by_letter:
+        raise FollowUpError("choose one channel", remedy="add --email or --letter")
+    settings = _settings(config)
+
+    async def work() -> service.FollowUpOutcome:
+        async with service.open_runtime(settings) as rt:
+            return await service.follow_up(
+                rt,
+                ref,
+                channel=Channel.EMAIL if by_email else Channel.LETTER,
+                model=model,
+                note=note,
+                next_date=_parse_next(next_, rt.today()),
+                letter_out=out_path,
+            )
+
+    outcome = _run(work())
+    _print_outcome(outcome)
+    if not outcome.ok:
+        raise typer.Exit(1)
+
+
+def _print_outcome(outcome: Any) -> None:
+    what = "e-mail" if outcome.channel is Channel.EMAIL else "letter"
+    if outcome.outcome == "recorded":
+        to = f" to {outcome.recipients}" if outcome.recipients else ""
+        file = f", file {outcome.file_name}" if outcome.file_name else ""
+        out.print(
+            f"[green]✔[/] {outcome.quote_ref} {outcome.customer_name}: {outcome.model} by {what}{to}; "
+            f"recorded in Dolibarr (event {outcome.event_id}, next follow-up to-do {outcome.todo_event_id}{file})"
+        )
+    elif outcome.outcome == "sent-not-recorded":
+        out.print(f"[yellow]![/] {outcome.quote_ref}: {what} done; {outcome.error}")
+    else:
+        out.print(f"[red]✘[/] {outcome.quote_ref} {outcome.customer_name}: {outcome.outcome}: {outcome.error}")
+
+
+# --------------------------------------------------------------------------- mass
+
+
+@app.command()
+def mass(
+    refs: Annotated[list[str] | None, typer.Argument(help="Quote refs; or use the filters.")] = None,
+    customer: Annotated[str | None, typer.Option(help="Customer id, name or code.")] = None,
+    sales_rep: Annotated[str | None, typer.Option("--sales-rep", help="Sales representative's login.")] = None,
+    expired: Annotated[bool, typer.Option(help="Quotes past their end of validity.")] = False,
+    due: Annotated[bool, typer.Option(help="Quotes whose next follow-up date is reached.")] = False,
+    all_open: Annotated[bool, typer.Option("--all-open", help="Every open quote.")] = False,
+    by_email: Annotated[bool, typer.Option("--email", help="Everything by e-mail.")] = False,
+    by_letter: Annotated[bool, typer.Option("--letter", help="Everything by letter.")] = False,
+    prefer_email: Annotated[
+        bool, typer.Option("--prefer-email", help="E-mail where the quote has an address, letter otherwise.")
+    ] = False,
+    model: Annotated[str | None, typer.Option(help="One model for all (default: each quote's next level).")] = None,
+    model_for: Annotated[
+        list[str] | None, typer.Option("--model-for", help="REF=MODEL for one quote (repeatable).")
+    ] = None,
+    note: Annotated[str, typer.Option(help="Note kept in every Dolibarr event.")] = "",
+    next_: Annotated[str | None, typer.Option("--next", help="Next follow-up: a date or '+N days'.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Directory for the letters PDF.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen; do nothing.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Follow up many quotes at once; letters form one PDF for printing."""
+    from dolirelance import service
+
+    if sum((by_email, by_letter, prefer_email)) != 1:
+        raise FollowUpError("choose one channel", remedy="add --email, --letter or --prefer-email")
+    choice: service.ChannelChoice = "email" if by_email else "letter" if by_letter else "prefer-email"
+    per_quote: dict[str, str] = {}
+    for item in model_for or []:
+        quote_ref, sep, model_name = item.partition("=")
+        if not sep:
+            raise FollowUpError(
+                f"--model-for {item!r} is not REF=MODEL", remedy="write --model-for 'PR2611-0001=2nde relance'"
+            )
+        per_quote[quote_ref.strip()] = model_name.strip()
+    selection = service.MassSelection(
+        refs=tuple(refs or ()), customer=customer, sales_rep=sales_rep, expired=expired, due=due, all_open=all_open
+    )
+    settings = _settings(config)
+
+    async def work() -> tuple[list[service.MassItem], service.MassReport | None]:
+        async with service.open_runtime(settings) as rt:
+            items = await service.plan_mass(rt, selection, channel=choice, model=model, per_quote_models=per_quote)
+            _print_mass_plan(items, dry_run=dry_run)
+            if dry_run or not items:
+                return items, None
+            out.print(f"following up {len(items)} quote(s)...")
+            report = await service.mass_follow_up(
+                rt,
+                items,
+                channel=choice,
+                note=note,
+                next_date=_parse_next(next_, rt.today()),
+                out_dir=out_dir,
+                progress=_print_outcome,
+            )
+            return items, report
+
+    items, report = _run(work())
+    if report is None:
+        return
+    done = [o for o in report.outcomes if o.ok]
+    out.print(f"\n[bold]{len(done)} done, {len(report.failed)} failed[/] of {len(items)}")
+    for failure in report.failed:
+        out.print(f"  [red]✘[/] {failure.quote_ref} {failure.customer_name}: {failure.error}")
+    if report.letters_pdf is not None:
+        out.print(f"letters to print ({report.letters_count}): {report.letters_pdf}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _print_mass_plan(items: list[Any], *, dry_run: bool) -> None:
+    table = Table(title=("Dry run: " if dry_run else "") + f"{len(items)} quote(s)")
+    for column in (
+        "Ref",
+        "Customer",
+        "Amount excl. tax",
+        "End of validity",
+        "Last follow-up",
+        "Model",
+        "Channel",
+        "Recipient",
+    ):
+        table.add_column(column)
+    for item in items:
+        row = item.row
+        last = f"{row.last.done_at.date().isoformat()} {row.last.model or ''}" if row.last else ""
+        table.add_row(
+            row.quote.ref,
+            row.customer.name if row.customer else "",
+            _money(row.quote.total_excl_tax, row.quote.currency),
+            _day(row.quote.end_of_validity),
+            last,
+            item.model,
+            item.problem or (item.channel.value if item.channel else ""),
+            item.recipient,
+        )
+    out.print(table)
+
+
+# --------------------------------------------------------------------------- retry / history / upcoming
+
+
+@app.command()
+def retry(config: ConfigOption = None) -> None:
+    """Record in Dolibarr the follow-ups that were sent but not recorded (never sends anything)."""
+    from dolirelance import service
+
+    settings = _settings(config)
+
+    async def work() -> list[service.FollowUpOutcome]:
+        async with service.open_runtime(settings) as rt:
+            return await service.retry_unrecorded(rt)
+
+    outcomes = _run(work())
+    if not outcomes:
+        out.print("nothing to record: every follow-up sent is in Dolibarr")
+    for outcome in outcomes:
+        _print_outcome(outcome)
+    if any(o.outcome != "recorded" for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def history(
+    quote: Annotated[str | None, typer.Option(help="One quote (ref or id), closed ones too.")] = None,
+    customer: Annotated[str | None, typer.Option(help="One customer (id or name), all its quotes.")] = None,
+    open_: Annotated[bool, typer.Option("--open", help="All open quotes (the dashboard).")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Follow-ups done: per quote, per customer, or for all open quotes."""
+    from dolirelance import service
+
+    if sum((quote is not None, customer is not None, open_)) != 1:
+        raise FollowUpError("say which history", remedy="use one of --quote REF, --customer ID-or-name, --open")
+    settings = _settings(config)
+
+    async def work() -> list[service.HistoryLine]:
+        async with service.open_runtime(settings) as rt:
+            return await service.history_view(rt, quote=quote, customer=customer, open_only=open_)
+
+    lines = _run(work())
+    table = Table(title=f"{len(lines)} follow-up(s)")
+    for column in ("Id", "Customer", "Quote", "Note", "Model", "Channel", "User", "Date", "Next", "File"):
+        table.add_column(column)
+    for line in lines:
+        record = line.record
+        table.add_row(
+            str(record.event_id),
+            line.customer_name,
+            line.quote_ref + ("" if line.quote_open else " (closed)"),
+            record.note,
+            record.model or "",
+            record.channel.value,
+            line.user_name,
+            record.done_at.strftime("%Y-%m-%d %H:%M"),
+            _day(record.next_date),
+            record.file_name or "",
+        )
+    out.print(table)
+
+
+@app.command()
+def upcoming(
+    user: Annotated[str | None, typer.Option("--user", help="Login (default: the API key's user).")] = None,
+    days: Annotated[int, typer.Option(help="How many days ahead.")] = 30,
+    config: ConfigOption = None,
+) -> None:
+    """The follow-ups to do next (overdue first)."""
+    from dolirelance import service
+
+    settings = _settings(config)
+
+    async def work() -> list[service.UpcomingLine]:
+        async with service.open_runtime(settings) as rt:
+            return await service.upcoming(rt, login=user, days=days)
+
+    lines = _run(work())
+    table = Table(title=f"{len(lines)} follow-up(s) to do")
+    for column in ("Due", "Quote", "Customer", "Amount excl. tax", "End of validity"):
+        table.add_column(column)
+    for line in lines:
+        quote_ = line.quote
+        table.add_row(
+            ("[red]" if line.overdue else "") + line.due_on.isoformat() + (" (overdue)[/]" if line.overdue else ""),
+            quote_.ref if quote_ else "",
+            line.customer_name,
+            _money(quote_.total_excl_tax, quote_.currency) if quote_ else "",
+            _day(quote_.end_of_validity) if quote_ else "",
+        )
+    out.print(table)
+
+
+# --------------------------------------------------------------------------- automatic
+
+
+@app.command("explain")
+def explain_cmd(
+    ref: Annotated[str, typer.Argument(help="Quote ref or id.")],
+    on: Annotated[str | None, typer.Option(help="Decide for this day (YYYY-MM-DD) instead of today.")] = None,
+    show_preview: Annotated[bool, typer.Option("--preview", help="Also show the e-mail that would go out.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Would this quote be followed up automatically (today, or --on a day), and why."""
+    from dolirelance import service
+    from dolirelance.policy import DecisionKind
+
+    settings = _settings(config)
+    day = _parse_day(on, "--on")
+
+    async def work() -> tuple[Any, Any, Any, Any, Any]:
+        async with service.open_runtime(settings) as rt:
+            decision, quote_, customer_, recipients = await service.explain(rt, ref, on=day)
+            prepared = None
+            if show_preview and decision.step is not None and recipients:
+                me = await rt.me()
+                prepared = await service.prepare_followup(
+                    rt,
+                    quote_,
+                    channel=Channel.EMAIL,
+                    acting_user=me,
+                    model=decision.step.model,
+                    automatic_step=decision.step.number,
+                    customer=customer_,
+                )
+            return decision, quote_, customer_, recipients, prepared
+
+    decision, quote_, customer_, recipients, prepared = _run(work())
+    colour = {DecisionKind.DUE: "green", DecisionKind.NOT_DUE: "cyan", DecisionKind.SKIPPED: "yellow"}[decision.kind]
+    out.print(f"[bold]{quote_.ref}[/] {customer_.name} — [{colour}]{decision.summary}[/]")
+    for line in decision.arithmetic:
+        out.print(f"  {line}")
+    if decision.step is not None:
+        out.print(f"  model: {decision.step.model}")
+    if recipients:
+        out.print("  recipients: " + ", ".join(f"{r.name} <{r.email}> ({r.source})" for r in recipients))
+    else:
+        out.print("  recipients: none (no e-mail address on the quote's CUSTOMER contacts or the customer)")
+    if not settings.auto.enabled:
+        out.print("  [dim]note: [auto] enabled = false: the daemon sends nothing until it is enabled[/]")
+    if prepared is not None and prepared.email is not None:
+        out.print("\n[bold]E-mail that would go out:[/]")
+        out.print(f"From: {prepared.email['From']}\nTo: {prepared.email['To']}\nSubject: {prepared.email['Subject']}")
+        out.print(f"Attachments: {', '.join(prepared.attachment_names)}\n")
+        out.print(prepared.rendered.email_text)
+
+
+@app.command("run")
+def run_cmd(
+    once: Annotated[bool, typer.Option("--once", help="One run now (required; the daemon is `serve`).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide only; send and record nothing.")] = False,
+    on: Annotated[str | None, typer.Option(help="With --dry-run: decide as on this day (YYYY-MM-DD).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """One automatic run with its report; exit code 1 when something failed."""
+    from dolirelance import service
+
+    if not once:
+        raise FollowUpError(
+            "`run` needs --once", remedy="use `dolirelance run --once`, or `dolirelance serve` for the daemon"
+        )
+    if on is not None and not dry_run:
+        raise FollowUpError("--on only goes with --dry-run", remedy="add --dry-run, or drop --on")
+    settings = _settings(config)
+    day = _parse_day(on, "--on")
+
+    async def work() -> service.AutoReport:
+        async with service.open_runtime(settings) as rt:
+            return await service.run_auto(rt, dry_run=dry_run, on=day)
+
+    report = _run(work())
+    print_auto_report(report, settings)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def print_auto_report(report: Any, settings: Settings) -> None:
+    from dolirelance.policy import DecisionKind
+
+    title = "Dry run" if report.dry_run else "Automatic run"
+    out.print(f"[bold]{title} for {report.today.isoformat()}[/] ({len(report.decisions)} candidate quote(s))")
+    if not settings.auto.enabled:
+        out.print("[dim]([auto] enabled = false: `serve` does not run by itself; `run --once` runs on demand)[/]")
+    for decision in sorted(report.decisions, key=lambda d: d.quote_ref):
+        colour = {DecisionKind.DUE: "green", DecisionKind.NOT_DUE: "cyan", DecisionKind.SKIPPED: "yellow"}[
+            decision.kind
+        ]
+        out.print(f"  {decision.quote_ref:<14} [{colour}]{decision.summary}[/]")
+    for outcome in report.recorded_later:
+        _print_outcome(outcome)
+    for outcome in report.outcomes:
+        _print_outcome(outcome)
+    skipped = ", ".join(f"{reason} {count}" for reason, count in sorted(report.skipped_by_reason().items()))
+    out.print(
+        f"due {len(report.due)}, sent {len(report.sent)}, failed {len(report.failed)}"
+        + (f", skipped: {skipped}" if skipped else "")
+    )
+    for entry in report.uncertain:
+        out.print(
+            f"[red]uncertain[/] {entry.key} ({entry.quote_ref}): the process stopped while sending; "
+            f"check the mailbox, then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
+        )
+    if report.error:
+        out.print(f"[red]error:[/] {report.error}")
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """The daemon: one automatic run a day at [auto] time, health endpoint, clean stop on SIGTERM."""
+    from dolirelance.scheduler import serve_forever
+
+    settings = _settings(config)
+    logging.getLogger().setLevel(logging.DEBUG if state.debug else logging.INFO)
+    _run(serve_forever(settings))
+
+
+@app.command()
+def setup(config: ConfigOption = None) -> None:
+    """Create the opt-out extrafield on proposals if it is missing (needs an admin API key)."""
+    from dolirelance.checks import ensure_opt_out_field
+
+    settings = _settings(config)
+    message = _run(ensure_opt_out_field(settings))
+    out.print(message)
+
+
+@app.command()
+def status(config: ConfigOption = None) -> None:
+    """The ledger: counts by state, uncertain follow-ups, follow-ups sent but not recorded."""
+    from dolirelance.ledger import Ledger
+
+    settings = _settings(config)
+    ledger = Ledger(settings.ledger.url, instance=settings.ledger.instance)
+    try:
+        counts = ledger.counts()
+        uncertain = ledger.uncertain()
+        to_record = ledger.to_record()
+        recent = ledger.recent(10)
+    finally:
+        ledger.close()
+    out.print("ledger: " + (", ".join(f"{state_} {count}" for state_, count in sorted(counts.items())) or "empty"))
+    for entry in uncertain:
+        out.print(
+            f"[red]uncertain[/] {entry.key} {entry.quote_ref} ({entry.model}) since {entry.updated_at:%Y-%m-%d %H:%M}: "
+            f"check the mailbox, then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
+        )
+    for entry in to_record:
+        out.print(f"[yellow]sent, not recorded[/] {entry.key} {entry.quote_ref}: `dolirelance retry` records it")
+    if recent:
+        table = Table(title="last follow-ups")
+        for column in ("When", "Quote", "Model", "Channel", "State", "Key"):
+            table.add_column(column)
+        for entry in recent:
+            table.add_row(
+                f"{entry.updated_at:%Y-%m-%d %H:%M}",
+                entry.quote_ref,
+                entry.model or "",
+                entry.channel,
+                str(entry.state),
+                entry.key,
+            )
+        out.print(table)
+    if uncertain:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("resolve")
+def ledger_resolve(
+    key: Annotated[str, typer.Argument(help="The uncertain entry's key (see `dolirelance status`).")],
+    sent: Annotated[bool, typer.Option("--sent", help="The e-mail did leave: record it in Dolibarr.")] = False,
+    not_sent: Annotated[bool, typer.Option("--not-sent", help="It did not leave: a later run may send it.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Settle an uncertain follow-up after checking the mailbox."""
+    import getpass
+
+    from dolirelance.ledger import Ledger
+
+    if sent == not_sent:
+        raise FollowUpError("say what happened", remedy="add --sent or --not-sent")
+    settings = _settings(config)
+    ledger = Ledger(settings.ledger.url, instance=settings.ledger.instance)
+    try:
+        entry = ledger.resolve(key, sent=sent, by=getpass.getuser())
+    finally:
+        ledger.close()
+    if sent:
+        out.print(f"{entry.key} marked as sent; `dolirelance retry` (or the next run) records it in Dolibarr")
+    else:
+        out.print(f"{entry.key} marked as not sent; the next automatic run may send it if still due")
+
+
+@app.command()
+def web(config: ConfigOption = None) -> None:
+    """Serve the pages for sales people (log in with the Dolibarr login)."""
+    from dolirelance.web import serve_web
+
+    serve_web(_settings(config))
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes its files.")] = Path("dolirelance-demo"),
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Keep the fake Dolibarr and the web pages up until Ctrl-C.")
+    ] = False,
+) -> None:
+    """The whole cycle on a bundled fake Dolibarr with French sample data, a local SMTP sink and SQLite."""
+    from dolirelance.demo import run_demo
+
+    run_demo(out_dir.resolve(), console=out, keep_running=keep_running)
+
+
+def main() -> None:
+    """Console entry point: the one place errors are turned into messages and exit codes."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except ConfigError as exc:
+        _print_error(exc)
+        sys.exit(2)
+    except DolirelanceError as exc:
+        _print_error(exc)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if state.debug:
+            raise
+        err.print(f"[red]error:[/] unexpected {type(exc).__name__}: {exc}")
+        err.print("  → run again with --debug for the traceback, and report it")
+        sys.exit(1)
+
+
+def _print_error(exc: DolirelanceError) -> None:
+    if state.debug:
+        import traceback
+
+        traceback.print_exc()
+    err.print("[red]error:[/] " + escape(exc.message))
+    if exc.remedy:
+        err.print("  → " + escape(exc.remedy))

@@ -1,0 +1,205 @@
+"""Follow-ups as Dolibarr keeps them: agenda events whose code starts with ``AC_RELANCE``.
+
+Every event we write ends its note with one machine-readable line, so the whole history can
+be rebuilt from Dolibarr alone (a new replica, a lost ledger, the web pages):
+
+    dolirelance: key=manual%3A3f2a; model=1%C3%A8re%20relance; level=1; channel=email; next=2026-12-13
+
+Values are percent-encoded so that no separator, quote or HTML character can break the line
+(Dolibarr keeps notes as restricted HTML).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from urllib.parse import quote as percent_encode
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo
+
+from dolirelance.domain import AgendaEvent, Channel
+
+CODE_PREFIX = "AC_RELANCE"
+CODE_EMAIL = "AC_RELANCE_EMAIL"
+CODE_LETTER = "AC_RELANCE_LETTER"
+CODE_TODO = "AC_RELANCE_TODO"
+CODE_BY_CHANNEL = {Channel.EMAIL: CODE_EMAIL, Channel.LETTER: CODE_LETTER}
+FACTS_MARKER = "dolirelance:"
+
+_FACTS_RE = re.compile(r"dolirelance:\s*([^<\n\r]*)")
+_TAG_RE = re.compile(r"<[^>]+>")
+
+
+def encode_facts(facts: dict[str, str | int | None]) -> str:
+    parts = [f"{key}={percent_encode(str(value), safe='')}" for key, value in facts.items() if value is not None]
+    return f"{FACTS_MARKER} " + "; ".join(parts)
+
+
+def decode_facts(note: str) -> dict[str, str]:
+    """The facts of the last ``dolirelance:`` line of a note ({} when there is none)."""
+    matches = _FACTS_RE.findall(html.unescape(note or ""))
+    if not matches:
+        return {}
+    facts: dict[str, str] = {}
+    for part in matches[-1].split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key:
+            facts[key.strip()] = unquote(value.strip())
+    return facts
+
+
+def compose_note(user_note: str, facts: dict[str, str | int | None]) -> str:
+    user_note = user_note.strip()
+    return f"{user_note}\n{encode_facts(facts)}" if user_note else encode_facts(facts)
+
+
+def user_note_of(note: str) -> str:
+    """The note a person wrote, without our facts line and without HTML."""
+    text = html.unescape(_TAG_RE.sub("\n", note or ""))
+    lines = [line for line in text.splitlines() if not line.strip().startswith(FACTS_MARKER)]
+    return "\n".join(lines).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpRecord:
+    """One follow-up done, rebuilt from its Dolibarr event."""
+
+    event_id: int
+    quote_id: int | None
+    customer_id: int | None
+    contact_id: int | None
+    owner_id: int | None
+    done_at: datetime
+    channel: Channel
+    model: str | None
+    level: int | None
+    note: str
+    next_date: date | None
+    file_name: str | None
+    key: str | None
+    automatic: bool
+    step: int | None
+    recipients: str | None
+
+    def done_on(self, tz: ZoneInfo) -> date:
+        return self.done_at.astimezone(tz).date()
+
+
+@dataclass(frozen=True, slots=True)
+class TodoRecord:
+    """A planned next follow-up (a to-do event for the sales person)."""
+
+    event_id: int
+    quote_id: int | None
+    customer_id: int | None
+    owner_id: int | None
+    due_at: datetime
+    done: bool
+    label: str
+
+    def due_on(self, tz: ZoneInfo) -> date:
+        return self.due_at.astimezone(tz).date()
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _date_or_none(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def quote_id_of(event: AgendaEvent) -> int | None:
+    return event.element_id if event.element_type in ("propal", "proposal") else None
+
+
+def record_of(event: AgendaEvent) -> FollowUpRecord | None:
+    """The follow-up an event records, or None for other events (to-dos included)."""
+    if event.code not in (CODE_EMAIL, CODE_LETTER):
+        return None
+    facts = decode_facts(event.note)
+    channel = Channel.EMAIL if event.code == CODE_EMAIL else Channel.LETTER
+    contact_id = _int_or_none(facts.get("contact")) or (event.contact_ids[0] if event.contact_ids else None)
+    return FollowUpRecord(
+        event_id=event.id,
+        quote_id=quote_id_of(event),
+        customer_id=event.customer_id,
+        contact_id=contact_id,
+        owner_id=event.owner_id,
+        done_at=event.start,
+        channel=channel,
+        model=facts.get("model"),
+        level=_int_or_none(facts.get("level")),
+        note=user_note_of(event.note),
+        next_date=_date_or_none(facts.get("next")),
+        file_name=facts.get("file"),
+        key=facts.get("key"),
+        automatic=facts.get("auto") == "1",
+        step=_int_or_none(facts.get("step")),
+        recipients=event.email_to or facts.get("to"),
+    )
+
+
+def todo_of(event: AgendaEvent) -> TodoRecord | None:
+    if event.code != CODE_TODO:
+        return None
+    return TodoRecord(
+        event_id=event.id,
+        quote_id=quote_id_of(event),
+        customer_id=event.customer_id,
+        owner_id=event.owner_id,
+        due_at=event.start,
+        done=event.percentage >= 100,
+        label=event.label,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteHistory:
+    """All follow-ups and to-dos of one quote, oldest first."""
+
+    followups: tuple[FollowUpRecord, ...] = ()
+    todos: tuple[TodoRecord, ...] = ()
+
+    @property
+    def last(self) -> FollowUpRecord | None:
+        return self.followups[-1] if self.followups else None
+
+    @property
+    def open_todos(self) -> tuple[TodoRecord, ...]:
+        return tuple(todo for todo in self.todos if not todo.done)
+
+    @property
+    def next_todo(self) -> TodoRecord | None:
+        pending = self.open_todos
+        return min(pending, key=lambda todo: todo.due_at) if pending else None
+
+
+def group_by_quote(events: list[AgendaEvent]) -> dict[int, QuoteHistory]:
+    """Index events by quote id; events of no quote are dropped."""
+    followups: dict[int, list[FollowUpRecord]] = {}
+    todos: dict[int, list[TodoRecord]] = {}
+    for event in events:
+        record = record_of(event)
+        if record is not None and record.quote_id is not None:
+            followups.setdefault(record.quote_id, []).append(record)
+            continue
+        todo = todo_of(event)
+        if todo is not None and todo.quote_id is not None:
+            todos.setdefault(todo.quote_id, []).append(todo)
+    quote_ids = set(followups) | set(todos)
+    return {
+        quote_id: QuoteHistory(
+            followups=tuple(sorted(followups.get(quote_id, []), key=lambda r: (r.done_at, r.event_id))),
+            todos=tuple(sorted(todos.get(quote_id, []), key=lambda t: (t.due_at, t.event_id))),
+        )
+        for quote_id in quote_ids
+    }

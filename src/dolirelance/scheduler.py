@@ -1,0 +1,264 @@
+"""``dolirelance serve``: the daily automatic run (APScheduler), a health endpoint, clean stops.
+
+- one run a day at ``[auto] time`` in ``[auto] timezone``; never two runs at once (one job
+  instance, and the ledger's claims protect replicas from each other);
+- at start, today's run is made at once if its time has passed and it has not run today;
+- SIGTERM/SIGINT: no new send starts, the e-mail being sent finishes and is recorded, then exit;
+- ``GET /health`` on ``[serve] health_host:health_port``: last run, its outcome, uncertain count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from dolirelance.config import Settings
+from dolirelance.ledger import default_ledger_path
+from dolirelance.service import AutoReport, open_runtime, run_auto
+
+log = logging.getLogger("dolirelance.serve")
+
+
+@dataclass
+class DaemonState:
+    """What the health endpoint shows; persisted so a restart knows whether today's run happened."""
+
+    state_file: Path
+    last_run_day: date | None = None
+    last_run: dict[str, Any] = field(default_factory=dict)
+    running: bool = False
+    stopping: bool = False
+    uncertain: int = 0
+
+    def load(self) -> None:
+        try:
+            data = json.loads(self.state_file.read_text(encoding="utf-8"))
+            self.last_run_day = date.fromisoformat(data["last_run_day"]) if data.get("last_run_day") else None
+            self.last_run = data.get("last_run", {})
+        except (OSError, ValueError, KeyError):
+            return
+
+    def save(self) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "last_run_day": self.last_run_day.isoformat() if self.last_run_day else None,
+            "last_run": self.last_run,
+        }
+        partial = self.state_file.with_name(self.state_file.name + ".part")
+        partial.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        partial.replace(self.state_file)
+
+
+def state_file_for(settings: Settings) -> Path:
+    url = settings.ledger.url
+    if url and url.startswith("sqlite:///"):
+        base = Path(url.removeprefix("sqlite:///")).parent
+    else:
+        base = default_ledger_path().parent
+    return base / f"serve-{settings.ledger.instance}.json"
+
+
+def report_summary(report: AutoReport) -> dict[str, Any]:
+    return {
+        "day": report.today.isoformat(),
+        "started_at": report.started_at.isoformat() if report.started_at else None,
+        "finished_at": report.finished_at.isoformat() if report.finished_at else None,
+        "outcome": "ok" if report.ok else "failed",
+        "due": len(report.due),
+        "sent": len(report.sent),
+        "failed": len(report.failed),
+        "skipped": report.skipped_by_reason(),
+        "uncertain": len(report.uncertain),
+        "error": report.error,
+    }
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        runtime_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.now = now
+        self.runtime_options = runtime_options or {}
+        self.tz = ZoneInfo(settings.auto.timezone)
+        self.state = DaemonState(state_file_for(settings))
+        self.state.load()
+        self._lock = asyncio.Lock()
+        self.runs_done = 0
+
+    def today(self) -> date:
+        return self.now().astimezone(self.tz).date()
+
+    def missed_today(self) -> bool:
+        local = self.now().astimezone(self.tz)
+        return local.time() >= self.settings.auto.time and self.state.last_run_day != local.date()
+
+    async def run_once(self) -> AutoReport | None:
+        if self._lock.locked():  # never two runs at once
+            log.warning("a run is already in progress: this one is skipped")
+            return None
+        async with self._lock:
+            self.state.running = True
+            day = self.today()
+            log.info("automatic run for %s starts", day.isoformat())
+            try:
+                async with open_runtime(self.settings, now=self.now, **self.runtime_options) as rt:
+                    report = await run_auto(rt, should_stop=lambda: self.state.stopping)
+            except Exception as exc:  # the daemon must survive: the next run does the work
+                message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+                log.error("automatic run for %s failed: %s", day.isoformat(), message)
+                self.state.last_run = {
+                    "day": day.isoformat(),
+                    "outcome": "failed",
+                    "error": message,
+                    "finished_at": self.now().isoformat(),
+                }
+                self.state.running = False
+                self.state.save()  # last_run_day unchanged: a restart today tries again
+                return None
+            for outcome in report.outcomes:
+                log.info(
+                    "followup ref=%s step=%s outcome=%s%s",
+                    outcome.quote_ref,
+                    outcome.step,
+                    outcome.outcome,
+                    f" error={outcome.error!r}" if outcome.error else "",
+                )
+            for entry in report.uncertain:
+                log.error(
+                    "UNCERTAIN followup key=%s ref=%s: check the mailbox, then "
+                    "`dolirelance ledger resolve %s --sent|--not-sent`",
+                    entry.key,
+                    entry.quote_ref,
+                    entry.key,
+                )
+            self.state.last_run = report_summary(report)
+            self.state.uncertain = len(report.uncertain)
+            self.state.last_run_day = day
+            self.state.running = False
+            self.state.save()
+            self.runs_done += 1
+            log.info("automatic run for %s done: %s", day.isoformat(), json.dumps(self.state.last_run))
+            return report
+
+    def health_app(self, next_run: Callable[[], str | None]) -> Starlette:
+        async def health(_: Request) -> JSONResponse:
+            last = self.state.last_run
+            healthy = not last or last.get("outcome") == "ok"
+            return JSONResponse(
+                {
+                    "status": "ok" if healthy and self.state.uncertain == 0 else "attention",
+                    "auto_enabled": self.settings.auto.enabled,
+                    "running": self.state.running,
+                    "last_run": last or None,
+                    "uncertain": self.state.uncertain,
+                    "next_run": next_run(),
+                },
+                status_code=200,
+            )
+
+        return Starlette(routes=[Route("/health", health), Route("/", health)])
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon owns SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def serve_forever(
+    settings: Settings,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    runtime_options: dict[str, Any] | None = None,
+    stop_event: asyncio.Event | None = None,
+    ready: Callable[[int], None] | None = None,
+) -> Daemon:
+    daemon = Daemon(settings, now=now, runtime_options=runtime_options)
+    stop = stop_event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    scheduler = AsyncIOScheduler(timezone=ZoneInfo(settings.auto.timezone))
+    job = None
+    if settings.auto.enabled:
+        job = scheduler.add_job(
+            daemon.run_once,
+            CronTrigger(
+                hour=settings.auto.time.hour,
+                minute=settings.auto.time.minute,
+                timezone=ZoneInfo(settings.auto.timezone),
+            ),
+            id="daily-run",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
+        scheduler.start()
+    else:
+        log.warning("[auto] enabled = false: no automatic run is scheduled (health endpoint only)")
+
+    def next_run() -> str | None:
+        when = getattr(job, "next_run_time", None) if job is not None else None
+        return when.isoformat() if when else None
+
+    server = _EmbeddedServer(
+        uvicorn.Config(
+            daemon.health_app(next_run),
+            host=settings.serve.health_host,
+            port=settings.serve.health_port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    server_task = asyncio.create_task(server.serve())
+    while not server.started and not server_task.done():
+        await asyncio.sleep(0.01)
+    if server_task.done():
+        server_task.result()  # raise the bind error
+    port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.serve.health_port
+    log.info("health endpoint on http://%s:%s/health", settings.serve.health_host, port)
+    if ready is not None:
+        ready(port)
+    catch_up: asyncio.Task[AutoReport | None] | None = None
+    if settings.auto.enabled and daemon.missed_today():
+        log.info("today's run (%s) was missed: running now", settings.auto.time.strftime("%H:%M"))
+        catch_up = asyncio.create_task(daemon.run_once())
+    await stop.wait()
+    log.info("stopping: no new follow-up starts; the one being sent finishes")
+    daemon.state.stopping = True
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
+    if catch_up is not None:
+        await catch_up
+    async with daemon._lock:  # wait for a scheduled run in progress
+        pass
+    server.should_exit = True
+    await server_task
+    log.info("stopped")
+    return daemon
