@@ -1,0 +1,606 @@
+"""The ledger: claims and outcomes of follow-ups, so nothing is ever sent twice.
+
+SQLAlchemy Core over a SQLite file (default, in the user's state directory) or PostgreSQL
+(``postgresql+psycopg://...``, shared by several replicas). Every method is one short
+transaction, and every state change is a conditional ``UPDATE ... WHERE state IN (...)`` whose
+row count says whether this process won, so SQLite and PostgreSQL give the same guarantees.
+
+Life of an automatic follow-up::
+
+    claim ─► CLAIMED ─► SENDING ─► SENT ─► RECORDED
+                │           │  └─(dies, lease expires)─► UNCERTAIN ─resolve─► RESOLVED_SENT ─► RECORDED
+                │           │                                         └────► RESOLVED_NOT_SENT
+                └───────────┴─► FAILED (nothing left; a later claim may take the key over)
+
+A claim holds a lease. :meth:`Ledger.recover_abandoned` turns expired SENDING rows into
+UNCERTAIN (a person settles them with :meth:`Ledger.resolve`; never re-sent by itself) and
+expired CLAIMED rows into FAILED.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Date,
+    DateTime,
+    Dialect,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    and_,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from dolirelance.errors import LedgerError
+
+APP_NAME = "dolirelance"
+DEFAULT_FILE_NAME = "dolirelance-ledger.sqlite3"
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SCHEMA_LOCK_ID = 0x646F6C69  # "doli": serialises create_all between replicas on PostgreSQL
+
+
+class FollowUpState(StrEnum):
+    CLAIMED = "claimed"  # we will send; nothing left yet
+    SENDING = "sending"  # talking to SMTP: outcome unknown if we die now
+    SENT = "sent"  # the message left; Dolibarr not written yet
+    RECORDED = "recorded"  # Dolibarr has the event
+    FAILED = "failed"  # nothing was sent; the key may be claimed again
+    UNCERTAIN = "uncertain"  # died while SENDING: a person must resolve it
+    RESOLVED_SENT = "resolved_sent"  # a person confirmed it left: still to record
+    RESOLVED_NOT_SENT = "resolved_not_sent"  # a person confirmed it did not: released
+
+
+# States a new claim may take over (besides CLAIMED with an expired lease).
+RELEASED_STATES = (FollowUpState.FAILED, FollowUpState.RESOLVED_NOT_SENT)
+TO_RECORD_STATES = (FollowUpState.SENT, FollowUpState.RESOLVED_SENT)
+
+
+def default_ledger_path() -> Path:
+    return Path(platformdirs.user_state_dir(APP_NAME)) / DEFAULT_FILE_NAME
+
+
+def auto_key(instance: str, quote_id: int, step: int) -> str:
+    return f"auto:{instance}:{quote_id}:step{step}"
+
+
+def manual_key() -> str:
+    return f"manual:{uuid.uuid4()}"
+
+
+class _UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored in UTC; SQLite drops the offset, so it is put back on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the ledger stores timezone-aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+followups = Table(
+    "followups",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("instance", String(64), nullable=False),
+    Column("quote_id", Integer, nullable=False),
+    Column("quote_ref", String(128), nullable=False),
+    Column("step", Integer, nullable=True),
+    Column("model", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("owner", String(255), nullable=True),
+    Column("lease_until", _UtcDateTime, nullable=True),
+    Column("message_id", String(255), nullable=True),
+    Column("recipients", Text, nullable=True),
+    Column("event_id", Integer, nullable=True),
+    Column("todo_event_id", Integer, nullable=True),
+    Column("file_name", String(255), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", _UtcDateTime, nullable=False),
+    Column("updated_at", _UtcDateTime, nullable=False),
+    Column("sent_at", _UtcDateTime, nullable=True),
+    Column("recorded_at", _UtcDateTime, nullable=True),
+    Column("resolved_by", String(255), nullable=True),
+    Column("resolution", String(32), nullable=True),
+    Column("next_date", Date, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("user_id", Integer, nullable=True),
+)
+Index("ix_followups_instance_quote", followups.c.instance, followups.c.quote_id)
+Index("ix_followups_instance_state", followups.c.instance, followups.c.state)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One row of the ledger."""
+
+    key: str
+    instance: str
+    quote_id: int
+    quote_ref: str
+    step: int | None
+    model: str
+    channel: str
+    state: FollowUpState
+    run_id: str
+    owner: str | None
+    lease_until: datetime | None
+    message_id: str | None
+    recipients: str | None
+    event_id: int | None
+    todo_event_id: int | None
+    file_name: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+    recorded_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+    next_date: date | None
+    note: str | None
+    user_id: int | None
+
+    @property
+    def automatic(self) -> bool:
+        return self.key.startswith("auto:")
+
+    @property
+    def may_have_left(self) -> bool:
+        """True unless the message certainly did not leave (the policy counts these as done)."""
+        return self.state not in (FollowUpState.CLAIMED, *RELEASED_STATES)
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Entry:
+        values: dict[str, Any] = dict(row._mapping)
+        values["state"] = FollowUpState(values["state"])
+        return cls(**values)
+
+
+def _mask(url: str | None) -> str:
+    if url is None:
+        return "(none)"
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
+
+
+def _owner_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    """Claims and outcomes of follow-ups for one ``instance``."""
+
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        instance: str,
+        lease_seconds: int = 600,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if url is None:
+            path = default_ledger_path()
+            url = URL.create("sqlite", database=str(path)).render_as_string()
+        self.url = url
+        self.instance = instance
+        self.lease = timedelta(seconds=lease_seconds)
+        self.owner = _owner_identity()
+        self._clock = clock
+        self._engine = self._create_engine(url)
+        with self._transaction("create its tables") as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
+            metadata.create_all(conn)
+
+    # -- setup --------------------------------------------------------------------------------
+
+    def _create_engine(self, url: str) -> Engine:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise LedgerError(
+                f"the ledger URL {_mask(url)!r} is not a database URL",
+                remedy='set ledger.url to "sqlite:///path/to/file" or "postgresql+psycopg://user@host/db"',
+            ) from None
+        try:
+            if parsed.get_backend_name() != "sqlite":
+                return create_engine(parsed, pool_pre_ping=True)
+            in_memory = parsed.database in (None, "", ":memory:")
+            if not in_memory:
+                assert parsed.database is not None
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(
+                parsed,
+                connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+                poolclass=StaticPool if in_memory else None,
+            )
+        except (SQLAlchemyError, ImportError, OSError) as exc:
+            raise LedgerError(
+                f"cannot open the ledger database {_mask(url)}: {exc}",
+                remedy="check ledger.url in dolirelance.toml, the driver (psycopg for PostgreSQL) "
+                "and that the directory is writable",
+            ) from None
+        _configure_sqlite(engine, wal=not in_memory)
+        return engine
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[Connection]:
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise LedgerError(
+                f"the ledger database {_mask(self.url)} could not {action}: {reason}",
+                remedy="check that the database is reachable and writable (ledger.url in "
+                "dolirelance.toml); if another dolirelance holds it locked, run again later",
+            ) from exc
+
+    # -- claims and transitions -----------------------------------------------------------------
+
+    def auto_key(self, quote_id: int, step: int) -> str:
+        return auto_key(self.instance, quote_id, step)
+
+    def claim(
+        self,
+        key: str,
+        *,
+        quote_id: int,
+        quote_ref: str,
+        step: int | None,
+        model: str,
+        channel: str,
+        run_id: str,
+        note: str | None = None,
+        user_id: int | None = None,
+        next_date: date | None = None,
+    ) -> bool:
+        """Take ``key`` for this process; True only for the one claimant that may send."""
+        now = self._clock()
+        fresh: dict[str, Any] = {
+            "instance": self.instance,
+            "quote_id": quote_id,
+            "quote_ref": quote_ref,
+            "step": step,
+            "model": model,
+            "channel": channel,
+            "state": FollowUpState.CLAIMED.value,
+            "run_id": run_id,
+            "owner": self.owner,
+            "lease_until": now + self.lease,
+            "note": note,
+            "user_id": user_id,
+            "next_date": next_date,
+            "updated_at": now,
+        }
+        cleared = dict.fromkeys(
+            (
+                "message_id", "recipients", "event_id", "todo_event_id", "file_name", "error",
+                "sent_at", "recorded_at", "resolved_by", "resolution",
+            )
+        )  # fmt: skip
+        with self._transaction(f"claim {key}") as conn:
+            dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            inserted = conn.execute(
+                dialect_insert(followups)
+                .values(key=key, created_at=now, **fresh)
+                .on_conflict_do_nothing(index_elements=[followups.c.key])
+                .returning(followups.c.key)
+            ).first()
+            if inserted is not None:
+                return True
+            taken_over = conn.execute(
+                update(followups)
+                .where(
+                    followups.c.key == key,
+                    or_(
+                        followups.c.state.in_([state.value for state in RELEASED_STATES]),
+                        and_(followups.c.state == FollowUpState.CLAIMED.value, self._lease_expired(now)),
+                    ),
+                )
+                .values(**fresh, **cleared)
+                .returning(followups.c.key)
+            ).first()
+            return taken_over is not None
+
+    def mark_sending(self, key: str) -> Entry:
+        now = self._clock()
+        return self._move(key, (FollowUpState.CLAIMED,), FollowUpState.SENDING, lease_until=now + self.lease)
+
+    def mark_sent(self, key: str, *, message_id: str, recipients: str | Sequence[str]) -> Entry:
+        now = self._clock()
+        shown = recipients if isinstance(recipients, str) else ", ".join(recipients)
+        return self._move(
+            key,
+            (FollowUpState.SENDING,),
+            FollowUpState.SENT,
+            message_id=message_id,
+            recipients=shown,
+            sent_at=now,
+            lease_until=now + self.lease,
+            error=None,
+        )
+
+    def take_for_recording(self, key: str) -> bool:
+        """Own a SENT or RESOLVED_SENT entry before recording it (``retry`` of another run's work).
+
+        True when this process now holds it: it was already ours, or its lease has expired.
+        """
+        now = self._clock()
+        with self._transaction(f"take {key} for recording") as conn:
+            result = conn.execute(
+                update(followups)
+                .where(
+                    followups.c.key == key,
+                    followups.c.state.in_([state.value for state in TO_RECORD_STATES]),
+                    or_(followups.c.owner == self.owner, self._lease_expired(now)),
+                )
+                .values(owner=self.owner, lease_until=now + self.lease, updated_at=now)
+                .returning(followups.c.key)
+            ).first()
+            return result is not None
+
+    def mark_recorded(
+        self, key: str, *, event_id: int, todo_event_id: int | None = None, file_name: str | None = None
+    ) -> Entry:
+        """Dolibarr has the event. Allowed to the sender, or to anyone once the lease has expired
+        (``retry`` after a crash, or a resolved entry); call :meth:`take_for_recording` first when
+        several processes may record the same entry."""
+        return self._move(
+            key,
+            TO_RECORD_STATES,
+            FollowUpState.RECORDED,
+            event_id=event_id,
+            todo_event_id=todo_event_id,
+            file_name=file_name,
+            recorded_at=self._clock(),
+            lease_until=None,
+            error=None,
+            or_released=True,
+        )
+
+    def mark_record_failed(self, key: str, error: str) -> Entry:
+        """Writing to Dolibarr failed: the entry stays to record, released for a later retry."""
+        return self._move(key, TO_RECORD_STATES, None, error=error, lease_until=None, or_released=True)
+
+    def mark_failed(self, key: str, error: str) -> Entry:
+        """Nothing was sent (refused before or by SMTP): release the key."""
+        return self._move(
+            key,
+            (FollowUpState.CLAIMED, FollowUpState.SENDING),
+            FollowUpState.FAILED,
+            error=error,
+            lease_until=None,
+        )
+
+    def _move(
+        self,
+        key: str,
+        from_states: Sequence[FollowUpState],
+        to_state: FollowUpState | None,
+        *,
+        or_released: bool = False,
+        **values: Any,
+    ) -> Entry:
+        """Change an entry this process owns, only from ``from_states`` (``to_state`` None: keep it).
+
+        ``or_released``: an entry whose lease has expired (its owner died or let it go) is taken over.
+        """
+        now = self._clock()
+        if to_state is not None:
+            values["state"] = to_state.value
+        owned: ColumnElement[bool] = followups.c.owner == self.owner
+        if or_released:
+            owned = or_(owned, self._lease_expired(now))
+            values["owner"] = self.owner
+        target = to_state.value if to_state is not None else "updated"
+        with self._transaction(f"mark {key} {target}") as conn:
+            changed = conn.execute(
+                update(followups)
+                .where(
+                    followups.c.key == key,
+                    followups.c.state.in_([state.value for state in from_states]),
+                    owned,
+                )
+                .values(updated_at=now, **values)
+                .returning(*followups.c)
+            ).first()
+            if changed is not None:
+                return Entry.from_row(changed)
+            row = conn.execute(select(followups).where(followups.c.key == key)).first()
+        expected = " or ".join(state.value for state in from_states)
+        if row is None:
+            raise LedgerError(f"no ledger entry {key!r} to mark {target}")
+        entry = Entry.from_row(row)
+        if entry.state not in from_states:
+            raise LedgerError(
+                f"ledger entry {key!r} is {entry.state.value}, not {expected}: cannot mark it {target}",
+                remedy="another run may have taken it over; see `dolirelance status`",
+            )
+        raise LedgerError(
+            f"ledger entry {key!r} belongs to {entry.owner}, not to this process: cannot mark it {target}",
+            remedy="its lease probably expired and another run took it over; see `dolirelance status`",
+        )
+
+    def _lease_expired(self, now: datetime) -> ColumnElement[bool]:
+        return or_(followups.c.lease_until.is_(None), followups.c.lease_until < now)
+
+    # -- recovery and resolution ----------------------------------------------------------------
+
+    def recover_abandoned(self) -> list[Entry]:
+        """Expired SENDING → UNCERTAIN, expired CLAIMED → FAILED; returns the rows changed here."""
+        now = self._clock()
+        changed: list[Entry] = []
+        moves = (
+            (FollowUpState.SENDING, FollowUpState.UNCERTAIN, "the process died while talking to SMTP"),
+            (FollowUpState.CLAIMED, FollowUpState.FAILED, "abandoned before sending"),
+        )
+        with self._transaction("recover abandoned claims") as conn:
+            for from_state, to_state, error in moves:
+                rows = conn.execute(
+                    update(followups)
+                    .where(
+                        followups.c.instance == self.instance,
+                        followups.c.state == from_state.value,
+                        self._lease_expired(now),
+                    )
+                    .values(state=to_state.value, error=error, updated_at=now, lease_until=None)
+                    .returning(*followups.c)
+                ).all()
+                changed.extend(Entry.from_row(row) for row in rows)
+        return changed
+
+    def resolve(self, key: str, *, sent: bool, by: str) -> Entry:
+        """A person says whether an UNCERTAIN message left (``dolirelance ledger resolve``)."""
+        now = self._clock()
+        to_state = FollowUpState.RESOLVED_SENT if sent else FollowUpState.RESOLVED_NOT_SENT
+        with self._transaction(f"resolve {key}") as conn:
+            changed = conn.execute(
+                update(followups)
+                .where(followups.c.key == key, followups.c.state == FollowUpState.UNCERTAIN.value)
+                .values(
+                    state=to_state.value,
+                    resolved_by=by,
+                    resolution="sent" if sent else "not sent",
+                    updated_at=now,
+                    lease_until=None,
+                )
+                .returning(*followups.c)
+            ).first()
+            if changed is not None:
+                return Entry.from_row(changed)
+            row = conn.execute(select(followups).where(followups.c.key == key)).first()
+        if row is None:
+            raise LedgerError(f"no ledger entry {key!r}", remedy="list uncertain entries with `dolirelance status`")
+        raise LedgerError(
+            f"ledger entry {key!r} is {Entry.from_row(row).state.value}, not uncertain: nothing to resolve",
+            remedy="only uncertain entries are resolved; see `dolirelance status`",
+        )
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        with self._transaction(f"read {key}") as conn:
+            row = conn.execute(select(followups).where(followups.c.key == key)).first()
+        return Entry.from_row(row) if row is not None else None
+
+    def _select(
+        self,
+        action: str,
+        *conditions: ColumnElement[bool],
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Entry]:
+        order = followups.c.updated_at.desc() if newest_first else followups.c.created_at
+        query = select(followups).where(followups.c.instance == self.instance, *conditions)
+        query = query.order_by(order, followups.c.key).limit(limit)
+        with self._transaction(action) as conn:
+            return [Entry.from_row(row) for row in conn.execute(query)]
+
+    def uncertain(self) -> list[Entry]:
+        return self._select("list uncertain entries", followups.c.state == FollowUpState.UNCERTAIN.value)
+
+    def to_record(self) -> list[Entry]:
+        """Sent but not yet in Dolibarr (SENT and RESOLVED_SENT)."""
+        states = [state.value for state in TO_RECORD_STATES]
+        return self._select("list entries to record", followups.c.state.in_(states))
+
+    def entries_for_quotes(self, quote_ids: Sequence[int]) -> list[Entry]:
+        if not quote_ids:
+            return []
+        entries: list[Entry] = []
+        unique = sorted(set(quote_ids))
+        for start in range(0, len(unique), 500):  # keep the IN list within every driver's limits
+            chunk = unique[start : start + 500]
+            entries += self._select("read entries of quotes", followups.c.quote_id.in_(chunk))
+        return entries
+
+    def recent(self, limit: int = 50) -> list[Entry]:
+        return self._select("list recent entries", limit=limit, newest_first=True)
+
+    def counts(self) -> dict[FollowUpState, int]:
+        query = (
+            select(followups.c.state, func.count())
+            .where(followups.c.instance == self.instance)
+            .group_by(followups.c.state)
+        )
+        with self._transaction("count entries") as conn:
+            found: Mapping[str, int] = {str(state): int(count) for state, count in conn.execute(query)}
+        return {state: found.get(state.value, 0) for state in FollowUpState}
+
+
+def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+    """WAL, a busy timeout, and BEGIN IMMEDIATE so two processes on one file queue up, not fail."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+        if wal:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
