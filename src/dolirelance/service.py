@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -657,6 +657,7 @@ async def execute_followup(
         event_id, todo_id = await _record_in_dolibarr(rt, prepared)
     except DolibarrError as exc:
         log.warning("follow-up %s of %s done but not recorded in Dolibarr: %s", prepared.key, prepared.quote.ref, exc)
+        ledger.mark_record_failed(prepared.key, exc.message)
         return _outcome(
             prepared,
             "sent-not-recorded",
@@ -927,6 +928,8 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
         message_id=entry.message_id,
         step=entry.step,
     )
+    if not rt.ledger.take_for_recording(entry.key):  # another process is recording it right now
+        return replace(base, outcome="skipped", error="being recorded by another process")
     try:
         quote = await rt.dolibarr.get_quote(entry.quote_id)
         history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
@@ -984,6 +987,7 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
         )
         event_id, todo_id = await _record_in_dolibarr(rt, prepared)
     except DolibarrError as exc:
+        rt.ledger.mark_record_failed(entry.key, exc.message)
         return FollowUpOutcome(
             entry.quote_ref,
             "",
