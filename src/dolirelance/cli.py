@@ -144,6 +144,9 @@ def config_check(config: ConfigOption = None) -> None:
 
     path = find_config_path(config or state.config_path)
     settings = load_config(path)
+    settings.dolibarr.resolved_api_key()  # an unset api_key_env variable is a configuration error too
+    if settings.smtp.password_env:
+        settings.smtp.resolved_password()
     renderer = Renderer(settings)
     problems = renderer.check(sample_context(date.today()))
     if problems:

@@ -156,6 +156,7 @@ async def open_runtime(
         page_size=settings.dolibarr.page_size,
         max_concurrency=settings.dolibarr.max_concurrency,
         server_timezone=settings.dolibarr.timezone,
+        opt_out_field=settings.followup.opt_out_field,
         transport=transport,  # type: ignore[arg-type]
     )
     own_ledger = ledger is None
@@ -352,8 +353,8 @@ async def sales_rep_of(rt: Runtime, quote: Quote, fallback: User) -> User:
         try:
             return await rt.user(user_id)
         except DolibarrError as exc:
-            log.debug("cannot read user %s: %s", user_id, exc)
-    default_login = rt.settings.followup.default_sales_rep
+            log.warning("cannot read user %s (the right user.user.lire may be missing): %s", user_id, exc)
+    default_login = rt.settings.followup.default_sales_rep or rt.settings.auto.user
     if default_login:
         try:
             return await rt.dolibarr.find_user_by_login(default_login)
