@@ -984,7 +984,10 @@ _WRITE_RIGHTS = {
 
 
 def _likely_right(call: _Call) -> str:
-    resource = call.route.split(" ", 1)[-1].strip("/").split("/")[0]
+    path = call.route.split(" ", 1)[-1].strip("/")
+    if path == "users/info":  # reading oneself needs one of these, not user.user.lire alone
+        return "user.self.creer (or user.user.lire)"
+    resource = path.split("/")[0]
     if call.method != "GET" and resource in _WRITE_RIGHTS:
         return _WRITE_RIGHTS[resource]
     return _READ_RIGHTS.get(resource, "needed for this route")
@@ -1002,3 +1005,61 @@ def _file_content(answer: Any, route: str) -> bytes:
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
+
+
+async def login_for_key(
+    base_url: str,
+    login: str,
+    password: str,
+    *,
+    timeout: float = 30.0,
+    verify_tls: bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> str:
+    """The API key (``token``) of the Dolibarr user ``login``, through the API's login route.
+
+    Sent as ``POST /login`` with a JSON body, the form of the route Dolibarr also offers: the
+    password then stays out of URLs, hence out of Dolibarr's access logs and httpx's request log.
+    """
+    call = _Call("POST", "login", "POST /login", body={"login": login, "password": password})
+    root = base_url.rstrip("/")
+    try:
+        async with httpx.AsyncClient(
+            base_url=root + "/",
+            headers={"Accept": "application/json"},
+            timeout=timeout,
+            verify=verify_tls,
+            transport=transport,
+            follow_redirects=False,
+        ) as http:
+            response = await http.post(call.path, json=call.body)
+    except httpx.TransportError as exc:
+        raise _unreachable(root, call, exc) from None
+    if response.status_code in (401, 403):
+        raise DolibarrAuthError(
+            "wrong login or password",
+            remedy="use your Dolibarr login and password; an administrator can check that the user is active",
+            status_code=response.status_code,
+        )
+    if response.status_code >= 500:
+        raise DolibarrUnavailable(
+            f"Dolibarr answered {response.status_code} on {call.route}",
+            remedy="the server is down or overloaded; try again later",
+            status_code=response.status_code,
+        )
+    if not 200 <= response.status_code < 300:
+        raise DolibarrRequestError(
+            f"Dolibarr refused {call.route} (HTTP {response.status_code})",
+            remedy="check [dolibarr] url: it must end with /api/index.php, with the API REST module enabled",
+            status_code=response.status_code,
+        )
+    answer = _decode(response, call)
+    success = answer.get("success") if isinstance(answer, dict) else None
+    token = success.get("token") if isinstance(success, dict) else None
+    if not isinstance(token, str) or not token:
+        raise DolibarrResponseError(
+            "Dolibarr's login answer holds no token",
+            remedy="check that the user has an API key allowed (Dolibarr 18 to 22, API REST module enabled)",
+            status_code=response.status_code,
+        )
+    return token

@@ -1,0 +1,5 @@
+"""``python -m dolirelance``."""
+
+from dolirelance.cli import main
+
+main()

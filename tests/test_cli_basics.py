@@ -1,0 +1,168 @@
+"""The CLI's basic commands as a user runs them: --version, config check, doctor, setup, demo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from dolirelance.demo import write_demo_config
+from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
+from dolirelance.testing.smtp_sink import SmtpSink
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "config.example.toml"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    full_env.pop("DOLIRELANCE_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "dolirelance", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_version_names_the_dependencies() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("dolirelance ")
+    for package in ("httpx", "reportlab", "pypdf", "babel"):
+        assert package in result.stdout
+
+
+def test_config_check_accepts_the_example_and_renders_every_model() -> None:
+    result = run_cli(
+        "config", "check", "--config", str(EXAMPLE), env={"DOLIRELANCE_API_KEY": "x", "DOLIRELANCE_SMTP_PASSWORD": "y"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 model(s), 1 language variant(s), 2 automatic step(s)" in result.stdout
+
+
+def test_config_check_names_the_missing_environment_variable() -> None:
+    result = run_cli("config", "check", "--config", str(EXAMPLE), env={"DOLIRELANCE_SMTP_PASSWORD": "y"})
+    assert result.returncode == 2
+    assert "DOLIRELANCE_API_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_check_reports_every_problem_with_its_line(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace("page_size = 100", "page_size = 0").replace('security = "starttls"', 'security = "ssl"')
+    text = text.replace("timeout = 30                 # seconds per request", "timout = 30")
+    broken = tmp_path / "dolirelance.toml"
+    broken.write_text(text, encoding="utf-8")
+    (tmp_path / "templates").mkdir()
+    result = run_cli("config", "check", "--config", str(broken))
+    assert result.returncode == 2
+    lines = {line.split("]")[0]: line for line in result.stderr.splitlines() if "[" in line}
+    page_line = next(n for n, raw in enumerate(text.splitlines(), 1) if raw.startswith("page_size"))
+    assert any(f"dolirelance.toml:{page_line} [dolibarr.page_size" in key for key in lines), result.stderr
+    assert "[smtp.security]" in result.stderr and "[dolibarr.timout]" in result.stderr
+    assert "unknown key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_check_reports_an_unknown_template_variable(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        'email_subject = "Votre devis {{ quote.ref }}', 'email_subject = "Votre devis {{ quote.reference }}'
+    )
+    path = tmp_path / "dolirelance.toml"
+    path.write_text(text, encoding="utf-8")
+    (tmp_path / "templates").symlink_to(REPO / "templates")
+    result = run_cli(
+        "config", "check", "--config", str(path), env={"DOLIRELANCE_API_KEY": "x", "DOLIRELANCE_SMTP_PASSWORD": "y"}
+    )
+    assert result.returncode == 2
+    assert "1ère relance" in result.stderr and "email_subject" in result.stderr
+    assert "quote.reference" in result.stderr
+
+
+def test_a_broken_toml_line_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "dolirelance.toml"
+    path.write_text('[dolibarr]\nurl = "https://erp.example.fr\n', encoding="utf-8")
+    result = run_cli("config", "check", "--config", str(path))
+    assert result.returncode == 2
+    assert "dolirelance.toml:2" in result.stderr and "TOML syntax error" in result.stderr
+
+
+def test_missing_config_file_says_what_to_do(tmp_path: Path) -> None:
+    result = run_cli("quotes", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "dolirelance.toml: file not found" in result.stderr
+    assert "config.example.toml" in result.stderr
+
+
+@pytest.fixture
+def served(fake_dolibarr: FakeDolibarr, sample_data: SampleData) -> Iterator[str]:
+    with serve_in_thread(create_app(fake_dolibarr)) as url:
+        yield url
+
+
+def test_doctor_reports_rights_extrafield_and_smtp(tmp_path: Path, served: str, sample_data: SampleData) -> None:
+    with SmtpSink() as sink:
+        config = write_demo_config(
+            tmp_path, dolibarr_url=served, api_key=sample_data.api_keys["jdupont"], smtp_port=sink.port
+        )
+        result = run_cli("doctor", "--config", str(config))
+    assert "Dolibarr: version 20.0.0" in result.stdout
+    assert "API user: jdupont (Julie Dupont" in result.stdout
+    assert "right agenda.myactions.create" in result.stdout
+    assert "opt-out extrafield: proposals have 'norelance'" in result.stdout
+    assert "SMTP: 127.0.0.1" in result.stdout
+    assert result.returncode == 0, result.stdout
+
+
+def test_doctor_with_a_bad_key_and_no_smtp_fails_with_remedies(tmp_path: Path, served: str) -> None:
+    config = write_demo_config(tmp_path, dolibarr_url=served, api_key="wrong-key", smtp_port=1)
+    result = run_cli("doctor", "--config", str(config))
+    assert result.returncode == 1
+    assert "✘ Dolibarr" in result.stdout and "api_key" in result.stdout
+    assert "✘ SMTP" in result.stdout
+    assert "wrong-key" not in result.stdout + result.stderr
+
+
+def test_doctor_names_missing_rights(tmp_path: Path, served: str, sample_data: SampleData) -> None:
+    config = write_demo_config(tmp_path, dolibarr_url=served, api_key=sample_data.api_keys["stagiaire"], smtp_port=1)
+    result = run_cli("doctor", "--config", str(config))
+    assert result.returncode == 1
+    assert "denied GET /users/info" in result.stdout and "user.self.creer" in result.stdout
+
+
+def test_setup_without_admin_key_explains_the_manual_way(
+    tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, served: str
+) -> None:
+    fake_dolibarr.extrafields.get("propal", {}).pop("norelance", None)
+    config = write_demo_config(tmp_path, dolibarr_url=served, api_key=sample_data.api_keys["jdupont"], smtp_port=1)
+    result = run_cli("setup", "--config", str(config))
+    assert result.returncode == 1
+    assert "not an admin" in result.stderr and "Complementary attributes" in result.stderr
+    admin = write_demo_config(tmp_path, dolibarr_url=served, api_key=sample_data.api_keys["admin"], smtp_port=1)
+    result = run_cli("setup", "--config", str(admin))
+    assert result.returncode == 0, result.stderr
+    assert "created the extrafield 'norelance'" in result.stdout
+    assert "norelance" in fake_dolibarr.extrafields["propal"]
+    assert "already exists" in run_cli("setup", "--config", str(admin)).stdout
+
+
+def test_demo_runs_the_whole_cycle(tmp_path: Path) -> None:
+    result = run_cli("demo", "--out", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "demo"
+    emails = sorted((out / "emails").glob("*.eml"))
+    letters = sorted((out / "letters").glob("relances-*.pdf"))
+    assert emails and letters
+    assert len(PdfReader(letters[0]).pages) >= 2
+    assert "AC_RELANCE_EMAIL" in result.stdout and "AC_RELANCE_LETTER" in result.stdout
+    assert "jdupont / relance" in result.stdout
