@@ -2,22 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
+from dolirelance.config import Settings, load_config
+from dolirelance.demo import write_demo_config
+from dolirelance.service import Runtime, open_runtime
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data
+from dolirelance.testing.smtp_sink import SmtpSink
 
 SAMPLE_TODAY = date(2026, 11, 28)
 SAMPLE_NOW = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
 
 
+class MutableClock:
+    """One clock shared by the fake Dolibarr and the runtime, so tests can move days forward."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+    def set(self, moment: datetime) -> None:
+        self.current = moment
+
+
 @pytest.fixture
-def fake_dolibarr() -> FakeDolibarr:
-    """An empty fake (admin user only), Paris time, clock fixed at 2026-11-28 09:30 local."""
-    return FakeDolibarr(timezone="Europe/Paris", now=lambda: SAMPLE_NOW)
+def clock() -> MutableClock:
+    return MutableClock(SAMPLE_NOW)
+
+
+@pytest.fixture
+def fake_dolibarr(clock: MutableClock) -> FakeDolibarr:
+    """An empty fake (admin user only), Paris time, clock at 2026-11-28 09:30 local (see ``clock``)."""
+    return FakeDolibarr(timezone="Europe/Paris", now=clock)
 
 
 @pytest.fixture
@@ -37,3 +63,35 @@ async def dolibarr_client(
         headers={"DOLAPIKEY": sample_data.api_keys["jdupont"]},
     ) as client:
         yield client
+
+
+# --------------------------------------------------------------------------- the whole product
+
+FAKE_URL = "http://dolibarr.test/api/index.php"
+
+
+@pytest.fixture
+def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback that keeps what it receives (also as .eml files)."""
+    with SmtpSink(eml_dir=tmp_path / "eml") as sink:
+        yield sink
+
+
+def product_settings(tmp_path: Path, smtp_port: int, api_key: str) -> Settings:
+    """The demo's configuration (the example models, auto steps -5/+10 days) in ``tmp_path``."""
+    return load_config(write_demo_config(tmp_path, dolibarr_url=FAKE_URL, api_key=api_key, smtp_port=smtp_port))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, smtp_sink: SmtpSink, sample_data: SampleData) -> Settings:
+    return product_settings(tmp_path, smtp_sink.port, sample_data.api_keys["jdupont"])
+
+
+@pytest.fixture
+async def runtime(
+    settings: Settings, fake_dolibarr: FakeDolibarr, clock: MutableClock
+) -> AsyncIterator[Runtime]:
+    """The product wired to the fake Dolibarr (in-process), the SMTP sink and a SQLite ledger; user jdupont."""
+    transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
+    async with open_runtime(settings, transport=transport, now=clock) as rt:
+        yield rt
