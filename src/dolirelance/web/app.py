@@ -1,0 +1,746 @@
+"""The web pages: Starlette routes over :mod:`dolirelance.service`, rendered with Jinja2 (autoescape on).
+
+Every page runs as the logged-in Dolibarr user: the request opens a runtime with that user's own
+API key (kept in the server-side session), so Dolibarr applies the user's rights and the events
+it records name that user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from urllib.parse import quote as url_quote
+
+import httpx
+import uvicorn
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dolirelance.config import Settings
+from dolirelance.dolibarr import login_for_key
+from dolirelance.domain import Channel, QuoteFilter, choose_recipients
+from dolirelance.errors import DolibarrAuthError, DolirelanceError, QuoteNotOpen
+from dolirelance.mail import SmtpSender
+from dolirelance.service import (
+    MassItem,
+    MassSelection,
+    QuoteRow,
+    Runtime,
+    follow_up,
+    history_view,
+    mass_follow_up,
+    open_runtime,
+    plan_mass,
+    quotes_overview,
+    resolve_customer_ids,
+    upcoming,
+)
+from dolirelance.web.jobs import JobBoard, MassJob
+from dolirelance.web.labels import LABELS, LANGUAGES
+from dolirelance.web.security import SESSION_COOKIE, LoginLimiter, Session, SessionStore, csrf_ok
+
+__all__ = ["create_web_app", "serve_web"]
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+MAX_FORM_BYTES = 1_000_000
+# Only files the pages themselves wrote may be downloaded: batch PDFs and single letters.
+DOWNLOADABLE = re.compile(r"^(relances|relance-unitaire)-\d{4}-\d{2}-\d{2}-[0-9a-f]{8}\.pdf$")
+API_SUFFIX = "/api/index.php"
+
+SmtpFactory = Callable[[], AbstractContextManager[SmtpSender]]
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class FormError(Exception):
+    """Bad input on a form: the page shows ``message`` above the form."""
+
+    def __init__(self, message: str, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+
+
+@dataclass
+class WebState:
+    settings: Settings
+    sessions: SessionStore
+    limiter: LoginLimiter
+    templates: Environment
+    dolibarr_transport: httpx.AsyncBaseTransport | None = None
+    now: Callable[[], datetime] | None = None
+    smtp_factory: SmtpFactory | None = None
+    jobs: JobBoard = field(default_factory=JobBoard)
+
+    def runtime(self, session: Session) -> AbstractAsyncContextManager[Runtime]:
+        assert session.api_key is not None
+        return open_runtime(
+            self.settings,
+            api_key=session.api_key,
+            transport=self.dolibarr_transport,
+            now=self.now,
+            smtp_factory=self.smtp_factory,
+        )
+
+    @property
+    def output_dir(self) -> Path:
+        return self.settings.resolve_path(self.settings.letter.output_dir)
+
+    def generated_files(self) -> list[Path]:
+        if not self.output_dir.is_dir():
+            return []
+        files = [p for p in self.output_dir.iterdir() if DOWNLOADABLE.match(p.name) and p.is_file()]
+        return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+
+    def dolibarr_document_url(self, quote_ref: str, file_name: str) -> str:
+        """Dolibarr's own download page for a file attached to a quote (the user's Dolibarr session)."""
+        root = self.settings.dolibarr.url.removesuffix(API_SUFFIX)
+        return f"{root}/document.php?modulepart=propal&file={url_quote(f'{quote_ref}/{file_name}', safe='')}"
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _format_date(value: date | datetime | None, lang: str) -> str:
+    if value is None:
+        return ""
+    return value.strftime("%d/%m/%Y") if lang == "fr" else value.strftime("%Y-%m-%d")
+
+
+def _format_amount(value: Decimal, currency: str, lang: str) -> str:
+    text = f"{value:,.2f}"
+    if lang == "fr":
+        text = text.replace(",", "\u202f").replace(".", ",")
+    symbol = {"EUR": "€"}.get(currency, currency)
+    return f"{text}\u00a0{symbol}"
+
+
+def _make_templates() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+# --------------------------------------------------------------------------- request helpers
+
+
+def _state(request: Request) -> WebState:
+    state: WebState = request.app.state.web
+    return state
+
+
+def _session(request: Request) -> Session | None:
+    return _state(request).sessions.from_cookie(request.cookies.get(SESSION_COOKIE))
+
+
+def _language(request: Request, session: Session | None) -> str:
+    asked = request.query_params.get("lang")
+    if asked in LANGUAGES:
+        if session is not None:
+            session.language = asked
+        return asked
+    if session is not None and session.language:
+        return session.language
+    return _state(request).settings.web.language
+
+
+def _set_cookie(request: Request, response: Response, session: Session) -> None:
+    state = _state(request)
+    response.set_cookie(
+        SESSION_COOKIE,
+        state.sessions.cookie_value(session),
+        max_age=state.settings.web.session_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+def _render(
+    request: Request,
+    session: Session | None,
+    template: str,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    state = _state(request)
+    lang = _language(request, session)
+    labels = LABELS[lang]
+    html = state.templates.get_template(template).render(
+        t=labels,
+        lang=lang,
+        session=session,
+        csrf_token=session.csrf_token if session else "",
+        user_name=session.display_name if session else "",
+        fmt_date=lambda value: _format_date(value, lang),
+        fmt_amount=lambda value, currency="EUR": _format_amount(value, currency, lang),
+        error=context.pop("error", None),
+        **context,
+    )
+    return HTMLResponse(html, status_code=status_code)
+
+
+async def _read_form(request: Request) -> dict[str, list[str]]:
+    """The urlencoded form body (the pages post nothing else), bounded in size."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise HTTPException(413, "form too large")
+    return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+
+def _first(form: dict[str, list[str]], name: str, default: str = "") -> str:
+    values = form.get(name)
+    return values[0].strip() if values else default
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site (no scheme, no host, no ``//``) may follow the login."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/mass"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else "/mass"
+
+
+def _error_text(exc: DolirelanceError | FormError) -> tuple[str, str | None]:
+    return exc.message, exc.remedy
+
+
+def _parse_next_date(text: str, today: date, labels: dict[str, str]) -> date | None:
+    if not text:
+        return None
+    try:
+        chosen = date.fromisoformat(text)
+    except ValueError:
+        raise FormError(labels["bad_date"]) from None
+    if chosen < today:
+        raise FormError(labels["date_in_past"])
+    return chosen
+
+
+def logged_in(handler: Callable[[Request, Session], Awaitable[Response]]) -> Handler:
+    """Pages for logged-in users: others go to the login page, then come back.
+
+    Dolibarr refusing the session's key (revoked, user disabled) ends the session. Any other
+    error a user can meet is shown as a message with its remedy, never as a stack trace.
+    """
+
+    async def wrapper(request: Request) -> Response:
+        session = _session(request)
+        if session is None or not session.logged_in:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={url_quote(target, safe='')}", status_code=303)
+        try:
+            return await handler(request, session)
+        except DolibarrAuthError as exc:
+            if exc.status_code == 401:
+                _state(request).sessions.drop(session)
+                return RedirectResponse("/login", status_code=303)
+            return _render(request, session, "error.html", status_code=403, error=_error_text(exc))
+        except DolirelanceError as exc:
+            return _render(request, session, "error.html", status_code=502, error=_error_text(exc))
+
+    return wrapper
+
+
+def _check_csrf(session: Session, form: dict[str, list[str]]) -> None:
+    if not csrf_ok(session, _first(form, "csrf") or None):
+        raise HTTPException(403, "CSRF token missing or wrong")
+
+
+# --------------------------------------------------------------------------- login / logout
+
+
+async def login_page(request: Request) -> Response:
+    session = _session(request)
+    if session is not None and session.logged_in:
+        return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
+    new = session is None
+    session = session or _state(request).sessions.create()
+    response = _render(request, session, "login.html", next=_safe_next(request.query_params.get("next")), login="")
+    if new:
+        _set_cookie(request, response, session)
+    return response
+
+
+async def login_submit(request: Request) -> Response:
+    state = _state(request)
+    session = _session(request)
+    form = await _read_form(request)
+    login = _first(form, "login")
+    next_page = _safe_next(_first(form, "next"))
+    if session is None or not csrf_ok(session, _first(form, "csrf") or None):
+        fresh = session or state.sessions.create()
+        labels = LABELS[_language(request, fresh)]
+        response = _render(request, fresh, "login.html", status_code=403, next=next_page, login=login,
+                           error=(labels["csrf_failed"], None))
+        _set_cookie(request, response, fresh)
+        return response
+    labels = LABELS[_language(request, session)]
+    client = request.client.host if request.client else "unknown"
+    if state.limiter.blocked(client, login):
+        log.warning("login rate limit reached for client=%s login=%s", client, login)
+        return _render(request, session, "login.html", status_code=429, next=next_page, login=login,
+                       error=(labels["login_rate_limited"], None))
+    password = form.get("password", [""])[0]
+    try:
+        if not login or not password:
+            raise DolibarrAuthError("wrong login or password")
+        dolibarr = state.settings.dolibarr
+        key = await login_for_key(dolibarr.url, login, password, timeout=dolibarr.timeout,
+                                  verify_tls=dolibarr.verify_tls, transport=state.dolibarr_transport)
+        probe = Session(session_id="", csrf_token="", expires_at=0, api_key=key)
+        async with state.runtime(probe) as rt:
+            me = await rt.me()
+    except DolibarrAuthError:
+        state.limiter.record_failure(client, login)
+        log.info("failed login for %s from %s", login, client)
+        return _render(request, session, "login.html", status_code=401, next=next_page, login=login,
+                       error=(labels["login_failed"], None))
+    except DolirelanceError as exc:
+        return _render(request, session, "login.html", status_code=502, next=next_page, login=login,
+                       error=_error_text(exc))
+    fresh = state.sessions.renew(session)
+    fresh.api_key, fresh.login, fresh.user_id, fresh.display_name = key, me.login, me.id, me.full_name
+    log.info("login of %s", me.login)
+    redirect = RedirectResponse(next_page, status_code=303)
+    _set_cookie(request, redirect, fresh)
+    return redirect
+
+
+async def logout_page(request: Request) -> Response:
+    session = _session(request)
+    if session is None or not session.logged_in:
+        return RedirectResponse("/login", status_code=303)
+    return _render(request, session, "logout.html")
+
+
+async def logout_submit(request: Request) -> Response:
+    session = _session(request)
+    form = await _read_form(request)
+    if session is not None:
+        _check_csrf(session, form)
+        _state(request).sessions.drop(session)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/todo", status_code=303)
+
+
+# --------------------------------------------------------------------------- Relance massive
+
+
+@dataclass(frozen=True)
+class MassFilters:
+    sales_rep: str = ""
+    customer: str = ""
+    expired: bool = False
+
+    @classmethod
+    def from_values(cls, get: Callable[[str], str]) -> MassFilters:
+        return cls(sales_rep=get("sales_rep"), customer=get("customer"), expired=get("expired") in ("1", "on"))
+
+
+async def _mass_rows(rt: Runtime, filters: MassFilters) -> list[QuoteRow]:
+    customer_ids = await resolve_customer_ids(rt, filters.customer) if filters.customer else ()
+    flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_before=rt.today() if filters.expired else None)
+    rows = await quotes_overview(rt, flt, sales_rep=filters.sales_rep or None)
+    return sorted(rows, key=lambda row: (row.quote.end_of_validity or date.max, row.quote.ref))
+
+
+async def _render_mass(
+    request: Request,
+    session: Session,
+    rt: Runtime,
+    filters: MassFilters,
+    *,
+    error: tuple[str, str | None] | None = None,
+    ticked_letters: frozenset[str] = frozenset(),
+    ticked_emails: frozenset[str] = frozenset(),
+    chosen_models: dict[str, str] | None = None,
+    note: str = "",
+    next_date: str = "",
+    status_code: int = 200,
+) -> Response:
+    try:
+        rows = await _mass_rows(rt, filters)
+    except DolirelanceError as exc:
+        rows, error = [], error or _error_text(exc)
+    lines = [
+        {
+            "row": row,
+            "level": row.last_level(rt),
+            "has_email": row.customer is not None and bool(choose_recipients(row.quote, row.customer)),
+            "model": (chosen_models or {}).get(row.quote.ref, row.next_model),
+        }
+        for row in rows
+    ]
+    total = sum((row.quote.total_excl_tax for row in rows), Decimal(0))
+    default_next = rt.today() + timedelta(days=rt.settings.followup.next_delay)
+    return _render(
+        request, session, "mass.html", status_code=status_code, error=error, lines=lines, total=total,
+        filters=filters, models=rt.model_names(), files=_state(request).generated_files(),
+        ticked_letters=ticked_letters, ticked_emails=ticked_emails, note=note,
+        next_date=next_date or default_next.isoformat(), today=rt.today().isoformat(),
+    )
+
+
+@logged_in
+async def mass_page(request: Request, session: Session) -> Response:
+    filters = MassFilters.from_values(lambda name: request.query_params.get(name, "").strip())
+    async with _state(request).runtime(session) as rt:
+        return await _render_mass(request, session, rt, filters)
+
+
+@logged_in
+async def mass_run(request: Request, session: Session) -> Response:
+    state = _state(request)
+    form = await _read_form(request)
+    _check_csrf(session, form)
+    labels = LABELS[_language(request, session)]
+    filters = MassFilters.from_values(lambda name: _first(form, name))
+    letters = tuple(dict.fromkeys(v for v in form.get("letter", []) if v))
+    emails = tuple(dict.fromkeys(v for v in form.get("email", []) if v))
+    models = {key[len("model:"):]: values[0] for key, values in form.items() if key.startswith("model:") and values}
+    note, next_text = _first(form, "note"), _first(form, "next_date")
+    async with state.runtime(session) as rt:
+        try:
+            if not letters and not emails:
+                raise FormError(labels["nothing_selected"])
+            next_date = _parse_next_date(next_text, rt.today(), labels)
+            names = rt.model_names()
+            per_quote = {ref: model for ref, model in models.items() if ref in letters + emails and model in names}
+            letter_items = await _plan(rt, letters, "letter", per_quote)
+            email_items = await _plan(rt, emails, "email", per_quote)
+            acting_user = await rt.me()
+        except (DolirelanceError, FormError) as exc:
+            return await _render_mass(
+                request, session, rt, filters, error=_error_text(exc), status_code=400,
+                ticked_letters=frozenset(letters), ticked_emails=frozenset(emails), chosen_models=models,
+                note=note, next_date=next_text,
+            )
+
+    async def work(job: MassJob) -> None:
+        # Letters first, then e-mails: each run reads the history afresh, so a quote ticked for
+        # both gets two follow-ups and one open to-do, not two.
+        async with state.runtime(session) as job_rt:
+            for items, channel in ((letter_items, "letter"), (email_items, "email")):
+                if not items:
+                    continue
+                report = await mass_follow_up(job_rt, items, channel=channel,  # type: ignore[arg-type]
+                                              note=note, next_date=next_date, acting_user=acting_user,
+                                              progress=job.progress)
+                if report.letters_pdf is not None:
+                    job.letters_pdf = report.letters_pdf
+
+    assert session.login is not None
+    job = state.jobs.start(session.login, len(letter_items) + len(email_items), work)
+    return RedirectResponse(f"/mass/jobs/{job.job_id}", status_code=303)
+
+
+async def _plan(rt: Runtime, refs: tuple[str, ...], channel: str, per_quote: dict[str, str]) -> list[MassItem]:
+    if not refs:
+        return []
+    return await plan_mass(rt, MassSelection(refs=refs), channel=channel,  # type: ignore[arg-type]
+                           per_quote_models={ref: m for ref, m in per_quote.items() if ref in refs})
+
+
+@logged_in
+async def mass_job_page(request: Request, session: Session) -> Response:
+    job = _state(request).jobs.get(request.path_params["job_id"], session.login)
+    if job is None:
+        raise HTTPException(404)
+    return _render(request, session, "mass_job.html", job=job, files=_state(request).generated_files(),
+                   pdf_name=job.letters_pdf.name if job.letters_pdf else None)
+
+
+@logged_in
+async def mass_job_status(request: Request, session: Session) -> Response:
+    job = _state(request).jobs.get(request.path_params["job_id"], session.login)
+    if job is None:
+        raise HTTPException(404)
+    return JSONResponse(job.status())
+
+
+@logged_in
+async def download_file(request: Request, session: Session) -> Response:
+    name = request.path_params["name"]
+    state = _state(request)
+    path = state.output_dir / name
+    if not DOWNLOADABLE.match(name) or not path.is_file():
+        raise HTTPException(404)
+    return FileResponse(path, media_type="application/pdf", filename=name)
+
+
+# --------------------------------------------------------------------------- Nouvelle relance
+
+
+async def _render_new(
+    request: Request,
+    session: Session,
+    rt: Runtime,
+    *,
+    quote_id: str,
+    customer_id: str,
+    model: str | None = None,
+    note: str = "",
+    next_date: str = "",
+    send_email: bool = True,
+    error: tuple[str, str | None] | None = None,
+    done: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    rows: list[QuoteRow] = []
+    try:
+        customer_ids = (int(customer_id),) if customer_id.isdigit() else ()
+        rows = await quotes_overview(rt, QuoteFilter(customer_ids=customer_ids))
+    except DolirelanceError as exc:
+        error = error or _error_text(exc)
+    rows.sort(key=lambda row: row.quote.ref)
+    chosen = next((row for row in rows if str(row.quote.id) == quote_id), None)
+    if model is None:
+        model = chosen.next_model if chosen else ""
+    default_next = rt.today() + timedelta(days=rt.settings.followup.next_delay)
+    return _render(
+        request, session, "new.html", status_code=status_code, error=error, rows=rows, quote_id=quote_id,
+        customer_id=customer_id, customer_name=rows[0].customer.name if customer_id and rows and rows[0].customer
+        else "", models=rt.model_names(), model=model, note=note, next_date=next_date or default_next.isoformat(),
+        today=rt.today().isoformat(), send_email=send_email, done=done,
+    )
+
+
+@logged_in
+async def new_page(request: Request, session: Session) -> Response:
+    quote_id = str(request.path_params.get("quote_id", request.query_params.get("quote", "")))
+    customer_id = str(request.path_params.get("customer_id", request.query_params.get("customer", "")))
+    async with _state(request).runtime(session) as rt:
+        return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id)
+
+
+@logged_in
+async def new_submit(request: Request, session: Session) -> Response:
+    state = _state(request)
+    form = await _read_form(request)
+    _check_csrf(session, form)
+    labels = LABELS[_language(request, session)]
+    quote_id, customer_id = _first(form, "quote"), _first(form, "customer")
+    model, note, next_text = _first(form, "model"), _first(form, "note"), _first(form, "next_date")
+    send_email = _first(form, "send_email") in ("1", "on")
+    channel = Channel.EMAIL if send_email else Channel.LETTER
+    async with state.runtime(session) as rt:
+        try:
+            if not quote_id.isdigit():
+                raise FormError(labels["no_quote_chosen"])
+            next_date = _parse_next_date(next_text, rt.today(), labels)
+            letter_out = None
+            if channel is Channel.LETTER:
+                name = f"relance-unitaire-{rt.today().isoformat()}-{secrets.token_hex(4)}.pdf"
+                letter_out = state.output_dir / name
+            outcome = await follow_up(rt, quote_id, channel=channel, model=model or None, note=note,
+                                      next_date=next_date, acting_user=await rt.me(), letter_out=letter_out)
+            if not outcome.ok:
+                raise FormError(outcome.error or labels["failed"])
+        except QuoteNotOpen as exc:
+            error = (labels["quote_not_open"], exc.message)
+            return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id,
+                                     model=model, note=note, next_date=next_text, send_email=send_email,
+                                     error=error, status_code=400)
+        except (DolirelanceError, FormError) as exc:
+            if isinstance(exc, DolibarrAuthError) and exc.status_code == 401:
+                raise
+            return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id,
+                                     model=model, note=note, next_date=next_text, send_email=send_email,
+                                     error=_error_text(exc), status_code=400)
+        done = {
+            "outcome": outcome,
+            "quote_id": quote_id,
+            "letter": letter_out.name if letter_out is not None and letter_out.is_file() else None,
+        }
+        return await _render_new(request, session, rt, quote_id="", customer_id=customer_id, done=done)
+
+
+# --------------------------------------------------------------------------- Suivi, À relancer
+
+
+@logged_in
+async def followups_page(request: Request, session: Session) -> Response:
+    state = _state(request)
+    quote_id = request.path_params.get("quote_id")
+    customer_id = request.path_params.get("customer_id")
+    lang = _language(request, session)
+    async with state.runtime(session) as rt:
+        if quote_id is not None:
+            quote = await rt.dolibarr.get_quote(int(quote_id))
+            title = f"{LABELS[lang]['followups_of_quote']} {quote.ref}"
+            lines = await history_view(rt, quote=str(quote_id))
+        elif customer_id is not None:
+            customer = await rt.dolibarr.get_customer(int(customer_id))
+            title = f"{LABELS[lang]['followups_of_customer']} {customer.name}"
+            lines = await history_view(rt, customer=str(customer_id))
+        else:
+            title = f"{LABELS[lang]['followups']} — {LABELS[lang]['all_open_quotes']}"
+            lines = await history_view(rt, open_only=True)
+    files = {
+        line.record.event_id: state.dolibarr_document_url(line.quote_ref, line.record.file_name)
+        for line in lines
+        if line.record.file_name and not line.quote_ref.startswith("#")
+    }
+    return _render(request, session, "followups.html", title=title, lines=lines, files=files,
+                   quote_id=quote_id, customer_id=customer_id)
+
+
+@logged_in
+async def todo_page(request: Request, session: Session) -> Response:
+    async with _state(request).runtime(session) as rt:
+        lines = await upcoming(rt, days=30)
+    return _render(request, session, "todo.html", lines=lines)
+
+
+# --------------------------------------------------------------------------- errors, headers
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    session = _session(request)
+    lang = _language(request, session)
+    if exc.status_code == 403 and "CSRF" in str(exc.detail):
+        message = LABELS[lang]["csrf_failed"]
+    elif exc.status_code == 404:
+        message = LABELS[lang]["not_found"]
+    else:
+        message = str(exc.detail)
+    return _render(request, session, "error.html", status_code=exc.status_code, error=(message, None))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return HTMLResponse("<!doctype html><title>Erreur</title><p>Erreur interne. / Internal error.</p>",
+                        status_code=500)
+
+
+class SecurityHeaders:
+    """CSP (scripts and styles only from this site), no sniffing, framing only by Dolibarr."""
+
+    def __init__(self, app: ASGIApp, frame_ancestors: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy",
+             f"default-src 'self'; frame-ancestors 'self' {frame_ancestors}; form-action 'self'; "
+             "base-uri 'none'; object-src 'none'".encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+            (b"cache-control", b"no-store"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + self.headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _secret_key(settings: Settings) -> bytes:
+    web = settings.web
+    if web.secret_key is not None and web.secret_key.get_secret_value():
+        return web.secret_key.get_secret_value().encode()
+    if web.secret_key_env:
+        from_env = os.environ.get(web.secret_key_env)
+        if from_env:
+            return from_env.encode()
+        log.warning("the environment variable %s is not set: sessions use a random key", web.secret_key_env)
+    # Sessions live in this process's memory anyway: a per-process key loses nothing on restart.
+    return secrets.token_bytes(32)
+
+
+def create_web_app(
+    settings: Settings,
+    *,
+    dolibarr_transport: httpx.AsyncBaseTransport | None = None,
+    now: Callable[[], datetime] | None = None,
+    smtp_factory: SmtpFactory | None = None,
+) -> Starlette:
+    """The web pages as an ASGI app; ``dolibarr_transport``, ``now`` and ``smtp_factory`` are test seams."""
+    routes = [
+        Route("/", home),
+        Route("/healthz", healthz),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_submit, methods=["POST"]),
+        Route("/logout", logout_page, methods=["GET"]),
+        Route("/logout", logout_submit, methods=["POST"]),
+        Route("/mass", mass_page, methods=["GET"]),
+        Route("/mass", mass_run, methods=["POST"]),
+        Route("/mass/jobs/{job_id}", mass_job_page),
+        Route("/mass/jobs/{job_id}/status", mass_job_status),
+        Route("/files/{name}", download_file),
+        Route("/followup/new", new_page, methods=["GET"]),
+        Route("/followup/new", new_submit, methods=["POST"]),
+        Route("/quotes/{quote_id:int}/followup", new_page),
+        Route("/customers/{customer_id:int}/followup", new_page),
+        Route("/followups", followups_page),
+        Route("/quotes/{quote_id:int}/followups", followups_page),
+        Route("/customers/{customer_id:int}/followups", followups_page),
+        Route("/todo", todo_page),
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},
+    )
+    app.state.web = WebState(
+        settings=settings,
+        sessions=SessionStore(secret_key=_secret_key(settings), lifetime_seconds=settings.web.session_hours * 3600),
+        limiter=LoginLimiter(),
+        templates=_make_templates(),
+        dolibarr_transport=dolibarr_transport,
+        now=now,
+        smtp_factory=smtp_factory,
+    )
+    dolibarr_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.dolibarr.url))
+    app.add_middleware(SecurityHeaders, frame_ancestors=dolibarr_origin)
+    return app
+
+
+def serve_web(settings: Settings, *, dolibarr_transport: httpx.AsyncBaseTransport | None = None) -> None:
+    """Serve the pages on ``[web] host``/``port`` until interrupted (``dolirelance web``)."""
+    app = create_web_app(settings, dolibarr_transport=dolibarr_transport)
+    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_level="info")
