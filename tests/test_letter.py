@@ -233,3 +233,84 @@ def test_logo(tmp_path: Path, settings: Settings, ctx: FollowUpContext) -> None:
         ctx, rendered(), attachments=[]
     )
     assert "Solaire" in text_of(pdf)[0]
+
+
+def test_batch_remembered_and_parsed_match(tmp_path: Path, settings: Settings, ctx: FollowUpContext) -> None:
+    """A follow-up added to a batch reads the same whether remembered from compose() or parsed again."""
+    from dolirelance import letter
+
+    composer = LetterComposer(settings, ctx.company)
+    pdf = composer.compose(ctx, rendered(), attachments=[("q.pdf", quote_pdf(2))])
+    remembered, parsed = tmp_path / "remembered.pdf", tmp_path / "parsed.pdf"
+    with LetterBatch(remembered, duplex=False) as batch:
+        batch.add(pdf, label="PR1")
+        batch.add(quote_pdf(1), label="foreign")
+    letter._COMPOSED.clear()
+    with LetterBatch(parsed, duplex=False) as batch:
+        batch.add(pdf, label="PR1")
+        batch.add(quote_pdf(1), label="foreign")
+    assert text_of(remembered.read_bytes()) == text_of(parsed.read_bytes()) == text_of(pdf) + text_of(quote_pdf(1))
+
+
+def test_letter_fonts_embedded_and_subsets_cached(settings: Settings, ctx: FollowUpContext) -> None:
+    composer = LetterComposer(settings, ctx.company)
+    first = composer.letter_pdf(ctx, rendered())
+    second = composer.compose(ctx, rendered(), attachments=[])
+    for pdf in (first, second):
+        reader = PdfReader(io.BytesIO(pdf))
+        fonts = reader.pages[0]["/Resources"]["/Font"]
+        embedded = [
+            font["/FontDescriptor"]["/FontFile2"].get_data()
+            for font in fonts.values()
+            if "/FontDescriptor" in font
+        ]
+        assert len(embedded) == 2  # regular and bold, each a TrueType subset
+        assert all(data[:4] == b"\x00\x01\x00\x00" for data in embedded)
+    assert _spaces(text_of(first)[0]) == _spaces(text_of(second)[0])
+
+
+def test_letter_pages_parsed_without_pypdf_match_pypdf(settings: Settings, ctx: FollowUpContext) -> None:
+    from dolirelance import letter
+
+    body = "\n\n".join(f"Paragraphe {n} : (parenthèses) \\ " + "texte de relance " * 30 for n in range(30))
+    pdf = LetterComposer(settings, ctx.company).letter_pdf(ctx, rendered(body))
+    fast = letter._simple_pages(pdf)
+    slow = letter._from_reader(PdfReader(io.BytesIO(pdf)))
+    assert len(fast.pages) == len(slow.pages) >= 2
+
+    def write(pages: letter._Relocatable) -> bytes:
+        out = io.BytesIO()
+        stream = letter._PdfStream(out)
+        stream.add_pages(pages)
+        stream.close()
+        return out.getvalue()
+
+    assert text_of(write(fast)) == text_of(write(slow)) == text_of(pdf)
+    with pytest.raises(letter._NotSimple):
+        letter._simple_pages(b"%PDF-1.4 garbage")
+
+
+def test_corrupt_attachment_not_cached(settings: Settings, ctx: FollowUpContext) -> None:
+    composer = LetterComposer(settings, ctx.company)
+    for _ in range(2):
+        with pytest.raises(LetterError, match=r"bad\.pdf is not a readable PDF"):
+            composer.compose(ctx, rendered(), attachments=[("q.pdf", quote_pdf(1)), ("bad.pdf", b"%PDF-1.4 x")])
+
+
+def test_batch_shares_identical_font_files(tmp_path: Path, settings: Settings, ctx: FollowUpContext) -> None:
+    composer = LetterComposer(settings, ctx.company)
+    pdf = composer.compose(ctx, rendered(), attachments=[("q.pdf", quote_pdf(1))])
+    target = tmp_path / "b.pdf"
+    with LetterBatch(target, duplex=False) as batch:
+        for n in range(3):
+            batch.add(pdf, label=f"PR{n}")
+    data = target.read_bytes()
+    assert len(data) < 1.5 * len(pdf)  # the font subsets are written once
+    reader = PdfReader(io.BytesIO(data))
+    assert len(reader.pages) == 6
+    for page in (reader.pages[0], reader.pages[4]):
+        fonts = page["/Resources"]["/Font"].values()
+        files = [f["/FontDescriptor"]["/FontFile2"].get_data() for f in fonts if "/FontDescriptor" in f]
+        assert len(files) == 2 and all(data[:4] == b"\x00\x01\x00\x00" for data in files)
+    texts = [_spaces(page.extract_text()) for page in reader.pages]
+    assert texts[0] == texts[2] == texts[4] and "Œuvre finale." in texts[4]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tempfile
 import unicodedata
+import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +29,6 @@ from pypdf.generic import (
     DictionaryObject,
     IndirectObject,
     NameObject,
-    NullObject,
     NumberObject,
     PdfObject,
     StreamObject,
@@ -38,8 +39,15 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfbase import pdfdoc, pdfmetrics
+from reportlab.pdfbase.ttfonts import (
+    FF_NONSYMBOLIC,
+    FF_SYMBOLIC,
+    SUBSETN,
+    TTFont,
+    TTFontFace,
+    makeToUnicodeCMap,
+)
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Paragraph, Spacer
 
@@ -75,6 +83,122 @@ class _Fonts:
 _fonts_cache: dict[bool, _Fonts] = {}
 
 
+class _SubsetCachingFace(TTFontFace):  # type: ignore[misc]
+    """A font face that subsets and compresses each distinct glyph subset once per process.
+
+    Letters of a batch use the same few subsets, and subsetting plus compressing a font file
+    costs more than laying out the whole letter. The embedded font file is byte for byte the one
+    reportlab makes (``Length1`` is the uncompressed size, the stream is Flate-compressed).
+    """
+
+    _MAX_SUBSETS = 32
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._subsets: OrderedDict[tuple[int, ...], tuple[bytes, int]] = OrderedDict()
+
+    def _subset_file(self, subset: Sequence[int], compress: bool) -> tuple[bytes, int]:
+        key = (int(compress), *subset)
+        cached = self._subsets.get(key)
+        if cached is not None:
+            self._subsets.move_to_end(key)
+            return cached
+        raw = self.makeSubset(subset)
+        cached = (zlib.compress(raw) if compress else raw, len(raw))
+        self._subsets[key] = cached
+        if len(self._subsets) > self._MAX_SUBSETS:
+            self._subsets.popitem(last=False)
+        return cached
+
+    def addSubsetObjects(self, doc: Any, fontname: str, subset: Sequence[int]) -> Any:
+        compress = bool(doc.compression)
+        data, raw_length = self._subset_file(subset, compress)
+        font_file = pdfdoc.PDFStream()
+        font_file.content = data
+        font_file.dictionary["Length1"] = raw_length
+        if compress:  # already compressed: tell reportlab so that it does not compress again
+            font_file.dictionary["Filter"] = pdfdoc.PDFArray([pdfdoc.PDFName("FlateDecode")])
+        font_file_ref = doc.Reference(font_file, f"fontFile:{self.filename}({fontname})")
+        flags = (self.flags & ~FF_NONSYMBOLIC) | FF_SYMBOLIC
+        descriptor = pdfdoc.PDFDictionary(
+            {
+                "Type": "/FontDescriptor",
+                "Ascent": self.ascent,
+                "CapHeight": self.capHeight,
+                "Descent": self.descent,
+                "Flags": flags,
+                "FontBBox": pdfdoc.PDFArray(self.bbox),
+                "FontName": pdfdoc.PDFName(fontname),
+                "ItalicAngle": self.italicAngle,
+                "StemV": self.stemV,
+                "FontFile2": font_file_ref,
+                "MissingWidth": self.defaultWidth,
+            }
+        )
+        return doc.Reference(descriptor, "fontDescriptor:" + fontname)
+
+
+class _LetterFont(TTFont):  # type: ignore[misc]
+    """reportlab's TTFont, with the per-subset PDF objects (widths, ToUnicode map, font file)
+    made once per process instead of once per letter. Same objects, same bytes."""
+
+    _MAX_SUBSETS = 32
+
+    def __init__(self, name: str, path: Path) -> None:
+        super().__init__(name, str(path))
+        self.face = _SubsetCachingFace(str(path))
+        # (base font name, subset) -> (formatted /Widths array, ToUnicode stream content, compressed)
+        self._subset_objects: OrderedDict[tuple[Any, ...], tuple[bytes, bytes]] = OrderedDict()
+
+    def _cached_subset_objects(self, base_name: str, subset: Sequence[int], compress: bool) -> tuple[bytes, bytes]:
+        key = (base_name, compress, *subset)
+        cached = self._subset_objects.get(key)
+        if cached is not None:
+            self._subset_objects.move_to_end(key)
+            return cached
+        widths = pdfdoc.PDFArray(list(map(self.face.getCharWidth, subset))).format(None)
+        cmap = makeToUnicodeCMap(base_name, subset)
+        cmap_bytes = pdfdoc.PDFZCompress.encode(cmap) if compress else cmap.encode("latin-1")
+        cached = (widths, cmap_bytes)
+        self._subset_objects[key] = cached
+        if len(self._subset_objects) > self._MAX_SUBSETS:
+            self._subset_objects.popitem(last=False)
+        return cached
+
+    def addObjects(self, doc: Any) -> None:
+        """As TTFont.addObjects, with the costly parts cached."""
+        try:
+            state = self.state[doc]
+        except KeyError:
+            state = self.state[doc] = TTFont.State(self._asciiReadable)
+        state.frozen = 1
+        compress = bool(doc.compression)
+        for n, subset in enumerate(state.subsets):
+            internal_name = self.getSubsetInternalName(n, doc)[1:]
+            base_name = (b"".join((SUBSETN(n), b"+", self.face.name, self.face.subfontNameX))).decode("pdfdoc")
+            widths, cmap = self._cached_subset_objects(base_name, subset, compress)
+            pdf_font = pdfdoc.PDFTrueTypeFont()
+            pdf_font.__Comment__ = f"Font {self.fontName} subset {n}"
+            pdf_font.Name = internal_name
+            pdf_font.BaseFont = base_name
+            pdf_font.FirstChar = 0
+            pdf_font.LastChar = len(subset) - 1
+            pdf_font.Widths = widths  # already formatted: bytes are written as they are
+            cmap_stream = pdfdoc.PDFStream()
+            cmap_stream.content = cmap
+            if compress:
+                cmap_stream.dictionary["Filter"] = pdfdoc.PDFArray([pdfdoc.PDFName("FlateDecode")])
+            pdf_font.ToUnicode = doc.Reference(cmap_stream, "toUnicodeCMap:" + base_name)
+            pdf_font.FontDescriptor = self.face.addSubsetObjects(doc, base_name, subset)
+            doc.Reference(pdf_font, internal_name)
+            doc.idToObject["BasicFonts"].dict[internal_name] = pdf_font
+        del self.state[doc]
+
+
+def _letter_font(name: str, path: Path) -> TTFont:
+    return _LetterFont(name, path)
+
+
 def _fonts(*, prefer_system: bool = True) -> _Fonts:
     """Register the letter fonts once per process."""
     cached = _fonts_cache.get(prefer_system)
@@ -91,8 +215,8 @@ def _fonts(*, prefer_system: bool = True) -> _Fonts:
         if regular.is_file() and bold.is_file():
             regular_name, bold_name = f"Letter-{family}", f"Letter-{family}-Bold"
             if regular_name not in pdfmetrics.getRegisteredFontNames():
-                pdfmetrics.registerFont(TTFont(regular_name, str(regular)))
-                pdfmetrics.registerFont(TTFont(bold_name, str(bold)))
+                pdfmetrics.registerFont(_letter_font(regular_name, regular))
+                pdfmetrics.registerFont(_letter_font(bold_name, bold))
                 pdfmetrics.registerFontFamily(regular_name, normal=regular_name, bold=bold_name)
             font = pdfmetrics.getFont(regular_name)
             fonts = _Fonts(regular_name, bold_name, 0x202F in font.face.charToGlyph)
@@ -154,8 +278,6 @@ class LetterComposer:
                     remedy="use a PNG or JPEG file, or remove letter.logo",
                 ) from None
         self._styles = self._make_styles()
-        # Parsed attachments, by content: a batch attaches the same few quote PDFs over and over.
-        self._readers: OrderedDict[bytes, PdfReader] = OrderedDict()
 
     @property
     def font_name(self) -> str:
@@ -169,15 +291,16 @@ class LetterComposer:
         attachments: Sequence[tuple[str, bytes]],
     ) -> bytes:
         """The letter followed by every attachment (main quote PDF first); one PDF."""
-        readers = [self._reader(name, data) for name, data in attachments]
+        parts = [_attachment(name, data) for name, data in attachments]
         letter = self.letter_pdf(ctx, rendered)
+        merged = _Relocatable.concat([_own_pages(letter), *parts])
         out = io.BytesIO()
         writer = _PdfStream(out)
-        writer.add(_open_pdf("letter", letter))
-        for reader in readers:
-            writer.add(reader)
+        writer.add_pages(merged)
         writer.close()
-        return out.getvalue()
+        pdf = out.getvalue()
+        _remember_composed(pdf, merged)
+        return pdf
 
     def letter_pdf(self, ctx: FollowUpContext, rendered: RenderedFollowUp) -> bytes:
         """The letter alone (A4, one or more pages)."""
@@ -345,18 +468,6 @@ class LetterComposer:
     def _glyphs(self, value: str) -> str:
         return value if self._fonts.has_narrow_nbsp else value.replace("\u202f", "\u00a0")
 
-    def _reader(self, name: str, data: bytes) -> PdfReader:
-        key = hashlib.blake2b(data, digest_size=16).digest()
-        reader = self._readers.get(key)
-        if reader is None:
-            reader = _open_pdf(name, data)
-            self._readers[key] = reader
-            if len(self._readers) > 8:
-                self._readers.popitem(last=False)
-        else:
-            self._readers.move_to_end(key)
-        return reader
-
 
 def _paragraphs(text: str) -> list[str]:
     """Blank lines separate paragraphs; single newlines stay line breaks."""
@@ -397,6 +508,334 @@ def _open_pdf(name: str, data: bytes) -> PdfReader:
 
 
 # --------------------------------------------------------------------------------------------
+# Relocatable pages: pages of a PDF with every object they use, ready to be renumbered.
+#
+# Each object is kept as its serialized text cut at its references: ``bytes`` parts are copied
+# as they are, an ``int`` part n is a reference to the n-th object of the same set (written
+# "<new number> 0 R"), and _PARENT a reference to the page tree of the output. Copying such a
+# set into a file is a join, not a parse and a serialization: attachments are converted once
+# per process, our own letters without pypdf, and a composed follow-up is not parsed again when
+# it is added to a batch.
+
+_PARENT = -1
+_Part = bytes | int
+
+
+@dataclass(frozen=True)
+class _Relocatable:
+    objects: tuple[tuple[_Part, ...], ...]
+    pages: tuple[int, ...]  # indexes into ``objects``, in page order
+
+    @staticmethod
+    def concat(sets: Sequence[_Relocatable]) -> _Relocatable:
+        objects: list[tuple[_Part, ...]] = []
+        pages: list[int] = []
+        for one in sets:
+            base = len(objects)
+            if base == 0:
+                objects.extend(one.objects)
+                pages.extend(one.pages)
+                continue
+            for parts in one.objects:
+                objects.append(
+                    tuple(p if isinstance(p, bytes) or p == _PARENT else p + base for p in parts)
+                )
+            pages.extend(page + base for page in one.pages)
+        return _Relocatable(tuple(objects), tuple(pages))
+
+    @property
+    def size(self) -> int:
+        return sum(len(p) for parts in self.objects for p in parts if isinstance(p, bytes))
+
+
+def _compact(parts: list[_Part]) -> tuple[_Part, ...]:
+    """Joins runs of bytes so that writing is one join per object."""
+    out: list[_Part] = []
+    run: list[bytes] = []
+    for part in parts:
+        if isinstance(part, bytes):
+            run.append(part)
+        else:
+            if run:
+                out.append(b"".join(run))
+                run = []
+            out.append(part)
+    if run:
+        out.append(b"".join(run))
+    return tuple(out)
+
+
+def _from_reader(reader: PdfReader) -> _Relocatable:
+    """Pages of a pypdf reader (with what they use, /Parent and /StructParents excepted)."""
+    local: dict[int, int] = {}
+    objects: list[tuple[_Part, ...]] = []
+    pending: list[tuple[int, IndirectObject]] = []
+    pages = list(reader.pages)
+    for number, page in enumerate(pages):
+        objects.append(())
+        if page.indirect_reference is not None:
+            local[page.indirect_reference.idnum] = number
+
+    def reference(value: IndirectObject) -> int:
+        index = local.get(value.idnum)
+        if index is None:
+            index = local[value.idnum] = len(objects)
+            objects.append(())
+            pending.append((index, value))
+        return index
+
+    def emit(value: Any, out: list[_Part]) -> None:
+        if isinstance(value, IndirectObject):
+            out.append(reference(value))
+        elif isinstance(value, StreamObject):
+            data = value._data  # raw (still encoded) bytes: no recompression
+            out.append(b"<<")
+            for key, inner in value.items():
+                if key != "/Length":  # recomputed for the raw data
+                    _emit_entry(key, inner, out, emit)
+            out.append(b"\n/Length %d\n>>\nstream\n" % len(data))
+            out.append(data)
+            out.append(b"\nendstream")
+        elif isinstance(value, DictionaryObject):
+            out.append(b"<<")
+            for key, inner in value.items():
+                _emit_entry(key, inner, out, emit)
+            out.append(b"\n>>")
+        elif isinstance(value, ArrayObject):
+            out.append(b"[")
+            for inner in value:
+                out.append(b" ")
+                emit(inner, out)
+            out.append(b" ]")
+        elif value is None:
+            out.append(b"null")
+        else:
+            buffer = io.BytesIO()
+            value.write_to_stream(buffer)
+            out.append(buffer.getvalue())
+
+    for number, page in enumerate(pages):
+        parts: list[_Part] = [b"<<"]
+        for key, inner in page.items():
+            if key not in ("/Parent", "/StructParents"):
+                _emit_entry(key, inner, parts, emit)
+        parts += [b"\n/Parent ", _PARENT, b"\n>>"]
+        objects[number] = _compact(parts)
+        while pending:
+            index, ref = pending.pop()
+            parts = []
+            emit(ref.get_object(), parts)
+            objects[index] = _compact(parts)
+    return _Relocatable(tuple(objects), tuple(range(len(pages))))
+
+
+def _emit_entry(key: Any, value: Any, out: list[_Part], emit: Any) -> None:
+    buffer = io.BytesIO()
+    NameObject(key).write_to_stream(buffer)
+    out.append(b"\n" + buffer.getvalue() + b" ")
+    emit(value, out)
+
+
+# Our own (reportlab) PDFs: a classic cross-reference table, no object streams, literal strings
+# with escaped parentheses. Anything else falls back to pypdf.
+_STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*$")
+_XREF = re.compile(rb"xref\s+0 (\d+)\s*?\n")
+_XREF_ENTRY = re.compile(rb"(\d{10}) (\d{5}) ([nf])")
+_OBJ = re.compile(rb"(\d+) 0 obj\s*")
+_ROOT = re.compile(rb"/Root (\d+) 0 R")
+_PAGES_REF = re.compile(rb"/Pages (\d+) 0 R")
+_KIDS = re.compile(rb"/Kids\s*\[([^\]]*)\]")
+_COUNT = re.compile(rb"/Count (\d+)")
+_REF = re.compile(rb"(\d+) 0 R")
+_TOKEN = re.compile(rb"\((?:[^\\()]|\\.)*\)|[()%]|(\d+) (\d+) R|(?<=>>)\s*stream\r?\n|endobj", re.DOTALL)
+_LENGTH = re.compile(rb"/Length (\d+)\b(?! \d+ R)")
+_END_STREAM = re.compile(rb"\s*endstream\s*endobj")
+_PAGE_TREE_KEYS = re.compile(rb"/(\w+)")
+
+
+class _NotSimple(Exception):
+    pass
+
+
+def _simple_objects(data: bytes) -> tuple[int, dict[int, list[_Part]]]:
+    """(root object number, every object cut at its references) of a simple PDF."""
+    end = _STARTXREF.search(data, max(0, len(data) - 64))
+    if end is None:
+        raise _NotSimple
+    xref_at = int(end.group(1))
+    head = _XREF.match(data, xref_at)
+    if head is None:
+        raise _NotSimple
+    count, position = int(head.group(1)), head.end()
+    objects: dict[int, list[_Part]] = {}
+    for number in range(count):
+        entry = _XREF_ENTRY.match(data, position + 20 * number)
+        if entry is None:
+            raise _NotSimple
+        if entry.group(3) == b"n":
+            if entry.group(2) != b"00000":
+                raise _NotSimple
+            objects[number] = _simple_object(data, int(entry.group(1)), number)
+    root = _ROOT.search(data, position + 20 * count)
+    if root is None:
+        raise _NotSimple
+    return int(root.group(1)), objects
+
+
+def _simple_object(data: bytes, offset: int, number: int) -> list[_Part]:
+    header = _OBJ.match(data, offset)
+    if header is None or int(header.group(1)) != number:
+        raise _NotSimple
+    parts: list[_Part] = []
+    start = position = header.end()
+    while True:
+        token = _TOKEN.search(data, position)
+        if token is None:
+            raise _NotSimple
+        text = token.group(0)
+        if text[:1] == b"(" and len(text) > 1:
+            position = token.end()
+        elif token.group(1) is not None:
+            if token.group(2) != b"0":
+                raise _NotSimple
+            parts += [data[start : token.start()], int(token.group(1))]
+            start = position = token.end()
+        elif text == b"endobj":
+            parts.append(data[start : token.start()].rstrip())
+            return parts
+        elif text.endswith(b"\n") and b"stream" in text:
+            dictionary = data[header.end() : token.start()]
+            lengths = _LENGTH.findall(dictionary)
+            if len(lengths) != 1:
+                raise _NotSimple
+            stream_end = token.end() + int(lengths[0])
+            tail = _END_STREAM.match(data, stream_end)
+            if tail is None:
+                raise _NotSimple
+            parts.append(data[start:stream_end] + b"\nendstream")
+            return parts
+        else:  # an unbalanced parenthesis or a comment: not ours
+            raise _NotSimple
+
+
+def _text_of(parts: list[_Part]) -> bytes:
+    return b"".join(p if isinstance(p, bytes) else b"%d 0 R" % p for p in parts)
+
+
+def _simple_pages(data: bytes) -> _Relocatable:
+    """Pages of a simple PDF (see above) without parsing it into objects; _NotSimple otherwise."""
+    root, objects = _simple_objects(data)
+    catalog = _text_of(objects.get(root) or [])
+    tree_ref = _PAGES_REF.search(catalog)
+    if tree_ref is None:
+        raise _NotSimple
+    tree_number = int(tree_ref.group(1))
+    tree = _text_of(objects.get(tree_number) or [])
+    kids, count = _KIDS.search(tree), _COUNT.search(tree)
+    # Inherited attributes or nested page trees: let pypdf flatten them.
+    if kids is None or count is None or set(_PAGE_TREE_KEYS.findall(tree)) - {b"Type", b"Pages", b"Kids", b"Count"}:
+        raise _NotSimple
+    page_numbers = [int(n) for n in _REF.findall(kids.group(1))]
+    if len(page_numbers) != int(count.group(1)) or not page_numbers:
+        raise _NotSimple
+    local = {number: index for index, number in enumerate(page_numbers)}
+    order = list(page_numbers)
+    out: list[tuple[_Part, ...]] = []
+    index = 0
+    while index < len(order):
+        parts = objects.get(order[index])
+        if parts is None:
+            raise _NotSimple
+        if index < len(page_numbers) and b"/Type /Pages" in _text_of(parts):
+            raise _NotSimple
+        relocated: list[_Part] = []
+        for part in parts:
+            if isinstance(part, bytes):
+                relocated.append(part)
+            elif part == tree_number:
+                relocated.append(_PARENT)
+            else:
+                target = local.get(part)
+                if target is None:
+                    target = local[part] = len(order)
+                    order.append(part)
+                relocated.append(target)
+        out.append(_compact(relocated))
+        index += 1
+    return _Relocatable(tuple(out), tuple(range(len(page_numbers))))
+
+
+def _own_pages(pdf: bytes) -> _Relocatable:
+    """Pages of a PDF that reportlab just made for us."""
+    try:
+        return _simple_pages(pdf)
+    except _NotSimple:
+        return _from_reader(_open_pdf("letter", pdf))
+
+
+# Attachments, by content: a batch attaches the same few quote PDFs over and over, and the
+# service makes a composer per letter, so the cache is the process's.
+_ATTACHMENTS: OrderedDict[bytes, _Relocatable] = OrderedDict()
+_ATTACHMENTS_MAX = 16
+# The last follow-ups composed, by content, for LetterBatch.add to skip parsing them again.
+_COMPOSED: OrderedDict[bytes, _Relocatable] = OrderedDict()
+_COMPOSED_MAX = 8
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=20).digest()
+
+
+def _lru_get(cache: OrderedDict[bytes, _Relocatable], key: bytes) -> _Relocatable | None:
+    value = cache.get(key)
+    if value is not None:
+        cache.move_to_end(key)
+    return value
+
+
+def _lru_put(cache: OrderedDict[bytes, _Relocatable], key: bytes, value: _Relocatable, limit: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)
+
+
+def _attachment(name: str, data: bytes) -> _Relocatable:
+    key = _digest(data)
+    pages = _lru_get(_ATTACHMENTS, key)
+    if pages is None:
+        reader = _open_pdf(name, data)
+        try:
+            pages = _from_reader(reader)
+        except LetterError:
+            raise
+        except Exception as exc:  # a broken object deep inside the file
+            raise LetterError(
+                f"{name} is not a readable PDF: {exc}", remedy="regenerate the document in Dolibarr"
+            ) from None
+        _lru_put(_ATTACHMENTS, key, pages, _ATTACHMENTS_MAX)
+    return pages
+
+
+def _remember_composed(pdf: bytes, pages: _Relocatable) -> None:
+    _lru_put(_COMPOSED, _digest(pdf), pages, _COMPOSED_MAX)
+
+
+def _batch_pages(label: str, pdf: bytes) -> _Relocatable:
+    """Pages of a follow-up for a batch: remembered if we just composed it, parsed otherwise."""
+    pages = _lru_get(_COMPOSED, _digest(pdf))
+    if pages is not None:
+        return pages
+    reader = _open_pdf(label, pdf)
+    try:
+        return _from_reader(reader)
+    except Exception as exc:
+        raise LetterError(
+            f"{label} is not a readable PDF: {exc}", remedy="regenerate the document in Dolibarr"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
 # Streaming PDF concatenation
 
 
@@ -407,12 +846,13 @@ class _PdfStream:
     """
 
     _CATALOG, _PAGES = 1, 2
+    _SHARE_FROM = 1024  # bytes
 
     def __init__(self, out: IO[bytes]) -> None:
         self._out = out
-        self._start = out.tell()
-        self._offsets: dict[int, int] = {}
-        self._next_id = 3
+        self._position = 0
+        self._shared: dict[bytes, int] = {}  # digest of a written object without references -> its number
+        self._offsets: list[int] = [0, 0, 0]  # by object number; 1 and 2 set by close()
         self._page_ids: list[int] = []
         self._write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
 
@@ -422,49 +862,56 @@ class _PdfStream:
 
     def add(self, reader: PdfReader) -> int:
         """Copy every page of ``reader``; return how many."""
-        mapping: dict[int, int] = {}
-        pending: list[tuple[int, IndirectObject]] = []
+        return self.add_pages(_from_reader(reader))
 
-        def remap(value: Any) -> Any:
-            if isinstance(value, IndirectObject):
-                new_id = mapping.get(value.idnum)
-                if new_id is None:
-                    new_id = mapping[value.idnum] = self._allocate()
-                    pending.append((new_id, value))
-                return IndirectObject(new_id, 0, None)
-            if isinstance(value, StreamObject):
-                stream = StreamObject()
-                for key, inner in value.items():
-                    if key != "/Length":  # recomputed when written
-                        stream[key] = remap(inner)
-                stream._data = value._data  # raw (still encoded) bytes: no recompression
-                return stream
-            if isinstance(value, DictionaryObject):
-                return DictionaryObject({key: remap(inner) for key, inner in value.items()})
-            if isinstance(value, ArrayObject):
-                return ArrayObject(remap(inner) for inner in value)
-            return value
+    def add_pages(self, pages: _Relocatable) -> int:
+        """Copy relocatable pages; return how many.
 
-        count = 0
-        for page in reader.pages:
-            page_id = self._allocate()
-            if page.indirect_reference is not None:
-                mapping[page.indirect_reference.idnum] = page_id
-            copy = DictionaryObject(
-                {key: remap(inner) for key, inner in page.items() if key not in ("/Parent", "/StructParents")}
-            )
-            copy[NameObject("/Parent")] = IndirectObject(self._PAGES, 0, None)
-            self._write_object(page_id, copy)
-            self._page_ids.append(page_id)
-            count += 1
-            while pending:
-                new_id, reference = pending.pop()
-                resolved = reference.get_object()
-                self._write_object(new_id, NullObject() if resolved is None else remap(resolved))
-        return count
+        A large object without references (a font file, an image, a content stream) that is
+        byte for byte one already written is not written again: the pages use the first copy.
+        Letters of a batch embed the same font subsets and attach the same quotes, so this keeps
+        the batch file (and the time to write it) small.
+        """
+        offsets, shared = self._offsets, self._shared
+        ids: list[int] = []
+        fresh: list[bool] = []
+        next_id = len(offsets)
+        for parts in pages.objects:
+            if len(parts) == 1 and isinstance(parts[0], bytes) and len(parts[0]) >= self._SHARE_FROM:
+                key = _digest(parts[0])
+                known = shared.get(key)
+                if known is not None:
+                    ids.append(known)
+                    fresh.append(False)
+                    continue
+                shared[key] = next_id
+            ids.append(next_id)
+            fresh.append(True)
+            next_id += 1
+        parent = b"%d 0 R" % self._PAGES
+        chunks: list[bytes] = []
+        position = self._position
+        for index, parts in enumerate(pages.objects):
+            if not fresh[index]:
+                continue
+            offsets.append(position)
+            object_chunks = [b"%d 0 obj\n" % ids[index]]
+            for part in parts:
+                if isinstance(part, bytes):
+                    object_chunks.append(part)
+                elif part == _PARENT:
+                    object_chunks.append(parent)
+                else:
+                    object_chunks.append(b"%d 0 R" % ids[part])
+            object_chunks.append(b"\nendobj\n")
+            text = b"".join(object_chunks)
+            position += len(text)
+            chunks.append(text)
+        self._write(b"".join(chunks))
+        self._page_ids.extend(ids[page] for page in pages.pages)
+        return len(pages.pages)
 
     def add_blank_page(self) -> None:
-        page_id = self._allocate()
         page = DictionaryObject(
             {
                 NameObject("/Type"): NameObject("/Page"),
@@ -475,8 +922,7 @@ class _PdfStream:
                 NameObject("/Resources"): DictionaryObject(),
             }
         )
-        self._write_object(page_id, page)
-        self._page_ids.append(page_id)
+        self._page_ids.append(self._write_object(None, page))
 
     def close(self) -> None:
         pages = DictionaryObject(
@@ -494,31 +940,29 @@ class _PdfStream:
             }
         )
         self._write_object(self._CATALOG, catalog)
-        xref_at = self._tell()
-        size = self._next_id
+        xref_at = self._position
+        size = len(self._offsets)
         lines = [f"xref\n0 {size}\n", "0000000000 65535 f \n"]
-        for object_id in range(1, size):
-            offset = self._offsets.get(object_id)
-            lines.append(f"{offset:010d} 00000 n \n" if offset is not None else "0000000000 00000 f \n")
+        lines += [f"{offset:010d} 00000 n \n" for offset in self._offsets[1:]]
         lines.append(f"trailer\n<< /Size {size} /Root {self._CATALOG} 0 R >>\nstartxref\n{xref_at}\n%%EOF\n")
         self._write("".join(lines).encode("ascii"))
 
-    def _allocate(self) -> int:
-        object_id = self._next_id
-        self._next_id += 1
-        return object_id
-
-    def _tell(self) -> int:
-        return self._out.tell() - self._start
-
     def _write(self, data: bytes) -> None:
         self._out.write(data)
+        self._position += len(data)
 
-    def _write_object(self, object_id: int, value: PdfObject) -> None:
-        self._offsets[object_id] = self._tell()
-        self._write(f"{object_id} 0 obj\n".encode("ascii"))
-        value.write_to_stream(self._out)
-        self._write(b"\nendobj\n")
+    def _write_object(self, object_id: int | None, value: PdfObject) -> int:
+        if object_id is None:
+            object_id = len(self._offsets)
+            self._offsets.append(self._position)
+        else:
+            self._offsets[object_id] = self._position
+        buffer = io.BytesIO()
+        buffer.write(f"{object_id} 0 obj\n".encode("ascii"))
+        value.write_to_stream(buffer)
+        buffer.write(b"\nendobj\n")
+        self._write(buffer.getvalue())
+        return object_id
 
 
 # --------------------------------------------------------------------------------------------
@@ -558,7 +1002,7 @@ class LetterBatch:
         """Append one letter (with its attachments); ``label`` names it in errors."""
         if self._stream is None:
             raise LetterError("the letter batch is not open; use it in a `with` block")
-        pages = self._stream.add(_open_pdf(label, pdf_bytes))
+        pages = self._stream.add_pages(_batch_pages(label, pdf_bytes))
         if self.duplex and pages % 2 == 1:
             self._stream.add_blank_page()  # the next letter starts on a recto
         self.letters += 1
