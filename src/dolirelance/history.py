@@ -98,6 +98,7 @@ class TodoRecord:
     due_at: datetime
     done: bool
     label: str
+    key: str | None = None  # the follow-up that planned it (its facts line)
 
     def due_on(self, tz: ZoneInfo) -> date:
         return self.due_at.astimezone(tz).date()
@@ -159,6 +160,7 @@ def todo_of(event: AgendaEvent) -> TodoRecord | None:
         due_at=event.start,
         done=event.percentage >= 100,
         label=event.label,
+        key=decode_facts(event.note).get("key"),
     )
 
 

@@ -6,6 +6,7 @@ Front ends (CLI, scheduler, web) call these functions and never talk to the part
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -160,7 +161,7 @@ async def open_runtime(
         transport=transport,  # type: ignore[arg-type]
     )
     own_ledger = ledger is None
-    the_ledger = ledger or Ledger(settings.ledger.url, instance=settings.ledger.instance)
+    the_ledger = ledger or Ledger(settings.ledger.url, instance=settings.ledger.instance, clock=now or _utc_now)
     try:
         async with client:
             yield Runtime(
@@ -189,6 +190,21 @@ async def require_rights(rt: Runtime, user: User, *, extra: dict[str, str] | Non
             f"the Dolibarr user {user.login} lacks the right(s): {', '.join(missing)}",
             remedy="give these permissions to the user in Dolibarr (Users & Groups > user > Permissions)",
         )
+
+
+async def api_user(rt: Runtime) -> User:
+    """The API key's user; when Dolibarr will not even say who it is, name the rights a follow-up needs."""
+    try:
+        return await rt.me()
+    except DolibarrAuthError as exc:
+        if exc.status_code != 403:
+            raise
+        needed = ", ".join(f"{right} ({why})" for right, why in REQUIRED_RIGHTS.items())
+        raise DolibarrAuthError(
+            f"{exc.message}; a follow-up also needs the right(s): {needed}",
+            remedy=exc.remedy,
+            status_code=exc.status_code,
+        ) from None
 
 
 # --------------------------------------------------------------------------- history
@@ -239,7 +255,8 @@ class QuoteRow:
 
 async def customer_ids_of_sales_rep(rt: Runtime, login: str, customer_ids: Sequence[int]) -> set[int]:
     """Customers (among those given) whose sales representatives include the user ``login``."""
-    user = await rt.dolibarr.find_user_by_login(login)
+    me = await rt.me()  # one's own login needs no user.user.lire
+    user = me if login == me.login else await rt.dolibarr.find_user_by_login(login)
     semaphore = asyncio.Semaphore(rt.settings.dolibarr.max_concurrency)
 
     async def represented(customer_id: int) -> int | None:
@@ -346,6 +363,7 @@ async def sales_rep_of(rt: Runtime, quote: Quote, fallback: User) -> User:
     except DolibarrError as exc:
         log.debug("no sales representatives for customer %s: %s", quote.customer_id, exc)
         reps = []
+    listed = {rep.id: rep for rep in reps}
     candidates = [rep.id for rep in reps]
     if quote.author_id:
         candidates.append(quote.author_id)
@@ -353,6 +371,9 @@ async def sales_rep_of(rt: Runtime, quote: Quote, fallback: User) -> User:
         try:
             return await rt.user(user_id)
         except DolibarrError as exc:
+            if user_id in listed:  # without user.user.lire: the representatives list already names them
+                log.debug("cannot read user %s, using the representatives list: %s", user_id, exc)
+                return listed[user_id]
             log.warning("cannot read user %s (the right user.user.lire may be missing): %s", user_id, exc)
     default_login = rt.settings.followup.default_sales_rep or rt.settings.auto.user
     if default_login:
@@ -541,13 +562,18 @@ def _facts(prepared: PreparedFollowUp) -> dict[str, str | int | None]:
     }
 
 
-async def _record_in_dolibarr(rt: Runtime, prepared: PreparedFollowUp) -> tuple[int, int | None]:
-    """The done event, the previous to-do closed, the next to-do. Returns (event id, to-do id)."""
+async def _record_in_dolibarr(
+    rt: Runtime, prepared: PreparedFollowUp, *, done_event_id: int | None = None
+) -> tuple[int, int | None]:
+    """The done event, the previous to-do closed, the next to-do. Returns (event id, to-do id).
+
+    ``done_event_id``: the done event is already in Dolibarr (an earlier attempt died after it).
+    """
     quote = prepared.quote
     now = rt.now()
     channel_label = CHANNEL_LABELS_FR[prepared.channel]
     label = f"Relance devis {quote.ref} ({prepared.model}, {channel_label})"
-    event_id = await rt.dolibarr.create_event(
+    event_id = done_event_id or await rt.dolibarr.create_event(
         NewAgendaEvent(
             type_code="AC_OTH_AUTO",
             code=CODE_BY_CHANNEL[prepared.channel],
@@ -680,7 +706,7 @@ async def follow_up(
     letter_out: Path | None = None,
 ) -> FollowUpOutcome:
     """One individual follow-up (``dolirelance remind``)."""
-    user = acting_user or await rt.me()
+    user = acting_user or await api_user(rt)
     await require_rights(rt, user)
     prepared = await prepare_followup(
         rt, quote_key, channel=channel, acting_user=user, model=model, note=note, next_date=next_date
@@ -829,7 +855,7 @@ async def mass_follow_up(
     progress: Callable[[FollowUpOutcome], None] | None = None,
 ) -> MassReport:
     """Follow up every planned quote; one failure never stops the others."""
-    user = acting_user or await rt.me()
+    user = acting_user or await api_user(rt)
     await require_rights(rt, user)
     run_id = f"mass-{uuid.uuid4().hex[:8]}"
     report = MassReport(items=list(items))
@@ -935,8 +961,11 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
         quote = await rt.dolibarr.get_quote(entry.quote_id)
         history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
         existing = next((r for r in history.followups if r.key == entry.key), None)
-        if existing is not None:  # recorded by an earlier attempt that died before the ledger knew
-            rt.ledger.mark_recorded(entry.key, event_id=existing.event_id, file_name=entry.file_name)
+        todo_done = next((t for t in history.todos if t.key == entry.key), None)
+        if existing is not None and todo_done is not None:  # an earlier attempt died before the ledger knew
+            rt.ledger.mark_recorded(
+                entry.key, event_id=existing.event_id, todo_event_id=todo_done.event_id, file_name=entry.file_name
+            )
             return FollowUpOutcome(
                 entry.quote_ref,
                 "",
@@ -953,6 +982,13 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
         recipients = choose_recipients(quote, customer) if channel is Channel.EMAIL else ()
         model = entry.model or rt.model_names()[0]
         today = rt.today()
+        file_name = entry.file_name
+        if channel is Channel.LETTER and file_name is None:  # the ledger learns it only once recorded
+            file_name = await _filed_letter_name(rt, quote, entry.key)
+        sent_email: EmailMessage | None = None
+        if channel is Channel.EMAIL and entry.message_id:  # so the event keeps the mail's Message-ID
+            sent_email = EmailMessage()
+            sent_email["Message-ID"] = entry.message_id
         prepared = PreparedFollowUp(
             key=entry.key,
             quote=quote,
@@ -981,12 +1017,14 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
                 Recipient(e.strip(), "", "ledger") for e in (entry.recipients or "").split(",") if e.strip()
             ),
             attachment_names=(),
-            email=None,
+            email=sent_email,
             letter_pdf=None,
-            letter_file_name=entry.file_name,
+            letter_file_name=file_name,
             automatic_step=entry.step,
         )
-        event_id, todo_id = await _record_in_dolibarr(rt, prepared)
+        event_id, todo_id = await _record_in_dolibarr(
+            rt, prepared, done_event_id=existing.event_id if existing is not None else None
+        )
     except DolibarrError as exc:
         rt.ledger.mark_record_failed(entry.key, exc.message)
         return FollowUpOutcome(
@@ -999,7 +1037,7 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
             error=exc.message,
             step=entry.step,
         )
-    rt.ledger.mark_recorded(entry.key, event_id=event_id, todo_event_id=todo_id, file_name=entry.file_name)
+    rt.ledger.mark_recorded(entry.key, event_id=event_id, todo_event_id=todo_id, file_name=file_name)
     return FollowUpOutcome(
         base.quote_ref,
         customer.name,
@@ -1013,6 +1051,15 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
         todo_event_id=todo_id,
         step=entry.step,
     )
+
+
+async def _filed_letter_name(rt: Runtime, quote: Quote, key: str) -> str | None:
+    """The letter a follow-up filed in the quote's documents (named by :func:`letter_file_name`)."""
+    suffix = key.rsplit(":", 1)[-1][:8]
+    for document in await rt.dolibarr.list_documents(quote):
+        if document.name.startswith(f"relance-{quote.ref}-") and document.name.endswith(f"-{suffix}.pdf"):
+            return document.name
+    return None
 
 
 # --------------------------------------------------------------------------- history views
@@ -1043,9 +1090,12 @@ async def history_view(
         flt = EventFilter(code_prefix=CODE_PREFIX, element_type="propal", element_ids=(the_quote.id,))
     elif customer is not None:
         ids = await resolve_customer_ids(rt, customer)
-        flt = EventFilter(code_prefix=CODE_PREFIX, element_type="propal", customer_id=ids[0])
         for q in await rt.dolibarr.list_quotes(QuoteFilter(statuses=tuple(QuoteStatus), customer_ids=ids)):
             quotes[q.id] = q
+        if not quotes:
+            return []
+        # every customer the text matches (not only the first): their quotes' events, in chunked bulk reads
+        flt = EventFilter(code_prefix=CODE_PREFIX, element_type="propal", element_ids=tuple(sorted(quotes)))
     elif open_only:
         for q in await rt.dolibarr.list_quotes(QuoteFilter()):
             quotes[q.id] = q
@@ -1094,7 +1144,8 @@ class UpcomingLine:
 
 async def upcoming(rt: Runtime, *, login: str | None = None, days: int = 30) -> list[UpcomingLine]:
     """The next follow-ups to do (open AC_RELANCE_TODO events), the user's own by default."""
-    user = await rt.dolibarr.find_user_by_login(login) if login else await rt.me()
+    me = await rt.me()  # one's own login needs no user.user.lire
+    user = await rt.dolibarr.find_user_by_login(login) if login and login != me.login else me
     today = rt.today()
     horizon = today + timedelta(days=days)
     events = await rt.dolibarr.list_events(
@@ -1238,30 +1289,40 @@ async def run_auto(
     """One automatic run: plan every open quote, e-mail the due ones, record them, report."""
     today = on or rt.today()
     report = AutoReport(today=today, dry_run=dry_run, decisions=[], started_at=rt.now())
-    if not dry_run:
-        report.newly_uncertain = rt.ledger.recover_abandoned()
-        for entry in report.newly_uncertain:
-            log.error(
-                "follow-up %s of %s is UNCERTAIN (the process died while sending); "
-                "check the mailbox, then `dolirelance ledger resolve %s --sent|--not-sent`",
-                entry.key,
-                entry.quote_ref,
-                entry.key,
-            )
-        report.recorded_later = await retry_unrecorded(rt)
-    rules = auto_rules(rt)
-    quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
-    ids = [q.id for q in quotes]
-    histories = await load_history(rt, ids) if ids else {}
-    past = _past_followups(rt, ids, histories)
-    report.decisions = plan(quotes, past, rules, today)
-    due = sorted((d for d in report.decisions if d.kind is DecisionKind.DUE), key=lambda d: d.quote_ref)
-    if not due:
+    try:
+        if not dry_run:
+            report.newly_uncertain = rt.ledger.recover_abandoned()
+            for entry in report.newly_uncertain:
+                log.error(
+                    "follow-up %s of %s is UNCERTAIN (the process died while sending); "
+                    "check the mailbox, then `dolirelance ledger resolve %s --sent|--not-sent`",
+                    entry.key,
+                    entry.quote_ref,
+                    entry.key,
+                )
+            report.recorded_later = await retry_unrecorded(rt)
+        rules = auto_rules(rt)
+        quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
+        ids = [q.id for q in quotes]
+        histories = await load_history(rt, ids) if ids else {}
+        past = _past_followups(rt, ids, histories)
+        report.decisions = plan(quotes, past, rules, today)
+        due = sorted((d for d in report.decisions if d.kind is DecisionKind.DUE), key=lambda d: d.quote_ref)
+        me = await rt.me() if due else None
+        if me is not None:
+            await require_rights(rt, me)
+    except DolirelanceError as exc:
+        # Nothing was claimed yet: the run stops here, says why, and the next run does the work.
+        report.error = exc.message + (f" ({exc.remedy})" if exc.remedy else "")
+        log.error("automatic run for %s failed before sending anything: %s", today.isoformat(), report.error)
+        with contextlib.suppress(DolirelanceError):
+            report.uncertain = rt.ledger.uncertain()
+        report.finished_at = rt.now()
+        return report
+    if not due or me is None:
         report.uncertain = rt.ledger.uncertain()
         report.finished_at = rt.now()
         return report
-    me = await rt.me()
-    await require_rights(rt, me)
     run_id = f"auto-{uuid.uuid4().hex[:8]}"
     by_id = {q.id: q for q in quotes}
     smtp_cm: AbstractContextManager[SmtpSender | None] = nullcontext(None) if dry_run else rt.open_smtp()
@@ -1306,18 +1367,18 @@ async def _auto_one(
         run_id=run_id,
         user_id=me.id,
     ):
-        report.outcomes.append(
-            FollowUpOutcome(
-                listed.ref,
-                "",
-                step_model,
-                Channel.EMAIL,
-                "skipped",
-                key=key,
-                error="claimed by another run",
-                step=decision.step.number,
-            )
+        skipped = FollowUpOutcome(
+            listed.ref,
+            "",
+            step_model,
+            Channel.EMAIL,
+            "skipped",
+            key=key,
+            error="claimed by another run",
+            step=decision.step.number,
         )
+        report.outcomes.append(skipped)
+        _log_auto_outcome(skipped)
         return decision
     try:
         # Read again just before sending: still open, opt-out unset, no follow-up since the plan.
@@ -1355,14 +1416,25 @@ async def _auto_one(
             listed.ref, "", step_model, Channel.EMAIL, "failed", key=key, error=message, step=decision.step.number
         )
     report.outcomes.append(outcome)
-    log.info(
-        "auto follow-up ref=%s step=%s outcome=%s%s",
+    _log_auto_outcome(outcome)
+    return decision
+
+
+def _log_auto_outcome(outcome: FollowUpOutcome) -> None:
+    """The one structured log line of an automatic follow-up."""
+    level = logging.WARNING if outcome.outcome in ("failed", "sent-not-recorded") else logging.INFO
+    log.log(
+        level,
+        "followup key=%s ref=%s step=%s model=%r outcome=%s recipients=%r event=%s%s",
+        outcome.key,
         outcome.quote_ref,
         outcome.step,
+        outcome.model,
         outcome.outcome,
-        f" error={outcome.error}" if outcome.error else "",
+        outcome.recipients,
+        outcome.event_id,
+        f" error={outcome.error!r}" if outcome.error else "",
     )
-    return decision
 
 
 __all__ = [

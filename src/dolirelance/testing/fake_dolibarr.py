@@ -513,8 +513,13 @@ class FakeDolibarr:
         self.data_root = data_root
         self.latency = 0.0
         self.requests: list[RequestLogEntry] = []
-        self._fail_queue: list[int] = []
+        # (status, path prefix or None, method or None): the first entry matching a request is used
+        self._fail_queue: list[tuple[int, str | None, str | None]] = []
         self._hang_queue: list[float] = []
+        # Hangs aimed at some requests: [seconds, path prefix or None, method or None, matches to let through]
+        self._targeted_hangs: list[list[Any]] = []
+        self._hang_generation = 0
+        self.hanging = 0  # requests sleeping in a hang right now
 
         self.users: dict[int, UserRecord] = {}
         self.thirdparties: dict[int, ThirdPartyRecord] = {}
@@ -573,13 +578,77 @@ class FakeDolibarr:
 
     # ---- fault injection and request log --------------------------------------------------------------
 
-    def fail_next(self, count: int = 1, status: int = 503) -> None:
-        """The next ``count`` requests answer ``status`` with Dolibarr's error body."""
-        self._fail_queue.extend([status] * count)
+    def fail_next(
+        self, count: int = 1, status: int = 503, *, path_prefix: str | None = None, method: str | None = None
+    ) -> None:
+        """The next ``count`` requests answer ``status`` with Dolibarr's error body.
 
-    def hang_next(self, count: int = 1, seconds: float = 30.0) -> None:
-        """The next ``count`` requests sleep ``seconds`` before being answered (client timeouts)."""
-        self._hang_queue.extend([seconds] * count)
+        With ``path_prefix`` (below /api/index.php, e.g. ``"/agendaevents"``) and/or ``method``, only
+        the next ``count`` requests that match fail; the others are answered normally.
+        """
+        entry = (status, path_prefix, method.upper() if method else None)
+        self._fail_queue.extend([entry] * count)
+
+    def _take_failure(self, method: str, path: str) -> int | None:
+        for index, (status, prefix, wanted_method) in enumerate(self._fail_queue):
+            if (prefix is None or path.startswith(prefix)) and (wanted_method is None or wanted_method == method):
+                del self._fail_queue[index]
+                return status
+        return None
+
+    def hang_next(
+        self,
+        count: int = 1,
+        seconds: float = 30.0,
+        *,
+        path_prefix: str | None = None,
+        method: str | None = None,
+        after: int = 0,
+    ) -> None:
+        """The next ``count`` requests sleep ``seconds`` before being answered (client timeouts).
+
+        With ``path_prefix`` and/or ``method``, only matching requests hang, once ``after`` matching
+        ones have gone through. :meth:`release_hangs` wakes every hang in progress early; the
+        request is then answered (or fails, when a failure is queued for it).
+        """
+        if path_prefix is None and method is None and not after:
+            self._hang_queue.extend([seconds] * count)
+            return
+        wanted = method.upper() if method else None
+        self._targeted_hangs.extend([[seconds, path_prefix, wanted, after] for _ in range(count)])
+
+    def release_hangs(self) -> None:
+        """End every hang in progress now (the requests go on and are answered)."""
+        self._hang_generation += 1
+
+    def clear_faults(self) -> None:
+        """Forget every queued failure and hang, and end the hangs in progress (Dolibarr is back)."""
+        self._fail_queue.clear()
+        self._hang_queue.clear()
+        self._targeted_hangs.clear()
+        self.release_hangs()
+
+    def _take_hang(self, method: str, path: str) -> float | None:
+        for index, entry in enumerate(self._targeted_hangs):
+            seconds, prefix, wanted_method, after = entry
+            if (prefix is None or path.startswith(prefix)) and (wanted_method is None or wanted_method == method):
+                if after:
+                    entry[3] = after - 1
+                    return None
+                del self._targeted_hangs[index]
+                return float(seconds)
+        return None
+
+    async def _hang(self, seconds: float) -> None:
+        generation = self._hang_generation
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        self.hanging += 1
+        try:
+            while loop.time() < deadline and generation == self._hang_generation:
+                await asyncio.sleep(min(0.02, max(0.0, deadline - loop.time())))
+        finally:
+            self.hanging -= 1
 
     def count_requests(
         self, path: str | None = None, method: str | None = None, *, prefix: bool = False
@@ -3231,9 +3300,12 @@ def create_app(fake: FakeDolibarr) -> Starlette:
         if fake.latency:
             await asyncio.sleep(fake.latency)
         if fake._hang_queue:
-            await asyncio.sleep(fake._hang_queue.pop(0))
-        if fake._fail_queue:
-            injected = fake._fail_queue.pop(0)
+            await fake._hang(fake._hang_queue.pop(0))
+        hang = fake._take_hang(method, path) if fake._targeted_hangs else None
+        if hang is not None:
+            await fake._hang(hang)
+        injected = fake._take_failure(method, path) if fake._fail_queue else None
+        if injected is not None:
             return _json(error_body(injected, "Injected failure", "fake_dolibarr.py:0"), injected)
 
         # WAF (main.inc.php runs before the API): checks the decoded path and query string.
