@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import uvicorn
+from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from starlette.applications import Starlette
@@ -30,7 +31,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from dolirelance.config import Settings
-from dolirelance.ledger import default_ledger_path
+from dolirelance.errors import DolirelanceError
+from dolirelance.ledger import Ledger, default_ledger_path
 from dolirelance.service import AutoReport, open_runtime, run_auto
 
 log = logging.getLogger("dolirelance.serve")
@@ -106,6 +108,7 @@ class Daemon:
         self.state.load()
         self._lock = asyncio.Lock()
         self.runs_done = 0
+        self.job: Job | None = None  # the daily APScheduler job, once `serve_forever` has added it
 
     def today(self) -> date:
         return self.now().astimezone(self.tz).date()
@@ -137,14 +140,7 @@ class Daemon:
                 self.state.running = False
                 self.state.save()  # last_run_day unchanged: a restart today tries again
                 return None
-            for outcome in report.outcomes:
-                log.info(
-                    "followup ref=%s step=%s outcome=%s%s",
-                    outcome.quote_ref,
-                    outcome.step,
-                    outcome.outcome,
-                    f" error={outcome.error!r}" if outcome.error else "",
-                )
+            # (each follow-up already has its structured log line, from the service)
             for entry in report.uncertain:
                 log.error(
                     "UNCERTAIN followup key=%s ref=%s: check the mailbox, then "
@@ -155,12 +151,30 @@ class Daemon:
                 )
             self.state.last_run = report_summary(report)
             self.state.uncertain = len(report.uncertain)
-            self.state.last_run_day = day
+            if report.error is None:  # a run stopped by an error (Dolibarr down) is tried again on restart
+                self.state.last_run_day = day
             self.state.running = False
             self.state.save()
             self.runs_done += 1
-            log.info("automatic run for %s done: %s", day.isoformat(), json.dumps(self.state.last_run))
+            if report.error is None:
+                log.info("automatic run for %s done: %s", day.isoformat(), json.dumps(self.state.last_run))
+            else:
+                log.error("automatic run for %s failed: %s", day.isoformat(), json.dumps(self.state.last_run))
             return report
+
+    def read_uncertain_count(self) -> None:
+        """The ledger's uncertain count, so the health endpoint is right from the start."""
+        try:
+            ledger = Ledger(self.settings.ledger.url, instance=self.settings.ledger.instance)
+        except DolirelanceError as exc:
+            log.warning("cannot read the ledger: %s", exc.message)
+            return
+        try:
+            self.state.uncertain = len(ledger.uncertain())
+        except DolirelanceError as exc:
+            log.warning("cannot read the ledger: %s", exc.message)
+        finally:
+            ledger.close()
 
     def health_app(self, next_run: Callable[[], str | None]) -> Starlette:
         async def health(_: Request) -> JSONResponse:
@@ -204,22 +218,27 @@ async def serve_forever(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
+    daemon.read_uncertain_count()
     scheduler = AsyncIOScheduler(timezone=ZoneInfo(settings.auto.timezone))
     job = None
     if settings.auto.enabled:
+        trigger = CronTrigger(
+            hour=settings.auto.time.hour,
+            minute=settings.auto.time.minute,
+            timezone=ZoneInfo(settings.auto.timezone),
+        )
         job = scheduler.add_job(
             daemon.run_once,
-            CronTrigger(
-                hour=settings.auto.time.hour,
-                minute=settings.auto.time.minute,
-                timezone=ZoneInfo(settings.auto.timezone),
-            ),
+            trigger,
             id="daily-run",
             max_instances=1,
             coalesce=True,
             misfire_grace_time=3600,
+            # the first run follows the daemon's clock (the same one that decides the catch-up run)
+            next_run_time=trigger.get_next_fire_time(None, now().astimezone(daemon.tz)),
         )
         scheduler.start()
+        daemon.job = job
     else:
         log.warning("[auto] enabled = false: no automatic run is scheduled (health endpoint only)")
 

@@ -5,11 +5,14 @@
 ...     sink.messages[0].message["Subject"]
 
 Faults can be injected to exercise the sender: :meth:`SmtpSink.refuse_recipient`,
-:meth:`SmtpSink.fail_next` (temporary 4xx on DATA) and :meth:`SmtpSink.drop_next_connection`.
+:meth:`SmtpSink.fail_next` (temporary 4xx on DATA) and :meth:`SmtpSink.drop_next_connection`;
+:meth:`SmtpSink.hold_next_data` keeps a message but holds its DATA reply until :meth:`SmtpSink.release_data`
+(a test can kill the sender while it waits, not knowing whether the message left).
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -68,6 +71,14 @@ class _Handler:
             return f"{code} 4.3.0 try again later (injected)"
         raw = envelope.original_content or envelope.content
         self._sink._store(envelope.mail_from, list(envelope.rcpt_tos), bytes(raw))
+        if self._sink._take_hold():
+            # The message is kept (it arrived in full) but the client does not hear so until released.
+            try:
+                while not self._sink._released.is_set():
+                    await asyncio.sleep(0.02)
+            finally:
+                with self._sink._lock:
+                    self._sink.holding -= 1
         return "250 2.0.0 OK: queued"
 
 
@@ -83,6 +94,9 @@ class SmtpSink:
         self._refused: dict[str, int] = {}
         self._failures: list[int] = []
         self._drops = 0
+        self._holds = 0
+        self.holding = 0  # DATA replies held right now
+        self._released = threading.Event()
         self._controller = Controller(_Handler(self), hostname=host, port=self.port)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -92,6 +106,7 @@ class SmtpSink:
         return self
 
     def stop(self) -> None:
+        self._released.set()  # a held reply must not keep the server thread from stopping
         self._controller.stop()
 
     def __enter__(self) -> SmtpSink:
@@ -122,6 +137,16 @@ class SmtpSink:
         with self._lock:
             self._drops += 1
 
+    def hold_next_data(self, n: int = 1) -> None:
+        """The next ``n`` messages are kept, but their DATA reply waits until :meth:`release_data`."""
+        with self._lock:
+            self._holds += n
+            self._released.clear()
+
+    def release_data(self) -> None:
+        """Send the held DATA replies (250) now."""
+        self._released.set()
+
     def clear(self) -> None:
         with self._lock:
             self.messages.clear()
@@ -138,6 +163,14 @@ class SmtpSink:
     def _take_failure(self) -> int | None:
         with self._lock:
             return self._failures.pop(0) if self._failures else None
+
+    def _take_hold(self) -> bool:
+        with self._lock:
+            if self._holds:
+                self._holds -= 1
+                self.holding += 1
+                return True
+            return False
 
     def _take_drop(self) -> bool:
         with self._lock:

@@ -1,0 +1,372 @@
+"""Real processes: `dolirelance run --once` killed (SIGKILL) at each point of the send pipeline, then run
+again; two runs at once on one SQLite ledger (and on PostgreSQL when ``DOLIRELANCE_TEST_PG_URL`` is set).
+
+The fake Dolibarr is served over HTTP on loopback (real clock, Paris time) and the SMTP sink is real.
+Pipeline of one automatic follow-up and where each test stops it::
+
+    claim (CLAIMED) ─► re-read quote ─► SENDING ─► SMTP DATA ─► SENT ─► POST done event ─► POST to-do ─► RECORDED
+                        (a) hang here              (b) hold    (c) hang here        (d) hang here
+
+A killed process leaves its ledger row with a lease (10 minutes); :func:`expire_leases` stands for
+"ten minutes later" so that the next run sees the row as abandoned.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import create_engine, update
+
+from dolirelance.demo import write_demo_config
+from dolirelance.history import decode_facts
+from dolirelance.ledger import Entry, FollowUpState, Ledger, followups
+from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
+from dolirelance.testing.smtp_sink import SmtpSink
+
+DOLIRELANCE = str(Path(sys.executable).parent / "dolirelance")
+DUE_ROLES = ("about_to_expire", "contact_without_email", "expired")  # due today, whatever the day
+
+
+def paris_today() -> date:
+    return datetime.now(ZoneInfo("Europe/Paris")).date()
+
+
+@dataclass
+class World:
+    fake: FakeDolibarr
+    sample: SampleData
+    sink: SmtpSink
+    config: Path
+    ledger_url: str
+    instance: str
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [DOLIRELANCE, "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [DOLIRELANCE, "--config", str(self.config), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.ledger_url, instance=self.instance)
+
+    def entries(self) -> dict[str, Entry]:
+        with self.ledger() as ledger:
+            return {e.key: e for e in ledger.recent(1000)}
+
+    def key(self, role: str, step: int) -> str:
+        return f"auto:{self.instance}:{self.sample.quotes[role]}:step{step}"
+
+    def emails_per_ref(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for received in self.sink.messages:
+            match = re.search(r"PR\d{4}-\d{4}", str(received.message["Subject"]))
+            assert match, received.message["Subject"]
+            counts[match.group(0)] += 1
+        return counts
+
+    def done_events_per_quote(self) -> Counter[int]:
+        return Counter(
+            e.fk_element or 0
+            for e in self.fake.events.values()
+            if e.code == "AC_RELANCE_EMAIL" and decode_facts(e.note).get("auto") == "1"
+        )
+
+    def todos_per_quote(self) -> Counter[int]:
+        return Counter(e.fk_element or 0 for e in self.fake.events.values() if e.code == "AC_RELANCE_TODO")
+
+    def expire_leases(self) -> None:
+        """Ten minutes later: every lease held by a (dead) process has run out."""
+        engine = create_engine(self.ledger_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    update(followups)
+                    .where(followups.c.instance == self.instance, followups.c.lease_until.is_not(None))
+                    .values(lease_until=datetime(2000, 1, 1, tzinfo=UTC))
+                )
+        finally:
+            engine.dispose()
+
+    def assert_each_due_quote_emailed_once_and_recorded(self, roles: tuple[str, ...] = DUE_ROLES) -> None:
+        refs = {self.sample.refs[role] for role in roles}
+        assert self.emails_per_ref() == Counter(dict.fromkeys(refs, 1))
+        ids = {self.sample.quotes[role] for role in roles}
+        assert self.done_events_per_quote() == Counter(dict.fromkeys(ids, 1))
+        assert all(self.todos_per_quote()[quote_id] >= 1 for quote_id in ids)
+        states = {e.key: e.state for e in self.entries().values() if e.state is not FollowUpState.FAILED}
+        assert set(states.values()) == {FollowUpState.RECORDED}, states
+
+
+def _make_world(tmp_path: Path, ledger_url: str | None = None) -> Iterator[World]:
+    fake = FakeDolibarr(timezone="Europe/Paris")  # the real clock, like the CLI's
+    sample = load_sample_data(fake, paris_today())
+    with serve_in_thread(create_app(fake)) as url, SmtpSink(eml_dir=tmp_path / "eml") as sink:
+        config = write_demo_config(tmp_path, dolibarr_url=url, api_key=sample.api_keys["jdupont"], smtp_port=sink.port)
+        instance = "demo"
+        if ledger_url is not None:
+            instance = f"t{uuid.uuid4().hex[:10]}"
+            text = config.read_text(encoding="utf-8")
+            text = re.sub(r'(?m)^url = "sqlite:///.*"$', f'url = "{ledger_url}"', text)
+            text = text.replace('instance = "demo"', f'instance = "{instance}"')
+            config.write_text(text, encoding="utf-8")
+        world = World(fake, sample, sink, config, ledger_url or f"sqlite:///{tmp_path / 'ledger.sqlite3'}", instance)
+        try:
+            yield world
+        finally:
+            fake.clear_faults()
+            sink.release_data()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    yield from _make_world(tmp_path)
+
+
+def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the run ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _hung_quote_id(world: World, method: str, prefix: str) -> int:
+    entry = next(e for e in reversed(world.fake.requests) if e.method == method and e.path.startswith(prefix))
+    return int(entry.path.rsplit("/", 1)[-1])
+
+
+# --------------------------------------------------------------------------- killed at each point
+
+
+@pytest.mark.parametrize("after", [0, 1], ids=["first-quote", "after-one-recorded"])
+def test_killed_after_the_claim_before_smtp(world: World, after: int) -> None:
+    """(a) CLAIMED, nothing sent: not sent while the claim holds, sent by the run after it expired."""
+    world.fake.hang_next(1, 60, path_prefix="/proposals/", method="GET", after=after)
+    proc = world.start("run", "--once")
+    wait_until(lambda: world.fake.hanging == 1, proc, "the re-read of the quote")
+    quote_id = _hung_quote_id(world, "GET", "/proposals/")
+    role = next(r for r in DUE_ROLES if world.sample.quotes[r] == quote_id)
+    key = next(k for k in world.entries() if k.startswith(f"auto:demo:{quote_id}:"))
+    assert world.entries()[key].state is FollowUpState.CLAIMED
+    kill(proc)
+    world.fake.release_hangs()
+    assert world.sample.refs[role] not in world.emails_per_ref()
+    assert sum(world.emails_per_ref().values()) == after  # the one done before the kill is whole
+
+    again = world.cli("run", "--once")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert world.sample.refs[role] not in world.emails_per_ref()  # claimed by someone alive, maybe
+    assert world.entries()[key].state is FollowUpState.CLAIMED
+
+    world.expire_leases()
+    final = world.cli("run", "--once")
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert world.entries()[key].state is FollowUpState.RECORDED
+    world.assert_each_due_quote_emailed_once_and_recorded()
+
+
+def test_killed_while_smtp_holds_the_data_reply(world: World) -> None:
+    """(b) SENDING: the e-mail may have left. Never re-sent; uncertain, resolved by a person, recorded."""
+    world.sink.hold_next_data()
+    proc = world.start("run", "--once")
+    wait_until(lambda: world.sink.holding == 1, proc, "the DATA reply being held")
+    sending = [e for e in world.entries().values() if e.state is FollowUpState.SENDING]
+    assert len(sending) == 1
+    key, ref = sending[0].key, sending[0].quote_ref
+    kill(proc)
+    world.sink.release_data()  # the server kept it: the e-mail did leave
+    assert world.emails_per_ref() == Counter({ref: 1})
+
+    again = world.cli("run", "--once")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert world.emails_per_ref()[ref] == 1
+    assert world.entries()[key].state is FollowUpState.SENDING
+
+    world.expire_leases()
+    later = world.cli("run", "--once")
+    assert later.returncode == 0
+    assert f"uncertain {key}" in later.stdout
+    assert "UNCERTAIN" in later.stderr  # and in the logs
+    assert world.entries()[key].state is FollowUpState.UNCERTAIN
+    assert world.emails_per_ref()[ref] == 1  # never re-sent by itself
+
+    status = world.cli("status")
+    assert status.returncode == 1
+    assert key in status.stdout and f"ledger resolve {key} --sent|--not-sent" in status.stdout
+
+    resolved = world.cli("ledger", "resolve", key, "--sent")
+    assert resolved.returncode == 0, resolved.stderr
+    retry = world.cli("retry")
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    assert world.entries()[key].state is FollowUpState.RECORDED
+    assert world.cli("status").returncode == 0
+    world.assert_each_due_quote_emailed_once_and_recorded()
+
+
+def test_uncertain_resolved_as_not_sent_is_sent_by_the_next_run(world: World) -> None:
+    world.sink.hold_next_data()
+    proc = world.start("run", "--once")
+    wait_until(lambda: world.sink.holding == 1, proc, "the DATA reply being held")
+    key = next(e.key for e in world.entries().values() if e.state is FollowUpState.SENDING)
+    kill(proc)
+    world.sink.release_data()
+    world.sink.messages.clear()  # say the server lost it after all
+    world.expire_leases()
+    assert world.cli("run", "--once").returncode == 0
+    assert world.entries()[key].state is FollowUpState.UNCERTAIN
+    assert world.cli("ledger", "resolve", key, "--not-sent").returncode == 0
+    assert world.cli("run", "--once").returncode == 0
+    world.assert_each_due_quote_emailed_once_and_recorded()
+
+
+@pytest.mark.parametrize("point", ["before-the-done-event", "before-the-to-do"])
+def test_killed_after_smtp_accepted_before_dolibarr_recorded(world: World, point: str) -> None:
+    """(c) SENT, nothing in Dolibarr; (d) SENT, the done event in Dolibarr, no to-do yet."""
+    after = 0 if point == "before-the-done-event" else 1
+    world.fake.hang_next(1, 60, path_prefix="/agendaevents", method="POST", after=after)
+    proc = world.start("run", "--once")
+    wait_until(lambda: world.fake.hanging == 1, proc, "the POST of the event")
+    (sent,) = [e for e in world.entries().values() if e.state is FollowUpState.SENT]
+    kill(proc)
+    world.fake.fail_next(1, 503, path_prefix="/agendaevents", method="POST")  # the hung POST never lands
+    world.fake.release_hangs()
+    deadline = time.monotonic() + 10
+    while world.fake.hanging and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert world.emails_per_ref() == Counter({sent.quote_ref: 1})
+    assert world.done_events_per_quote()[sent.quote_id] == after
+
+    again = world.cli("run", "--once")  # the lease still holds: not recorded yet, and never re-sent
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert world.emails_per_ref()[sent.quote_ref] == 1
+    assert world.entries()[sent.key].state is FollowUpState.SENT
+    status = world.cli("status")
+    assert f"sent, not recorded {sent.key}" in status.stdout
+
+    world.expire_leases()
+    retry = world.cli("retry")
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    world.assert_each_due_quote_emailed_once_and_recorded()
+    assert world.todos_per_quote()[sent.quote_id] == 1
+
+
+def test_killed_after_recording_nothing_is_done_twice(world: World) -> None:
+    """Killed once the first follow-up is RECORDED (while the next quote's PDF is downloaded)."""
+    world.fake.hang_next(1, 60, path_prefix="/documents/download", method="GET", after=1)
+    proc = world.start("run", "--once")
+    wait_until(lambda: world.fake.hanging == 1, proc, "the second quote's PDF")
+    recorded = [e for e in world.entries().values() if e.state is FollowUpState.RECORDED]
+    assert len(recorded) == 1
+    kill(proc)
+    world.fake.release_hangs()
+    world.expire_leases()
+    assert world.cli("run", "--once").returncode == 0
+    world.assert_each_due_quote_emailed_once_and_recorded()
+
+
+# --------------------------------------------------------------------------- Dolibarr down, CLI
+
+
+def test_dolibarr_down_the_cli_fails_cleanly_and_the_next_run_does_the_work(world: World) -> None:
+    world.fake.fail_next(10_000, 503)
+    down = world.cli("run", "--once")
+    assert down.returncode == 1
+    assert "error" in down.stdout + down.stderr and "Traceback" not in down.stderr
+    assert world.sink.messages == []
+    world.fake.clear_faults()
+    up = world.cli("run", "--once")
+    assert up.returncode == 0, up.stdout + up.stderr
+    world.assert_each_due_quote_emailed_once_and_recorded()
+
+
+def test_explain_preview_on_the_cli(world: World) -> None:
+    ref = world.sample.refs["expired"]
+    shown = world.cli("explain", ref, "--preview")
+    assert shown.returncode == 0, shown.stderr
+    assert "due: step 2 (2nde relance)" in shown.stdout
+    assert "→ due from" in shown.stdout and "model: 2nde relance" in shown.stdout
+    assert "recipients: Jean Martin <jean.martin@boulangerie-martin.test>" in shown.stdout
+    assert f"Subject: Relance : devis {ref}" in shown.stdout and f"{ref}.pdf" in shown.stdout
+    assert world.sink.messages == []
+    dry = world.cli("run", "--once", "--dry-run")
+    assert dry.returncode == 0 and "due 3, sent 0, failed 0" in dry.stdout
+    assert world.sink.messages == [] and world.entries() == {}
+
+
+# --------------------------------------------------------------------------- two runs at once
+
+
+def _seed_due_quotes(world: World, count: int) -> list[str]:
+    fake, sample = world.fake, world.sample
+    refs = []
+    for _ in range(count):
+        proposal = fake.add_proposal(
+            sample.customers["hotel"], date=paris_today(), duree_validite=3, user_id=sample.users["jdupont"]
+        )
+        fake.add_proposal_line(proposal.id, description="Maintenance", qty=1, subprice="300")
+        fake.link_contact(proposal.id, sample.contacts["paul_girard"], "CUSTOMER", "external")
+        fake.validate_proposal(proposal.id, user_id=sample.users["jdupont"])
+        fake.build_proposal_pdf(proposal.id, user_id=sample.users["jdupont"])
+        refs.append(proposal.ref)
+    return refs
+
+
+def _two_runs_at_once(world: World) -> None:
+    extra = _seed_due_quotes(world, 15)
+    world.fake.latency = 0.005
+    first, second = world.start("run", "--once"), world.start("run", "--once")
+    results = [proc.communicate(timeout=120) for proc in (first, second)]
+    assert (first.returncode, second.returncode) == (0, 0), results
+    expected = {world.sample.refs[role] for role in DUE_ROLES} | set(extra)
+    assert world.emails_per_ref() == Counter(dict.fromkeys(expected, 1))
+    assert sum(world.done_events_per_quote().values()) == len(expected)
+    both = results[0][0] + results[1][0]
+    assert both.count("sent, not recorded") == 0
+
+
+def test_two_runs_at_once_on_one_sqlite_ledger(world: World) -> None:
+    _two_runs_at_once(world)
+
+
+def test_two_runs_at_once_on_postgresql(tmp_path: Path) -> None:
+    url = os.environ.get("DOLIRELANCE_TEST_PG_URL")
+    if not url:
+        if os.environ.get("DOLIRELANCE_REQUIRE_PG"):
+            pytest.fail("DOLIRELANCE_REQUIRE_PG is set but DOLIRELANCE_TEST_PG_URL is not")
+        pytest.skip("no PostgreSQL: set DOLIRELANCE_TEST_PG_URL (scripts/start-test-postgres.sh starts one)")
+    for pg_world in _make_world(tmp_path, ledger_url=url):
+        _two_runs_at_once(pg_world)
