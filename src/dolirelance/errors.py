@@ -101,6 +101,13 @@ class MailPermanentError(MailError):
     """SMTP said 5xx or refused every recipient: sending again will fail the same way."""
 
 
+class MailUncertain(MailError):
+    """The message was handed to the SMTP server but no reply came: it may or may not have left.
+
+    Never retried automatically: a person checks the mailbox (``dolirelance ledger resolve``).
+    """
+
+
 class FollowUpError(DolirelanceError):
     """A follow-up cannot be done as asked (no e-mail address, quote not open, bad date...)."""
 

@@ -432,6 +432,10 @@ class Ledger:
             lease_until=None,
         )
 
+    def mark_uncertain(self, key: str, error: str) -> Entry:
+        """SMTP took the message but never answered: a person must say whether it left."""
+        return self._move(key, (FollowUpState.SENDING,), FollowUpState.UNCERTAIN, error=error, lease_until=None)
+
     def _move(
         self,
         key: str,

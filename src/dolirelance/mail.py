@@ -8,6 +8,8 @@ that comes from Dolibarr is flattened to one line before it reaches a header.
 from __future__ import annotations
 
 import contextlib
+import copy
+import re
 import smtplib
 import socket
 import ssl
@@ -24,7 +26,7 @@ from typing import Literal
 
 from dolirelance.config import SmtpSettings
 from dolirelance.domain import Recipient, User
-from dolirelance.errors import MailError, MailPermanentError, MailTemporaryError
+from dolirelance.errors import MailError, MailPermanentError, MailTemporaryError, MailUncertain
 from dolirelance.render import RenderedFollowUp
 
 _BACKOFF_SECONDS = (1.0, 3.0, 10.0)
@@ -193,7 +195,7 @@ class SmtpSender:
         while True:
             connection = self._connect()
             try:
-                refused = connection.send_message(message, from_addr=sender, to_addrs=recipients)
+                _transmit(connection, message, sender, recipients)
             except smtplib.SMTPServerDisconnected as exc:
                 # A connection idle since the previous message may have been closed: reconnect once.
                 self._drop()
@@ -203,16 +205,10 @@ class SmtpSender:
                 raise MailTemporaryError(
                     f"the SMTP server closed the connection: {exc}", remedy="retry later"
                 ) from None
-            except smtplib.SMTPRecipientsRefused as exc:
-                raise _refused(exc.recipients) from None
-            except smtplib.SMTPResponseException as exc:
-                raise _reply_error(exc.smtp_code, exc.smtp_error, "sending") from None
             except (TimeoutError, OSError) as exc:
                 raise MailTemporaryError(
                     f"the connection to the SMTP server failed while sending: {exc}", remedy="retry later"
                 ) from None
-            if refused:
-                raise _refused(refused)
             return
 
     def _connect(self) -> smtplib.SMTP:
@@ -310,3 +306,54 @@ def _refused(refused: dict[str, tuple[int, bytes]]) -> MailError:
         f"the SMTP server refused recipients ({details})",
         remedy="correct the contact's or customer's e-mail address in Dolibarr",
     )
+
+
+def _transmit(connection: smtplib.SMTP, message: EmailMessage, sender: str, recipients: Sequence[str]) -> None:
+    """MAIL, RCPT, DATA by hand, so that we know when the message itself has been handed over.
+
+    Before the content is sent, any failure is safe to retry: nothing can have left. Once the
+    content is sent, a lost connection or a missing reply is *uncertain*: the server may have
+    queued the message, so it is never retried (a person decides).
+    """
+    connection.ehlo_or_helo_if_needed()
+    code, reply = connection.mail(sender)
+    if code != 250:
+        connection.rset()
+        raise _reply_error(code, reply, "MAIL FROM")
+    refused: dict[str, tuple[int, bytes]] = {}
+    for recipient in recipients:
+        code, reply = connection.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+    if refused:  # all or nobody: a follow-up half-delivered would be neither failed nor done
+        connection.rset()
+        raise _refused(refused)
+    connection.putcmd("data")
+    code, reply = connection.getreply()
+    if code != 354:
+        connection.rset()
+        raise _reply_error(code, reply, "DATA")
+    try:
+        connection.send(_data_payload(message))
+        code, reply = connection.getreply()
+    except (smtplib.SMTPServerDisconnected, TimeoutError, OSError) as exc:
+        raise MailUncertain(
+            f"the SMTP server took the message but did not confirm it ({exc}): it may have been sent",
+            remedy=(
+                "check the sender's mailbox or the SMTP logs, then "
+                "`dolirelance ledger resolve KEY --sent` or `--not-sent`"
+            ),
+        ) from None
+    if code != 250:
+        raise _reply_error(code, reply, "the end of DATA")
+
+
+def _data_payload(message: EmailMessage) -> bytes:
+    """The message as SMTP DATA: Bcc removed, CRLF line ends, leading dots doubled, final dot."""
+    clone = copy.copy(message)  # deleting headers rebinds the clone's header list only
+    del clone["Bcc"]
+    del clone["Resent-Bcc"]
+    body = re.sub(rb"(?m)^\.", b"..", clone.as_bytes(policy=SMTP_POLICY))
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"

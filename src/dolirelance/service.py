@@ -42,6 +42,7 @@ from dolirelance.errors import (
     DolirelanceError,
     FollowUpError,
     MailError,
+    MailUncertain,
     NoEmailAddress,
     QuoteNotOpen,
 )
@@ -667,6 +668,10 @@ async def execute_followup(
         ledger.mark_sending(prepared.key)
         try:
             await asyncio.to_thread(smtp.send, prepared.email)
+        except MailUncertain as exc:
+            ledger.mark_uncertain(prepared.key, str(exc))
+            log.error("follow-up %s of %s is UNCERTAIN: %s", prepared.key, prepared.quote.ref, exc.message)
+            return _outcome(prepared, "failed", error=f"uncertain: {exc.message}; {exc.remedy}")
         except MailError as exc:
             ledger.mark_failed(prepared.key, str(exc))
             return _outcome(prepared, "failed", error=str(exc))
