@@ -211,15 +211,34 @@ async def api_user(rt: Runtime) -> User:
 # --------------------------------------------------------------------------- history
 
 
-async def load_history(rt: Runtime, quote_ids: Sequence[int] | None = None) -> dict[int, QuoteHistory]:
-    """Follow-ups and to-dos by quote, read with paged bulk queries on the AC_RELANCE events."""
-    flt = EventFilter(code_prefix=CODE_PREFIX, element_type="propal")
+async def load_history(
+    rt: Runtime,
+    quote_ids: Sequence[int] | None = None,
+    *,
+    followups_only: bool = False,
+    since: date | None = None,
+) -> dict[int, QuoteHistory]:
+    """Follow-ups and to-dos by quote, read with paged bulk queries on the AC_RELANCE events.
+
+    ``followups_only`` leaves the to-dos out; ``since`` leaves out events before that day (a
+    quote's follow-ups cannot be older than the quote itself).
+    """
+    codes = (CODE_BY_CHANNEL[Channel.EMAIL], CODE_BY_CHANNEL[Channel.LETTER]) if followups_only else ()
+    start = datetime.combine(since, time(0, 0), tzinfo=rt.tz) if since is not None else None
+    element_ids: tuple[int, ...] = ()
     if quote_ids is not None:
         ids = sorted(set(quote_ids))
         if not ids:
             return {}
         if len(ids) <= rt.settings.dolibarr.page_size:
-            flt = EventFilter(code_prefix=CODE_PREFIX, element_type="propal", element_ids=tuple(ids))
+            element_ids = tuple(ids)
+    flt = EventFilter(
+        code_prefix=None if codes else CODE_PREFIX,
+        codes=codes,
+        element_type="propal",
+        element_ids=element_ids,
+        start_from=start,
+    )
     events = await rt.dolibarr.list_events(flt)
     grouped = group_by_quote(events)
     if quote_ids is not None:
@@ -1309,7 +1328,9 @@ async def run_auto(
         rules = auto_rules(rt)
         quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
         ids = [q.id for q in quotes]
-        histories = await load_history(rt, ids) if ids else {}
+        issued = [q.issue_date for q in quotes if q.issue_date is not None]
+        since = min(issued) if issued and len(issued) == len(quotes) else None
+        histories = await load_history(rt, ids, followups_only=True, since=since) if ids else {}
         past = _past_followups(rt, ids, histories)
         report.decisions = plan(quotes, past, rules, today)
         due = sorted((d for d in report.decisions if d.kind is DecisionKind.DUE), key=lambda d: d.quote_ref)

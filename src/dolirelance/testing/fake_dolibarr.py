@@ -19,7 +19,7 @@ import json
 import re
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -537,6 +537,7 @@ class FakeDolibarr:
             "country_code": "FR",
         }
         self._counters: Counter[str] = Counter()
+        self._highest_ref_number: int | None = None
         if create_admin:
             self.add_user("admin", api_key="admin-key", password="admin", admin=True, lastname="SuperAdmin")
 
@@ -912,14 +913,17 @@ class FakeDolibarr:
         return True
 
     def _next_proposal_ref(self) -> str:
-        # mod_propale_marbre: PR{yymm of now}-{global sequence}
-        highest = 0
-        for other in self.proposals.values():
-            match = re.fullmatch(r"PR\d{4}-(\d+)", other.ref)
-            if match:
-                highest = max(highest, int(match.group(1)))
+        # mod_propale_marbre: PR{yymm of now}-{global sequence}. The highest number is kept rather
+        # than searched, so that seeding thousands of proposals stays linear.
+        if self._highest_ref_number is None:
+            self._highest_ref_number = 0
+            for other in self.proposals.values():
+                match = re.fullmatch(r"PR\d{4}-(\d+)", other.ref)
+                if match:
+                    self._highest_ref_number = max(self._highest_ref_number, int(match.group(1)))
+        self._highest_ref_number += 1
         yymm = self.local_naive(self.now_epoch()).strftime("%y%m")  # type: ignore[union-attr]
-        return f"PR{yymm}-{highest + 1:04d}"
+        return f"PR{yymm}-{self._highest_ref_number:04d}"
 
     def close_proposal(
         self, proposal_id: int, status: int, *, note_private: str = "", user_id: int | None = None
@@ -1237,37 +1241,9 @@ class FakeDolibarr:
         proposal.row_cache = row
         return row
 
-    def event_row(self, event: AgendaEventRecord) -> dict[str, RowValue]:
-        local = self.local_naive
-        return {
-            "t.id": event.id,
-            "t.ref": str(event.id),
-            "t.entity": 1,
-            "t.code": event.code,
-            "t.fk_action": EVENT_TYPES.get(event.type_code, (0,))[0],
-            "t.label": event.label,
-            "t.note": event.note,
-            "t.datep": local(event.datep),
-            "t.datep2": local(event.datef),
-            "t.datec": local(event.datec),
-            "t.tms": local(event.datem),
-            "t.percent": event.percentage,
-            "t.fk_element": event.fk_element,
-            "t.elementtype": event.elementtype,
-            "t.fk_soc": event.socid,
-            "t.fk_contact": event.contact_id,
-            "t.fk_project": event.fk_project,
-            "t.fk_user_action": event.userownerid,
-            "t.fk_user_author": event.authorid,
-            "t.fk_user_mod": event.usermodid,
-            "t.fulldayevent": event.fulldayevent,
-            "t.location": event.location,
-            "t.priority": event.priority,
-            "t.email_msgid": event.email_msgid,
-            "t.email_from": event.email_from,
-            "t.email_to": event.email_to,
-            "t.email_subject": event.email_subject,
-        }
+    def event_row(self, event: AgendaEventRecord) -> Mapping[str, RowValue]:
+        # Lazy: a filter reads two or three columns of each of thousands of events per request.
+        return _LazyEventRow(self, event)
 
     def thirdparty_row(self, tp: ThirdPartyRecord) -> dict[str, RowValue]:
         return {
@@ -3379,3 +3355,53 @@ def create_app(fake: FakeDolibarr) -> Starlette:
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     return Starlette(routes=[Route(API_BASE + "/{path:path}", dispatch, methods=methods)])
+
+
+_EVENT_COLUMN_VALUES: dict[str, Callable[[FakeDolibarr, AgendaEventRecord], RowValue]] = {
+    "t.id": lambda fake, e: e.id,
+    "t.ref": lambda fake, e: str(e.id),
+    "t.entity": lambda fake, e: 1,
+    "t.code": lambda fake, e: e.code,
+    "t.fk_action": lambda fake, e: EVENT_TYPES.get(e.type_code, (0,))[0],
+    "t.label": lambda fake, e: e.label,
+    "t.note": lambda fake, e: e.note,
+    "t.datep": lambda fake, e: fake.local_naive(e.datep),
+    "t.datep2": lambda fake, e: fake.local_naive(e.datef),
+    "t.datec": lambda fake, e: fake.local_naive(e.datec),
+    "t.tms": lambda fake, e: fake.local_naive(e.datem),
+    "t.percent": lambda fake, e: e.percentage,
+    "t.fk_element": lambda fake, e: e.fk_element,
+    "t.elementtype": lambda fake, e: e.elementtype,
+    "t.fk_soc": lambda fake, e: e.socid,
+    "t.fk_contact": lambda fake, e: e.contact_id,
+    "t.fk_project": lambda fake, e: e.fk_project,
+    "t.fk_user_action": lambda fake, e: e.userownerid,
+    "t.fk_user_author": lambda fake, e: e.authorid,
+    "t.fk_user_mod": lambda fake, e: e.usermodid,
+    "t.fulldayevent": lambda fake, e: e.fulldayevent,
+    "t.location": lambda fake, e: e.location,
+    "t.priority": lambda fake, e: e.priority,
+    "t.email_msgid": lambda fake, e: e.email_msgid,
+    "t.email_from": lambda fake, e: e.email_from,
+    "t.email_to": lambda fake, e: e.email_to,
+    "t.email_subject": lambda fake, e: e.email_subject,
+}
+
+
+class _LazyEventRow(Mapping[str, RowValue]):
+    """An event as a table row whose columns are computed when a filter or a sort reads them."""
+
+    __slots__ = ("_event", "_fake")
+
+    def __init__(self, fake: FakeDolibarr, event: AgendaEventRecord) -> None:
+        self._fake = fake
+        self._event = event
+
+    def __getitem__(self, column: str) -> RowValue:
+        return _EVENT_COLUMN_VALUES[column](self._fake, self._event)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_EVENT_COLUMN_VALUES)
+
+    def __len__(self) -> int:
+        return len(_EVENT_COLUMN_VALUES)
