@@ -7,6 +7,9 @@ server then hold.
 
 from __future__ import annotations
 
+import email
+import email.policy
+import email.utils
 import io
 import json
 import sys
@@ -367,3 +370,27 @@ def test_quotes_lists_open_quotes_with_their_follow_ups(cli: Cli, clock: Mutable
     assert rows[refs["two_contacts"]]["last_followup"] is None
     table = flat(cli("quotes", "--customer", "Garage").out)
     assert "3 open quote(s)" in table and "Garage Dupont SAS" in table
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def test_preview_writes_exactly_what_would_be_sent_and_does_nothing(cli: Cli) -> None:
+    ref = cli.sample.refs["two_contacts"]
+    eml, pdf = cli.tmp_path / "out.eml", cli.tmp_path / "out.pdf"
+    email_result = cli("preview", ref, "--email", str(eml))
+    letter_result = cli("preview", ref, "--model", "2nde relance", "--letter", str(pdf))
+    assert email_result.code == 0 and letter_result.code == 0, (email_result, letter_result)
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert ref in str(message["Subject"]) and message["Message-ID"]
+    assert len(email.utils.getaddresses([str(message["To"])])) == 2  # both CUSTOMER contacts
+    assert [part.get_filename() for part in message.iter_attachments()] == [f"{ref}.pdf"]
+    text = "\n".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert "Seconde relance" in text and ref in text
+    assert "attachments: " + f"{ref}.pdf" in flat(letter_result.out)
+    assert cli.sink.messages == [] and relance_events(cli.fake) == []
+    assert writes(cli.fake) == []  # nothing written to Dolibarr (the quote PDF existed already)
+
+
+def test_preview_needs_one_output(cli: Cli) -> None:
+    assert_clean_error(cli("preview", cli.sample.refs["two_contacts"]), "--letter out.pdf or --email out.eml")

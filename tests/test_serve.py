@@ -233,3 +233,28 @@ def test_serve_idle_stops_on_sigterm(tmp_path: Path) -> None:
                 proc.kill()
         assert proc.returncode == 0 and time.monotonic() - started < 5
         assert err.rstrip().endswith("stopped")
+
+
+async def test_the_scheduled_job_itself_sends_and_records(
+    settings: Settings, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
+) -> None:
+    """No catch-up (07:00 in Paris, before the 08:30 run): the e-mails come from APScheduler's own firing."""
+    clock.set(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    daemon = Daemon(settings, now=clock, runtime_options=_options(fake_dolibarr))
+    stop = asyncio.Event()
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve_forever(settings, stop_event=stop, ready=port.set_result, daemon=daemon))
+    bound = await asyncio.wait_for(port, timeout=10)
+    assert daemon.job is not None and daemon.runs_done == 0 and not smtp_sink.messages
+    # the scheduler fires on the real clock: bring the daily job's next firing to now
+    daemon.job.modify(next_run_time=datetime.now(ZoneInfo("Europe/Paris")) + timedelta(milliseconds=100))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound}") as client:
+        health = await _health_once_run(client)
+    stop.set()
+    await asyncio.wait_for(task, timeout=20)
+    assert health["last_run"]["outcome"] == "ok" and health["last_run"]["sent"] == len(DUE_TODAY)
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == sorted({m.rcpt_tos[0] for m in smtp_sink.messages})
+    assert len(smtp_sink.messages) == len(DUE_TODAY)
+    recorded = [e for e in fake_dolibarr.events.values() if e.code == "AC_RELANCE_EMAIL"]
+    assert sorted(e.fk_element for e in recorded) == sorted(sample_data.quotes[role] for role in DUE_TODAY)
+    assert daemon.runs_done == 1

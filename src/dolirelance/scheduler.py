@@ -210,8 +210,10 @@ async def serve_forever(
     runtime_options: dict[str, Any] | None = None,
     stop_event: asyncio.Event | None = None,
     ready: Callable[[int], None] | None = None,
+    daemon: Daemon | None = None,
 ) -> Daemon:
-    daemon = Daemon(settings, now=now, runtime_options=runtime_options)
+    daemon = daemon or Daemon(settings, now=now, runtime_options=runtime_options)
+    now = daemon.now
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
