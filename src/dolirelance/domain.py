@@ -11,6 +11,11 @@ from decimal import Decimal
 from enum import IntEnum, StrEnum
 
 
+def person_name(firstname: str, lastname: str) -> str:
+    """ "Julie Dupont"; either part may be empty."""
+    return " ".join(part for part in (firstname, lastname) if part)
+
+
 class QuoteStatus(IntEnum):
     """Dolibarr proposal status (column ``t.fk_statut``)."""
 
@@ -56,7 +61,7 @@ class QuoteContact:
 
     @property
     def full_name(self) -> str:
-        return " ".join(part for part in (self.firstname, self.lastname) if part)
+        return person_name(self.firstname, self.lastname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +135,7 @@ class Contact:
 
     @property
     def full_name(self) -> str:
-        return " ".join(part for part in (self.firstname, self.lastname) if part)
+        return person_name(self.firstname, self.lastname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +158,7 @@ class User:
 
     @property
     def full_name(self) -> str:
-        name = " ".join(part for part in (self.firstname, self.lastname) if part)
-        return name or self.login
+        return person_name(self.firstname, self.lastname) or self.login
 
     def has_right(self, right: str) -> bool:
         return self.admin or right in self.rights
