@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -408,7 +408,7 @@ class Renderer:
             if compiled.template is None:
                 continue
             lang = compiled.source.lang or self._base_lang
-            model_ctx = _with_model(ctx, compiled.source.model, self._levels[compiled.source.model])
+            model_ctx = replace(ctx, model_name=compiled.source.model, level=self._levels[compiled.source.model])
             key = f"{lang}|{compiled.source.model}"
             if key not in namespaces:
                 namespaces[key] = variables(model_ctx, lang)
@@ -604,21 +604,6 @@ def _strip_blank_lines(text: str) -> str:
     while lines and not lines[-1].strip():
         lines.pop()
     return "\n".join(lines) + "\n" if lines else ""
-
-
-def _with_model(ctx: FollowUpContext, model_name: str, level: int) -> FollowUpContext:
-    return FollowUpContext(
-        quote=ctx.quote,
-        customer=ctx.customer,
-        contact=ctx.contact,
-        user=ctx.user,
-        company=ctx.company,
-        model_name=model_name,
-        level=level,
-        previous_date=ctx.previous_date,
-        next_date=ctx.next_date,
-        today=ctx.today,
-    )
 
 
 def sample_context(today: date) -> FollowUpContext:
