@@ -341,6 +341,8 @@ def _print_outcome(outcome: Any) -> None:
             f"[green]✔[/] {outcome.quote_ref} {outcome.customer_name}: {outcome.model} by {what}{to}; "
             f"recorded in Dolibarr (event {outcome.event_id}, next follow-up to-do {outcome.todo_event_id}{file})"
         )
+        if outcome.error:
+            out.print(f"    [yellow]![/] {escape(outcome.error)}")
     elif outcome.outcome == "sent-not-recorded":
         out.print(f"[yellow]![/] {outcome.quote_ref}: {what} done; {outcome.error}")
     else:

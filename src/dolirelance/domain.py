@@ -287,7 +287,7 @@ class QuoteFilter:
     end_of_validity_from: date | None = None  # inclusive
     end_of_validity_before: date | None = None  # exclusive
     exclude_opt_out: bool = False
-    opt_out_field: str = "norelance"
+    opt_out_field: str | None = None  # None: the client's configured field
 
 
 @dataclass(frozen=True, slots=True)

@@ -362,9 +362,19 @@ class Ledger:
             ).first()
             return taken_over is not None
 
-    def mark_sending(self, key: str) -> Entry:
+    def mark_sending(
+        self, key: str, *, message_id: str | None = None, recipients: str | Sequence[str] | None = None
+    ) -> Entry:
+        """About to talk to SMTP; the message id and recipients are kept so an uncertain one can be recorded."""
         now = self._clock()
-        return self._move(key, (FollowUpState.CLAIMED,), FollowUpState.SENDING, lease_until=now + self.lease)
+        known: dict[str, Any] = {}
+        if message_id:
+            known["message_id"] = message_id
+        if recipients:
+            known["recipients"] = recipients if isinstance(recipients, str) else ", ".join(recipients)
+        return self._move(
+            key, (FollowUpState.CLAIMED,), FollowUpState.SENDING, lease_until=now + self.lease, **known
+        )
 
     def mark_sent(self, key: str, *, message_id: str, recipients: str | Sequence[str]) -> Entry:
         now = self._clock()

@@ -151,7 +151,8 @@ class Daemon:
                 )
             self.state.last_run = report_summary(report)
             self.state.uncertain = len(report.uncertain)
-            if report.error is None:  # a run stopped by an error (Dolibarr down) is tried again on restart
+            # A run stopped by an error (Dolibarr down) or cut short by a stop is run again on restart.
+            if report.error is None and not self.state.stopping:
                 self.state.last_run_day = day
             self.state.running = False
             self.state.save()

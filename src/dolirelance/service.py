@@ -41,6 +41,8 @@ from dolirelance.errors import (
     DolibarrNotFound,
     DolirelanceError,
     FollowUpError,
+    LedgerError,
+    LetterError,
     MailError,
     MailUncertain,
     NoEmailAddress,
@@ -684,7 +686,7 @@ async def execute_followup(
         return _outcome(prepared, "skipped", error="already claimed by another run")
     if prepared.channel is Channel.EMAIL:
         assert prepared.email is not None and smtp is not None
-        ledger.mark_sending(prepared.key)
+        ledger.mark_sending(prepared.key, message_id=prepared.message_id, recipients=prepared.recipients_text)
         try:
             await asyncio.to_thread(smtp.send, prepared.email)
         except MailUncertain as exc:
@@ -694,7 +696,12 @@ async def execute_followup(
         except MailError as exc:
             ledger.mark_failed(prepared.key, str(exc))
             return _outcome(prepared, "failed", error=str(exc))
-        ledger.mark_sent(prepared.key, message_id=prepared.message_id or "", recipients=prepared.recipients_text)
+        ledger_ok = _after_handover(
+            lambda: ledger.mark_sent(
+                prepared.key, message_id=prepared.message_id or "", recipients=prepared.recipients_text
+            ),
+            prepared,
+        )
     else:
         assert prepared.letter_pdf is not None and prepared.letter_file_name is not None
         ledger.mark_sending(prepared.key)
@@ -703,19 +710,76 @@ async def execute_followup(
         except DolibarrError as exc:
             ledger.mark_failed(prepared.key, str(exc))
             return _outcome(prepared, "failed", error=f"the letter could not be filed in Dolibarr: {exc}")
-        ledger.mark_sent(prepared.key, message_id="", recipients="")
+        ledger_ok = _after_handover(lambda: ledger.mark_sent(prepared.key, message_id="", recipients=""), prepared)
     try:
         event_id, todo_id = await _record_in_dolibarr(rt, prepared)
     except DolibarrError as exc:
         log.warning("follow-up %s of %s done but not recorded in Dolibarr: %s", prepared.key, prepared.quote.ref, exc)
-        ledger.mark_record_failed(prepared.key, exc.message)
+        if ledger_ok:
+            reason = exc.message
+            _after_handover(lambda: ledger.mark_record_failed(prepared.key, reason), prepared)
         return _outcome(
             prepared,
             "sent-not-recorded",
             error=f"done, but not recorded in Dolibarr yet ({exc.message}); `dolirelance retry` records it",
         )
-    ledger.mark_recorded(prepared.key, event_id=event_id, todo_event_id=todo_id, file_name=prepared.letter_file_name)
+    if ledger_ok:
+        _after_handover(
+            lambda: ledger.mark_recorded(
+                prepared.key, event_id=event_id, todo_event_id=todo_id, file_name=prepared.letter_file_name
+            ),
+            prepared,
+        )
     return _outcome(prepared, "recorded", event_id=event_id, todo_event_id=todo_id)
+
+
+def _after_handover(write: Callable[[], object], prepared: PreparedFollowUp) -> bool:
+    """A ledger write after the e-mail left (or the letter was filed).
+
+    Its failure must not turn a follow-up that happened into "failed" (someone would do it again):
+    the entry stays in its earlier state, which `dolirelance status` shows and a later run turns
+    into UNCERTAIN for a person to settle.
+    """
+    try:
+        write()
+    except LedgerError as exc:
+        log.error(
+            "follow-up %s of %s was done but the ledger could not note it: %s",
+            prepared.key,
+            prepared.quote.ref,
+            exc.message,
+        )
+        return False
+    return True
+
+
+IN_PROGRESS_STATES = {
+    FollowUpState.CLAIMED,
+    FollowUpState.SENDING,
+    FollowUpState.SENT,
+    FollowUpState.UNCERTAIN,
+    FollowUpState.RESOLVED_SENT,
+}
+
+
+def ledger_problems(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, str]:
+    """Quotes with a follow-up being sent, uncertain or not recorded yet: another now could send twice."""
+    rt.ledger.recover_abandoned()
+    problems: dict[int, str] = {}
+    for entry in rt.ledger.entries_for_quotes(quote_ids):
+        if entry.state is FollowUpState.UNCERTAIN:
+            problems[entry.quote_id] = (
+                f"{entry.quote_ref}: an earlier follow-up ({entry.key}) may have been sent; check the mailbox, "
+                f"then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
+            )
+        elif entry.state in (FollowUpState.SENT, FollowUpState.RESOLVED_SENT):
+            problems[entry.quote_id] = (
+                f"{entry.quote_ref}: a follow-up was sent but is not recorded in Dolibarr yet; "
+                "run `dolirelance retry` first"
+            )
+        elif entry.state in IN_PROGRESS_STATES:
+            problems[entry.quote_id] = f"{entry.quote_ref}: another follow-up of this quote is being sent right now"
+    return problems
 
 
 async def follow_up(
@@ -732,8 +796,12 @@ async def follow_up(
     """One individual follow-up (``dolirelance remind``)."""
     user = acting_user or await api_user(rt)
     await require_rights(rt, user)
+    quote = await read_quote(rt, quote_key)
+    problem = ledger_problems(rt, [quote.id]).get(quote.id)
+    if problem:
+        raise FollowUpError(problem, remedy="nothing was sent, so that the customer is not followed up twice")
     prepared = await prepare_followup(
-        rt, quote_key, channel=channel, acting_user=user, model=model, note=note, next_date=next_date
+        rt, quote, channel=channel, acting_user=user, model=model, note=note, next_date=next_date
     )
     run_id = f"remind-{uuid.uuid4().hex[:8]}"
     smtp_cm: AbstractContextManager[SmtpSender | None] = (
@@ -852,11 +920,14 @@ async def plan_mass(
         if chosen is not None and chosen not in names:
             raise FollowUpError(f"unknown model {chosen!r}", remedy=f"use one of: {', '.join(names)}")
     items = []
+    in_progress = ledger_problems(rt, [row.quote.id for row in rows])
     for row in rows:
         the_model = (per_quote_models or {}).get(row.quote.ref) or model or row.next_model
         chosen_channel, recipient, problem = _choose_channel(channel, row)
         if not row.quote.is_open:
             problem = f"{row.quote.ref} is {row.quote.status.label}"
+        elif row.quote.id in in_progress:
+            problem = in_progress[row.quote.id]
         items.append(MassItem(row=row, model=the_model, channel=chosen_channel, recipient=recipient, problem=problem))
     order = rt.settings.letter.batch_order
     items.sort(
@@ -948,7 +1019,14 @@ async def _mass_one(
         )
         outcome = await execute_followup(rt, prepared, smtp=smtp if channel is Channel.EMAIL else None, run_id=run_id)
         if channel is Channel.LETTER and outcome.ok and batch is not None and prepared.letter_pdf is not None:
-            batch.add(prepared.letter_pdf, label=quote.ref)
+            try:
+                batch.add(prepared.letter_pdf, label=quote.ref)
+            except LetterError as exc:  # done and filed in Dolibarr: say so, do not call it failed
+                return replace(
+                    outcome,
+                    error=f"not in the print batch ({exc.message}): print {prepared.letter_file_name} "
+                    "from the quote's files in Dolibarr",
+                )
         return outcome
     except (DolirelanceError, OSError) as exc:
         log.warning("mass follow-up of %s failed: %s", quote.ref, exc)
@@ -1220,7 +1298,9 @@ class AutoReport:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.failed
+        """False when something failed or needs a person (uncertain, still not recorded)."""
+        unrecorded = [o for o in [*self.recorded_later, *self.outcomes] if o.outcome == "sent-not-recorded"]
+        return self.error is None and not self.failed and not self.newly_uncertain and not unrecorded
 
     def skipped_by_reason(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -1392,6 +1472,7 @@ async def _auto_one(
         channel=Channel.EMAIL.value,
         run_id=run_id,
         user_id=me.id,
+        next_date=today + timedelta(days=rt.settings.followup.next_delay),
     ):
         skipped = FollowUpOutcome(
             listed.ref,

@@ -190,7 +190,7 @@ class DolibarrClient:
         if flt.end_of_validity_before is not None:
             common.append(criterion("t.fin_validite", "<", flt.end_of_validity_before))
         if flt.exclude_opt_out:
-            column = f"ef.{flt.opt_out_field}"
+            column = f"ef.{flt.opt_out_field or self._opt_out_field}"
             common.append(or_(criterion(column, "is", None), criterion(column, "=", 0)))
         # Long id/ref lists are split over several requests (URL length); refs are strings, so no `in`.
         customer_chunks: list[Filter | None] = [
@@ -217,7 +217,7 @@ class DolibarrClient:
             )
         )
         wires = [wire.parse(wire.WireQuote, item, route) for page in pages for item in page]
-        quotes = {w.id: w.to_domain(tz, opt_out_field=flt.opt_out_field) for w in wires}
+        quotes = {w.id: w.to_domain(tz, opt_out_field=flt.opt_out_field or self._opt_out_field) for w in wires}
         return [quotes[key] for key in sorted(quotes)]
 
     async def get_quote(self, quote_id: int) -> Quote:
