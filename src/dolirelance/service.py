@@ -58,10 +58,10 @@ from dolirelance.history import (
     compose_note,
     group_by_quote,
 )
-from dolirelance.ledger import Entry, FollowUpState, Ledger
+from dolirelance.ledger import Entry, FollowUpState, Ledger, manual_key
 from dolirelance.letter import LetterBatch, LetterComposer, batch_sort_key
 from dolirelance.mail import SmtpSender, build_email
-from dolirelance.policy import AutoRules, Decision, DecisionKind, PastFollowUp, SkipReason, decide, plan
+from dolirelance.policy import AutoRules, Decision, DecisionKind, PastFollowUp, SkipReason, decide, local_day, plan
 from dolirelance.render import FollowUpContext, RenderedFollowUp, Renderer
 
 log = logging.getLogger(__name__)
@@ -503,7 +503,7 @@ async def prepare_followup(
     )
     rendered = rt.renderer.render(model_name, ctx)
     attachments = await quote_pdfs(rt, quote)
-    the_key = key or f"manual:{uuid.uuid4().hex}"
+    the_key = key or manual_key()
     email: EmailMessage | None = None
     letter_pdf: bytes | None = None
     file_name: str | None = None
@@ -1340,7 +1340,7 @@ def _past_followups(
         past.setdefault(entry.quote_id, []).append(
             PastFollowUp(
                 quote_id=entry.quote_id,
-                done_on=(entry.sent_at or entry.created_at).astimezone(rt.tz).date(),
+                done_on=local_day(entry.sent_at or entry.created_at, rt.tz),
                 model=entry.model,
                 channel=entry.channel,
                 automatic=entry.step is not None,
@@ -1461,7 +1461,7 @@ async def _auto_one(
     report: AutoReport,
 ) -> Decision:
     assert decision.step is not None
-    key = f"auto:{rt.settings.ledger.instance}:{listed.id}:step{decision.step.number}"
+    key = rt.ledger.auto_key(listed.id, decision.step.number)
     step_model = decision.step.model
     if not dry_run and not rt.ledger.claim(
         key,
