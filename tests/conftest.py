@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+import time_machine
 
 from dolirelance.config import Settings, load_config
 from dolirelance.demo import write_demo_config
@@ -18,6 +21,31 @@ from dolirelance.testing.smtp_sink import SmtpSink
 SAMPLE_TODAY = date(2026, 11, 28)
 SAMPLE_NOW = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
 
+# Set to an ISO instant, the machine's wall clock is moved there for the whole run (time-machine):
+# `.ci/run` runs the suite this way at other dates (a DST change, a leap day, a year end), so a test
+# whose outcome depends on the real date fails there. Tests that start real processes are left out of
+# those runs (marker `wall_clock_process`): a child process lives on the real clock.
+WALL_CLOCK_ENV = "DOLIRELANCE_TEST_WALL_CLOCK"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _moved_wall_clock() -> Iterator[None]:
+    moment = os.environ.get(WALL_CLOCK_ENV)
+    if not moment:
+        yield
+        return
+    with time_machine.travel(datetime.fromisoformat(moment), tick=True):
+        yield
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get(WALL_CLOCK_ENV):
+        return
+    skip = pytest.mark.skip(reason=f"starts a real process, which runs on the real clock ({WALL_CLOCK_ENV} is set)")
+    for item in items:
+        if item.get_closest_marker("wall_clock_process"):
+            item.add_marker(skip)
+
 
 class MutableClock:
     """One clock shared by the fake Dolibarr and the runtime, so tests can move days forward."""
@@ -27,6 +55,11 @@ class MutableClock:
 
     def __call__(self) -> datetime:
         return self.current
+
+    async def sleep_until(self, moment: datetime) -> None:
+        """Wait until a test moves this clock to ``moment`` (the daemon waits for its runs this way)."""
+        while self.current < moment:
+            await asyncio.sleep(0.005)
 
     def advance(self, **delta: float) -> None:
         self.current += timedelta(**delta)

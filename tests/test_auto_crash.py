@@ -37,6 +37,8 @@ from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sampl
 from dolirelance.testing.smtp_sink import SmtpSink
 
 DOLIRELANCE = str(Path(sys.executable).parent / "dolirelance")
+
+pytestmark = pytest.mark.wall_clock_process  # every test here runs `dolirelance` as a real process
 DUE_ROLES = ("about_to_expire", "contact_without_email", "expired")  # due today, whatever the day
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from conftest import MutableClock
 from dolirelance.config import Settings
@@ -125,8 +126,8 @@ async def test_the_daily_trigger_is_at_the_configured_time_in_paris(
     async with running_daemon(settings, fake_dolibarr, clock) as (client, task, _stop):
         assert (await client.get("/health")).json()["next_run"] == "2027-03-29T08:30:00+02:00"
     daemon = task.result()
-    assert daemon.runs_done == 0 and daemon.job is not None
-    assert daemon.job.next_run_time is None or daemon.job.next_run_time.isoformat() == "2027-03-29T08:30:00+02:00"
+    assert daemon.runs_done == 0 and daemon.next_run_time is not None
+    assert daemon.next_run_time.isoformat() == "2027-03-29T08:30:00+02:00"
 
 
 async def test_a_run_in_progress_is_never_doubled(
@@ -177,6 +178,7 @@ def _serve_subprocess(config: Path) -> tuple[subprocess.Popen[str], int, list[st
     raise AssertionError("serve did not start:\n" + "".join(lines))
 
 
+@pytest.mark.wall_clock_process
 def test_serve_stops_cleanly_on_sigterm_without_cutting_a_send(tmp_path: Path) -> None:
     fake = FakeDolibarr(timezone="Europe/Paris")
     today = datetime.now(ZoneInfo("Europe/Paris")).date()
@@ -214,6 +216,7 @@ def test_serve_stops_cleanly_on_sigterm_without_cutting_a_send(tmp_path: Path) -
         assert "followup key=auto:demo:" in stderr and "outcome=recorded" in stderr  # one structured line
 
 
+@pytest.mark.wall_clock_process
 def test_serve_idle_stops_on_sigterm(tmp_path: Path) -> None:
     fake = FakeDolibarr(timezone="Europe/Paris")
     sample = load_sample_data(fake, datetime.now(UTC).date())
@@ -238,18 +241,19 @@ def test_serve_idle_stops_on_sigterm(tmp_path: Path) -> None:
 async def test_the_scheduled_job_itself_sends_and_records(
     settings: Settings, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
 ) -> None:
-    """No catch-up (07:00 in Paris, before the 08:30 run): the e-mails come from APScheduler's own firing."""
+    """No catch-up (07:00 in Paris, before the 08:30 run): the e-mails come from the daily firing itself."""
     clock.set(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
     daemon = Daemon(settings, now=clock, runtime_options=_options(fake_dolibarr))
     stop = asyncio.Event()
     port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve_forever(settings, stop_event=stop, ready=port.set_result, daemon=daemon))
     bound = await asyncio.wait_for(port, timeout=10)
-    assert daemon.job is not None and daemon.runs_done == 0 and not smtp_sink.messages
-    # the scheduler fires on the real clock: bring the daily job's next firing to now
-    daemon.job.modify(next_run_time=datetime.now(ZoneInfo("Europe/Paris")) + timedelta(milliseconds=100))
+    assert daemon.runs_done == 0 and not smtp_sink.messages
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound}") as client:
+        assert (await client.get("/health")).json()["next_run"] == "2026-11-28T08:30:00+01:00"
+        clock.set(datetime(2026, 11, 28, 7, 30, tzinfo=UTC))  # 08:30 in Paris: the daily run fires
         health = await _health_once_run(client)
+        assert health["next_run"] == "2026-11-29T08:30:00+01:00"
     stop.set()
     await asyncio.wait_for(task, timeout=20)
     assert health["last_run"]["outcome"] == "ok" and health["last_run"]["sent"] == len(DUE_TODAY)
@@ -258,3 +262,23 @@ async def test_the_scheduled_job_itself_sends_and_records(
     recorded = [e for e in fake_dolibarr.events.values() if e.code == "AC_RELANCE_EMAIL"]
     assert sorted(e.fk_element for e in recorded) == sorted(sample_data.quotes[role] for role in DUE_TODAY)
     assert daemon.runs_done == 1
+
+
+async def test_the_next_days_run_fires_on_the_injected_clock_once(
+    settings: Settings, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
+) -> None:
+    """After the catch-up run, moving the clock to the next day's run time makes exactly one more run."""
+    async with running_daemon(settings, fake_dolibarr, clock) as (client, task, _stop):
+        health = await _health_once_run(client)
+        assert health["last_run"]["day"] == "2026-11-28"
+        assert health["next_run"] == "2026-11-29T08:30:00+01:00"
+        clock.set(datetime(2026, 11, 29, 7, 45, tzinfo=UTC))  # 08:45 in Paris on the 29th
+        for _ in range(2000):
+            health = (await client.get("/health")).json()
+            if health["last_run"]["day"] == "2026-11-29" and not health["running"]:
+                break
+            await asyncio.sleep(0.01)
+        assert health["last_run"]["day"] == "2026-11-29" and health["last_run"]["outcome"] == "ok"
+        assert health["next_run"] == "2026-11-30T08:30:00+01:00"
+        await asyncio.sleep(0.1)  # more polls of the unchanged clock must not start another run
+    assert task.result().runs_done == 2

@@ -1,7 +1,9 @@
-"""``dolirelance serve``: the daily automatic run (APScheduler), a health endpoint, clean stops.
+"""``dolirelance serve``: the daily automatic run, a health endpoint, clean stops.
 
-- one run a day at ``[auto] time`` in ``[auto] timezone``; never two runs at once (one job
-  instance, and the ledger's claims protect replicas from each other);
+- one run a day at ``[auto] time`` in ``[auto] timezone``; never two runs at once (one run at a
+  time in the process, and the ledger's claims protect replicas from each other);
+- the next run is computed by APScheduler's ``CronTrigger`` (days, DST) from the injected clock,
+  and waited for on that same clock: nothing here reads the wall clock behind the clock's back;
 - at start, today's run is made at once if its time has passed and it has not run today;
 - SIGTERM/SIGINT: no new send starts, the e-mail being sent finishes and is recorded, then exit;
 - ``GET /health`` on ``[serve] health_host:health_port``: last run, its outcome, uncertain count.
@@ -16,20 +18,19 @@ import logging
 import signal
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import uvicorn
-from apscheduler.job import Job
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from dolirelance.clock import Now, sleep_until, system_clock
 from dolirelance.config import Settings
 from dolirelance.errors import DolirelanceError
 from dolirelance.ledger import Ledger, default_ledger_path
@@ -97,7 +98,7 @@ class Daemon:
         self,
         settings: Settings,
         *,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Now = system_clock,
         runtime_options: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
@@ -108,7 +109,7 @@ class Daemon:
         self.state.load()
         self._lock = asyncio.Lock()
         self.runs_done = 0
-        self.job: Job | None = None  # the daily APScheduler job, once `serve_forever` has added it
+        self.next_run_time: datetime | None = None  # the next daily run, once `serve_forever` plans it
 
     def today(self) -> date:
         return self.now().astimezone(self.tz).date()
@@ -207,7 +208,7 @@ class _EmbeddedServer(uvicorn.Server):
 async def serve_forever(
     settings: Settings,
     *,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    now: Now = system_clock,
     runtime_options: dict[str, Any] | None = None,
     stop_event: asyncio.Event | None = None,
     ready: Callable[[int], None] | None = None,
@@ -222,32 +223,20 @@ async def serve_forever(
             loop.add_signal_handler(sig, stop.set)
 
     daemon.read_uncertain_count()
-    scheduler = AsyncIOScheduler(timezone=ZoneInfo(settings.auto.timezone))
-    job = None
+    daily: asyncio.Task[None] | None = None
     if settings.auto.enabled:
         trigger = CronTrigger(
             hour=settings.auto.time.hour,
             minute=settings.auto.time.minute,
-            timezone=ZoneInfo(settings.auto.timezone),
+            timezone=daemon.tz,
         )
-        job = scheduler.add_job(
-            daemon.run_once,
-            trigger,
-            id="daily-run",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=3600,
-            # the first run follows the daemon's clock (the same one that decides the catch-up run)
-            next_run_time=trigger.get_next_fire_time(None, now().astimezone(daemon.tz)),
-        )
-        scheduler.start()
-        daemon.job = job
+        daemon.next_run_time = next_fire_time(trigger, now(), daemon.tz)
+        daily = asyncio.create_task(_daily_runs(daemon, trigger, stop))
     else:
         log.warning("[auto] enabled = false: no automatic run is scheduled (health endpoint only)")
 
     def next_run() -> str | None:
-        when = getattr(job, "next_run_time", None) if job is not None else None
-        return when.isoformat() if when else None
+        return daemon.next_run_time.isoformat() if daemon.next_run_time else None
 
     server = _EmbeddedServer(
         uvicorn.Config(
@@ -274,8 +263,8 @@ async def serve_forever(
     await stop.wait()
     log.info("stopping: no new follow-up starts; the one being sent finishes")
     daemon.state.stopping = True
-    if scheduler.running:
-        scheduler.shutdown(wait=False)
+    if daily is not None:
+        await daily
     if catch_up is not None:
         await catch_up
     async with daemon._lock:  # wait for a scheduled run in progress
@@ -284,3 +273,36 @@ async def serve_forever(
     await server_task
     log.info("stopped")
     return daemon
+
+
+def next_fire_time(trigger: CronTrigger, after: datetime, tz: ZoneInfo) -> datetime:
+    """The trigger's first firing strictly after ``after`` (DST handled by the trigger)."""
+    fire: datetime | None = trigger.get_next_fire_time(None, after.astimezone(tz) + timedelta(microseconds=1))
+    if fire is None:  # a daily cron trigger without an end date always has a next firing
+        raise RuntimeError("the daily trigger has no next firing")
+    return fire
+
+
+async def _daily_runs(daemon: Daemon, trigger: CronTrigger, stop: asyncio.Event) -> None:
+    """Wait on the daemon's clock for each daily firing and run, until ``stop`` is set."""
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        while not stop.is_set():
+            fire = daemon.next_run_time or next_fire_time(trigger, daemon.now(), daemon.tz)
+            daemon.next_run_time = fire
+            waiting = asyncio.create_task(sleep_until(daemon.now, fire))
+            await asyncio.wait({waiting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
+                return
+            # Plan the next firing first, so health shows it while this run goes on.
+            daemon.next_run_time = next_fire_time(trigger, max(daemon.now(), fire), daemon.tz)
+            # A late wake-up (machine suspended past midnight) runs only if today's run has not happened.
+            if daemon.state.last_run_day != daemon.today():
+                await daemon.run_once()
+    finally:
+        stopped.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopped
