@@ -441,11 +441,25 @@ class Ledger:
         return Entry.from_row(row) if row is not None else None
 
     def mark_sending(
-        self, key: str, *, message_id: str | None = None, recipients: str | Sequence[str] | None = None
+        self,
+        key: str,
+        *,
+        message_id: str | None = None,
+        recipients: str | Sequence[str] | None = None,
+        model: str | None = None,
+        next_date: date | None = None,
+        file_name: str | None = None,
     ) -> Entry:
-        """About to talk to SMTP; the message id and recipients are kept so an uncertain one can be recorded."""
+        """About to send or file; what is known by now (message id, recipients, the model chosen once the
+        history was read, the letter's file name) is kept so an uncertain one can be recorded."""
         now = self._clock()
         known: dict[str, Any] = {}
+        if model:
+            known["model"] = model
+        if next_date is not None:
+            known["next_date"] = next_date
+        if file_name:
+            known["file_name"] = file_name
         if message_id:
             known["message_id"] = message_id
         if recipients:

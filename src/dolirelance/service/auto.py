@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from dolirelance.domain import (
@@ -21,16 +21,17 @@ from dolirelance.domain import (
 )
 from dolirelance.errors import DolirelanceError
 from dolirelance.history import QuoteHistory
-from dolirelance.ledger import Entry, FollowUpState
+from dolirelance.ledger import Entry
 from dolirelance.mail import SmtpSender
 from dolirelance.policy import AutoRules, Decision, DecisionKind, PastFollowUp, decide, local_day, plan
 from dolirelance.service.delivery import (
     SENT_STATES,
+    Attempt,
     FollowUpOutcome,
-    execute_followup,
+    deliver,
     retry_unrecorded,
 )
-from dolirelance.service.prepare import prepare_followup
+from dolirelance.service.prepare import PreparedFollowUp, prepare_followup
 from dolirelance.service.reads import (
     load_history,
     read_quote,
@@ -66,7 +67,7 @@ class AutoReport:
 
     @property
     def failed(self) -> list[FollowUpOutcome]:
-        return [o for o in self.outcomes if o.outcome == "failed"]
+        return [o for o in self.outcomes if o.outcome in ("failed", "uncertain")]
 
     @property
     def ok(self) -> bool:
@@ -233,75 +234,77 @@ async def _auto_one(
     report: AutoReport,
 ) -> Decision:
     assert decision.step is not None
-    key = rt.ledger.auto_key(listed.id, decision.step.number)
-    step_model = decision.step.model
-    if not dry_run and not rt.ledger.claim(
-        key,
+    step = decision.step
+    key = rt.ledger.auto_key(listed.id, step.number)
+    if dry_run:
+        return (await _decide_again(rt, listed, step.number, rules, today, dry_run=True))[0]
+    attempt = Attempt(
+        key=key,
         quote_id=listed.id,
         quote_ref=listed.ref,
-        step=decision.step.number,
-        model=step_model,
-        channel=Channel.EMAIL.value,
+        channel=Channel.EMAIL,
         run_id=run_id,
+        model=step.model,
         user_id=me.id,
         next_date=today + timedelta(days=rt.settings.followup.next_delay),
-    ):
-        skipped = FollowUpOutcome(
-            listed.ref,
-            "",
-            step_model,
-            Channel.EMAIL,
-            "skipped",
-            key=key,
-            error="claimed by another run",
-            step=decision.step.number,
-        )
-        report.outcomes.append(skipped)
-        _log_auto_outcome(skipped)
-        return decision
-    try:
-        # Read again just before sending: still open, opt-out unset, no follow-up since the plan.
-        quote, customer, recipients = await _recipients_of(rt, listed.id)
-        history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
-        past = _past_followups(rt, [quote.id], {quote.id: history}).get(quote.id, [])
-        if not dry_run:  # our own fresh claim must not count as "already done"
-            past = [p for p in past if not (p.source == "ledger" and p.step == decision.step.number)]
-        final = decide(quote, past, rules, today, has_email=bool(recipients))
-        if final.kind is not DecisionKind.DUE or final.step is None or final.step.number != decision.step.number:
-            if not dry_run:
-                rt.ledger.mark_failed(key, f"no longer due when re-read: {final.summary}")
-            return final
-        if dry_run:
-            return final
-        prepared = await prepare_followup(
+        step=step.number,
+    )
+
+    async def prepare() -> PreparedFollowUp:
+        # Read again once claimed: still open, opt-out unset, no follow-up since the plan.
+        final, quote, customer, history = await _decide_again(rt, listed, step.number, rules, today)
+        if final.kind is not DecisionKind.DUE or final.step is None or final.step.number != step.number:
+            raise _NoLongerDue(final)
+        return await prepare_followup(
             rt,
             quote,
             channel=Channel.EMAIL,
             acting_user=me,
-            model=step_model,
+            model=step.model,
             key=key,
-            automatic_step=decision.step.number,
+            automatic_step=step.number,
             history=history,
             customer=customer,
         )
-        outcome = await execute_followup(rt, prepared, smtp=smtp, run_id=run_id, claimed=True)
+
+    try:
+        outcome = await deliver(rt, attempt, prepare, smtp=smtp)
+    except _NoLongerDue as stop:  # the claim was released by deliver
+        return stop.decision
     except (DolirelanceError, OSError) as exc:
-        message = getattr(exc, "message", str(exc))
-        if not dry_run:
-            entry = rt.ledger.get(key)
-            if entry is not None and entry.state is FollowUpState.CLAIMED:
-                rt.ledger.mark_failed(key, message)
+        message = exc.message if isinstance(exc, DolirelanceError) else str(exc)
         outcome = FollowUpOutcome(
-            listed.ref, "", step_model, Channel.EMAIL, "failed", key=key, error=message, step=decision.step.number
+            listed.ref, "", step.model, Channel.EMAIL, "failed", key=key, error=message, step=step.number
         )
+    if outcome.outcome == "refused":  # another run, or a person, holds the quote (or did this step)
+        outcome = replace(outcome, outcome="skipped")
     report.outcomes.append(outcome)
     _log_auto_outcome(outcome)
     return decision
 
 
+class _NoLongerDue(DolirelanceError):
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(f"no longer due when re-read: {decision.summary}")
+        self.decision = decision
+
+
+async def _decide_again(
+    rt: Runtime, listed: Quote, step_number: int, rules: AutoRules, today: date, *, dry_run: bool = False
+) -> tuple[Decision, Quote, Customer, QuoteHistory]:
+    """The decision for the step, from the quote and its history read afresh."""
+    quote, customer, recipients = await _recipients_of(rt, listed.id)
+    history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
+    past = _past_followups(rt, [quote.id], {quote.id: history}).get(quote.id, [])
+    if not dry_run:  # our own fresh claim must not count as "already done"
+        past = [p for p in past if not (p.source == "ledger" and p.step == step_number)]
+    final = decide(quote, past, rules, today, has_email=bool(recipients))
+    return final, quote, customer, history
+
+
 def _log_auto_outcome(outcome: FollowUpOutcome) -> None:
     """The one structured log line of an automatic follow-up."""
-    level = logging.WARNING if outcome.outcome in ("failed", "sent-not-recorded") else logging.INFO
+    level = logging.WARNING if outcome.outcome in ("failed", "uncertain", "sent-not-recorded") else logging.INFO
     log.log(
         level,
         "followup key=%s ref=%s step=%s model=%r outcome=%s recipients=%r event=%s%s",

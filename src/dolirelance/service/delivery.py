@@ -1,42 +1,43 @@
-"""Doing a prepared follow-up: claim, send or file, record in Dolibarr; and recording later (retry)."""
+"""The exactly-once core: the only code that claims a quote, sends or files a follow-up and records it.
+
+Every follow-up goes through :func:`deliver`, whatever started it (``remind``, ``mass``, the web
+forms, automatic runs); ``retry`` goes through :func:`retry_unrecorded`. Ledger states::
+
+    claim(quote, key) ──refused──► "refused: <who> holds it since <when>" (nothing done)
+        │ won: CLAIMED  (one row in flight per quote; automatic steps also keyed per step)
+        ▼
+    prepare (history, recent guard, render, PDFs) ──error──► FAILED, claim released ─► "failed: reason"
+        ▼
+    SENDING ──error before the content left (render, address, RCPT, missing secret)──► FAILED ─► "failed"
+        │   └─content handed over, no reply (or an unforeseen error midway)──► UNCERTAIN ─► "uncertain"
+        │                                     (never retried; the batch reconnects; a person resolves)
+        ▼ e-mail accepted / letter filed in Dolibarr
+    SENT (sent_at) ──Dolibarr refuses──► stays SENT ─► "done, not recorded": `retry` records it dated sent_at
+        ▼ done event + to-do written, dated sent_at
+    RECORDED ─► "done" ─► local copy (letter file, print batch) ──error──► "done, not in the print batch"
+
+A claim is taken before anything slow (PDF download, rendering), so two attempts on one quote never
+both prepare. A local copy that cannot be written never undoes a follow-up: it is reported as done.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, time
+from datetime import date, datetime, time
 from email.message import EmailMessage
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from dolirelance.domain import (
-    Channel,
-    NewAgendaEvent,
-    Quote,
-    Recipient,
-    choose_recipients,
-)
-from dolirelance.errors import (
-    DolibarrError,
-    LedgerError,
-    MailError,
-    MailUncertain,
-)
-from dolirelance.history import (
-    CODE_BY_CHANNEL,
-    CODE_TODO,
-    QuoteHistory,
-    compose_note,
-)
-from dolirelance.ledger import Entry, FollowUpState
+from dolirelance.domain import Channel, NewAgendaEvent, Quote, Recipient, choose_recipients
+from dolirelance.errors import DolibarrError, DolirelanceError, LedgerError, MailError, MailUncertain
+from dolirelance.history import CODE_BY_CHANNEL, CODE_TODO, QuoteHistory, compose_note
+from dolirelance.ledger import IN_FLIGHT_STATES, Entry, FollowUpState
 from dolirelance.mail import SmtpSender
 from dolirelance.render import RenderedFollowUp
-from dolirelance.service.prepare import (
-    PreparedFollowUp,
-    addressee,
-    sales_rep_of,
-)
+from dolirelance.service.prepare import PreparedFollowUp, addressee, sales_rep_of
 from dolirelance.service.reads import load_history
 from dolirelance.service.runtime import Runtime
 
@@ -54,9 +55,12 @@ SENT_STATES = {
     FollowUpState.UNCERTAIN,
     FollowUpState.RESOLVED_SENT,
 }
+IN_PROGRESS_STATES = set(IN_FLIGHT_STATES)
 
-
-Outcome = Literal["recorded", "sent-not-recorded", "failed", "skipped"]
+# recorded: done and in Dolibarr; sent-not-recorded: done, `retry` records it; uncertain: may have
+# left, a person decides; failed: nothing left, claim released; refused: another follow-up holds the
+# quote (or this one is already done); skipped: an automatic step no longer due.
+Outcome = Literal["recorded", "sent-not-recorded", "uncertain", "failed", "refused", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,254 @@ class FollowUpOutcome:
     file_name: str | None = None
     error: str | None = None
     step: int | None = None
+    local_copy_error: str | None = None  # done, but its local copy (letter file, print batch) is missing
+    done_at: datetime | None = None
 
     @property
     def ok(self) -> bool:
+        """The follow-up happened (whether or not it is in Dolibarr yet): never do it again."""
         return self.outcome in ("recorded", "sent-not-recorded")
+
+    @property
+    def summary(self) -> str:
+        """The outcome in words, letters in their own (filed, printed), e-mails in theirs (sent)."""
+        letter = self.channel is Channel.LETTER
+        words = {
+            "recorded": "filed in Dolibarr and recorded" if letter else "sent and recorded in Dolibarr",
+            "sent-not-recorded": "filed in Dolibarr, not recorded yet" if letter else "sent, not recorded yet",
+            "uncertain": "filing uncertain" if letter else "uncertain: it may have been sent",
+            "failed": "failed, nothing was filed" if letter else "failed, nothing was sent",
+            "refused": "refused",
+            "skipped": "skipped",
+        }
+        text = words[self.outcome]
+        if self.local_copy_error:
+            text += ", not in the print batch" if letter else ", local copy missing"
+        return text
+
+
+def describe_holder(entry: Entry, tz: ZoneInfo, *, quote_ref: str | None = None) -> str:
+    """Who holds a quote (or a key) and since when, in words for the person who was refused."""
+    ref = quote_ref or entry.quote_ref
+    since = entry.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    origin = entry.run_id.split("-", 1)[0] if entry.run_id else "?"
+    who = f"{origin} run {entry.run_id}" + (f" by user #{entry.user_id}" if entry.user_id else "")
+    what = "letter" if entry.channel == Channel.LETTER.value else "e-mail"
+    if entry.state is FollowUpState.UNCERTAIN:
+        return (
+            f"{ref}: an earlier {what} follow-up ({entry.key}, {who}, {since}) may have been sent; check the "
+            f"mailbox, then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
+        )
+    if entry.state in (FollowUpState.SENT, FollowUpState.RESOLVED_SENT):
+        done = (entry.sent_at or entry.created_at).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        return (
+            f"{ref}: a {what} follow-up done {done} ({who}) is not recorded in Dolibarr yet; "
+            "run `dolirelance retry` first"
+        )
+    if entry.state is FollowUpState.RECORDED:
+        return f"{ref}: this follow-up is already done ({who}, {since}, recorded in Dolibarr)"
+    return f"{ref}: another {what} follow-up of this quote is in progress ({who}, {entry.state.value} since {since})"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What is claimed before anything slow is done: the quote, the key, who asks and why."""
+
+    key: str
+    quote_id: int
+    quote_ref: str
+    channel: Channel
+    run_id: str
+    customer_name: str = ""
+    model: str | None = None  # None: the next level, known once the history is read
+    user_id: int | None = None
+    note: str = ""
+    next_date: date | None = None
+    step: int | None = None
+
+
+Prepare = Callable[[], Awaitable[PreparedFollowUp]]
+KeepCopy = Callable[[PreparedFollowUp], None]
+
+
+async def deliver(
+    rt: Runtime,
+    attempt: Attempt,
+    prepare: Prepare,
+    *,
+    smtp: SmtpSender | None,
+    keep_copy: KeepCopy | None = None,
+    claimed: bool = False,
+) -> FollowUpOutcome:
+    """Claim, prepare, send or file, record, keep the local copy: the protocol of the module docstring.
+
+    ``prepare`` runs only once the claim is won; an error it raises releases the claim and is raised
+    again (the caller says why it failed). ``claimed``: the caller already holds ``attempt.key``.
+    """
+    ledger = rt.ledger
+    if not claimed:
+        claim = await asyncio.to_thread(
+            ledger.claim,
+            attempt.key,
+            quote_id=attempt.quote_id,
+            quote_ref=attempt.quote_ref,
+            step=attempt.step,
+            model=attempt.model or "",
+            channel=attempt.channel.value,
+            run_id=attempt.run_id,
+            note=attempt.note,
+            user_id=attempt.user_id,
+            next_date=attempt.next_date,
+        )
+        if not claim.won:
+            if claim.holder is not None and claim.holder.state is FollowUpState.SENDING:
+                await asyncio.to_thread(ledger.recover_abandoned)  # a dead sender's row says UNCERTAIN
+                claim = replace(claim, holder=await asyncio.to_thread(ledger.holder, attempt.quote_id) or claim.holder)
+            why = (
+                describe_holder(claim.holder, rt.tz, quote_ref=attempt.quote_ref)
+                if claim.holder is not None
+                else f"{attempt.quote_ref}: another follow-up holds this quote"
+            )
+            return FollowUpOutcome(
+                attempt.quote_ref,
+                attempt.customer_name,
+                attempt.model,
+                attempt.channel,
+                "refused",
+                key=attempt.key,
+                error=why,
+                step=attempt.step,
+            )
+    try:
+        prepared = await prepare()
+    except BaseException as exc:  # cancelled too: nothing left, let the quote go
+        reason = exc.message if isinstance(exc, DolirelanceError) else f"{type(exc).__name__}: {exc}"
+        await asyncio.to_thread(_release, rt, attempt.key, reason)
+        raise
+    assert prepared.key == attempt.key, "prepare must build the claimed follow-up"
+    if prepared.channel is Channel.EMAIL:
+        left = await _send(rt, prepared, smtp)
+    else:
+        left = await _file(rt, prepared)
+    if isinstance(left, FollowUpOutcome):
+        return left
+    done_at = left
+    try:
+        event_id, todo_id = await _record_in_dolibarr(rt, prepared, done_at=done_at)
+    except Exception as exc:  # Dolibarr down, or anything else: the follow-up happened all the same
+        reason = exc.message if isinstance(exc, DolirelanceError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, DolibarrError):
+            log.exception("recording follow-up %s of %s failed unexpectedly", prepared.key, prepared.quote.ref)
+        log.warning(
+            "follow-up %s of %s done but not recorded in Dolibarr: %s", prepared.key, prepared.quote.ref, reason
+        )
+        await asyncio.to_thread(_after_handover, lambda: rt.ledger.mark_record_failed(prepared.key, reason), prepared)
+        outcome = _outcome(
+            prepared,
+            "sent-not-recorded",
+            done_at=done_at,
+            error=f"done, but not recorded in Dolibarr yet ({reason}); `dolirelance retry` records it",
+        )
+    else:
+        await asyncio.to_thread(
+            _after_handover,
+            lambda: ledger.mark_recorded(
+                prepared.key, event_id=event_id, todo_event_id=todo_id, file_name=prepared.letter_file_name
+            ),
+            prepared,
+        )
+        outcome = _outcome(prepared, "recorded", event_id=event_id, todo_event_id=todo_id, done_at=done_at)
+    if keep_copy is not None:
+        try:
+            await asyncio.to_thread(keep_copy, prepared)
+        except (DolirelanceError, OSError) as exc:  # done and recorded: say so, never "failed"
+            reason = exc.message if isinstance(exc, DolirelanceError) else str(exc)
+            outcome = replace(
+                outcome,
+                local_copy_error=f"not in the print batch ({reason}): print {prepared.letter_file_name} "
+                "from the quote's files in Dolibarr"
+                if prepared.channel is Channel.LETTER
+                else f"no local copy ({reason})",
+            )
+    return outcome
+
+
+def _release(rt: Runtime, key: str, reason: str) -> None:
+    """Nothing left: the claim goes back, the quote is free to try again."""
+    try:
+        rt.ledger.mark_failed(key, reason)
+    except LedgerError as exc:  # the lease then expires and the next claim takes the quote over
+        log.error("could not release the claim %s: %s", key, exc.message)
+
+
+async def _send(rt: Runtime, prepared: PreparedFollowUp, smtp: SmtpSender | None) -> datetime | FollowUpOutcome:
+    assert prepared.email is not None and smtp is not None
+    ledger = rt.ledger
+    await asyncio.to_thread(
+        ledger.mark_sending,
+        prepared.key,
+        message_id=prepared.message_id,
+        recipients=prepared.recipients_text,
+        model=prepared.model,
+        next_date=prepared.next_date,
+    )
+    try:
+        await asyncio.to_thread(smtp.send, prepared.email)
+    except MailUncertain as exc:
+        return await _uncertain(rt, prepared, f"{exc.message}; {exc.remedy}")
+    except MailError as exc:
+        await asyncio.to_thread(_release, rt, prepared.key, str(exc))
+        return _outcome(prepared, "failed", error=str(exc))
+    except Exception as exc:  # SmtpSender classifies its own errors: this one cannot be placed
+        log.exception("sending follow-up %s of %s failed unexpectedly", prepared.key, prepared.quote.ref)
+        return await _uncertain(rt, prepared, f"sending stopped on an unexpected error ({type(exc).__name__}: {exc})")
+    done_at = rt.now()
+    await asyncio.to_thread(
+        _after_handover,
+        lambda: ledger.mark_sent(
+            prepared.key, message_id=prepared.message_id or "", recipients=prepared.recipients_text
+        ),
+        prepared,
+    )
+    return done_at
+
+
+async def _file(rt: Runtime, prepared: PreparedFollowUp) -> datetime | FollowUpOutcome:
+    assert prepared.letter_pdf is not None and prepared.letter_file_name is not None
+    ledger = rt.ledger
+    await asyncio.to_thread(
+        ledger.mark_sending,
+        prepared.key,
+        model=prepared.model,
+        next_date=prepared.next_date,
+        file_name=prepared.letter_file_name,
+    )
+    try:
+        await rt.dolibarr.upload_document(prepared.quote, prepared.letter_file_name, prepared.letter_pdf)
+    except DolibarrError as exc:  # Dolibarr answered no: nothing was filed
+        reason = f"the letter could not be filed in Dolibarr: {exc}"
+        await asyncio.to_thread(_release, rt, prepared.key, reason)
+        return _outcome(prepared, "failed", error=reason)
+    except Exception as exc:
+        log.exception("filing letter %s of %s failed unexpectedly", prepared.key, prepared.quote.ref)
+        return await _uncertain(
+            rt,
+            prepared,
+            f"filing the letter stopped on an unexpected error ({type(exc).__name__}: {exc}); look for "
+            f"{prepared.letter_file_name} in the quote's files in Dolibarr",
+        )
+    done_at = rt.now()
+    await asyncio.to_thread(
+        _after_handover, lambda: ledger.mark_sent(prepared.key, message_id="", recipients=""), prepared
+    )
+    return done_at
+
+
+async def _uncertain(rt: Runtime, prepared: PreparedFollowUp, reason: str) -> FollowUpOutcome:
+    """It may have left: never retried; a person settles it (the SMTP sender has dropped its connection)."""
+    log.error("follow-up %s of %s is UNCERTAIN: %s", prepared.key, prepared.quote.ref, reason)
+    await asyncio.to_thread(_after_handover, lambda: rt.ledger.mark_uncertain(prepared.key, reason), prepared)
+    return _outcome(prepared, "uncertain", error=f"uncertain: {reason}")
 
 
 def _facts(prepared: PreparedFollowUp) -> dict[str, str | int | None]:
@@ -95,14 +343,13 @@ def _facts(prepared: PreparedFollowUp) -> dict[str, str | int | None]:
 
 
 async def _record_in_dolibarr(
-    rt: Runtime, prepared: PreparedFollowUp, *, done_event_id: int | None = None
+    rt: Runtime, prepared: PreparedFollowUp, *, done_at: datetime, done_event_id: int | None = None
 ) -> tuple[int, int | None]:
-    """The done event, the previous to-do closed, the next to-do. Returns (event id, to-do id).
+    """The done event (dated when it was sent or filed), the previous to-do closed, the next to-do.
 
     ``done_event_id``: the done event is already in Dolibarr (an earlier attempt died after it).
     """
     quote = prepared.quote
-    now = rt.now()
     channel_label = CHANNEL_LABELS_FR[prepared.channel]
     label = f"Relance devis {quote.ref} ({prepared.model}, {channel_label})"
     event_id = done_event_id or await rt.dolibarr.create_event(
@@ -111,8 +358,8 @@ async def _record_in_dolibarr(
             code=CODE_BY_CHANNEL[prepared.channel],
             label=label,
             note=compose_note(prepared.note, _facts(prepared)),
-            start=now,
-            end=now,
+            start=done_at,
+            end=done_at,
             percentage=100,
             owner_id=prepared.owner.id,
             customer_id=quote.customer_id,
@@ -166,83 +413,6 @@ def _outcome(prepared: PreparedFollowUp, outcome: Outcome, **extra: object) -> F
     )
 
 
-async def execute_followup(
-    rt: Runtime,
-    prepared: PreparedFollowUp,
-    *,
-    smtp: SmtpSender | None,
-    run_id: str,
-    claimed: bool = False,
-) -> FollowUpOutcome:
-    """Send (e-mail) or file (letter) a prepared follow-up and record it in Dolibarr.
-
-    Order: claim in the ledger → SMTP → ledger "sent" → Dolibarr. An e-mail that left is never
-    sent again: if Dolibarr cannot be written it stays "sent, not recorded" and is recorded later.
-    A letter is only kept when Dolibarr has its file and event.
-    """
-    ledger = rt.ledger
-    if not claimed and not ledger.claim(
-        prepared.key,
-        quote_id=prepared.quote.id,
-        quote_ref=prepared.quote.ref,
-        step=prepared.automatic_step,
-        model=prepared.model,
-        channel=prepared.channel.value,
-        run_id=run_id,
-        note=prepared.note,
-        user_id=prepared.owner.id,
-        next_date=prepared.next_date,
-    ):
-        return _outcome(prepared, "skipped", error="already claimed by another run")
-    if prepared.channel is Channel.EMAIL:
-        assert prepared.email is not None and smtp is not None
-        ledger.mark_sending(prepared.key, message_id=prepared.message_id, recipients=prepared.recipients_text)
-        try:
-            await asyncio.to_thread(smtp.send, prepared.email)
-        except MailUncertain as exc:
-            ledger.mark_uncertain(prepared.key, str(exc))
-            log.error("follow-up %s of %s is UNCERTAIN: %s", prepared.key, prepared.quote.ref, exc.message)
-            return _outcome(prepared, "failed", error=f"uncertain: {exc.message}; {exc.remedy}")
-        except MailError as exc:
-            ledger.mark_failed(prepared.key, str(exc))
-            return _outcome(prepared, "failed", error=str(exc))
-        ledger_ok = _after_handover(
-            lambda: ledger.mark_sent(
-                prepared.key, message_id=prepared.message_id or "", recipients=prepared.recipients_text
-            ),
-            prepared,
-        )
-    else:
-        assert prepared.letter_pdf is not None and prepared.letter_file_name is not None
-        ledger.mark_sending(prepared.key)
-        try:
-            await rt.dolibarr.upload_document(prepared.quote, prepared.letter_file_name, prepared.letter_pdf)
-        except DolibarrError as exc:
-            ledger.mark_failed(prepared.key, str(exc))
-            return _outcome(prepared, "failed", error=f"the letter could not be filed in Dolibarr: {exc}")
-        ledger_ok = _after_handover(lambda: ledger.mark_sent(prepared.key, message_id="", recipients=""), prepared)
-    try:
-        event_id, todo_id = await _record_in_dolibarr(rt, prepared)
-    except DolibarrError as exc:
-        log.warning("follow-up %s of %s done but not recorded in Dolibarr: %s", prepared.key, prepared.quote.ref, exc)
-        if ledger_ok:
-            reason = exc.message
-            _after_handover(lambda: ledger.mark_record_failed(prepared.key, reason), prepared)
-        return _outcome(
-            prepared,
-            "sent-not-recorded",
-            error=f"done, but not recorded in Dolibarr yet ({exc.message}); `dolirelance retry` records it",
-        )
-    if ledger_ok:
-        _after_handover(
-            lambda: ledger.mark_recorded(
-                prepared.key, event_id=event_id, todo_event_id=todo_id, file_name=prepared.letter_file_name
-            ),
-            prepared,
-        )
-    return _outcome(prepared, "recorded", event_id=event_id, todo_event_id=todo_id)
-
-
 def _after_handover(write: Callable[[], object], prepared: PreparedFollowUp) -> bool:
     """A ledger write after the e-mail left (or the letter was filed).
 
@@ -263,32 +433,13 @@ def _after_handover(write: Callable[[], object], prepared: PreparedFollowUp) -> 
     return True
 
 
-IN_PROGRESS_STATES = {
-    FollowUpState.CLAIMED,
-    FollowUpState.SENDING,
-    FollowUpState.SENT,
-    FollowUpState.UNCERTAIN,
-    FollowUpState.RESOLVED_SENT,
-}
-
-
 def ledger_problems(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, str]:
-    """Quotes with a follow-up being sent, uncertain or not recorded yet: another now could send twice."""
+    """Quotes with a follow-up in flight (claimed, sending, uncertain, not recorded): shown in previews."""
     rt.ledger.recover_abandoned()
     problems: dict[int, str] = {}
     for entry in rt.ledger.entries_for_quotes(quote_ids):
-        if entry.state is FollowUpState.UNCERTAIN:
-            problems[entry.quote_id] = (
-                f"{entry.quote_ref}: an earlier follow-up ({entry.key}) may have been sent; check the mailbox, "
-                f"then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
-            )
-        elif entry.state in (FollowUpState.SENT, FollowUpState.RESOLVED_SENT):
-            problems[entry.quote_id] = (
-                f"{entry.quote_ref}: a follow-up was sent but is not recorded in Dolibarr yet; "
-                "run `dolirelance retry` first"
-            )
-        elif entry.state in IN_PROGRESS_STATES:
-            problems[entry.quote_id] = f"{entry.quote_ref}: another follow-up of this quote is being sent right now"
+        if entry.state in IN_PROGRESS_STATES:
+            problems[entry.quote_id] = describe_holder(entry, rt.tz)
     return problems
 
 
@@ -381,7 +532,10 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
             automatic_step=entry.step,
         )
         event_id, todo_id = await _record_in_dolibarr(
-            rt, prepared, done_event_id=existing.event_id if existing is not None else None
+            rt,
+            prepared,
+            done_at=entry.sent_at or entry.updated_at,  # when it happened, not when it is recorded
+            done_event_id=existing.event_id if existing is not None else None,
         )
     except DolibarrError as exc:
         rt.ledger.mark_record_failed(entry.key, exc.message)

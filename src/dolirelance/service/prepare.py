@@ -24,6 +24,7 @@ from dolirelance.errors import (
     FollowUpError,
     NoEmailAddress,
     QuoteNotOpen,
+    RecentFollowUp,
 )
 from dolirelance.history import QuoteHistory
 from dolirelance.ledger import manual_key
@@ -149,6 +150,25 @@ def addressee(quote: Quote, recipients: Sequence[Recipient]) -> QuoteContact | N
     return active[0] if active else None
 
 
+async def refuse_if_recent(rt: Runtime, quote: Quote, history: QuoteHistory, gap_days: int, today: date) -> None:
+    """A person following up a quote already followed up within ``gap_days`` days must say so."""
+    last = history.last
+    if last is None or (today - last.done_on(rt.tz)).days >= gap_days:
+        return
+    who = ""
+    if last.owner_id:
+        try:
+            who = f" by {(await rt.user(last.owner_id)).full_name}"
+        except DolibarrError:
+            who = f" by user #{last.owner_id}"
+    when = last.done_at.astimezone(rt.tz).strftime("%Y-%m-%d %H:%M")
+    channel = "letter" if last.channel is Channel.LETTER else "e-mail"
+    raise RecentFollowUp(
+        f"{quote.ref} was followed up on {when} ({last.model or '?'}, {channel}{who}), less than {gap_days} day(s) ago",
+        remedy="nothing was sent; to follow it up all the same, add --force (on the web: « relancer quand même »)",
+    )
+
+
 async def prepare_followup(
     rt: Runtime,
     quote_key: int | str | Quote,
@@ -162,8 +182,12 @@ async def prepare_followup(
     automatic_step: int | None = None,
     history: QuoteHistory | None = None,
     customer: Customer | None = None,
+    recent_gap_days: int | None = None,
 ) -> PreparedFollowUp:
-    """Read what is needed and render the follow-up exactly as it will be sent. Sends nothing."""
+    """Read what is needed and render the follow-up exactly as it will be sent. Sends nothing.
+
+    ``recent_gap_days``: refuse (:class:`RecentFollowUp`) a quote followed up fewer days ago than that.
+    """
     quote = quote_key if isinstance(quote_key, Quote) else await read_quote(rt, quote_key)
     if customer is None:
         customer = await rt.dolibarr.get_customer(quote.customer_id)
@@ -178,6 +202,8 @@ async def prepare_followup(
         )
     if history is None:
         history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
+    if recent_gap_days is not None:
+        await refuse_if_recent(rt, quote, history, recent_gap_days, today)
     model_name = model or next_model_name(rt, history.last)
     level = rt.level_of(model_name)
     if level is None:
