@@ -239,7 +239,7 @@ def test_mass_run_reports_progress_and_a_summary(cli: Cli) -> None:
     text = flat(result.out)
     assert "following up 4 quote(s)..." in text
     assert "3 done, 1 failed, 0 refused of 4" in text
-    assert f"✘ {refs['expired']} Boulangerie Martin: failed:" in text
+    assert f"✘ {refs['expired']} Boulangerie Martin: failed, nothing was sent:" in text
     assert "jean.martin@boulangerie-martin.test" in text
     [pdf] = list(out_dir.glob("relances-*.pdf"))
     assert f"letters to print (1): {pdf}" in text
