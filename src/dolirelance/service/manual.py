@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from dolirelance.domain import Channel, Customer, Quote, QuoteFilter, QuoteStatus, User, choose_recipients
-from dolirelance.errors import DolirelanceError, FollowUpError, FollowUpInProgress, LetterError
+from dolirelance.errors import DolirelanceError, FollowUpError, FollowUpInProgress, LetterError, RecentFollowUp
 from dolirelance.ledger import manual_key
 from dolirelance.letter import LetterBatch, batch_sort_key
 from dolirelance.mail import SmtpSender
@@ -386,6 +386,8 @@ async def _mass_one(
         outcome = await deliver(
             rt, attempt, prepare, smtp=smtp if channel is Channel.EMAIL else None, keep_copy=add_to_batch
         )
+    except (RecentFollowUp, FollowUpInProgress) as exc:  # done meanwhile by someone else: not a failure
+        return FollowUpOutcome(quote.ref, name, item.model, channel, "refused", key=attempt.key, error=exc.message)
     except (DolirelanceError, OSError) as exc:  # nothing left; the claim is released
         log.warning("mass follow-up of %s failed: %s", quote.ref, exc)
         message = exc.message if isinstance(exc, DolirelanceError) else str(exc)
