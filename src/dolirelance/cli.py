@@ -336,7 +336,7 @@ def remind(
 
     outcome = _run(work())
     _print_outcome(outcome)
-    code = _exit_code([outcome])
+    code = exit_code_for([outcome])
     if code:
         raise typer.Exit(code)
 
@@ -344,7 +344,7 @@ def remind(
 EXIT_LOCAL_COPY_MISSING = 3
 
 
-def _exit_code(outcomes: list[Any]) -> int:
+def exit_code_for(outcomes: list[Any]) -> int:
     """1 when something failed or needs a person; 3 when all was done but a local copy is missing."""
     if any(o.outcome != "recorded" for o in outcomes):
         return 1
@@ -458,7 +458,7 @@ def mass(
         out.print(f"  [yellow]![/] {missing.quote_ref}: done, {escape(missing.local_copy_error or '')}")
     if report.letters_pdf is not None:
         out.print(f"letters to print ({report.letters_count}): {report.letters_pdf}")
-    code = _exit_code(report.outcomes)
+    code = exit_code_for(report.outcomes)
     if code:
         raise typer.Exit(code)
 
