@@ -4,6 +4,8 @@ SQLAlchemy Core over a SQLite file (default, in the user's state directory) or P
 (``postgresql+psycopg://...``, shared by several replicas). Every method is one short
 transaction, and every state change is a conditional ``UPDATE ... WHERE state IN (...)`` whose
 row count says whether this process won, so SQLite and PostgreSQL give the same guarantees.
+Read-only queries take no write lock. The schema is versioned with Alembic
+(:mod:`dolirelance.migrations`) and brought up to date each time a ledger is opened.
 
 One follow-up in flight per quote: a partial unique index on ``(instance, quote_id)`` over the
 in-flight states (CLAIMED, SENDING, SENT, UNCERTAIN, RESOLVED_SENT) makes the database itself refuse
@@ -36,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -56,6 +60,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     or_,
     select,
     text,
@@ -71,7 +76,9 @@ from dolirelance.errors import LedgerError
 APP_NAME = "dolirelance"
 DEFAULT_FILE_NAME = "dolirelance-ledger.sqlite3"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
-_SCHEMA_LOCK_ID = 0x646F6C69  # "doli": serialises create_all between replicas on PostgreSQL
+_SCHEMA_LOCK_ID = 0x646F6C69  # "doli": serialises schema upgrades between replicas on PostgreSQL
+SCHEMA_VERSION_TABLE = "dolirelance_ledger_version"
+FIRST_RELEASED_REVISION = "0001"  # the schema create_all made before migrations existed
 
 
 class FollowUpState(StrEnum):
@@ -270,10 +277,10 @@ class Ledger:
         self.owner = _owner_identity()
         self._clock = clock
         self._engine = self._create_engine(url)
-        with self._transaction("create its tables") as conn:
+        with self._transaction("bring its schema up to date") as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
-            metadata.create_all(conn)
+            _upgrade_schema(conn, self.url)
 
     # -- setup --------------------------------------------------------------------------------
 
@@ -690,6 +697,24 @@ class Ledger:
         with self._transaction("count entries", read_only=True) as conn:
             found: Mapping[str, int] = {str(state): int(count) for state, count in conn.execute(query)}
         return {state: found.get(state.value, 0) for state in FollowUpState}
+
+
+def _upgrade_schema(conn: Connection, url: str) -> None:
+    """Apply the migrations in :mod:`dolirelance.migrations` (a ledger from before them is stamped 0001)."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", "dolirelance:migrations")
+    config.attributes["connection"] = conn
+    config.attributes["version_table"] = SCHEMA_VERSION_TABLE
+    inspector = inspect(conn)
+    if inspector.has_table(followups.name) and not inspector.has_table(SCHEMA_VERSION_TABLE):
+        alembic_command.stamp(config, FIRST_RELEASED_REVISION)
+    try:
+        alembic_command.upgrade(config, "head")
+    except RuntimeError as exc:  # a migration that cannot go on says why
+        raise LedgerError(
+            f"the ledger database {_mask(url)} cannot be upgraded: {exc}",
+            remedy="nothing was changed; do what the message says, then start again",
+        ) from None
 
 
 def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
