@@ -27,8 +27,8 @@ from conftest import SAMPLE_NOW, SAMPLE_TODAY, MutableClock, product_settings
 from dolirelance.config import Settings
 from dolirelance.domain import Channel
 from dolirelance.errors import FollowUpInProgress, RecentFollowUp
-from dolirelance.service import MassSelection, follow_up, mass_follow_up, open_runtime, plan_mass, run_auto
-from dolirelance.testing import FakeDolibarr, create_app, load_sample_data
+from dolirelance.service import MassSelection, Runtime, follow_up, mass_follow_up, open_runtime, plan_mass, run_auto
+from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
 
@@ -168,3 +168,20 @@ async def test_torture_one_follow_up_per_quote_whoever_starts_it(
             f"done_events={tally.done_events} outcomes={dict(tally.outcomes)} duplicates={tally.duplicates}"
         )
     assert tally.duplicates == 0 and tally.sent == tally.done_events
+
+
+async def test_the_mass_preview_shows_what_is_then_sent(
+    runtime: Runtime, sample_data: SampleData, smtp_sink: SmtpSink
+) -> None:
+    """The quote's CUSTOMER contact, not the customer's own address; --prefer-email decided once, in the plan."""
+    refs = tuple(sample_data.refs[role] for role in ("not_yet_due", "no_email", "contact_without_email"))
+    items = await plan_mass(runtime, MassSelection(refs=refs), channel="prefer-email")
+    shown = {item.row.quote.ref: (item.channel, item.recipient) for item in items}
+    assert shown[sample_data.refs["not_yet_due"]] == (Channel.EMAIL, "claire@lefevre-archi.test")
+    assert shown[sample_data.refs["contact_without_email"]] == (Channel.EMAIL, "accueil@garage-dupont.test")
+    assert shown[sample_data.refs["no_email"]][0] is Channel.LETTER
+    report = await mass_follow_up(runtime, items, channel="prefer-email")
+    sent = {o.quote_ref: (o.channel, o.recipients or "courrier") for o in report.outcomes}
+    assert sent == shown
+    received = {tuple(m.rcpt_tos) for m in smtp_sink.messages}
+    assert received == {("claire@lefevre-archi.test",), ("accueil@garage-dupont.test",)}
