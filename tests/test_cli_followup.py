@@ -80,7 +80,7 @@ def cli(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Cli]:
     # the product's clock is the one the sample data was built on; GET retries without waiting
-    monkeypatch.setattr(service, "_utc_now", clock)
+    monkeypatch.setattr(service.runtime, "_utc_now", clock)
 
     async def pause(self: DolibarrClient, attempt: int, slept: float) -> float:
         return 0.0
@@ -238,8 +238,8 @@ def test_mass_run_reports_progress_and_a_summary(cli: Cli) -> None:
     assert result.code == 1, result  # one failed
     text = flat(result.out)
     assert "following up 4 quote(s)..." in text
-    assert "3 done, 1 failed of 4" in text
-    assert f"✘ {refs['expired']} Boulangerie Martin: failed:" in text
+    assert "3 done, 1 failed, 0 refused of 4" in text
+    assert f"✘ {refs['expired']} Boulangerie Martin: failed, nothing was sent:" in text
     assert "jean.martin@boulangerie-martin.test" in text
     [pdf] = list(out_dir.glob("relances-*.pdf"))
     assert f"letters to print (1): {pdf}" in text
@@ -277,8 +277,8 @@ def test_retry_records_what_was_sent_but_not_recorded(cli: Cli) -> None:
     ref, quote_id = cli.sample.refs["about_to_expire"], cli.sample.quotes["about_to_expire"]
     cli.fake.fail_next(1, 503, path_prefix="/agendaevents", method="POST")
     result = cli("remind", ref, "--email")
-    assert result.code == 0, result
-    assert f"! {ref}: e-mail done; done, but not recorded in Dolibarr yet" in flat(result.out)
+    assert result.code == 1, result  # done, but someone must see that it still needs `retry`
+    assert f"! {ref}: e-mail sent, not recorded yet; done, but not recorded in Dolibarr yet" in flat(result.out)
     assert "dolirelance retry" in result.out
     assert relance_events(cli.fake, quote_id) == [] and len(cli.sink.messages) == 1
 
@@ -302,7 +302,7 @@ def _some_follow_ups(cli: Cli, clock: MutableClock) -> None:
     assert cli("remind", refs["expired"], "--letter", "--note", "Courrier", "--next", "+2 days").code == 0
     assert cli("remind", refs["not_yet_due"], "--email", "--note", "Cabinet").code == 0
     clock.advance(days=1)
-    assert cli("remind", refs["about_to_expire"], "--email", "--note", "Second").code == 0
+    assert cli("remind", refs["about_to_expire"], "--email", "--note", "Second", "--force").code == 0
     cli.fake.close_proposal(cli.sample.quotes["not_yet_due"], 2)
 
 

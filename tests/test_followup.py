@@ -248,9 +248,9 @@ async def test_other_pdfs_are_attached_only_when_configured(
     fake_dolibarr.upload_file(quote_id, f"relance-{ref}-2026-11-01-abcdef12.pdf", main_pdf)
 
     async with runtime_with(settings, fake_dolibarr, clock) as rt:  # default: the quote PDF only
-        assert (await follow_up(rt, ref, channel=Channel.EMAIL)).outcome == "recorded"
+        assert (await follow_up(rt, ref, channel=Channel.EMAIL, force=True)).outcome == "recorded"
     async with runtime_with(settings, fake_dolibarr, clock, followup={"attach_other_pdfs": True}) as rt:
-        assert (await follow_up(rt, ref, channel=Channel.EMAIL)).outcome == "recorded"
+        assert (await follow_up(rt, ref, channel=Channel.EMAIL, force=True)).outcome == "recorded"
 
     first, second = (m.message for m in smtp_sink.messages)
     assert [name for name, _ in attachments(first)] == [f"{ref}.pdf"]
@@ -321,7 +321,7 @@ async def test_second_follow_up_closes_the_previous_todo_and_takes_the_next_leve
     ref, quote_id = sample_data.refs["about_to_expire"], sample_data.quotes["about_to_expire"]
     first = await follow_up(runtime, ref, channel=Channel.EMAIL)
     clock.advance(days=4)
-    second = await follow_up(runtime, ref, channel=Channel.LETTER)
+    second = await follow_up(runtime, ref, channel=Channel.LETTER, force=True)
 
     assert (first.model, second.model) == (FIRST, SECOND)
     assert len(smtp_sink.messages) == 1
@@ -332,7 +332,7 @@ async def test_second_follow_up_closes_the_previous_todo_and_takes_the_next_leve
     levels = [decode_facts(e.note)["level"] for e in done_events(fake_dolibarr, quote_id)]
     assert levels == ["1", "2"]
     # the level after the last one stays the last one
-    third = await follow_up(runtime, ref, channel=Channel.LETTER)
+    third = await follow_up(runtime, ref, channel=Channel.LETTER, force=True)
     assert third.model == SECOND
     assert [t.percentage for t in todos(fake_dolibarr, quote_id)] == [100, 100, 0]
 
@@ -726,7 +726,7 @@ async def _some_history(runtime: Runtime, sample_data: SampleData, fake: FakeDol
     await follow_up(runtime, refs["two_contacts"], channel=Channel.EMAIL, next_date=TODAY + timedelta(days=3))
     await follow_up(runtime, refs["not_yet_due"], channel=Channel.EMAIL, note="Cabinet")
     clock.advance(days=1)
-    await follow_up(runtime, refs["about_to_expire"], channel=Channel.EMAIL, note="Deuxième")
+    await follow_up(runtime, refs["about_to_expire"], channel=Channel.EMAIL, note="Deuxième", force=True)
     # the cabinet quote is then signed; the hotel one refused after a follow-up
     await follow_up(runtime, refs["no_pdf"], channel=Channel.EMAIL, note="Hôtel")
     fake.close_proposal(sample_data.quotes["not_yet_due"], 2)

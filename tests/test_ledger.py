@@ -76,7 +76,9 @@ def ledger(db_url: str, clock: FakeClock) -> Iterator[Ledger]:
         yield opened
 
 
-def claim(ledger: Ledger, key: str, *, quote_id: int = 7, step: int | None = 1, **extra: Any) -> bool:
+def claim(ledger: Ledger, key: str, *, quote_id: int | None = None, step: int | None = 1, **extra: Any) -> bool:
+    if quote_id is None:  # auto keys name their quote; one follow-up in flight per quote
+        quote_id = int(key.split(":")[2]) if key.startswith("auto:") else 7
     return ledger.claim(
         key,
         quote_id=quote_id,
@@ -322,6 +324,12 @@ def test_entries_recent_and_instances(ledger: Ledger, clock: FakeClock) -> None:
         clock.advance(seconds=1)
     manual = manual_key()
     assert manual.startswith("manual:")
+    refused = ledger.claim(
+        manual, quote_id=2, quote_ref="PR2611-0002", step=None, model="m", channel="email", run_id="remind-1"
+    )
+    assert not refused and refused.holder is not None and refused.holder.key == "auto:test:2:step1"
+    ledger.mark_failed("auto:test:2:step1", "released")
+    clock.advance(seconds=1)
     assert claim(ledger, manual, quote_id=2, step=None)
     other_instance = Ledger(ledger.url, instance="other", clock=clock)
     assert claim(other_instance, other_instance.auto_key(2, 1), quote_id=2)
@@ -330,7 +338,7 @@ def test_entries_recent_and_instances(ledger: Ledger, clock: FakeClock) -> None:
     assert sorted(e.key for e in entries) == sorted([manual, "auto:test:2:step1", "auto:test:3:step1"])
     assert {e.automatic for e in entries if e.key == manual} == {False}
     assert ledger.entries_for_quotes([]) == []
-    assert [e.key for e in ledger.recent(2)] == [manual, "auto:test:3:step1"]
+    assert [e.key for e in ledger.recent(2)] == [manual, "auto:test:2:step1"]
     assert sum(ledger.counts().values()) == 4
     assert sum(other_instance.counts().values()) == 1
     other_instance.close()

@@ -10,7 +10,7 @@ import pytest
 from conftest import SAMPLE_TODAY, product_settings
 from dolirelance.config import Settings
 from dolirelance.domain import Channel
-from dolirelance.errors import FollowUpError, LedgerError
+from dolirelance.errors import FollowUpError, FollowUpInProgress, LedgerError, RecentFollowUp
 from dolirelance.ledger import FollowUpState
 from dolirelance.policy import SkipReason
 from dolirelance.scheduler import Daemon
@@ -42,11 +42,13 @@ async def test_a_sent_but_unrecorded_follow_up_blocks_another_until_retry(
     (item,) = await plan_mass(runtime, MassSelection(refs=(ref,)), channel="email")
     assert item.problem is not None and "dolirelance retry" in item.problem
     report = await mass_follow_up(runtime, [item], channel="email")
-    assert [o.outcome for o in report.outcomes] == ["failed"]
+    assert [o.outcome for o in report.outcomes] == ["refused"]
     assert len(smtp_sink.messages) == 1  # never a second e-mail
 
     assert [o.outcome for o in await retry_unrecorded(runtime)] == ["recorded"]
-    second = await follow_up(runtime, ref, channel=Channel.EMAIL)  # recorded now: a new follow-up is fine
+    with pytest.raises(RecentFollowUp, match="less than 3 day"):  # recorded now, but only just
+        await follow_up(runtime, ref, channel=Channel.EMAIL)
+    second = await follow_up(runtime, ref, channel=Channel.EMAIL, force=True)  # the person says so
     assert second.outcome == "recorded" and len(smtp_sink.messages) == 2
 
 
@@ -69,7 +71,7 @@ async def test_a_ledger_failure_after_the_mail_left_is_not_reported_as_failed(
     ]
     entry = runtime.ledger.get(outcome.key or "")
     assert entry is not None and entry.state is FollowUpState.SENDING  # surfaced, never released
-    with pytest.raises(FollowUpError, match="being sent right now"):
+    with pytest.raises(FollowUpInProgress, match=r"in progress \(remind run remind-\w+ by user #\d+, sending since"):
         await follow_up(runtime, sample_data.refs["about_to_expire"], channel=Channel.EMAIL)
 
 

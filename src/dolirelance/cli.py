@@ -305,9 +305,16 @@ def remind(
     note: Annotated[str, typer.Option(help="Your note, kept in the Dolibarr event.")] = "",
     next_: Annotated[str | None, typer.Option("--next", help="Next follow-up: a date or '+N days'.")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Also write the letter PDF here.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Follow up even if the quote was followed up within [auto] min_gap days.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Follow up one quote now, by e-mail or letter, and record it in Dolibarr."""
+    """Follow up one quote now, by e-mail or letter, and record it in Dolibarr.
+
+    Exit code: 0 done and recorded; 1 failed, uncertain, refused or not recorded yet; 3 done and
+    recorded but the local copy (--out) could not be written.
+    """
     from dolirelance import service
 
     if by_email == by_letter:
@@ -324,12 +331,24 @@ def remind(
                 note=note,
                 next_date=_parse_next(next_, rt.today()),
                 letter_out=out_path,
+                force=force,
             )
 
     outcome = _run(work())
     _print_outcome(outcome)
-    if not outcome.ok:
-        raise typer.Exit(1)
+    code = exit_code_for([outcome])
+    if code:
+        raise typer.Exit(code)
+
+
+EXIT_LOCAL_COPY_MISSING = 3
+
+
+def exit_code_for(outcomes: list[Any]) -> int:
+    """1 when something failed or needs a person; 3 when all was done but a local copy is missing."""
+    if any(o.outcome != "recorded" for o in outcomes):
+        return 1
+    return EXIT_LOCAL_COPY_MISSING if any(o.local_copy_error for o in outcomes) else 0
 
 
 def _print_outcome(outcome: Any) -> None:
@@ -339,14 +358,18 @@ def _print_outcome(outcome: Any) -> None:
         file = f", file {outcome.file_name}" if outcome.file_name else ""
         out.print(
             f"[green]✔[/] {outcome.quote_ref} {outcome.customer_name}: {outcome.model} by {what}{to}; "
-            f"recorded in Dolibarr (event {outcome.event_id}, next follow-up to-do {outcome.todo_event_id}{file})"
+            f"{outcome.summary} (event {outcome.event_id}, next follow-up to-do {outcome.todo_event_id}{file})"
         )
-        if outcome.error:
-            out.print(f"    [yellow]![/] {escape(outcome.error)}")
     elif outcome.outcome == "sent-not-recorded":
-        out.print(f"[yellow]![/] {outcome.quote_ref}: {what} done; {outcome.error}")
+        out.print(f"[yellow]![/] {outcome.quote_ref}: {what} {outcome.summary}; {escape(outcome.error or '')}")
+    elif outcome.outcome == "refused":
+        out.print(f"[yellow]-[/] {outcome.quote_ref} {outcome.customer_name}: refused: {escape(outcome.error or '')}")
     else:
-        out.print(f"[red]✘[/] {outcome.quote_ref} {outcome.customer_name}: {outcome.outcome}: {outcome.error}")
+        out.print(
+            f"[red]✘[/] {outcome.quote_ref} {outcome.customer_name}: {outcome.summary}: {escape(outcome.error or '')}"
+        )
+    if outcome.local_copy_error:
+        out.print(f"    [yellow]![/] done, {escape(outcome.local_copy_error)}")
 
 
 # --------------------------------------------------------------------------- mass
@@ -373,9 +396,16 @@ def mass(
     next_: Annotated[str | None, typer.Option("--next", help="Next follow-up: a date or '+N days'.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Directory for the letters PDF.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen; do nothing.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Include quotes followed up within [auto] min_gap days.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Follow up many quotes at once; letters form one PDF for printing."""
+    """Follow up many quotes at once; letters form one PDF for printing.
+
+    Exit code: 0 all done and recorded; 1 something failed, was uncertain, refused or not recorded;
+    3 all done but some letters are not in the print batch.
+    """
     from dolirelance import service
 
     if sum((by_email, by_letter, prefer_email)) != 1:
@@ -396,7 +426,9 @@ def mass(
 
     async def work() -> tuple[list[service.MassItem], service.MassReport | None]:
         async with service.open_runtime(settings) as rt:
-            items = await service.plan_mass(rt, selection, channel=choice, model=model, per_quote_models=per_quote)
+            items = await service.plan_mass(
+                rt, selection, channel=choice, model=model, per_quote_models=per_quote, force=force
+            )
             _print_mass_plan(items, dry_run=dry_run)
             if dry_run or not items:
                 return items, None
@@ -409,6 +441,7 @@ def mass(
                 next_date=_parse_next(next_, rt.today()),
                 out_dir=out_dir,
                 progress=_print_outcome,
+                force=force,
             )
             return items, report
 
@@ -416,13 +449,18 @@ def mass(
     if report is None:
         return
     done = [o for o in report.outcomes if o.ok]
-    out.print(f"\n[bold]{len(done)} done, {len(report.failed)} failed[/] of {len(items)}")
+    out.print(
+        f"\n[bold]{len(done)} done, {len(report.failed)} failed, {len(report.refused)} refused[/] of {len(items)}"
+    )
     for failure in report.failed:
-        out.print(f"  [red]✘[/] {failure.quote_ref} {failure.customer_name}: {failure.error}")
+        out.print(f"  [red]✘[/] {failure.quote_ref} {failure.customer_name}: {escape(failure.error or '')}")
+    for missing in report.not_in_batch:
+        out.print(f"  [yellow]![/] {missing.quote_ref}: done, {escape(missing.local_copy_error or '')}")
     if report.letters_pdf is not None:
         out.print(f"letters to print ({report.letters_count}): {report.letters_pdf}")
-    if report.failed:
-        raise typer.Exit(1)
+    code = exit_code_for(report.outcomes)
+    if code:
+        raise typer.Exit(code)
 
 
 def _print_mass_plan(items: list[Any], *, dry_run: bool) -> None:

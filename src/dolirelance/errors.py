@@ -120,5 +120,13 @@ class QuoteNotOpen(FollowUpError):
     """The quote is a draft, signed, refused, billed or cancelled."""
 
 
+class FollowUpInProgress(FollowUpError):
+    """Another follow-up of the quote is claimed, being sent, uncertain or not recorded yet."""
+
+
+class RecentFollowUp(FollowUpError):
+    """The quote was followed up recently; a person may go on only when saying so (``--force``)."""
+
+
 class LedgerError(DolirelanceError):
     """The ledger (claims and outcomes store) cannot be read or written."""

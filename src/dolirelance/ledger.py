@@ -4,8 +4,15 @@ SQLAlchemy Core over a SQLite file (default, in the user's state directory) or P
 (``postgresql+psycopg://...``, shared by several replicas). Every method is one short
 transaction, and every state change is a conditional ``UPDATE ... WHERE state IN (...)`` whose
 row count says whether this process won, so SQLite and PostgreSQL give the same guarantees.
+Read-only queries take no write lock. The schema is versioned with Alembic
+(:mod:`dolirelance.migrations`) and brought up to date each time a ledger is opened.
 
-Life of an automatic follow-up::
+One follow-up in flight per quote: a partial unique index on ``(instance, quote_id)`` over the
+in-flight states (CLAIMED, SENDING, SENT, UNCERTAIN, RESOLVED_SENT) makes the database itself refuse
+a second claim on a quote, whatever its key, in every process and replica. Automatic steps also
+keep their per-step key (``auto:<instance>:<quote>:step<n>``), so a step done is never done again.
+
+Life of a follow-up::
 
     claim ─► CLAIMED ─► SENDING ─► SENT ─► RECORDED
                 │           │  └─(dies, lease expires)─► UNCERTAIN ─resolve─► RESOLVED_SENT ─► RECORDED
@@ -31,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -51,6 +60,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     or_,
     select,
     text,
@@ -58,7 +68,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from dolirelance.errors import LedgerError
@@ -66,7 +76,9 @@ from dolirelance.errors import LedgerError
 APP_NAME = "dolirelance"
 DEFAULT_FILE_NAME = "dolirelance-ledger.sqlite3"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
-_SCHEMA_LOCK_ID = 0x646F6C69  # "doli": serialises create_all between replicas on PostgreSQL
+_SCHEMA_LOCK_ID = 0x646F6C69  # "doli": serialises schema upgrades between replicas on PostgreSQL
+SCHEMA_VERSION_TABLE = "dolirelance_ledger_version"
+FIRST_RELEASED_REVISION = "0001"  # the schema create_all made before migrations existed
 
 
 class FollowUpState(StrEnum):
@@ -80,6 +92,14 @@ class FollowUpState(StrEnum):
     RESOLVED_NOT_SENT = "resolved_not_sent"  # a person confirmed it did not: released
 
 
+# States in which a follow-up holds its quote: at most one such row per quote (unique index).
+IN_FLIGHT_STATES = (
+    FollowUpState.CLAIMED,
+    FollowUpState.SENDING,
+    FollowUpState.SENT,
+    FollowUpState.UNCERTAIN,
+    FollowUpState.RESOLVED_SENT,
+)
 # States a new claim may take over (besides CLAIMED with an expired lease).
 RELEASED_STATES = (FollowUpState.FAILED, FollowUpState.RESOLVED_NOT_SENT)
 TO_RECORD_STATES = (FollowUpState.SENT, FollowUpState.RESOLVED_SENT)
@@ -151,6 +171,15 @@ followups = Table(
 )
 Index("ix_followups_instance_quote", followups.c.instance, followups.c.quote_id)
 Index("ix_followups_instance_state", followups.c.instance, followups.c.state)
+_IN_FLIGHT_SQL = "state IN ({})".format(", ".join(f"'{state.value}'" for state in IN_FLIGHT_STATES))
+Index(
+    "ux_followups_one_in_flight",
+    followups.c.instance,
+    followups.c.quote_id,
+    unique=True,
+    sqlite_where=text(_IN_FLIGHT_SQL),
+    postgresql_where=text(_IN_FLIGHT_SQL),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +229,17 @@ class Entry:
         return cls(**values)
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The answer to a claim: won, or refused with the entry that holds the quote (or the key)."""
+
+    won: bool
+    holder: Entry | None = None
+
+    def __bool__(self) -> bool:
+        return self.won
+
+
 def _mask(url: str | None) -> str:
     if url is None:
         return "(none)"
@@ -237,10 +277,10 @@ class Ledger:
         self.owner = _owner_identity()
         self._clock = clock
         self._engine = self._create_engine(url)
-        with self._transaction("create its tables") as conn:
+        with self._transaction("bring its schema up to date") as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
-            metadata.create_all(conn)
+            _upgrade_schema(conn, self.url)
 
     # -- setup --------------------------------------------------------------------------------
 
@@ -283,9 +323,11 @@ class Ledger:
         self.close()
 
     @contextmanager
-    def _transaction(self, action: str) -> Iterator[Connection]:
+    def _transaction(self, action: str, *, read_only: bool = False) -> Iterator[Connection]:
+        """One transaction; ``read_only`` ones take no write lock (a plain BEGIN on SQLite)."""
+        engine = self._engine.execution_options(dolirelance_read_only=True) if read_only else self._engine
         try:
-            with self._engine.begin() as conn:
+            with engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             reason = getattr(exc, "orig", None) or exc
@@ -313,8 +355,12 @@ class Ledger:
         note: str | None = None,
         user_id: int | None = None,
         next_date: date | None = None,
-    ) -> bool:
-        """Take ``key`` for this process; True only for the one claimant that may send."""
+    ) -> Claim:
+        """Take ``key`` for this process; won only by the one claimant that may send.
+
+        Refused when the key is taken (in flight or done) or when another follow-up of the same quote
+        is in flight; the refusal names the entry that holds it.
+        """
         now = self._clock()
         fresh: dict[str, Any] = {
             "instance": self.instance,
@@ -338,43 +384,94 @@ class Ledger:
                 "sent_at", "recorded_at", "resolved_by", "resolution",
             )
         )  # fmt: skip
-        with self._transaction(f"claim {key}") as conn:
-            dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            inserted = conn.execute(
-                dialect_insert(followups)
-                .values(key=key, created_at=now, **fresh)
-                .on_conflict_do_nothing(index_elements=[followups.c.key])
-                .returning(followups.c.key)
-            ).first()
-            if inserted is not None:
-                return True
-            taken_over = conn.execute(
-                update(followups)
-                .where(
-                    followups.c.key == key,
-                    or_(
-                        followups.c.state.in_([state.value for state in RELEASED_STATES]),
-                        and_(followups.c.state == FollowUpState.CLAIMED.value, self._lease_expired(now)),
-                    ),
-                )
-                .values(**fresh, **cleared)
-                .returning(followups.c.key)
-            ).first()
-            return taken_over is not None
+        try:
+            with self._transaction(f"claim {key}") as conn:
+                won = self._claim_in(conn, key, now, fresh, cleared)
+        except LedgerError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            won = False  # a concurrent claim on the same quote got in first (unique index)
+        if won:
+            return Claim(True)
+        return Claim(False, self.holder(quote_id) or self.get(key))
+
+    def _claim_in(
+        self, conn: Connection, key: str, now: datetime, fresh: dict[str, Any], cleared: dict[str, Any]
+    ) -> bool:
+        # A claim abandoned (lease expired) before anything was sent no longer holds the quote.
+        conn.execute(
+            update(followups)
+            .where(
+                followups.c.instance == self.instance,
+                followups.c.quote_id == fresh["quote_id"],
+                followups.c.key != key,
+                followups.c.state == FollowUpState.CLAIMED.value,
+                self._lease_expired(now),
+            )
+            .values(
+                state=FollowUpState.FAILED.value, error="abandoned before sending", updated_at=now, lease_until=None
+            )
+        )
+        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        # No conflict target: a clash on the key or on the quote's in-flight index both mean "refused".
+        inserted = conn.execute(
+            dialect_insert(followups)
+            .values(key=key, created_at=now, **fresh)
+            .on_conflict_do_nothing()
+            .returning(followups.c.key)
+        ).first()
+        if inserted is not None:
+            return True
+        taken_over = conn.execute(
+            update(followups)
+            .where(
+                followups.c.key == key,
+                or_(
+                    followups.c.state.in_([state.value for state in RELEASED_STATES]),
+                    and_(followups.c.state == FollowUpState.CLAIMED.value, self._lease_expired(now)),
+                ),
+            )
+            .values(**fresh, **cleared)
+            .returning(followups.c.key)
+        ).first()
+        return taken_over is not None
+
+    def holder(self, quote_id: int) -> Entry | None:
+        """The follow-up of this quote in flight (claimed, sending, sent, uncertain), if any."""
+        query = select(followups).where(
+            followups.c.instance == self.instance,
+            followups.c.quote_id == quote_id,
+            followups.c.state.in_([state.value for state in IN_FLIGHT_STATES]),
+        )
+        with self._transaction(f"read the follow-up in flight of quote {quote_id}", read_only=True) as conn:
+            row = conn.execute(query).first()
+        return Entry.from_row(row) if row is not None else None
 
     def mark_sending(
-        self, key: str, *, message_id: str | None = None, recipients: str | Sequence[str] | None = None
+        self,
+        key: str,
+        *,
+        message_id: str | None = None,
+        recipients: str | Sequence[str] | None = None,
+        model: str | None = None,
+        next_date: date | None = None,
+        file_name: str | None = None,
     ) -> Entry:
-        """About to talk to SMTP; the message id and recipients are kept so an uncertain one can be recorded."""
+        """About to send or file; what is known by now (message id, recipients, the model chosen once the
+        history was read, the letter's file name) is kept so an uncertain one can be recorded."""
         now = self._clock()
         known: dict[str, Any] = {}
+        if model:
+            known["model"] = model
+        if next_date is not None:
+            known["next_date"] = next_date
+        if file_name:
+            known["file_name"] = file_name
         if message_id:
             known["message_id"] = message_id
         if recipients:
             known["recipients"] = recipients if isinstance(recipients, str) else ", ".join(recipients)
-        return self._move(
-            key, (FollowUpState.CLAIMED,), FollowUpState.SENDING, lease_until=now + self.lease, **known
-        )
+        return self._move(key, (FollowUpState.CLAIMED,), FollowUpState.SENDING, lease_until=now + self.lease, **known)
 
     def mark_sent(self, key: str, *, message_id: str, recipients: str | Sequence[str]) -> Entry:
         now = self._clock()
@@ -553,7 +650,7 @@ class Ledger:
     # -- reading --------------------------------------------------------------------------------
 
     def get(self, key: str) -> Entry | None:
-        with self._transaction(f"read {key}") as conn:
+        with self._transaction(f"read {key}", read_only=True) as conn:
             row = conn.execute(select(followups).where(followups.c.key == key)).first()
         return Entry.from_row(row) if row is not None else None
 
@@ -567,7 +664,7 @@ class Ledger:
         order = followups.c.updated_at.desc() if newest_first else followups.c.created_at
         query = select(followups).where(followups.c.instance == self.instance, *conditions)
         query = query.order_by(order, followups.c.key).limit(limit)
-        with self._transaction(action) as conn:
+        with self._transaction(action, read_only=True) as conn:
             return [Entry.from_row(row) for row in conn.execute(query)]
 
     def uncertain(self) -> list[Entry]:
@@ -597,9 +694,27 @@ class Ledger:
             .where(followups.c.instance == self.instance)
             .group_by(followups.c.state)
         )
-        with self._transaction("count entries") as conn:
+        with self._transaction("count entries", read_only=True) as conn:
             found: Mapping[str, int] = {str(state): int(count) for state, count in conn.execute(query)}
         return {state: found.get(state.value, 0) for state in FollowUpState}
+
+
+def _upgrade_schema(conn: Connection, url: str) -> None:
+    """Apply the migrations in :mod:`dolirelance.migrations` (a ledger from before them is stamped 0001)."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", "dolirelance:migrations")
+    config.attributes["connection"] = conn
+    config.attributes["version_table"] = SCHEMA_VERSION_TABLE
+    inspector = inspect(conn)
+    if inspector.has_table(followups.name) and not inspector.has_table(SCHEMA_VERSION_TABLE):
+        alembic_command.stamp(config, FIRST_RELEASED_REVISION)
+    try:
+        alembic_command.upgrade(config, "head")
+    except RuntimeError as exc:  # a migration that cannot go on says why
+        raise LedgerError(
+            f"the ledger database {_mask(url)} cannot be upgraded: {exc}",
+            remedy="nothing was changed; do what the message says, then start again",
+        ) from None
 
 
 def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
@@ -617,4 +732,5 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get("dolirelance_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

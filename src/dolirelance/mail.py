@@ -26,7 +26,7 @@ from typing import Literal
 
 from dolirelance.config import SmtpSettings
 from dolirelance.domain import Recipient, User
-from dolirelance.errors import MailError, MailPermanentError, MailTemporaryError, MailUncertain
+from dolirelance.errors import DolirelanceError, MailError, MailPermanentError, MailTemporaryError, MailUncertain
 from dolirelance.render import RenderedFollowUp
 
 _BACKOFF_SECONDS = (1.0, 3.0, 10.0)
@@ -115,6 +115,11 @@ def write_eml(message: EmailMessage, path: Path) -> None:
     path.write_bytes(message.as_bytes(policy=SMTP_POLICY))
 
 
+_UNCERTAIN_REMEDY = (
+    "check the sender's mailbox or the SMTP logs, then `dolirelance ledger resolve KEY --sent` or `--not-sent`"
+)
+
+
 class SmtpSender:
     """One SMTP connection for a batch of messages, with pacing and retries.
 
@@ -135,6 +140,7 @@ class SmtpSender:
         self._connection: smtplib.SMTP | None = None
         self._last_sent: float | None = None
         self.sent = 0
+        self._content_started = False
 
     def __enter__(self) -> SmtpSender:
         return self
@@ -163,12 +169,17 @@ class SmtpSender:
                 connection.close()
 
     def send(self, message: EmailMessage) -> None:
-        """Send one message; retry temporary failures up to ``smtp.max_retries`` times."""
+        """Send one message; retry temporary failures up to ``smtp.max_retries`` times.
+
+        Raises :class:`MailUncertain` only when the content may have left; every other error means
+        nothing left (the claim can be released). After an uncertain send the connection is dropped:
+        the next message goes over a new one, never over a session in an unknown state.
+        """
         attempts = self._settings.max_retries + 1
         for attempt in range(attempts):
             self._pace()
             try:
-                self._send_once(message)
+                self._send_guarded(message)
             except MailTemporaryError:
                 self._drop()
                 if attempt + 1 >= attempts:
@@ -180,6 +191,31 @@ class SmtpSender:
             return
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _send_guarded(self, message: EmailMessage) -> None:
+        """:meth:`_send_once`, with any unforeseen error classified by whether the content was being sent."""
+        self._content_started = False
+        try:
+            self._send_once(message)
+        except MailUncertain:
+            self._drop()
+            raise
+        except MailError:
+            raise
+        except DolirelanceError as exc:  # a missing secret, say: nothing was sent
+            self._drop()
+            raise MailPermanentError(exc.message, remedy=exc.remedy) from None
+        except Exception as exc:
+            self._drop()
+            if self._content_started:
+                raise MailUncertain(
+                    f"sending the message failed midway ({type(exc).__name__}: {exc}): it may have been sent",
+                    remedy=_UNCERTAIN_REMEDY,
+                ) from None
+            raise MailPermanentError(
+                f"the message could not be handed to the SMTP server ({type(exc).__name__}: {exc}); nothing was sent",
+                remedy="check the addresses (the server may not accept non-ASCII ones) and the [smtp] settings",
+            ) from None
 
     def _pace(self) -> None:
         interval = self.min_interval
@@ -195,7 +231,7 @@ class SmtpSender:
         while True:
             connection = self._connect()
             try:
-                _transmit(connection, message, sender, recipients)
+                _transmit(connection, message, sender, recipients, on_content=self._content_sent)
             except smtplib.SMTPServerDisconnected as exc:
                 # A connection idle since the previous message may have been closed: reconnect once.
                 self._drop()
@@ -210,6 +246,9 @@ class SmtpSender:
                     f"the connection to the SMTP server failed while sending: {exc}", remedy="retry later"
                 ) from None
             return
+
+    def _content_sent(self) -> None:
+        self._content_started = True
 
     def _connect(self) -> smtplib.SMTP:
         if self._connection is None:
@@ -243,8 +282,7 @@ def open_connection(smtp: SmtpSettings) -> smtplib.SMTP:
             connection.login(smtp.username, password.get_secret_value() if password else "")
     except smtplib.SMTPAuthenticationError as exc:
         raise MailPermanentError(
-            f"the SMTP server {where} refused the login of {smtp.username}: "
-            f"{exc.smtp_code} {_text(exc.smtp_error)}",
+            f"the SMTP server {where} refused the login of {smtp.username}: {exc.smtp_code} {_text(exc.smtp_error)}",
             remedy="check smtp.username and the password (smtp.password_env)",
         ) from None
     except smtplib.SMTPNotSupportedError as exc:
@@ -308,7 +346,14 @@ def _refused(refused: dict[str, tuple[int, bytes]]) -> MailError:
     )
 
 
-def _transmit(connection: smtplib.SMTP, message: EmailMessage, sender: str, recipients: Sequence[str]) -> None:
+def _transmit(
+    connection: smtplib.SMTP,
+    message: EmailMessage,
+    sender: str,
+    recipients: Sequence[str],
+    *,
+    on_content: Callable[[], None] = lambda: None,
+) -> None:
     """MAIL, RCPT, DATA by hand, so that we know when the message itself has been handed over.
 
     Before the content is sent, any failure is safe to retry: nothing can have left. Once the
@@ -333,16 +378,15 @@ def _transmit(connection: smtplib.SMTP, message: EmailMessage, sender: str, reci
     if code != 354:
         connection.rset()
         raise _reply_error(code, reply, "DATA")
+    payload = _data_payload(message)
+    on_content()
     try:
-        connection.send(_data_payload(message))
+        connection.send(payload)
         code, reply = connection.getreply()
     except (smtplib.SMTPServerDisconnected, TimeoutError, OSError) as exc:
         raise MailUncertain(
             f"the SMTP server took the message but did not confirm it ({exc}): it may have been sent",
-            remedy=(
-                "check the sender's mailbox or the SMTP logs, then "
-                "`dolirelance ledger resolve KEY --sent` or `--not-sent`"
-            ),
+            remedy=_UNCERTAIN_REMEDY,
         ) from None
     if code != 250:
         raise _reply_error(code, reply, "the end of DATA")

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dolirelance.config import Settings
 from dolirelance.dolibarr import login_for_key
 from dolirelance.domain import Channel, QuoteFilter, choose_recipients
-from dolirelance.errors import DolibarrAuthError, DolirelanceError, QuoteNotOpen
+from dolirelance.errors import DolibarrAuthError, DolirelanceError, QuoteNotOpen, RecentFollowUp
 from dolirelance.mail import SmtpSender
 from dolirelance.service import (
     MassItem,
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 MAX_FORM_BYTES = 1_000_000
 # Only files the pages themselves wrote may be downloaded: batch PDFs and single letters.
+ATTEMPT_TOKEN = re.compile(r"[0-9a-f]{32}")
 DOWNLOADABLE = re.compile(r"^(relances|relance-unitaire)-\d{4}-\d{2}-\d{2}-[0-9a-f]{8}\.pdf$")
 API_SUFFIX = "/api/index.php"
 
@@ -519,6 +520,8 @@ async def _render_new(
     error: tuple[str, str | None] | None = None,
     done: dict[str, Any] | None = None,
     status_code: int = 200,
+    attempt: str | None = None,
+    confirm_recent: bool = False,
 ) -> Response:
     rows: list[QuoteRow] = []
     try:
@@ -536,6 +539,8 @@ async def _render_new(
         customer_id=customer_id, customer_name=rows[0].customer.name if customer_id and rows and rows[0].customer
         else "", models=rt.model_names(), model=model, note=note, next_date=next_date or default_next.isoformat(),
         today=rt.today().isoformat(), send_email=send_email, done=done,
+        # one token per form shown: posting it twice (a double click) makes one follow-up, not two
+        attempt=attempt or secrets.token_hex(16), confirm_recent=confirm_recent,
     )
 
 
@@ -556,6 +561,9 @@ async def new_submit(request: Request, session: Session) -> Response:
     quote_id, customer_id = _first(form, "quote"), _first(form, "customer")
     model, note, next_text = _first(form, "model"), _first(form, "note"), _first(form, "next_date")
     send_email = _first(form, "send_email") in ("1", "on")
+    force = _first(form, "force") in ("1", "on")
+    attempt = _first(form, "attempt")
+    attempt = attempt if ATTEMPT_TOKEN.fullmatch(attempt) else secrets.token_hex(16)
     channel = Channel.EMAIL if send_email else Channel.LETTER
     async with state.runtime(session) as rt:
         try:
@@ -567,9 +575,14 @@ async def new_submit(request: Request, session: Session) -> Response:
                 name = f"relance-unitaire-{rt.today().isoformat()}-{secrets.token_hex(4)}.pdf"
                 letter_out = state.output_dir / name
             outcome = await follow_up(rt, quote_id, channel=channel, model=model or None, note=note,
-                                      next_date=next_date, acting_user=await rt.me(), letter_out=letter_out)
+                                      next_date=next_date, acting_user=await rt.me(), letter_out=letter_out,
+                                      force=force, key=f"web:{rt.ledger.instance}:{attempt}", origin="web")
             if not outcome.ok:
                 raise FormError(outcome.error or labels["failed"])
+        except RecentFollowUp as exc:
+            return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id,
+                                     model=model, note=note, next_date=next_text, send_email=send_email,
+                                     error=_error_text(exc), status_code=409, attempt=attempt, confirm_recent=True)
         except QuoteNotOpen as exc:
             error = (labels["quote_not_open"], exc.message)
             return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id,
@@ -580,7 +593,7 @@ async def new_submit(request: Request, session: Session) -> Response:
                 raise
             return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id,
                                      model=model, note=note, next_date=next_text, send_email=send_email,
-                                     error=_error_text(exc), status_code=400)
+                                     error=_error_text(exc), status_code=400, attempt=attempt)
         done = {
             "outcome": outcome,
             "quote_id": quote_id,

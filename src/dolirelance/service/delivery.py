@@ -1,0 +1,574 @@
+"""The exactly-once core: the only code that claims a quote, sends or files a follow-up and records it.
+
+Every follow-up goes through :func:`deliver`, whatever started it (``remind``, ``mass``, the web
+forms, automatic runs); ``retry`` goes through :func:`retry_unrecorded`. Ledger states::
+
+    claim(quote, key) ──refused──► "refused: <who> holds it since <when>" (nothing done)
+        │ won: CLAIMED  (one row in flight per quote; automatic steps also keyed per step)
+        ▼
+    prepare (history, recent guard, render, PDFs) ──error──► FAILED, claim released ─► "failed: reason"
+        ▼
+    SENDING ──error before the content left (render, address, RCPT, missing secret)──► FAILED ─► "failed"
+        │   └─content handed over, no reply (or an unforeseen error midway)──► UNCERTAIN ─► "uncertain"
+        │                                     (never retried; the batch reconnects; a person resolves)
+        ▼ e-mail accepted / letter filed in Dolibarr
+    SENT (sent_at) ──Dolibarr refuses──► stays SENT ─► "done, not recorded": `retry` records it dated sent_at
+        ▼ done event + to-do written, dated sent_at
+    RECORDED ─► "done" ─► local copy (letter file, print batch) ──error──► "done, not in the print batch"
+
+A claim is taken before anything slow (PDF download, rendering), so two attempts on one quote never
+both prepare. A local copy that cannot be written never undoes a follow-up: it is reported as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time
+from email.message import EmailMessage
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from dolirelance.domain import Channel, NewAgendaEvent, Quote, Recipient, choose_recipients
+from dolirelance.errors import DolibarrError, DolirelanceError, LedgerError, MailError, MailUncertain
+from dolirelance.history import CODE_BY_CHANNEL, CODE_TODO, QuoteHistory, compose_note
+from dolirelance.ledger import IN_FLIGHT_STATES, Entry, FollowUpState
+from dolirelance.mail import SmtpSender
+from dolirelance.render import RenderedFollowUp
+from dolirelance.service.prepare import PreparedFollowUp, addressee, sales_rep_of
+from dolirelance.service.reads import load_history
+from dolirelance.service.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+CHANNEL_LABELS_FR = {Channel.EMAIL: "e-mail", Channel.LETTER: "courrier"}
+
+
+SENT_STATES = {
+    FollowUpState.CLAIMED,
+    FollowUpState.SENDING,
+    FollowUpState.SENT,
+    FollowUpState.RECORDED,
+    FollowUpState.UNCERTAIN,
+    FollowUpState.RESOLVED_SENT,
+}
+IN_PROGRESS_STATES = set(IN_FLIGHT_STATES)
+
+# recorded: done and in Dolibarr; sent-not-recorded: done, `retry` records it; uncertain: may have
+# left, a person decides; failed: nothing left, claim released; refused: another follow-up holds the
+# quote (or this one is already done); skipped: an automatic step no longer due.
+Outcome = Literal["recorded", "sent-not-recorded", "uncertain", "failed", "refused", "skipped"]
+
+
+@dataclass(frozen=True)
+class FollowUpOutcome:
+    quote_ref: str
+    customer_name: str
+    model: str | None
+    channel: Channel
+    outcome: Outcome
+    key: str | None = None
+    recipients: str = ""
+    message_id: str | None = None
+    event_id: int | None = None
+    todo_event_id: int | None = None
+    file_name: str | None = None
+    error: str | None = None
+    step: int | None = None
+    local_copy_error: str | None = None  # done, but its local copy (letter file, print batch) is missing
+    done_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The follow-up happened (whether or not it is in Dolibarr yet): never do it again."""
+        return self.outcome in ("recorded", "sent-not-recorded")
+
+    @property
+    def summary(self) -> str:
+        """The outcome in words, letters in their own (filed, printed), e-mails in theirs (sent)."""
+        letter = self.channel is Channel.LETTER
+        words = {
+            "recorded": "filed in Dolibarr and recorded" if letter else "sent and recorded in Dolibarr",
+            "sent-not-recorded": "filed in Dolibarr, not recorded yet" if letter else "sent, not recorded yet",
+            "uncertain": "filing uncertain" if letter else "uncertain: it may have been sent",
+            "failed": "failed, nothing was filed" if letter else "failed, nothing was sent",
+            "refused": "refused",
+            "skipped": "skipped",
+        }
+        text = words[self.outcome]
+        if self.local_copy_error:
+            text += ", not in the print batch" if letter else ", local copy missing"
+        return text
+
+
+def describe_holder(entry: Entry, tz: ZoneInfo, *, quote_ref: str | None = None) -> str:
+    """Who holds a quote (or a key) and since when, in words for the person who was refused."""
+    ref = quote_ref or entry.quote_ref
+    since = entry.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    origin = entry.run_id.split("-", 1)[0] if entry.run_id else "?"
+    who = f"{origin} run {entry.run_id}" + (f" by user #{entry.user_id}" if entry.user_id else "")
+    what = "letter" if entry.channel == Channel.LETTER.value else "e-mail"
+    if entry.state is FollowUpState.UNCERTAIN:
+        return (
+            f"{ref}: an earlier {what} follow-up ({entry.key}, {who}, {since}) may have been sent; check the "
+            f"mailbox, then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
+        )
+    if entry.state in (FollowUpState.SENT, FollowUpState.RESOLVED_SENT):
+        done = (entry.sent_at or entry.created_at).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        return (
+            f"{ref}: a {what} follow-up done {done} ({who}) is not recorded in Dolibarr yet; "
+            "run `dolirelance retry` first"
+        )
+    if entry.state is FollowUpState.RECORDED:
+        return f"{ref}: this follow-up is already done ({who}, {since}, recorded in Dolibarr)"
+    return f"{ref}: another {what} follow-up of this quote is in progress ({who}, {entry.state.value} since {since})"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What is claimed before anything slow is done: the quote, the key, who asks and why."""
+
+    key: str
+    quote_id: int
+    quote_ref: str
+    channel: Channel
+    run_id: str
+    customer_name: str = ""
+    model: str | None = None  # None: the next level, known once the history is read
+    user_id: int | None = None
+    note: str = ""
+    next_date: date | None = None
+    step: int | None = None
+
+
+Prepare = Callable[[], Awaitable[PreparedFollowUp]]
+KeepCopy = Callable[[PreparedFollowUp], None]
+
+
+async def deliver(
+    rt: Runtime,
+    attempt: Attempt,
+    prepare: Prepare,
+    *,
+    smtp: SmtpSender | None,
+    keep_copy: KeepCopy | None = None,
+    claimed: bool = False,
+) -> FollowUpOutcome:
+    """Claim, prepare, send or file, record, keep the local copy: the protocol of the module docstring.
+
+    ``prepare`` runs only once the claim is won; an error it raises releases the claim and is raised
+    again (the caller says why it failed). ``claimed``: the caller already holds ``attempt.key``.
+    """
+    ledger = rt.ledger
+    if not claimed:
+        claim = await asyncio.to_thread(
+            ledger.claim,
+            attempt.key,
+            quote_id=attempt.quote_id,
+            quote_ref=attempt.quote_ref,
+            step=attempt.step,
+            model=attempt.model or "",
+            channel=attempt.channel.value,
+            run_id=attempt.run_id,
+            note=attempt.note,
+            user_id=attempt.user_id,
+            next_date=attempt.next_date,
+        )
+        if not claim.won:
+            if claim.holder is not None and claim.holder.state is FollowUpState.SENDING:
+                await asyncio.to_thread(ledger.recover_abandoned)  # a dead sender's row says UNCERTAIN
+                claim = replace(claim, holder=await asyncio.to_thread(ledger.holder, attempt.quote_id) or claim.holder)
+            why = (
+                describe_holder(claim.holder, rt.tz, quote_ref=attempt.quote_ref)
+                if claim.holder is not None
+                else f"{attempt.quote_ref}: another follow-up holds this quote"
+            )
+            return FollowUpOutcome(
+                attempt.quote_ref,
+                attempt.customer_name,
+                attempt.model,
+                attempt.channel,
+                "refused",
+                key=attempt.key,
+                error=why,
+                step=attempt.step,
+            )
+    try:
+        prepared = await prepare()
+    except BaseException as exc:  # cancelled too: nothing left, let the quote go
+        reason = exc.message if isinstance(exc, DolirelanceError) else f"{type(exc).__name__}: {exc}"
+        await asyncio.to_thread(_release, rt, attempt.key, reason)
+        raise
+    assert prepared.key == attempt.key, "prepare must build the claimed follow-up"
+    if prepared.channel is Channel.EMAIL:
+        left = await _send(rt, prepared, smtp)
+    else:
+        left = await _file(rt, prepared)
+    if isinstance(left, FollowUpOutcome):
+        return left
+    done_at = left
+    try:
+        event_id, todo_id = await _record_in_dolibarr(rt, prepared, done_at=done_at)
+    except Exception as exc:  # Dolibarr down, or anything else: the follow-up happened all the same
+        reason = exc.message if isinstance(exc, DolirelanceError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, DolibarrError):
+            log.exception("recording follow-up %s of %s failed unexpectedly", prepared.key, prepared.quote.ref)
+        log.warning(
+            "follow-up %s of %s done but not recorded in Dolibarr: %s", prepared.key, prepared.quote.ref, reason
+        )
+        await asyncio.to_thread(_after_handover, lambda: rt.ledger.mark_record_failed(prepared.key, reason), prepared)
+        outcome = _outcome(
+            prepared,
+            "sent-not-recorded",
+            done_at=done_at,
+            error=f"done, but not recorded in Dolibarr yet ({reason}); `dolirelance retry` records it",
+        )
+    else:
+        await asyncio.to_thread(
+            _after_handover,
+            lambda: ledger.mark_recorded(
+                prepared.key, event_id=event_id, todo_event_id=todo_id, file_name=prepared.letter_file_name
+            ),
+            prepared,
+        )
+        outcome = _outcome(prepared, "recorded", event_id=event_id, todo_event_id=todo_id, done_at=done_at)
+    if keep_copy is not None:
+        try:
+            await asyncio.to_thread(keep_copy, prepared)
+        except (DolirelanceError, OSError) as exc:  # done and recorded: say so, never "failed"
+            reason = exc.message if isinstance(exc, DolirelanceError) else str(exc)
+            outcome = replace(
+                outcome,
+                local_copy_error=f"not in the print batch ({reason}): print {prepared.letter_file_name} "
+                "from the quote's files in Dolibarr"
+                if prepared.channel is Channel.LETTER
+                else f"no local copy ({reason})",
+            )
+    return outcome
+
+
+def _release(rt: Runtime, key: str, reason: str) -> None:
+    """Nothing left: the claim goes back, the quote is free to try again."""
+    try:
+        rt.ledger.mark_failed(key, reason)
+    except LedgerError as exc:  # the lease then expires and the next claim takes the quote over
+        log.error("could not release the claim %s: %s", key, exc.message)
+
+
+async def _send(rt: Runtime, prepared: PreparedFollowUp, smtp: SmtpSender | None) -> datetime | FollowUpOutcome:
+    assert prepared.email is not None and smtp is not None
+    ledger = rt.ledger
+    await asyncio.to_thread(
+        ledger.mark_sending,
+        prepared.key,
+        message_id=prepared.message_id,
+        recipients=prepared.recipients_text,
+        model=prepared.model,
+        next_date=prepared.next_date,
+    )
+    try:
+        await asyncio.to_thread(smtp.send, prepared.email)
+    except MailUncertain as exc:
+        return await _uncertain(rt, prepared, f"{exc.message}; {exc.remedy}")
+    except MailError as exc:
+        await asyncio.to_thread(_release, rt, prepared.key, str(exc))
+        return _outcome(prepared, "failed", error=str(exc))
+    except Exception as exc:  # SmtpSender classifies its own errors: this one cannot be placed
+        log.exception("sending follow-up %s of %s failed unexpectedly", prepared.key, prepared.quote.ref)
+        return await _uncertain(rt, prepared, f"sending stopped on an unexpected error ({type(exc).__name__}: {exc})")
+    done_at = rt.now()
+    await asyncio.to_thread(
+        _after_handover,
+        lambda: ledger.mark_sent(
+            prepared.key, message_id=prepared.message_id or "", recipients=prepared.recipients_text
+        ),
+        prepared,
+    )
+    return done_at
+
+
+async def _file(rt: Runtime, prepared: PreparedFollowUp) -> datetime | FollowUpOutcome:
+    assert prepared.letter_pdf is not None and prepared.letter_file_name is not None
+    ledger = rt.ledger
+    await asyncio.to_thread(
+        ledger.mark_sending,
+        prepared.key,
+        model=prepared.model,
+        next_date=prepared.next_date,
+        file_name=prepared.letter_file_name,
+    )
+    try:
+        await rt.dolibarr.upload_document(prepared.quote, prepared.letter_file_name, prepared.letter_pdf)
+    except DolibarrError as exc:  # Dolibarr answered no: nothing was filed
+        reason = f"the letter could not be filed in Dolibarr: {exc}"
+        await asyncio.to_thread(_release, rt, prepared.key, reason)
+        return _outcome(prepared, "failed", error=reason)
+    except Exception as exc:
+        log.exception("filing letter %s of %s failed unexpectedly", prepared.key, prepared.quote.ref)
+        return await _uncertain(
+            rt,
+            prepared,
+            f"filing the letter stopped on an unexpected error ({type(exc).__name__}: {exc}); look for "
+            f"{prepared.letter_file_name} in the quote's files in Dolibarr",
+        )
+    done_at = rt.now()
+    await asyncio.to_thread(
+        _after_handover, lambda: ledger.mark_sent(prepared.key, message_id="", recipients=""), prepared
+    )
+    return done_at
+
+
+async def _uncertain(rt: Runtime, prepared: PreparedFollowUp, reason: str) -> FollowUpOutcome:
+    """It may have left: never retried; a person settles it (the SMTP sender has dropped its connection)."""
+    log.error("follow-up %s of %s is UNCERTAIN: %s", prepared.key, prepared.quote.ref, reason)
+    await asyncio.to_thread(_after_handover, lambda: rt.ledger.mark_uncertain(prepared.key, reason), prepared)
+    return _outcome(prepared, "uncertain", error=f"uncertain: {reason}")
+
+
+def _facts(prepared: PreparedFollowUp) -> dict[str, str | int | None]:
+    return {
+        "key": prepared.key,
+        "model": prepared.model,
+        "level": prepared.level,
+        "channel": prepared.channel.value,
+        "next": prepared.next_date.isoformat(),
+        "contact": prepared.contact.contact_id if prepared.contact else None,
+        "file": prepared.letter_file_name,
+        "auto": 1 if prepared.automatic_step is not None else None,
+        "step": prepared.automatic_step,
+    }
+
+
+async def _record_in_dolibarr(
+    rt: Runtime, prepared: PreparedFollowUp, *, done_at: datetime, done_event_id: int | None = None
+) -> tuple[int, int | None]:
+    """The done event (dated when it was sent or filed), the previous to-do closed, the next to-do.
+
+    ``done_event_id``: the done event is already in Dolibarr (an earlier attempt died after it).
+    """
+    quote = prepared.quote
+    channel_label = CHANNEL_LABELS_FR[prepared.channel]
+    label = f"Relance devis {quote.ref} ({prepared.model}, {channel_label})"
+    event_id = done_event_id or await rt.dolibarr.create_event(
+        NewAgendaEvent(
+            type_code="AC_OTH_AUTO",
+            code=CODE_BY_CHANNEL[prepared.channel],
+            label=label,
+            note=compose_note(prepared.note, _facts(prepared)),
+            start=done_at,
+            end=done_at,
+            percentage=100,
+            owner_id=prepared.owner.id,
+            customer_id=quote.customer_id,
+            contact_id=prepared.contact.contact_id if prepared.contact else None,
+            element_type="propal",
+            element_id=quote.id,
+            email_from=rt.settings.smtp.sender if prepared.email is not None else None,
+            email_to=prepared.recipients_text or None,
+            email_subject=prepared.rendered.email_subject if prepared.email is not None else None,
+            email_msgid=prepared.message_id,
+        )
+    )
+    for todo in prepared.history.open_todos:
+        await rt.dolibarr.update_event(todo.event_id, owner_id=todo.owner_id or prepared.owner.id, percentage=100)
+    due = datetime.combine(prepared.next_date, time(9, 0), tzinfo=rt.tz)
+    todo_id = await rt.dolibarr.create_event(
+        NewAgendaEvent(
+            type_code="AC_OTH",
+            code=CODE_TODO,
+            label=f"À relancer : devis {quote.ref} ({prepared.customer.name})",
+            note=compose_note(
+                f"Prochaine relance du devis {quote.ref} (dernière : {prepared.model}, {channel_label}).",
+                {"key": prepared.key, "quote": quote.ref},
+            ),
+            start=due,
+            end=due,
+            percentage=0,
+            owner_id=prepared.sales_rep.id,
+            customer_id=quote.customer_id,
+            contact_id=prepared.contact.contact_id if prepared.contact else None,
+            element_type="propal",
+            element_id=quote.id,
+        )
+    )
+    return event_id, todo_id
+
+
+def _outcome(prepared: PreparedFollowUp, outcome: Outcome, **extra: object) -> FollowUpOutcome:
+    return FollowUpOutcome(
+        quote_ref=prepared.quote.ref,
+        customer_name=prepared.customer.name,
+        model=prepared.model,
+        channel=prepared.channel,
+        outcome=outcome,
+        key=prepared.key,
+        recipients=prepared.recipients_text,
+        message_id=prepared.message_id,
+        file_name=prepared.letter_file_name,
+        step=prepared.automatic_step,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _after_handover(write: Callable[[], object], prepared: PreparedFollowUp) -> bool:
+    """A ledger write after the e-mail left (or the letter was filed).
+
+    Its failure must not turn a follow-up that happened into "failed" (someone would do it again):
+    the entry stays in its earlier state, which `dolirelance status` shows and a later run turns
+    into UNCERTAIN for a person to settle.
+    """
+    try:
+        write()
+    except LedgerError as exc:
+        log.error(
+            "follow-up %s of %s was done but the ledger could not note it: %s",
+            prepared.key,
+            prepared.quote.ref,
+            exc.message,
+        )
+        return False
+    return True
+
+
+def ledger_problems(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, str]:
+    """Quotes with a follow-up in flight (claimed, sending, uncertain, not recorded): shown in previews."""
+    rt.ledger.recover_abandoned()
+    problems: dict[int, str] = {}
+    for entry in rt.ledger.entries_for_quotes(quote_ids):
+        if entry.state in IN_PROGRESS_STATES:
+            problems[entry.quote_id] = describe_holder(entry, rt.tz)
+    return problems
+
+
+async def retry_unrecorded(rt: Runtime) -> list[FollowUpOutcome]:
+    """Record in Dolibarr the follow-ups that were sent but not recorded. Never sends anything."""
+    outcomes = []
+    for entry in rt.ledger.to_record():
+        outcomes.append(await _record_entry(rt, entry))
+    return outcomes
+
+
+async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
+    channel = Channel(entry.channel)
+    base = FollowUpOutcome(
+        entry.quote_ref,
+        "",
+        entry.model,
+        channel,
+        "sent-not-recorded",
+        key=entry.key,
+        recipients=entry.recipients or "",
+        message_id=entry.message_id,
+        step=entry.step,
+    )
+    if not rt.ledger.take_for_recording(entry.key):  # another process is recording it right now
+        return replace(base, outcome="skipped", error="being recorded by another process")
+    try:
+        quote = await rt.dolibarr.get_quote(entry.quote_id)
+        history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
+        existing = next((r for r in history.followups if r.key == entry.key), None)
+        todo_done = next((t for t in history.todos if t.key == entry.key), None)
+        if existing is not None and todo_done is not None:  # an earlier attempt died before the ledger knew
+            rt.ledger.mark_recorded(
+                entry.key, event_id=existing.event_id, todo_event_id=todo_done.event_id, file_name=entry.file_name
+            )
+            return FollowUpOutcome(
+                entry.quote_ref,
+                "",
+                entry.model,
+                channel,
+                "recorded",
+                key=entry.key,
+                event_id=existing.event_id,
+                step=entry.step,
+            )
+        customer = await rt.dolibarr.get_customer(quote.customer_id)
+        owner = await rt.user(entry.user_id) if entry.user_id else await rt.me()
+        sales_rep = await sales_rep_of(rt, quote, owner)
+        recipients = choose_recipients(quote, customer) if channel is Channel.EMAIL else ()
+        model = entry.model or rt.model_names()[0]
+        today = rt.today()
+        file_name = entry.file_name
+        if channel is Channel.LETTER and file_name is None:  # the ledger learns it only once recorded
+            file_name = await _filed_letter_name(rt, quote, entry.key)
+        sent_email: EmailMessage | None = None
+        if channel is Channel.EMAIL and entry.message_id:  # so the event keeps the mail's Message-ID
+            sent_email = EmailMessage()
+            sent_email["Message-ID"] = entry.message_id
+        prepared = PreparedFollowUp(
+            key=entry.key,
+            quote=quote,
+            customer=customer,
+            contact=addressee(quote, recipients),
+            sender=owner,
+            owner=owner,
+            sales_rep=sales_rep,
+            model=model,
+            level=rt.level_of(model) or 1,
+            channel=channel,
+            note=entry.note or "",
+            today=today,
+            next_date=entry.next_date or today,
+            history=history,
+            rendered=RenderedFollowUp(
+                model_name=model,
+                lang="",
+                email_subject="",
+                email_text="",
+                email_html=None,
+                letter_subject="",
+                letter_text="",
+            ),
+            recipients=tuple(
+                Recipient(e.strip(), "", "ledger") for e in (entry.recipients or "").split(",") if e.strip()
+            ),
+            attachment_names=(),
+            email=sent_email,
+            letter_pdf=None,
+            letter_file_name=file_name,
+            automatic_step=entry.step,
+        )
+        event_id, todo_id = await _record_in_dolibarr(
+            rt,
+            prepared,
+            done_at=entry.sent_at or entry.updated_at,  # when it happened, not when it is recorded
+            done_event_id=existing.event_id if existing is not None else None,
+        )
+    except DolibarrError as exc:
+        rt.ledger.mark_record_failed(entry.key, exc.message)
+        return FollowUpOutcome(
+            entry.quote_ref,
+            "",
+            entry.model,
+            channel,
+            "sent-not-recorded",
+            key=entry.key,
+            error=exc.message,
+            step=entry.step,
+        )
+    rt.ledger.mark_recorded(entry.key, event_id=event_id, todo_event_id=todo_id, file_name=file_name)
+    return FollowUpOutcome(
+        base.quote_ref,
+        customer.name,
+        entry.model,
+        channel,
+        "recorded",
+        key=entry.key,
+        recipients=base.recipients,
+        message_id=entry.message_id,
+        event_id=event_id,
+        todo_event_id=todo_id,
+        step=entry.step,
+    )
+
+
+async def _filed_letter_name(rt: Runtime, quote: Quote, key: str) -> str | None:
+    """The letter a follow-up filed in the quote's documents (named by :func:`letter_file_name`)."""
+    suffix = key.rsplit(":", 1)[-1][:8]
+    for document in await rt.dolibarr.list_documents(quote):
+        if document.name.startswith(f"relance-{quote.ref}-") and document.name.endswith(f"-{suffix}.pdf"):
+            return document.name
+    return None

@@ -1,0 +1,397 @@
+"""Follow-ups started by a person: one quote (remind, the web form) or many (mass).
+
+Both go through :func:`dolirelance.service.delivery.deliver`; the mass preview (``--dry-run``)
+chooses channels and recipients with the same functions the sending uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from dolirelance.domain import Channel, Customer, Quote, QuoteFilter, QuoteStatus, User, choose_recipients
+from dolirelance.errors import DolirelanceError, FollowUpError, FollowUpInProgress, LetterError, RecentFollowUp
+from dolirelance.ledger import manual_key
+from dolirelance.letter import LetterBatch, batch_sort_key
+from dolirelance.mail import SmtpSender
+from dolirelance.service.delivery import Attempt, FollowUpOutcome, deliver, ledger_problems
+from dolirelance.service.prepare import PreparedFollowUp, prepare_followup
+from dolirelance.service.reads import read_quote, resolve_customer_ids
+from dolirelance.service.runtime import Runtime, api_user, require_rights
+from dolirelance.service.views import QuoteRow, quotes_overview
+
+log = logging.getLogger(__name__)
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    """The file is either absent or complete: written beside it, flushed, then renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False) as f:
+        partial = Path(f.name)
+        try:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            f.close()
+            partial.unlink(missing_ok=True)
+            raise
+    try:
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+async def follow_up(
+    rt: Runtime,
+    quote_key: int | str,
+    *,
+    channel: Channel,
+    model: str | None = None,
+    note: str = "",
+    next_date: date | None = None,
+    acting_user: User | None = None,
+    letter_out: Path | None = None,
+    force: bool = False,
+    key: str | None = None,
+    origin: str = "remind",
+) -> FollowUpOutcome:
+    """One individual follow-up (``dolirelance remind``, the web form).
+
+    Refused (:class:`FollowUpInProgress`) while another follow-up holds the quote, and
+    (:class:`~dolirelance.errors.RecentFollowUp`) when it was followed up within ``[auto] min_gap``
+    days unless ``force``. ``key``: the same key twice (a form posted twice) does it once.
+    """
+    user = acting_user or await api_user(rt)
+    await require_rights(rt, user)
+    quote = await read_quote(rt, quote_key)
+    attempt = Attempt(
+        key=key or manual_key(),
+        quote_id=quote.id,
+        quote_ref=quote.ref,
+        channel=channel,
+        run_id=f"{origin}-{uuid.uuid4().hex[:8]}",
+        model=model,
+        user_id=user.id,
+        note=note,
+        next_date=next_date,
+    )
+
+    async def prepare() -> PreparedFollowUp:
+        return await prepare_followup(
+            rt,
+            quote,
+            channel=channel,
+            acting_user=user,
+            model=model,
+            note=note,
+            next_date=next_date,
+            key=attempt.key,
+            recent_gap_days=None if force else rt.settings.auto.min_gap,
+        )
+
+    def keep_copy(prepared: PreparedFollowUp) -> None:
+        if letter_out is not None and prepared.letter_pdf is not None:
+            write_atomically(letter_out, prepared.letter_pdf)
+
+    smtp_cm: AbstractContextManager[SmtpSender | None] = (
+        rt.open_smtp() if channel is Channel.EMAIL else nullcontext(None)
+    )
+    with smtp_cm as smtp:
+        outcome = await deliver(rt, attempt, prepare, smtp=smtp, keep_copy=keep_copy)
+    if outcome.outcome == "refused":
+        raise FollowUpInProgress(
+            outcome.error or f"{quote.ref}: another follow-up holds this quote",
+            remedy="nothing was sent, so that the customer is not followed up twice",
+        )
+    return outcome
+
+
+# --------------------------------------------------------------------------- mass follow-up
+
+
+ChannelChoice = Literal["email", "letter", "prefer-email"]
+
+
+@dataclass(frozen=True)
+class MassSelection:
+    refs: tuple[str, ...] = ()
+    customer: str | None = None
+    sales_rep: str | None = None
+    expired: bool = False
+    due: bool = False
+    all_open: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.refs or self.customer or self.sales_rep or self.expired or self.due or self.all_open)
+
+
+@dataclass(frozen=True)
+class MassItem:
+    """One line of a mass follow-up plan (what ``--dry-run`` shows, and what is then done)."""
+
+    row: QuoteRow
+    model: str
+    channel: Channel | None
+    recipient: str
+    problem: str | None = None
+    refused: bool = False  # the problem is another follow-up in flight or a recent one (not a failure)
+
+
+@dataclass
+class MassReport:
+    items: list[MassItem]
+    outcomes: list[FollowUpOutcome] = field(default_factory=list)
+    letters_pdf: Path | None = None
+    letters_count: int = 0
+
+    @property
+    def failed(self) -> list[FollowUpOutcome]:
+        return [o for o in self.outcomes if o.outcome in ("failed", "uncertain")]
+
+    @property
+    def refused(self) -> list[FollowUpOutcome]:
+        return [o for o in self.outcomes if o.outcome == "refused"]
+
+    @property
+    def not_in_batch(self) -> list[FollowUpOutcome]:
+        return [o for o in self.outcomes if o.ok and o.local_copy_error]
+
+
+async def select_quotes(rt: Runtime, selection: MassSelection) -> list[QuoteRow]:
+    if selection.is_empty:
+        raise FollowUpError(
+            "no quotes selected",
+            remedy="give refs, or --customer, --sales-rep, --expired, --due or --all-open",
+        )
+    customer_ids = await resolve_customer_ids(rt, selection.customer) if selection.customer else ()
+    today = rt.today()
+    flt = QuoteFilter(
+        statuses=tuple(QuoteStatus) if selection.refs else (QuoteStatus.OPEN,),
+        customer_ids=customer_ids,
+        refs=selection.refs,
+        end_of_validity_before=today if selection.expired else None,
+    )
+    rows = await quotes_overview(rt, flt, sales_rep=selection.sales_rep, due_only=selection.due)
+    if selection.refs:
+        found = {row.quote.ref for row in rows}
+        missing = [ref for ref in selection.refs if ref not in found]
+        if missing:
+            raise FollowUpError(f"quote(s) not found: {', '.join(missing)}", remedy="check the references")
+    return rows
+
+
+def choose_channel(choice: ChannelChoice, quote: Quote, customer: Customer | None) -> tuple[Channel, str]:
+    """The channel and the recipients shown, from the quote with its contacts: what the sending will use."""
+    recipients = choose_recipients(quote, customer) if customer is not None else ()
+    shown = ", ".join(r.email for r in recipients)
+    if choice == "letter" or (choice == "prefer-email" and not recipients):
+        return Channel.LETTER, "courrier"
+    return Channel.EMAIL, shown or "(no e-mail address)"
+
+
+async def _with_contacts(rt: Runtime, rows: Sequence[QuoteRow]) -> dict[int, Quote]:
+    """The open quotes read one by one (lists carry no contacts), a few at a time."""
+    semaphore = asyncio.Semaphore(rt.settings.dolibarr.max_concurrency)
+
+    async def read(quote_id: int) -> Quote:
+        async with semaphore:
+            return await rt.dolibarr.get_quote(quote_id)
+
+    ids = [row.quote.id for row in rows if row.quote.is_open]
+    return {quote.id: quote for quote in await asyncio.gather(*(read(quote_id) for quote_id in ids))}
+
+
+async def plan_mass(
+    rt: Runtime,
+    selection: MassSelection,
+    *,
+    channel: ChannelChoice,
+    model: str | None = None,
+    per_quote_models: dict[str, str] | None = None,
+    force: bool = False,
+) -> list[MassItem]:
+    rows = await select_quotes(rt, selection)
+    names = rt.model_names()
+    for chosen in [model, *(per_quote_models or {}).values()]:
+        if chosen is not None and chosen not in names:
+            raise FollowUpError(f"unknown model {chosen!r}", remedy=f"use one of: {', '.join(names)}")
+    full = await _with_contacts(rt, rows)
+    in_progress = await asyncio.to_thread(ledger_problems, rt, [row.quote.id for row in rows])
+    today = rt.today()
+    gap = rt.settings.auto.min_gap
+    items = []
+    for row in rows:
+        the_model = (per_quote_models or {}).get(row.quote.ref) or model or row.next_model
+        quote = full.get(row.quote.id, row.quote)
+        chosen_channel, recipient = choose_channel(channel, quote, row.customer)
+        problem, refused = None, False
+        if not row.quote.is_open:
+            problem = f"{row.quote.ref} is {row.quote.status.label}"
+        elif row.quote.id in in_progress:
+            problem, refused = in_progress[row.quote.id], True
+        elif not force and row.last is not None and (today - row.last.done_on(rt.tz)).days < gap:
+            when = row.last.done_on(rt.tz).isoformat()
+            problem, refused = f"followed up on {when} ({row.last.model or '?'}), less than {gap} day(s) ago", True
+        elif chosen_channel is Channel.EMAIL and recipient == "(no e-mail address)":
+            problem = f"{row.quote.ref}: no e-mail address (use --letter or --prefer-email)"
+        items.append(
+            MassItem(
+                row=replace(row, quote=quote),
+                model=the_model,
+                channel=chosen_channel,
+                recipient=recipient,
+                problem=problem,
+                refused=refused,
+            )
+        )
+    order = rt.settings.letter.batch_order
+    items.sort(
+        key=lambda item: batch_sort_key(
+            order, item.row.customer or Customer(id=item.row.quote.customer_id, name=""), item.row.quote
+        )
+    )
+    return items
+
+
+async def mass_follow_up(
+    rt: Runtime,
+    items: Sequence[MassItem],
+    *,
+    channel: ChannelChoice,
+    note: str = "",
+    next_date: date | None = None,
+    out_dir: Path | None = None,
+    acting_user: User | None = None,
+    progress: Callable[[FollowUpOutcome], None] | None = None,
+    force: bool = False,
+    origin: str = "mass",
+) -> MassReport:
+    """Follow up every planned quote on the channel its plan shows; one failure never stops the others."""
+    user = acting_user or await api_user(rt)
+    await require_rights(rt, user)
+    run_id = f"{origin}-{uuid.uuid4().hex[:8]}"
+    report = MassReport(items=list(items))
+    today = rt.today()
+    out = rt.settings.resolve_path(out_dir or rt.settings.letter.output_dir)
+    pdf_path = out / f"relances-{today.isoformat()}-{run_id.rsplit('-', 1)[-1]}.pdf"
+    wants_email = any(item.channel is Channel.EMAIL and not item.problem for item in items)
+    wants_letters = any(item.channel is Channel.LETTER and not item.problem for item in items)
+    smtp_cm: AbstractContextManager[SmtpSender | None] = rt.open_smtp() if wants_email else nullcontext(None)
+    batch = LetterBatch(pdf_path, duplex=rt.settings.letter.duplex) if wants_letters else None
+    if batch is not None:
+        try:  # before anything is sent: a folder that cannot be written stops the batch at once
+            batch.__enter__()
+        except OSError as exc:
+            raise LetterError(
+                f"cannot write the letters PDF in {out}: {exc}",
+                remedy="give a writable folder with --out (or letter.output_dir); nothing was sent",
+            ) from None
+    batch_error: str | None = None
+    try:
+        with smtp_cm as smtp:
+            for item in items:
+                outcome = await _mass_one(rt, item, user, note, next_date, smtp, batch, run_id, force)
+                report.outcomes.append(outcome)
+                if outcome.channel is Channel.LETTER and outcome.ok and not outcome.local_copy_error:
+                    report.letters_count += 1
+                if progress is not None:
+                    progress(outcome)
+    finally:
+        if batch is not None:
+            try:
+                batch.__exit__(None, None, None)
+            except OSError as exc:
+                batch_error = str(exc)
+    if batch_error is not None:  # the letters were filed and recorded: only the print file is missing
+        report.outcomes = [
+            replace(
+                o,
+                local_copy_error=f"not in the print batch ({batch_error}): print {o.file_name} from the "
+                "quote's files in Dolibarr",
+            )
+            if o.channel is Channel.LETTER and o.ok
+            else o
+            for o in report.outcomes
+        ]
+        report.letters_count = 0
+    if report.letters_count:
+        report.letters_pdf = pdf_path
+    elif pdf_path.exists():
+        pdf_path.unlink()
+    return report
+
+
+async def _mass_one(
+    rt: Runtime,
+    item: MassItem,
+    user: User,
+    note: str,
+    next_date: date | None,
+    smtp: SmtpSender | None,
+    batch: LetterBatch | None,
+    run_id: str,
+    force: bool,
+) -> FollowUpOutcome:
+    quote = item.row.quote
+    name = item.row.customer.name if item.row.customer else ""
+    channel = item.channel or Channel.LETTER
+    if item.problem:
+        return FollowUpOutcome(
+            quote.ref, name, item.model, channel, "refused" if item.refused else "failed", error=item.problem
+        )
+    attempt = Attempt(
+        key=manual_key(),
+        quote_id=quote.id,
+        quote_ref=quote.ref,
+        channel=channel,
+        run_id=run_id,
+        customer_name=name,
+        model=item.model,
+        user_id=user.id,
+        note=note,
+        next_date=next_date,
+    )
+
+    async def prepare() -> PreparedFollowUp:
+        return await prepare_followup(
+            rt,
+            quote.id,  # read again once claimed: still open, its contacts and history as they are now
+            channel=channel,
+            acting_user=user,
+            model=item.model,
+            note=note,
+            next_date=next_date,
+            key=attempt.key,
+            customer=item.row.customer,
+            recent_gap_days=None if force else rt.settings.auto.min_gap,
+        )
+
+    def add_to_batch(prepared: PreparedFollowUp) -> None:
+        if batch is not None and prepared.letter_pdf is not None:
+            batch.add(prepared.letter_pdf, label=quote.ref)
+
+    try:
+        outcome = await deliver(
+            rt, attempt, prepare, smtp=smtp if channel is Channel.EMAIL else None, keep_copy=add_to_batch
+        )
+    except (RecentFollowUp, FollowUpInProgress) as exc:  # done meanwhile by someone else: not a failure
+        return FollowUpOutcome(quote.ref, name, item.model, channel, "refused", key=attempt.key, error=exc.message)
+    except (DolirelanceError, OSError) as exc:  # nothing left; the claim is released
+        log.warning("mass follow-up of %s failed: %s", quote.ref, exc)
+        message = exc.message if isinstance(exc, DolirelanceError) else str(exc)
+        return FollowUpOutcome(quote.ref, name, item.model, channel, "failed", key=attempt.key, error=message)
+    if outcome.outcome == "uncertain":
+        outcome = replace(outcome, error=f"{outcome.error} (the next follow-ups use a new SMTP connection)")
+    return outcome

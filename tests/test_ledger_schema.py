@@ -1,0 +1,108 @@
+"""The ledger's schema: migrations from the first released schema, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, create_engine, insert, inspect, select
+
+from dolirelance.errors import LedgerError
+from dolirelance.ledger import SCHEMA_VERSION_TABLE, FollowUpState, Ledger, followups, metadata
+from test_ledger import _pg_schema_url
+
+NOW = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    else:
+        yield from _pg_schema_url()
+
+
+def head_revision() -> str:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "dolirelance:migrations")
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def first_released_schema(url: str) -> None:
+    """What the first release made with ``metadata.create_all``: the table and its two plain indexes."""
+    legacy = MetaData()
+    table = followups.to_metadata(legacy)
+    for index in list(table.indexes):
+        if index.unique:
+            table.indexes.discard(index)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        legacy.create_all(conn)
+    engine.dispose()
+
+
+def row(key: str, quote_id: int, state: FollowUpState) -> dict[str, object]:
+    return {
+        "key": key, "instance": "test", "quote_id": quote_id, "quote_ref": f"PR2611-{quote_id:04d}", "step": None,
+        "model": "1ère relance", "channel": "email", "state": state.value, "run_id": "remind-1", "owner": "old:1",
+        "lease_until": None, "created_at": NOW, "updated_at": NOW, "sent_at": NOW,
+    }  # fmt: skip
+
+
+def test_a_new_ledger_is_at_the_head_and_matches_the_model(url: str) -> None:
+    Ledger(url, instance="test", clock=lambda: NOW).close()
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": SCHEMA_VERSION_TABLE})
+        assert context.get_current_revision() == head_revision()
+        assert compare_metadata(context, metadata) == []  # the migrations build exactly what the code queries
+    engine.dispose()
+    Ledger(url, instance="test", clock=lambda: NOW).close()  # opening again changes nothing
+
+
+def test_a_ledger_of_the_first_release_is_upgraded_with_its_rows(url: str) -> None:
+    first_released_schema(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(followups), [row("manual:a", 1, FollowUpState.RECORDED), row("manual:b", 2, FollowUpState.SENT)]
+        )
+    with Ledger(url, instance="test", clock=lambda: NOW) as ledger:
+        assert {e.key: e.state for e in ledger.recent()} == {
+            "manual:a": FollowUpState.RECORDED,
+            "manual:b": FollowUpState.SENT,
+        }
+        refused = ledger.claim(
+            "manual:c", quote_id=2, quote_ref="PR2611-0002", step=None, model="m", channel="email", run_id="r"
+        )
+        assert not refused and refused.holder is not None and refused.holder.key == "manual:b"
+        assert ledger.claim(
+            "manual:d", quote_id=1, quote_ref="PR2611-0001", step=None, model="m", channel="email", run_id="r"
+        )
+    with engine.connect() as conn:
+        assert conn.execute(select(followups.c.key)).scalars().all()
+        assert "ux_followups_one_in_flight" in {ix["name"] for ix in inspect(conn).get_indexes("followups")}
+    engine.dispose()
+
+
+def test_a_first_release_ledger_with_two_follow_ups_in_flight_for_one_quote_is_not_touched(url: str) -> None:
+    first_released_schema(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(followups), [row("manual:a", 2, FollowUpState.SENT), row("manual:b", 2, FollowUpState.UNCERTAIN)]
+        )
+    with pytest.raises(LedgerError, match=r"several follow-ups in flight for one quote: PR2611-0002 \(2 in flight\)"):
+        Ledger(url, instance="test", clock=lambda: NOW)
+    with engine.connect() as conn:
+        assert not inspect(conn).has_table(SCHEMA_VERSION_TABLE)  # rolled back: the old version still runs
+    engine.dispose()
