@@ -17,11 +17,13 @@ from pathlib import Path
 
 from reportlab.pdfgen.canvas import Canvas
 
+from dolirelance import starter
 from dolirelance.config import load_config
 from dolirelance.letter import LetterBatch, LetterComposer
 from dolirelance.render import Renderer, sample_context
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = Path(starter.__file__).parent / "defaults"
 
 
 def quote_pdf() -> bytes:
@@ -39,7 +41,7 @@ def quote_pdf() -> bytes:
 
 
 def run(count: int, *, trace: bool) -> tuple[float, float, int]:
-    settings = load_config(ROOT / "config.example.toml")
+    settings = load_config(DEFAULTS / "dolirelance.toml")
     renderer = Renderer(settings)
     model = settings.models[0].name
     ctx = sample_context(date(2026, 11, 28))

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from dolirelance import starter
 from dolirelance.demo import write_demo_config
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
 from dolirelance.testing.smtp_sink import SmtpSink
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "config.example.toml"
+DEFAULTS = Path(starter.__file__).parent / "defaults"
+EXAMPLE = DEFAULTS / "dolirelance.toml"
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -80,7 +82,7 @@ def test_config_check_reports_an_unknown_template_variable(tmp_path: Path) -> No
     )
     path = tmp_path / "dolirelance.toml"
     path.write_text(text, encoding="utf-8")
-    (tmp_path / "templates").symlink_to(REPO / "templates")
+    (tmp_path / "templates").symlink_to(DEFAULTS / "templates")
     result = run_cli(
         "config", "check", "--config", str(path), env={"DOLIRELANCE_API_KEY": "x", "DOLIRELANCE_SMTP_PASSWORD": "y"}
     )
@@ -101,7 +103,7 @@ def test_missing_config_file_says_what_to_do(tmp_path: Path) -> None:
     result = run_cli("quotes", cwd=tmp_path)
     assert result.returncode == 2
     assert "dolirelance.toml: file not found" in result.stderr
-    assert "config.example.toml" in result.stderr
+    assert "dolirelance init" in result.stderr
 
 
 @pytest.fixture

@@ -77,7 +77,9 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _main_options(
     config: ConfigOption = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs (also accepted after the command).")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show versions and exit.")
     ] = False,
@@ -160,6 +162,36 @@ def config_check(config: ConfigOption = None) -> None:
     out.print(
         f"[green]ok[/] {path}: {len(settings.models)} model(s), {variants} language variant(s), "
         f"{len(settings.auto.steps)} automatic step(s) (auto {'enabled' if settings.auto.enabled else 'disabled'})"
+    )
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to write into (created if missing).")] = Path("."),
+    dolibarr_url: Annotated[
+        str | None, typer.Option("--dolibarr-url", help="Dolibarr API URL (https://erp.example.fr/api/index.php).")
+    ] = None,
+    smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="SMTP server name.")] = None,
+    sender: Annotated[str | None, typer.Option(help="From address, e.g. 'Name <devis@example.fr>'.")] = None,
+) -> None:
+    """Write a commented dolirelance.toml and the default models into DIRECTORY; never overwrites."""
+    from dolirelance.starter import CONFIG_NAME, StarterAnswers, write_starter_files
+
+    answers = StarterAnswers(dolibarr_url=dolibarr_url, smtp_host=smtp_host, sender=sender)
+    if sys.stdin.isatty() and sys.stdout.isatty():  # asks only a person at a terminal
+        answers = StarterAnswers(
+            dolibarr_url=dolibarr_url
+            or typer.prompt("Dolibarr API URL", default="https://erp.example.fr/api/index.php"),
+            smtp_host=smtp_host or typer.prompt("SMTP server", default="smtp.example.fr"),
+            sender=sender or typer.prompt("Sender (From)", default="Solaire Rhône-Alpes <devis@example.fr>"),
+        )
+    written = write_starter_files(directory, answers)
+    for path in written:
+        out.print(f"wrote {escape(str(path))}")
+    config = directory / CONFIG_NAME
+    out.print(
+        escape("next: edit it ([company], models, [auto]), set DOLIRELANCE_API_KEY and DOLIRELANCE_SMTP_PASSWORD,")
+        + f" then `dolirelance --config {escape(str(config))} config check` and `doctor`"
     )
 
 
@@ -396,6 +428,7 @@ def mass(
 
     async def work() -> tuple[list[service.MassItem], service.MassReport | None]:
         async with service.open_runtime(settings) as rt:
+            next_date = _parse_next(next_, rt.today())  # a bad --next is an error in a dry run too
             items = await service.plan_mass(rt, selection, channel=choice, model=model, per_quote_models=per_quote)
             _print_mass_plan(items, dry_run=dry_run)
             if dry_run or not items:
@@ -406,7 +439,7 @@ def mass(
                 items,
                 channel=choice,
                 note=note,
-                next_date=_parse_next(next_, rt.today()),
+                next_date=next_date,
                 out_dir=out_dir,
                 progress=_print_outcome,
             )
@@ -519,7 +552,7 @@ def history(
 @app.command()
 def upcoming(
     user: Annotated[str | None, typer.Option("--user", help="Login (default: the API key's user).")] = None,
-    days: Annotated[int, typer.Option(help="How many days ahead.")] = 30,
+    days: Annotated[int, typer.Option(min=0, help="How many days ahead (0: today and overdue only).")] = 30,
     config: ConfigOption = None,
 ) -> None:
     """The follow-ups to do next (overdue first)."""
@@ -593,7 +626,7 @@ def explain_cmd(
     else:
         out.print("  recipients: none (no e-mail address on the quote's CUSTOMER contacts or the customer)")
     if not settings.auto.enabled:
-        out.print("  [dim]note: [auto] enabled = false: the daemon sends nothing until it is enabled[/]")
+        out.print("  [dim]note: \\[auto] enabled = false: the daemon sends nothing until it is enabled[/]")
     if prepared is not None and prepared.email is not None:
         out.print("\n[bold]E-mail that would go out:[/]")
         out.print(f"From: {prepared.email['From']}\nTo: {prepared.email['To']}\nSubject: {prepared.email['Subject']}")
@@ -636,7 +669,7 @@ def print_auto_report(report: Any, settings: Settings) -> None:
     title = "Dry run" if report.dry_run else "Automatic run"
     out.print(f"[bold]{title} for {report.today.isoformat()}[/] ({len(report.decisions)} candidate quote(s))")
     if not settings.auto.enabled:
-        out.print("[dim]([auto] enabled = false: `serve` does not run by itself; `run --once` runs on demand)[/]")
+        out.print("[dim](\\[auto] enabled = false: `serve` does not run by itself; `run --once` runs on demand)[/]")
     for decision in sorted(report.decisions, key=lambda d: d.quote_ref):
         colour = {DecisionKind.DUE: "green", DecisionKind.NOT_DUE: "cyan", DecisionKind.SKIPPED: "yellow"}[
             decision.kind
@@ -662,7 +695,7 @@ def print_auto_report(report: Any, settings: Settings) -> None:
 
 @app.command()
 def serve(config: ConfigOption = None) -> None:
-    """The daemon: one automatic run a day at [auto] time, health endpoint, clean stop on SIGTERM."""
+    """The daemon: one automatic run a day at \\[auto] time, health endpoint, clean stop on SIGTERM."""
     from dolirelance.scheduler import serve_forever
 
     settings = _settings(config)
@@ -768,36 +801,69 @@ def demo(
 
 
 def main() -> None:
-    """Console entry point: the one place errors are turned into messages and exit codes."""
+    """Console entry point: the one place errors are turned into messages and exit codes.
+
+    Click handles its own usage errors (exit 2, the usage line, what is wrong) and ``--help``;
+    our errors come out of it and are printed here.
+    """
     try:
-        # Without standalone mode click returns the exit code of typer.Exit instead of raising it.
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+        app(args=hoist_global_options(sys.argv[1:]), prog_name="dolirelance")
     except ConfigError as exc:
         _print_error(exc)
         sys.exit(2)
     except DolirelanceError as exc:
         _print_error(exc)
         sys.exit(1)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # anything unexpected: a bug to report
         if state.debug:
             raise
-        err.print(f"[red]error:[/] unexpected {type(exc).__name__}: {exc}")
+        err.print(f"[red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))}")
         err.print("  → run again with --debug for the traceback, and report it")
         sys.exit(1)
+
+
+_GLOBAL_FLAGS = frozenset({"--debug"})
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move ``--debug`` written after the command in front of it, where Click expects it.
+
+    A token that is the value of an option (``--note --debug``) or comes after ``--`` stays where it is.
+    ``--config`` needs no moving: every command that reads the configuration accepts it too.
+    """
+    import typer.main
+
+    command: Any = typer.main.get_command(app)
+    hoisted: list[str] = []
+    rest: list[str] = []
+    takes_value: set[str] = set()
+    expecting_value = False
+    for index, token in enumerate(argv):
+        if token == "--":
+            rest.extend(argv[index:])
+            break
+        if expecting_value:
+            rest.append(token)
+            expecting_value = False
+            continue
+        if token in _GLOBAL_FLAGS:
+            hoisted.append(token)
+            continue
+        rest.append(token)
+        if token.startswith("-"):
+            expecting_value = token.split("=", 1)[0] in takes_value and "=" not in token
+            continue
+        sub = getattr(command, "commands", {}).get(token) if hasattr(command, "commands") else None
+        if sub is not None:
+            command = sub
+            takes_value = {
+                opt for param in sub.params if not getattr(param, "is_flag", False) for opt in param.opts
+                if opt.startswith("-")
+            }
+    return hoisted + rest
 
 
 def _print_error(exc: DolirelanceError) -> None:

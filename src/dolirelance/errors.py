@@ -120,5 +120,9 @@ class QuoteNotOpen(FollowUpError):
     """The quote is a draft, signed, refused, billed or cancelled."""
 
 
+class InitError(DolirelanceError):
+    """``dolirelance init`` cannot write its starter files (one exists already, or the folder is not writable)."""
+
+
 class LedgerError(DolirelanceError):
     """The ledger (claims and outcomes store) cannot be read or written."""
