@@ -136,7 +136,7 @@ def test_example_models_render_in_french_and_english(
     en = renderer.render("1ère relance", english(ctx))
     assert (en.lang, en.letter_language) == ("en", "fr")
     assert en.email_subject == "Your quote PR2611-0001 — Solaire Rhône-Alpes SARL"
-    assert "for €1,448.00 (incl. VAT), valid until 8 December 2026" in en.email_text
+    assert "for €1,206.67 excl. VAT (€1,448.00 incl. VAT), valid until 8 December 2026" in en.email_text
     assert (
         "8 novembre 2026" in en.letter_text
     )  # the letter has no English variant: French texts, French dates

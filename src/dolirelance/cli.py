@@ -141,8 +141,8 @@ def _day(value: date | None) -> str:
 
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
-    """Validate the file and render every model and variant against a sample quote."""
-    from dolirelance.render import Renderer, sample_context
+    """Validate the file; render every model for each kind of addressee, before and after the end of validity."""
+    from dolirelance.render import ADDRESSEE_KINDS, Renderer, sample_contexts
 
     path = find_config_path(config or state.config_path)
     settings = load_config(path)
@@ -150,18 +150,24 @@ def config_check(config: ConfigOption = None) -> None:
     if settings.smtp.password_env:
         settings.smtp.resolved_password()
     renderer = Renderer(settings)
-    problems = renderer.check(sample_context(date.today()))
-    if problems:
-        err.print(f"[red]error:[/] {path}: {len(problems)} template problem(s):")
-        for problem in problems:
-            err.print(f"  {problem.message}")
+    contexts = sample_contexts(date.today())
+    found: dict[str, tuple[Any, list[str]]] = {}
+    for label, ctx in contexts:
+        for problem in renderer.check(ctx):
+            found.setdefault(problem.message, (problem, []))[1].append(label)
+    if found:
+        err.print(f"[red]error:[/] {escape(str(path))}: {len(found)} template problem(s):")
+        for message, (problem, labels) in found.items():
+            only = "" if len(labels) == len(contexts) else f" (writing to {'; '.join(labels)})"
+            err.print(f"  {escape(message)}{escape(only)}")
             if problem.remedy:
-                err.print(f"    → {problem.remedy}")
+                err.print(f"    → {escape(problem.remedy)}")
         raise typer.Exit(2)
     variants = sum(len(model.variants) for model in settings.models)
     out.print(
         f"[green]ok[/] {path}: {len(settings.models)} model(s), {variants} language variant(s), "
-        f"{len(settings.auto.steps)} automatic step(s) (auto {'enabled' if settings.auto.enabled else 'disabled'})"
+        f"{len(settings.auto.steps)} automatic step(s) (auto {'enabled' if settings.auto.enabled else 'disabled'}); "
+        f"every text rendered for {len(ADDRESSEE_KINDS)} kinds of addressee, before and after the end of validity"
     )
 
 

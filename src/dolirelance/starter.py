@@ -74,7 +74,7 @@ def starter_config_text(answers: StarterAnswers | None = None) -> str:
         value = getattr(answers, field, None) if answers else None
         if value:
             line = f"{_ANSWER_KEYS[field]} = {json.dumps(value.strip(), ensure_ascii=False)}"
-            text = pattern.sub(lambda _match, line=line: line, text, count=1)
+            text = pattern.sub(line.replace("\\", "\\\\"), text, count=1)
     return text
 
 
