@@ -25,6 +25,7 @@ from dolirelance import __version__
 from dolirelance.config import Settings, find_config_path, load_config, parse_day_offset
 from dolirelance.domain import Channel, QuoteFilter
 from dolirelance.errors import ConfigError, DolirelanceError, FollowUpError
+from dolirelance.logsetup import LogFormat, configure_logging
 
 T = TypeVar("T")
 
@@ -51,6 +52,11 @@ class _State:
 
 
 state = _State()
+
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option("--log-format", help="text, or json: one JSON object per line (time, level, event, quote_ref...)."),
+]
 
 ConfigOption = Annotated[
     Path | None,
@@ -86,11 +92,7 @@ def _main_options(
 ) -> None:
     state.config_path = config
     state.debug = debug
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(logging.DEBUG if debug else logging.WARNING)
 
 
 def _settings(config: Path | None = None) -> Settings:
@@ -700,12 +702,12 @@ def print_auto_report(report: Any, settings: Settings) -> None:
 
 
 @app.command()
-def serve(config: ConfigOption = None) -> None:
+def serve(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.TEXT) -> None:
     """The daemon: one automatic run a day at \\[auto] time, health endpoint, clean stop on SIGTERM."""
     from dolirelance.scheduler import serve_forever
 
     settings = _settings(config)
-    logging.getLogger().setLevel(logging.DEBUG if state.debug else logging.INFO)
+    configure_logging(logging.DEBUG if state.debug else logging.INFO, log_format)
     _run(serve_forever(settings))
 
 
@@ -786,11 +788,13 @@ def ledger_resolve(
 
 
 @app.command()
-def web(config: ConfigOption = None) -> None:
+def web(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.TEXT) -> None:
     """Serve the pages for sales people (log in with the Dolibarr login)."""
     from dolirelance.web import serve_web
 
-    serve_web(_settings(config))
+    settings = _settings(config)
+    configure_logging(logging.DEBUG if state.debug else logging.INFO, log_format)
+    serve_web(settings)
 
 
 @app.command()
@@ -799,11 +803,12 @@ def demo(
     keep_running: Annotated[
         bool, typer.Option("--keep-running", help="Keep the fake Dolibarr and the web pages up until Ctrl-C.")
     ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="With --keep-running: log every web request.")] = False,
 ) -> None:
     """The whole cycle on a bundled fake Dolibarr with French sample data, a local SMTP sink and SQLite."""
     from dolirelance.demo import run_demo
 
-    run_demo(out_dir.resolve(), console=out, keep_running=keep_running)
+    run_demo(out_dir.resolve(), console=out, keep_running=keep_running, verbose=verbose)
 
 
 def main() -> None:

@@ -111,7 +111,7 @@ def demo_environment(out_dir: Path, today: date) -> Iterator[tuple[FakeDolibarr,
         yield fake, sample, sink, config, url
 
 
-def run_demo(out_dir: Path, *, console: Console, keep_running: bool = False) -> None:
+def run_demo(out_dir: Path, *, console: Console, keep_running: bool = False, verbose: bool = False) -> None:
     from dolirelance import cli
 
     today = date.today()
@@ -159,7 +159,7 @@ def run_demo(out_dir: Path, *, console: Console, keep_running: bool = False) -> 
         console.print(f"  ledger: {out_dir / 'ledger.sqlite3'}")
         console.print(f"  try: dolirelance --config {config} explain {about or 'REF'} --preview")
         if keep_running:
-            _serve_web_until_interrupted(config, console)
+            _serve_web_until_interrupted(config, console, verbose=verbose)
         else:
             console.print(
                 "  web pages for sales people: `dolirelance demo --keep-running`, then log in as "
@@ -177,8 +177,12 @@ def _tolerate_exit(action: object) -> None:
         return
 
 
-def _serve_web_until_interrupted(config: Path, console: Console) -> None:
+def _serve_web_until_interrupted(config: Path, console: Console, *, verbose: bool) -> None:
+    """The web pages on the demo's fake; quiet (warnings only, no access log) unless ``verbose``."""
+    import logging
+
     from dolirelance.config import load_config
+    from dolirelance.logsetup import configure_logging
 
     settings = load_config(config)
     try:
@@ -190,5 +194,6 @@ def _serve_web_until_interrupted(config: Path, console: Console) -> None:
     console.print(
         f"\nweb pages: http://{settings.web.host}:{settings.web.port}/mass — log in as {DEMO_USER} / {DEMO_PASSWORD}"
     )
-    console.print("Ctrl-C stops the demo")
-    serve_web(settings)
+    console.print("Ctrl-C stops the demo" + ("" if verbose else " (--verbose shows every request)"))
+    configure_logging(logging.INFO if verbose else logging.WARNING)
+    serve_web(settings, access_log=verbose)
