@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ def spaces(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def settings() -> Settings:
+def default_settings() -> Settings:
     return load_config(DEFAULTS / "dolirelance.toml")
 
 
@@ -38,9 +39,9 @@ def texts(rendered: RenderedFollowUp) -> dict[str, str]:
     return {"e-mail": rendered.email_text, "letter": rendered.letter_text}
 
 
-def test_greeting_follows_the_addressee(settings: Settings) -> None:
+def test_greeting_follows_the_addressee(default_settings: Settings) -> None:
     """Madame for a contact with civility; 'Madame, Monsieur,' for a contact without one and for a company."""
-    for label, model, rendered in rendered_all(settings):
+    for label, model, rendered in rendered_all(default_settings):
         for kind, text in texts(rendered).items():
             first = text.splitlines()[0]
             expected = "Madame," if label.startswith("a contact with a civility") else "Madame, Monsieur,"
@@ -50,9 +51,9 @@ def test_greeting_follows_the_addressee(settings: Settings) -> None:
                 assert f"d'agréer, {salutation}, l'expression" in text, (label, model)
 
 
-def test_validity_wording_follows_the_end_of_validity(settings: Settings) -> None:
+def test_validity_wording_follows_the_end_of_validity(default_settings: Settings) -> None:
     """Before the end: 'valable jusqu'au'; after it: 'arrivée à échéance le', never 'valable jusqu'au'."""
-    for label, model, rendered in rendered_all(settings):
+    for label, model, rendered in rendered_all(default_settings):
         for kind, text in texts(rendered).items():
             flat = spaces(text)
             if label.endswith("after the end of validity"):
@@ -65,23 +66,23 @@ def test_validity_wording_follows_the_end_of_validity(settings: Settings) -> Non
                 assert "valable jusqu'au 3 décembre 2026" in flat and "échéance" not in flat, (label, model, kind)
 
 
-def test_every_default_model_shows_the_amount_the_same_way(settings: Settings) -> None:
-    for label, model, rendered in rendered_all(settings):
+def test_every_default_model_shows_the_amount_the_same_way(default_settings: Settings) -> None:
+    for label, model, rendered in rendered_all(default_settings):
         for kind, text in texts(rendered).items():
             assert "d'un montant de 1 206,67 € HT (1 448,00 € TTC)" in spaces(text), (label, model, kind)
 
 
-def test_english_variant_says_expired_too(settings: Settings) -> None:
-    renderer = Renderer(settings)
+def test_english_variant_says_expired_too(default_settings: Settings) -> None:
+    renderer = Renderer(default_settings)
     _, ctx = sample_contexts(TODAY)[1]  # a contact with a civility, after the end of validity
     english = replace(ctx, customer=replace(ctx.customer, default_lang="en_GB"))
     text = spaces(renderer.render("1ère relance", english).email_text)
     assert "for €1,206.67 excl. VAT (€1,448.00 incl. VAT), which expired on 18 November 2026." in text
 
 
-def test_previous_follow_up_mentioned_only_when_on_an_earlier_day(settings: Settings) -> None:
+def test_previous_follow_up_mentioned_only_when_on_an_earlier_day(default_settings: Settings) -> None:
     """A letter the same day as an e-mail does not say 'we already wrote to you on <today>'."""
-    renderer = Renderer(settings)
+    renderer = Renderer(default_settings)
     _, ctx = sample_contexts(TODAY)[0]
     same_day = renderer.render("2nde relance", replace(ctx, previous_date=TODAY))
     assert "déjà" not in same_day.letter_text and "déjà" not in same_day.email_text
@@ -99,3 +100,20 @@ def test_sample_contexts_cover_three_addressees_on_both_sides() -> None:
         True,
         False,
     }
+
+
+async def test_an_email_to_the_company_address_greets_the_company(runtime: Any, sample_data: Any) -> None:
+    """The quote's only contact has no e-mail: the mail goes to the customer's address and opens
+    'Madame, Monsieur,' (not 'Monsieur,' for a contact who will not read it); a letter goes to the contact."""
+    from dolirelance import service
+    from dolirelance.domain import Channel
+
+    me = await runtime.me()
+    ref = sample_data.refs["contact_without_email"]
+    email = await service.prepare_followup(runtime, ref, channel=Channel.EMAIL, acting_user=me)
+    assert [r.email for r in email.recipients] == ["accueil@garage-dupont.test"]
+    assert email.contact is None
+    assert email.rendered.email_text.startswith("Madame, Monsieur,\n")
+    letter = await service.prepare_followup(runtime, ref, channel=Channel.LETTER, acting_user=me)
+    assert letter.contact is not None and letter.contact.lastname == "Petit"
+    assert letter.rendered.letter_text.startswith("Monsieur,\n")
