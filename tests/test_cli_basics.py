@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,18 @@ def test_demo_runs_the_whole_cycle(tmp_path: Path) -> None:
     assert len(PdfReader(letters[0]).pages) >= 2
     assert "AC_RELANCE_EMAIL" in result.stdout and "AC_RELANCE_LETTER" in result.stdout
     assert "jdupont / relance" in result.stdout
+    assert "missing" not in result.stdout  # doctor: the demo user has every right the demo uses
+    assert "unexpected" not in result.stdout + result.stderr
+
+
+def test_demo_user_can_list_quotes_by_sales_rep(tmp_path: Path) -> None:
+    """In the demo's setting, `quotes --sales-rep` works (it reads users: user.user.lire)."""
+    from dolirelance.demo import DEMO_USER, demo_environment
+
+    with demo_environment(tmp_path, date(2026, 11, 28)) as (_fake, _sample, _sink, config, _url):
+        doctor = run_cli("doctor", "--config", str(config))
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "missing" not in doctor.stdout
+        result = run_cli("quotes", "--sales-rep", DEMO_USER, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "Garage Dupont SAS" in result.stdout and "Ferme des Trois Chênes" not in result.stdout

@@ -104,6 +104,9 @@ def demo_environment(out_dir: Path, today: date) -> Iterator[tuple[FakeDolibarr,
             target.unlink()
     fake = FakeDolibarr(timezone="Europe/Paris")
     sample = load_sample_data(fake, today)
+    # The sample's sales user lacks user.user.lire (tests need a user without it); the demo's user has
+    # every right the demo uses, so `doctor` is all green and `quotes --sales-rep` works.
+    fake.users[sample.users[DEMO_USER]].rights.add("user.user.lire")
     with ExitStack() as stack:
         url = stack.enter_context(serve_in_thread(create_app(fake)))
         sink = stack.enter_context(SmtpSink(eml_dir=out_dir / "emails"))
