@@ -11,10 +11,11 @@ import json
 import logging
 import sys
 from collections.abc import Coroutine
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -138,6 +139,20 @@ def _day(value: date | None) -> str:
     return value.isoformat() if value else ""
 
 
+def _business_tz(settings: Settings) -> ZoneInfo:
+    """The time zone every time is shown in (named in the column), the one the days are counted in."""
+    return ZoneInfo(settings.auto.timezone)
+
+
+def _when(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _amount_json(value: Decimal) -> str:
+    """Amounts in JSON: a decimal string with two decimals ("910.00"), never a float."""
+    return str(value.quantize(Decimal("0.01")))
+
+
 # --------------------------------------------------------------------------- config
 
 
@@ -248,6 +263,7 @@ def quotes(
             return rows, {name: i + 1 for i, name in enumerate(rt.model_names())}
 
     rows, _levels = _run(work())
+    tz = _business_tz(settings)
     if as_json:
         payload = [
             {
@@ -255,19 +271,20 @@ def quotes(
                 "ref": row.quote.ref,
                 "customer": row.customer.name if row.customer else None,
                 "customer_id": row.quote.customer_id,
-                "total_excl_tax": str(row.quote.total_excl_tax),
+                "total_excl_tax": _amount_json(row.quote.total_excl_tax),
+                "total_incl_tax": _amount_json(row.quote.total_incl_tax),
                 "currency": row.quote.currency,
                 "end_of_validity": _day(row.quote.end_of_validity),
                 "opt_out": row.quote.opt_out,
                 "last_followup": None
                 if row.last is None
                 else {
-                    "date": row.last.done_at.isoformat(),
+                    "date": row.last.done_at.astimezone(tz).isoformat(),
                     "model": row.last.model,
                     "channel": row.last.channel.value,
                     "note": row.last.note,
                 },
-                "next_followup": row.next_todo.due_at.date().isoformat() if row.next_todo else None,
+                "next_followup": row.next_todo.due_on(tz).isoformat() if row.next_todo else None,
                 "next_model": row.next_model,
             }
             for row in rows
@@ -282,7 +299,7 @@ def quotes(
         total += row.quote.total_excl_tax
         last = ""
         if row.last is not None:
-            last = f"{row.last.done_at.date().isoformat()} {row.last.model or ''} ({row.last.channel.value})"
+            last = f"{row.last.done_on(tz).isoformat()} {row.last.model or ''} ({row.last.channel.value})"
             if row.last.note:
                 last += f" — {row.last.note[:40]}"
         table.add_row(
@@ -291,7 +308,7 @@ def quotes(
             _money(row.quote.total_excl_tax, row.quote.currency),
             _day(row.quote.end_of_validity),
             last,
-            row.next_todo.due_at.date().isoformat() if row.next_todo else "",
+            row.next_todo.due_on(tz).isoformat() if row.next_todo else "",
         )
     out.print(table)
     out.print(f"Total excl. tax: {_money(total, 'EUR')}")
@@ -438,7 +455,7 @@ def mass(
         async with service.open_runtime(settings) as rt:
             next_date = _parse_next(next_, rt.today())  # a bad --next is an error in a dry run too
             items = await service.plan_mass(rt, selection, channel=choice, model=model, per_quote_models=per_quote)
-            _print_mass_plan(items, dry_run=dry_run)
+            _print_mass_plan(items, dry_run=dry_run, tz=rt.tz)
             if dry_run or not items:
                 return items, None
             out.print(f"following up {len(items)} quote(s)...")
@@ -466,7 +483,7 @@ def mass(
         raise typer.Exit(1)
 
 
-def _print_mass_plan(items: list[Any], *, dry_run: bool) -> None:
+def _print_mass_plan(items: list[Any], *, dry_run: bool, tz: ZoneInfo) -> None:
     table = Table(title=("Dry run: " if dry_run else "") + f"{len(items)} quote(s)")
     for column in (
         "Ref",
@@ -481,9 +498,9 @@ def _print_mass_plan(items: list[Any], *, dry_run: bool) -> None:
         table.add_column(column)
     for item in items:
         row = item.row
-        last = f"{row.last.done_at.date().isoformat()} {row.last.model or ''}" if row.last else ""
+        last = f"{row.last.done_on(tz).isoformat()} {row.last.model or ''}" if row.last else ""
         table.add_row(
-            row.quote.ref,
+            row.quote.ref + (" [dim](opt-out)[/]" if row.quote.opt_out else ""),
             row.customer.name if row.customer else "",
             _money(row.quote.total_excl_tax, row.quote.currency),
             _day(row.quote.end_of_validity),
@@ -537,8 +554,9 @@ def history(
             return await service.history_view(rt, quote=quote, customer=customer, open_only=open_)
 
     lines = _run(work())
+    tz = _business_tz(settings)
     table = Table(title=f"{len(lines)} follow-up(s)")
-    for column in ("Id", "Customer", "Quote", "Note", "Model", "Channel", "User", "Date", "Next", "File"):
+    for column in ("Id", "Customer", "Quote", "Note", "Model", "Channel", "User", f"Date ({tz.key})", "Next", "File"):
         table.add_column(column)
     for line in lines:
         record = line.record
@@ -550,7 +568,7 @@ def history(
             record.model or "",
             record.channel.value,
             line.user_name,
-            record.done_at.strftime("%Y-%m-%d %H:%M"),
+            _when(record.done_at, tz),
             _day(record.next_date),
             record.file_name or "",
         )
@@ -727,6 +745,7 @@ def status(config: ConfigOption = None) -> None:
     from dolirelance.ledger import Ledger
 
     settings = _settings(config)
+    tz = _business_tz(settings)
     ledger = Ledger(settings.ledger.url, instance=settings.ledger.instance)
     try:
         counts = ledger.counts()
@@ -738,18 +757,19 @@ def status(config: ConfigOption = None) -> None:
     out.print("ledger: " + (", ".join(f"{state_} {count}" for state_, count in sorted(counts.items())) or "empty"))
     for entry in uncertain:
         out.print(
-            f"[red]uncertain[/] {entry.key} {entry.quote_ref} ({entry.model}) since {entry.updated_at:%Y-%m-%d %H:%M}: "
+            f"[red]uncertain[/] {entry.key} {entry.quote_ref} ({entry.model}) since {_when(entry.updated_at, tz)} "
+            f"({tz.key}): "
             f"check the mailbox, then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
         )
     for entry in to_record:
         out.print(f"[yellow]sent, not recorded[/] {entry.key} {entry.quote_ref}: `dolirelance retry` records it")
     if recent:
         table = Table(title="last follow-ups")
-        for column in ("When", "Quote", "Model", "Channel", "State", "Key"):
+        for column in (f"When ({tz.key})", "Quote", "Model", "Channel", "State", "Key"):
             table.add_column(column)
         for entry in recent:
             table.add_row(
-                f"{entry.updated_at:%Y-%m-%d %H:%M}",
+                _when(entry.updated_at, tz),
                 entry.quote_ref,
                 entry.model or "",
                 entry.channel,
