@@ -598,7 +598,7 @@ def upcoming(
         quote_ = line.quote
         table.add_row(
             ("[red]" if line.overdue else "") + line.due_on.isoformat() + (" (overdue)[/]" if line.overdue else ""),
-            quote_.ref if quote_ else "",
+            (quote_.ref + (" [dim](opt-out)[/]" if quote_.opt_out else "")) if quote_ else "",
             line.customer_name,
             _money(quote_.total_excl_tax, quote_.currency) if quote_ else "",
             _day(quote_.end_of_validity) if quote_ else "",
