@@ -93,7 +93,7 @@ def _main_options(
 ) -> None:
     state.config_path = config
     state.debug = debug
-    configure_logging(logging.DEBUG if debug else logging.WARNING)
+    configure_logging(logging.DEBUG if debug else logging.WARNING, if_unconfigured=True)
 
 
 def _settings(config: Path | None = None) -> Settings:

@@ -44,12 +44,33 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
-def configure_logging(level: int, log_format: LogFormat = LogFormat.TEXT, stream: TextIO | None = None) -> None:
-    """Replace the root handlers with one writing ``log_format`` lines to ``stream`` (stderr by default)."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonLineFormatter() if log_format is LogFormat.JSON else logging.Formatter(TEXT_FORMAT))
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record (as logging's own last resort does)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+
+def configure_logging(
+    level: int, log_format: LogFormat = LogFormat.TEXT, stream: TextIO | None = None, *, if_unconfigured: bool = False
+) -> None:
+    """Install one handler writing ``log_format`` lines to ``stream`` (the current stderr by default).
+
+    Only a handler installed here is replaced; others (a host application's, pytest's) stay. With
+    ``if_unconfigured``, nothing changes when the root logger already has a handler of someone else.
+    """
     root = logging.getLogger()
-    for old in list(root.handlers):
+    ours = [handler for handler in root.handlers if getattr(handler, "_dolirelance", False)]
+    if if_unconfigured and len(root.handlers) > len(ours):
+        return
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
+    handler.setFormatter(JsonLineFormatter() if log_format is LogFormat.JSON else logging.Formatter(TEXT_FORMAT))
+    handler._dolirelance = True  # type: ignore[attr-defined]
+    for old in ours:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
