@@ -412,6 +412,8 @@ def test_times_amounts_and_opt_out_read_the_same_everywhere(cli: Cli) -> None:
     assert rows[refs["expired"]]["total_incl_tax"] == "1092.00"
     assert rows[refs["about_to_expire"]]["last_followup"]["date"] == "2026-11-28T09:30:00+01:00"
 
+    preview = cli("preview", refs["opt_out"], "--email", str(cli.tmp_path / "o.eml"))
+    assert preview.code == 0 and "is opt-out: automatic runs skip it" in flat(preview.out)
     plan = cli("mass", refs["opt_out"], refs["expired"], "--email", "--dry-run")
     assert plan.code == 0, plan
     assert f"{refs['opt_out']} (opt-out)" in flat(plan.out)

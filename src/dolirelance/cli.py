@@ -351,6 +351,8 @@ def preview(
             f"e-mail for {prepared.quote.ref} ({prepared.model}) to {prepared.recipients_text} written to {email}"
         )
     out.print(f"attachments: {', '.join(prepared.attachment_names)}")
+    if prepared.quote.opt_out:
+        out.print(f"{prepared.quote.ref} is opt-out: automatic runs skip it (a manual follow-up still goes out)")
 
 
 @app.command()
