@@ -99,3 +99,36 @@ def test_each_answer_replaces_exactly_one_example_line() -> None:
     for field, pattern in _ANSWER_LINES.items():
         assert len(pattern.findall(text)) == 1, field
     assert starter_config_text(StarterAnswers()) == text
+
+
+def test_at_a_terminal_init_asks_and_keeps_the_defaults_offered(tmp_path: Path) -> None:
+    """On a terminal: three questions; Enter keeps the example value shown."""
+    import os
+    import pty
+    import subprocess
+    import time
+
+    main_fd, child_fd = pty.openpty()
+    command = [str(Path(sys.executable).parent / "dolirelance"), "init", str(tmp_path / "site")]
+    proc = subprocess.Popen(command, stdin=child_fd, stdout=child_fd, stderr=child_fd, close_fds=True)
+    os.close(child_fd)
+    seen = b""
+    answers = iter([b"https://crm.acme.test/api/index.php\n", b"\n", b"Acme <devis@acme.test>\n"])
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:
+            break
+        seen += chunk
+        if chunk.rstrip().endswith(b":") or chunk.rstrip().endswith(b"]:"):
+            os.write(main_fd, next(answers, b"\n"))
+    proc.wait(timeout=10)
+    os.close(main_fd)
+    assert proc.returncode == 0, seen.decode(errors="replace")
+    text = seen.decode(errors="replace")
+    assert "Dolibarr API URL" in text and "SMTP server [smtp.example.fr]" in text and "Sender (From)" in text
+    written = (tmp_path / "site" / "dolirelance.toml").read_text(encoding="utf-8")
+    assert 'url = "https://crm.acme.test/api/index.php"' in written
+    assert 'host = "smtp.example.fr"' in written
+    assert 'sender = "Acme <devis@acme.test>"' in written
