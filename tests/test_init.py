@@ -113,16 +113,17 @@ def test_at_a_terminal_init_asks_and_keeps_the_defaults_offered(tmp_path: Path) 
     proc = subprocess.Popen(command, stdin=child_fd, stdout=child_fd, stderr=child_fd, close_fds=True)
     os.close(child_fd)
     seen = b""
-    answers = iter([b"https://crm.acme.test/api/index.php\n", b"\n", b"Acme <devis@acme.test>\n"])
+    answers = [b"https://crm.acme.test/api/index.php\n", b"\n", b"Acme <devis@acme.test>\n"]
+    answered = 0
     deadline = time.monotonic() + 30
     while proc.poll() is None and time.monotonic() < deadline:
         try:
-            chunk = os.read(main_fd, 4096)
+            seen += os.read(main_fd, 4096)
         except OSError:
             break
-        seen += chunk
-        if chunk.rstrip().endswith(b":") or chunk.rstrip().endswith(b"]:"):
-            os.write(main_fd, next(answers, b"\n"))
+        while answered < min(seen.count(b"]: "), len(answers)):  # each prompt shows its default: "[...]: "
+            os.write(main_fd, answers[answered])
+            answered += 1
     proc.wait(timeout=10)
     os.close(main_fd)
     assert proc.returncode == 0, seen.decode(errors="replace")
