@@ -1,6 +1,6 @@
 """Mass letters: follow-ups per second and peak memory for batches of 100 and 1,000.
 
-Each follow-up: the first model of config.example.toml rendered for a sample context, composed
+Each follow-up: the first packaged default model (dolirelance/defaults) rendered for a sample context, composed
 with a 2-page quote PDF, and added to a LetterBatch. Run: .venv/bin/python bench/letters.py
 """
 
