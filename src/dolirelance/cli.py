@@ -198,8 +198,9 @@ def init(
     sender: Annotated[str | None, typer.Option(help="From address, e.g. 'Name <devis@example.fr>'.")] = None,
 ) -> None:
     """Write a commented dolirelance.toml and the default models into DIRECTORY; never overwrites."""
-    from dolirelance.starter import CONFIG_NAME, StarterAnswers, write_starter_files
+    from dolirelance.starter import CONFIG_NAME, StarterAnswers, refuse_to_overwrite, write_starter_files
 
+    refuse_to_overwrite(directory)  # before asking anything
     answers = StarterAnswers(dolibarr_url=dolibarr_url, smtp_host=smtp_host, sender=sender)
     if sys.stdin.isatty() and sys.stdout.isatty():  # asks only a person at a terminal
         answers = StarterAnswers(

@@ -83,16 +83,21 @@ def starter_paths(directory: Path) -> list[Path]:
     return [directory / CONFIG_NAME, *(directory / TEMPLATES_DIR / name for name in default_templates())]
 
 
-def write_starter_files(directory: Path, answers: StarterAnswers | None = None) -> list[Path]:
-    """Write the commented configuration and the default models into ``directory``; never overwrite."""
-    targets = starter_paths(directory)
-    existing = [path for path in targets if path.exists()]
+def refuse_to_overwrite(directory: Path) -> None:
+    """Raise :class:`InitError` naming every starter file that exists already in ``directory``."""
+    existing = [path for path in starter_paths(directory) if path.exists()]
     if existing:
         shown = ", ".join(str(path) for path in existing)
         raise InitError(
             f"not overwriting {shown}",
             remedy="choose another folder (`dolirelance init DIR`), or move the existing files away first",
         )
+
+
+def write_starter_files(directory: Path, answers: StarterAnswers | None = None) -> list[Path]:
+    """Write the commented configuration and the default models into ``directory``; never overwrite."""
+    targets = starter_paths(directory)
+    refuse_to_overwrite(directory)
     try:
         (directory / TEMPLATES_DIR).mkdir(parents=True, exist_ok=True)
         (directory / CONFIG_NAME).write_text(starter_config_text(answers), encoding="utf-8")
