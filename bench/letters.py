@@ -1,6 +1,6 @@
 """Mass letters: follow-ups per second and peak memory for batches of 100 and 1,000.
 
-Each follow-up: the first model of config.example.toml rendered for a sample context, composed
+Each follow-up: the first packaged default model (dolirelance/defaults) rendered for a sample context, composed
 with a 2-page quote PDF, and added to a LetterBatch. Run: .venv/bin/python bench/letters.py
 """
 
@@ -17,11 +17,13 @@ from pathlib import Path
 
 from reportlab.pdfgen.canvas import Canvas
 
+from dolirelance import starter
 from dolirelance.config import load_config
 from dolirelance.letter import LetterBatch, LetterComposer
 from dolirelance.render import Renderer, sample_context
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = Path(starter.__file__).parent / "defaults"
 
 
 def quote_pdf() -> bytes:
@@ -39,7 +41,7 @@ def quote_pdf() -> bytes:
 
 
 def run(count: int, *, trace: bool) -> tuple[float, float, int]:
-    settings = load_config(ROOT / "config.example.toml")
+    settings = load_config(DEFAULTS / "dolirelance.toml")
     renderer = Renderer(settings)
     model = settings.models[0].name
     ctx = sample_context(date(2026, 11, 28))

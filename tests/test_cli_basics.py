@@ -5,17 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
+from dolirelance import starter
 from dolirelance.demo import write_demo_config
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
 from dolirelance.testing.smtp_sink import SmtpSink
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "config.example.toml"
+DEFAULTS = Path(starter.__file__).parent / "defaults"
+EXAMPLE = DEFAULTS / "dolirelance.toml"
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -80,7 +83,7 @@ def test_config_check_reports_an_unknown_template_variable(tmp_path: Path) -> No
     )
     path = tmp_path / "dolirelance.toml"
     path.write_text(text, encoding="utf-8")
-    (tmp_path / "templates").symlink_to(REPO / "templates")
+    (tmp_path / "templates").symlink_to(DEFAULTS / "templates")
     result = run_cli(
         "config", "check", "--config", str(path), env={"DOLIRELANCE_API_KEY": "x", "DOLIRELANCE_SMTP_PASSWORD": "y"}
     )
@@ -101,7 +104,7 @@ def test_missing_config_file_says_what_to_do(tmp_path: Path) -> None:
     result = run_cli("quotes", cwd=tmp_path)
     assert result.returncode == 2
     assert "dolirelance.toml: file not found" in result.stderr
-    assert "config.example.toml" in result.stderr
+    assert "dolirelance init" in result.stderr
 
 
 @pytest.fixture
@@ -166,3 +169,18 @@ def test_demo_runs_the_whole_cycle(tmp_path: Path) -> None:
     assert len(PdfReader(letters[0]).pages) >= 2
     assert "AC_RELANCE_EMAIL" in result.stdout and "AC_RELANCE_LETTER" in result.stdout
     assert "jdupont / relance" in result.stdout
+    assert "missing" not in result.stdout  # doctor: the demo user has every right the demo uses
+    assert "unexpected" not in result.stdout + result.stderr
+
+
+def test_demo_user_can_list_quotes_by_sales_rep(tmp_path: Path) -> None:
+    """In the demo's setting, `quotes --sales-rep` works (it reads users: user.user.lire)."""
+    from dolirelance.demo import DEMO_USER, demo_environment
+
+    with demo_environment(tmp_path, date(2026, 11, 28)) as (_fake, _sample, _sink, config, _url):
+        doctor = run_cli("doctor", "--config", str(config))
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "missing" not in doctor.stdout
+        result = run_cli("quotes", "--sales-rep", DEMO_USER, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "Garage Dupont SAS" in result.stdout and "Ferme des Trois Chênes" not in result.stdout

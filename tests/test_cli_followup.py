@@ -394,3 +394,29 @@ def test_preview_writes_exactly_what_would_be_sent_and_does_nothing(cli: Cli) ->
 
 def test_preview_needs_one_output(cli: Cli) -> None:
     assert_clean_error(cli("preview", cli.sample.refs["two_contacts"]), "--letter out.pdf or --email out.eml")
+
+
+def test_times_amounts_and_opt_out_read_the_same_everywhere(cli: Cli) -> None:
+    """status and history show the same follow-up at the same business-zone time, and name the zone;
+    JSON amounts have two decimals; the opt-out quote is marked in the mass preview; a bad --next fails
+    a dry run too."""
+    refs = cli.sample.refs
+    assert cli("remind", refs["about_to_expire"], "--email").code == 0  # clock: 08:30 UTC = 09:30 in Paris
+    history = flat(cli("history", "--quote", refs["about_to_expire"]).out)
+    assert "Date (Europe/Paris)" in history and "2026-11-28 09:30" in history
+    status = flat(cli("status").out)
+    assert "When (Europe/Paris)" in status and "2026-11-28 09:30" in status
+
+    rows = {row["ref"]: row for row in json.loads(cli("quotes", "--json").out)}
+    assert rows[refs["expired"]]["total_excl_tax"] == "910.00"
+    assert rows[refs["expired"]]["total_incl_tax"] == "1092.00"
+    assert rows[refs["about_to_expire"]]["last_followup"]["date"] == "2026-11-28T09:30:00+01:00"
+
+    preview = cli("preview", refs["opt_out"], "--email", str(cli.tmp_path / "o.eml"))
+    assert preview.code == 0 and "is opt-out: automatic runs skip it" in flat(preview.out)
+    plan = cli("mass", refs["opt_out"], refs["expired"], "--email", "--dry-run")
+    assert plan.code == 0, plan
+    assert f"{refs['opt_out']} (opt-out)" in flat(plan.out)
+    assert_clean_error(
+        cli("mass", refs["expired"], "--email", "--dry-run", "--next", "dans 3 jours"), "is neither a date nor a delay"
+    )

@@ -11,6 +11,7 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 from reportlab.pdfgen.canvas import Canvas
 
+from dolirelance import starter
 from dolirelance.config import Settings, load_config
 from dolirelance.domain import Company, Customer
 from dolirelance.errors import LetterError
@@ -18,6 +19,7 @@ from dolirelance.letter import LetterBatch, LetterComposer, batch_sort_key
 from dolirelance.render import FollowUpContext, RenderedFollowUp, Renderer, sample_context
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = Path(starter.__file__).parent / "defaults"
 TODAY = date(2026, 11, 28)
 BODY = "Madame,\n\nCœur de l’offre : « 1\u202f448,00\u00a0€ » à régler, ça va.\nLigne deux.\n\nŒuvre finale."
 
@@ -38,7 +40,7 @@ def quote_pdf(pages: int = 2) -> bytes:
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return load_config(ROOT / "config.example.toml")
+    return load_config(DEFAULTS / "dolirelance.toml")
 
 
 @pytest.fixture

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from dolirelance import starter
 from dolirelance.config import ModelSettings, Settings, load_config
 from dolirelance.domain import Contact
 from dolirelance.errors import TemplateError
 from dolirelance.render import FollowUpContext, Renderer, catalogue, sample_context, variables
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = Path(starter.__file__).parent / "defaults"
 TODAY = date(2026, 11, 28)
 
 
@@ -25,7 +27,7 @@ def _spaces(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def example_settings() -> Settings:
-    return load_config(ROOT / "config.example.toml")
+    return load_config(DEFAULTS / "dolirelance.toml")
 
 
 def with_models(settings: Settings, *models: dict[str, Any]) -> Settings:
@@ -134,7 +136,7 @@ def test_example_models_render_in_french_and_english(
     en = renderer.render("1ère relance", english(ctx))
     assert (en.lang, en.letter_language) == ("en", "fr")
     assert en.email_subject == "Your quote PR2611-0001 — Solaire Rhône-Alpes SARL"
-    assert "for €1,448.00 (incl. VAT), valid until 8 December 2026" in en.email_text
+    assert "for €1,206.67 excl. VAT (€1,448.00 incl. VAT), valid until 8 December 2026" in en.email_text
     assert (
         "8 novembre 2026" in en.letter_text
     )  # the letter has no English variant: French texts, French dates
@@ -255,13 +257,13 @@ def test_check_returns_every_error(example_settings: Settings, ctx: FollowUpCont
 
 def test_error_in_file_names_the_file(tmp_path: Path, ctx: FollowUpContext) -> None:
     (tmp_path / "body.txt").write_text("Bonjour\n{{ contact.greting }}\n", encoding="utf-8")
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    text = (DEFAULTS / "dolirelance.toml").read_text(encoding="utf-8")
     text = text.replace(
         'email_text_file = "templates/2nde-relance.email.txt"', 'email_text_file = "body.txt"'
     )
     (tmp_path / "dolirelance.toml").write_text(text, encoding="utf-8")
     (tmp_path / "templates").mkdir()
-    for path in (ROOT / "templates").iterdir():
+    for path in (DEFAULTS / "templates").iterdir():
         (tmp_path / "templates" / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     errors = Renderer(load_config(tmp_path / "dolirelance.toml")).check(ctx)
     assert len(errors) == 1

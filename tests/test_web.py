@@ -415,3 +415,15 @@ async def test_a_job_is_visible_only_to_its_owner(web: Web) -> None:
     await web.login("admin", "admin")
     assert (await web.client.get(job_url)).status_code == 404
     assert (await web.client.get(f"{job_url}/status")).status_code == 404
+
+
+async def test_the_opt_out_quote_is_marked_in_the_mass_list(web: Web) -> None:
+    """The sales person sees which quote automatic runs skip, next to its ref."""
+    await web.login()
+    page = (await web.client.get("/mass")).text
+    opt_out_ref = web.sample.refs["opt_out"]
+    row = page[page.index(f'<tr data-ref="{opt_out_ref}">') :]
+    row = row[: row.index("</tr>")]
+    assert "(pas de relance auto)" in row
+    other = page[page.index(f'<tr data-ref="{web.sample.refs["expired"]}">') :]
+    assert "(pas de relance auto)" not in other[: other.index("</tr>")]

@@ -11,10 +11,11 @@ import json
 import logging
 import sys
 from collections.abc import Coroutine
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -25,6 +26,7 @@ from dolirelance import __version__
 from dolirelance.config import Settings, find_config_path, load_config, parse_day_offset
 from dolirelance.domain import Channel, QuoteFilter
 from dolirelance.errors import ConfigError, DolirelanceError, FollowUpError
+from dolirelance.logsetup import LogFormat, configure_logging
 
 T = TypeVar("T")
 
@@ -52,6 +54,11 @@ class _State:
 
 state = _State()
 
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option("--log-format", help="text, or json: one JSON object per line (time, level, event, quote_ref...)."),
+]
+
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="Configuration file (default: $DOLIRELANCE_CONFIG or ./dolirelance.toml)."),
@@ -77,18 +84,16 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _main_options(
     config: ConfigOption = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs (also accepted after the command).")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show versions and exit.")
     ] = False,
 ) -> None:
     state.config_path = config
     state.debug = debug
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(logging.DEBUG if debug else logging.WARNING, if_unconfigured=True)
 
 
 def _settings(config: Path | None = None) -> Settings:
@@ -134,13 +139,27 @@ def _day(value: date | None) -> str:
     return value.isoformat() if value else ""
 
 
+def _business_tz(settings: Settings) -> ZoneInfo:
+    """The time zone every time is shown in (named in the column), the one the days are counted in."""
+    return ZoneInfo(settings.auto.timezone)
+
+
+def _when(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _amount_json(value: Decimal) -> str:
+    """Amounts in JSON: a decimal string with two decimals ("910.00"), never a float."""
+    return str(value.quantize(Decimal("0.01")))
+
+
 # --------------------------------------------------------------------------- config
 
 
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
-    """Validate the file and render every model and variant against a sample quote."""
-    from dolirelance.render import Renderer, sample_context
+    """Validate the file; render every model for each kind of addressee, before and after the end of validity."""
+    from dolirelance.render import ADDRESSEE_KINDS, Renderer, sample_contexts
 
     path = find_config_path(config or state.config_path)
     settings = load_config(path)
@@ -148,18 +167,55 @@ def config_check(config: ConfigOption = None) -> None:
     if settings.smtp.password_env:
         settings.smtp.resolved_password()
     renderer = Renderer(settings)
-    problems = renderer.check(sample_context(date.today()))
-    if problems:
-        err.print(f"[red]error:[/] {path}: {len(problems)} template problem(s):")
-        for problem in problems:
-            err.print(f"  {problem.message}")
+    contexts = sample_contexts(date.today())
+    found: dict[str, tuple[Any, list[str]]] = {}
+    for label, ctx in contexts:
+        for problem in renderer.check(ctx):
+            found.setdefault(problem.message, (problem, []))[1].append(label)
+    if found:
+        err.print(f"[red]error:[/] {escape(str(path))}: {len(found)} template problem(s):")
+        for message, (problem, labels) in found.items():
+            only = "" if len(labels) == len(contexts) else f" (writing to {'; '.join(labels)})"
+            err.print(f"  {escape(message)}{escape(only)}")
             if problem.remedy:
-                err.print(f"    → {problem.remedy}")
+                err.print(f"    → {escape(problem.remedy)}")
         raise typer.Exit(2)
     variants = sum(len(model.variants) for model in settings.models)
     out.print(
         f"[green]ok[/] {path}: {len(settings.models)} model(s), {variants} language variant(s), "
-        f"{len(settings.auto.steps)} automatic step(s) (auto {'enabled' if settings.auto.enabled else 'disabled'})"
+        f"{len(settings.auto.steps)} automatic step(s) (auto {'enabled' if settings.auto.enabled else 'disabled'}); "
+        f"every text rendered for {len(ADDRESSEE_KINDS)} kinds of addressee, before and after the end of validity"
+    )
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to write into (created if missing).")] = Path("."),
+    dolibarr_url: Annotated[
+        str | None, typer.Option("--dolibarr-url", help="Dolibarr API URL (https://erp.example.fr/api/index.php).")
+    ] = None,
+    smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="SMTP server name.")] = None,
+    sender: Annotated[str | None, typer.Option(help="From address, e.g. 'Name <devis@example.fr>'.")] = None,
+) -> None:
+    """Write a commented dolirelance.toml and the default models into DIRECTORY; never overwrites."""
+    from dolirelance.starter import CONFIG_NAME, StarterAnswers, refuse_to_overwrite, write_starter_files
+
+    refuse_to_overwrite(directory)  # before asking anything
+    answers = StarterAnswers(dolibarr_url=dolibarr_url, smtp_host=smtp_host, sender=sender)
+    if sys.stdin.isatty() and sys.stdout.isatty():  # asks only a person at a terminal
+        answers = StarterAnswers(
+            dolibarr_url=dolibarr_url
+            or typer.prompt("Dolibarr API URL", default="https://erp.example.fr/api/index.php"),
+            smtp_host=smtp_host or typer.prompt("SMTP server", default="smtp.example.fr"),
+            sender=sender or typer.prompt("Sender (From)", default="Solaire Rhône-Alpes <devis@example.fr>"),
+        )
+    written = write_starter_files(directory, answers)
+    for path in written:
+        out.print(f"wrote {escape(str(path))}")
+    config = directory / CONFIG_NAME
+    out.print(
+        escape("next: edit it ([company], models, [auto]), set DOLIRELANCE_API_KEY and DOLIRELANCE_SMTP_PASSWORD,")
+        + f" then `dolirelance --config {escape(str(config))} config check` and `doctor`"
     )
 
 
@@ -208,6 +264,7 @@ def quotes(
             return rows, {name: i + 1 for i, name in enumerate(rt.model_names())}
 
     rows, _levels = _run(work())
+    tz = _business_tz(settings)
     if as_json:
         payload = [
             {
@@ -215,19 +272,20 @@ def quotes(
                 "ref": row.quote.ref,
                 "customer": row.customer.name if row.customer else None,
                 "customer_id": row.quote.customer_id,
-                "total_excl_tax": str(row.quote.total_excl_tax),
+                "total_excl_tax": _amount_json(row.quote.total_excl_tax),
+                "total_incl_tax": _amount_json(row.quote.total_incl_tax),
                 "currency": row.quote.currency,
                 "end_of_validity": _day(row.quote.end_of_validity),
                 "opt_out": row.quote.opt_out,
                 "last_followup": None
                 if row.last is None
                 else {
-                    "date": row.last.done_at.isoformat(),
+                    "date": row.last.done_at.astimezone(tz).isoformat(),
                     "model": row.last.model,
                     "channel": row.last.channel.value,
                     "note": row.last.note,
                 },
-                "next_followup": row.next_todo.due_at.date().isoformat() if row.next_todo else None,
+                "next_followup": row.next_todo.due_on(tz).isoformat() if row.next_todo else None,
                 "next_model": row.next_model,
             }
             for row in rows
@@ -242,7 +300,7 @@ def quotes(
         total += row.quote.total_excl_tax
         last = ""
         if row.last is not None:
-            last = f"{row.last.done_at.date().isoformat()} {row.last.model or ''} ({row.last.channel.value})"
+            last = f"{row.last.done_on(tz).isoformat()} {row.last.model or ''} ({row.last.channel.value})"
             if row.last.note:
                 last += f" — {row.last.note[:40]}"
         table.add_row(
@@ -251,7 +309,7 @@ def quotes(
             _money(row.quote.total_excl_tax, row.quote.currency),
             _day(row.quote.end_of_validity),
             last,
-            row.next_todo.due_at.date().isoformat() if row.next_todo else "",
+            row.next_todo.due_on(tz).isoformat() if row.next_todo else "",
         )
     out.print(table)
     out.print(f"Total excl. tax: {_money(total, 'EUR')}")
@@ -294,6 +352,8 @@ def preview(
             f"e-mail for {prepared.quote.ref} ({prepared.model}) to {prepared.recipients_text} written to {email}"
         )
     out.print(f"attachments: {', '.join(prepared.attachment_names)}")
+    if prepared.quote.opt_out:
+        out.print(f"{prepared.quote.ref} is opt-out: automatic runs skip it (a manual follow-up still goes out)")
 
 
 @app.command()
@@ -426,10 +486,11 @@ def mass(
 
     async def work() -> tuple[list[service.MassItem], service.MassReport | None]:
         async with service.open_runtime(settings) as rt:
+            next_date = _parse_next(next_, rt.today())  # a bad --next is an error in a dry run too
             items = await service.plan_mass(
                 rt, selection, channel=choice, model=model, per_quote_models=per_quote, force=force
             )
-            _print_mass_plan(items, dry_run=dry_run)
+            _print_mass_plan(items, dry_run=dry_run, tz=rt.tz)
             if dry_run or not items:
                 return items, None
             out.print(f"following up {len(items)} quote(s)...")
@@ -438,7 +499,7 @@ def mass(
                 items,
                 channel=choice,
                 note=note,
-                next_date=_parse_next(next_, rt.today()),
+                next_date=next_date,
                 out_dir=out_dir,
                 progress=_print_outcome,
                 force=force,
@@ -463,7 +524,7 @@ def mass(
         raise typer.Exit(code)
 
 
-def _print_mass_plan(items: list[Any], *, dry_run: bool) -> None:
+def _print_mass_plan(items: list[Any], *, dry_run: bool, tz: ZoneInfo) -> None:
     table = Table(title=("Dry run: " if dry_run else "") + f"{len(items)} quote(s)")
     for column in (
         "Ref",
@@ -478,9 +539,9 @@ def _print_mass_plan(items: list[Any], *, dry_run: bool) -> None:
         table.add_column(column)
     for item in items:
         row = item.row
-        last = f"{row.last.done_at.date().isoformat()} {row.last.model or ''}" if row.last else ""
+        last = f"{row.last.done_on(tz).isoformat()} {row.last.model or ''}" if row.last else ""
         table.add_row(
-            row.quote.ref,
+            row.quote.ref + (" [dim](opt-out)[/]" if row.quote.opt_out else ""),
             row.customer.name if row.customer else "",
             _money(row.quote.total_excl_tax, row.quote.currency),
             _day(row.quote.end_of_validity),
@@ -534,8 +595,9 @@ def history(
             return await service.history_view(rt, quote=quote, customer=customer, open_only=open_)
 
     lines = _run(work())
+    tz = _business_tz(settings)
     table = Table(title=f"{len(lines)} follow-up(s)")
-    for column in ("Id", "Customer", "Quote", "Note", "Model", "Channel", "User", "Date", "Next", "File"):
+    for column in ("Id", "Customer", "Quote", "Note", "Model", "Channel", "User", f"Date ({tz.key})", "Next", "File"):
         table.add_column(column)
     for line in lines:
         record = line.record
@@ -547,7 +609,7 @@ def history(
             record.model or "",
             record.channel.value,
             line.user_name,
-            record.done_at.strftime("%Y-%m-%d %H:%M"),
+            _when(record.done_at, tz),
             _day(record.next_date),
             record.file_name or "",
         )
@@ -557,7 +619,7 @@ def history(
 @app.command()
 def upcoming(
     user: Annotated[str | None, typer.Option("--user", help="Login (default: the API key's user).")] = None,
-    days: Annotated[int, typer.Option(help="How many days ahead.")] = 30,
+    days: Annotated[int, typer.Option(min=0, help="How many days ahead (0: today and overdue only).")] = 30,
     config: ConfigOption = None,
 ) -> None:
     """The follow-ups to do next (overdue first)."""
@@ -577,7 +639,7 @@ def upcoming(
         quote_ = line.quote
         table.add_row(
             ("[red]" if line.overdue else "") + line.due_on.isoformat() + (" (overdue)[/]" if line.overdue else ""),
-            quote_.ref if quote_ else "",
+            (quote_.ref + (" [dim](opt-out)[/]" if quote_.opt_out else "")) if quote_ else "",
             line.customer_name,
             _money(quote_.total_excl_tax, quote_.currency) if quote_ else "",
             _day(quote_.end_of_validity) if quote_ else "",
@@ -631,7 +693,7 @@ def explain_cmd(
     else:
         out.print("  recipients: none (no e-mail address on the quote's CUSTOMER contacts or the customer)")
     if not settings.auto.enabled:
-        out.print("  [dim]note: [auto] enabled = false: the daemon sends nothing until it is enabled[/]")
+        out.print("  [dim]note: \\[auto] enabled = false: the daemon sends nothing until it is enabled[/]")
     if prepared is not None and prepared.email is not None:
         out.print("\n[bold]E-mail that would go out:[/]")
         out.print(f"From: {prepared.email['From']}\nTo: {prepared.email['To']}\nSubject: {prepared.email['Subject']}")
@@ -674,7 +736,7 @@ def print_auto_report(report: Any, settings: Settings) -> None:
     title = "Dry run" if report.dry_run else "Automatic run"
     out.print(f"[bold]{title} for {report.today.isoformat()}[/] ({len(report.decisions)} candidate quote(s))")
     if not settings.auto.enabled:
-        out.print("[dim]([auto] enabled = false: `serve` does not run by itself; `run --once` runs on demand)[/]")
+        out.print("[dim](\\[auto] enabled = false: `serve` does not run by itself; `run --once` runs on demand)[/]")
     for decision in sorted(report.decisions, key=lambda d: d.quote_ref):
         colour = {DecisionKind.DUE: "green", DecisionKind.NOT_DUE: "cyan", DecisionKind.SKIPPED: "yellow"}[
             decision.kind
@@ -699,12 +761,12 @@ def print_auto_report(report: Any, settings: Settings) -> None:
 
 
 @app.command()
-def serve(config: ConfigOption = None) -> None:
-    """The daemon: one automatic run a day at [auto] time, health endpoint, clean stop on SIGTERM."""
+def serve(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.TEXT) -> None:
+    """The daemon: one automatic run a day at \\[auto] time, health endpoint, clean stop on SIGTERM."""
     from dolirelance.scheduler import serve_forever
 
     settings = _settings(config)
-    logging.getLogger().setLevel(logging.DEBUG if state.debug else logging.INFO)
+    configure_logging(logging.DEBUG if state.debug else logging.INFO, log_format)
     _run(serve_forever(settings))
 
 
@@ -724,6 +786,7 @@ def status(config: ConfigOption = None) -> None:
     from dolirelance.ledger import Ledger
 
     settings = _settings(config)
+    tz = _business_tz(settings)
     ledger = Ledger(settings.ledger.url, instance=settings.ledger.instance)
     try:
         counts = ledger.counts()
@@ -735,18 +798,19 @@ def status(config: ConfigOption = None) -> None:
     out.print("ledger: " + (", ".join(f"{state_} {count}" for state_, count in sorted(counts.items())) or "empty"))
     for entry in uncertain:
         out.print(
-            f"[red]uncertain[/] {entry.key} {entry.quote_ref} ({entry.model}) since {entry.updated_at:%Y-%m-%d %H:%M}: "
+            f"[red]uncertain[/] {entry.key} {entry.quote_ref} ({entry.model}) since {_when(entry.updated_at, tz)} "
+            f"({tz.key}): "
             f"check the mailbox, then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
         )
     for entry in to_record:
         out.print(f"[yellow]sent, not recorded[/] {entry.key} {entry.quote_ref}: `dolirelance retry` records it")
     if recent:
         table = Table(title="last follow-ups")
-        for column in ("When", "Quote", "Model", "Channel", "State", "Key"):
+        for column in (f"When ({tz.key})", "Quote", "Model", "Channel", "State", "Key"):
             table.add_column(column)
         for entry in recent:
             table.add_row(
-                f"{entry.updated_at:%Y-%m-%d %H:%M}",
+                _when(entry.updated_at, tz),
                 entry.quote_ref,
                 entry.model or "",
                 entry.channel,
@@ -785,11 +849,13 @@ def ledger_resolve(
 
 
 @app.command()
-def web(config: ConfigOption = None) -> None:
+def web(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.TEXT) -> None:
     """Serve the pages for sales people (log in with the Dolibarr login)."""
     from dolirelance.web import serve_web
 
-    serve_web(_settings(config))
+    settings = _settings(config)
+    configure_logging(logging.DEBUG if state.debug else logging.INFO, log_format)
+    serve_web(settings)
 
 
 @app.command()
@@ -798,44 +864,78 @@ def demo(
     keep_running: Annotated[
         bool, typer.Option("--keep-running", help="Keep the fake Dolibarr and the web pages up until Ctrl-C.")
     ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="With --keep-running: log every web request.")] = False,
 ) -> None:
     """The whole cycle on a bundled fake Dolibarr with French sample data, a local SMTP sink and SQLite."""
     from dolirelance.demo import run_demo
 
-    run_demo(out_dir.resolve(), console=out, keep_running=keep_running)
+    run_demo(out_dir.resolve(), console=out, keep_running=keep_running, verbose=verbose)
 
 
 def main() -> None:
-    """Console entry point: the one place errors are turned into messages and exit codes."""
+    """Console entry point: the one place errors are turned into messages and exit codes.
+
+    Click handles its own usage errors (exit 2, the usage line, what is wrong) and ``--help``;
+    our errors come out of it and are printed here.
+    """
     try:
-        # Without standalone mode click returns the exit code of typer.Exit instead of raising it.
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+        app(args=hoist_global_options(sys.argv[1:]), prog_name="dolirelance")
     except ConfigError as exc:
         _print_error(exc)
         sys.exit(2)
     except DolirelanceError as exc:
         _print_error(exc)
         sys.exit(1)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # anything unexpected: a bug to report
         if state.debug:
             raise
-        err.print(f"[red]error:[/] unexpected {type(exc).__name__}: {exc}")
+        err.print(f"[red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))}")
         err.print("  → run again with --debug for the traceback, and report it")
         sys.exit(1)
+
+
+_GLOBAL_FLAGS = frozenset({"--debug"})
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move ``--debug`` written after the command in front of it, where Click expects it.
+
+    A token that is the value of an option (``--note --debug``) or comes after ``--`` stays where it is.
+    ``--config`` needs no moving: every command that reads the configuration accepts it too.
+    """
+    import typer.main
+
+    command: Any = typer.main.get_command(app)
+    hoisted: list[str] = []
+    rest: list[str] = []
+    takes_value: set[str] = set()
+    expecting_value = False
+    for index, token in enumerate(argv):
+        if token == "--":
+            rest.extend(argv[index:])
+            break
+        if expecting_value:
+            rest.append(token)
+            expecting_value = False
+            continue
+        if token in _GLOBAL_FLAGS:
+            hoisted.append(token)
+            continue
+        rest.append(token)
+        if token.startswith("-"):
+            expecting_value = token.split("=", 1)[0] in takes_value and "=" not in token
+            continue
+        sub = getattr(command, "commands", {}).get(token) if hasattr(command, "commands") else None
+        if sub is not None:
+            command = sub
+            takes_value = {
+                opt for param in sub.params if not getattr(param, "is_flag", False) for opt in param.opts
+                if opt.startswith("-")
+            }
+    return hoisted + rest
 
 
 def _print_error(exc: DolirelanceError) -> None:

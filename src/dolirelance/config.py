@@ -354,7 +354,7 @@ def load_config(path: Path) -> Settings:
     except FileNotFoundError:
         raise ConfigError(
             [ConfigProblem(shown, None, "", "file not found")],
-            remedy="copy config.example.toml to dolirelance.toml and edit it, or pass --config PATH",
+            remedy="run `dolirelance init` to write a commented dolirelance.toml here, or pass --config PATH",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigProblem(shown, None, "", f"cannot read the file: {exc}")]) from None

@@ -128,5 +128,9 @@ class RecentFollowUp(FollowUpError):
     """The quote was followed up recently; a person may go on only when saying so (``--force``)."""
 
 
+class InitError(DolirelanceError):
+    """``dolirelance init`` cannot write its starter files (one exists already, or the folder is not writable)."""
+
+
 class LedgerError(DolirelanceError):
     """The ledger (claims and outcomes store) cannot be read or written."""

@@ -26,6 +26,7 @@ expired CLAIMED rows into FAILED.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -40,6 +41,7 @@ from typing import Any
 import platformdirs
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -79,6 +81,8 @@ _SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SCHEMA_LOCK_ID = 0x646F6C69  # "doli": serialises schema upgrades between replicas on PostgreSQL
 SCHEMA_VERSION_TABLE = "dolirelance_ledger_version"
 FIRST_RELEASED_REVISION = "0001"  # the schema create_all made before migrations existed
+
+log = logging.getLogger("dolirelance.ledger")
 
 
 class FollowUpState(StrEnum):
@@ -705,9 +709,12 @@ def _upgrade_schema(conn: Connection, url: str) -> None:
     config.set_main_option("script_location", "dolirelance:migrations")
     config.attributes["connection"] = conn
     config.attributes["version_table"] = SCHEMA_VERSION_TABLE
+    # Alembic narrates every step at INFO; the daemon's log gets one line of ours instead.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     inspector = inspect(conn)
     if inspector.has_table(followups.name) and not inspector.has_table(SCHEMA_VERSION_TABLE):
         alembic_command.stamp(config, FIRST_RELEASED_REVISION)
+    before = MigrationContext.configure(conn, opts={"version_table": SCHEMA_VERSION_TABLE}).get_current_revision()
     try:
         alembic_command.upgrade(config, "head")
     except RuntimeError as exc:  # a migration that cannot go on says why
@@ -715,6 +722,9 @@ def _upgrade_schema(conn: Connection, url: str) -> None:
             f"the ledger database {_mask(url)} cannot be upgraded: {exc}",
             remedy="nothing was changed; do what the message says, then start again",
         ) from None
+    after = MigrationContext.configure(conn, opts={"version_table": SCHEMA_VERSION_TABLE}).get_current_revision()
+    if after != before:
+        log.info("ledger schema upgraded from %s to %s", before or "(new)", after)
 
 
 def _configure_sqlite(engine: Engine, *, wal: bool) -> None:

@@ -175,6 +175,7 @@ def variables(ctx: FollowUpContext, lang: str) -> dict[str, Any]:
             "end_of_validity": day(end),
             "days_until_end": max(0, (end - ctx.today).days) if end else 0,
             "days_since_end": max(0, (ctx.today - end).days) if end else 0,
+            "expired": bool(end and ctx.today > end),
             "total_excl_tax": money(quote.total_excl_tax),
             "total_tax": money(quote.total_tax),
             "total_incl_tax": money(quote.total_incl_tax),
@@ -227,7 +228,8 @@ def variables(ctx: FollowUpContext, lang: str) -> dict[str, Any]:
         "followup": {
             "model": ctx.model_name,
             "level": ctx.level,
-            "previous_date": day(ctx.previous_date) if ctx.previous_date else None,
+            # a follow-up done earlier today (an e-mail, then a letter) is not "already written to"
+            "previous_date": day(ctx.previous_date) if ctx.previous_date and ctx.previous_date < ctx.today else None,
             "next_date": day(ctx.next_date) if ctx.next_date else None,
         },
         "today": day(ctx.today),
@@ -246,6 +248,7 @@ def _contact_variables(ctx: FollowUpContext, lang: str) -> dict[str, Any]:
     table_lang = lang if lang in _CIVILITIES else "en"
     if contact is None:
         return {
+            "kind": "company",
             "civility": "",
             "firstname": "",
             "lastname": "",
@@ -264,6 +267,7 @@ def _contact_variables(ctx: FollowUpContext, lang: str) -> dict[str, Any]:
         greeting = f"Dear {civility} {contact.lastname}".strip() if civility else _GREETING_UNKNOWN["en"]
         salutation = _SALUTATION_KNOWN["en"].get(code, _SALUTATION_UNKNOWN["en"])
     return {
+        "kind": "person" if civility else "person-without-civility",
         "civility": civility,
         "firstname": contact.firstname,
         "lastname": contact.lastname,
@@ -682,3 +686,29 @@ def sample_context(today: date) -> FollowUpContext:
         next_date=today + timedelta(days=15),
         today=today,
     )
+
+
+# The addressees every model must read right for (`config check` renders each, both sides of the end of validity).
+ADDRESSEE_KINDS = ("a contact with a civility", "a contact without civility", "the company (no contact)")
+
+
+def sample_contexts(today: date) -> list[tuple[str, FollowUpContext]]:
+    """The sample follow-up for each kind of addressee, before and after the end of validity."""
+    base = sample_context(today)
+    contact = base.contact
+    assert isinstance(contact, QuoteContact)
+    addressees: dict[str, QuoteContact | None] = {
+        ADDRESSEE_KINDS[0]: contact,
+        ADDRESSEE_KINDS[1]: replace(contact, civility=None),
+        ADDRESSEE_KINDS[2]: None,
+    }
+    validity = {
+        "before the end of validity": today + timedelta(days=5),
+        "after the end of validity": today - timedelta(days=10),
+    }
+    contexts = []
+    for who, addressee in addressees.items():
+        for when, end in validity.items():
+            quote = replace(base.quote, end_of_validity=end, contacts=(addressee,) if addressee else ())
+            contexts.append((f"{who}, {when}", replace(base, quote=quote, contact=addressee)))
+    return contexts

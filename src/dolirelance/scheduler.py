@@ -244,6 +244,7 @@ async def serve_forever(
             host=settings.serve.health_host,
             port=settings.serve.health_port,
             log_level="warning",
+            log_config=None,  # the root logger's format (text or JSON lines) applies to uvicorn too
             lifespan="off",
         )
     )

@@ -316,4 +316,11 @@ def _log_auto_outcome(outcome: FollowUpOutcome) -> None:
         outcome.recipients,
         outcome.event_id,
         f" error={outcome.error!r}" if outcome.error else "",
+        extra={  # the fields of `serve --log-format json`
+            "quote_ref": outcome.quote_ref,
+            "outcome": outcome.outcome,
+            "key": outcome.key,
+            "step": outcome.step,
+            "model": outcome.model,
+        },
     )

@@ -141,11 +141,18 @@ def letter_file_name(quote: Quote, today: date, key: str) -> str:
 
 
 def addressee(quote: Quote, recipients: Sequence[Recipient]) -> QuoteContact | None:
+    """The contact the text is written to; None when writing to the company itself.
+
+    An e-mail to the customer's own address is written to the company ("Madame, Monsieur,"), even when
+    the quote has a contact without an e-mail address; a letter goes to the quote's first active contact.
+    """
     for recipient in recipients:
         if recipient.contact_id is not None:
             for contact in quote.customer_contacts():
                 if contact.contact_id == recipient.contact_id:
                     return contact
+    if recipients:
+        return None
     active = [c for c in quote.customer_contacts() if c.active]
     return active[0] if active else None
 

@@ -753,7 +753,12 @@ def create_web_app(
     return app
 
 
-def serve_web(settings: Settings, *, dolibarr_transport: httpx.AsyncBaseTransport | None = None) -> None:
-    """Serve the pages on ``[web] host``/``port`` until interrupted (``dolirelance web``)."""
+def serve_web(
+    settings: Settings, *, dolibarr_transport: httpx.AsyncBaseTransport | None = None, access_log: bool = True
+) -> None:
+    """Serve the pages on ``[web] host``/``port`` until interrupted (``dolirelance web``).
+
+    Logs go through the root logger the caller configured (text or JSON lines), uvicorn's included.
+    """
     app = create_web_app(settings, dolibarr_transport=dolibarr_transport)
-    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_level="info")
+    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_config=None, access_log=access_log)

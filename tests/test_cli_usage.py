@@ -1,0 +1,144 @@
+"""The command line never looks broken: every --help renders, every typo is a usage error (exit 2)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import typer.main
+
+from dolirelance.cli import app, hoist_global_options, main
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Result:
+    monkeypatch.setattr(sys, "argv", ["dolirelance", *argv])
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("DOLIRELANCE_CONFIG", raising=False)
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+def every_command() -> list[list[str]]:
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+def test_the_command_tree_is_the_documented_one() -> None:
+    """The help test below covers the commands users read about (a new command is picked up by itself)."""
+    names = {" ".join(path) for path in every_command()}
+    assert {"doctor", "quotes", "remind", "mass", "explain", "serve", "web", "demo", "init", "config check"} <= names
+
+
+@pytest.mark.parametrize("path", every_command(), ids=lambda p: " ".join(p) or "(top)")
+def test_every_help_renders_cleanly(
+    path: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--help exits 0 and shows no type placeholders, no `{ref}` usage and no swallowed markup."""
+    result = run([*path, "--help"], capsys, monkeypatch)
+    assert result.code == 0, result
+    assert "Usage: dolirelance" in result.out
+    assert "unexpected" not in result.text.lower()
+    assert "<bool>" not in result.out and "<str>" not in result.out
+    usage = next(line for line in result.out.splitlines() if "Usage:" in line)
+    assert "{" not in usage, usage
+
+
+def test_markup_in_help_is_shown_literally(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[auto] time` in a docstring is printed, not eaten as rich markup."""
+    result = run(["serve", "--help"], capsys, monkeypatch)
+    assert "[auto] time" in " ".join(result.out.split())
+
+
+TYPOS = [
+    ["explain"],  # missing argument
+    ["remind"],
+    ["foo"],  # unknown command
+    ["quotes", "--bogus"],  # unknown option
+    ["upcoming", "--days", "abc"],  # not an integer
+    ["upcoming", "--days", "-3"],  # below the range
+    ["config"],  # a group without its command
+    ["config", "chek"],
+    ["ledger", "resolve"],
+]
+
+
+@pytest.mark.parametrize("argv", TYPOS, ids=" ".join)
+def test_typos_are_usage_errors(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo exits 2 with the usage line and what is wrong; never 'unexpected', never a traceback."""
+    result = run(argv, capsys, monkeypatch)
+    assert result.code == 2, result
+    assert "Usage: dolirelance" in result.text
+    assert "unexpected" not in result.text.lower()
+    assert "Traceback" not in result.text
+
+
+def test_an_option_without_its_value_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Click reports a missing option value without the usage line, but with exit 2 and the option's name."""
+    for argv, option in ((["explain", "PR1", "--on"], "--on"), (["--config"], "--config")):
+        result = run(argv, capsys, monkeypatch)
+        assert result.code == 2, result
+        assert f"'{option}' requires an argument" in result.err
+    assert "unexpected" not in result.text.lower()
+
+
+def test_a_value_out_of_range_says_which_option(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run(["upcoming", "--days", "-3"], capsys, monkeypatch)
+    assert "--days" in result.err and "-3" in result.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["explain", "PR1", "--debug"], ["--debug", "explain", "PR1"]),
+        (["--debug", "explain", "PR1"], ["--debug", "explain", "PR1"]),
+        (["remind", "PR1", "--note", "--debug", "--email"], ["remind", "PR1", "--note", "--debug", "--email"]),
+        (["mass", "--", "--debug"], ["mass", "--", "--debug"]),
+        (["config", "check", "--debug", "-c", "x.toml"], ["--debug", "config", "check", "-c", "x.toml"]),
+    ],
+)
+def test_debug_is_accepted_after_the_command(argv: list[str], expected: list[str]) -> None:
+    """--debug moves in front of the command, unless it is the value of an option or after `--`."""
+    assert hoist_global_options(argv) == expected
+
+
+def test_debug_and_config_after_the_command_are_used(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """`explain X --debug --config missing.toml` reports the missing file (not 'No such option')."""
+    missing = tmp_path / "missing.toml"
+    result = run(["explain", "PR1", "--debug", "--config", str(missing)], capsys, monkeypatch)
+    assert result.code == 2, result
+    assert "No such option" not in result.text
+    assert "missing.toml" in result.err and "file not found" in result.err

@@ -1,0 +1,135 @@
+"""`dolirelance init`: the packaged starter files, written anywhere, pass `config check` once secrets are set."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from dolirelance.cli import main
+from dolirelance.config import load_config
+from dolirelance.starter import _ANSWER_LINES, StarterAnswers, example_config_text, starter_config_text
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["dolirelance", *argv])
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_init_writes_a_config_that_checks_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not on a terminal it asks nothing; the folder gets dolirelance.toml and templates/; config check says ok."""
+    target = tmp_path / "etc" / "dolirelance"
+    code, out, _ = run(["init", str(target)], capsys, monkeypatch)
+    assert code == 0
+    assert (target / "dolirelance.toml").read_text(encoding="utf-8") == example_config_text()
+    assert sorted(p.name for p in (target / "templates").iterdir()) == [
+        "2nde-relance.email.txt",
+        "2nde-relance.letter.txt",
+    ]
+    assert "DOLIRELANCE_API_KEY" in out and "[company]" in out
+    monkeypatch.setenv("DOLIRELANCE_API_KEY", "dummy")
+    monkeypatch.setenv("DOLIRELANCE_SMTP_PASSWORD", "dummy")
+    monkeypatch.chdir(tmp_path)  # template paths are relative to the file, not to where one stands
+    code, out, err = run(["--config", str(target / "dolirelance.toml"), "config", "check"], capsys, monkeypatch)
+    assert code == 0, err
+    assert out.startswith("ok ")
+
+
+def test_config_check_without_secrets_names_the_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(["init", str(tmp_path)], capsys, monkeypatch)
+    monkeypatch.delenv("DOLIRELANCE_API_KEY", raising=False)
+    code, _, err = run(["config", "check", "-c", str(tmp_path / "dolirelance.toml")], capsys, monkeypatch)
+    assert code == 2 and "DOLIRELANCE_API_KEY" in err
+
+
+def test_init_refuses_to_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An existing model file is never replaced, and nothing else is written either."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "2nde-relance.email.txt").write_text("mine", encoding="utf-8")
+    code, _, err = run(["init", str(tmp_path)], capsys, monkeypatch)
+    assert code == 1
+    assert err.startswith("error: not overwriting") and "2nde-relance.email.txt" in err and "→" in err
+    assert (tmp_path / "templates" / "2nde-relance.email.txt").read_text(encoding="utf-8") == "mine"
+    assert not (tmp_path / "dolirelance.toml").exists()
+
+
+def test_answers_given_as_options_land_in_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = run(
+        [
+            "init",
+            str(tmp_path),
+            "--dolibarr-url",
+            "https://crm.acme.test/api/index.php",
+            "--smtp-host",
+            "mail.acme.test",
+            "--sender",
+            'Acme "Devis" <devis@acme.test>',
+        ],
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    monkeypatch.setenv("DOLIRELANCE_API_KEY", "dummy")
+    monkeypatch.setenv("DOLIRELANCE_SMTP_PASSWORD", "dummy")
+    settings = load_config(tmp_path / "dolirelance.toml")
+    assert settings.dolibarr.url == "https://crm.acme.test/api/index.php"
+    assert settings.smtp.host == "mail.acme.test"
+    assert settings.smtp.sender == 'Acme "Devis" <devis@acme.test>'
+
+
+def test_each_answer_replaces_exactly_one_example_line() -> None:
+    """If the shipped file's example lines change, the answers must still find their line."""
+    text = example_config_text()
+    for field, pattern in _ANSWER_LINES.items():
+        assert len(pattern.findall(text)) == 1, field
+    assert starter_config_text(StarterAnswers()) == text
+
+
+def test_at_a_terminal_init_asks_and_keeps_the_defaults_offered(tmp_path: Path) -> None:
+    """On a terminal: three questions; Enter keeps the example value shown."""
+    import os
+    import pty
+    import subprocess
+    import time
+
+    main_fd, child_fd = pty.openpty()
+    command = [str(Path(sys.executable).parent / "dolirelance"), "init", str(tmp_path / "site")]
+    proc = subprocess.Popen(command, stdin=child_fd, stdout=child_fd, stderr=child_fd, close_fds=True)
+    os.close(child_fd)
+    seen = b""
+    answers = [b"https://crm.acme.test/api/index.php\n", b"\n", b"Acme <devis@acme.test>\n"]
+    answered = 0
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            seen += os.read(main_fd, 4096)
+        except OSError:
+            break
+        while answered < min(seen.count(b"]: "), len(answers)):  # each prompt shows its default: "[...]: "
+            os.write(main_fd, answers[answered])
+            answered += 1
+    proc.wait(timeout=10)
+    os.close(main_fd)
+    assert proc.returncode == 0, seen.decode(errors="replace")
+    text = seen.decode(errors="replace")
+    assert "Dolibarr API URL" in text and "SMTP server [smtp.example.fr]" in text and "Sender (From)" in text
+    written = (tmp_path / "site" / "dolirelance.toml").read_text(encoding="utf-8")
+    assert 'url = "https://crm.acme.test/api/index.php"' in written
+    assert 'host = "smtp.example.fr"' in written
+    assert 'sender = "Acme <devis@acme.test>"' in written
