@@ -80,7 +80,7 @@ def cli(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Cli]:
     # the product's clock is the one the sample data was built on; GET retries without waiting
-    monkeypatch.setattr(service, "_utc_now", clock)
+    monkeypatch.setattr(service.runtime, "_utc_now", clock)
 
     async def pause(self: DolibarrClient, attempt: int, slept: float) -> float:
         return 0.0

@@ -1,0 +1,121 @@
+"""The use cases: the only package that wires Dolibarr, rendering, letters, mail and the ledger.
+
+Front ends (CLI, scheduler, web, checks) call these functions and never talk to the parts directly.
+One module per use case, each importing only those above it:
+
+- :mod:`.runtime`: settings, clients and caches built once at the edge; the rights check;
+- :mod:`.reads`: reads several use cases share (a quote by ref, follow-up histories);
+- :mod:`.views`: quotes overview, history, upcoming follow-ups (read only);
+- :mod:`.prepare`: a quote → exactly what will be sent or printed, nothing done;
+- :mod:`.delivery`: claim, send or file, record (the exactly-once core), and retry;
+- :mod:`.manual`: remind and mass follow-ups;
+- :mod:`.auto`: the automatic run and ``explain``.
+"""
+
+from dolirelance.policy import SkipReason
+from dolirelance.service.auto import (
+    AutoReport,
+    auto_rules,
+    candidate_filter,
+    explain,
+    run_auto,
+)
+from dolirelance.service.delivery import (
+    CHANNEL_LABELS_FR,
+    IN_PROGRESS_STATES,
+    SENT_STATES,
+    FollowUpOutcome,
+    Outcome,
+    execute_followup,
+    ledger_problems,
+    retry_unrecorded,
+)
+from dolirelance.service.manual import (
+    ChannelChoice,
+    MassItem,
+    MassReport,
+    MassSelection,
+    follow_up,
+    mass_follow_up,
+    plan_mass,
+    select_quotes,
+)
+from dolirelance.service.prepare import (
+    PreparedFollowUp,
+    addressee,
+    ensure_open,
+    letter_file_name,
+    prepare_followup,
+    quote_pdfs,
+    sales_rep_of,
+)
+from dolirelance.service.reads import (
+    load_history,
+    next_model_name,
+    read_quote,
+    resolve_customer_ids,
+)
+from dolirelance.service.runtime import (
+    REQUIRED_RIGHTS,
+    Runtime,
+    api_user,
+    open_runtime,
+    require_rights,
+)
+from dolirelance.service.views import (
+    HistoryLine,
+    QuoteRow,
+    UpcomingLine,
+    customer_ids_of_sales_rep,
+    history_view,
+    quotes_overview,
+    upcoming,
+)
+
+__all__ = [
+    "CHANNEL_LABELS_FR",
+    "IN_PROGRESS_STATES",
+    "REQUIRED_RIGHTS",
+    "SENT_STATES",
+    "AutoReport",
+    "ChannelChoice",
+    "FollowUpOutcome",
+    "HistoryLine",
+    "MassItem",
+    "MassReport",
+    "MassSelection",
+    "Outcome",
+    "PreparedFollowUp",
+    "QuoteRow",
+    "Runtime",
+    "SkipReason",
+    "UpcomingLine",
+    "addressee",
+    "api_user",
+    "auto_rules",
+    "candidate_filter",
+    "customer_ids_of_sales_rep",
+    "ensure_open",
+    "execute_followup",
+    "explain",
+    "follow_up",
+    "history_view",
+    "ledger_problems",
+    "letter_file_name",
+    "load_history",
+    "mass_follow_up",
+    "next_model_name",
+    "open_runtime",
+    "plan_mass",
+    "prepare_followup",
+    "quote_pdfs",
+    "quotes_overview",
+    "read_quote",
+    "require_rights",
+    "resolve_customer_ids",
+    "retry_unrecorded",
+    "run_auto",
+    "sales_rep_of",
+    "select_quotes",
+    "upcoming",
+]

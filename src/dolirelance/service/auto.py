@@ -1,0 +1,316 @@
+"""Automatic follow-ups: the daily run and `explain`, over the pure decisions of :mod:`dolirelance.policy`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from dolirelance.domain import (
+    Channel,
+    Customer,
+    Quote,
+    QuoteFilter,
+    Recipient,
+    User,
+    choose_recipients,
+)
+from dolirelance.errors import DolirelanceError
+from dolirelance.history import QuoteHistory
+from dolirelance.ledger import Entry, FollowUpState
+from dolirelance.mail import SmtpSender
+from dolirelance.policy import AutoRules, Decision, DecisionKind, PastFollowUp, decide, local_day, plan
+from dolirelance.service.delivery import (
+    SENT_STATES,
+    FollowUpOutcome,
+    execute_followup,
+    retry_unrecorded,
+)
+from dolirelance.service.prepare import prepare_followup
+from dolirelance.service.reads import (
+    load_history,
+    read_quote,
+)
+from dolirelance.service.runtime import (
+    Runtime,
+    require_rights,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AutoReport:
+    today: date
+    dry_run: bool
+    decisions: list[Decision]
+    outcomes: list[FollowUpOutcome] = field(default_factory=list)
+    recorded_later: list[FollowUpOutcome] = field(default_factory=list)
+    uncertain: list[Entry] = field(default_factory=list)
+    newly_uncertain: list[Entry] = field(default_factory=list)
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def due(self) -> list[Decision]:
+        return [d for d in self.decisions if d.kind is DecisionKind.DUE]
+
+    @property
+    def sent(self) -> list[FollowUpOutcome]:
+        return [o for o in self.outcomes if o.ok]
+
+    @property
+    def failed(self) -> list[FollowUpOutcome]:
+        return [o for o in self.outcomes if o.outcome == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        """False when something failed or needs a person (uncertain, still not recorded)."""
+        unrecorded = [o for o in [*self.recorded_later, *self.outcomes] if o.outcome == "sent-not-recorded"]
+        return self.error is None and not self.failed and not self.newly_uncertain and not unrecorded
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for decision in self.decisions:
+            if decision.kind is DecisionKind.SKIPPED and decision.reason is not None:
+                counts[decision.reason.value] = counts.get(decision.reason.value, 0) + 1
+        return counts
+
+
+def auto_rules(rt: Runtime) -> AutoRules:
+    return AutoRules.from_settings(rt.settings.auto, rt.model_names())
+
+
+def _past_followups(
+    rt: Runtime, quote_ids: Sequence[int], histories: dict[int, QuoteHistory]
+) -> dict[int, list[PastFollowUp]]:
+    past: dict[int, list[PastFollowUp]] = {}
+    keys_seen: set[str] = set()
+    for quote_id, history in histories.items():
+        for record in history.followups:
+            if record.key:
+                keys_seen.add(record.key)
+            past.setdefault(quote_id, []).append(
+                PastFollowUp(
+                    quote_id=quote_id,
+                    done_on=record.done_on(rt.tz),
+                    model=record.model,
+                    channel=record.channel.value,
+                    automatic=record.automatic,
+                    step=record.step,
+                    source="dolibarr",
+                )
+            )
+    for entry in rt.ledger.entries_for_quotes(quote_ids):
+        if entry.state not in SENT_STATES or entry.key in keys_seen:
+            continue
+        past.setdefault(entry.quote_id, []).append(
+            PastFollowUp(
+                quote_id=entry.quote_id,
+                done_on=local_day(entry.sent_at or entry.created_at, rt.tz),
+                model=entry.model,
+                channel=entry.channel,
+                automatic=entry.step is not None,
+                step=entry.step,
+                source="ledger",
+            )
+        )
+    return past
+
+
+def candidate_filter(rt: Runtime, rules: AutoRules, today: date) -> QuoteFilter:
+    """Only quotes whose end of validity puts some step inside its window today (server-side filter)."""
+    if not rules.steps:
+        return QuoteFilter()
+    first = min(step.offset_days for step in rules.steps)
+    last = max(step.offset_days for step in rules.steps)
+    return QuoteFilter(
+        end_of_validity_from=today - timedelta(days=last + rules.last_step_window_days),
+        end_of_validity_before=today - timedelta(days=first) + timedelta(days=1),
+    )
+
+
+async def _recipients_of(rt: Runtime, quote_id: int) -> tuple[Quote, Customer, tuple[Recipient, ...]]:
+    quote = await rt.dolibarr.get_quote(quote_id)
+    customer = await rt.dolibarr.get_customer(quote.customer_id)
+    return quote, customer, choose_recipients(quote, customer)
+
+
+async def explain(
+    rt: Runtime, quote_key: int | str, *, on: date | None = None
+) -> tuple[Decision, Quote, Customer, tuple[Recipient, ...]]:
+    """The automatic decision for one quote on a day, exactly as the run makes it."""
+    quote, customer, recipients = await _recipients_of(
+        rt, int(quote_key) if str(quote_key).isdigit() else (await read_quote(rt, quote_key)).id
+    )
+    histories = await load_history(rt, [quote.id])
+    past = _past_followups(rt, [quote.id], histories).get(quote.id, [])
+    decision = decide(quote, past, auto_rules(rt), on or rt.today(), has_email=bool(recipients))
+    return decision, quote, customer, recipients
+
+
+async def run_auto(
+    rt: Runtime,
+    *,
+    dry_run: bool = False,
+    on: date | None = None,
+    progress: Callable[[FollowUpOutcome], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> AutoReport:
+    """One automatic run: plan every open quote, e-mail the due ones, record them, report."""
+    today = on or rt.today()
+    report = AutoReport(today=today, dry_run=dry_run, decisions=[], started_at=rt.now())
+    try:
+        if not dry_run:
+            report.newly_uncertain = rt.ledger.recover_abandoned()
+            for entry in report.newly_uncertain:
+                log.error(
+                    "follow-up %s of %s is UNCERTAIN (the process died while sending); "
+                    "check the mailbox, then `dolirelance ledger resolve %s --sent|--not-sent`",
+                    entry.key,
+                    entry.quote_ref,
+                    entry.key,
+                )
+            report.recorded_later = await retry_unrecorded(rt)
+        rules = auto_rules(rt)
+        quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
+        ids = [q.id for q in quotes]
+        issued = [q.issue_date for q in quotes if q.issue_date is not None]
+        since = min(issued) if issued and len(issued) == len(quotes) else None
+        histories = await load_history(rt, ids, followups_only=True, since=since) if ids else {}
+        past = _past_followups(rt, ids, histories)
+        report.decisions = plan(quotes, past, rules, today)
+        due = sorted((d for d in report.decisions if d.kind is DecisionKind.DUE), key=lambda d: d.quote_ref)
+        me = await rt.me() if due else None
+        if me is not None:
+            await require_rights(rt, me)
+    except DolirelanceError as exc:
+        # Nothing was claimed yet: the run stops here, says why, and the next run does the work.
+        report.error = exc.message + (f" ({exc.remedy})" if exc.remedy else "")
+        log.error("automatic run for %s failed before sending anything: %s", today.isoformat(), report.error)
+        with contextlib.suppress(DolirelanceError):
+            report.uncertain = rt.ledger.uncertain()
+        report.finished_at = rt.now()
+        return report
+    if not due or me is None:
+        report.uncertain = rt.ledger.uncertain()
+        report.finished_at = rt.now()
+        return report
+    run_id = f"auto-{uuid.uuid4().hex[:8]}"
+    by_id = {q.id: q for q in quotes}
+    smtp_cm: AbstractContextManager[SmtpSender | None] = nullcontext(None) if dry_run else rt.open_smtp()
+    with smtp_cm as smtp:
+        for decision in due:
+            if should_stop():
+                break
+            final = await _auto_one(
+                rt, decision, by_id[decision.quote_id], rules, today, me, smtp, run_id, dry_run, report
+            )
+            report.decisions = [final if d.quote_id == final.quote_id else d for d in report.decisions]
+    report.uncertain = rt.ledger.uncertain()
+    report.finished_at = rt.now()
+    for outcome in report.outcomes:
+        if progress is not None:
+            progress(outcome)
+    return report
+
+
+async def _auto_one(
+    rt: Runtime,
+    decision: Decision,
+    listed: Quote,
+    rules: AutoRules,
+    today: date,
+    me: User,
+    smtp: SmtpSender | None,
+    run_id: str,
+    dry_run: bool,
+    report: AutoReport,
+) -> Decision:
+    assert decision.step is not None
+    key = rt.ledger.auto_key(listed.id, decision.step.number)
+    step_model = decision.step.model
+    if not dry_run and not rt.ledger.claim(
+        key,
+        quote_id=listed.id,
+        quote_ref=listed.ref,
+        step=decision.step.number,
+        model=step_model,
+        channel=Channel.EMAIL.value,
+        run_id=run_id,
+        user_id=me.id,
+        next_date=today + timedelta(days=rt.settings.followup.next_delay),
+    ):
+        skipped = FollowUpOutcome(
+            listed.ref,
+            "",
+            step_model,
+            Channel.EMAIL,
+            "skipped",
+            key=key,
+            error="claimed by another run",
+            step=decision.step.number,
+        )
+        report.outcomes.append(skipped)
+        _log_auto_outcome(skipped)
+        return decision
+    try:
+        # Read again just before sending: still open, opt-out unset, no follow-up since the plan.
+        quote, customer, recipients = await _recipients_of(rt, listed.id)
+        history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
+        past = _past_followups(rt, [quote.id], {quote.id: history}).get(quote.id, [])
+        if not dry_run:  # our own fresh claim must not count as "already done"
+            past = [p for p in past if not (p.source == "ledger" and p.step == decision.step.number)]
+        final = decide(quote, past, rules, today, has_email=bool(recipients))
+        if final.kind is not DecisionKind.DUE or final.step is None or final.step.number != decision.step.number:
+            if not dry_run:
+                rt.ledger.mark_failed(key, f"no longer due when re-read: {final.summary}")
+            return final
+        if dry_run:
+            return final
+        prepared = await prepare_followup(
+            rt,
+            quote,
+            channel=Channel.EMAIL,
+            acting_user=me,
+            model=step_model,
+            key=key,
+            automatic_step=decision.step.number,
+            history=history,
+            customer=customer,
+        )
+        outcome = await execute_followup(rt, prepared, smtp=smtp, run_id=run_id, claimed=True)
+    except (DolirelanceError, OSError) as exc:
+        message = getattr(exc, "message", str(exc))
+        if not dry_run:
+            entry = rt.ledger.get(key)
+            if entry is not None and entry.state is FollowUpState.CLAIMED:
+                rt.ledger.mark_failed(key, message)
+        outcome = FollowUpOutcome(
+            listed.ref, "", step_model, Channel.EMAIL, "failed", key=key, error=message, step=decision.step.number
+        )
+    report.outcomes.append(outcome)
+    _log_auto_outcome(outcome)
+    return decision
+
+
+def _log_auto_outcome(outcome: FollowUpOutcome) -> None:
+    """The one structured log line of an automatic follow-up."""
+    level = logging.WARNING if outcome.outcome in ("failed", "sent-not-recorded") else logging.INFO
+    log.log(
+        level,
+        "followup key=%s ref=%s step=%s model=%r outcome=%s recipients=%r event=%s%s",
+        outcome.key,
+        outcome.quote_ref,
+        outcome.step,
+        outcome.model,
+        outcome.outcome,
+        outcome.recipients,
+        outcome.event_id,
+        f" error={outcome.error!r}" if outcome.error else "",
+    )

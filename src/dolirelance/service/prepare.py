@@ -1,0 +1,249 @@
+"""Preparing a follow-up: quote → recipients, rendered texts, attachments, e-mail or letter. Sends nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from email.message import EmailMessage
+
+from dolirelance.domain import (
+    Channel,
+    Customer,
+    Quote,
+    QuoteContact,
+    Recipient,
+    User,
+    choose_recipients,
+    no_email_message,
+)
+from dolirelance.errors import (
+    DolibarrError,
+    DolibarrNotFound,
+    FollowUpError,
+    NoEmailAddress,
+    QuoteNotOpen,
+)
+from dolirelance.history import QuoteHistory
+from dolirelance.ledger import manual_key
+from dolirelance.letter import LetterComposer
+from dolirelance.mail import build_email
+from dolirelance.render import FollowUpContext, RenderedFollowUp
+from dolirelance.service.reads import (
+    load_history,
+    next_model_name,
+    read_quote,
+)
+from dolirelance.service.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreparedFollowUp:
+    """A follow-up ready to go: exactly what will be sent or printed, nothing done yet."""
+
+    key: str
+    quote: Quote
+    customer: Customer
+    contact: QuoteContact | None
+    sender: User
+    owner: User  # who the done event belongs to
+    sales_rep: User  # who gets the next to-do
+    model: str
+    level: int
+    channel: Channel
+    note: str
+    today: date
+    next_date: date
+    history: QuoteHistory
+    rendered: RenderedFollowUp
+    recipients: tuple[Recipient, ...]
+    attachment_names: tuple[str, ...]
+    email: EmailMessage | None
+    letter_pdf: bytes | None
+    letter_file_name: str | None
+    automatic_step: int | None = None
+
+    @property
+    def message_id(self) -> str | None:
+        return None if self.email is None else str(self.email["Message-ID"])
+
+    @property
+    def recipients_text(self) -> str:
+        return ", ".join(r.email for r in self.recipients)
+
+
+def ensure_open(quote: Quote, customer: Customer | None = None) -> None:
+    if not quote.is_open:
+        who = f" ({customer.name})" if customer else ""
+        raise QuoteNotOpen(
+            f"{quote.ref}{who} is {quote.status.label}: only open (validated, not signed or refused) "
+            "quotes can be followed up"
+        )
+
+
+async def sales_rep_of(rt: Runtime, quote: Quote, fallback: User) -> User:
+    """The customer's first sales representative, else the quote's author, else the configured default."""
+    try:
+        reps = await rt.dolibarr.sales_representatives(quote.customer_id)
+    except DolibarrError as exc:
+        log.debug("no sales representatives for customer %s: %s", quote.customer_id, exc)
+        reps = []
+    listed = {rep.id: rep for rep in reps}
+    candidates = [rep.id for rep in reps]
+    if quote.author_id:
+        candidates.append(quote.author_id)
+    for user_id in candidates:
+        try:
+            return await rt.user(user_id)
+        except DolibarrError as exc:
+            if user_id in listed:  # without user.user.lire: the representatives list already names them
+                log.debug("cannot read user %s, using the representatives list: %s", user_id, exc)
+                return listed[user_id]
+            log.warning("cannot read user %s (the right user.user.lire may be missing): %s", user_id, exc)
+    default_login = rt.settings.followup.default_sales_rep or rt.settings.auto.user
+    if default_login:
+        try:
+            return await rt.dolibarr.find_user_by_login(default_login)
+        except DolibarrError as exc:
+            log.debug("cannot read the default sales rep %s: %s", default_login, exc)
+    return fallback
+
+
+async def quote_pdfs(rt: Runtime, quote: Quote) -> list[tuple[str, bytes]]:
+    """The quote's main PDF (built with builddoc when missing) and, when configured, its other PDFs."""
+    files: list[tuple[str, bytes]] = []
+    main_name = f"{quote.ref}.pdf"
+    main: bytes | None = None
+    if quote.main_document:
+        try:
+            main = await rt.dolibarr.download_document(quote.main_document)
+            main_name = quote.main_document.rsplit("/", 1)[-1]
+        except DolibarrNotFound:
+            main = None
+    if main is None:
+        main = await rt.dolibarr.build_document(quote)
+    files.append((main_name, main))
+    if rt.settings.followup.attach_other_pdfs:
+        for document in await rt.dolibarr.list_documents(quote):
+            if not document.is_pdf or document.name == main_name or document.name.startswith("relance-"):
+                continue
+            files.append((document.name, await rt.dolibarr.download_document(document.relative_path)))
+    return files
+
+
+def letter_file_name(quote: Quote, today: date, key: str) -> str:
+    suffix = key.rsplit(":", 1)[-1][:8]
+    return f"relance-{quote.ref}-{today.isoformat()}-{suffix}.pdf"
+
+
+def addressee(quote: Quote, recipients: Sequence[Recipient]) -> QuoteContact | None:
+    for recipient in recipients:
+        if recipient.contact_id is not None:
+            for contact in quote.customer_contacts():
+                if contact.contact_id == recipient.contact_id:
+                    return contact
+    active = [c for c in quote.customer_contacts() if c.active]
+    return active[0] if active else None
+
+
+async def prepare_followup(
+    rt: Runtime,
+    quote_key: int | str | Quote,
+    *,
+    channel: Channel,
+    acting_user: User,
+    model: str | None = None,
+    note: str = "",
+    next_date: date | None = None,
+    key: str | None = None,
+    automatic_step: int | None = None,
+    history: QuoteHistory | None = None,
+    customer: Customer | None = None,
+) -> PreparedFollowUp:
+    """Read what is needed and render the follow-up exactly as it will be sent. Sends nothing."""
+    quote = quote_key if isinstance(quote_key, Quote) else await read_quote(rt, quote_key)
+    if customer is None:
+        customer = await rt.dolibarr.get_customer(quote.customer_id)
+    ensure_open(quote, customer)
+    today = rt.today()
+    if next_date is None:
+        next_date = today + timedelta(days=rt.settings.followup.next_delay)
+    if next_date < today:
+        raise FollowUpError(
+            f"the next follow-up date {next_date.isoformat()} is in the past",
+            remedy="give a date from today on, or a delay like --next '+15 days'",
+        )
+    if history is None:
+        history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
+    model_name = model or next_model_name(rt, history.last)
+    level = rt.level_of(model_name)
+    if level is None:
+        raise FollowUpError(
+            f"unknown model {model_name!r}",
+            remedy=f"use one of: {', '.join(rt.model_names())}",
+        )
+    recipients: tuple[Recipient, ...] = ()
+    if channel is Channel.EMAIL:
+        recipients = choose_recipients(quote, customer)
+        if not recipients:
+            raise NoEmailAddress(no_email_message(quote, customer))
+    contact = addressee(quote, recipients)
+    sales_rep = await sales_rep_of(rt, quote, acting_user)
+    sender = sales_rep if automatic_step is not None else acting_user
+    company = await rt.company()
+    last = history.last
+    ctx = FollowUpContext(
+        quote=quote,
+        customer=customer,
+        contact=contact,
+        user=sender,
+        company=company,
+        model_name=model_name,
+        level=level,
+        previous_date=last.done_on(rt.tz) if last else None,
+        next_date=next_date,
+        today=today,
+    )
+    rendered = rt.renderer.render(model_name, ctx)
+    attachments = await quote_pdfs(rt, quote)
+    the_key = key or manual_key()
+    email: EmailMessage | None = None
+    letter_pdf: bytes | None = None
+    file_name: str | None = None
+    if channel is Channel.EMAIL:
+        email = build_email(
+            smtp=rt.settings.smtp,
+            sender_user=sender,
+            recipients=recipients,
+            rendered=rendered,
+            attachments=attachments,
+        )
+    else:
+        letter_pdf = LetterComposer(rt.settings, company).compose(ctx, rendered, attachments=attachments)
+        file_name = letter_file_name(quote, today, the_key)
+    return PreparedFollowUp(
+        key=the_key,
+        quote=quote,
+        customer=customer,
+        contact=contact,
+        sender=sender,
+        owner=acting_user,
+        sales_rep=sales_rep,
+        model=model_name,
+        level=level,
+        channel=channel,
+        note=note,
+        today=today,
+        next_date=next_date,
+        history=history,
+        rendered=rendered,
+        recipients=recipients,
+        attachment_names=tuple(name for name, _ in attachments),
+        email=email,
+        letter_pdf=letter_pdf,
+        letter_file_name=file_name,
+        automatic_step=automatic_step,
+    )

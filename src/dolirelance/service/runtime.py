@@ -1,0 +1,154 @@
+"""Everything a use case needs, built once at the edge: settings, clients, caches; and the rights check."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from dolirelance.config import Settings
+from dolirelance.dolibarr import DolibarrClient
+from dolirelance.domain import (
+    Company,
+    User,
+)
+from dolirelance.errors import DolibarrAuthError
+from dolirelance.ledger import Ledger
+from dolirelance.mail import SmtpSender
+from dolirelance.render import Renderer
+
+log = logging.getLogger(__name__)
+
+
+REQUIRED_RIGHTS = {
+    "propal.lire": "read quotes",
+    "agenda.myactions.create": "create agenda events",
+}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Everything a use case needs, built once at the edge (CLI, daemon, web)."""
+
+    settings: Settings
+    dolibarr: DolibarrClient
+    ledger: Ledger
+    renderer: Renderer
+    now: Callable[[], datetime] = _utc_now
+    smtp_factory: Callable[[], AbstractContextManager[SmtpSender]] | None = None
+    _company: Company | None = None
+    _users: dict[int, User] = field(default_factory=dict)
+    _me: User | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.auto.timezone)
+
+    def today(self) -> date:
+        return self.now().astimezone(self.tz).date()
+
+    def open_smtp(self) -> AbstractContextManager[SmtpSender]:
+        if self.smtp_factory is not None:
+            return self.smtp_factory()
+        return SmtpSender(self.settings.smtp)
+
+    async def company(self) -> Company:
+        if self._company is None:
+            configured = self.settings.company
+            if configured is not None:
+                self._company = Company(**configured.model_dump())
+            else:
+                self._company = await self.dolibarr.company()
+        return self._company
+
+    async def me(self) -> User:
+        if self._me is None:
+            self._me = await self.dolibarr.current_user()
+            self._users[self._me.id] = self._me
+        return self._me
+
+    async def user(self, user_id: int) -> User:
+        if user_id not in self._users:
+            self._users[user_id] = await self.dolibarr.get_user(user_id)
+        return self._users[user_id]
+
+    def model_names(self) -> list[str]:
+        return [model.name for model in self.settings.models]
+
+    def level_of(self, model_name: str | None) -> int | None:
+        names = self.model_names()
+        return names.index(model_name) + 1 if model_name in names else None
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    *,
+    api_key: str | None = None,
+    transport: object | None = None,
+    now: Callable[[], datetime] | None = None,
+    smtp_factory: Callable[[], AbstractContextManager[SmtpSender]] | None = None,
+    ledger: Ledger | None = None,
+) -> AsyncIterator[Runtime]:
+    """A runtime with a Dolibarr client; ``api_key`` overrides the configured one (web sessions)."""
+    key = api_key if api_key is not None else settings.dolibarr.resolved_api_key().get_secret_value()
+    client = DolibarrClient(
+        settings.dolibarr.url,
+        key,
+        timeout=settings.dolibarr.timeout,
+        verify_tls=settings.dolibarr.verify_tls,
+        page_size=settings.dolibarr.page_size,
+        max_concurrency=settings.dolibarr.max_concurrency,
+        server_timezone=settings.dolibarr.timezone,
+        opt_out_field=settings.followup.opt_out_field,
+        transport=transport,  # type: ignore[arg-type]
+    )
+    own_ledger = ledger is None
+    the_ledger = ledger or Ledger(settings.ledger.url, instance=settings.ledger.instance, clock=now or _utc_now)
+    try:
+        async with client:
+            yield Runtime(
+                settings=settings,
+                dolibarr=client,
+                ledger=the_ledger,
+                renderer=Renderer(settings),
+                now=now or _utc_now,
+                smtp_factory=smtp_factory,
+            )
+    finally:
+        if own_ledger:
+            the_ledger.close()
+
+
+async def require_rights(rt: Runtime, user: User, *, extra: dict[str, str] | None = None) -> None:
+    """Stop at once, naming the missing right, before anything is read or written."""
+    needed = dict(REQUIRED_RIGHTS)
+    needed.update(extra or {})
+    missing = [f"{right} ({why})" for right, why in needed.items() if not user.has_right(right)]
+    if missing:
+        raise DolibarrAuthError(
+            f"the Dolibarr user {user.login} lacks the right(s): {', '.join(missing)}",
+            remedy="give these permissions to the user in Dolibarr (Users & Groups > user > Permissions)",
+        )
+
+
+async def api_user(rt: Runtime) -> User:
+    """The API key's user; when Dolibarr will not even say who it is, name the rights a follow-up needs."""
+    try:
+        return await rt.me()
+    except DolibarrAuthError as exc:
+        if exc.status_code != 403:
+            raise
+        needed = ", ".join(f"{right} ({why})" for right, why in REQUIRED_RIGHTS.items())
+        raise DolibarrAuthError(
+            f"{exc.message}; a follow-up also needs the right(s): {needed}",
+            remedy=exc.remedy,
+            status_code=exc.status_code,
+        ) from None
