@@ -205,7 +205,7 @@ def test_a_signature_on_the_day_of_the_followup_counts_zero_days() -> None:
 def test_period_months_cross_the_year_and_a_reversed_period_is_refused() -> None:
     """December to February: three months; an end before the start is an error naming both days."""
     assert Period(D(2026, 12, 15), D(2027, 2, 1)).months() == [D(2026, 12, 1), D(2027, 1, 1), D(2027, 2, 1)]
-    with pytest.raises(ValueError, match="2026-01-01.*2026-02-01"):
+    with pytest.raises(ValueError, match=r"2026-01-01.*2026-02-01"):
         Period(D(2026, 2, 1), D(2026, 1, 1))
 
 
@@ -222,3 +222,15 @@ def test_json_and_csv_views_carry_the_same_figures(report: Report) -> None:
     assert keyed[("funnel", "2")]["quotes"] == 3
     assert keyed[("month", "2026-10")]["amount_signed_excl_tax"] == "2000.00"
     assert len(rows) == 1 + 2 + 3 + 2 + 2 + 2 + 1 + 3
+
+
+def test_filters_keep_one_models_or_one_persons_followups_and_credit_among_them() -> None:
+    """With 'Relance 2' only, Q1 was signed before it (other); Q2 after it; Q5 expired: 1/3."""
+    only_second = compute_report(QUOTES, FOLLOWUPS, PERIOD, today=TODAY, model="Relance 2")
+    assert figures(only_second.total) == (3, 3, 1, 0, 0, 1, 1, Decimal(2000), [12])
+    assert [row.key for row in only_second.by_model] == ["Relance 2"]
+    # the comparison is the same: Q1, Q2, Q5 are still followed up (by another model)
+    assert only_second.without_followup == compute_report(QUOTES, FOLLOWUPS, PERIOD, today=TODAY).without_followup
+    bob = compute_report(QUOTES, FOLLOWUPS, PERIOD, today=TODAY, sales_person="bob")
+    assert figures(bob.total) == (4, 4, 1, 1, 1, 0, 1, Decimal(500), [])
+    assert [(m.followups, m.signed) for m in bob.months] == [(1, 1), (1, 0), (2, 0)]

@@ -264,18 +264,33 @@ def _natural(key: str) -> tuple[int, int, str]:
 
 
 def compute_report(
-    quotes: Iterable[Quote], followups: Iterable[FollowUpFact], period: Period, *, today: date
+    quotes: Iterable[Quote],
+    followups: Iterable[FollowUpFact],
+    period: Period,
+    *,
+    today: date,
+    model: str | None = None,
+    sales_person: str | None = None,
 ) -> Report:
     """The report over ``followups`` (any days; only those in the period count) and ``quotes``.
 
     ``quotes`` must hold every quote followed up in the period (one missing counts as *other*)
-    and every quote issued in the period (the comparison); others are ignored.
+    and every quote issued in the period (the comparison); others are ignored. ``model`` and
+    ``sales_person`` keep only those follow-ups (the comparison still excludes every quote
+    followed up by anyone).
     """
     quotes_by_id = {quote.id: quote for quote in quotes}
     all_followups = list(followups)
     followed_ever = {fu.quote_id for fu in all_followups}
+    kept = (
+        fu
+        for fu in all_followups
+        if fu.done_on in period
+        and (model is None or fu.model == model)
+        and (sales_person is None or fu.sales_person == sales_person)
+    )
     by_quote: dict[int, list[FollowUpFact]] = defaultdict(list)
-    for fu in sorted((fu for fu in all_followups if fu.done_on in period), key=lambda fu: fu.done_on):
+    for fu in sorted(kept, key=lambda fu: fu.done_on):
         by_quote[fu.quote_id].append(fu)
     verdicts = {
         quote_id: _verdict(quotes_by_id.get(quote_id), followups, today) for quote_id, followups in by_quote.items()
