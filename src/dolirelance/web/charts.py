@@ -111,8 +111,8 @@ def funnel_chart(report: Report, lang: str) -> Figure:
               color=BLUE, label=words["reached"])
     signed_bars = axes.barh(positions, [s.signed for s in stages], 0.7,
                             left=[(widest - s.signed) / 2 for s in stages], color=GREEN, label=words["signed"])
-    axes.bar_label(signed_bars, labels=[_rate_text(Rate(s.signed, s.reached), lang) for s in stages], label_type="center",
-                   fontsize=9, color="white", fontweight="bold")
+    rates = [_rate_text(Rate(s.signed, s.reached), lang) for s in stages]
+    axes.bar_label(signed_bars, labels=rates, label_type="center", fontsize=9, color="white", fontweight="bold")
     names = [(words["nth"] if s.rank == 1 else words["nth_other"]).format(n=s.rank) for s in stages]
     axes.set_yticks(positions, [f"{name}\n({s.reached})" for name, s in zip(names, stages, strict=True)])
     axes.set_xticks([])
