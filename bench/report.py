@@ -66,15 +66,16 @@ def seed(fake: FakeDolibarr, n: int, rng: random.Random) -> int:
                 "auto": None if manual else 1, "step": None if manual else min(rank, 1) + 1,
             }  # fmt: skip
             done_at = fake.epoch_of_day(day) + 9 * 3600
-            fake.add_event(type_code="AC_OTH_AUTO", code=CODE_BY_CHANNEL[channel], label=f"Relance devis {proposal.ref}",
-                           userownerid=rep, datep=done_at, percentage=100, socid=customer, elementtype="propal",
-                           fk_element=proposal.id, note=compose_note("", facts))  # fmt: skip
+            label = f"Relance devis {proposal.ref}"
+            fake.add_event(type_code="AC_OTH_AUTO", code=CODE_BY_CHANNEL[channel], label=label, userownerid=rep, datep=done_at, percentage=100, socid=customer,
+                           elementtype="propal", fk_element=proposal.id, note=compose_note("", facts))  # fmt: skip
             fake.add_event(type_code="AC_OTH", code=CODE_TODO, label=f"À relancer : devis {proposal.ref}",
                            userownerid=rep, datep=done_at + 15 * 86400, percentage=100, socid=customer,
-                           elementtype="propal", fk_element=proposal.id, note=compose_note("", {"key": key}))  # fmt: skip
+                           elementtype="propal", fk_element=proposal.id,
+                           note=compose_note("", {"key": key}))  # fmt: skip
             followups += 1
         outcome = rng.random()
-        if outcome < 0.25 or outcome < 0.42:
+        if outcome < 0.42:
             fake.close_proposal(proposal.id, 2 if outcome < 0.25 else 3, user_id=rep)
             proposal.date_signature = fake.epoch_of_day(min(day + timedelta(days=rng.randint(0, 20)), TODAY))
             proposal.row_cache = None
