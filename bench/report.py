@@ -67,7 +67,8 @@ def seed(fake: FakeDolibarr, n: int, rng: random.Random) -> int:
             }  # fmt: skip
             done_at = fake.epoch_of_day(day) + 9 * 3600
             label = f"Relance devis {proposal.ref}"
-            fake.add_event(type_code="AC_OTH_AUTO", code=CODE_BY_CHANNEL[channel], label=label, userownerid=rep, datep=done_at, percentage=100, socid=customer,
+            fake.add_event(type_code="AC_OTH_AUTO", code=CODE_BY_CHANNEL[channel], label=label, userownerid=rep,
+                           datep=done_at, percentage=100, socid=customer,
                            elementtype="propal", fk_element=proposal.id, note=compose_note("", facts))  # fmt: skip
             fake.add_event(type_code="AC_OTH", code=CODE_TODO, label=f"À relancer : devis {proposal.ref}",
                            userownerid=rep, datep=done_at + 15 * 86400, percentage=100, socid=customer,
