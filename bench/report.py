@@ -30,8 +30,8 @@ from dolirelance.config import load_config
 from dolirelance.demo import write_demo_config
 from dolirelance.domain import Channel
 from dolirelance.history import CODE_BY_CHANNEL, CODE_TODO, compose_note
-from dolirelance.report_service import effectiveness_report
 from dolirelance.service import open_runtime
+from dolirelance.service.report import effectiveness_report
 from dolirelance.testing import FakeDolibarr, create_app, load_sample_data
 
 TODAY = date(2026, 11, 28)

@@ -22,8 +22,8 @@ from dolirelance.cli import main
 from dolirelance.demo import write_demo_config
 from dolirelance.domain import Channel
 from dolirelance.report import as_dict
-from dolirelance.report_service import default_period_start, effectiveness_report
 from dolirelance.service import Runtime, follow_up
+from dolirelance.service.report import default_period_start, effectiveness_report
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
 from dolirelance.testing.report_history import seed_report_history
 from dolirelance.testing.smtp_sink import SmtpSink
@@ -138,7 +138,7 @@ def test_default_period_is_twelve_calendar_months() -> None:
 def served(
     fake_dolibarr: FakeDolibarr, history: SampleData, clock: MutableClock, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
-    monkeypatch.setattr(service, "_utc_now", clock)
+    monkeypatch.setattr(service.runtime, "_utc_now", clock)
     with serve_in_thread(create_app(fake_dolibarr)) as url:
         yield url
 

@@ -767,7 +767,7 @@ def report(
 
     from dolirelance import service
     from dolirelance.report import CSV_COLUMNS, as_dict, csv_rows
-    from dolirelance.report_service import effectiveness_report
+    from dolirelance.service.report import effectiveness_report
 
     if as_json and as_csv:
         raise FollowUpError("--json and --csv cannot go together", remedy="choose one")

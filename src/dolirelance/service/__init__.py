@@ -9,7 +9,8 @@ One module per use case, each importing only those above it:
 - :mod:`.prepare`: a quote → exactly what will be sent or printed, nothing done;
 - :mod:`.delivery`: claim, send or file, record (the exactly-once core), and retry;
 - :mod:`.manual`: remind and mass follow-ups;
-- :mod:`.auto`: the automatic run and ``explain``.
+- :mod:`.auto`: the automatic run and ``explain``;
+- :mod:`.report`: the effectiveness report (which follow-ups pay), read in bulk.
 """
 
 from dolirelance.policy import SkipReason
@@ -55,6 +56,7 @@ from dolirelance.service.reads import (
     read_quote,
     resolve_customer_ids,
 )
+from dolirelance.service.report import default_period_start, effectiveness_report
 from dolirelance.service.runtime import (
     REQUIRED_RIGHTS,
     Runtime,
@@ -95,6 +97,8 @@ __all__ = [
     "auto_rules",
     "candidate_filter",
     "customer_ids_of_sales_rep",
+    "default_period_start",
+    "effectiveness_report",
     "ensure_open",
     "execute_followup",
     "explain",

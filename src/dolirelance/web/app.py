@@ -39,7 +39,6 @@ from dolirelance.domain import Channel, QuoteFilter, choose_recipients
 from dolirelance.errors import DolibarrAuthError, DolirelanceError, QuoteNotOpen
 from dolirelance.mail import SmtpSender
 from dolirelance.report import Report, as_dict
-from dolirelance.report_service import effectiveness_report
 from dolirelance.service import (
     MassItem,
     MassSelection,
@@ -54,6 +53,7 @@ from dolirelance.service import (
     resolve_customer_ids,
     upcoming,
 )
+from dolirelance.service.report import effectiveness_report
 from dolirelance.web.charts import CHARTS, chart_png, chart_svg
 from dolirelance.web.jobs import JobBoard, MassJob
 from dolirelance.web.labels import LABELS, LANGUAGES

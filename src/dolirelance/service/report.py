@@ -14,7 +14,7 @@ from dolirelance.domain import EventFilter, QuoteStatus
 from dolirelance.errors import DolibarrAuthError, DolibarrError, FollowUpError
 from dolirelance.history import CODE_PREFIX, record_of, todo_of
 from dolirelance.report import UNKNOWN_MODEL, FollowUpFact, Period, Report, compute_report
-from dolirelance.service import Runtime
+from dolirelance.service.runtime import Runtime
 
 __all__ = ["default_period_start", "effectiveness_report"]
 
