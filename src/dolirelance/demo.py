@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
+from dolirelance.testing.report_history import seed_report_history
 from dolirelance.testing.smtp_sink import SmtpSink
 
 DEMO_USER = "jdupont"
@@ -111,6 +112,7 @@ def demo_environment(out_dir: Path, today: date) -> Iterator[tuple[FakeDolibarr,
             target.unlink()
     fake = FakeDolibarr(timezone="Europe/Paris")
     sample = load_sample_data(fake, today)
+    seed_report_history(fake, sample)  # a past for `report` to say something about
     with ExitStack() as stack:
         url = stack.enter_context(serve_in_thread(create_app(fake)))
         sink = stack.enter_context(SmtpSink(eml_dir=out_dir / "emails"))
@@ -145,6 +147,8 @@ def run_demo(out_dir: Path, *, console: Console, keep_running: bool = False) -> 
         )
         console.rule("6. dolirelance history --open")
         cli.history(open_=True, config=config)
+        console.rule("7. dolirelance report (which follow-ups pay; seeded history of the last months)")
+        cli.report(config=config)
 
         console.rule("What was written into the fake Dolibarr")
         ours = [e for e in fake.events.values() if e.code.startswith("AC_RELANCE")]
@@ -165,12 +169,13 @@ def run_demo(out_dir: Path, *, console: Console, keep_running: bool = False) -> 
             console.print(f"  letters to print: {pdf}")
         console.print(f"  ledger: {out_dir / 'ledger.sqlite3'}")
         console.print(f"  try: dolirelance --config {config} explain {about or 'REF'} --preview")
+        console.print(f"  try: dolirelance --config {config} report --json   (or --csv)")
         if keep_running:
             _serve_web_until_interrupted(config, console)
         else:
             console.print(
                 "  web pages for sales people: `dolirelance demo --keep-running`, then log in as "
-                f"{DEMO_USER} / {DEMO_PASSWORD}"
+                f"{DEMO_USER} / {DEMO_PASSWORD}; the charts are on the page /report (Efficacité des relances)"
             )
 
 
@@ -197,5 +202,6 @@ def _serve_web_until_interrupted(config: Path, console: Console) -> None:
     console.print(
         f"\nweb pages: http://{settings.web.host}:{settings.web.port}/mass — log in as {DEMO_USER} / {DEMO_PASSWORD}"
     )
+    console.print(f"effectiveness report with charts: http://{settings.web.host}:{settings.web.port}/report")
     console.print("Ctrl-C stops the demo")
     serve_web(settings)
