@@ -98,7 +98,7 @@ async def test_page_tables_show_the_figures_of_the_json(client: httpx.AsyncClien
             for field in ("followups", "quotes", "refused", "open", "expired", "other"):
                 assert cells[field] == str(row[field]), (grouping, row["key"], field)
             median = row["median_days_to_signature"]
-            assert cells["median_days"] == ("" if median is None else f"{median:g}")
+            assert cells["median_days"] == ("" if median is None else f"{median:g}".replace(".", ","))
             assert cells["amount"] == french_amount(row["amount_signed_excl_tax"])
     assert {key: (cells["reached"], cells["signed"]) for key, cells in tables["funnel"].items()} == {
         str(stage["rank"]): (str(stage["reached"]), str(stage["signed"])) for stage in data["funnel"]

@@ -57,7 +57,7 @@ from dolirelance.service.report import effectiveness_report
 from dolirelance.web.charts import CHARTS, chart_png, chart_svg
 from dolirelance.web.jobs import JobBoard, MassJob
 from dolirelance.web.labels import LABELS, LANGUAGES
-from dolirelance.web.report_page import REPORT_LABELS, ReportCache, ReportQuery, percent_text
+from dolirelance.web.report_page import REPORT_LABELS, ReportCache, ReportQuery, number_text, percent_text
 from dolirelance.web.security import SESSION_COOKIE, LoginLimiter, Session, SessionStore, csrf_ok
 
 __all__ = ["create_web_app", "serve_web"]
@@ -667,7 +667,8 @@ async def report_page(request: Request, session: Session) -> Response:
     words = REPORT_LABELS[lang]
     context: dict[str, Any] = {"r": words, "report": None, "query": ReportQuery(), "charts": list(CHARTS),
                                "models": [m.name for m in _state(request).settings.models],
-                               "percent": lambda rate: percent_text(rate, lang)}
+                               "percent": lambda rate: percent_text(rate, lang),
+                               "number": lambda value: number_text(value, lang)}
     try:
         context["query"] = ReportQuery.parse(dict(request.query_params))
     except ValueError:

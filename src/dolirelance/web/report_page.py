@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from dolirelance.report import Rate, Report
 
-__all__ = ["REPORT_LABELS", "ReportCache", "ReportQuery", "percent_text"]
+__all__ = ["REPORT_LABELS", "ReportCache", "ReportQuery", "number_text", "percent_text"]
 
 CACHE_SECONDS = 300
 CACHE_ENTRIES = 32
@@ -129,6 +129,12 @@ def percent_text(rate: Rate, lang: str) -> str:
         return f"{rate.count}/{rate.total}"
     shown = f"{percent:g}"
     return f"{rate.count}/{rate.total} ({shown.replace('.', ',') if lang == 'fr' else shown} %)"
+
+
+def number_text(value: float, lang: str) -> str:
+    """``7,5`` in French, ``7.5`` in English; no trailing zeros."""
+    shown = f"{value:g}"
+    return shown.replace(".", ",") if lang == "fr" else shown
 
 
 @dataclass(frozen=True, slots=True)
