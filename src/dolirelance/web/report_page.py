@@ -60,7 +60,7 @@ REPORT_LABELS: dict[str, dict[str, str]] = {
         "manual": "manuelle",
         "email": "e-mail",
         "letter": "courrier",
-        "download": "Télécharger",
+        "download": "Télécharger :",
         "how_to_read": "Un devis signé est attribué à la dernière relance faite avant sa signature. "
         "Le taux = devis signés après la relance / devis relancés.",
         "chart_models": "Devis relancés et signés ensuite, par modèle",
@@ -109,7 +109,7 @@ REPORT_LABELS: dict[str, dict[str, str]] = {
         "manual": "manual",
         "email": "e-mail",
         "letter": "letter",
-        "download": "Download",
+        "download": "Download:",
         "how_to_read": "A signed quote is credited to the last follow-up done before its signature. "
         "Rate = quotes signed after the follow-up / quotes followed up.",
         "chart_models": "Quotes followed up and signed afterwards, per model",
