@@ -70,7 +70,7 @@ def seed(fake: FakeDolibarr, n: int, rng: random.Random) -> int:
         proposal = fake.add_proposal(customer, date=issued, duree_validite=30, user_id=rep)
         fake.add_proposal_line(proposal.id, description="Installation", qty=1, subprice=str(rng.randint(5, 90) * 100))
         fake.validate_proposal(proposal.id, user_id=rep)
-        count = rng.choice((1, 2, 2, 3))
+        count = rng.choice((1, 2, 3, 3))
         day = issued + timedelta(days=25)
         for rank in range(count):
             day += timedelta(days=rng.randint(3, 15))
