@@ -169,6 +169,8 @@ def test_demo_runs_the_whole_cycle(tmp_path: Path) -> None:
     assert len(PdfReader(letters[0]).pages) >= 2
     assert "AC_RELANCE_EMAIL" in result.stdout and "AC_RELANCE_LETTER" in result.stdout
     assert "jdupont / relance" in result.stdout
+    # the seeded history gives the report something to say (figures: tests/test_report_e2e.py)
+    assert "7. dolirelance report" in result.stdout and "signed after a follow-up:" in result.stdout
     assert "missing" not in result.stdout  # doctor: the demo user has every right the demo uses
     assert "unexpected" not in result.stdout + result.stderr
 

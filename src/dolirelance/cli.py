@@ -14,7 +14,7 @@ from collections.abc import Coroutine
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
@@ -27,6 +27,9 @@ from dolirelance.config import Settings, find_config_path, load_config, parse_da
 from dolirelance.domain import Channel, QuoteFilter
 from dolirelance.errors import ConfigError, DolirelanceError, FollowUpError
 from dolirelance.logsetup import LogFormat, configure_logging
+
+if TYPE_CHECKING:
+    from dolirelance.report import Report
 
 T = TypeVar("T")
 
@@ -846,6 +849,91 @@ def ledger_resolve(
         out.print(f"{entry.key} marked as sent; `dolirelance retry` (or the next run) records it in Dolibarr")
     else:
         out.print(f"{entry.key} marked as not sent; the next automatic run may send it if still due")
+
+
+# --------------------------------------------------------------------------- report
+
+
+@app.command()
+def report(
+    start: Annotated[str | None, typer.Option("--from", help="First day (default: 12 months back).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, included (default: today).")] = None,
+    sales_rep: Annotated[str | None, typer.Option("--sales-rep", help="Only this sales person's follow-ups.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Only this model's follow-ups.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print one CSV table.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Which follow-ups pay: signatures after follow-ups per model, step, channel, sales person, month."""
+    import csv
+
+    from dolirelance import service
+    from dolirelance.report import CSV_COLUMNS, as_dict, csv_rows
+    from dolirelance.service.report import effectiveness_report
+
+    if as_json and as_csv:
+        raise FollowUpError("--json and --csv cannot go together", remedy="choose one")
+    first, last = _parse_day(start, "--from"), _parse_day(end, "--to")
+    settings = _settings(config)
+
+    async def work() -> Report:
+        async with service.open_runtime(settings) as rt:
+            return await effectiveness_report(rt, start=first, end=last, sales_rep=sales_rep, model=model)
+
+    result = _run(work())
+    if as_json:
+        out.print_json(json.dumps(as_dict(result), ensure_ascii=False))
+    elif as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(csv_rows(result))
+    else:
+        _print_report(result)
+
+
+def _print_report(result: Report) -> None:
+    from dolirelance.report import GROUPINGS, Rate, groups_of
+
+    total = result.total
+    median = total.median_days_to_signature
+    out.print(
+        f"[bold]Follow-ups from {result.period.start} to {result.period.end}[/]: {total.followups} follow-up(s) "
+        f"on {total.quotes} quote(s); signed after a follow-up: {total.conversion}"
+        + (f", median {median:g} day(s) after it" if median is not None else "")
+        + f", {_money(total.amount_signed, 'EUR')} excl. tax"
+    )
+    comparison = result.without_followup
+    out.print(
+        f"Quotes issued in the period without any follow-up: signed {comparison.rate}, "
+        f"{_money(comparison.amount_signed, 'EUR')} excl. tax"
+    )
+    titles = {"model": "Model", "step": "Step", "channel": "Channel", "sales_person": "Sales person"}
+    for grouping in GROUPINGS:
+        table = Table(title=f"Per {titles[grouping].lower()}")
+        for column in (titles[grouping], "Follow-ups", "Quotes", "Signed after", "Median days", "Refused",
+                       "Open", "Expired", "Other", "Amount signed"):
+            table.add_column(column, justify="left" if column == titles[grouping] else "right")
+        for row in groups_of(result, grouping):
+            tally = row.tally
+            days = tally.median_days_to_signature
+            table.add_row(escape(row.key), str(tally.followups), str(tally.quotes), str(tally.conversion),
+                          "" if days is None else f"{days:g}", str(tally.refused), str(tally.open),
+                          str(tally.expired), str(tally.other), _money(tally.amount_signed, "EUR"))
+        out.print(table)
+    funnel = Table(title="Funnel: the quotes' n-th follow-up in the period")
+    for column in ("Follow-up", "Quotes reaching it", "Signed after it", "Amount signed"):
+        funnel.add_column(column, justify="right")
+    for stage in result.funnel:
+        funnel.add_row(str(stage.rank), str(stage.reached), str(Rate(stage.signed, stage.reached)),
+                       _money(stage.amount_signed, "EUR"))
+    out.print(funnel)
+    months = Table(title="Month by month")
+    for column in ("Month", "Follow-ups", "Signed after a follow-up", "Amount signed"):
+        months.add_column(column, justify="right")
+    for month in result.months:
+        months.add_row(month.month.strftime("%Y-%m"), str(month.followups), str(month.signed),
+                       _money(month.amount_signed, "EUR"))
+    out.print(months)
 
 
 @app.command()

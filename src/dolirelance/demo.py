@@ -18,6 +18,7 @@ from rich.console import Console
 
 from dolirelance.starter import example_config_text, write_default_templates
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
+from dolirelance.testing.report_history import seed_report_history
 from dolirelance.testing.smtp_sink import SmtpSink
 
 DEMO_USER = "jdupont"
@@ -107,6 +108,7 @@ def demo_environment(out_dir: Path, today: date) -> Iterator[tuple[FakeDolibarr,
     # The sample's sales user lacks user.user.lire (tests need a user without it); the demo's user has
     # every right the demo uses, so `doctor` is all green and `quotes --sales-rep` works.
     fake.users[sample.users[DEMO_USER]].rights.add("user.user.lire")
+    seed_report_history(fake, sample)  # a past for `report` to say something about
     with ExitStack() as stack:
         url = stack.enter_context(serve_in_thread(create_app(fake)))
         sink = stack.enter_context(SmtpSink(eml_dir=out_dir / "emails"))
@@ -141,6 +143,8 @@ def run_demo(out_dir: Path, *, console: Console, keep_running: bool = False, ver
         )
         console.rule("6. dolirelance history --open")
         cli.history(open_=True, config=config)
+        console.rule("7. dolirelance report (which follow-ups pay; seeded history of the last months)")
+        cli.report(config=config)
 
         console.rule("What was written into the fake Dolibarr")
         ours = [e for e in fake.events.values() if e.code.startswith("AC_RELANCE")]
@@ -161,12 +165,13 @@ def run_demo(out_dir: Path, *, console: Console, keep_running: bool = False, ver
             console.print(f"  letters to print: {pdf}")
         console.print(f"  ledger: {out_dir / 'ledger.sqlite3'}")
         console.print(f"  try: dolirelance --config {config} explain {about or 'REF'} --preview")
+        console.print(f"  try: dolirelance --config {config} report --json   (or --csv)")
         if keep_running:
             _serve_web_until_interrupted(config, console, verbose=verbose)
         else:
             console.print(
                 "  web pages for sales people: `dolirelance demo --keep-running`, then log in as "
-                f"{DEMO_USER} / {DEMO_PASSWORD}"
+                f"{DEMO_USER} / {DEMO_PASSWORD}; the charts are on the page /report (Efficacité des relances)"
             )
 
 
@@ -197,6 +202,7 @@ def _serve_web_until_interrupted(config: Path, console: Console, *, verbose: boo
     console.print(
         f"\nweb pages: http://{settings.web.host}:{settings.web.port}/mass — log in as {DEMO_USER} / {DEMO_PASSWORD}"
     )
+    console.print(f"effectiveness report with charts: http://{settings.web.host}:{settings.web.port}/report")
     console.print("Ctrl-C stops the demo" + ("" if verbose else " (--verbose shows every request)"))
     configure_logging(logging.INFO if verbose else logging.WARNING)
     serve_web(settings, access_log=verbose)

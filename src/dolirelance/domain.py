@@ -82,6 +82,7 @@ class Quote:
     main_document: str | None = None
     author_id: int | None = None
     note_public: str = ""
+    signed_on: date | None = None  # Dolibarr's date_signature (read only where asked for)
     # Filled only when the quote was read one by one with its contacts.
     contacts: tuple[QuoteContact, ...] = ()
 

@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, TypeVar
@@ -41,6 +41,7 @@ from dolirelance.domain import (
     NewAgendaEvent,
     Quote,
     QuoteFilter,
+    QuoteStatus,
     User,
 )
 from dolirelance.errors import (
@@ -62,6 +63,7 @@ QUOTE_PROPERTIES = (
     "id,ref,socid,status,date,datep,fin_validite,total_ht,total_tva,total_ttc,multicurrency_code,"
     "ref_client,array_options,last_main_doc,user_author_id,note_public"
 )
+REPORT_QUOTE_PROPERTIES = QUOTE_PROPERTIES + ",date_signature"
 # Criteria per request for id/ref lists: keeps URLs well under common 8 KB limits.
 IDS_PER_REQUEST = 200
 REFS_PER_REQUEST = 40
@@ -218,6 +220,38 @@ class DolibarrClient:
         )
         wires = [wire.parse(wire.WireQuote, item, route) for page in pages for item in page]
         quotes = {w.id: w.to_domain(tz, opt_out_field=flt.opt_out_field or self._opt_out_field) for w in wires}
+        return [quotes[key] for key in sorted(quotes)]
+
+    async def list_quotes_issued(
+        self, first_day: date, last_day: date, statuses: Sequence[QuoteStatus]
+    ) -> list[Quote]:
+        """Quotes dated ``first_day`` to ``last_day`` (both included), with their signature day."""
+        common = [
+            criterion("t.fk_statut", "in", [int(s) for s in statuses]),
+            criterion("t.datep", ">=", first_day),
+            criterion("t.datep", "<=", last_day),
+        ]
+        return await self._report_quotes([_all(common)])
+
+    async def list_quotes_by_ids(self, ids: Iterable[int]) -> list[Quote]:
+        """The quotes with these ids (any status), with their signature day; ids per request bounded."""
+        chunks = _chunks(sorted(set(ids)), IDS_PER_REQUEST)
+        return await self._report_quotes([criterion("t.rowid", "in", chunk) for chunk in chunks])
+
+    async def _report_quotes(self, filters: Sequence[Filter | None]) -> list[Quote]:
+        tz = await self.server_timezone()
+        route = "GET /proposals"
+        params: dict[str, str | int] = {"properties": REPORT_QUOTE_PROPERTIES}
+        pages = await asyncio.gather(
+            *(
+                self._paged("proposals", route, _with_filter(params, f), sortfield="t.rowid", empty_on_404=True)
+                for f in filters
+            )
+        )
+        quotes = {
+            w.id: w.to_domain(tz, opt_out_field=self._opt_out_field)
+            for w in (wire.parse(wire.WireQuote, item, route) for page in pages for item in page)
+        }
         return [quotes[key] for key in sorted(quotes)]
 
     async def get_quote(self, quote_id: int) -> Quote:

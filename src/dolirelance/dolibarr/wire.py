@@ -220,6 +220,7 @@ class WireQuote(WireModel):
     last_main_doc: OptText = None
     user_author_id: OptId = Field(None, validation_alias=AliasChoices("user_author_id", "user_author"))
     note_public: Text = ""
+    date_signature: Epoch = None
     # null, bare ids (the default: no type, skipped) or rows (with contact_list=0)
     contacts_ids: list[WireQuoteContact | WireInt] | None = None
 
@@ -249,6 +250,7 @@ class WireQuote(WireModel):
             main_document=proposal_relative_path(self.last_main_doc),
             author_id=self.user_author_id,
             note_public=html_to_text(self.note_public),
+            signed_on=epoch_to_date(self.date_signature, tz),
             contacts=tuple(contacts),
         )
 

@@ -9,7 +9,8 @@ One module per use case, each importing only those above it:
 - :mod:`.prepare`: a quote → exactly what will be sent or printed, nothing done;
 - :mod:`.delivery`: claim, send or file, record (the exactly-once core), and retry;
 - :mod:`.manual`: remind and mass follow-ups;
-- :mod:`.auto`: the automatic run and ``explain``.
+- :mod:`.auto`: the automatic run and ``explain``;
+- :mod:`.report`: the effectiveness report (which follow-ups pay), read in bulk.
 """
 
 from dolirelance.policy import SkipReason
@@ -59,6 +60,7 @@ from dolirelance.service.reads import (
     read_quote,
     resolve_customer_ids,
 )
+from dolirelance.service.report import default_period_start, effectiveness_report
 from dolirelance.service.runtime import (
     REQUIRED_RIGHTS,
     Runtime,
@@ -101,8 +103,10 @@ __all__ = [
     "candidate_filter",
     "choose_channel",
     "customer_ids_of_sales_rep",
+    "default_period_start",
     "deliver",
     "describe_holder",
+    "effectiveness_report",
     "ensure_open",
     "explain",
     "follow_up",

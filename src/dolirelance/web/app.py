@@ -7,6 +7,7 @@ it records name that user.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -37,6 +38,7 @@ from dolirelance.dolibarr import login_for_key
 from dolirelance.domain import Channel, QuoteFilter, choose_recipients
 from dolirelance.errors import DolibarrAuthError, DolirelanceError, QuoteNotOpen, RecentFollowUp
 from dolirelance.mail import SmtpSender
+from dolirelance.report import Report, as_dict
 from dolirelance.service import (
     MassItem,
     MassSelection,
@@ -51,8 +53,11 @@ from dolirelance.service import (
     resolve_customer_ids,
     upcoming,
 )
+from dolirelance.service.report import effectiveness_report
+from dolirelance.web.charts import CHARTS, chart_png, chart_svg
 from dolirelance.web.jobs import JobBoard, MassJob
 from dolirelance.web.labels import LABELS, LANGUAGES
+from dolirelance.web.report_page import REPORT_LABELS, ReportCache, ReportQuery, number_text, percent_text
 from dolirelance.web.security import SESSION_COOKIE, LoginLimiter, Session, SessionStore, csrf_ok
 
 __all__ = ["create_web_app", "serve_web"]
@@ -655,6 +660,66 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _render(request, session, "error.html", status_code=exc.status_code, error=(message, None))
 
 
+# --------------------------------------------------------------------------- Efficacité des relances
+
+
+async def _report_for(request: Request, session: Session, query: ReportQuery) -> Report:
+    cache: ReportCache = request.app.state.report_cache
+    found = cache.get(session.session_id, query)
+    if found is None:
+        async with _state(request).runtime(session) as rt:
+            found = await effectiveness_report(rt, start=query.start, end=query.end,
+                                               sales_rep=query.sales_rep or None, model=query.model or None)
+        cache.put(session.session_id, query, found)
+    return found
+
+
+@logged_in
+async def report_page(request: Request, session: Session) -> Response:
+    lang = _language(request, session)
+    words = REPORT_LABELS[lang]
+    context: dict[str, Any] = {"r": words, "report": None, "query": ReportQuery(), "charts": list(CHARTS),
+                               "models": [m.name for m in _state(request).settings.models],
+                               "percent": lambda rate: percent_text(rate, lang),
+                               "number": lambda value: number_text(value, lang)}
+    try:
+        context["query"] = ReportQuery.parse(dict(request.query_params))
+    except ValueError:
+        return _render(request, session, "report.html", status_code=400, error=(words["bad_date"], None), **context)
+    try:
+        context["report"] = await _report_for(request, session, context["query"])
+    except DolirelanceError as exc:
+        return _render(request, session, "report.html", status_code=400, error=_error_text(exc), **context)
+    return _render(request, session, "report.html", **context)
+
+
+@logged_in
+async def report_json(request: Request, session: Session) -> Response:
+    try:
+        query = ReportQuery.parse(dict(request.query_params))
+    except ValueError:
+        raise HTTPException(400, "dates are YYYY-MM-DD") from None
+    return JSONResponse(as_dict(await _report_for(request, session, query)))
+
+
+@logged_in
+async def report_chart(request: Request, session: Session) -> Response:
+    name, fmt = request.path_params["name"], request.path_params["fmt"]
+    if name not in CHARTS or fmt not in ("svg", "png"):
+        raise HTTPException(404)
+    try:
+        query = ReportQuery.parse(dict(request.query_params))
+    except ValueError:
+        raise HTTPException(400, "dates are YYYY-MM-DD") from None
+    report = await _report_for(request, session, query)
+    draw = chart_svg if fmt == "svg" else chart_png
+    body = await asyncio.to_thread(draw, name, report, _language(request, session))
+    headers = {}
+    if request.query_params.get("download"):
+        headers["content-disposition"] = f'attachment; filename="relances-{name}.{fmt}"'
+    return Response(body, media_type="image/svg+xml" if fmt == "svg" else "image/png", headers=headers)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return HTMLResponse("<!doctype html><title>Erreur</title><p>Erreur interne. / Internal error.</p>",
@@ -733,6 +798,9 @@ def create_web_app(
         Route("/quotes/{quote_id:int}/followups", followups_page),
         Route("/customers/{customer_id:int}/followups", followups_page),
         Route("/todo", todo_page),
+        Route("/report", report_page),
+        Route("/report.json", report_json),
+        Route("/report/charts/{name}.{fmt}", report_chart),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(
@@ -748,6 +816,7 @@ def create_web_app(
         now=now,
         smtp_factory=smtp_factory,
     )
+    app.state.report_cache = ReportCache()
     dolibarr_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.dolibarr.url))
     app.add_middleware(SecurityHeaders, frame_ancestors=dolibarr_origin)
     return app

@@ -1,0 +1,96 @@
+"""The effectiveness report use case: read in bulk from Dolibarr, then :func:`report.compute_report`.
+
+Requests, whatever the number of quotes: one paged list of our events since the start of the
+period, one paged list of the quotes issued in the period, the older quotes followed up in the
+period by id (``IDS_PER_REQUEST`` per request), and one user read per sales person.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time
+
+from dolirelance.domain import EventFilter, QuoteStatus
+from dolirelance.errors import DolibarrAuthError, DolibarrError, FollowUpError
+from dolirelance.history import CODE_PREFIX, record_of, todo_of
+from dolirelance.report import UNKNOWN_MODEL, FollowUpFact, Period, Report, compute_report
+from dolirelance.service.runtime import Runtime
+
+__all__ = ["default_period_start", "effectiveness_report"]
+
+log = logging.getLogger(__name__)
+
+_VALIDATED = (QuoteStatus.OPEN, QuoteStatus.SIGNED, QuoteStatus.REFUSED, QuoteStatus.BILLED)
+
+
+def default_period_start(end: date) -> date:
+    """The first day of the month eleven months before ``end``'s: twelve calendar months."""
+    months = end.year * 12 + end.month - 1 - 11
+    return date(months // 12, months % 12 + 1, 1)
+
+
+async def effectiveness_report(
+    rt: Runtime,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    sales_rep: str | None = None,
+    model: str | None = None,
+) -> Report:
+    """Which follow-ups pay, over the follow-ups done from ``start`` to ``end`` (see docs/report.md)."""
+    today = rt.today()
+    end = end or today
+    start = start or default_period_start(end)
+    if end < start:
+        raise FollowUpError(
+            f"the period ends ({end}) before it starts ({start})", remedy="give --from before --to"
+        )
+    period = Period(start, end)
+    me = await rt.me()
+    logins: dict[int, str] = {me.id: me.login}
+    if sales_rep and sales_rep != me.login:
+        try:
+            wanted = await rt.dolibarr.find_user_by_login(sales_rep)
+            logins[wanted.id] = wanted.login
+        except DolibarrAuthError:
+            log.debug("may not look up users: --sales-rep %s matched against the logins that can be read", sales_rep)
+    events = await rt.dolibarr.list_events(
+        EventFilter(code_prefix=CODE_PREFIX, start_from=datetime.combine(start, time(0, 0), tzinfo=rt.tz))
+    )
+    planner_of = {
+        todo.key: todo.owner_id for todo in map(todo_of, events) if todo is not None and todo.key and todo.owner_id
+    }
+    records = [r for r in map(record_of, events) if r is not None and r.quote_id is not None]
+    person_of = {r.event_id: (planner_of.get(r.key) if r.key else None) or r.owner_id for r in records}
+    for user_id in {person for person in person_of.values() if person is not None}:
+        logins.setdefault(user_id, await _login(rt, user_id))
+    facts = [
+        FollowUpFact(
+            quote_id=r.quote_id,
+            done_on=r.done_on(rt.tz),
+            channel=r.channel,
+            model=r.model or UNKNOWN_MODEL,
+            step=r.step if r.automatic else None,
+            sales_person=logins.get(person_of[r.event_id] or 0, "?"),
+        )
+        for r in records
+        if r.quote_id is not None
+    ]
+    if model is not None and model not in rt.model_names() and all(f.model != model for f in facts):
+        raise FollowUpError(
+            f"no model named {model!r}", remedy=f"use one of: {', '.join(rt.model_names())}"
+        )
+    quotes = await rt.dolibarr.list_quotes_issued(start, end, _VALIDATED)
+    known = {quote.id for quote in quotes}
+    missing = {f.quote_id for f in facts if f.done_on in period and f.quote_id not in known}
+    if missing:
+        quotes += await rt.dolibarr.list_quotes_by_ids(missing)
+    return compute_report(quotes, facts, period, today=today, model=model, sales_person=sales_rep)
+
+
+async def _login(rt: Runtime, user_id: int) -> str:
+    """The user's login; ``#id`` when the API user may not read other users (``user.user.lire``)."""
+    try:
+        return (await rt.user(user_id)).login
+    except DolibarrError:
+        return f"#{user_id}"

@@ -1,0 +1,187 @@
+"""The page "Efficacité des relances": the report's figures as tables and charts.
+
+The handlers live in :mod:`dolirelance.web.app` (they need its session and rendering helpers); this
+module holds what is particular to the page: its words, its query, and a small per-session cache so
+that the page and its chart images (separate requests) cost one reading of Dolibarr, not six.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import urlencode
+
+from dolirelance.report import Rate, Report
+
+__all__ = ["REPORT_LABELS", "ReportCache", "ReportQuery", "number_text", "percent_text"]
+
+CACHE_SECONDS = 300
+CACHE_ENTRIES = 32
+
+REPORT_LABELS: dict[str, dict[str, str]] = {
+    "fr": {
+        "report": "Efficacité des relances",
+        "from": "Du",
+        "to": "au",
+        "sales_rep": "Commercial (identifiant)",
+        "model": "Modèle",
+        "all_models": "tous",
+        "show": "Afficher",
+        "summary": "Du {start} au {end} : {followups} relance(s) sur {quotes} devis. "
+        "Signés après une relance : {rate}, pour {amount} HT.",
+        "median": "Signature en {days} jour(s) après la relance (médiane).",
+        "comparison": "Devis de la période jamais relancés : {rate} signés, pour {amount} HT.",
+        "by_model": "Par modèle",
+        "by_step": "Par étape automatique",
+        "by_channel": "Par canal",
+        "by_sales_person": "Par commercial",
+        "funnel": "Entonnoir : n-ième relance des devis",
+        "months": "Mois par mois",
+        "comparison_title": "Avec et sans relance",
+        "key_model": "Modèle",
+        "key_step": "Étape",
+        "key_channel": "Canal",
+        "key_sales_person": "Commercial",
+        "followups": "Relances",
+        "quotes": "Devis relancés",
+        "signed": "Signés après",
+        "conversion": "Taux",
+        "median_days": "Jours (médiane)",
+        "refused": "Refusés",
+        "open": "En cours",
+        "expired": "Expirés sans réponse",
+        "other": "Autres",
+        "amount_signed": "Montant signé HT",
+        "stage": "Relance n°",
+        "reached": "Devis arrivés là",
+        "month": "Mois",
+        "manual": "manuelle",
+        "email": "e-mail",
+        "letter": "courrier",
+        "download": "Télécharger :",
+        "how_to_read": "Un devis signé est attribué à la dernière relance faite avant sa signature. "
+        "Le taux = devis signés après la relance / devis relancés.",
+        "chart_models": "Devis relancés et signés ensuite, par modèle",
+        "chart_steps": "Devis relancés et signés ensuite, par étape",
+        "chart_funnel": "Entonnoir des relances",
+        "chart_months": "Relances faites et montant signé, mois par mois",
+        "chart_comparison": "Taux de signature avec et sans relance",
+        "bad_date": "Date invalide (format attendu : AAAA-MM-JJ).",
+    },
+    "en": {
+        "report": "Follow-up effectiveness",
+        "from": "From",
+        "to": "to",
+        "sales_rep": "Sales person (login)",
+        "model": "Model",
+        "all_models": "all",
+        "show": "Show",
+        "summary": "From {start} to {end}: {followups} follow-up(s) on {quotes} quote(s). "
+        "Signed after a follow-up: {rate}, for {amount} excl. tax.",
+        "median": "Signed {days} day(s) after the follow-up (median).",
+        "comparison": "Quotes of the period never followed up: {rate} signed, for {amount} excl. tax.",
+        "by_model": "Per model",
+        "by_step": "Per automatic step",
+        "by_channel": "Per channel",
+        "by_sales_person": "Per sales person",
+        "funnel": "Funnel: the quotes' n-th follow-up",
+        "months": "Month by month",
+        "comparison_title": "With and without follow-up",
+        "key_model": "Model",
+        "key_step": "Step",
+        "key_channel": "Channel",
+        "key_sales_person": "Sales person",
+        "followups": "Follow-ups",
+        "quotes": "Quotes followed up",
+        "signed": "Signed after",
+        "conversion": "Rate",
+        "median_days": "Days (median)",
+        "refused": "Refused",
+        "open": "Open",
+        "expired": "Expired, no answer",
+        "other": "Other",
+        "amount_signed": "Amount signed excl. tax",
+        "stage": "Follow-up no.",
+        "reached": "Quotes reaching it",
+        "month": "Month",
+        "manual": "manual",
+        "email": "e-mail",
+        "letter": "letter",
+        "download": "Download:",
+        "how_to_read": "A signed quote is credited to the last follow-up done before its signature. "
+        "Rate = quotes signed after the follow-up / quotes followed up.",
+        "chart_models": "Quotes followed up and signed afterwards, per model",
+        "chart_steps": "Quotes followed up and signed afterwards, per step",
+        "chart_funnel": "Follow-up funnel",
+        "chart_months": "Follow-ups done and amount signed, month by month",
+        "chart_comparison": "Signature rate with and without follow-up",
+        "bad_date": "Invalid date (expected: YYYY-MM-DD).",
+    },
+}
+
+
+def percent_text(rate: Rate, lang: str) -> str:
+    """``3/8 (37,5 %)``: the count first, never a bare percentage."""
+    percent = rate.percent
+    if percent is None:
+        return f"{rate.count}/{rate.total}"
+    shown = f"{percent:g}"
+    return f"{rate.count}/{rate.total} ({shown.replace('.', ',') if lang == 'fr' else shown} %)"
+
+
+def number_text(value: float, lang: str) -> str:
+    """``7,5`` in French, ``7.5`` in English; no trailing zeros."""
+    shown = f"{value:g}"
+    return shown.replace(".", ",") if lang == "fr" else shown
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    """The page's filters, as given (empty = default)."""
+
+    start: date | None = None
+    end: date | None = None
+    sales_rep: str = ""
+    model: str = ""
+
+    @classmethod
+    def parse(cls, params: dict[str, str]) -> ReportQuery:
+        """Raises ``ValueError`` for a date that is not ``YYYY-MM-DD``."""
+
+        def day(name: str) -> date | None:
+            text = params.get(name, "").strip()
+            return date.fromisoformat(text) if text else None
+
+        return cls(day("from"), day("to"), params.get("sales_rep", "").strip(), params.get("model", "").strip())
+
+    def query_string(self) -> str:
+        values = {
+            "from": self.start.isoformat() if self.start else "",
+            "to": self.end.isoformat() if self.end else "",
+            "sales_rep": self.sales_rep,
+            "model": self.model,
+        }
+        return urlencode({key: value for key, value in values.items() if value})
+
+
+class ReportCache:
+    """The last reports computed, per session and query, for a few minutes."""
+
+    def __init__(self, seconds: float = CACHE_SECONDS, entries: int = CACHE_ENTRIES) -> None:
+        self._seconds = seconds
+        self._entries = entries
+        self._items: OrderedDict[tuple[str, ReportQuery], tuple[float, Report]] = OrderedDict()
+
+    def get(self, session_id: str, query: ReportQuery) -> Report | None:
+        found = self._items.get((session_id, query))
+        if found is None or time.monotonic() - found[0] > self._seconds:
+            return None
+        return found[1]
+
+    def put(self, session_id: str, query: ReportQuery, report: Report) -> None:
+        self._items[(session_id, query)] = (time.monotonic(), report)
+        self._items.move_to_end((session_id, query))
+        while len(self._items) > self._entries:
+            self._items.popitem(last=False)
