@@ -24,13 +24,14 @@ from dolirelance.policy import (
     plan,
     summarize,
 )
+from dolirelance.service.auto import rules_from_settings
 
 FIRST = "1ère relance"
 SECOND = "2nde relance"
 PARIS = ZoneInfo("Europe/Paris")
 END = date(2026, 12, 8)  # step 1 due 2026-12-03 (window to 12-08), step 2 due 12-18 (window to 2027-01-17)
 
-RULES = AutoRules.from_settings(
+RULES = rules_from_settings(
     AutoSettings.model_validate(
         {
             "enabled": True,
@@ -277,7 +278,7 @@ def test_rules_from_settings() -> None:
     assert RULES.min_gap_days == 3 and RULES.last_step_window_days == 30
     assert dict(RULES.model_levels) == {FIRST: 1, SECOND: 2}
     with pytest.raises(ValueError, match="not defined"):
-        AutoRules.from_settings(AutoSettings.model_validate({"steps": [{"model": "x", "offset": 1}]}), [FIRST])
+        rules_from_settings(AutoSettings.model_validate({"steps": [{"model": "x", "offset": 1}]}), [FIRST])
     with pytest.raises(ValueError, match="ordered"):
         AutoRules((Step(1, FIRST, 5), Step(2, SECOND, -5)), 3, 30, {FIRST: 1, SECOND: 2})
 

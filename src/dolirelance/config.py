@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from dolirelance.domain import format_day_offset
 from dolirelance.errors import ConfigError, ConfigProblem
 
 DEFAULT_CONFIG_NAME = "dolirelance.toml"
@@ -48,11 +49,6 @@ def parse_day_offset(value: object) -> int:
     sign, number, unit = match.groups()
     days = int(number) * (7 if unit and unit.lower().startswith(("week", "semaine")) else 1)
     return -days if sign == "-" else days
-
-
-def format_day_offset(days: int) -> str:
-    unit = "day" if abs(days) == 1 else "days"
-    return f"{days:+d} {unit}"
 
 
 DayOffset = Annotated[int, BeforeValidator(parse_day_offset), PlainSerializer(format_day_offset)]

@@ -5,6 +5,7 @@ Money is ``Decimal``; calendar days are ``date``; instants are timezone-aware ``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -318,9 +319,7 @@ def choose_recipients(quote: Quote, customer: Customer) -> tuple[Recipient, ...]
         email = (contact.email or "").strip()
         if contact.active and email and email.lower() not in seen:
             seen.add(email.lower())
-            chosen.append(
-                Recipient(email, contact.full_name, "quote contact CUSTOMER", contact_id=contact.contact_id)
-            )
+            chosen.append(Recipient(email, contact.full_name, "quote contact CUSTOMER", contact_id=contact.contact_id))
     if chosen:
         return tuple(chosen)
     email = (customer.email or "").strip()
@@ -334,3 +333,16 @@ def no_email_message(quote: Quote, customer: Customer) -> str:
         f"{quote.ref} ({customer.name}) has no e-mail address: add one to the customer or to a "
         "CUSTOMER contact of the quote, or follow up by letter"
     )
+
+
+def format_day_offset(days: int) -> str:
+    """``-5`` → ``"-5 days"``: the sign convention shown everywhere (minus = before the end of validity)."""
+    unit = "day" if abs(days) == 1 else "days"
+    return f"{days:+d} {unit}"
+
+
+def model_level(model_names: Sequence[str], model: str | None) -> int | None:
+    """A model's level: its place in the configured list, from 1 (None for a model not configured)."""
+    if model is None or model not in model_names:
+        return None
+    return list(model_names).index(model) + 1

@@ -37,8 +37,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from dolirelance.config import AutoSettings, format_day_offset
-from dolirelance.domain import Quote
+from dolirelance.domain import Quote, format_day_offset, model_level
 
 OPT_OUT_LABEL = "Ne pas relancer automatiquement"
 
@@ -78,13 +77,25 @@ class AutoRules:
             raise ValueError("min_gap_days and last_step_window_days cannot be negative")
 
     @classmethod
-    def from_settings(cls, auto: AutoSettings, model_names: Sequence[str]) -> AutoRules:
-        levels = {name: index for index, name in enumerate(model_names, start=1)}
-        for step in auto.steps:
-            if step.model not in levels:
-                raise ValueError(f"auto step uses model {step.model!r}, which is not defined")
-        steps = tuple(Step(number, step.model, step.offset) for number, step in enumerate(auto.steps, start=1))
-        return cls(steps, auto.min_gap, auto.last_step_window, levels)
+    def build(
+        cls,
+        steps: Sequence[tuple[str, int]],
+        *,
+        min_gap_days: int,
+        last_step_window_days: int,
+        model_names: Sequence[str],
+    ) -> AutoRules:
+        """Rules from plain values: ``steps`` as (model, offset in days), numbered in order from 1."""
+        levels: dict[str, int] = {}
+        for name in model_names:
+            level = model_level(model_names, name)
+            assert level is not None
+            levels[name] = level
+        for model, _ in steps:
+            if model not in levels:
+                raise ValueError(f"auto step uses model {model!r}, which is not defined")
+        numbered = tuple(Step(number, model, offset) for number, (model, offset) in enumerate(steps, start=1))
+        return cls(numbered, min_gap_days, last_step_window_days, levels)
 
     def level_of(self, model: str | None) -> int | None:
         return self.model_levels.get(model) if model is not None else None

@@ -26,7 +26,7 @@ from jinja2.environment import Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from dolirelance.config import ModelSettings, ModelVariant, Settings, model_text
-from dolirelance.domain import Company, Contact, Customer, Quote, QuoteContact, QuoteStatus, User
+from dolirelance.domain import Company, Contact, Customer, Quote, QuoteContact, QuoteStatus, User, model_level
 from dolirelance.errors import TemplateError
 
 TEXT_FIELDS = ("email_subject", "email_text", "email_html", "letter_subject", "letter_text")
@@ -344,7 +344,8 @@ class Renderer:
         self._html_env = _environment(autoescape=True)
         self._known = _catalogue_tree()
         self._names = catalogue()
-        self._levels = {model.name: index for index, model in enumerate(settings.models, start=1)}
+        names = [model.name for model in settings.models]
+        self._levels = {name: model_level(names, name) or 0 for name in names}
         # (model, lang or None, field) → compiled template
         self._compiled: dict[tuple[str, str | None, str], _Compiled] = {}
         for model in settings.models:

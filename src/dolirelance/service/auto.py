@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
+from dolirelance.config import AutoSettings
 from dolirelance.domain import (
     Channel,
     Customer,
@@ -84,7 +85,17 @@ class AutoReport:
 
 
 def auto_rules(rt: Runtime) -> AutoRules:
-    return AutoRules.from_settings(rt.settings.auto, rt.model_names())
+    return rules_from_settings(rt.settings.auto, rt.model_names())
+
+
+def rules_from_settings(auto: AutoSettings, model_names: Sequence[str]) -> AutoRules:
+    """The ``[auto]`` section as the plain values :mod:`dolirelance.policy` decides on."""
+    return AutoRules.build(
+        [(step.model, step.offset) for step in auto.steps],
+        min_gap_days=auto.min_gap,
+        last_step_window_days=auto.last_step_window,
+        model_names=model_names,
+    )
 
 
 def _past_followups(

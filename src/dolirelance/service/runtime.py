@@ -14,6 +14,7 @@ from dolirelance.dolibarr import DolibarrClient
 from dolirelance.domain import (
     Company,
     User,
+    model_level,
 )
 from dolirelance.errors import DolibarrAuthError
 from dolirelance.ledger import Ledger
@@ -83,8 +84,7 @@ class Runtime:
         return [model.name for model in self.settings.models]
 
     def level_of(self, model_name: str | None) -> int | None:
-        names = self.model_names()
-        return names.index(model_name) + 1 if model_name in names else None
+        return model_level(self.model_names(), model_name)
 
 
 @asynccontextmanager
