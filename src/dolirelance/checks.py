@@ -8,25 +8,11 @@ from dataclasses import dataclass
 from dolirelance.config import Settings
 from dolirelance.domain import QuoteFilter, User
 from dolirelance.errors import DolibarrAuthError, DolibarrError, DolibarrRequestError, DolirelanceError
-from dolirelance.ledger import Ledger, default_ledger_path
 from dolirelance.mail import check_connection
-from dolirelance.service import open_runtime
+from dolirelance.rights import RIGHTS
+from dolirelance.service import ledger_location, open_ledger, open_runtime
 
 OPT_OUT_LABEL = "Ne pas relancer automatiquement"
-
-# right → why dolirelance needs it; "required" ones stop every follow-up when missing.
-RIGHTS: list[tuple[str, str, bool]] = [
-    ("propal.lire", "read quotes", True),
-    ("propal.creer", "build quote PDFs, attach letters, set the opt-out flag", True),
-    ("societe.lire", "read customers", True),
-    ("societe.client.voir", "see every customer's quotes, not only those you represent", False),
-    ("societe.contact.lire", "read the quotes' contacts", True),
-    ("agenda.myactions.read", "read follow-up events", True),
-    ("agenda.myactions.create", "record follow-ups as events", True),
-    ("agenda.allactions.read", "read events of other users (history, to-dos)", False),
-    ("agenda.allactions.create", "give the next to-do to the sales person", False),
-    ("user.user.lire", "read the sales people's names and signatures", False),
-]
 
 
 @dataclass(frozen=True)
@@ -85,15 +71,15 @@ async def run_doctor(settings: Settings) -> list[Check]:
                         "use an internal user for dolirelance",
                     )
                 )
-            for right, why, required in RIGHTS:
-                granted = user.has_right(right)
+            for right in RIGHTS:
+                granted = user.has_right(right.name)
                 checks.append(
                     Check(
-                        f"right {right}",
+                        f"right {right.name}",
                         granted,
-                        why if granted else f"missing: cannot {why}",
+                        right.why if granted else f"missing: cannot {right.why}",
                         None if granted else f"grant it to {user.login} in Users & Groups > Permissions",
-                        warning=not required,
+                        warning=not right.required,
                     )
                 )
             exists = await _opt_out_field_exists(settings, rt.dolibarr)
@@ -123,11 +109,11 @@ async def run_doctor(settings: Settings) -> list[Check]:
     except DolirelanceError as exc:
         checks.append(Check("SMTP", False, exc.message, exc.remedy))
     try:
-        ledger = Ledger(settings.ledger.url, instance=settings.ledger.instance)
+        ledger = open_ledger(settings)
         counts = ledger.counts()
         uncertain = len(ledger.uncertain())
         ledger.close()
-        where = settings.ledger.url or str(default_ledger_path())
+        where = ledger_location(settings)
         checks.append(
             Check(
                 "ledger",

@@ -786,11 +786,11 @@ def setup(config: ConfigOption = None) -> None:
 @app.command()
 def status(config: ConfigOption = None) -> None:
     """The ledger: counts by state, uncertain follow-ups, follow-ups sent but not recorded."""
-    from dolirelance.ledger import Ledger
+    from dolirelance.service import open_ledger
 
     settings = _settings(config)
     tz = _business_tz(settings)
-    ledger = Ledger(settings.ledger.url, instance=settings.ledger.instance)
+    ledger = open_ledger(settings)
     try:
         counts = ledger.counts()
         uncertain = ledger.uncertain()
@@ -835,12 +835,12 @@ def ledger_resolve(
     """Settle an uncertain follow-up after checking the mailbox."""
     import getpass
 
-    from dolirelance.ledger import Ledger
+    from dolirelance.service import open_ledger
 
     if sent == not_sent:
         raise FollowUpError("say what happened", remedy="add --sent or --not-sent")
     settings = _settings(config)
-    ledger = Ledger(settings.ledger.url, instance=settings.ledger.instance)
+    ledger = open_ledger(settings)
     try:
         entry = ledger.resolve(key, sent=sent, by=getpass.getuser())
     finally:

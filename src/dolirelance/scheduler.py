@@ -33,8 +33,7 @@ from starlette.routing import Route
 from dolirelance.clock import Now, sleep_until, system_clock
 from dolirelance.config import Settings
 from dolirelance.errors import DolirelanceError
-from dolirelance.ledger import Ledger, default_ledger_path
-from dolirelance.service import AutoReport, open_runtime, run_auto
+from dolirelance.service import AutoReport, open_ledger, open_runtime, run_auto, state_directory
 
 log = logging.getLogger("dolirelance.serve")
 
@@ -70,12 +69,7 @@ class DaemonState:
 
 
 def state_file_for(settings: Settings) -> Path:
-    url = settings.ledger.url
-    if url and url.startswith("sqlite:///"):
-        base = Path(url.removeprefix("sqlite:///")).parent
-    else:
-        base = default_ledger_path().parent
-    return base / f"serve-{settings.ledger.instance}.json"
+    return state_directory(settings) / f"serve-{settings.ledger.instance}.json"
 
 
 def report_summary(report: AutoReport) -> dict[str, Any]:
@@ -167,7 +161,7 @@ class Daemon:
     def read_uncertain_count(self) -> None:
         """The ledger's uncertain count, so the health endpoint is right from the start."""
         try:
-            ledger = Ledger(self.settings.ledger.url, instance=self.settings.ledger.instance)
+            ledger = open_ledger(self.settings)
         except DolirelanceError as exc:
             log.warning("cannot read the ledger: %s", exc.message)
             return

@@ -64,19 +64,21 @@ async def follow_up(
     letter_out: Path | None = None,
     force: bool = False,
     key: str | None = None,
+    submission: str | None = None,
     origin: str = "remind",
 ) -> FollowUpOutcome:
     """One individual follow-up (``dolirelance remind``, the web form).
 
     Refused (:class:`FollowUpInProgress`) while another follow-up holds the quote, and
     (:class:`~dolirelance.errors.RecentFollowUp`) when it was followed up within ``[auto] min_gap``
-    days unless ``force``. ``key``: the same key twice (a form posted twice) does it once.
+    days unless ``force``. ``submission``: a form's one-time token; the same token twice (a form
+    posted twice) does it once.
     """
     user = acting_user or await api_user(rt)
     await require_rights(rt, user)
     quote = await read_quote(rt, quote_key)
     attempt = Attempt(
-        key=key or manual_key(),
+        key=key or (f"{origin}:{rt.ledger.instance}:{submission}" if submission else manual_key()),
         quote_id=quote.id,
         quote_ref=quote.ref,
         channel=channel,

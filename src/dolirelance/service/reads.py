@@ -8,6 +8,7 @@ from datetime import date, datetime, time
 
 from dolirelance.domain import (
     Channel,
+    Customer,
     EventFilter,
     Quote,
 )
@@ -67,6 +68,10 @@ def next_model_name(rt: Runtime, last: FollowUpRecord | None) -> str:
         return names[0]
     level = rt.level_of(last.model) or last.level or 0
     return names[min(level, len(names) - 1)]
+
+
+async def read_customer(rt: Runtime, customer_id: int) -> Customer:
+    return await rt.dolibarr.get_customer(customer_id)
 
 
 async def read_quote(rt: Runtime, quote_key: int | str) -> Quote:

@@ -7,27 +7,26 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from dolirelance.config import Settings
-from dolirelance.dolibarr import DolibarrClient
+from dolirelance.dolibarr import DolibarrClient, login_for_key
 from dolirelance.domain import (
     Company,
     User,
     model_level,
 )
 from dolirelance.errors import DolibarrAuthError
-from dolirelance.ledger import Ledger
+from dolirelance.ledger import Ledger, default_ledger_path
 from dolirelance.mail import SmtpSender
 from dolirelance.render import Renderer
+from dolirelance.rights import FOLLOW_UP_RIGHTS
 
 log = logging.getLogger(__name__)
 
 
-REQUIRED_RIGHTS = {
-    "propal.lire": "read quotes",
-    "agenda.myactions.create": "create agenda events",
-}
+REQUIRED_RIGHTS = FOLLOW_UP_RIGHTS
 
 
 def _utc_now() -> datetime:
@@ -87,6 +86,40 @@ class Runtime:
         return model_level(self.model_names(), model_name)
 
 
+SmtpFactory = Callable[[], AbstractContextManager[SmtpSender]]
+
+
+async def log_in(settings: Settings, login: str, password: str, *, transport: object | None = None) -> str:
+    """A Dolibarr login and password → that user's API key (the web pages' sessions)."""
+    dolibarr = settings.dolibarr
+    return await login_for_key(
+        dolibarr.url,
+        login,
+        password,
+        timeout=dolibarr.timeout,
+        verify_tls=dolibarr.verify_tls,
+        transport=transport,  # type: ignore[arg-type]
+    )
+
+
+def open_ledger(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Ledger:
+    """The configured ledger, its schema brought up to date; front ends open it only through here."""
+    return Ledger(settings.ledger.url, instance=settings.ledger.instance, clock=clock or _utc_now)
+
+
+def ledger_location(settings: Settings) -> str:
+    """Where the ledger is, for messages (the default SQLite file when none is configured)."""
+    return settings.ledger.url or str(default_ledger_path())
+
+
+def state_directory(settings: Settings) -> Path:
+    """Where the daemon keeps its state: beside a SQLite ledger, else in the user's state directory."""
+    url = settings.ledger.url
+    if url and url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).parent
+    return default_ledger_path().parent
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings,
@@ -111,7 +144,7 @@ async def open_runtime(
         transport=transport,  # type: ignore[arg-type]
     )
     own_ledger = ledger is None
-    the_ledger = ledger or Ledger(settings.ledger.url, instance=settings.ledger.instance, clock=now or _utc_now)
+    the_ledger = ledger or open_ledger(settings, clock=now)
     try:
         async with client:
             yield Runtime(

@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -34,22 +34,24 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dolirelance.config import Settings
-from dolirelance.dolibarr import login_for_key
 from dolirelance.domain import Channel, QuoteFilter, choose_recipients
 from dolirelance.errors import DolibarrAuthError, DolirelanceError, QuoteNotOpen, RecentFollowUp
-from dolirelance.mail import SmtpSender
 from dolirelance.report import Report, as_dict
 from dolirelance.service import (
     MassItem,
     MassSelection,
     QuoteRow,
     Runtime,
+    SmtpFactory,
     follow_up,
     history_view,
+    log_in,
     mass_follow_up,
     open_runtime,
     plan_mass,
     quotes_overview,
+    read_customer,
+    read_quote,
     resolve_customer_ids,
     upcoming,
 )
@@ -71,7 +73,6 @@ ATTEMPT_TOKEN = re.compile(r"[0-9a-f]{32}")
 DOWNLOADABLE = re.compile(r"^(relances|relance-unitaire)-\d{4}-\d{2}-\d{2}-[0-9a-f]{8}\.pdf$")
 API_SUFFIX = "/api/index.php"
 
-SmtpFactory = Callable[[], AbstractContextManager[SmtpSender]]
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -315,9 +316,7 @@ async def login_submit(request: Request) -> Response:
     try:
         if not login or not password:
             raise DolibarrAuthError("wrong login or password")
-        dolibarr = state.settings.dolibarr
-        key = await login_for_key(dolibarr.url, login, password, timeout=dolibarr.timeout,
-                                  verify_tls=dolibarr.verify_tls, transport=state.dolibarr_transport)
+        key = await log_in(state.settings, login, password, transport=state.dolibarr_transport)
         probe = Session(session_id="", csrf_token="", expires_at=0, api_key=key)
         async with state.runtime(probe) as rt:
             me = await rt.me()
@@ -581,7 +580,7 @@ async def new_submit(request: Request, session: Session) -> Response:
                 letter_out = state.output_dir / name
             outcome = await follow_up(rt, quote_id, channel=channel, model=model or None, note=note,
                                       next_date=next_date, acting_user=await rt.me(), letter_out=letter_out,
-                                      force=force, key=f"web:{rt.ledger.instance}:{attempt}", origin="web")
+                                      force=force, submission=attempt, origin="web")
             if not outcome.ok:
                 raise FormError(outcome.error or labels["failed"])
         except RecentFollowUp as exc:
@@ -618,11 +617,11 @@ async def followups_page(request: Request, session: Session) -> Response:
     lang = _language(request, session)
     async with state.runtime(session) as rt:
         if quote_id is not None:
-            quote = await rt.dolibarr.get_quote(int(quote_id))
+            quote = await read_quote(rt, int(quote_id))
             title = f"{LABELS[lang]['followups_of_quote']} {quote.ref}"
             lines = await history_view(rt, quote=str(quote_id))
         elif customer_id is not None:
-            customer = await rt.dolibarr.get_customer(int(customer_id))
+            customer = await read_customer(rt, int(customer_id))
             title = f"{LABELS[lang]['followups_of_customer']} {customer.name}"
             lines = await history_view(rt, customer=str(customer_id))
         else:
