@@ -346,8 +346,7 @@ def preview(
 
     prepared = _run(work())
     if letter is not None and prepared.letter_pdf is not None:
-        letter.parent.mkdir(parents=True, exist_ok=True)
-        letter.write_bytes(prepared.letter_pdf)
+        service.write_atomically(letter, prepared.letter_pdf)
         out.print(f"letter for {prepared.quote.ref} ({prepared.model}) written to {letter}")
     if email is not None and prepared.email is not None:
         write_eml(prepared.email, email)

@@ -33,6 +33,7 @@ from starlette.routing import Route
 from dolirelance.clock import Now, sleep_until, system_clock
 from dolirelance.config import Settings
 from dolirelance.errors import DolirelanceError
+from dolirelance.files import write_atomically
 from dolirelance.service import AutoReport, open_ledger, open_runtime, run_auto, state_directory
 
 log = logging.getLogger("dolirelance.serve")
@@ -63,9 +64,7 @@ class DaemonState:
             "last_run_day": self.last_run_day.isoformat() if self.last_run_day else None,
             "last_run": self.last_run,
         }
-        partial = self.state_file.with_name(self.state_file.name + ".part")
-        partial.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-        partial.replace(self.state_file)
+        write_atomically(self.state_file, json.dumps(payload, indent=2).encode("utf-8"))
 
 
 def state_file_for(settings: Settings) -> Path:

@@ -13,6 +13,7 @@ One module per use case, each importing only those above it:
 - :mod:`.report`: the effectiveness report (which follow-ups pay), read in bulk.
 """
 
+from dolirelance.files import write_atomically
 from dolirelance.policy import SkipReason
 from dolirelance.service.auto import (
     AutoReport,
@@ -43,7 +44,6 @@ from dolirelance.service.manual import (
     mass_follow_up,
     plan_mass,
     select_quotes,
-    write_atomically,
 )
 from dolirelance.service.prepare import (
     PreparedFollowUp,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -161,7 +162,7 @@ async def explain(
         rt, int(quote_key) if str(quote_key).isdigit() else (await read_quote(rt, quote_key)).id
     )
     histories = await load_history(rt, [quote.id])
-    past = _past_followups(rt, [quote.id], histories).get(quote.id, [])
+    past = (await asyncio.to_thread(_past_followups, rt, [quote.id], histories)).get(quote.id, [])
     decision = decide(quote, past, auto_rules(rt), on or rt.today(), has_email=bool(recipients))
     return decision, quote, customer, recipients
 
@@ -179,7 +180,7 @@ async def run_auto(
     report = AutoReport(today=today, dry_run=dry_run, decisions=[], started_at=rt.now())
     try:
         if not dry_run:
-            report.newly_uncertain = rt.ledger.recover_abandoned()
+            report.newly_uncertain = await asyncio.to_thread(rt.ledger.recover_abandoned)
             for entry in report.newly_uncertain:
                 log.error(
                     "follow-up %s of %s is UNCERTAIN (the process died while sending); "
@@ -195,7 +196,7 @@ async def run_auto(
         issued = [q.issue_date for q in quotes if q.issue_date is not None]
         since = min(issued) if issued and len(issued) == len(quotes) else None
         histories = await load_history(rt, ids, followups_only=True, since=since) if ids else {}
-        past = _past_followups(rt, ids, histories)
+        past = await asyncio.to_thread(_past_followups, rt, ids, histories)
         report.decisions = plan(quotes, past, rules, today)
         due = sorted((d for d in report.decisions if d.kind is DecisionKind.DUE), key=lambda d: d.quote_ref)
         me = await rt.me() if due else None
@@ -206,11 +207,11 @@ async def run_auto(
         report.error = exc.message + (f" ({exc.remedy})" if exc.remedy else "")
         log.error("automatic run for %s failed before sending anything: %s", today.isoformat(), report.error)
         with contextlib.suppress(DolirelanceError):
-            report.uncertain = rt.ledger.uncertain()
+            report.uncertain = await asyncio.to_thread(rt.ledger.uncertain)
         report.finished_at = rt.now()
         return report
     if not due or me is None:
-        report.uncertain = rt.ledger.uncertain()
+        report.uncertain = await asyncio.to_thread(rt.ledger.uncertain)
         report.finished_at = rt.now()
         return report
     run_id = f"auto-{uuid.uuid4().hex[:8]}"
@@ -224,7 +225,7 @@ async def run_auto(
                 rt, decision, by_id[decision.quote_id], rules, today, me, smtp, run_id, dry_run, report
             )
             report.decisions = [final if d.quote_id == final.quote_id else d for d in report.decisions]
-    report.uncertain = rt.ledger.uncertain()
+    report.uncertain = await asyncio.to_thread(rt.ledger.uncertain)
     report.finished_at = rt.now()
     for outcome in report.outcomes:
         if progress is not None:
@@ -306,7 +307,7 @@ async def _decide_again(
     """The decision for the step, from the quote and its history read afresh."""
     quote, customer, recipients = await _recipients_of(rt, listed.id)
     history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
-    past = _past_followups(rt, [quote.id], {quote.id: history}).get(quote.id, [])
+    past = (await asyncio.to_thread(_past_followups, rt, [quote.id], {quote.id: history})).get(quote.id, [])
     if not dry_run:  # our own fresh claim must not count as "already done"
         past = [p for p in past if not (p.source == "ledger" and p.step == step_number)]
     final = decide(quote, past, rules, today, has_email=bool(recipients))

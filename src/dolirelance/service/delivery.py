@@ -446,7 +446,7 @@ def ledger_problems(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, str]:
 async def retry_unrecorded(rt: Runtime) -> list[FollowUpOutcome]:
     """Record in Dolibarr the follow-ups that were sent but not recorded. Never sends anything."""
     outcomes = []
-    for entry in rt.ledger.to_record():
+    for entry in await asyncio.to_thread(rt.ledger.to_record):
         outcomes.append(await _record_entry(rt, entry))
     return outcomes
 
@@ -464,7 +464,9 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
         message_id=entry.message_id,
         step=entry.step,
     )
-    if not rt.ledger.take_for_recording(entry.key):  # another process is recording it right now
+    if not await asyncio.to_thread(
+        rt.ledger.take_for_recording, entry.key
+    ):  # another process is recording it right now
         return replace(base, outcome="skipped", error="being recorded by another process")
     try:
         quote = await rt.dolibarr.get_quote(entry.quote_id)
@@ -472,8 +474,10 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
         existing = next((r for r in history.followups if r.key == entry.key), None)
         todo_done = next((t for t in history.todos if t.key == entry.key), None)
         if existing is not None and todo_done is not None:  # an earlier attempt died before the ledger knew
-            rt.ledger.mark_recorded(
-                entry.key, event_id=existing.event_id, todo_event_id=todo_done.event_id, file_name=entry.file_name
+            await asyncio.to_thread(
+                lambda: rt.ledger.mark_recorded(
+                    entry.key, event_id=existing.event_id, todo_event_id=todo_done.event_id, file_name=entry.file_name
+                )
             )
             return FollowUpOutcome(
                 entry.quote_ref,
@@ -538,7 +542,7 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
             done_event_id=existing.event_id if existing is not None else None,
         )
     except DolibarrError as exc:
-        rt.ledger.mark_record_failed(entry.key, exc.message)
+        await asyncio.to_thread(rt.ledger.mark_record_failed, entry.key, exc.message)
         return FollowUpOutcome(
             entry.quote_ref,
             "",
@@ -549,7 +553,9 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
             error=exc.message,
             step=entry.step,
         )
-    rt.ledger.mark_recorded(entry.key, event_id=event_id, todo_event_id=todo_id, file_name=file_name)
+    await asyncio.to_thread(
+        lambda: rt.ledger.mark_recorded(entry.key, event_id=event_id, todo_event_id=todo_id, file_name=file_name)
+    )
     return FollowUpOutcome(
         base.quote_ref,
         customer.name,

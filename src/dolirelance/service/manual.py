@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -20,6 +18,7 @@ from typing import Literal
 
 from dolirelance.domain import Channel, Customer, Quote, QuoteFilter, QuoteStatus, User, choose_recipients
 from dolirelance.errors import DolirelanceError, FollowUpError, FollowUpInProgress, LetterError, RecentFollowUp
+from dolirelance.files import write_atomically
 from dolirelance.ledger import manual_key
 from dolirelance.letter import LetterBatch, batch_sort_key
 from dolirelance.mail import SmtpSender
@@ -30,26 +29,6 @@ from dolirelance.service.runtime import Runtime, api_user, require_rights
 from dolirelance.service.views import QuoteRow, quotes_overview
 
 log = logging.getLogger(__name__)
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """The file is either absent or complete: written beside it, flushed, then renamed over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False) as f:
-        partial = Path(f.name)
-        try:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        except BaseException:
-            f.close()
-            partial.unlink(missing_ok=True)
-            raise
-    try:
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 async def follow_up(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -255,7 +256,8 @@ async def prepare_followup(
             attachments=attachments,
         )
     else:
-        letter_pdf = LetterComposer(rt.settings, company).compose(ctx, rendered, attachments=attachments)
+        composer = LetterComposer(rt.settings, company)  # PDF work off the event loop (daemon, web)
+        letter_pdf = await asyncio.to_thread(composer.compose, ctx, rendered, attachments=attachments)
         file_name = letter_file_name(quote, today, the_key)
     return PreparedFollowUp(
         key=the_key,
