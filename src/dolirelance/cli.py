@@ -30,6 +30,7 @@ from dolirelance.logsetup import LogFormat, configure_logging
 
 if TYPE_CHECKING:
     from dolirelance.report import Report
+from dolirelance.formatting import format_amount
 
 T = TypeVar("T")
 
@@ -134,8 +135,7 @@ def _parse_day(value: str | None, option: str) -> date | None:
 
 
 def _money(value: Decimal, currency: str) -> str:
-    formatted = f"{value:,.2f}".replace(",", " ").replace(".", ",")
-    return f"{formatted} {'€' if currency == 'EUR' else currency}"
+    return format_amount(value, currency, "fr")  # the customers' language, as in the models
 
 
 def _day(value: date | None) -> str:

@@ -54,7 +54,8 @@ from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Paragraph, 
 from dolirelance.config import Settings
 from dolirelance.domain import Company, Customer, Quote
 from dolirelance.errors import LetterError
-from dolirelance.render import FollowUpContext, RenderedFollowUp, civility_label, format_day
+from dolirelance.formatting import format_day
+from dolirelance.render import FollowUpContext, RenderedFollowUp, civility_label
 
 # --------------------------------------------------------------------------------------------
 # Fonts: a TrueType font with every French glyph (é è à ç œ Œ ’ « » €). DejaVu Sans when the

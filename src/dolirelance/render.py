@@ -19,8 +19,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from babel.dates import format_date
-from babel.numbers import format_currency
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.environment import Template
 from jinja2.sandbox import SandboxedEnvironment
@@ -28,14 +26,12 @@ from jinja2.sandbox import SandboxedEnvironment
 from dolirelance.config import ModelSettings, ModelVariant, Settings, model_text
 from dolirelance.domain import Company, Contact, Customer, Quote, QuoteContact, QuoteStatus, User, model_level
 from dolirelance.errors import TemplateError
+from dolirelance.formatting import format_amount, format_day
 
 TEXT_FIELDS = ("email_subject", "email_text", "email_html", "letter_subject", "letter_text")
 _EMAIL_FIELDS = ("email_subject", "email_text", "email_html")
 _LETTER_FIELDS = ("letter_subject", "letter_text")
 
-# Language code of a variant → the babel locale used to format dates and amounts.
-# English uses the British forms ("28 November 2026"), which read naturally in letters.
-_LOCALES = {"fr": "fr_FR", "en": "en_GB", "de": "de_DE", "es": "es_ES", "it": "it_IT", "nl": "nl_NL"}
 
 _CIVILITIES = {
     "fr": {"MME": "Madame", "MLE": "Madame", "MR": "Monsieur"},
@@ -133,19 +129,6 @@ class RenderedFollowUp:
         return self.letter_lang or self.lang
 
 
-def babel_locale(lang: str) -> str:
-    """``"fr"`` → ``"fr_FR"``, ``"en"`` → ``"en_GB"``; other codes are passed to babel as they are."""
-    return _LOCALES.get(lang, lang)
-
-
-def format_day(day: date, lang: str) -> str:
-    """``8 décembre 2026`` / ``8 December 2026``."""
-    return str(format_date(day, format="long", locale=babel_locale(lang)))
-
-
-def format_amount(value: Decimal, currency: str, lang: str) -> str:
-    """``1 448,00 €`` / ``€1,448.00`` (with babel's no-break spaces)."""
-    return str(format_currency(value, currency or "EUR", locale=babel_locale(lang)))
 
 
 def language_of(code: str | None) -> str | None:

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dolirelance.config import Settings
 from dolirelance.domain import Channel, QuoteFilter, choose_recipients
 from dolirelance.errors import DolibarrAuthError, DolirelanceError, QuoteNotOpen, RecentFollowUp
+from dolirelance.formatting import format_amount, format_short_day
 from dolirelance.report import Report, as_dict
 from dolirelance.service import (
     MassItem,
@@ -125,18 +126,8 @@ class WebState:
 # --------------------------------------------------------------------------- formatting
 
 
-def _format_date(value: date | datetime | None, lang: str) -> str:
-    if value is None:
-        return ""
-    return value.strftime("%d/%m/%Y") if lang == "fr" else value.strftime("%Y-%m-%d")
-
-
-def _format_amount(value: Decimal, currency: str, lang: str) -> str:
-    text = f"{value:,.2f}"
-    if lang == "fr":
-        text = text.replace(",", "\u202f").replace(".", ",")
-    symbol = {"EUR": "€"}.get(currency, currency)
-    return f"{text}\u00a0{symbol}"
+_format_date = format_short_day
+_format_amount = format_amount
 
 
 def _make_templates() -> Environment:
