@@ -72,7 +72,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def ledger(db_url: str, clock: FakeClock) -> Iterator[Ledger]:
-    with Ledger(db_url, instance=INSTANCE, lease_seconds=600, clock=clock) as opened:
+    with Ledger(db_url, instance=INSTANCE, lease_seconds=600, clock=clock, lease_clock=clock) as opened:
         yield opened
 
 
@@ -138,7 +138,7 @@ def test_claim_is_refused_while_taken(ledger: Ledger, clock: FakeClock, state_to
     entry = ledger.get(key)
     assert entry is not None and entry.state is state_to_reach
     assert not claim(ledger, key)
-    assert not claim(Ledger(ledger.url, instance=INSTANCE, clock=clock), key)
+    assert not claim(Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock), key)
 
 
 def reach(ledger: Ledger, clock: FakeClock, key: str, state: FollowUpState) -> None:
@@ -199,7 +199,7 @@ def test_unknown_key_and_foreign_owner(ledger: Ledger, clock: FakeClock) -> None
         ledger.mark_sending("auto:test:1:step1")
     key = ledger.auto_key(7, 1)
     assert claim(ledger, key)
-    other = Ledger(ledger.url, instance=INSTANCE, clock=clock)
+    other = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
     with pytest.raises(LedgerError, match="belongs to"):
         other.mark_sending(key)
     other.close()
@@ -211,7 +211,7 @@ def test_failed_claim_is_taken_over(ledger: Ledger, clock: FakeClock) -> None:
     ledger.mark_sending(key)
     failed = ledger.mark_failed(key, "550 mailbox unavailable")
     assert (failed.state, failed.error) == (FollowUpState.FAILED, "550 mailbox unavailable")
-    other = Ledger(ledger.url, instance=INSTANCE, clock=clock)
+    other = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
     assert claim(other, key)
     entry = other.get(key)
     assert entry is not None
@@ -225,7 +225,7 @@ def test_failed_claim_is_taken_over(ledger: Ledger, clock: FakeClock) -> None:
 def test_expired_claim_is_taken_over_and_the_late_owner_is_refused(ledger: Ledger, clock: FakeClock) -> None:
     key = ledger.auto_key(7, 1)
     assert claim(ledger, key)
-    other = Ledger(ledger.url, instance=INSTANCE, clock=clock)
+    other = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
     clock.advance(seconds=599)
     assert not claim(other, key)
     clock.advance(seconds=2)
@@ -292,7 +292,7 @@ def test_resolve(ledger: Ledger, clock: FakeClock) -> None:
         ledger.resolve("auto:test:99:step1", sent=True, by="julie")
 
     # A resolved entry has no lease: any process records it.
-    recorder = Ledger(ledger.url, instance=INSTANCE, clock=clock)
+    recorder = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
     assert recorder.mark_recorded(left, event_id=9).state is FollowUpState.RECORDED
     recorder.close()
 
@@ -302,7 +302,7 @@ def test_to_record_after_a_crash_is_taken_over_once_the_lease_expires(ledger: Le
     assert claim(ledger, key)
     ledger.mark_sending(key)
     ledger.mark_sent(key, message_id="<m@x>", recipients="a@example.fr")
-    retry = Ledger(ledger.url, instance=INSTANCE, clock=clock)
+    retry = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
     assert not retry.take_for_recording(key)  # the sender may still be recording it
     clock.advance(seconds=601)
     assert retry.take_for_recording(key)
@@ -331,7 +331,7 @@ def test_entries_recent_and_instances(ledger: Ledger, clock: FakeClock) -> None:
     ledger.mark_failed("auto:test:2:step1", "released")
     clock.advance(seconds=1)
     assert claim(ledger, manual, quote_id=2, step=None)
-    other_instance = Ledger(ledger.url, instance="other", clock=clock)
+    other_instance = Ledger(ledger.url, instance="other", clock=clock, lease_clock=clock)
     assert claim(other_instance, other_instance.auto_key(2, 1), quote_id=2)
 
     entries = ledger.entries_for_quotes([2, 3, 3])
@@ -348,10 +348,10 @@ def test_default_path_in_the_state_dir(tmp_path: Path, monkeypatch: pytest.Monke
     state_dir = tmp_path / "state" / "dolirelance"
     monkeypatch.setattr(platformdirs, "user_state_dir", lambda app: str(state_dir))
     assert default_ledger_path() == state_dir / "dolirelance-ledger.sqlite3"
-    with Ledger(None, instance=INSTANCE, clock=clock) as opened:
+    with Ledger(None, instance=INSTANCE, clock=clock, lease_clock=clock) as opened:
         assert claim(opened, auto_key(INSTANCE, 1, 1))
     assert (state_dir / "dolirelance-ledger.sqlite3").is_file()
-    with Ledger(None, instance=INSTANCE, clock=clock) as reopened:
+    with Ledger(None, instance=INSTANCE, clock=clock, lease_clock=clock) as reopened:
         assert not claim(reopened, auto_key(INSTANCE, 1, 1))
 
 
@@ -438,10 +438,28 @@ def test_retry_records_a_crashed_senders_entry_once_its_lease_expired(ledger: Le
     assert claim(ledger, key)
     ledger.mark_sending(key)
     ledger.mark_sent(key, message_id="<m@x>", recipients="a@example.fr")
-    retry = Ledger(ledger.url, instance=INSTANCE, clock=clock)
+    retry = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
     with pytest.raises(LedgerError, match="belongs to"):
         retry.mark_recorded(key, event_id=3)
     clock.advance(seconds=601)
     recorded = retry.mark_recorded(key, event_id=3)
     assert (recorded.state, recorded.owner, recorded.event_id) == (FollowUpState.RECORDED, retry.owner, 3)
     retry.close()
+
+
+def test_leases_run_on_the_database_clock_not_the_process_clock(db_url: str) -> None:
+    """Two processes whose clocks disagree by a day still agree on whose lease holds."""
+    behind = Ledger(db_url, instance=INSTANCE, clock=lambda: datetime(2000, 1, 1, tzinfo=UTC))
+    ahead = Ledger(db_url, instance=INSTANCE, clock=lambda: datetime(2100, 1, 1, tzinfo=UTC))
+    try:
+        assert claim(behind, "auto:test:5:step1")
+        taken = behind.get("auto:test:5:step1")
+        assert taken is not None and taken.lease_until is not None
+        assert taken.lease_until > datetime(2020, 1, 1, tzinfo=UTC)  # the database's now, not the year 2000
+        assert not claim(ahead, "auto:test:5:step1")  # its clock says 2100: the lease still holds
+        assert ahead.recover_abandoned() == []
+        behind.mark_sending("auto:test:5:step1")
+        assert ahead.recover_abandoned() == []
+    finally:
+        behind.close()
+        ahead.close()

@@ -67,13 +67,14 @@ async def test_catch_up_run_at_start_sends_records_and_shows_in_health(
     settings: Settings, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
 ) -> None:
     # An uncertain follow-up left by an earlier crash: health shows it from the start.
-    stale = Ledger(settings.ledger.url, instance=settings.ledger.instance, clock=lambda: clock() - timedelta(days=1))
+    yesterday = lambda: clock() - timedelta(days=1)  # noqa: E731
+    stale = Ledger(settings.ledger.url, instance=settings.ledger.instance, clock=yesterday, lease_clock=yesterday)
     quote_id, ref = sample_data.quotes["not_yet_due"], sample_data.refs["not_yet_due"]
     key = stale.auto_key(quote_id, 1)
     assert stale.claim(key, quote_id=quote_id, quote_ref=ref, step=1, model="1ère relance", channel="email", run_id="r")
     stale.mark_sending(key)
     stale.close()
-    with Ledger(settings.ledger.url, instance=settings.ledger.instance, clock=clock) as ledger:
+    with Ledger(settings.ledger.url, instance=settings.ledger.instance, clock=clock, lease_clock=clock) as ledger:
         assert [e.key for e in ledger.recover_abandoned()] == [key]
 
     # 09:30 in Paris, past the 08:30 run, and no run today yet.

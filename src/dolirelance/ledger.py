@@ -19,9 +19,9 @@ Life of a follow-up::
                 │           │                                         └────► RESOLVED_NOT_SENT
                 └───────────┴─► FAILED (nothing left; a later claim may take the key over)
 
-A claim holds a lease. :meth:`Ledger.recover_abandoned` turns expired SENDING rows into
-UNCERTAIN (a person settles them with :meth:`Ledger.resolve`; never re-sent by itself) and
-expired CLAIMED rows into FAILED.
+A claim holds a lease, measured on the database's clock (PostgreSQL ``now()``, SQLite's own).
+:meth:`Ledger.recover_abandoned` turns expired SENDING rows into UNCERTAIN (a person settles them
+with :meth:`Ledger.resolve`; never re-sent by itself) and expired CLAIMED rows into FAILED.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from sqlalchemy import (
     Engine,
     Index,
     Integer,
+    Interval,
     MetaData,
     Row,
     String,
@@ -63,9 +64,11 @@ from sqlalchemy import (
     event,
     func,
     inspect,
+    literal,
     or_,
     select,
     text,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -271,7 +274,11 @@ class Ledger:
         instance: str,
         lease_seconds: int = 600,
         clock: Callable[[], datetime] = _utc_now,
+        lease_clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """``clock`` dates the rows (created, sent...); leases run on the database's own clock
+        (PostgreSQL ``now()``, SQLite's), so replicas whose clocks differ agree on when one ends.
+        ``lease_clock`` replaces the database's clock (tests that move time)."""
         if url is None:
             path = default_ledger_path()
             url = URL.create("sqlite", database=str(path)).render_as_string()
@@ -280,6 +287,7 @@ class Ledger:
         self.lease = timedelta(seconds=lease_seconds)
         self.owner = _owner_identity()
         self._clock = clock
+        self._lease_clock = lease_clock
         self._engine = self._create_engine(url)
         with self._transaction("bring its schema up to date") as conn:
             if conn.dialect.name == "postgresql":
@@ -376,7 +384,7 @@ class Ledger:
             "state": FollowUpState.CLAIMED.value,
             "run_id": run_id,
             "owner": self.owner,
-            "lease_until": now + self.lease,
+            "lease_until": self._lease_end(),
             "note": note,
             "user_id": user_id,
             "next_date": next_date,
@@ -410,7 +418,7 @@ class Ledger:
                 followups.c.quote_id == fresh["quote_id"],
                 followups.c.key != key,
                 followups.c.state == FollowUpState.CLAIMED.value,
-                self._lease_expired(now),
+                self._lease_expired(),
             )
             .values(
                 state=FollowUpState.FAILED.value, error="abandoned before sending", updated_at=now, lease_until=None
@@ -432,7 +440,7 @@ class Ledger:
                 followups.c.key == key,
                 or_(
                     followups.c.state.in_([state.value for state in RELEASED_STATES]),
-                    and_(followups.c.state == FollowUpState.CLAIMED.value, self._lease_expired(now)),
+                    and_(followups.c.state == FollowUpState.CLAIMED.value, self._lease_expired()),
                 ),
             )
             .values(**fresh, **cleared)
@@ -463,7 +471,6 @@ class Ledger:
     ) -> Entry:
         """About to send or file; what is known by now (message id, recipients, the model chosen once the
         history was read, the letter's file name) is kept so an uncertain one can be recorded."""
-        now = self._clock()
         known: dict[str, Any] = {}
         if model:
             known["model"] = model
@@ -475,7 +482,7 @@ class Ledger:
             known["message_id"] = message_id
         if recipients:
             known["recipients"] = recipients if isinstance(recipients, str) else ", ".join(recipients)
-        return self._move(key, (FollowUpState.CLAIMED,), FollowUpState.SENDING, lease_until=now + self.lease, **known)
+        return self._move(key, (FollowUpState.CLAIMED,), FollowUpState.SENDING, lease_until=self._lease_end(), **known)
 
     def mark_sent(self, key: str, *, message_id: str, recipients: str | Sequence[str]) -> Entry:
         now = self._clock()
@@ -487,7 +494,7 @@ class Ledger:
             message_id=message_id,
             recipients=shown,
             sent_at=now,
-            lease_until=now + self.lease,
+            lease_until=self._lease_end(),
             error=None,
         )
 
@@ -503,9 +510,9 @@ class Ledger:
                 .where(
                     followups.c.key == key,
                     followups.c.state.in_([state.value for state in TO_RECORD_STATES]),
-                    or_(followups.c.owner == self.owner, self._lease_expired(now)),
+                    or_(followups.c.owner == self.owner, self._lease_expired()),
                 )
-                .values(owner=self.owner, lease_until=now + self.lease, updated_at=now)
+                .values(owner=self.owner, lease_until=self._lease_end(), updated_at=now)
                 .returning(followups.c.key)
             ).first()
             return result is not None
@@ -565,7 +572,7 @@ class Ledger:
             values["state"] = to_state.value
         owned: ColumnElement[bool] = followups.c.owner == self.owner
         if or_released:
-            owned = or_(owned, self._lease_expired(now))
+            owned = or_(owned, self._lease_expired())
             values["owner"] = self.owner
         target = to_state.value if to_state is not None else "updated"
         with self._transaction(f"mark {key} {target}") as conn:
@@ -596,8 +603,21 @@ class Ledger:
             remedy="its lease probably expired and another run took it over; see `dolirelance status`",
         )
 
-    def _lease_expired(self, now: datetime) -> ColumnElement[bool]:
-        return or_(followups.c.lease_until.is_(None), followups.c.lease_until < now)
+    def _lease_expired(self) -> ColumnElement[bool]:
+        return or_(followups.c.lease_until.is_(None), followups.c.lease_until < self._lease_now(0))
+
+    def _lease_end(self) -> ColumnElement[datetime]:
+        return self._lease_now(int(self.lease.total_seconds()))
+
+    def _lease_now(self, plus_seconds: int) -> ColumnElement[datetime]:
+        """The lease clock's now (+ seconds) as SQL: the database's clock unless ``lease_clock`` is set."""
+        if self._lease_clock is not None:
+            return literal(self._lease_clock() + timedelta(seconds=plus_seconds), _UtcDateTime)
+        if self._engine.dialect.name == "postgresql":
+            return func.now() + literal(timedelta(seconds=plus_seconds), Interval)
+        # SQLite's clock, in the text form SQLAlchemy stores (UTC, microseconds)
+        stamp = func.strftime("%Y-%m-%d %H:%M:%f", "now", f"{plus_seconds:+d} seconds")
+        return type_coerce(stamp.concat("000"), _UtcDateTime)
 
     # -- recovery and resolution ----------------------------------------------------------------
 
@@ -616,7 +636,7 @@ class Ledger:
                     .where(
                         followups.c.instance == self.instance,
                         followups.c.state == from_state.value,
-                        self._lease_expired(now),
+                        self._lease_expired(),
                     )
                     .values(state=to_state.value, error=error, updated_at=now, lease_until=None)
                     .returning(*followups.c)
