@@ -43,6 +43,7 @@ from dolirelance.service.manual import (
     follow_up,
     mass_follow_up,
     plan_mass,
+    recipients_of,
     select_quotes,
 )
 from dolirelance.service.prepare import (
@@ -133,6 +134,7 @@ __all__ = [
     "quotes_overview",
     "read_customer",
     "read_quote",
+    "recipients_of",
     "require_rights",
     "resolve_customer_ids",
     "retry_unrecorded",

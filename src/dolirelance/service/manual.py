@@ -182,6 +182,17 @@ def choose_channel(choice: ChannelChoice, quote: Quote, customer: Customer | Non
     return Channel.EMAIL, shown or "(no e-mail address)"
 
 
+async def recipients_of(rt: Runtime, rows: Sequence[QuoteRow]) -> dict[int, str]:
+    """Quote id → the e-mail addresses a follow-up would go to ("" for none): what the sending uses."""
+    full = await _with_contacts(rt, rows)
+    shown: dict[int, str] = {}
+    for row in rows:
+        quote = full.get(row.quote.id, row.quote)
+        found = choose_recipients(quote, row.customer) if row.customer is not None else ()
+        shown[row.quote.id] = ", ".join(r.email for r in found)
+    return shown
+
+
 async def _with_contacts(rt: Runtime, rows: Sequence[QuoteRow]) -> dict[int, Quote]:
     """The open quotes read one by one (lists carry no contacts), a few at a time."""
     semaphore = asyncio.Semaphore(rt.settings.dolibarr.max_concurrency)

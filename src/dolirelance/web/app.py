@@ -34,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dolirelance.config import Settings
-from dolirelance.domain import Channel, QuoteFilter, choose_recipients
+from dolirelance.domain import Channel, QuoteFilter
 from dolirelance.errors import DolibarrAuthError, DolirelanceError, QuoteNotOpen, RecentFollowUp
 from dolirelance.formatting import format_amount, format_short_day
 from dolirelance.report import Report, as_dict
@@ -53,6 +53,7 @@ from dolirelance.service import (
     quotes_overview,
     read_customer,
     read_quote,
+    recipients_of,
     resolve_customer_ids,
     upcoming,
 )
@@ -388,15 +389,17 @@ async def _render_mass(
     next_date: str = "",
     status_code: int = 200,
 ) -> Response:
+    emails: dict[int, str] = {}
     try:
         rows = await _mass_rows(rt, filters)
+        emails = await recipients_of(rt, rows)  # the quote's contacts, as the sending chooses them
     except DolirelanceError as exc:
         rows, error = [], error or _error_text(exc)
     lines = [
         {
             "row": row,
             "level": row.last_level(rt),
-            "has_email": row.customer is not None and bool(choose_recipients(row.quote, row.customer)),
+            "has_email": bool(emails.get(row.quote.id)),
             "model": (chosen_models or {}).get(row.quote.ref, row.next_model),
         }
         for row in rows
