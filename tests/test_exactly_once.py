@@ -185,3 +185,36 @@ async def test_the_mass_preview_shows_what_is_then_sent(
     assert sent == shown
     received = {tuple(m.rcpt_tos) for m in smtp_sink.messages}
     assert received == {("claire@lefevre-archi.test",), ("accueil@garage-dupont.test",)}
+
+
+async def test_the_web_form_posted_twice_makes_one_follow_up_and_a_recent_one_asks_to_confirm(
+    settings: Settings, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
+) -> None:
+    transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
+    web_app = create_web_app(settings, dolibarr_transport=transport, now=clock)
+    quote_id = sample_data.quotes[TARGET]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web_app), base_url="http://sidecar.test") as web:
+        page = await web.get("/login")
+        await web.post("/login", data={**_csrf_and_attempt_login(page.text), "login": "jdupont", "password": "relance"})
+        form = _csrf_and_attempt((await web.get(f"/quotes/{quote_id}/followup")).text)
+        posted = {**form, "quote": str(quote_id), "send_email": "1"}
+        first = await web.post("/followup/new", data=posted)
+        assert first.status_code == 200 and 'class="success"' in first.text
+        again = await web.post("/followup/new", data=posted)  # the same form, a second time
+        assert again.status_code == 400 and "already done" in again.text
+        assert len(smtp_sink.messages) == 1
+
+        fresh = _csrf_and_attempt((await web.get(f"/quotes/{quote_id}/followup")).text)
+        recent = await web.post("/followup/new", data={**fresh, "quote": str(quote_id), "send_email": "1"})
+        assert recent.status_code == 409 and "less than 3 day(s) ago" in recent.text
+        assert 'name="force"' in recent.text and "Relancer quand même" in recent.text
+        assert len(smtp_sink.messages) == 1
+        confirmed = _csrf_and_attempt(recent.text)
+        assert confirmed["attempt"] == fresh["attempt"]  # the same attempt, confirmed
+        forced = await web.post(
+            "/followup/new", data={**confirmed, "quote": str(quote_id), "send_email": "1", "force": "1"}
+        )
+        assert forced.status_code == 200 and 'class="success"' in forced.text
+    assert len(smtp_sink.messages) == 2
+    done = [e for e in fake_dolibarr.events.values() if e.code == "AC_RELANCE_EMAIL"]
+    assert len(done) == 2
