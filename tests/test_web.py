@@ -126,6 +126,7 @@ async def web(
                          now=lambda: SAMPLE_NOW)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar.test") as client:
         yield Web(client, fake_dolibarr, sample_data, sink, settings)
+        await app.state.web.jobs.wait_all()  # a mass job a test did not wait for ends before the loop does
 
 
 # --------------------------------------------------------------------------- login_for_key

@@ -59,6 +59,12 @@ class JobBoard:
         job.task = asyncio.get_running_loop().create_task(run())
         return job
 
+    async def wait_all(self) -> None:
+        """Let the running jobs finish (shutdown, tests): a mass run is not cut off halfway."""
+        running = [job.task for job in self._jobs.values() if job.task is not None and not job.task.done()]
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
     def get(self, job_id: str, owner_login: str | None) -> MassJob | None:
         job = self._jobs.get(job_id)
         return job if job is not None and job.owner_login == owner_login else None
