@@ -1,4 +1,4 @@
-"""Test helpers shipped with the package: a fake Dolibarr 20.0.0 and its French sample data."""
+"""Test helpers shipped with the package: a fake Dolibarr (20.0.0, 22.0.4 or 23.0.0-beta) and French sample data."""
 
 from dolirelance.testing.fake_dolibarr import (
     ALL_RIGHTS,
@@ -12,6 +12,7 @@ from dolirelance.testing.fake_dolibarr import (
     UserRecord,
     create_app,
 )
+from dolirelance.testing.fake_versions import FAKE_VERSIONS
 from dolirelance.testing.pdf import render_proposal_pdf
 from dolirelance.testing.sample_data import SampleData, load_sample_data
 from dolirelance.testing.server import serve_in_thread
@@ -26,6 +27,7 @@ from dolirelance.testing.sqlfilters import (
 
 __all__ = [
     "ALL_RIGHTS",
+    "FAKE_VERSIONS",
     "AgendaEventRecord",
     "ColumnKind",
     "ContactRecord",

@@ -1,9 +1,12 @@
-"""A stateful fake of Dolibarr 20.0.0's REST API, as a Starlette ASGI app.
+"""A stateful fake of Dolibarr's REST API (20.0.0 by default, or 22/23), as a Starlette ASGI app.
 
 ``FakeDolibarr`` holds the state and has plain methods to seed it (users, third parties, contacts,
 proposals, events, documents...). ``create_app(fake)`` serves it under ``/api/index.php/`` with the
 shapes, types, errors and quirks recorded in ``transcript-20.0.0.md`` (string ids, 8-decimal amount
 strings, 404-as-empty on some lists, 304 with no body, the PUT ``fin_validite`` reset...).
+
+``FakeDolibarr(version="23.0.0-beta")`` plays another version: what differs is in
+:mod:`dolirelance.testing.fake_versions`.
 
 Fault injection for tests: ``fake.latency``, ``fake.fail_next()``, ``fake.hang_next()``, and the request
 log ``fake.requests`` / ``fake.count_requests()``.
@@ -37,6 +40,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dolirelance.testing import fake_versions
+from dolirelance.testing.fake_versions import FakeVersion
 from dolirelance.testing.pdf import ProposalPdfLine, ProposalPdfParty, render_proposal_pdf
 from dolirelance.testing.sqlfilters import (
     ColumnKind,
@@ -63,7 +68,7 @@ __all__ = [
 ]
 
 API_BASE = "/api/index.php"
-DOLIBARR_VERSION = "20.0.0"
+DOLIBARR_VERSION = "20.0.0"  # the default version played
 DEFAULT_VALIDITY_DAYS = 15  # PROPALE_VALIDITY_DURATION of a default install
 DAY = 86400
 
@@ -510,7 +515,9 @@ class FakeDolibarr:
         bad_key_delay: float = 0.0,
         data_root: str = "/var/lib/dolibarr/documents",
         create_admin: bool = True,
+        version: str = DOLIBARR_VERSION,
     ) -> None:
+        self.version = FakeVersion(version)
         self.tz = ZoneInfo(timezone)
         self.timezone_name = timezone
         self._now = now or (lambda: datetime.now(UTC))
@@ -1605,7 +1612,7 @@ def render_line(fake: FakeDolibarr, proposal: ProposalRecord, line: ProposalLine
     head["total_ht"] = _amount(line.total_ht)
     head["total_tva"] = _amount(line.total_tva)
     head["total_ttc"] = _amount(line.total_ttc)
-    return head
+    return fake_versions.reshape_line(fake.version, head)
 
 
 def render_contact_row(fake: FakeDolibarr, proposal: ProposalRecord, link: ContactLink) -> dict[str, Any]:
@@ -1657,7 +1664,7 @@ def _date_or_empty(value: int | None) -> int | str:
 
 
 def render_proposal(
-    fake: FakeDolibarr, proposal: ProposalRecord, contacts: ContactsMode = "ids"
+    fake: FakeDolibarr, proposal: ProposalRecord, contacts: ContactsMode = "ids", *, single: bool = False
 ) -> dict[str, Any]:
     if contacts == "null":
         contacts_value: Any = None
@@ -1736,7 +1743,7 @@ def render_proposal(
             "location_incoterms": "",
         }
     )
-    return obj
+    return fake_versions.reshape_proposal(fake.version, obj, single=single)
 
 
 def render_event(fake: FakeDolibarr, event: AgendaEventRecord, *, in_list: bool = False) -> dict[str, Any]:
@@ -1838,7 +1845,7 @@ def render_event(fake: FakeDolibarr, event: AgendaEventRecord, *, in_list: bool 
         "event_paid": None,
         "status_event_paid": None,
     }
-    return obj
+    return fake_versions.reshape_event(fake.version, obj)
 
 
 def render_thirdparty(fake: FakeDolibarr, tp: ThirdPartyRecord) -> dict[str, Any]:
@@ -1906,7 +1913,7 @@ def render_thirdparty(fake: FakeDolibarr, tp: ThirdPartyRecord) -> dict[str, Any
             "price_level": None,
         }
     )
-    return obj
+    return fake_versions.reshape_thirdparty(fake.version, obj)
 
 
 def render_contact(fake: FakeDolibarr, contact: ContactRecord) -> dict[str, Any]:
@@ -1952,7 +1959,7 @@ def render_contact(fake: FakeDolibarr, contact: ContactRecord) -> dict[str, Any]
             "roles": [],
         }
     )
-    return obj
+    return fake_versions.reshape_contact(fake.version, obj)
 
 
 def _nested_rights(rights: Iterable[str]) -> dict[str, Any]:
@@ -2208,8 +2215,9 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(payload, status_code=status, media_type="application/json")
 
 
-def _error_response(error: ApiError) -> Response:
-    return _json(error_body(error.status, error.text, error.source, error.stage, error.extra), error.status)
+def _error_response(error: ApiError, version: FakeVersion) -> Response:
+    source = fake_versions.moved_source(version, error.source)
+    return _json(error_body(error.status, error.text, source, error.stage, error.extra), error.status)
 
 
 def _paginate(items: list[Any], call: Call) -> list[Any]:
@@ -2232,6 +2240,8 @@ def _filter_and_sort(
     source: str,
 ) -> list[Any]:
     sqlfilters = call.param("sqlfilters")
+    if sqlfilters:
+        sqlfilters = fake_versions.accepted_sqlfilters(call.fake.version, sqlfilters)
     sortfield = call.param("sortfield") or default_sort
     sortorder = (call.param("sortorder") or "ASC").upper()
     sort_fields = split_sort_fields(sortfield)
@@ -2299,7 +2309,8 @@ def list_proposals(call: Call) -> Any:
         source="api_proposals.class.php:235",
     )
     properties = call.param("properties")
-    return [_only_properties(render_proposal(fake, p, "ids"), properties) for p in _paginate(records, call)]
+    page = [_only_properties(render_proposal(fake, p, "ids"), properties) for p in _paginate(records, call)]
+    return fake_versions.paginated(fake.version, call.params, page, len(records))
 
 
 def get_proposal(call: Call) -> Any:
@@ -2310,6 +2321,9 @@ def get_proposal(call: Call) -> Any:
 
 def get_proposal_by_ref(call: Call) -> Any:
     call.require("propal.lire")
+    if call.fake.version.ref_route_broken:
+        # getByRef() calls _fetch(0, $ref), which refuses id 0 before looking (issue #37805)
+        raise ApiError(400, "No proposal with id=0 can exist", source="api_proposals.class.php:98")
     proposal = call.fake.proposal_by_ref(unquote(call.path_args[0]))
     if proposal is None:
         raise ApiError(404, "Commercial Proposal not found", source="api_proposals.class.php:131")
@@ -2317,8 +2331,11 @@ def get_proposal_by_ref(call: Call) -> Any:
 
 
 def _render_single(call: Call, proposal: ProposalRecord) -> Any:
-    mode: ContactsMode = "full" if call.param("contact_list", "1") == "0" else "ids"
-    return render_proposal(call.fake, proposal, mode)  # single GET ignores `properties`
+    contact_list = call.param("contact_list", "1")
+    mode: ContactsMode = "full" if contact_list == "0" else "ids"
+    if contact_list == "-1" and call.fake.version.internal_contacts:
+        mode = "null"  # 22+: -1 skips the contacts
+    return render_proposal(call.fake, proposal, mode, single=True)  # single GET ignores `properties`
 
 
 def create_proposal(call: Call) -> Any:
@@ -2420,7 +2437,8 @@ def get_proposal_lines(call: Call) -> Any:
 def add_proposal_contact(call: Call) -> Any:
     call.require("propal.creer")
     proposal = _get_proposal(call, call.path_args[0], "api_proposals.class.php:600")
-    contact_id, type_code, source = _php_int(call.path_args[1]), call.path_args[2], call.path_args[3]
+    contact_id, type_code = _php_int(call.path_args[1]), call.path_args[2]
+    source = call.path_args[3] if len(call.path_args) > 3 else call.param("source", "external") or "external"
     if source == "external" and type_code not in ("BILLING", "SHIPPING", "CUSTOMER"):
         raise ApiError(
             500,
@@ -2502,8 +2520,11 @@ def list_thirdparties(call: Call) -> Any:
     )
     page = _paginate(records, call)
     if not page:
-        raise ApiError(404, "Thirdparties not found", source="api_thirdparties.class.php:237")
-    return [_only_properties(render_thirdparty(fake, tp), call.param("properties")) for tp in page]
+        raise ApiError(
+            404, fake_versions.thirdparties_not_found(fake.version), source="api_thirdparties.class.php:237"
+        )
+    rendered = [_only_properties(render_thirdparty(fake, tp), call.param("properties")) for tp in page]
+    return fake_versions.paginated(fake.version, call.params, rendered, len(records))
 
 
 def _get_thirdparty(call: Call, raw_id: str) -> ThirdPartyRecord:
@@ -2541,6 +2562,8 @@ def create_thirdparty(call: Call) -> Any:
 
 def list_representatives(call: Call) -> Any:
     call.require("societe.lire")
+    if call.fake.version.representatives_broken:
+        raise ApiError(404, "Thirdparty not found", source="api_thirdparties.class.php:1000")
     thirdparty = _get_thirdparty(call, call.path_args[0])
     users = [call.fake.users[uid] for uid in thirdparty.sales_rep_ids if uid in call.fake.users]
     if call.param("mode") == "1":
@@ -2585,7 +2608,7 @@ def list_contacts(call: Call) -> Any:
         source="api_contacts.class.php:261",
     )
     page = _paginate(records, call)
-    if not page:
+    if not page and not fake.version.empty_contacts_as_list:
         raise ApiError(404, "Contacts not found", source="api_contacts.class.php:267")
     return [_only_properties(render_contact(fake, c), call.param("properties")) for c in page]
 
@@ -2701,7 +2724,7 @@ def status(call: Call) -> Any:
     return {
         "success": {
             "code": 200,
-            "dolibarr_version": DOLIBARR_VERSION,
+            "dolibarr_version": call.fake.version.text,
             "access_locked": "0",
             "environment": "non-production",
             "timestamp_now_utc": int(now.timestamp()),
@@ -2839,14 +2862,14 @@ def create_extrafield(call: Call) -> Any:
 
 
 def dictionary_contact_types(call: Call) -> Any:
-    if call.param("type"):
+    if call.param("type") and not call.fake.version.develop_shapes:
         # this 20.0.0 build filters on a column that does not exist
         raise ApiError(
             503,
             "Error when retrieving list of contacts types : Unknown column 'type' in 'WHERE'",
             source="api_setup.class.php:969",
         )
-    rows = [dict(row) for row in CONTACT_TYPES]
+    rows = [dict(row) for row in CONTACT_TYPES if call.param("type") in (None, "", row["type"])]
     row_of: Callable[[dict[str, Any]], Row] = lambda row: {  # noqa: E731
         "t.rowid": int(row["rowid"]),
         "t.element": row["type"],
@@ -2925,10 +2948,11 @@ def list_events(call: Call) -> Any:
         source="api_agendaevents.class.php:170",
     )
     properties = call.param("properties")
-    return [
+    page = [
         _only_properties(render_event(fake, event, in_list=True), properties)
         for event in _paginate(records, call)
     ]
+    return fake_versions.paginated(fake.version, call.params, page, len(records))
 
 
 def _get_event(call: Call, raw_id: str) -> AgendaEventRecord:
@@ -3119,7 +3143,11 @@ def list_documents(call: Call) -> Any:
     else:
         files.sort(key=lambda f: f.name.lower())
     directory = sanitize_filename(proposal.ref)
-    return [render_file(fake, directory, stored) for stored in files]
+    entries = [
+        fake_versions.reshape_document(fake.version, render_file(fake, directory, stored), _content_type(stored.name))
+        for stored in files
+    ]
+    return fake_versions.paginated(fake.version, call.params, entries, len(entries))
 
 
 def _find_file(call: Call, original_file: str | None) -> tuple[ProposalRecord, str, StoredFile]:
@@ -3211,7 +3239,7 @@ def upload_document(call: Call) -> Any:
 # ---- the app --------------------------------------------------------------------------------------
 
 
-def _build_router() -> _Router:
+def _build_router(version: FakeVersion) -> _Router:
     router = _Router()
     add = router.add
     add("GET", "/login", login)
@@ -3226,7 +3254,10 @@ def _build_router() -> _Router:
     add("POST", "/proposals/{id}/line", add_proposal_line)
     add("POST", "/proposals/{id}/lines", add_proposal_lines)
     add("GET", "/proposals/{id}/lines", get_proposal_lines)
-    add("POST", "/proposals/{id}/contact/{contactid}/{type}/{source}", add_proposal_contact)
+    if version.contact_source_in_query:
+        add("POST", "/proposals/{id}/contact/{contactid}/{type}", add_proposal_contact)
+    else:
+        add("POST", "/proposals/{id}/contact/{contactid}/{type}/{source}", add_proposal_contact)
     add("DELETE", "/proposals/{id}/contact/{contactid}/{type}", delete_proposal_contact)
     add("POST", "/proposals/{id}/validate", validate_proposal)
     add("POST", "/proposals/{id}/close", close_proposal)
@@ -3269,7 +3300,7 @@ _NO_AUTH = {"/login"}
 
 def create_app(fake: FakeDolibarr) -> Starlette:
     """The ASGI app; routes live under ``/api/index.php/``."""
-    router = _build_router()
+    router = _build_router(fake.version)
 
     async def dispatch(request: Request) -> Response:
         method = request.method.upper()
@@ -3355,7 +3386,7 @@ def create_app(fake: FakeDolibarr) -> Starlette:
         except NotModified:
             return Response(b"", status_code=304)
         except ApiError as error:
-            return _error_response(error)
+            return _error_response(error, fake.version)
         return _json(result)
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
