@@ -14,11 +14,16 @@ import time_machine
 
 from dolirelance.config import Settings, load_config
 from dolirelance.demo import write_demo_config
+from dolirelance.dolibarr.client import forget_learned_paths
 from dolirelance.service import Runtime, open_runtime
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data
 from dolirelance.testing.smtp_sink import SmtpSink
 
 SAMPLE_TODAY = date(2026, 11, 28)
+# The versions whose real answers were recorded: every end-to-end test of the CLI and the web runs on both.
+RECORDED_VERSIONS = ("20.0.0", "23.0.0-beta")
+# In a test module: ``pytestmark = ON_EACH_RECORDED_VERSION`` runs each of its tests against both fakes.
+ON_EACH_RECORDED_VERSION = pytest.mark.parametrize("dolibarr_version", RECORDED_VERSIONS)
 SAMPLE_NOW = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
 
 # Set to an ISO instant, the machine's wall clock is moved there for the whole run (time-machine):
@@ -73,10 +78,24 @@ def clock() -> MutableClock:
     return MutableClock(SAMPLE_NOW)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_learned_paths() -> Iterator[None]:
+    """The client remembers fallbacks for the process: each test starts without any."""
+    forget_learned_paths()
+    yield
+    forget_learned_paths()
+
+
 @pytest.fixture
-def fake_dolibarr(clock: MutableClock) -> FakeDolibarr:
+def dolibarr_version() -> str:
+    """The version the fake plays: 20.0.0 unless a module parametrizes it (``ON_EACH_RECORDED_VERSION``)."""
+    return "20.0.0"
+
+
+@pytest.fixture
+def fake_dolibarr(clock: MutableClock, dolibarr_version: str) -> FakeDolibarr:
     """An empty fake (admin user only), Paris time, clock at 2026-11-28 09:30 local (see ``clock``)."""
-    return FakeDolibarr(timezone="Europe/Paris", now=clock)
+    return FakeDolibarr(timezone="Europe/Paris", now=clock, version=dolibarr_version)
 
 
 @pytest.fixture

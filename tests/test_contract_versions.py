@@ -1,4 +1,4 @@
-"""Contract tests: the fake answers like a real 23.0.0-beta where it differs from 20.0.0 (and like 22 where the source says).
+"""Contract tests: the fake answers like a real 23.0.0-beta where it differs from 20.0.0 (22: as its source says).
 
 Each test sends the same request to a 20.0.0 fake and a 23.0.0-beta fake seeded alike and pins what
 ``shared/dolibarr/differences-23.0.0-beta.md`` recorded for each version. The 20.0.0 answers are
@@ -49,7 +49,7 @@ async def servers(clock: MutableClock) -> AsyncIterator[dict[str, Server]]:
 
 def test_the_fake_refuses_a_version_it_cannot_play() -> None:
     """Only the versions whose differences are known can be played."""
-    with pytest.raises(ValueError, match="23.0.0-beta"):
+    with pytest.raises(ValueError, match=r"23\.0\.0-beta"):
         FakeDolibarr(version="21.0.0")
     assert FakeVersion("23.0.0-beta").major == 23
 
@@ -116,8 +116,15 @@ async def test_uploaded_file_origin(servers: dict[str, Server]) -> None:
     for version, origin in ((V20, "uploaded"), (V23, "api")):
         server = servers[version]
         ref = server.sample.refs["expired"]
-        body = {"filename": "conditions.txt", "modulepart": "propal", "ref": ref, "subdir": "",
-                "filecontent": "Q29uZGl0aW9ucw==", "fileencoding": "base64", "overwriteifexists": 0}
+        body = {
+            "filename": "conditions.txt",
+            "modulepart": "propal",
+            "ref": ref,
+            "subdir": "",
+            "filecontent": "Q29uZGl0aW9ucw==",
+            "fileencoding": "base64",
+            "overwriteifexists": 0,
+        }
         assert (await server.http.post("/documents/upload", json=body)).json() == "conditions.txt"
         entries = (await server.http.get("/documents", params={"modulepart": "propal", "ref": ref})).json()
         uploaded = [e for e in entries if e["filename"] == "conditions.txt"]
@@ -225,5 +232,6 @@ async def test_same_in_both_versions(servers: dict[str, Server]) -> None:
     lists = [(await servers[v].http.get("/proposals", params=flt)).json() for v in (V20, V23)]
     assert lists[0] == lists[1] and lists[0]
     missing = [(await servers[v].http.get("/proposals/999")).json() for v in (V20, V23)]
-    assert missing[0]["error"] == missing[1]["error"] == {"code": 404, "message": "Not Found: Commercial Proposal not found"}
+    not_found = {"code": 404, "message": "Not Found: Commercial Proposal not found"}
+    assert missing[0]["error"] == missing[1]["error"] == not_found
     assert missing[0]["debug"]["source"] != missing[1]["debug"]["source"]  # only the line number moved

@@ -606,13 +606,14 @@ async def test_timezone_defaults_to_paris(mock: respx.MockRouter) -> None:
 
 
 async def test_get_quote_by_ref(mock: respx.MockRouter, client: DolibarrClient) -> None:
+    mock.get("/status").respond(200, json=STATUS_20)
     route = mock.get("/proposals/ref/PR2611-0001").respond(200, json=PROPOSAL_WITH_CONTACTS)
     assert (await client.get_quote_by_ref("PR2611-0001")).id == 1
     assert route.calls.last.request.url.params["contact_list"] == "0"
     with pytest.raises(DolibarrRequestError) as info:
         await client.get_quote_by_ref("(PROV6)")
     assert "id" in (info.value.remedy or "")
-    assert client.request_count == 1
+    assert client.requests_by_route == {"GET /status": 1, "GET /proposals/ref/{ref}": 1}
 
 
 async def test_set_opt_out_puts_complete_array_options(

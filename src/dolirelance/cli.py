@@ -80,7 +80,7 @@ def _version_callback(value: bool) -> None:
             lines.append(f"  {package} {version(package)}")
         except PackageNotFoundError:
             lines.append(f"  {package} (not installed)")
-    lines.append("  Dolibarr REST API: 18 to 22 supported (tested against 20.0.0)")
+    lines.append("  Dolibarr REST API: 18 to 23 supported (tested against 20.0.0 and 23.0.0-beta)")
     out.print("\n".join(lines))
     raise typer.Exit()
 

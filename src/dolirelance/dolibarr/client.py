@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from pydantic import SecretStr
 
-from dolirelance.dolibarr import wire
+from dolirelance.dolibarr import versions, wire
 from dolirelance.dolibarr.sqlfilters import Filter, and_, criterion, like_prefix, or_
 from dolirelance.domain import (
     AgendaEvent,
@@ -53,7 +53,7 @@ from dolirelance.errors import (
     DolibarrUnavailable,
 )
 
-__all__ = ["DolibarrClient"]
+__all__ = ["DolibarrClient", "forget_learned_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,15 @@ _KEY_REMEDY = (
 )
 
 T = TypeVar("T")
+
+# Paths learned by falling back after the preferred one failed: (API root, version text, feature) → path.
+# Kept for the whole process, so every later client of the same server goes straight to what works.
+_LEARNED_PATHS: dict[tuple[str, str, str], str] = {}
+
+
+def forget_learned_paths() -> None:
+    """Forget the fallbacks learned so far (tests start each from a clean process state)."""
+    _LEARNED_PATHS.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,16 +279,105 @@ class DolibarrClient:
                 remedy="use the quote's id instead of its reference",
             )
         route = "GET /proposals/ref/{ref}"
-        body = await self._call(
-            _Call(
-                "GET",
-                f"proposals/ref/{url_quote(ref, safe='')}",
-                route,
-                {"contact_list": 0},
-                what=f"quote {ref}",
-            )
+        by_route = _Call(
+            "GET", f"proposals/ref/{url_quote(ref, safe='')}", route, {"contact_list": 0}, what=f"quote {ref}"
         )
-        return await self._quote_from(body, route)
+        feature = "quote_by_ref"
+        if await self._path_for(feature, versions.REF_ROUTE_BROKEN, "ref_route", "list_filter") == "ref_route":
+            found, body = await self._call_unless_broken(by_route, _ref_route_broken)
+            if found:
+                return await self._quote_from(body, route)
+            await self._learn(feature, "list_filter", route)
+        return await self._quote_by_ref_through_list(ref)
+
+    async def _quote_by_ref_through_list(self, ref: str) -> Quote:
+        """``GET /proposals?sqlfilters=(t.ref:=:'REF')`` for the id, then the quote with its contacts."""
+        route = "GET /proposals"
+        params: dict[str, str | int] = {
+            "sqlfilters": str(criterion("t.ref", "=", ref)),
+            "properties": "id,ref",
+            "limit": 2,
+        }
+        body = await self._call(_Call("GET", "proposals", route, params, empty_on_404=True))
+        items, _ = _unwrap_page(body, route)
+        ids = [wire.parse(wire.WireId, item, route).id for item in items]
+        if not ids:
+            raise DolibarrNotFound(
+                f"quote {ref} not found (no proposal has this reference)",
+                remedy="check the reference in Dolibarr, or use the quote's id",
+                status_code=404,
+            )
+        return await self.get_quote(ids[0])
+
+    async def link_quote_contact(
+        self, quote_id: int, contact_id: int, type_code: str = "CUSTOMER", *, source: str = "external"
+    ) -> None:
+        """Link a contact to a quote with a role (``CUSTOMER``, ``BILLING``...).
+
+        Dolibarr ≤ 22 wants ``/contact/{cid}/{type}/{source}``; 23 wants ``/contact/{cid}/{type}?source=``
+        and answers 404 to the other form: the form the version calls for is tried first, then the other.
+        """
+        base = f"proposals/{int(quote_id)}/contact/{int(contact_id)}/{url_quote(type_code, safe='')}"
+        what = f"quote {quote_id}"
+        forms = {
+            "source_segment": _Call(
+                "POST",
+                f"{base}/{url_quote(source, safe='')}",
+                "POST /proposals/{id}/contact/{contactid}/{type}/{source}",
+                what=what,
+            ),
+            "source_query": _Call(
+                "POST", base, "POST /proposals/{id}/contact/{contactid}/{type}", {"source": source}, what=what
+            ),
+        }
+        feature = "contact_link"
+        preferred = await self._path_for(
+            feature, versions.CONTACT_SOURCE_IN_QUERY, "source_segment", "source_query"
+        )
+        other = "source_query" if preferred == "source_segment" else "source_segment"
+        for form in (preferred, other):
+            # a route that does not exist never ran: trying the other form cannot link twice
+            linked, _ = await self._call_unless_broken(forms[form], _route_missing)
+            if linked:
+                if form != preferred:
+                    await self._learn(feature, form, forms[preferred].route)
+                return
+        raise DolibarrRequestError(
+            "this Dolibarr has neither form of the route that links a contact to a quote",
+            remedy="check the Dolibarr version (18 to 23) and report it with that version",
+            status_code=404,
+        )
+
+    # ------------------------------------------------------------------ version quirks
+
+    async def quirks(self) -> tuple[versions.Quirk, ...]:
+        """The known quirks of this server's version (from ``GET /status``)."""
+        return versions.quirks_for((await self.status()).version)
+
+    async def _path_for(self, feature: str, quirk: versions.Quirk, usual: str, workaround: str) -> str:
+        """The path to use for ``feature``: what was learned in this process, else what the version calls for."""
+        status = await self.status()
+        learned = _LEARNED_PATHS.get((self.base_url, status.version_text, feature))
+        if learned is not None:
+            return learned
+        return workaround if quirk.applies_to(status.version) else usual
+
+    async def _learn(self, feature: str, path: str, failed_route: str) -> None:
+        status = await self.status()
+        _LEARNED_PATHS[(self.base_url, status.version_text, feature)] = path
+        log.info(
+            "Dolibarr %s: %s failed, using %s from now on", status.version_text or "?", failed_route, path
+        )
+
+    async def _call_unless_broken(
+        self, call: _Call, broken: Callable[[httpx.Response], bool]
+    ) -> tuple[bool, Any]:
+        """(False, None) when ``broken`` says the answer is the route failing, else (True, the decoded body)."""
+        response = await self._send(call)
+        if broken(response):
+            log.debug("%s is broken on this server (%s)", call.route, response.status_code)
+            return False, None
+        return True, self._answer(response, call)
 
     async def _quote_from(self, body: Any, route: str) -> Quote:
         tz = await self.server_timezone()
@@ -402,19 +500,17 @@ class DolibarrClient:
 
         Dolibarr 22.x and 23.x always answer 404 on this route (issue #38985): not even asked there.
         """
-        status = await self.status()
-        if status.version[:1] in ((22,), (23,)):
+        feature = "representatives"
+        if await self._path_for(feature, versions.REPRESENTATIVES_BROKEN, "route", "none") == "none":
             return []
         route = "GET /thirdparties/{id}/representatives"
-        body = await self._call(
-            _Call(
-                "GET",
-                f"thirdparties/{int(customer_id)}/representatives",
-                route,
-                {"mode": 0},
-                empty_on_404=True,
-            )
+        call = _Call(
+            "GET", f"thirdparties/{int(customer_id)}/representatives", route, {"mode": 0}, empty_on_404=True
         )
+        answered, body = await self._call_unless_broken(call, _route_missing)
+        if not answered:
+            await self._learn(feature, "none", route)
+            return []
         return [w.to_domain() for w in wire.parse_list(wire.WireUser, body, route)]
 
     async def company(self) -> Company:
@@ -698,7 +794,9 @@ class DolibarrClient:
 
     async def _call(self, call: _Call) -> Any:
         """Send, map errors, decode JSON. ``None`` for 304 (nothing to do), ``[]`` for an empty 404 list."""
-        response = await self._send(call)
+        return self._answer(await self._send(call), call)
+
+    def _answer(self, response: httpx.Response, call: _Call) -> Any:
         status = response.status_code
         if status == 304:
             return None
@@ -822,7 +920,7 @@ class DolibarrClient:
         if status == 501:
             return DolibarrRequestError(
                 f"{where} is not available on this Dolibarr: {detail}",
-                remedy="check the Dolibarr version (18 to 22) and that the module is enabled",
+                remedy="check the Dolibarr version (18 to 23) and that the module is enabled",
                 status_code=status,
             )
         return DolibarrRequestError(f"Dolibarr refused {where}: {detail}", status_code=status)
@@ -966,6 +1064,29 @@ def _dolibarr_error(response: httpx.Response) -> str | None:
     return message or phrase
 
 
+def _route_missing(response: httpx.Response) -> bool:
+    """Restler's "no such route": 404 (or 405/501) with no Dolibarr text, failed at its route stage."""
+    if response.status_code in (405, 501):
+        return True
+    if response.status_code != 404:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    debug = body.get("debug") if isinstance(body, dict) else None
+    stages = debug.get("stages") if isinstance(debug, dict) else None
+    failure = stages.get("failure") if isinstance(stages, dict) else None
+    if isinstance(failure, list) and failure:
+        return bool(failure[0] == "route")
+    return _dolibarr_error(response) == HTTPStatus.NOT_FOUND.phrase  # production mode: no debug part
+
+
+def _ref_route_broken(response: httpx.Response) -> bool:
+    """The ref route answering 400 (23's "No proposal with id=0") or missing: the list filter works instead."""
+    return response.status_code == 400 or _route_missing(response)
+
+
 def _is_query_error(response: httpx.Response) -> bool:
     message = _dolibarr_error(response) or ""
     return "Unknown column" in message or "SQL" in message
@@ -1098,7 +1219,7 @@ async def login_for_key(
     if not isinstance(token, str) or not token:
         raise DolibarrResponseError(
             "Dolibarr's login answer holds no token",
-            remedy="check that the user has an API key allowed (Dolibarr 18 to 22, API REST module enabled)",
+            remedy="check that the user has an API key allowed (Dolibarr 18 to 23, API REST module enabled)",
             status_code=response.status_code,
         )
     return token

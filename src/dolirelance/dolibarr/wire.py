@@ -430,7 +430,9 @@ class WireEvent(WireModel):
 
 
 class WireDocument(WireModel):
-    name: Text
+    # `name` is null on 23 (the file index's object dump overwrites it): `filename`/`relativename` first
+    name: Text = ""
+    filename: Text = ""
     relativename: Text = ""
     level1name: Text = ""
     filepath: Text = ""
@@ -438,19 +440,35 @@ class WireDocument(WireModel):
     date: Epoch = None
     gen_or_uploaded: Text = ""
 
+    def file_name(self) -> str:
+        return self.filename or self.relativename.rsplit("/", 1)[-1] or self.name
+
     def to_domain(self, tz: ZoneInfo) -> Document:
+        name = self.file_name()
+        if not name:
+            raise DolibarrResponseError(
+                "unexpected answer from Dolibarr on GET /documents: an entry has no file name "
+                "(name, filename and relativename are all empty)",
+                remedy="report it with your Dolibarr version (dolirelance doctor shows it)",
+            )
         if self.level1name:
-            relative = f"{self.level1name}/{self.relativename or self.name}"
+            relative = f"{self.level1name}/{self.relativename or name}"
         else:  # fall back on the file index: filepath "propale/REF"
             directory = proposal_relative_path(self.filepath + "/") or ""
-            relative = f"{directory}{self.name}"
+            relative = f"{directory}{name}"
         return Document(
-            name=self.name,
+            name=name,
             relative_path=relative,
             size=self.size,
             modified=epoch_to_datetime(self.date, tz),
             origin=self.gen_or_uploaded,
         )
+
+
+class WireId(WireModel):
+    """Any object of which only the id is read."""
+
+    id: WireInt
 
 
 class WireFile(WireModel):
@@ -535,5 +553,5 @@ def parse_list(model: type[ModelT], data: object, route: str) -> list[ModelT]:
 def _shape_error(route: str, field: str, detail: str) -> DolibarrResponseError:
     return DolibarrResponseError(
         f"unexpected answer from Dolibarr on {route}: field {field!r}: {detail}",
-        remedy="check that the Dolibarr version is supported (18 to 22); report it with that version",
+        remedy="check that the Dolibarr version is supported (18 to 23); report it with that version",
     )
