@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from conftest import ON_EACH_RECORDED_VERSION
 from dolirelance import starter
+from dolirelance.checks import version_checks
 from dolirelance.demo import write_demo_config
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
 from dolirelance.testing.smtp_sink import SmtpSink
@@ -113,18 +115,44 @@ def served(fake_dolibarr: FakeDolibarr, sample_data: SampleData) -> Iterator[str
         yield url
 
 
-def test_doctor_reports_rights_extrafield_and_smtp(tmp_path: Path, served: str, sample_data: SampleData) -> None:
+@ON_EACH_RECORDED_VERSION
+def test_doctor_reports_rights_extrafield_and_smtp(
+    tmp_path: Path, served: str, sample_data: SampleData, dolibarr_version: str
+) -> None:
+    """doctor names the version and the quirks the client works around, then the user, rights, extrafield and SMTP."""
     with SmtpSink() as sink:
         config = write_demo_config(
             tmp_path, dolibarr_url=served, api_key=sample_data.api_keys["jdupont"], smtp_port=sink.port
         )
         result = run_cli("doctor", "--config", str(config))
-    assert "Dolibarr: version 20.0.0" in result.stdout
+    assert f"Dolibarr: version {dolibarr_version}" in result.stdout
+    quirks = {line.split(":", 1)[0].split()[-1] for line in result.stdout.splitlines() if "quirk " in line}
+    if dolibarr_version == "20.0.0":
+        assert quirks == {"no_pagination_total"}
+    else:
+        assert {"ref_route_broken", "contact_source_in_query", "representatives_broken", "document_name_null"} <= quirks
+        assert "through the list filter" in result.stdout
+    assert "outside the tested range" not in result.stdout
     assert "API user: jdupont (Julie Dupont" in result.stdout
     assert "right agenda.myactions.create" in result.stdout
     assert "opt-out extrafield: proposals have 'norelance'" in result.stdout
     assert "SMTP: 127.0.0.1" in result.stdout
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("version", "outside"),
+    [((17, 0, 4), True), ((18, 0, 0), False), ((23, 0, 0), False), ((24, 0, 0), True), ((), True)],
+)
+def test_doctor_names_a_version_outside_the_tested_range(version: tuple[int, ...], outside: bool) -> None:
+    """A version outside 18 to 23 (or unreadable) is a warning that names the range; one inside is not."""
+    text = ".".join(map(str, version))
+    checks = version_checks(version, text)
+    warnings = [check for check in checks if check.name == "Dolibarr version"]
+    assert bool(warnings) is outside
+    if outside:
+        assert warnings[0].warning and "outside the tested range 18 to 23" in warnings[0].detail
+        assert (text or "(unknown)") in warnings[0].detail
 
 
 def test_doctor_with_a_bad_key_and_no_smtp_fails_with_remedies(tmp_path: Path, served: str) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from conftest import SAMPLE_TODAY, MutableClock
+from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_TODAY, MutableClock
 from dolirelance import service
 from dolirelance.cli import main
 from dolirelance.demo import write_demo_config
@@ -31,6 +31,8 @@ from dolirelance.testing import AgendaEventRecord, FakeDolibarr, SampleData, cre
 from dolirelance.testing.smtp_sink import SmtpSink
 
 TODAY = SAMPLE_TODAY
+# Every command, end to end, against a Dolibarr 20.0.0 and a 23.0.0-beta.
+pytestmark = ON_EACH_RECORDED_VERSION
 
 
 @dataclass(frozen=True)
@@ -420,3 +422,39 @@ def test_times_amounts_and_opt_out_read_the_same_everywhere(cli: Cli) -> None:
     assert_clean_error(
         cli("mass", refs["expired"], "--email", "--dry-run", "--next", "dans 3 jours"), "is neither a date nor a delay"
     )
+
+
+# --------------------------------------------------------------------------- explain and run
+
+
+def test_explain_then_run_once_sends_exactly_the_due_quotes(cli: Cli) -> None:
+    """`explain` shows the decision; `run --once` e-mails the 3 due quotes once and records them; no resend."""
+    refs = cli.sample.refs
+    shown = cli("explain", refs["expired"], "--preview")
+    assert shown.code == 0, shown
+    assert "due: step 2 (2nde relance)" in shown.out and "→ due from" in shown.out
+    assert "recipients: Jean Martin <jean.martin@boulangerie-martin.test>" in shown.out
+    assert f"{refs['expired']}.pdf" in shown.out
+    assert "is draft" in cli("explain", str(cli.sample.quotes["draft"])).out
+    assert cli.sink.messages == [] and writes(cli.fake) == []
+
+    ran = cli("run", "--once")
+    assert ran.code == 0, ran
+    assert "due 3, sent 3, failed 0" in flat(ran.out)
+    due = ("expired", "about_to_expire", "contact_without_email")
+    subjects = [str(m.message["Subject"]) for m in cli.sink.messages]
+    assert sorted(ref for ref in refs.values() if any(ref in subject for subject in subjects)) == sorted(
+        refs[r] for r in due
+    )
+    for role in due:
+        quote_id = cli.sample.quotes[role]
+        (done,) = [e for e in relance_events(cli.fake, quote_id) if e.code == "AC_RELANCE_EMAIL"]
+        assert done.percentage == 100 and done.socid == cli.fake.proposals[quote_id].socid
+        # signed by the customer's sales rep: from /representatives on 20, the quote's author on 23
+        signer = cli.fake.users[cli.fake.proposals[quote_id].user_author_id]
+        message = next(m for m in cli.sink.messages if refs[role] in str(m.message["Subject"]))
+        assert signer.lastname in message.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+    again = cli("run", "--once")
+    assert again.code == 0 and "sent 0" in flat(again.out)
+    assert len(cli.sink.messages) == 3

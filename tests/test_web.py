@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from conftest import SAMPLE_NOW
+from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_NOW
 from dolirelance.config import Settings, parse_config
 from dolirelance.dolibarr import login_for_key
 from dolirelance.errors import DolibarrAuthError
@@ -23,6 +23,8 @@ from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
 
 FAKE_URL = "http://dolibarr.test/api/index.php"
+# Every page against a Dolibarr 20.0.0 and a 23.0.0-beta.
+pytestmark = ON_EACH_RECORDED_VERSION
 XSS_NAME = "<script>alert(1)</script>"
 
 WEB_CONFIG = """
@@ -329,6 +331,7 @@ async def test_followup_by_letter_can_be_downloaded(web: Web) -> None:
 )
 async def test_bad_input_gets_a_message_on_the_form(web: Web, fields: dict[str, str], message: str) -> None:
     await web.login()
+    fields = dict(fields)  # the parameter is shared by each run of the test
     role = fields.pop("role", "about_to_expire")
     data = {"csrf": await web.csrf("/followup/new"), "quote": str(web.sample.quotes[role]), **fields}
     answer = await web.client.post("/followup/new", data=data)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from conftest import SAMPLE_NOW, SAMPLE_TODAY
+from conftest import RECORDED_VERSIONS, SAMPLE_NOW, SAMPLE_TODAY
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
@@ -47,9 +47,10 @@ class Served:
     xss_customer_id: int
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    fake = FakeDolibarr(timezone="Europe/Paris", now=lambda: SAMPLE_NOW)
+@pytest.fixture(params=RECORDED_VERSIONS)
+def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
+    """The whole journey runs against a Dolibarr 20.0.0 and a 23.0.0-beta."""
+    fake = FakeDolibarr(timezone="Europe/Paris", now=lambda: SAMPLE_NOW, version=request.param)
     sample = load_sample_data(fake, SAMPLE_TODAY)
     xss_customer_id = seed_xss_customer(fake, sample)
     with SmtpSink() as sink, serve_in_thread(create_app(fake)) as dolibarr_url:

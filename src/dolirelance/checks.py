@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from dolirelance.config import Settings
+from dolirelance.dolibarr.versions import TESTED_RANGE, in_tested_range, quirks_for
 from dolirelance.domain import QuoteFilter, User
 from dolirelance.errors import DolibarrAuthError, DolibarrError, DolibarrRequestError, DolirelanceError
 from dolirelance.mail import check_connection
@@ -42,6 +43,25 @@ async def _opt_out_field_exists(settings: Settings, rt_client: object) -> bool |
     return True
 
 
+def version_checks(version: tuple[int, ...], version_text: str) -> list[Check]:
+    """Whether the version is in the tested range, and one line per known quirk the client works around."""
+    low, high = TESTED_RANGE
+    checks: list[Check] = []
+    if not in_tested_range(version):
+        checks.append(
+            Check(
+                "Dolibarr version",
+                False,
+                f"{version_text or '(unknown)'} is outside the tested range {low} to {high}",
+                "it may work; report what fails with this version",
+                warning=True,
+            )
+        )
+    for quirk in quirks_for(version):
+        checks.append(Check(f"quirk {quirk.key}", True, quirk.what))
+    return checks
+
+
 async def run_doctor(settings: Settings) -> list[Check]:
     checks: list[Check] = [Check("configuration", True, f"{len(settings.models)} model(s) loaded")]
     user: User | None = None
@@ -49,16 +69,7 @@ async def run_doctor(settings: Settings) -> list[Check]:
         async with open_runtime(settings) as rt:
             status = await rt.dolibarr.status()
             checks.append(Check("Dolibarr", True, f"version {status.version_text} at {settings.dolibarr.url}"))
-            if status.version and not (18 <= status.version[0] <= 22):
-                checks.append(
-                    Check(
-                        "Dolibarr version",
-                        False,
-                        f"{status.version_text} is outside the tested range 18–22",
-                        "it may work; report what fails",
-                        warning=True,
-                    )
-                )
+            checks.extend(version_checks(status.version, status.version_text))
             user = await rt.me()
             kind = "admin" if user.admin else ("external user" if user.external else "user")
             checks.append(Check("API user", True, f"{user.login} ({user.full_name}, {kind})"))

@@ -501,7 +501,7 @@ class DolibarrClient:
         Dolibarr 22.x and 23.x always answer 404 on this route (issue #38985): not even asked there.
         """
         feature = "representatives"
-        if await self._path_for(feature, versions.REPRESENTATIVES_BROKEN, "route", "none") == "none":
+        if not await self.representatives_known():
             return []
         route = "GET /thirdparties/{id}/representatives"
         call = _Call(
@@ -512,6 +512,11 @@ class DolibarrClient:
             await self._learn(feature, "none", route)
             return []
         return [w.to_domain() for w in wire.parse_list(wire.WireUser, body, route)]
+
+    async def representatives_known(self) -> bool:
+        """False where ``/thirdparties/{id}/representatives`` is known (or found) broken: 22.x, 23.x."""
+        path = await self._path_for("representatives", versions.REPRESENTATIVES_BROKEN, "route", "none")
+        return path == "route"
 
     async def company(self) -> Company:
         """Our own company. Admin only (or the login in API_LOGINS_ALLOWED_FOR_GET_COMPANY)."""

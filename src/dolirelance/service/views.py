@@ -67,6 +67,20 @@ async def customer_ids_of_sales_rep(rt: Runtime, login: str, customer_ids: Seque
     return {cid for cid in found if cid is not None}
 
 
+async def quotes_of_sales_rep(rt: Runtime, login: str, quotes: Sequence[Quote]) -> list[Quote]:
+    """The quotes the user ``login`` follows: those of the customers it represents.
+
+    Where Dolibarr cannot list a customer's representatives (22.x, 23.x), the quote's author stands in,
+    as it does for the signature of automatic mails (``sales_rep_of``).
+    """
+    if await rt.dolibarr.representatives_known():
+        allowed = await customer_ids_of_sales_rep(rt, login, [q.customer_id for q in quotes])
+        return [q for q in quotes if q.customer_id in allowed]
+    me = await rt.me()
+    user = me if login == me.login else await rt.dolibarr.find_user_by_login(login)
+    return [q for q in quotes if q.author_id == user.id]
+
+
 async def quotes_overview(
     rt: Runtime,
     flt: QuoteFilter,
@@ -77,8 +91,7 @@ async def quotes_overview(
     """Quotes with their customer, last follow-up and next follow-up date, in a bounded number of requests."""
     quotes = await rt.dolibarr.list_quotes(flt)
     if sales_rep:
-        allowed = await customer_ids_of_sales_rep(rt, sales_rep, [q.customer_id for q in quotes])
-        quotes = [q for q in quotes if q.customer_id in allowed]
+        quotes = await quotes_of_sales_rep(rt, sales_rep, quotes)
     customers = await rt.dolibarr.list_customers({q.customer_id for q in quotes}) if quotes else {}
     histories = await load_history(rt, [q.id for q in quotes]) if quotes else {}
     today = rt.today()
