@@ -13,7 +13,7 @@ log ``fake.requests`` / ``fake.count_requests()``.
 
 Not from the transcript, so guessed from Dolibarr's PHP source: the texts of the 409 "extrafield
 exists", of upload's "already exists", of failed ``/login`` and of plain 403 "Forbidden", and the WAF
-page. Not implemented: ``pagination_data`` (21+), ``/setinvoiced``, PUT/DELETE of one proposal line,
+page. Not implemented: ``/setinvoiced``, PUT/DELETE of one proposal line,
 ``/proposals/ref_ext``, ``/contacts/email``. JSON is compact UTF-8 where PHP escapes non-ASCII.
 """
 
