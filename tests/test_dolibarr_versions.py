@@ -195,3 +195,25 @@ async def test_every_client_call_gives_the_same_result_on_each_version(
     if fake_dolibarr.version.text == "23.0.0-beta":  # the version's quirks avoid the broken routes entirely
         assert not broken_routes & set(seeded.requests_by_route)
         assert "GET /thirdparties/{id}/representatives" not in seeded.requests_by_route
+
+
+@ON_EACH_RECORDED_VERSION
+async def test_list_pages_planned_from_the_total_where_the_version_gives_it(
+    fake_dolibarr: FakeDolibarr, sample_data: SampleData
+) -> None:
+    """23 gives the total: exactly ceil(N/page) requests; 20 gives none: at most two more."""
+    async with DolibarrClient(
+        "http://dolibarr.test/api/index.php",
+        sample_data.api_keys["jdupont"],
+        backoff=0,
+        page_size=2,
+        transport=httpx.ASGITransport(app=create_app(fake_dolibarr)),
+    ) as client:
+        quotes = await client.list_quotes(QuoteFilter(statuses=(QuoteStatus.OPEN,)))
+        pages = client.requests_by_route["GET /proposals"]
+    assert len(quotes) == len(sample_data.open_quotes)
+    exact = -(-len(quotes) // 2)
+    if fake_dolibarr.version.pagination_data:
+        assert pages == exact
+    else:
+        assert exact <= pages <= exact + 2
