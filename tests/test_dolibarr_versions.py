@@ -18,6 +18,8 @@ from dolirelance.dolibarr import DolibarrClient
 from dolirelance.dolibarr.versions import KNOWN_QUIRKS, in_tested_range, quirks_for
 from dolirelance.domain import Quote, QuoteFilter, QuoteStatus
 from dolirelance.errors import DolibarrNotFound
+from dolirelance.service import Runtime
+from dolirelance.service.prepare import sales_rep_of
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 
 BASE = "https://erp.example.test/api/index.php"
@@ -217,3 +219,21 @@ async def test_list_pages_planned_from_the_total_where_the_version_gives_it(
         assert pages == exact
     else:
         assert exact <= pages <= exact + 2
+
+
+@ON_EACH_RECORDED_VERSION
+async def test_the_quote_follower_signs_where_representatives_cannot_be_read(
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData
+) -> None:
+    """A SALESREPFOLL user linked to the quote signs on 23 (no representatives there); 20 keeps the customer's rep."""
+    quote_id = sample_data.quotes["expired"]
+    follower = fake_dolibarr.add_user("mleroy", api_key="mleroy-key", lastname="Leroy", firstname="Marc")
+    fake_dolibarr.users[sample_data.users["jdupont"]].rights.add("user.user.lire")  # to read the signer's card
+    await runtime.dolibarr.link_quote_contact(quote_id, follower.id, "SALESREPFOLL", source="internal")
+    quote = await runtime.dolibarr.get_quote(quote_id)
+    signer = await sales_rep_of(runtime, quote, await runtime.me())
+    if fake_dolibarr.version.internal_contacts:
+        assert quote.followers() == (follower.id,) and signer.login == "mleroy"
+    else:  # 20 does not show internal contacts; its representatives route works
+        assert quote.followers() == () and signer.id == sample_data.users["jdupont"]
+    assert [c.type_code for c in quote.customer_contacts()] == ["CUSTOMER"]  # never a recipient

@@ -91,6 +91,10 @@ class Quote:
     def is_open(self) -> bool:
         return self.status is QuoteStatus.OPEN
 
+    def followers(self) -> tuple[int, ...]:
+        """Users following the quote as internal ``SALESREPFOLL`` contacts (known from Dolibarr 22 on)."""
+        return tuple(c.contact_id for c in self.contacts if c.source == "internal" and c.type_code == "SALESREPFOLL")
+
     def customer_contacts(self) -> tuple[QuoteContact, ...]:
         """External CUSTOMER ("Contact client suivi propale") contacts, in link order."""
         return tuple(c for c in self.contacts if c.source == "external" and c.type_code == "CUSTOMER")

@@ -223,9 +223,17 @@ class WireQuote(WireModel):
     date_signature: Epoch = None
     # null, bare ids (the default: no type, skipped) or rows (with contact_list=0)
     contacts_ids: list[WireQuoteContact | WireInt] | None = None
+    # Dolibarr 22+: the users linked to the quote (SALESREPFOLL...), in the same forms
+    contacts_ids_internal: list[WireQuoteContact | WireInt] | None = None
 
     def contact_rows(self) -> list[WireQuoteContact]:
-        return [item for item in self.contacts_ids or [] if isinstance(item, WireQuoteContact)]
+        external = [item for item in self.contacts_ids or [] if isinstance(item, WireQuoteContact)]
+        internal = [
+            item.model_copy(update={"source": "internal"})
+            for item in self.contacts_ids_internal or []
+            if isinstance(item, WireQuoteContact)
+        ]
+        return external + internal
 
     def to_domain(self, tz: ZoneInfo, *, opt_out_field: str = "norelance") -> Quote:
         contacts = sorted(

@@ -87,14 +87,15 @@ def ensure_open(quote: Quote, customer: Customer | None = None) -> None:
 
 
 async def sales_rep_of(rt: Runtime, quote: Quote, fallback: User) -> User:
-    """The customer's first sales representative, else the quote's author, else the configured default."""
+    """The customer's first sales representative, else the quote's follower (SALESREPFOLL), else its author,
+    else the configured default. (Dolibarr 22 and 23 cannot list representatives: the follower comes first there.)"""
     try:
         reps = await rt.dolibarr.sales_representatives(quote.customer_id)
     except DolibarrError as exc:
         log.debug("no sales representatives for customer %s: %s", quote.customer_id, exc)
         reps = []
     listed = {rep.id: rep for rep in reps}
-    candidates = [rep.id for rep in reps]
+    candidates = [rep.id for rep in reps] + list(quote.followers())
     if quote.author_id:
         candidates.append(quote.author_id)
     for user_id in candidates:

@@ -1743,7 +1743,14 @@ def render_proposal(
             "location_incoterms": "",
         }
     )
-    return fake_versions.reshape_proposal(fake.version, obj, single=single)
+    internal: list[Any] | None = None
+    if contacts != "null":
+        internal = [
+            render_contact_row(fake, proposal, link) if contacts == "full" else str(link.contact_id)
+            for link in proposal.contacts
+            if link.source == "internal"
+        ]
+    return fake_versions.reshape_proposal(fake.version, obj, single=single, internal_contacts=internal)
 
 
 def render_event(fake: FakeDolibarr, event: AgendaEventRecord, *, in_list: bool = False) -> dict[str, Any]:

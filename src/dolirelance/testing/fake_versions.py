@@ -142,8 +142,14 @@ def _without_user_keys(obj: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in obj.items() if key not in _REMOVED_USER_KEYS}
 
 
-def reshape_proposal(version: FakeVersion, obj: dict[str, Any], *, single: bool) -> dict[str, Any]:
-    """A rendered 20.0.0 proposal as ``version`` renders it."""
+def reshape_proposal(
+    version: FakeVersion, obj: dict[str, Any], *, single: bool, internal_contacts: list[Any] | None = None
+) -> dict[str, Any]:
+    """A rendered 20.0.0 proposal as ``version`` renders it.
+
+    ``internal_contacts``: the internal links (users, ``SALESREPFOLL``) in the form of ``contacts_ids``,
+    which 22+ gives as ``contacts_ids_internal`` when one proposal is read (null in lists).
+    """
     if version.develop_shapes:
         obj = _without_user_keys(obj)
         for key, value in _ADDED_OBJECT_KEYS.items():
@@ -152,7 +158,10 @@ def reshape_proposal(version: FakeVersion, obj: dict[str, Any], *, single: bool)
         if isinstance(obj.get("contacts_ids"), list):
             obj["contacts_ids"] = [_reshape_contact_row(row) for row in obj["contacts_ids"]]
     if version.internal_contacts:
-        obj["contacts_ids_internal"] = [] if single else None
+        rows = internal_contacts if single and internal_contacts is not None else None
+        if version.develop_shapes and rows:
+            rows = [_reshape_contact_row(row) for row in rows]
+        obj["contacts_ids_internal"] = rows if single else None
     return obj
 
 
