@@ -11,7 +11,7 @@ which are due today. Measured:
   that quote, for every open quote, with the same concurrency (``max_concurrency``). For N above
   ``--naive-limit`` it is measured on that many quotes and extrapolated linearly (marked ``~``).
 
-Run: .venv/bin/python bench/auto_run.py [--sizes 1000 10000] [--naive-limit 2000]
+Run: .venv/bin/python bench/auto_run.py [--sizes 1000 10000] [--naive-limit 2000] [--dolibarr-version 23.0.0-beta]
 """
 
 from __future__ import annotations
@@ -94,9 +94,9 @@ def seed(fake: FakeDolibarr, n: int, rng: random.Random) -> int:
     return due
 
 
-async def measure(n: int, naive_limit: int, workdir: Path) -> dict[str, object]:
+async def measure(n: int, naive_limit: int, workdir: Path, version: str = "20.0.0") -> dict[str, object]:
     rng = random.Random(n)
-    fake = FakeDolibarr(timezone="Europe/Paris", now=lambda: NOW)
+    fake = FakeDolibarr(timezone="Europe/Paris", now=lambda: NOW, version=version)
     seeded_due = seed(fake, n, rng)
     with SmtpSink() as sink:
         config = write_demo_config(workdir, dolibarr_url="http://dolibarr.test/api/index.php",
@@ -153,13 +153,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--naive-limit", type=int, default=2000)
+    parser.add_argument("--dolibarr-version", default="20.0.0", help="version the fake plays (20.0.0, 23.0.0-beta)")
     args = parser.parse_args(argv)
+    print(f"fake Dolibarr {args.dolibarr_version}")
     print(f"latency {LATENCY * 1000:.0f} ms per request, page size 100, max_concurrency 4, ~1% of the open quotes due")
     header = f"{'N open':>7} {'what':<9} {'requests':>9} {'list /proposals':>16} {'list /agendaevents':>19} "
     print(header + f"{'candidates':>10} {'due':>5} {'sent':>5} {'wall s':>8}")
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            results = asyncio.run(measure(n, args.naive_limit, Path(tmp)))
+            results = asyncio.run(measure(n, args.naive_limit, Path(tmp), args.dolibarr_version))
         for label in ("dry-run", "real run"):
             row = results[label]
             assert isinstance(row, dict)

@@ -237,3 +237,20 @@ async def test_the_quote_follower_signs_where_representatives_cannot_be_read(
     else:  # 20 does not show internal contacts; its representatives route works
         assert quote.followers() == () and signer.id == sample_data.users["jdupont"]
     assert [c.type_code for c in quote.customer_contacts()] == ["CUSTOMER"]  # never a recipient
+
+
+async def test_route_missing_without_debug_part_in_production_mode(mock: respx.MockRouter) -> None:
+    """With API_PRODUCTION_MODE there is no ``debug``: a bare "Not Found" is a missing route, a text is an answer."""
+    mock.get("/status").respond(200, json=status_of("20.0.0"))
+    missing = {"error": {"code": 404, "message": "Not Found"}}
+    mock.post("/proposals/7/contact/3/BILLING/external").respond(404, json=missing)
+    query = mock.post("/proposals/7/contact/3/BILLING").respond(200, json={"success": {"code": 200}})
+    async with new_client() as client:
+        await client.link_quote_contact(7, 3, "BILLING")
+    assert query.call_count == 1
+    mock.post("/proposals/8/contact/3/BILLING").respond(
+        404, json={"error": {"code": 404, "message": "Not Found: Proposal not found"}}
+    )
+    async with new_client() as client:  # the ?source= form was learned; a real not-found is not retried
+        with pytest.raises(DolibarrNotFound, match="quote 8 not found"):
+            await client.link_quote_contact(8, 3, "BILLING")
