@@ -63,7 +63,10 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
 def test_sales_person_journey_in_chromium(served: Served) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # 20.0.0's journey at the top, the others' in a folder named after the version
+    version = served.fake.version.text
+    screenshots = SCREENSHOTS if version == "20.0.0" else SCREENSHOTS / version
+    screenshots.mkdir(parents=True, exist_ok=True)
     refs, quotes = served.sample.refs, served.sample.quotes
     dialogs: list[str] = []
     with sync_playwright() as playwright:
@@ -75,7 +78,7 @@ def test_sales_person_journey_in_chromium(served: Served) -> None:
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
             def shot(name: str) -> None:
-                page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+                page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
 
             # Log in: a deep link leads to the login page, then back to it.
             page.goto(f"{served.url}/mass")
