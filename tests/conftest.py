@@ -89,7 +89,7 @@ def _fresh_learned_paths() -> Iterator[None]:
 @pytest.fixture
 def dolibarr_version() -> str:
     """The version the fake plays: 20.0.0 unless a module parametrizes it (``ON_EACH_RECORDED_VERSION``)."""
-    return "20.0.0"
+    return os.environ.get("DOLIRELANCE_TEST_DOLIBARR_VERSION", "20.0.0")
 
 
 @pytest.fixture

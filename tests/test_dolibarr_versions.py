@@ -254,3 +254,15 @@ async def test_route_missing_without_debug_part_in_production_mode(mock: respx.M
     async with new_client() as client:  # the ?source= form was learned; a real not-found is not retried
         with pytest.raises(DolibarrNotFound, match="quote 8 not found"):
             await client.link_quote_contact(8, 3, "BILLING")
+
+
+@ON_EACH_RECORDED_VERSION
+async def test_the_todo_owner_is_found_without_the_right_to_read_users(
+    runtime: Runtime, sample_data: SampleData
+) -> None:
+    """Without user.user.lire the ferme's sales person (admin) is still found: listed by 20, the author on 23."""
+    quote = await runtime.dolibarr.get_quote(sample_data.quotes["no_email"])
+    me = await runtime.me()
+    assert not me.has_right("user.user.lire")
+    rep = await sales_rep_of(runtime, quote, me)
+    assert rep.id == sample_data.users["admin"] != me.id

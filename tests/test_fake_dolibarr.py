@@ -474,3 +474,9 @@ def test_serve_in_thread_answers_on_loopback(fake_dolibarr: FakeDolibarr) -> Non
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/api/index.php")
         response = httpx.get(f"{base_url}/status", headers={"DOLAPIKEY": "admin-key"}, timeout=5)
         assert response.json()["success"]["code"] == 200
+
+
+@pytest.fixture
+def dolibarr_version() -> str:
+    """These tests pin what the recorded 20.0.0 does (``test_contract_versions.py`` pins 22 and 23)."""
+    return "20.0.0"

@@ -88,30 +88,46 @@ def ensure_open(quote: Quote, customer: Customer | None = None) -> None:
 
 async def sales_rep_of(rt: Runtime, quote: Quote, fallback: User) -> User:
     """The customer's first sales representative, else the quote's follower (SALESREPFOLL), else its author,
-    else the configured default. (Dolibarr 22 and 23 cannot list representatives: the follower comes first there.)"""
+    else the configured default. (Dolibarr 22 and 23 cannot list representatives: the follower comes first there.)
+
+    A representative or follower whose user card may not be read (no ``user.user.lire``) is still known
+    by what the list named. An author that may not be read gives way to the configured default; failing
+    that it is known by its id only, enough to own the next to-do (mails are then signed by the acting user).
+    """
     try:
         reps = await rt.dolibarr.sales_representatives(quote.customer_id)
     except DolibarrError as exc:
         log.debug("no sales representatives for customer %s: %s", quote.customer_id, exc)
         reps = []
     listed = {rep.id: rep for rep in reps}
+    for row in quote.contacts:
+        if row.source == "internal" and row.contact_id in quote.followers():
+            listed.setdefault(
+                row.contact_id,
+                User(id=row.contact_id, login="", firstname=row.firstname, lastname=row.lastname, email=row.email),
+            )
     candidates = [rep.id for rep in reps] + list(quote.followers())
     if quote.author_id:
         candidates.append(quote.author_id)
+    unreadable_author: int | None = None
     for user_id in candidates:
         try:
             return await rt.user(user_id)
         except DolibarrError as exc:
-            if user_id in listed:  # without user.user.lire: the representatives list already names them
-                log.debug("cannot read user %s, using the representatives list: %s", user_id, exc)
+            if user_id in listed:  # without user.user.lire: the list already names them
+                log.debug("cannot read user %s, using what Dolibarr listed: %s", user_id, exc)
                 return listed[user_id]
             log.warning("cannot read user %s (the right user.user.lire may be missing): %s", user_id, exc)
+            if user_id == quote.author_id:
+                unreadable_author = user_id
     default_login = rt.settings.followup.default_sales_rep or rt.settings.auto.user
     if default_login:
         try:
             return await rt.dolibarr.find_user_by_login(default_login)
         except DolibarrError as exc:
             log.debug("cannot read the default sales rep %s: %s", default_login, exc)
+    if unreadable_author is not None:
+        return User(id=unreadable_author, login="")
     return fallback
 
 
@@ -227,7 +243,8 @@ async def prepare_followup(
             raise NoEmailAddress(no_email_message(quote, customer))
     contact = addressee(quote, recipients)
     sales_rep = await sales_rep_of(rt, quote, acting_user)
-    sender = sales_rep if automatic_step is not None else acting_user
+    # automatic mails are signed by the sales rep, unless Dolibarr would not say who that is beyond an id
+    sender = sales_rep if automatic_step is not None and sales_rep.full_name else acting_user
     company = await rt.company()
     last = history.last
     ctx = FollowUpContext(
