@@ -132,6 +132,9 @@ def test_doctor_reports_rights_extrafield_and_smtp(
     else:
         assert {"ref_route_broken", "contact_source_in_query", "representatives_broken", "document_name_null"} <= quirks
         assert "through the list filter" in result.stdout
+        assert "missing: cannot read the sales people's names and signatures (on this version: the quote" in " ".join(
+            result.stdout.split()
+        )
     assert "outside the tested range" not in result.stdout
     assert "API user: jdupont (Julie Dupont" in result.stdout
     assert "right agenda.myactions.create" in result.stdout

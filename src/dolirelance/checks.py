@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from dolirelance.config import Settings
-from dolirelance.dolibarr.versions import TESTED_RANGE, in_tested_range, quirks_for
+from dolirelance.dolibarr.versions import REPRESENTATIVES_BROKEN, TESTED_RANGE, in_tested_range, quirks_for
 from dolirelance.domain import QuoteFilter, User
 from dolirelance.errors import DolibarrAuthError, DolibarrError, DolibarrRequestError, DolirelanceError
 from dolirelance.mail import check_connection
@@ -82,13 +82,17 @@ async def run_doctor(settings: Settings) -> list[Check]:
                         "use an internal user for dolirelance",
                     )
                 )
+            no_representatives = REPRESENTATIVES_BROKEN.applies_to(status.version)
             for right in RIGHTS:
                 granted = user.has_right(right.name)
+                why = right.why
+                if right.name == "user.user.lire" and no_representatives:
+                    why += " (on this version: the quote authors who sign automatic mails)"
                 checks.append(
                     Check(
                         f"right {right.name}",
                         granted,
-                        right.why if granted else f"missing: cannot {right.why}",
+                        why if granted else f"missing: cannot {why}",
                         None if granted else f"grant it to {user.login} in Users & Groups > Permissions",
                         warning=not right.required,
                     )
