@@ -42,6 +42,7 @@ from dolirelance.service.runtime import (
     Runtime,
     require_rights,
 )
+from dolirelance.workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def rules_from_settings(auto: AutoSettings, model_names: Sequence[str]) -> AutoR
         min_gap_days=auto.min_gap,
         last_step_window_days=auto.last_step_window,
         model_names=model_names,
+        calendar=WorkingCalendar.from_names(auto.working_days, auto.holidays),
     )
 
 
