@@ -23,8 +23,8 @@ Semantics (docs/automatic.md says the same for users):
   SKIPPED ALREADY_DONE (current step done) or WINDOW_PASSED.
 * **Order of checks.** not open → opt-out → no end of validity → steps, windows and done →
   minimum gap since the last follow-up of any kind (``today - last < min_gap_days`` → RECENT_FOLLOWUP
-  with ``retry_on = last + min_gap_days``; the summary says when the gap outlasts the window) →
-  no e-mail address (only when ``has_email is False``) → DUE.
+  with ``retry_on`` = the first working day from ``last + min_gap_days``; the summary says when the
+  gap outlasts the window) → no e-mail address (only when ``has_email is False``) → DUE.
 * **Working days** (``AutoRules.calendar``). Automatic follow-ups go out on working days only. On a
   day that is not one, the decision is the one the next working day's run will make, and a due
   follow-up says when it goes out ("due, goes out Monday 7 December: Sunday is not a working
@@ -191,13 +191,14 @@ def _schedule(end_of_validity: date, rules: AutoRules) -> list[_Slot]:
         if step.offset_days < 0 and window_end > end_of_validity:
             window_end = end_of_validity
             note = "a step before expiry never goes out after the end of validity"
-        window_end, note = _extend_over_break(window_end, note, steps[index + 1 : index + 2], end_of_validity, rules)
+        next_step = steps[index + 1] if index + 1 < len(steps) else None
+        window_end, note = _extend_over_break(window_end, note, next_step, end_of_validity, rules)
         slots.append(_Slot(step, due_on, window_end, note))
     return slots
 
 
 def _extend_over_break(
-    window_end: date, note: str, following: Sequence[Step], end_of_validity: date, rules: AutoRules
+    window_end: date, note: str, next_step: Step | None, end_of_validity: date, rules: AutoRules
 ) -> tuple[date, str]:
     """A window closing on a day off stays open until the first working day after it.
 
@@ -207,8 +208,8 @@ def _extend_over_break(
     extended = calendar.next_working_day(window_end)
     if extended == window_end:
         return window_end, note
-    if following:
-        next_due = end_of_validity + timedelta(days=following[0].offset_days)
+    if next_step is not None:
+        next_due = end_of_validity + timedelta(days=next_step.offset_days)
         if calendar.next_working_day(next_due) <= extended:
             return window_end, note
     why = calendar.why_not_working(window_end)
@@ -256,6 +257,7 @@ def decide(
     """
     calendar = rules.calendar
     asked_day = today
+    # From here on ``today`` is the day the run decides for: the asked day, or the next working day.
     today = calendar.next_working_day(asked_day)
     day_off = calendar.why_not_working(asked_day) if today != asked_day else None
 
