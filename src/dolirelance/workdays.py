@@ -125,11 +125,6 @@ class WorkingCalendar:
         days = frozenset(parse_weekday(name) for name in weekdays)
         return cls(days, None if cleaned.lower() == NO_HOLIDAYS else cleaned)
 
-    @property
-    def restricts(self) -> bool:
-        """False when every day is a working day (nothing ever waits)."""
-        return len(self.working_weekdays) < 7 or self._holidays is not None
-
     def holiday_name(self, day: date) -> str | None:
         if self._holidays is None:
             return None
