@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from dolirelance.service import Runtime, day_off, explain, follow_up, open_runti
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.workdays import MONDAY_TO_FRIDAY, WorkingCalendar
+from test_serve import _health_once_run, running_daemon
 
 DUE_ON_SATURDAY = {"expired": 2, "about_to_expire": 1, "contact_without_email": 2}
 FRANCE = WorkingCalendar.from_names(MONDAY_TO_FRIDAY, "FR")
@@ -30,8 +32,6 @@ FRANCE = WorkingCalendar.from_names(MONDAY_TO_FRIDAY, "FR")
 
 def at_paris(day: date, hour: int = 9, minute: int = 30) -> datetime:
     """``day`` at ``hour:minute`` in Paris, as a UTC instant (winter time: UTC+1; summer: UTC+2)."""
-    from zoneinfo import ZoneInfo
-
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo("Europe/Paris")).astimezone(UTC)
 
 
@@ -152,6 +152,44 @@ async def test_the_daemon_says_so_in_its_log_and_health(
     assert daemon.state.last_run["next_working_day"] == "2026-11-30"
     assert daemon.state.last_run["outcome"] == "ok" and not daemon.missed_today()
     assert any("nothing is decided or sent" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("instant", "day_off"),
+    [
+        pytest.param(datetime(2026, 10, 25, 22, 30, tzinfo=UTC), "Sunday is not a working day", id="Sunday 23:30 CET"),
+        pytest.param(datetime(2026, 10, 25, 23, 30, tzinfo=UTC), None, id="Monday 00:30 CET, Sunday in UTC"),
+        pytest.param(datetime(2026, 3, 28, 23, 30, tzinfo=UTC), "Sunday is not a working day", id="Sunday 00:30 CET"),
+        pytest.param(datetime(2026, 3, 29, 22, 30, tzinfo=UTC), None, id="Monday 00:30 CEST, Sunday in UTC"),
+    ],
+)
+async def test_runs_around_a_dst_weekend_follow_the_paris_day(
+    workdays_runtime: Runtime,
+    sample_data: SampleData,
+    clock: MutableClock,
+    instant: datetime,
+    day_off: str | None,
+) -> None:
+    """Around a change of clocks, the run's day is the day in Paris, so is whether it may send."""
+    clock.set(instant)
+    report = await run_auto(workdays_runtime, dry_run=True)
+    assert report.day_off == day_off
+    assert report.today.weekday() == (6 if day_off else 0)
+
+
+async def test_the_daemon_on_a_dst_sunday_shows_the_day_off_in_health(
+    settings: Settings, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
+) -> None:
+    """The catch-up run of Sunday 25 October 2026 (clocks went back that night) sends nothing and says why."""
+    clock.set(at_paris(date(2026, 10, 25)))
+    async with running_daemon(working_day_settings(settings), fake_dolibarr, clock) as (client, _task, _stop):
+        health = await _health_once_run(client)
+    assert health["status"] == "ok"
+    last = health["last_run"]
+    assert last["day"] == "2026-10-25" and last["outcome"] == "ok" and last["sent"] == 0
+    assert last["day_off"] == "Sunday is not a working day" and last["next_working_day"] == "2026-10-26"
+    assert health["next_run"] == "2026-10-26T08:30:00+01:00"
+    assert smtp_sink.messages == []
 
 
 def _new_quote(fake: FakeDolibarr, sample: SampleData, end: date, index: int) -> tuple[int, str]:
