@@ -38,6 +38,9 @@ RULES = rules_from_settings(
             "steps": [{"model": FIRST, "offset": "-5 days"}, {"model": SECOND, "offset": "+10 days"}],
             "min_gap": "3 days",
             "last_step_window": "30 days",
+            # Every day works here: these tables pin the day arithmetic; test_workdays_policy.py adds the calendar.
+            "working_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "holidays": "none",
         }
     ),
     [FIRST, SECOND],

@@ -27,6 +27,7 @@ from dolirelance.config import Settings, find_config_path, load_config, parse_da
 from dolirelance.domain import Channel, QuoteFilter
 from dolirelance.errors import ConfigError, DolirelanceError, FollowUpError
 from dolirelance.logsetup import LogFormat, configure_logging
+from dolirelance.workdays import describe_day
 
 if TYPE_CHECKING:
     from dolirelance.report import Report
@@ -385,6 +386,7 @@ def remind(
 
     async def work() -> service.FollowUpOutcome:
         async with service.open_runtime(settings) as rt:
+            _warn_day_off(service.day_off(rt))
             return await service.follow_up(
                 rt,
                 ref,
@@ -411,6 +413,15 @@ def exit_code_for(outcomes: list[Any]) -> int:
     if any(o.outcome != "recorded" for o in outcomes):
         return 1
     return EXIT_LOCAL_COPY_MISSING if any(o.local_copy_error for o in outcomes) else 0
+
+
+def _warn_day_off(reason: str | None) -> None:
+    """Manual follow-ups are not restricted to working days, but the person is told before sending."""
+    if reason is not None:
+        out.print(
+            f"[yellow]warning:[/] {escape(reason)}: this follow-up is made today all the same "
+            "(automatic ones wait for the next working day)"
+        )
 
 
 def _print_outcome(outcome: Any) -> None:
@@ -493,6 +504,8 @@ def mass(
                 rt, selection, channel=choice, model=model, per_quote_models=per_quote, force=force
             )
             _print_mass_plan(items, dry_run=dry_run, tz=rt.tz)
+            if items:
+                _warn_day_off(service.day_off(rt))
             if dry_run or not items:
                 return items, None
             out.print(f"following up {len(items)} quote(s)...")
@@ -739,6 +752,12 @@ def print_auto_report(report: Any, settings: Settings) -> None:
     out.print(f"[bold]{title} for {report.today.isoformat()}[/] ({len(report.decisions)} candidate quote(s))")
     if not settings.auto.enabled:
         out.print("[dim](\\[auto] enabled = false: `serve` does not run by itself; `run --once` runs on demand)[/]")
+    if report.day_off is not None:
+        then, why = describe_day(report.next_working_day), escape(report.day_off)
+        if report.dry_run:
+            out.print(f"[yellow]{why}[/]: the run of this day sends nothing; shown: what {then} will decide")
+        else:
+            out.print(f"[yellow]{why}[/]: nothing decided or sent; the run of {then} catches up")
     for decision in sorted(report.decisions, key=lambda d: d.quote_ref):
         colour = {DecisionKind.DUE: "green", DecisionKind.NOT_DUE: "cyan", DecisionKind.SKIPPED: "yellow"}[
             decision.kind

@@ -28,6 +28,7 @@ from pydantic import (
 
 from dolirelance.domain import format_day_offset
 from dolirelance.errors import ConfigError, ConfigProblem
+from dolirelance.workdays import MONDAY_TO_FRIDAY, parse_region, parse_weekday
 
 DEFAULT_CONFIG_NAME = "dolirelance.toml"
 CONFIG_ENV_VAR = "DOLIRELANCE_CONFIG"
@@ -250,11 +251,31 @@ class AutoSettings(_Section):
     last_step_window: DayOffset = 30
     # The user that owns automatic follow-ups when the quote has no sales representative.
     user: str | None = None
+    # Automatic follow-ups go out on these days only, public holidays of `holidays` excepted.
+    working_days: list[str] = Field(default_factory=lambda: list(MONDAY_TO_FRIDAY))
+    # A country code ("FR"), with a subdivision ("FR-57" for Alsace-Moselle), or "none".
+    holidays: str = "FR"
 
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
         return _check_timezone(value)
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError('list at least one working day, like ["monday", "tuesday", "wednesday"]')
+        indexes = [parse_weekday(name) for name in value]
+        if len(set(indexes)) != len(indexes):
+            raise ValueError("each day once")
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holiday_region(cls, value: str) -> str:
+        parse_region(value)
+        return value
 
     @field_validator("min_gap", "last_step_window")
     @classmethod

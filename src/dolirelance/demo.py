@@ -77,6 +77,9 @@ time = "08:30"
 timezone = "Europe/Paris"
 min_gap = "3 days"
 last_step_window = "30 days"
+# Every day: the demo's quotes fall due on the day it runs, whatever day of the week that is.
+working_days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+holidays = "none"
 
 {"".join(steps)}
 [ledger]

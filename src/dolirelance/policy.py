@@ -23,8 +23,14 @@ Semantics (docs/automatic.md says the same for users):
   SKIPPED ALREADY_DONE (current step done) or WINDOW_PASSED.
 * **Order of checks.** not open → opt-out → no end of validity → steps, windows and done →
   minimum gap since the last follow-up of any kind (``today - last < min_gap_days`` → RECENT_FOLLOWUP
-  with ``retry_on = last + min_gap_days``; the summary says when the gap outlasts the window) →
-  no e-mail address (only when ``has_email is False``) → DUE.
+  with ``retry_on`` = the first working day from ``last + min_gap_days``; the summary says when the
+  gap outlasts the window) → no e-mail address (only when ``has_email is False``) → DUE.
+* **Working days** (``AutoRules.calendar``). Automatic follow-ups go out on working days only. On a
+  day that is not one, the decision is the one the next working day's run will make, and a due
+  follow-up says when it goes out ("due, goes out Monday 7 December: Sunday is not a working
+  day"). A window whose last day is not a working day is extended to the first working day after
+  it, unless the next step is due by then (it supersedes the step, as on any day). The minimum gap
+  ends on a working day too: ``retry_on`` is the first working day it allows.
 * All arithmetic is on calendar dates in the configured timezone; :func:`local_day` converts an
   instant to its day there.
 """
@@ -38,6 +44,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from dolirelance.domain import Quote, format_day_offset, model_level
+from dolirelance.workdays import WorkingCalendar, describe_day
 
 OPT_OUT_LABEL = "Ne pas relancer automatiquement"
 
@@ -66,6 +73,8 @@ class AutoRules:
     min_gap_days: int
     last_step_window_days: int
     model_levels: Mapping[str, int]
+    # Days automatic follow-ups may go out on; every day unless configured.
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar.every_day)
 
     def __post_init__(self) -> None:
         offsets = [step.offset_days for step in self.steps]
@@ -84,6 +93,7 @@ class AutoRules:
         min_gap_days: int,
         last_step_window_days: int,
         model_names: Sequence[str],
+        calendar: WorkingCalendar | None = None,
     ) -> AutoRules:
         """Rules from plain values: ``steps`` as (model, offset in days), numbered in order from 1."""
         levels: dict[str, int] = {}
@@ -95,7 +105,7 @@ class AutoRules:
             if model not in levels:
                 raise ValueError(f"auto step uses model {model!r}, which is not defined")
         numbered = tuple(Step(number, model, offset) for number, (model, offset) in enumerate(steps, start=1))
-        return cls(numbered, min_gap_days, last_step_window_days, levels)
+        return cls(numbered, min_gap_days, last_step_window_days, levels, calendar or WorkingCalendar.every_day())
 
     def level_of(self, model: str | None) -> int | None:
         return self.model_levels.get(model) if model is not None else None
@@ -148,6 +158,8 @@ class Decision:
     retry_on: date | None  # RECENT_FOLLOWUP: first day the minimum gap allows
     summary: str
     arithmetic: list[str] = field(default_factory=list)
+    # DUE: the day it goes out: today, or the next working day when today is not one.
+    goes_out_on: date | None = None
 
     @property
     def is_due(self) -> bool:
@@ -179,8 +191,29 @@ def _schedule(end_of_validity: date, rules: AutoRules) -> list[_Slot]:
         if step.offset_days < 0 and window_end > end_of_validity:
             window_end = end_of_validity
             note = "a step before expiry never goes out after the end of validity"
+        next_step = steps[index + 1] if index + 1 < len(steps) else None
+        window_end, note = _extend_over_break(window_end, note, next_step, end_of_validity, rules)
         slots.append(_Slot(step, due_on, window_end, note))
     return slots
+
+
+def _extend_over_break(
+    window_end: date, note: str, next_step: Step | None, end_of_validity: date, rules: AutoRules
+) -> tuple[date, str]:
+    """A window closing on a day off stays open until the first working day after it.
+
+    Not when the next step is due by then: on that day the next step supersedes this one anyway.
+    """
+    calendar = rules.calendar
+    extended = calendar.next_working_day(window_end)
+    if extended == window_end:
+        return window_end, note
+    if next_step is not None:
+        next_due = end_of_validity + timedelta(days=next_step.offset_days)
+        if calendar.next_working_day(next_due) <= extended:
+            return window_end, note
+    why = calendar.why_not_working(window_end)
+    return extended, f"{note}; it ends on {window_end}: {why}, so it is extended to {extended}"
 
 
 def _covering(slot: _Slot, past: Sequence[PastFollowUp], rules: AutoRules) -> PastFollowUp | None:
@@ -218,7 +251,20 @@ def decide(
     *,
     has_email: bool | None = None,
 ) -> Decision:
-    """The one decision for ``quote`` on ``today`` (see the module docstring for the rules)."""
+    """The one decision for ``quote`` on ``today`` (see the module docstring for the rules).
+
+    On a day that is not a working day, the decision of the next working day's run.
+    """
+    calendar = rules.calendar
+    asked_day = today
+    # From here on ``today`` is the day the run decides for: the asked day, or the next working day.
+    today = calendar.next_working_day(asked_day)
+    day_off = calendar.why_not_working(asked_day) if today != asked_day else None
+
+    def when_it_goes_out(day: date) -> str:
+        """`` (goes out Monday 7 December: Sunday is not a working day)`` when ``day`` is a day off."""
+        off = calendar.why_not_working(day)
+        return f" (goes out {describe_day(calendar.next_working_day(day))}: {off})" if off else ""
 
     def make(
         kind: DecisionKind,
@@ -240,6 +286,7 @@ def decide(
             retry_on=retry_on,
             summary=summary,
             arithmetic=arithmetic,
+            goes_out_on=today if kind is DecisionKind.DUE else None,
         )
 
     skipped = DecisionKind.SKIPPED
@@ -274,7 +321,10 @@ def decide(
         f"{format_day_offset(slot.step.offset_days)} → due from {slot.due_on}"
         for slot in slots
     ]
-    lines.append(f"today {today}")
+    if day_off is not None:
+        lines.append(f"today {asked_day}: {day_off}; automatic follow-ups wait for {today}, decided as on that day")
+    else:
+        lines.append(f"today {today}")
     done_by = [_covering(slot, past, rules) for slot in slots]
 
     def next_open_after(index: int) -> Decision | None:
@@ -288,7 +338,7 @@ def decide(
             lines.append(f"window until {slot.window_end} ({slot.window_note})")
             return make(
                 DecisionKind.NOT_DUE,
-                f"not due yet: {slot.step.label} is due from {slot.due_on}",
+                f"not due yet: {slot.step.label} is due from {slot.due_on}{when_it_goes_out(slot.due_on)}",
                 lines,
                 slot=slot,
             )
@@ -342,8 +392,11 @@ def decide(
 
     last = max(past, key=lambda followup: followup.done_on, default=None)
     if last is not None:
-        retry_on = last.done_on + timedelta(days=rules.min_gap_days)
-        lines.append(f"last follow-up {_describe(last)}; minimum gap {rules.min_gap_days} days → not before {retry_on}")
+        gap_end = last.done_on + timedelta(days=rules.min_gap_days)
+        retry_on = calendar.next_working_day(gap_end)
+        lines.append(f"last follow-up {_describe(last)}; minimum gap {rules.min_gap_days} days → not before {gap_end}")
+        if retry_on != gap_end:
+            lines.append(f"{gap_end}: {calendar.why_not_working(gap_end)} → first working day {retry_on}")
         if (today - last.done_on).days < rules.min_gap_days:
             if retry_on <= slot.window_end:
                 summary = (
@@ -365,9 +418,10 @@ def decide(
             reason=SkipReason.NO_EMAIL,
             slot=slot,
         )
+    details = f"{slot.step.label}, due since {slot.due_on}, may go out until {slot.window_end}"
     return make(
         DecisionKind.DUE,
-        f"due: {slot.step.label}, due since {slot.due_on}, may go out until {slot.window_end}",
+        f"due, goes out {describe_day(today)}: {day_off}; {details}" if day_off else f"due: {details}",
         lines,
         slot=slot,
     )

@@ -83,6 +83,9 @@ def report_summary(report: AutoReport) -> dict[str, Any]:
         "skipped": report.skipped_by_reason(),
         "uncertain": len(report.uncertain),
         "error": report.error,
+        # A day off: nothing decided or sent; the run of next_working_day catches up.
+        "day_off": report.day_off,
+        "next_working_day": report.next_working_day.isoformat() if report.next_working_day else None,
     }
 
 

@@ -19,8 +19,10 @@ from dolirelance.service.auto import (
     AutoReport,
     auto_rules,
     candidate_filter,
+    day_off,
     explain,
     run_auto,
+    working_calendar,
 )
 from dolirelance.service.delivery import (
     CHANNEL_LABELS_FR,
@@ -111,6 +113,7 @@ __all__ = [
     "candidate_filter",
     "choose_channel",
     "customer_ids_of_sales_rep",
+    "day_off",
     "default_period_start",
     "deliver",
     "describe_holder",
@@ -143,5 +146,6 @@ __all__ = [
     "select_quotes",
     "state_directory",
     "upcoming",
+    "working_calendar",
     "write_atomically",
 ]

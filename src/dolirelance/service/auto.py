@@ -42,6 +42,7 @@ from dolirelance.service.runtime import (
     Runtime,
     require_rights,
 )
+from dolirelance.workdays import WorkingCalendar, describe_day
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class AutoReport:
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # Set when ``today`` is not a working day ("Sunday is not a working day"): nothing decided, nothing sent.
+    day_off: str | None = None
+    next_working_day: date | None = None
 
     @property
     def due(self) -> list[Decision]:
@@ -96,7 +100,21 @@ def rules_from_settings(auto: AutoSettings, model_names: Sequence[str]) -> AutoR
         min_gap_days=auto.min_gap,
         last_step_window_days=auto.last_step_window,
         model_names=model_names,
+        calendar=WorkingCalendar.from_names(auto.working_days, auto.holidays),
     )
+
+
+def working_calendar(rt: Runtime) -> WorkingCalendar:
+    """The days automatic follow-ups go out on (``[auto] working_days`` and ``holidays``)."""
+    return WorkingCalendar.from_names(rt.settings.auto.working_days, rt.settings.auto.holidays)
+
+
+def day_off(rt: Runtime, day: date | None = None) -> str | None:
+    """Why ``day`` (today by default) is not a working day, or None when it is one.
+
+    Manual and mass follow-ups are not restricted; front ends use this to warn before sending.
+    """
+    return working_calendar(rt).why_not_working(day or rt.today())
 
 
 def _past_followups(
@@ -137,13 +155,17 @@ def _past_followups(
 
 
 def candidate_filter(rt: Runtime, rules: AutoRules, today: date) -> QuoteFilter:
-    """Only quotes whose end of validity puts some step inside its window today (server-side filter)."""
+    """Only quotes whose end of validity puts some step inside its window today (server-side filter).
+
+    Decided as on the next working day; windows that closed during the break before it are still open.
+    """
     if not rules.steps:
         return QuoteFilter()
     first = min(step.offset_days for step in rules.steps)
     last = max(step.offset_days for step in rules.steps)
+    today = rules.calendar.next_working_day(today)
     return QuoteFilter(
-        end_of_validity_from=today - timedelta(days=last + rules.last_step_window_days),
+        end_of_validity_from=rules.calendar.break_start(today) - timedelta(days=last + rules.last_step_window_days),
         end_of_validity_before=today - timedelta(days=first) + timedelta(days=1),
     )
 
@@ -191,6 +213,19 @@ async def run_auto(
                 )
             report.recorded_later = await retry_unrecorded(rt)
         rules = auto_rules(rt)
+        report.day_off = rules.calendar.why_not_working(today)
+        if report.day_off is not None:
+            report.next_working_day = rules.calendar.next_working_day(today)
+            if not dry_run:  # the next working day's run catches up; windows closing meanwhile wait for it
+                log.info(
+                    "automatic run for %s: %s; nothing is decided or sent; the run of %s catches up",
+                    today.isoformat(),
+                    report.day_off,
+                    describe_day(report.next_working_day),
+                )
+                report.uncertain = rt.ledger.uncertain()
+                report.finished_at = rt.now()
+                return report
         quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
         ids = [q.id for q in quotes]
         issued = [q.issue_date for q in quotes if q.issue_date is not None]

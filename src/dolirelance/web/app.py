@@ -56,6 +56,7 @@ from dolirelance.service import (
     recipients_of,
     resolve_customer_ids,
     upcoming,
+    working_calendar,
 )
 from dolirelance.service.report import effectiveness_report
 from dolirelance.web.charts import CHARTS, chart_png, chart_svg
@@ -375,6 +376,15 @@ async def _mass_rows(rt: Runtime, filters: MassFilters) -> list[QuoteRow]:
     return sorted(rows, key=lambda row: (row.quote.end_of_validity or date.max, row.quote.ref))
 
 
+def _day_off_label(rt: Runtime) -> str | None:
+    """The label warning that today is a day off (manual sends are allowed: the person is told), or None."""
+    calendar, today = working_calendar(rt), rt.today()
+    if calendar.is_working_day(today):
+        return None
+    is_weekday = today.weekday() in calendar.working_weekdays
+    return "day_off_holiday" if is_weekday and calendar.holiday_name(today) else "day_off_weekday"
+
+
 async def _render_mass(
     request: Request,
     session: Session,
@@ -411,6 +421,7 @@ async def _render_mass(
         filters=filters, models=rt.model_names(), files=_state(request).generated_files(),
         ticked_letters=ticked_letters, ticked_emails=ticked_emails, note=note,
         next_date=next_date or default_next.isoformat(), today=rt.today().isoformat(),
+        day_off=_day_off_label(rt), today_day=rt.today(),
     )
 
 
@@ -539,6 +550,7 @@ async def _render_new(
         today=rt.today().isoformat(), send_email=send_email, done=done,
         # one token per form shown: posting it twice (a double click) makes one follow-up, not two
         attempt=attempt or secrets.token_hex(16), confirm_recent=confirm_recent,
+        day_off=_day_off_label(rt), today_day=rt.today(),
     )
 
 

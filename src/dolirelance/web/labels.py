@@ -88,6 +88,10 @@ LABELS: dict[str, dict[str, str]] = {
         "new_mass": "Nouvelle relance massive",
         "back": "Retour",
         "not_found": "Page introuvable.",
+        "day_off_weekday": "Aujourd'hui ({day}) n'est pas un jour ouvré : ce que vous envoyez part quand même "
+        "aujourd'hui. Les relances automatiques, elles, attendent le prochain jour ouvré.",
+        "day_off_holiday": "Aujourd'hui ({day}) est un jour férié : ce que vous envoyez part quand même "
+        "aujourd'hui. Les relances automatiques, elles, attendent le prochain jour ouvré.",
     },
     "en": {
         "app_name": "Quote follow-ups",
@@ -172,5 +176,9 @@ LABELS: dict[str, dict[str, str]] = {
         "new_mass": "New mass follow-up",
         "back": "Back",
         "not_found": "Page not found.",
+        "day_off_weekday": "Today ({day}) is not a working day: what you send goes out today all the same. "
+        "Automatic follow-ups wait for the next working day.",
+        "day_off_holiday": "Today ({day}) is a public holiday: what you send goes out today all the same. "
+        "Automatic follow-ups wait for the next working day.",
     },
 }
