@@ -51,6 +51,7 @@ from dolirelance.testing.sqlfilters import (
 
 __all__ = [
     "ALL_RIGHTS",
+    "REMOVED",
     "AgendaEventRecord",
     "ContactRecord",
     "FakeDolibarr",
@@ -66,6 +67,7 @@ API_BASE = "/api/index.php"
 DOLIBARR_VERSION = "20.0.0"
 DEFAULT_VALIDITY_DAYS = 15  # PROPALE_VALIDITY_DURATION of a default install
 DAY = 86400
+REMOVED: Any = object()  # FakeDolibarr.corrupt_proposal: leave this key out of the JSON
 
 ALL_RIGHTS: frozenset[str] = frozenset(
     {
@@ -349,6 +351,8 @@ class ProposalRecord:
     contacts: list[ContactLink] = field(default_factory=list)
     array_options: dict[str, str | None] = field(default_factory=dict)
     row_cache: dict[str, RowValue] | None = None
+    # Raw JSON values sent instead of the real ones (a damaged row, see FakeDolibarr.corrupt_proposal).
+    corrupted: dict[str, Any] = field(default_factory=dict)
 
     def touch(self, now: int) -> None:
         self.tms = now
@@ -966,6 +970,11 @@ class FakeDolibarr:
             f"Proposition {proposal.ref} de retour au statut de brouillon",
             user_id,
         )
+
+    def corrupt_proposal(self, proposal_id: int, **values: Any) -> None:
+        """Send these raw JSON values for the proposal from now on (``REMOVED`` drops the key), as a
+        damaged database row or a buggy module would; filters still see the real columns."""
+        self.proposals[proposal_id].corrupted.update(values)
 
     def set_proposal_options(self, proposal_id: int, **options: str | None) -> None:
         """Seed extrafield values (``norelance="1"``) without the PUT side effects."""
@@ -1736,6 +1745,11 @@ def render_proposal(
             "location_incoterms": "",
         }
     )
+    for key, value in proposal.corrupted.items():
+        if value is REMOVED:
+            obj.pop(key, None)
+        else:
+            obj[key] = value
     return obj
 
 
