@@ -12,11 +12,12 @@ import tracemalloc
 from datetime import date
 from pathlib import Path
 
+from dolirelance import starter
 from dolirelance.config import ModelSettings, Settings, load_config
 from dolirelance.errors import TemplateError
 from dolirelance.render import Renderer, hostile_context, sample_context
 
-ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = Path(starter.__file__).parent / "defaults"
 TODAY = date(2026, 11, 28)
 HOSTILE = {
     "ref * 300000000": "{{ quote.ref * 300000000 }}",
@@ -38,7 +39,7 @@ def one_model(settings: Settings, text: str) -> Settings:
 
 
 def main() -> None:
-    settings = load_config(ROOT / "config.example.toml")
+    settings = load_config(DEFAULTS / "dolirelance.toml")
     renderer = Renderer(settings)
     for label, ctx in (("usual sample", sample_context(TODAY)), ("longest data", hostile_context(TODAY))):
         for name in renderer.model_names:

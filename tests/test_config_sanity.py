@@ -7,17 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from dolirelance import starter
 from dolirelance.cli import main
 from dolirelance.config import parse_config, parse_day_offset
 from dolirelance.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = (REPO / "config.example.toml").read_text(encoding="utf-8")
+DEFAULTS = Path(starter.__file__).parent / "defaults"
+EXAMPLE = (DEFAULTS / "dolirelance.toml").read_text(encoding="utf-8")
 
 
 def problems_of(text: str) -> str:
     with pytest.raises(ConfigError) as caught:
-        parse_config(text, source="dolirelance.toml", base_dir=REPO)
+        parse_config(text, source="dolirelance.toml", base_dir=DEFAULTS)
     return str(caught.value)
 
 
@@ -76,7 +77,7 @@ def _config_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytes
     path = tmp_path / "dolirelance.toml"
     text = EXAMPLE.replace("[ledger]", '[web]\nsecret_key_env = "DOLIRELANCE_WEB_KEY"\n\n[ledger]', 1)
     path.write_text(text, encoding="utf-8")
-    (tmp_path / "templates").symlink_to(REPO / "templates")
+    (tmp_path / "templates").symlink_to(DEFAULTS / "templates")
     monkeypatch.setattr(sys, "argv", ["dolirelance", "config", "check", "--config", str(path)])
     with pytest.raises(SystemExit) as caught:
         main()

@@ -10,18 +10,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dolirelance import starter
 from dolirelance.config import ModelSettings, Settings, load_config
 from dolirelance.errors import TemplateError
 from dolirelance.render import Renderer, RenderLimits, hostile_context, sample_context
 
-ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = Path(starter.__file__).parent / "defaults"
 TODAY = date(2026, 11, 28)
 CTX = sample_context(TODAY)
 
 
 @pytest.fixture(scope="module")
 def example_settings() -> Settings:
-    return load_config(ROOT / "config.example.toml")
+    return load_config(DEFAULTS / "dolirelance.toml")
 
 
 def one_model(settings: Settings, email_text: str, **texts: Any) -> Settings:
