@@ -160,7 +160,8 @@ def test_validation_failure_names_route_and_field() -> None:
     with pytest.raises(DolibarrResponseError) as info:
         wire.parse(wire.WireQuote, {"id": "x1", "ref": "PR1", "status": 1}, "GET /proposals/{id}")
     assert "GET /proposals/{id}" in info.value.message
-    assert "'id'" in info.value.message
+    assert "quote PR1 (id x1): field id = 'x1'" in info.value.message
+    assert info.value.remedy is not None and "in Dolibarr" in info.value.remedy
     with pytest.raises(DolibarrResponseError, match="status"):
         wire.parse(wire.WireQuote, {"id": "1", "ref": "PR1", "status": 9}, "GET /proposals")
 

@@ -19,14 +19,14 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from dolirelance import __version__
-from dolirelance.config import Settings, find_config_path, load_config, parse_day_offset
+from dolirelance.config import Settings, find_config_path, load_config, parse_day_offset, secret_problems
 from dolirelance.domain import Channel, QuoteFilter
 from dolirelance.errors import ConfigError, DolirelanceError, FollowUpError
 from dolirelance.logsetup import LogFormat, configure_logging
+from dolirelance.terminal import plain, text
 from dolirelance.workdays import describe_day
 
 if TYPE_CHECKING:
@@ -167,9 +167,9 @@ def config_check(config: ConfigOption = None) -> None:
 
     path = find_config_path(config or state.config_path)
     settings = load_config(path)
-    settings.dolibarr.resolved_api_key()  # an unset api_key_env variable is a configuration error too
-    if settings.smtp.password_env:
-        settings.smtp.resolved_password()
+    secrets = secret_problems(settings, str(path))  # unset *_env variables are configuration errors too
+    if secrets:
+        raise ConfigError(secrets, remedy="export the variables named by *_env, or set the keys in the file")
     renderer = Renderer(settings)
     contexts = sample_contexts(date.today())
     found: dict[str, tuple[Any, list[str]]] = {}
@@ -177,16 +177,16 @@ def config_check(config: ConfigOption = None) -> None:
         for problem in renderer.check(ctx):
             found.setdefault(problem.message, (problem, []))[1].append(label)
     if found:
-        err.print(f"[red]error:[/] {escape(str(path))}: {len(found)} template problem(s):")
+        err.print(f"[red]error:[/] {text(path)}: {len(found)} template problem(s):")
         for message, (problem, labels) in found.items():
             only = "" if len(labels) == len(contexts) else f" (writing to {'; '.join(labels)})"
-            err.print(f"  {escape(message)}{escape(only)}")
+            err.print(f"  {text(message)}{text(only)}")
             if problem.remedy:
-                err.print(f"    → {escape(problem.remedy)}")
+                err.print(f"    → {text(problem.remedy)}")
         raise typer.Exit(2)
     variants = sum(len(model.variants) for model in settings.models)
     out.print(
-        f"[green]ok[/] {path}: {len(settings.models)} model(s), {variants} language variant(s), "
+        f"[green]ok[/] {text(path)}: {len(settings.models)} model(s), {variants} language variant(s), "
         f"{len(settings.auto.steps)} automatic step(s) (auto {'enabled' if settings.auto.enabled else 'disabled'}); "
         f"every text rendered for {len(ADDRESSEE_KINDS)} kinds of addressee, before and after the end of validity"
     )
@@ -215,11 +215,11 @@ def init(
         )
     written = write_starter_files(directory, answers)
     for path in written:
-        out.print(f"wrote {escape(str(path))}")
+        out.print(f"wrote {text(path)}")
     config = directory / CONFIG_NAME
     out.print(
-        escape("next: edit it ([company], models, [auto]), set DOLIRELANCE_API_KEY and DOLIRELANCE_SMTP_PASSWORD,")
-        + f" then `dolirelance --config {escape(str(config))} config check` and `doctor`"
+        text("next: edit it ([company], models, [auto]), set DOLIRELANCE_API_KEY and DOLIRELANCE_SMTP_PASSWORD,")
+        + f" then `dolirelance --config {text(config)} config check` and `doctor`"
     )
 
 
@@ -236,9 +236,9 @@ def doctor(config: ConfigOption = None) -> None:
     failed = 0
     for check in checks:
         mark = "[green]✔[/]" if check.ok else ("[yellow]![/]" if check.warning else "[red]✘[/]")
-        out.print(f"{mark} {check.name}: {check.detail}")
+        out.print(f"{mark} {text(check.name)}: {text(check.detail)}")
         if not check.ok and check.remedy:
-            out.print(f"    → {check.remedy}")
+            out.print(f"    → {text(check.remedy)}")
         failed += 0 if check.ok or check.warning else 1
     if failed:
         raise typer.Exit(1)
@@ -260,15 +260,21 @@ def quotes(
 
     settings = _settings(config)
 
+    left_out: list[Any] = []
+
     async def work() -> tuple[list[service.QuoteRow], dict[str, int]]:
         async with service.open_runtime(settings) as rt:
-            customer_ids = await service.resolve_customer_ids(rt, customer) if customer else ()
-            flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_before=rt.today() if expired else None)
-            rows = await service.quotes_overview(rt, flt, sales_rep=sales_rep)
+            with rt.dolibarr.collecting_rejected_rows() as rejected:
+                customer_ids = await service.resolve_customer_ids(rt, customer) if customer else ()
+                flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_before=rt.today() if expired else None)
+                rows = await service.quotes_overview(rt, flt, sales_rep=sales_rep)
+            left_out.extend(rejected)
             return rows, {name: i + 1 for i, name in enumerate(rt.model_names())}
 
     rows, _levels = _run(work())
     tz = _business_tz(settings)
+    for row in left_out:  # on stderr: --json output stays valid JSON
+        err.print(f"[yellow]left out[/] {text(row.describe())}\n    → {text(row.remedy)}")
     if as_json:
         payload = [
             {
@@ -308,11 +314,11 @@ def quotes(
             if row.last.note:
                 last += f" — {row.last.note[:40]}"
         table.add_row(
-            row.quote.ref + (" [dim](opt-out)[/]" if row.quote.opt_out else ""),
-            row.customer.name if row.customer else f"#{row.quote.customer_id}",
+            text(row.quote.ref) + (" [dim](opt-out)[/]" if row.quote.opt_out else ""),
+            text(row.customer.name) if row.customer else f"#{row.quote.customer_id}",
             _money(row.quote.total_excl_tax, row.quote.currency),
             _day(row.quote.end_of_validity),
-            last,
+            text(last),
             row.next_todo.due_on(tz).isoformat() if row.next_todo else "",
         )
     out.print(table)
@@ -348,15 +354,16 @@ def preview(
     prepared = _run(work())
     if letter is not None and prepared.letter_pdf is not None:
         service.write_atomically(letter, prepared.letter_pdf)
-        out.print(f"letter for {prepared.quote.ref} ({prepared.model}) written to {letter}")
+        out.print(f"letter for {text(prepared.quote.ref)} ({text(prepared.model)}) written to {text(letter)}")
     if email is not None and prepared.email is not None:
         write_eml(prepared.email, email)
         out.print(
-            f"e-mail for {prepared.quote.ref} ({prepared.model}) to {prepared.recipients_text} written to {email}"
+            f"e-mail for {text(prepared.quote.ref)} ({text(prepared.model)}) to {text(prepared.recipients_text)} "
+            f"written to {text(email)}"
         )
-    out.print(f"attachments: {', '.join(prepared.attachment_names)}")
+    out.print(f"attachments: {text(', '.join(prepared.attachment_names))}")
     if prepared.quote.opt_out:
-        out.print(f"{prepared.quote.ref} is opt-out: automatic runs skip it (a manual follow-up still goes out)")
+        out.print(f"{text(prepared.quote.ref)} is opt-out: automatic runs skip it (a manual follow-up still goes out)")
 
 
 @app.command()
@@ -419,7 +426,7 @@ def _warn_day_off(reason: str | None) -> None:
     """Manual follow-ups are not restricted to working days, but the person is told before sending."""
     if reason is not None:
         out.print(
-            f"[yellow]warning:[/] {escape(reason)}: this follow-up is made today all the same "
+            f"[yellow]warning:[/] {text(reason)}: this follow-up is made today all the same "
             "(automatic ones wait for the next working day)"
         )
 
@@ -427,22 +434,29 @@ def _warn_day_off(reason: str | None) -> None:
 def _print_outcome(outcome: Any) -> None:
     what = "e-mail" if outcome.channel is Channel.EMAIL else "letter"
     if outcome.outcome == "recorded":
-        to = f" to {outcome.recipients}" if outcome.recipients else ""
-        file = f", file {outcome.file_name}" if outcome.file_name else ""
+        to = f" to {text(outcome.recipients)}" if outcome.recipients else ""
+        file = f", file {text(outcome.file_name)}" if outcome.file_name else ""
         out.print(
-            f"[green]✔[/] {outcome.quote_ref} {outcome.customer_name}: {outcome.model} by {what}{to}; "
-            f"{outcome.summary} (event {outcome.event_id}, next follow-up to-do {outcome.todo_event_id}{file})"
+            f"[green]✔[/] {text(outcome.quote_ref)} {text(outcome.customer_name)}: "
+            f"{text(outcome.model)} by {what}{to}; "
+            f"{text(outcome.summary)} (event {outcome.event_id}, next follow-up to-do {outcome.todo_event_id}{file})"
         )
     elif outcome.outcome == "sent-not-recorded":
-        out.print(f"[yellow]![/] {outcome.quote_ref}: {what} {outcome.summary}; {escape(outcome.error or '')}")
+        out.print(
+            f"[yellow]![/] {text(outcome.quote_ref)}: {what} {text(outcome.summary)}; {text(outcome.error or '')}"
+        )
     elif outcome.outcome == "refused":
-        out.print(f"[yellow]-[/] {outcome.quote_ref} {outcome.customer_name}: refused: {escape(outcome.error or '')}")
+        out.print(
+            f"[yellow]-[/] {text(outcome.quote_ref)} {text(outcome.customer_name)}: "
+            f"refused: {text(outcome.error or '')}"
+        )
     else:
         out.print(
-            f"[red]✘[/] {outcome.quote_ref} {outcome.customer_name}: {outcome.summary}: {escape(outcome.error or '')}"
+            f"[red]✘[/] {text(outcome.quote_ref)} {text(outcome.customer_name)}: {text(outcome.summary)}: "
+            f"{text(outcome.error or '')}"
         )
     if outcome.local_copy_error:
-        out.print(f"    [yellow]![/] done, {escape(outcome.local_copy_error)}")
+        out.print(f"    [yellow]![/] done, {text(outcome.local_copy_error)}")
 
 
 # --------------------------------------------------------------------------- mass
@@ -529,11 +543,11 @@ def mass(
         f"\n[bold]{len(done)} done, {len(report.failed)} failed, {len(report.refused)} refused[/] of {len(items)}"
     )
     for failure in report.failed:
-        out.print(f"  [red]✘[/] {failure.quote_ref} {failure.customer_name}: {escape(failure.error or '')}")
+        out.print(f"  [red]✘[/] {text(failure.quote_ref)} {text(failure.customer_name)}: {text(failure.error or '')}")
     for missing in report.not_in_batch:
-        out.print(f"  [yellow]![/] {missing.quote_ref}: done, {escape(missing.local_copy_error or '')}")
+        out.print(f"  [yellow]![/] {text(missing.quote_ref)}: done, {text(missing.local_copy_error or '')}")
     if report.letters_pdf is not None:
-        out.print(f"letters to print ({report.letters_count}): {report.letters_pdf}")
+        out.print(f"letters to print ({report.letters_count}): {text(report.letters_pdf)}")
     code = exit_code_for(report.outcomes)
     if code:
         raise typer.Exit(code)
@@ -556,14 +570,14 @@ def _print_mass_plan(items: list[Any], *, dry_run: bool, tz: ZoneInfo) -> None:
         row = item.row
         last = f"{row.last.done_on(tz).isoformat()} {row.last.model or ''}" if row.last else ""
         table.add_row(
-            row.quote.ref + (" [dim](opt-out)[/]" if row.quote.opt_out else ""),
-            row.customer.name if row.customer else "",
+            text(row.quote.ref) + (" [dim](opt-out)[/]" if row.quote.opt_out else ""),
+            text(row.customer.name) if row.customer else "",
             _money(row.quote.total_excl_tax, row.quote.currency),
             _day(row.quote.end_of_validity),
-            last,
-            item.model,
-            item.problem or (item.channel.value if item.channel else ""),
-            item.recipient,
+            text(last),
+            text(item.model),
+            text(item.problem or (item.channel.value if item.channel else "")),
+            text(item.recipient),
         )
     out.print(table)
 
@@ -618,15 +632,15 @@ def history(
         record = line.record
         table.add_row(
             str(record.event_id),
-            line.customer_name,
-            line.quote_ref + ("" if line.quote_open else " (closed)"),
-            record.note,
-            record.model or "",
+            text(line.customer_name),
+            text(line.quote_ref) + ("" if line.quote_open else " (closed)"),
+            text(record.note),
+            text(record.model or ""),
             record.channel.value,
-            line.user_name,
+            text(line.user_name),
             _when(record.done_at, tz),
             _day(record.next_date),
-            record.file_name or "",
+            text(record.file_name or ""),
         )
     out.print(table)
 
@@ -654,8 +668,8 @@ def upcoming(
         quote_ = line.quote
         table.add_row(
             ("[red]" if line.overdue else "") + line.due_on.isoformat() + (" (overdue)[/]" if line.overdue else ""),
-            (quote_.ref + (" [dim](opt-out)[/]" if quote_.opt_out else "")) if quote_ else "",
-            line.customer_name,
+            (text(quote_.ref) + (" [dim](opt-out)[/]" if quote_.opt_out else "")) if quote_ else "",
+            text(line.customer_name),
             _money(quote_.total_excl_tax, quote_.currency) if quote_ else "",
             _day(quote_.end_of_validity) if quote_ else "",
         )
@@ -698,22 +712,23 @@ def explain_cmd(
 
     decision, quote_, customer_, recipients, prepared = _run(work())
     colour = {DecisionKind.DUE: "green", DecisionKind.NOT_DUE: "cyan", DecisionKind.SKIPPED: "yellow"}[decision.kind]
-    out.print(f"[bold]{quote_.ref}[/] {customer_.name} — [{colour}]{decision.summary}[/]")
+    out.print(f"[bold]{text(quote_.ref)}[/] {text(customer_.name)} — [{colour}]{text(decision.summary)}[/]")
     for line in decision.arithmetic:
-        out.print(f"  {line}")
+        out.print(f"  {text(line)}")
     if decision.step is not None:
-        out.print(f"  model: {decision.step.model}")
+        out.print(f"  model: {text(decision.step.model)}")
     if recipients:
-        out.print("  recipients: " + ", ".join(f"{r.name} <{r.email}> ({r.source})" for r in recipients))
+        out.print("  recipients: " + ", ".join(text(f"{r.name} <{r.email}> ({r.source})") for r in recipients))
     else:
         out.print("  recipients: none (no e-mail address on the quote's CUSTOMER contacts or the customer)")
     if not settings.auto.enabled:
         out.print("  [dim]note: \\[auto] enabled = false: the daemon sends nothing until it is enabled[/]")
     if prepared is not None and prepared.email is not None:
         out.print("\n[bold]E-mail that would go out:[/]")
-        out.print(f"From: {prepared.email['From']}\nTo: {prepared.email['To']}\nSubject: {prepared.email['Subject']}")
-        out.print(f"Attachments: {', '.join(prepared.attachment_names)}\n")
-        out.print(prepared.rendered.email_text)
+        email = prepared.email
+        out.print(text(f"From: {email['From']}\nTo: {email['To']}\nSubject: {email['Subject']}"))
+        out.print(f"Attachments: {text(', '.join(prepared.attachment_names))}\n")
+        out.print(text(prepared.rendered.email_text))
 
 
 @app.command("run")
@@ -753,7 +768,7 @@ def print_auto_report(report: Any, settings: Settings) -> None:
     if not settings.auto.enabled:
         out.print("[dim](\\[auto] enabled = false: `serve` does not run by itself; `run --once` runs on demand)[/]")
     if report.day_off is not None:
-        then, why = describe_day(report.next_working_day), escape(report.day_off)
+        then, why = describe_day(report.next_working_day), text(report.day_off)
         if report.dry_run:
             out.print(f"[yellow]{why}[/]: the run of this day sends nothing; shown: what {then} will decide")
         else:
@@ -762,7 +777,7 @@ def print_auto_report(report: Any, settings: Settings) -> None:
         colour = {DecisionKind.DUE: "green", DecisionKind.NOT_DUE: "cyan", DecisionKind.SKIPPED: "yellow"}[
             decision.kind
         ]
-        out.print(f"  {decision.quote_ref:<14} [{colour}]{decision.summary}[/]")
+        out.print(f"  {text(f'{decision.quote_ref:<14}')} [{colour}]{text(decision.summary)}[/]")
     for outcome in report.recorded_later:
         _print_outcome(outcome)
     for outcome in report.outcomes:
@@ -774,11 +789,13 @@ def print_auto_report(report: Any, settings: Settings) -> None:
     )
     for entry in report.uncertain:
         out.print(
-            f"[red]uncertain[/] {entry.key} ({entry.quote_ref}): the process stopped while sending; "
+            f"[red]uncertain[/] {text(entry.key)} ({text(entry.quote_ref)}): the process stopped while sending; "
             f"check the mailbox, then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
         )
+    for row in report.rejected:
+        out.print(f"[red]left out[/] {text(row.describe())}\n    → {text(row.remedy)}")
     if report.error:
-        out.print(f"[red]error:[/] {report.error}")
+        out.print(f"[red]error:[/] {text(report.error)}")
 
 
 @app.command()
@@ -798,7 +815,7 @@ def setup(config: ConfigOption = None) -> None:
 
     settings = _settings(config)
     message = _run(ensure_opt_out_field(settings))
-    out.print(message)
+    out.print(text(message))
 
 
 @app.command()
@@ -819,12 +836,15 @@ def status(config: ConfigOption = None) -> None:
     out.print("ledger: " + (", ".join(f"{state_} {count}" for state_, count in sorted(counts.items())) or "empty"))
     for entry in uncertain:
         out.print(
-            f"[red]uncertain[/] {entry.key} {entry.quote_ref} ({entry.model}) since {_when(entry.updated_at, tz)} "
+            f"[red]uncertain[/] {text(entry.key)} {text(entry.quote_ref)} ({text(entry.model)}) "
+            f"since {_when(entry.updated_at, tz)} "
             f"({tz.key}): "
             f"check the mailbox, then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
         )
     for entry in to_record:
-        out.print(f"[yellow]sent, not recorded[/] {entry.key} {entry.quote_ref}: `dolirelance retry` records it")
+        out.print(
+            f"[yellow]sent, not recorded[/] {text(entry.key)} {text(entry.quote_ref)}: `dolirelance retry` records it"
+        )
     if recent:
         table = Table(title="last follow-ups")
         for column in (f"When ({tz.key})", "Quote", "Model", "Channel", "State", "Key"):
@@ -832,8 +852,8 @@ def status(config: ConfigOption = None) -> None:
         for entry in recent:
             table.add_row(
                 _when(entry.updated_at, tz),
-                entry.quote_ref,
-                entry.model or "",
+                text(entry.quote_ref),
+                text(entry.model or ""),
                 entry.channel,
                 str(entry.state),
                 entry.key,
@@ -864,9 +884,9 @@ def ledger_resolve(
     finally:
         ledger.close()
     if sent:
-        out.print(f"{entry.key} marked as sent; `dolirelance retry` (or the next run) records it in Dolibarr")
+        out.print(f"{text(entry.key)} marked as sent; `dolirelance retry` (or the next run) records it in Dolibarr")
     else:
-        out.print(f"{entry.key} marked as not sent; the next automatic run may send it if still due")
+        out.print(f"{text(entry.key)} marked as not sent; the next automatic run may send it if still due")
 
 
 # --------------------------------------------------------------------------- report
@@ -934,7 +954,7 @@ def _print_report(result: Report) -> None:
         for row in groups_of(result, grouping):
             tally = row.tally
             days = tally.median_days_to_signature
-            table.add_row(escape(row.key), str(tally.followups), str(tally.quotes), str(tally.conversion),
+            table.add_row(text(row.key), str(tally.followups), str(tally.quotes), str(tally.conversion),
                           "" if days is None else f"{days:g}", str(tally.refused), str(tally.open),
                           str(tally.expired), str(tally.other), _money(tally.amount_signed, "EUR"))
         out.print(table)
@@ -998,8 +1018,10 @@ def main() -> None:
     except Exception as exc:  # anything unexpected: a bug to report
         if state.debug:
             raise
-        err.print(f"[red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))}")
-        err.print("  → run again with --debug for the traceback, and report it")
+        _say_error(
+            f"unexpected {type(exc).__name__}: {exc}".rstrip(": "),
+            "run again with --debug for the traceback, and report it",
+        )
         sys.exit(1)
 
 
@@ -1049,6 +1071,15 @@ def _print_error(exc: DolirelanceError) -> None:
         import traceback
 
         traceback.print_exc()
-    err.print("[red]error:[/] " + escape(exc.message))
-    if exc.remedy:
-        err.print("  → " + escape(exc.remedy))
+    _say_error(exc.message, exc.remedy)
+
+
+def _say_error(message: str, remedy: str | None) -> None:
+    """Print ``error: message`` and the remedy; never raises, whatever the message holds."""
+    try:
+        err.print("[red]error:[/] " + text(message))
+        if remedy:
+            err.print("  → " + text(remedy))
+    except Exception:
+        lines = [f"error: {plain(message)}"] + ([f"  -> {plain(remedy)}"] if remedy else [])
+        sys.stderr.write("\n".join(line.encode("ascii", "replace").decode() for line in lines) + "\n")

@@ -6,14 +6,17 @@ the file, the line, the key path and what is expected (:class:`ConfigError`).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale, UnknownLocaleError
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -26,12 +29,17 @@ from pydantic import (
     model_validator,
 )
 
-from dolirelance.domain import format_day_offset
+from dolirelance.domain import format_day_offset, split_address
 from dolirelance.errors import ConfigError, ConfigProblem
 from dolirelance.workdays import MONDAY_TO_FRIDAY, parse_region, parse_weekday
 
 DEFAULT_CONFIG_NAME = "dolirelance.toml"
 CONFIG_ENV_VAR = "DOLIRELANCE_CONFIG"
+
+# Ten years: longer than any quote's life, short enough that no date arithmetic can overflow.
+MAX_OFFSET_DAYS = 3650
+# Keys whose values are never shown in messages, whatever their type.
+_SECRET_KEYS = frozenset({"api_key", "password", "secret_key"})
 
 _OFFSET_RE = re.compile(r"^\s*([+-])?\s*(\d+)\s*(day|days|jour|jours|week|weeks|semaine|semaines)?\s*$", re.I)
 
@@ -41,15 +49,23 @@ def parse_day_offset(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a number of days like '+15 days' or '-5 days'")
     if isinstance(value, int):
-        return value
+        return _in_range(value)
     if not isinstance(value, str):
         raise ValueError("expected a number of days like '+15 days' or '-5 days'")
     match = _OFFSET_RE.match(value)
     if not match:
-        raise ValueError(f"{value!r} is not a day offset; write it like '+15 days', '-5 days' or '2 weeks'")
+        raise ValueError(f"{value[:40]!r} is not a day offset; write it like '+15 days', '-5 days' or '2 weeks'")
     sign, number, unit = match.groups()
+    if len(number) > 6:
+        return _in_range(MAX_OFFSET_DAYS + 1)
     days = int(number) * (7 if unit and unit.lower().startswith(("week", "semaine")) else 1)
-    return -days if sign == "-" else days
+    return _in_range(-days if sign == "-" else days)
+
+
+def _in_range(days: int) -> int:
+    if abs(days) > MAX_OFFSET_DAYS:
+        raise ValueError(f"at most {MAX_OFFSET_DAYS} days (10 years) either way")
+    return days
 
 
 DayOffset = Annotated[int, BeforeValidator(parse_day_offset), PlainSerializer(format_day_offset)]
@@ -76,6 +92,30 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+def _check_language(value: str) -> str:
+    """A language code babel can format dates and amounts in (``fr``, ``en``, ``de_CH``...)."""
+    code = value.strip().replace("-", "_")
+    try:
+        Locale.parse(code)
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise ValueError(f"{value[:20]!r} is not a known language; use a code like \"fr\", \"en\" or \"de\"") from None
+    return value
+
+
+def _check_ascii_secret(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and not value.get_secret_value().isascii():
+        raise ValueError("contains characters that are not ASCII (accents, typographic quotes...): copy it again")
+    return value
+
+
+def _check_address(value: str) -> str:
+    try:
+        split_address(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; write it like \"Name <devis@example.fr>\" or devis@example.fr") from None
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -87,6 +127,11 @@ def _secret(value: SecretStr | None, env_name: str | None, *, key: str) -> Secre
     if env_name:
         from_env = os.environ.get(env_name)
         if from_env:
+            if not from_env.isascii():
+                raise ConfigError(
+                    [ConfigProblem("environment", None, key, f"{env_name} holds characters that are not ASCII")],
+                    remedy=f"copy the value of {env_name} again (no accents or typographic quotes)",
+                )
             return SecretStr(from_env)
         raise ConfigError(
             [ConfigProblem("environment", None, key, f"the environment variable {env_name} is not set")],
@@ -120,6 +165,11 @@ class DolibarrSettings(_Section):
     def _tz(cls, value: str | None) -> str | None:
         return None if value is None else _check_timezone(value)
 
+    @field_validator("api_key")
+    @classmethod
+    def _ascii_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_ascii_secret(value)
+
     @model_validator(mode="after")
     def _key_given(self) -> DolibarrSettings:
         if self.api_key is None and not self.api_key_env:
@@ -147,6 +197,23 @@ class SmtpSettings(_Section):
     rate_limit_per_minute: int = Field(60, ge=0, description="0 = no limit")
     max_retries: int = Field(2, ge=0, le=10)
 
+    @field_validator("password")
+    @classmethod
+    def _ascii_password(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_ascii_secret(value)  # smtplib sends AUTH in ASCII only
+
+    @field_validator("sender")
+    @classmethod
+    def _sender_address(cls, value: str) -> str:
+        return _check_address(value)
+
+    @field_validator("bcc")
+    @classmethod
+    def _bcc_addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            _check_address(address)
+        return value
+
     def resolved_password(self) -> SecretStr | None:
         return _secret(self.password, self.password_env, key="smtp.password")
 
@@ -158,6 +225,18 @@ class FollowupSettings(_Section):
     default_language: str = "fr"
     # Used when a customer has no sales representative and the quote's author cannot be read.
     default_sales_rep: str | None = None
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        return _check_language(value)
+
+    @field_validator("next_delay")
+    @classmethod
+    def _delay_ahead(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("expected a delay of at least 1 day, like '+15 days'")
+        return value
 
 
 class AddressWindow(_Section):
@@ -223,6 +302,13 @@ class ModelVariant(_Section):
 class ModelSettings(ModelVariant):
     name: str = Field(min_length=1, max_length=60)
     variants: dict[str, ModelVariant] = Field(default_factory=dict)
+
+    @field_validator("variants")
+    @classmethod
+    def _variant_languages(cls, value: dict[str, ModelVariant]) -> dict[str, ModelVariant]:
+        for language in value:
+            _check_language(language)
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> ModelSettings:
@@ -313,6 +399,18 @@ class WebSettings(_Section):
     secret_key_env: str | None = None
     session_hours: int = Field(8, ge=1, le=168)
     language: Literal["fr", "en"] = "fr"
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks); none by default.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item[:60]!r} is not an IP address or network like \"10.0.0.0/8\"") from None
+        return value
 
 
 class Settings(_Section):
@@ -470,9 +568,40 @@ def _explain(error: Any) -> str:
         return "missing required key"
     message = message.removeprefix("Value error, ")
     value = error.get("input")
+    secret = any(isinstance(part, str) and part in _SECRET_KEYS for part in error.get("loc", ()))
+    if secret:
+        return message + (" (write it in quotes)" if kind in {"string_type"} else "")  # never the value
     if kind not in {"value_error", "assertion_error"} and isinstance(value, str | int | float | bool):
-        message += f" (got {value!r})"
+        message += f" (got {_shown(value)})"
     return message
+
+
+def _shown(value: str | int | float | bool) -> str:
+    if isinstance(value, str):
+        return repr(value[:60] + ("…" if len(value) > 60 else ""))
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**18:
+        return "a number too large"
+    return repr(value)
+
+
+def secret_problems(settings: Settings, source: str) -> list[ConfigProblem]:
+    """Every secret the commands need, checked at once (values never shown): for ``config check``."""
+    problems: list[ConfigProblem] = []
+    web = settings.web
+    checks: list[Callable[[], object]] = [settings.dolibarr.resolved_api_key, settings.smtp.resolved_password]
+    if web.secret_key_env:
+        checks.append(lambda: _secret(web.secret_key, web.secret_key_env, key="web.secret_key"))
+    for resolve in checks:
+        try:
+            resolve()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    smtp = settings.smtp
+    if smtp.username and smtp.password is None and not smtp.password_env:
+        problems.append(
+            ConfigProblem(source, None, "smtp.password", "smtp.username is set but no password (or password_env)")
+        )
+    return problems
 
 
 def _line_of_toml_error(message: str) -> int | None:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from email.headerregistry import Address
+from email.utils import getaddresses
 from enum import IntEnum, StrEnum
 
 
@@ -350,3 +352,23 @@ def model_level(model_names: Sequence[str], model: str | None) -> int | None:
     if model is None or model not in model_names:
         return None
     return list(model_names).index(model) + 1
+
+
+def split_address(value: str) -> tuple[str, str, str]:
+    """``"Name <local@domain.tld>"`` or a bare address → (name, local, domain); ValueError if it is not
+    exactly one plausible address. The one rule for addresses in the configuration and in e-mails."""
+    flat = " ".join(value.replace("\r", " ").replace("\n", " ").split())
+    pairs = getaddresses([flat])
+    if len(pairs) != 1 or not pairs[0][1]:
+        raise ValueError(f"{flat!r} is not a single valid e-mail address")
+    name, addr = pairs[0]
+    if addr.count("@") != 1 or any(ch in addr for ch in " <>,;\"'()[]\\"):
+        raise ValueError(f"{flat!r} is not a valid e-mail address")
+    local, domain = addr.split("@")
+    if not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
+        raise ValueError(f"{flat!r} is not a valid e-mail address")
+    try:
+        Address(username=local, domain=domain)
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"{flat!r} is not a valid e-mail address: {exc}") from None
+    return name, local, domain

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TextIO
 
+from dolirelance.terminal import PlainLogFormatter
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # ``extra`` fields copied into the JSON object when a log call gives them.
@@ -68,7 +70,7 @@ def configure_logging(
     if if_unconfigured and len(root.handlers) > len(ours):
         return
     handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderrHandler()
-    handler.setFormatter(JsonLineFormatter() if log_format is LogFormat.JSON else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonLineFormatter() if log_format is LogFormat.JSON else PlainLogFormatter(TEXT_FORMAT))
     handler._dolirelance = True  # type: ignore[attr-defined]
     for old in ours:
         root.removeHandler(old)

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Literal
 
 from dolirelance.config import SmtpSettings
-from dolirelance.domain import Recipient, User
+from dolirelance.domain import Recipient, User, split_address
 from dolirelance.errors import DolirelanceError, MailError, MailPermanentError, MailTemporaryError, MailUncertain
 from dolirelance.render import RenderedFollowUp
 
@@ -39,25 +39,13 @@ def _one_line(value: str) -> str:
 
 def parse_address(value: str, *, display_name: str | None = None, role: str = "address") -> Address:
     """One e-mail address (optionally "Name <addr>") → :class:`Address`; MailPermanentError if not."""
+    try:
+        name, local, domain = split_address(value)
+    except ValueError as exc:
+        raise MailPermanentError(
+            f"{role} {exc}", remedy="correct the address in Dolibarr (or in dolirelance.toml)"
+        ) from None
     flat = _one_line(value)
-    pairs = getaddresses([flat])
-    if len(pairs) != 1 or not pairs[0][1]:
-        raise MailPermanentError(
-            f"{role} {flat!r} is not a single valid e-mail address",
-            remedy="correct the address in Dolibarr (or in dolirelance.toml)",
-        )
-    name, addr = pairs[0]
-    if addr.count("@") != 1 or any(ch in addr for ch in " <>,;\"'()[]\\"):
-        raise MailPermanentError(
-            f"{role} {flat!r} is not a valid e-mail address",
-            remedy="correct the address in Dolibarr (or in dolirelance.toml)",
-        )
-    local, domain = addr.split("@")
-    if not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
-        raise MailPermanentError(
-            f"{role} {flat!r} is not a valid e-mail address",
-            remedy="correct the address in Dolibarr (or in dolirelance.toml)",
-        )
     shown = _one_line(display_name if display_name is not None else name)
     try:
         return Address(display_name=shown, username=local, domain=domain)

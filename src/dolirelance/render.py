@@ -8,9 +8,12 @@ before anything is sent. Dates and amounts are formatted with babel in the text'
 
 from __future__ import annotations
 
+import contextvars
 import difflib
+import functools
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,11 +22,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes, pass_eval_context
 from jinja2.environment import Template
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context, markup_join, str_join
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from dolirelance.config import ModelSettings, ModelVariant, Settings, model_text
+from dolirelance.dolibarr.wire import MAX_AMOUNT, MAX_TEXT_LENGTH, MAX_YEAR
 from dolirelance.domain import Company, Contact, Customer, Quote, QuoteContact, QuoteStatus, User, model_level
 from dolirelance.errors import TemplateError
 from dolirelance.formatting import format_amount, format_day
@@ -129,6 +135,18 @@ class RenderedFollowUp:
         return self.letter_lang or self.lang
 
 
+@dataclass(frozen=True)
+class RenderLimits:
+    """The bounds of one rendering (one field of one model); exceeding one is a TemplateError."""
+
+    max_output_chars: int = 100_000  # ~30 letter pages; a real letter is 2-5 k
+    max_value_size: int = 100_000  # characters (or items) of any value a template makes
+    max_int_digits: int = 100  # no letter needs a number beyond 10**100
+    max_loop_iterations: int = 10_000  # all loops of one rendering together
+    max_seconds: float = 2.0  # a real model renders in about a millisecond
+
+
+DEFAULT_LIMITS = RenderLimits()
 
 
 def language_of(code: str | None) -> str | None:
@@ -320,8 +338,9 @@ class _Compiled:
 class Renderer:
     """Compiles every model once; renders follow-ups; checks every model for ``config check``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, limits: RenderLimits = DEFAULT_LIMITS) -> None:
         self._settings = settings
+        self._limits = limits
         self._base_lang = (settings.followup.default_language or "fr").lower()
         self._text_env = _environment(autoescape=False)
         self._html_env = _environment(autoescape=True)
@@ -386,7 +405,22 @@ class Renderer:
         )
 
     def check(self, ctx: FollowUpContext) -> list[TemplateError]:
-        """Render every model and every variant against ``ctx``; return every error found."""
+        """Render every model and variant against ``ctx``, then against the largest data Dolibarr
+        may send (:func:`hostile_context`), under the same limits; return every error found."""
+        errors = self._check_with(ctx)
+        seen = {str(error) for error in errors}
+        for error in self._check_with(hostile_context(ctx.today)):
+            if str(error) not in seen:
+                errors.append(
+                    TemplateError(
+                        f"{error.message} (with the longest names, notes and amounts Dolibarr may send)",
+                        remedy=error.remedy,
+                    )
+                )
+                seen.add(str(error))
+        return errors
+
+    def _check_with(self, ctx: FollowUpContext) -> list[TemplateError]:
         errors: list[TemplateError] = []
         namespaces: dict[str, dict[str, Any]] = {}
         for compiled in self._compiled.values():
@@ -460,12 +494,14 @@ class Renderer:
         errors.extend(self._unknown_variables(source, ast))
         if errors:
             return _Compiled(source, None, tuple(errors))
+        _bound_loops_and_concat(ast)
         code = env.compile(ast, name=source.filename, filename=source.filename)
         template = env.template_class.from_code(env, code, env.make_globals(None))
         return _Compiled(source, template, ())
 
     def _unknown_variables(self, source: _Source, ast: nodes.Template) -> Iterator[TemplateError]:
         assigned = {node.name for node in ast.find_all(nodes.Name) if node.ctx in ("store", "param")}
+        assigned |= {node.name for node in ast.find_all(nodes.Macro)}
         seen: set[str] = set()
         for node in ast.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)):
             dotted = _dotted(node)
@@ -493,29 +529,361 @@ class Renderer:
     def _run(self, compiled: _Compiled, namespace: Mapping[str, Any]) -> str:
         assert compiled.template is not None
         source = compiled.source
+        limits = self._limits
+        token = _BUDGET.set(_Budget(limits, time.monotonic() + limits.max_seconds))
+        chunks: list[str] = []
+        length = 0
         try:
-            text = compiled.template.render(namespace)
+            for chunk in compiled.template.generate(namespace):
+                length += len(chunk)
+                if length > limits.max_output_chars:
+                    raise _LimitExceeded(f"the text would be longer than {limits.max_output_chars:,} characters")
+                chunks.append(chunk)
         except TemplateError:
             raise
-        except Exception as exc:  # any failure inside a template is the template's problem
+        except (Exception, MemoryError, RecursionError) as exc:  # inside a template: the template's problem
             line = _template_line(exc.__traceback__, source.filename)
-            message = getattr(exc, "message", None) or str(exc)
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            limited = isinstance(exc, (_LimitExceeded, MemoryError, RecursionError))
             raise TemplateError(
                 f"{source.where(line)}: {message}",
-                remedy="the variables are listed in docs/templates.md",
+                remedy=(
+                    "simplify the template there: models are bounded in size, loops and time "
+                    "(see docs/templates.md, Limits)"
+                    if limited
+                    else "the variables are listed in docs/templates.md"
+                ),
             ) from None
-        return _strip_blank_lines(text)
+        finally:
+            _BUDGET.reset(token)
+        return _strip_blank_lines("".join(chunks))
 
 
-def _environment(*, autoescape: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
-        undefined=StrictUndefined,
-        autoescape=autoescape,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
+# --------------------------------------------------------------------------------------------
+# Limits: a model is bounded by construction, whatever its text and whatever the data.
+#
+# Every value a template produces (operators, ``~``, filters, calls, output) is measured before or
+# as it is made: its *size* counts characters of strings and items of containers (shared items
+# counted each time they appear, as printing would). Operations whose result can be far larger
+# than their inputs (``*``, ``**``, ``join``, ``replace``, widths, format specs) are estimated
+# *before* they run, so nothing huge is ever allocated. Loops count their iterations and every
+# step checks the deadline, so a template cannot spin forever.
+
+
+class _LimitExceeded(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class _Budget:
+    limits: RenderLimits
+    deadline: float
+    iterations: int = 0
+
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise _LimitExceeded(
+                f"the rendering took longer than {self.limits.max_seconds:g} s and was stopped"
+            )
+
+
+_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("dolirelance_render_budget", default=None)
+
+
+def _budget() -> _Budget:
+    budget = _BUDGET.get()
+    if budget is None:  # Jinja folding constants at compile time: one expression, default limits
+        budget = _Budget(DEFAULT_LIMITS, time.monotonic() + DEFAULT_LIMITS.max_seconds)
+    return budget
+
+
+def _size(value: object, cap: int) -> int:
+    """Characters/items in ``value`` (shared parts counted each time); stops counting past ``cap``."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (str, bytes, bytearray)):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            total += 1 + len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            total += 1 + len(item)
+            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            total += item.bit_length() // 8 + 1
+        else:
+            total += 1
+        if total > cap:
+            return total
+    return total
+
+
+def _check_size(value: object, what: str) -> None:
+    limits = _budget().limits
+    if _size(value, limits.max_value_size) > limits.max_value_size:
+        raise _LimitExceeded(f"{what} would be longer than {limits.max_value_size:,} characters or items")
+
+
+def _check_int(value: int, what: str) -> None:
+    limit = _budget().limits.max_int_digits
+    if value.bit_length() > limit * 3.33:  # digits ≈ bits × log10(2)
+        raise _LimitExceeded(f"{what} would have more than {limit} digits")
+
+
+def _estimated_int_bits(operator: str, left: int, right: int) -> int:
+    if operator == "*":
+        return left.bit_length() + right.bit_length()
+    if operator == "**":
+        return max(left.bit_length() - 1, 1) * max(right, 0) if abs(left) > 1 else 1
+    return max(left.bit_length(), right.bit_length()) + 1
+
+
+_PRINTF_WIDTH = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_FORMAT_SPEC = re.compile(r"\{[^{}]*?:([^{}]*)\}")
+
+
+def _check_format(fmt: object) -> None:
+    """Refuse widths and precisions beyond the size limit in ``%`` and ``{:}`` format strings."""
+    if not isinstance(fmt, str):
+        return
+    limit = _budget().limits.max_value_size
+    numbers: list[str] = []
+    for match in _PRINTF_WIDTH.finditer(fmt):
+        numbers.extend(group for group in match.groups() if group)
+    for match in _FORMAT_SPEC.finditer(fmt):
+        numbers.extend(re.findall(r"\d+|\*|\{", match.group(1)))
+    if re.search(r"\{[^{}]*:[^{}]*\{", fmt):
+        numbers.append("{")  # a width taken from an argument: cannot be checked up front
+    for number in numbers:
+        if not number.isdigit() or len(number) > 9 or int(number) > limit:
+            raise _LimitExceeded(f"a format width or precision ({number}) is beyond {limit:,}")
+
+
+def _estimate_growth(name: str, target: object, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+    """Upper bound of the size of ``target.name(*args)`` (or filter ``name``) for the operations that grow."""
+    limit = _budget().limits.max_value_size
+    text = target if isinstance(target, str) else ""
+    params = list(args) + list(kwargs.values())
+    if name in ("center", "ljust", "rjust", "zfill"):
+        width = next((p for p in params if isinstance(p, int)), 0)
+        return max(len(text), int(width))
+    if name == "expandtabs":
+        size = next((p for p in params if isinstance(p, int)), 8)
+        return len(text) + text.count("\t") * max(int(size), 0)
+    if name == "indent":
+        width = params[0] if params else 4
+        pad = len(width) if isinstance(width, str) else max(int(width), 0) if isinstance(width, int) else 4
+        return len(text) + (text.count("\n") + 1) * pad
+    if name == "wordwrap":
+        # a line ends before a word that does not fit, or inside a word longer than the width
+        width = args[0] if args and type(args[0]) is int else kwargs.get("width", 79)
+        wrap = kwargs.get("wrapstring") or next((p for p in args if isinstance(p, str)), "\n")
+        lines = len(text.split()) + len(text) // max(int(width), 1) + 1
+        return len(text) + lines * len(wrap)
+    if name == "join":
+        # str.join(items) on a separator, or the join filter: value = items, first arg = separator
+        items, sep = (args[0] if args else (), text) if isinstance(target, str) else (target, _first_str(params))
+        count = len(items) if isinstance(items, (list, tuple, set, frozenset, dict, str)) else limit
+        return _size(items, limit) + count * len(sep)
+    if name == "replace":
+        if len(params) >= 2 and isinstance(params[0], str) and isinstance(params[1], str):
+            occurrences = (len(text) + 1) if params[0] == "" else text.count(params[0])
+            return len(text) + occurrences * len(params[1])
+        return len(text)
+    if name == "translate":
+        table = params[0] if params and isinstance(params[0], Mapping) else {}
+        longest = max((_size(value, limit) for value in table.values()), default=1)
+        return len(text) * max(longest, 1)
+    return 0
+
+
+def _materialized(value: Any) -> Any:
+    """A lazy iterable (``map``, ``select``...) as a list, so its size can be known; bounded as it is read."""
+    if isinstance(value, (str, bytes, Mapping, list, tuple, set, frozenset)) or not isinstance(value, Iterable):
+        return value
+    limit = _budget().limits.max_value_size
+    items: list[Any] = []
+    for item in value:
+        items.append(item)
+        if len(items) > limit:
+            raise _LimitExceeded(f"a sequence would have more than {limit:,} items")
+    return items
+
+
+def _first_str(params: Iterable[Any]) -> str:
+    return next((p for p in params if isinstance(p, str)), "")
+
+
+def _bounded_filter(name: str, filter_function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(filter_function)  # keeps Jinja's pass_context/pass_eval_context marks
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        budget = _budget()
+        budget.tick()
+        # the value comes first, after a context / eval context / environment when the filter asks for one
+        passed = sum(1 for a in args[:1] if isinstance(a, (Context, EvalContext, ImmutableSandboxedEnvironment)))
+        if name == "join" and len(args) > passed:
+            args = (*args[:passed], _materialized(args[passed]), *args[passed + 1 :])
+        values = list(args[passed:])
+        value, params = (values[0] if values else None), tuple(values[1:])
+        _check_size(values + list(kwargs.values()), f"the input of filter {name!r}")
+        if name == "format":
+            _check_format(value)
+        if _estimate_growth(name, value, params, kwargs) > budget.limits.max_value_size:
+            raise _LimitExceeded(
+                f"filter {name!r} would make a text longer than {budget.limits.max_value_size:,} characters"
+            )
+        result = filter_function(*args, **kwargs)
+        _check_size(result, f"the result of filter {name!r}")
+        return result
+
+    return bounded
+
+
+@pass_eval_context
+def _bounded_concat(eval_ctx: EvalContext, *parts: Any) -> str:
+    """The ``~`` operator, measured before joining."""
+    _budget().tick()
+    _check_size(list(parts), "a text joined with ~")
+    return markup_join(parts) if eval_ctx.autoescape else str_join(parts)
+
+
+def _bounded_iter(iterable: Any) -> Iterator[Any]:
+    """What every ``{% for %}`` loops over: each iteration counted and timed."""
+    budget = _budget()
+    for item in iterable:
+        budget.iterations += 1
+        if budget.iterations > budget.limits.max_loop_iterations:
+            raise _LimitExceeded(
+                f"the loops ran more than {budget.limits.max_loop_iterations:,} times in all and were stopped"
+            )
+        budget.tick()
+        yield item
+
+
+_CONCAT_NAME = "__dolirelance_concat"
+_ITER_NAME = "__dolirelance_iter"
+
+
+def _bound_loops_and_concat(ast: nodes.Template) -> None:
+    """Route every ``for`` and every ``~`` of a parsed template through the bounded helpers."""
+    for loop in ast.find_all(nodes.For):
+        loop.iter = nodes.Call(nodes.Name(_ITER_NAME, "load"), [loop.iter], [], None, None, lineno=loop.lineno)
+    # children before parents, so a ``~`` inside a ``~`` is replaced before its parent copies it
+    for parent in reversed(list(ast.find_all(nodes.Node))):
+        for field_name in parent.fields:
+            child = getattr(parent, field_name, None)
+            if isinstance(child, nodes.Concat):
+                setattr(parent, field_name, _concat_call(child))
+            elif isinstance(child, list):
+                setattr(
+                    parent,
+                    field_name,
+                    [_concat_call(item) if isinstance(item, nodes.Concat) else item for item in child],
+                )
+
+
+def _concat_call(node: nodes.Concat) -> nodes.Call:
+    return nodes.Call(nodes.Name(_CONCAT_NAME, "load"), list(node.nodes), [], None, None, lineno=node.lineno)
+
+
+class _BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox (no private attributes, no mutation of lists and dicts) plus size and time bounds."""
+
+    intercepted_binops = frozenset({"+", "*", "**", "%", "//"})
+
+    def __init__(self, *, autoescape: bool) -> None:
+        super().__init__(
+            undefined=StrictUndefined,
+            autoescape=autoescape,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+            finalize=_finalize,
+        )
+        del self.globals["lipsum"]  # generates text of any length on request
+        self.globals[_CONCAT_NAME] = _bounded_concat
+        self.globals[_ITER_NAME] = _bounded_iter
+        self.filters = {name: _bounded_filter(name, function) for name, function in self.filters.items()}
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _budget().tick()
+        limit = _budget().limits.max_value_size
+        both_ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right))
+        if both_ints:
+            digits = _budget().limits.max_int_digits
+            if _estimated_int_bits(operator, left, right) > digits * 3.33 + 8:
+                raise _LimitExceeded(f"the result of {operator} would have more than {digits} digits")
+        elif operator == "*":
+            count = right if isinstance(right, int) else left if isinstance(left, int) else 1
+            other = left if isinstance(right, int) else right
+            if isinstance(count, int) and _size(other, limit) * max(count, 0) > limit:
+                raise _LimitExceeded(f"the result of * would be longer than {limit:,} characters or items")
+        elif operator == "%" and isinstance(left, str):
+            _check_format(left)
+            _check_size(right, "the values of %")
+        elif operator == "+":
+            _check_size([left, right], "the result of +")
+        result = super().call_binop(context, operator, left, right)
+        if isinstance(result, int) and not isinstance(result, bool):
+            _check_int(result, f"the result of {operator}")
+        else:
+            _check_size(result, f"the result of {operator}")
+        return result
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        _check_format(value.__self__)  # str.format reached as an attribute: check its widths now
+
+        @functools.wraps(wrapped)
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            _check_size([list(args), list(kwargs.values())], "the values of format()")
+            result = wrapped(*args, **kwargs)
+            _check_size(result, "the result of format()")
+            return result
+
+        return bounded
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if __obj is _bounded_concat or __obj is _bounded_iter:  # they measure their own work
+            return __context.call(__obj, *args, **kwargs)
+        budget = _budget()
+        budget.tick()
+        _check_size([list(args), list(kwargs.values())], "the arguments of a call")
+        name = getattr(__obj, "__name__", "")
+        target = getattr(__obj, "__self__", None)
+        if name == "join" and isinstance(target, str) and args:
+            args = (_materialized(args[0]), *args[1:])
+        if name in ("format", "format_map") and isinstance(target, str):
+            _check_format(target)
+        if isinstance(target, str) and _estimate_growth(name, target, args, kwargs) > budget.limits.max_value_size:
+            raise _LimitExceeded(
+                f"{name}() would make a text longer than {budget.limits.max_value_size:,} characters"
+            )
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(result, int) and not isinstance(result, bool):
+            _check_int(result, f"the result of {name or 'a call'}()")
+        else:
+            _check_size(result, f"the result of {name or 'a call'}()")
+        return result
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ value }}`` printed: measured before it becomes text."""
+    _budget().tick()
+    _check_size(value, "a printed value")
+    return value
+
+
+def _environment(*, autoescape: bool) -> _BoundedEnvironment:
+    return _BoundedEnvironment(autoescape=autoescape)
 
 
 def _alias_expression(match: re.Match[str], source: _Source, text: str, errors: list[TemplateError]) -> str:
@@ -696,3 +1064,35 @@ def sample_contexts(today: date) -> list[tuple[str, FollowUpContext]]:
             quote = replace(base.quote, end_of_validity=end, contacts=(addressee,) if addressee else ())
             contexts.append((f"{who}, {when}", replace(base, quote=quote, contact=addressee)))
     return contexts
+
+
+def hostile_context(today: date) -> FollowUpContext:
+    """The sample follow-up with every value at the largest size the wire models accept.
+
+    ``config check`` renders every model with it, so a model that fits real data today cannot
+    exceed the limits on tomorrow's longest customer name or note.
+    """
+    ctx = sample_context(today)
+    line = "Ê" * 255
+    long_text = ("\n".join([line] * (MAX_TEXT_LENGTH // 256 + 1)))[:MAX_TEXT_LENGTH]
+    amount = MAX_AMOUNT - Decimal("0.01")
+    assert isinstance(ctx.contact, QuoteContact)
+    contact = replace(ctx.contact, firstname=line, lastname=line, email="x" * 64 + "@" + "y" * 185 + ".fr")
+    return replace(
+        ctx,
+        quote=replace(
+            ctx.quote,
+            ref="PR" + "9" * 126,
+            customer_ref=line,
+            note_public=long_text,
+            total_excl_tax=amount,
+            total_tax=amount,
+            total_incl_tax=amount,
+            end_of_validity=date(MAX_YEAR, 12, 31),
+            contacts=(contact,),
+        ),
+        customer=replace(ctx.customer, name=line, address="\n".join([line] * 4), town=line, zip=line[:32]),
+        contact=contact,
+        user=replace(ctx.user, signature=long_text, firstname=line, lastname=line, job=line),
+        company=replace(ctx.company, name=line, address="\n".join([line] * 4)),
+    )

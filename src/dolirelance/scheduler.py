@@ -82,6 +82,7 @@ def report_summary(report: AutoReport) -> dict[str, Any]:
         "failed": len(report.failed),
         "skipped": report.skipped_by_reason(),
         "uncertain": len(report.uncertain),
+        "left_out": [f"{row.describe()} ({row.remedy})" for row in report.rejected],
         "error": report.error,
         # A day off: nothing decided or sent; the run of next_working_day catches up.
         "day_off": report.day_off,

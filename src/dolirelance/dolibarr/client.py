@@ -11,11 +11,12 @@ import asyncio
 import base64
 import binascii
 import collections
+import contextlib
 import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from http import HTTPStatus
@@ -56,6 +57,7 @@ from dolirelance.errors import (
 __all__ = ["DolibarrClient", "forget_learned_paths"]
 
 log = logging.getLogger(__name__)
+_KEEP_REJECTED_ROWS = 1000  # a daemon lives for months: keep the latest only
 
 DEFAULT_TIMEZONE = "Europe/Paris"
 # Only what Quote needs: without `properties` every proposal comes with all its lines (~12 KB each).
@@ -121,6 +123,11 @@ class DolibarrClient:
     ) -> None:
         if page_size < 1 or max_concurrency < 1 or max_retries < 0:
             raise ValueError("page_size and max_concurrency must be >= 1, max_retries >= 0")
+        if not api_key.isascii():  # HTTP headers are ASCII: httpx would fail on the first request
+            raise DolibarrAuthError(
+                "the Dolibarr API key contains characters that are not ASCII",
+                remedy="copy the key again from the user's card in Dolibarr (it is letters and digits)",
+            )
         self.base_url = base_url.rstrip("/")
         self._api_key = SecretStr(api_key)
         self._page_size = page_size
@@ -134,6 +141,9 @@ class DolibarrClient:
         self._status_lock = asyncio.Lock()
         self.request_count = 0
         self.requests_by_route: collections.Counter[str] = collections.Counter()
+        # Rows of lists that could not be understood: left out, the latest kept here for the reports.
+        self.rejected_rows: list[wire.RejectedRow] = []
+        self._row_collectors: list[list[wire.RejectedRow]] = []
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
             # The key goes in a header only: URL parameters end up in access logs.
@@ -227,8 +237,14 @@ class DolibarrClient:
                 for f in filters
             )
         )
-        wires = [wire.parse(wire.WireQuote, item, route) for page in pages for item in page]
-        quotes = {w.id: w.to_domain(tz, opt_out_field=flt.opt_out_field or self._opt_out_field) for w in wires}
+        opt_out_field = flt.opt_out_field or self._opt_out_field
+        found = self._rows(
+            wire.WireQuote,
+            [item for page in pages for item in page],
+            route,
+            lambda w: w.to_domain(tz, opt_out_field=opt_out_field),
+        )
+        quotes = {quote.id: quote for quote in found}
         return [quotes[key] for key in sorted(quotes)]
 
     async def list_quotes_issued(
@@ -435,8 +451,8 @@ class DolibarrClient:
                 for chunk in _chunks(wanted, IDS_PER_REQUEST)
             )
         )
-        customers = (
-            wire.parse(wire.WireCustomer, item, route).to_domain() for page in pages for item in page
+        customers = self._rows(
+            wire.WireCustomer, [item for page in pages for item in page], route, wire.WireCustomer.to_domain
         )
         return {customer.id: customer for customer in customers}
 
@@ -455,7 +471,7 @@ class DolibarrClient:
         items = await self._paged(
             "thirdparties", route, {"sqlfilters": str(flt)}, sortfield="t.rowid", empty_on_404=True
         )
-        return [wire.parse(wire.WireCustomer, item, route).to_domain() for item in items]
+        return self._rows(wire.WireCustomer, items, route, wire.WireCustomer.to_domain)
 
     async def get_contact(self, contact_id: int) -> Contact:
         route = "GET /contacts/{id}"
@@ -573,7 +589,7 @@ class DolibarrClient:
         """Attach a file to the quote; returns the name Dolibarr stored it under (sanitized)."""
         route = "POST /documents/upload"  # POST: PUT answers 405
         body = {
-            "filename": filename,
+            "filename": wire.safe_file_name(filename),
             "modulepart": "propal",
             "ref": quote.ref,
             "subdir": "",
@@ -629,11 +645,41 @@ class DolibarrClient:
                 for chunk in element_chunks
             )
         )
-        events = {
-            w.id: w.to_domain(tz)
-            for w in (wire.parse(wire.WireEvent, item, route) for page in pages for item in page)
-        }
+        found = self._rows(
+            wire.WireEvent, [item for page in pages for item in page], route, lambda w: w.to_domain(tz)
+        )
+        events = {event.id: event for event in found}
         return [events[key] for key in sorted(events)]
+
+    def _rows(
+        self,
+        model: type[wire.ModelT],
+        items: list[Any],
+        route: str,
+        convert: Callable[[wire.ModelT], wire.DomainT],
+    ) -> list[wire.DomainT]:
+        """Parse a list row by row: a row that cannot be understood is logged, kept, left out."""
+        rejected: list[wire.RejectedRow] = []
+        values = wire.parse_rows(model, items, route, convert, rejected)
+        for row in rejected:
+            log.warning("left out %s (%s)", row.describe(), row.remedy)
+            for collected in self._row_collectors:
+                if row not in collected:
+                    collected.append(row)
+            if row not in self.rejected_rows:
+                self.rejected_rows.append(row)
+        del self.rejected_rows[:-_KEEP_REJECTED_ROWS]
+        return values
+
+    @contextlib.contextmanager
+    def collecting_rejected_rows(self) -> Iterator[list[wire.RejectedRow]]:
+        """The rows left out by the list calls made inside the ``with`` block (for a run's report)."""
+        collected: list[wire.RejectedRow] = []
+        self._row_collectors.append(collected)
+        try:
+            yield collected
+        finally:
+            self._row_collectors.remove(collected)
 
     async def get_event(self, event_id: int) -> AgendaEvent:
         tz = await self.server_timezone()

@@ -6,13 +6,23 @@ date-only values (proposal ``date``, ``fin_validite``) are midnight in the *serv
 ``array_options`` that is ``[]`` when empty; ``contacts_ids`` that is null, a list of ids or a list
 of rows; HTML in signatures and notes; ``rights`` nested objects with ``1``/``"1"``/``true``.
 Unknown keys are ignored.
+
+Values are checked to sane ranges here, at the boundary, so nothing downstream ever sees
+``NaN``, ``Infinity``, an amount of 10^999 or the year 9999: amounts are finite, below
+:data:`MAX_AMOUNT` and kept to 8 decimals (Dolibarr's own precision); dates fall within
+:data:`MIN_YEAR`..:data:`MAX_YEAR`; texts are at most :data:`MAX_TEXT_LENGTH` characters.
+Lists are parsed row by row (:func:`parse_rows`): a row that cannot be understood is set aside as a
+:class:`RejectedRow` naming the object, the field, the value and what to fix in Dolibarr, and the
+other rows go on.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
@@ -35,6 +45,23 @@ from dolirelance.domain import (
 )
 from dolirelance.errors import DolibarrResponseError
 
+# ---------------------------------------------------------------------------- sane ranges
+
+# Amounts: Dolibarr stores DOUBLE(24,8); no quote reaches a thousand billion, and babel formats
+# anything below instantly. Above it is a data error (or "1e999999999", which hangs formatting).
+MAX_AMOUNT = Decimal("1e15")
+_AMOUNT_PLACES = Decimal("1e-8")
+# Dates: before 1900 or after 2199 is a typing error in Dolibarr, and adding a step's offset to
+# a date near year 9999 overflows.
+MIN_YEAR = 1900
+MAX_YEAR = 2199
+_MIN_EPOCH = int(datetime(MIN_YEAR, 1, 2, tzinfo=UTC).timestamp())
+_MAX_EPOCH = int(datetime(MAX_YEAR, 12, 30, tzinfo=UTC).timestamp())
+# Texts: MySQL's TEXT column holds 65,535 bytes; PostgreSQL has no limit, we keep the same.
+MAX_TEXT_LENGTH = 65_535
+# Ids: Dolibarr's rowid columns are signed 64-bit integers.
+_MAX_ID = 2**63 - 1
+
 # ---------------------------------------------------------------------------- value coercions
 
 
@@ -43,8 +70,14 @@ def _blank(value: object) -> bool:
 
 
 def _to_int(value: object) -> object:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.lstrip("-").isdigit():
+            if len(stripped) > 20:
+                raise ValueError("number out of range")
+            value = int(stripped)
+    if isinstance(value, int) and abs(value) > _MAX_ID:
+        raise ValueError("number out of range")
     return value
 
 
@@ -61,21 +94,38 @@ def _to_opt_id(value: object) -> object:
 def _to_decimal(value: object) -> object:
     if _blank(value):
         return Decimal(0)
+    if isinstance(value, bool):
+        raise ValueError("expected an amount, got true/false")
     if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, (int, str)):
+        value = Decimal(str(value))
+    elif isinstance(value, (int, str)):
         try:
-            return Decimal(str(value).strip())
+            value = Decimal(str(value).strip()[:100])
         except InvalidOperation:
-            return value  # let pydantic report the field
+            raise ValueError("not a number") from None
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("not a finite amount")
+        if value.copy_abs() >= MAX_AMOUNT:  # copy_abs: no rounding, so no Overflow on 1e999999999
+            raise ValueError(f"amount out of range (at most {MAX_AMOUNT:,.0f})")
+        try:
+            return value.quantize(_AMOUNT_PLACES)
+        except ArithmeticError:
+            raise ValueError("amount cannot be kept to 8 decimals") from None
     return value
 
 
 def _to_epoch(value: object) -> object:
-    """Epoch seconds or None; ``""``, ``null``, ``0`` mean "no date"."""
+    """Epoch seconds or None; ``""``, ``null``, ``0`` mean "no date"; out of range is an error."""
     value = _to_opt_int(value)
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("not a date")
         value = int(value)
+    if isinstance(value, str):
+        raise ValueError("not a date (expected seconds since 1970)")
+    if isinstance(value, int) and value != 0 and not _MIN_EPOCH <= value <= _MAX_EPOCH:
+        raise ValueError(f"date out of range (years {MIN_YEAR} to {MAX_YEAR})")
     return None if value == 0 else value
 
 
@@ -84,7 +134,15 @@ def _to_text(value: object) -> object:
         return ""
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         return str(value)
+    if isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
+        raise ValueError(f"text longer than {MAX_TEXT_LENGTH:,} characters")
     return value
+
+
+def _to_ref(value: object) -> object:
+    if _blank(value):
+        raise ValueError("empty reference")
+    return _to_text(value)
 
 
 def _to_opt_text(value: object) -> object:
@@ -125,6 +183,7 @@ Epoch = Annotated[int | None, BeforeValidator(_to_epoch)]
 RequiredEpoch = Annotated[int, BeforeValidator(_to_epoch)]
 Status = Annotated[QuoteStatus, BeforeValidator(_to_int)]
 Text = Annotated[str, BeforeValidator(_to_text)]
+Ref = Annotated[str, BeforeValidator(_to_ref)]
 OptText = Annotated[str | None, BeforeValidator(_to_opt_text)]
 Flag = Annotated[bool, BeforeValidator(_to_flag)]
 Options = Annotated[dict[str, Any], BeforeValidator(_to_options)]
@@ -205,7 +264,7 @@ class WireQuoteContact(WireModel):
 
 class WireQuote(WireModel):
     id: WireInt
-    ref: Text
+    ref: Ref
     socid: OptId = None
     status: Status = Field(validation_alias=AliasChoices("status", "statut"))
     date: Epoch = None
@@ -261,6 +320,19 @@ class WireQuote(WireModel):
             signed_on=epoch_to_date(self.date_signature, tz),
             contacts=tuple(contacts),
         )
+
+
+_UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_file_name(name: str, *, fallback: str = "document") -> str:
+    """A file name Dolibarr stores as given and any file system accepts: letters, digits, ``._-``;
+    no path, no leading dot, a stem of at most 100 characters (the extension kept)."""
+    stem, dot, extension = name.rpartition(".")  # slashes become "_" below: no path survives
+    if not dot or not re.fullmatch(r"[A-Za-z0-9]{1,10}", extension):
+        stem, extension = name, ""
+    clean_stem = _UNSAFE_IN_FILE_NAME.sub("_", stem).strip("._-")[:100] or fallback
+    return f"{clean_stem}.{extension}" if extension else clean_stem
 
 
 def proposal_relative_path(last_main_doc: str | None) -> str | None:
@@ -543,19 +615,151 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def parse(model: type[ModelT], data: object, route: str) -> ModelT:
-    """Validate one object; a failure becomes a :class:`DolibarrResponseError` naming route and field."""
+    """Validate one object; a failure becomes a :class:`DolibarrResponseError` naming route and field.
+
+    When the object is a recognisable row (it has an id or a ref), the error names it and says
+    what to correct in Dolibarr instead.
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "body"
-        raise _shape_error(route, field, error["msg"]) from None
+        rejected = _rejection(model, data, route, exc)
+        if rejected.row_id is not None or rejected.ref is not None:
+            raise DolibarrResponseError(
+                f"{rejected.describe()} (answer of {route})", remedy=rejected.remedy
+            ) from None
+        raise _shape_error(route, rejected.field, rejected.problem) from None
 
 
 def parse_list(model: type[ModelT], data: object, route: str) -> list[ModelT]:
     if not isinstance(data, list):
         raise _shape_error(route, "body", f"expected a list, got {type(data).__name__}")
     return [parse(model, item, f"{route} item {index}") for index, item in enumerate(data)]
+
+
+DomainT = TypeVar("DomainT")
+
+# What each wire model is, in words, and the Dolibarr label of the fields a person can correct.
+_ROW_KINDS: dict[str, str] = {
+    "WireQuote": "quote",
+    "WireCustomer": "third party",
+    "WireContact": "contact",
+    "WireEvent": "agenda event",
+    "WireUser": "user",
+    "WireDocument": "document",
+    "WireQuoteContact": "contact of a quote",
+}
+_FIELD_LABELS: dict[str, str] = {
+    "ref": "reference",
+    "status": "status",
+    "statut": "status",
+    "date": "date",
+    "datep": "date",
+    "datef": "end date",
+    "fin_validite": "end of validity date",
+    "total_ht": "amount excl. tax",
+    "total_tva": "VAT amount",
+    "total_ttc": "amount incl. tax",
+    "socid": "third party",
+    "name": "name",
+    "email": "e-mail",
+    "note_public": "public note",
+    "note_private": "note",
+    "contacts_ids": "contacts",
+}
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """One row Dolibarr sent that cannot be understood: left out, and named in reports."""
+
+    route: str
+    kind: str  # "quote", "third party", "agenda event"...
+    row_id: str | None
+    ref: str | None
+    field: str
+    value: str  # shortened, printable
+    problem: str
+
+    @property
+    def name(self) -> str:
+        if self.ref and self.row_id:
+            return f"{self.kind} {self.ref} (id {self.row_id})"
+        if self.ref or self.row_id:
+            return f"{self.kind} {self.ref or 'id ' + str(self.row_id)}"
+        return f"a {self.kind} without id"
+
+    def describe(self) -> str:
+        return f"{self.name}: field {self.field} = {self.value}: {self.problem}"
+
+    @property
+    def remedy(self) -> str:
+        label = _FIELD_LABELS.get(self.field.split(".")[0], self.field)
+        return f"correct the {label} of this {self.kind} in Dolibarr; until then it is left out"
+
+
+def parse_rows(
+    model: type[ModelT],
+    data: object,
+    route: str,
+    convert: Callable[[ModelT], DomainT],
+    rejected: list[RejectedRow],
+) -> list[DomainT]:
+    """Validate and convert a list row by row; rows that fail go to ``rejected``, the others on."""
+    if not isinstance(data, list):
+        raise _shape_error(route, "body", f"expected a list, got {type(data).__name__}")
+    values: list[DomainT] = []
+    for item in data:
+        try:
+            parsed = model.model_validate(item)
+        except ValidationError as exc:
+            rejected.append(_rejection(model, item, route, exc))
+            continue
+        try:
+            values.append(convert(parsed))
+        except (ValueError, OverflowError, ArithmeticError) as exc:  # a value valid alone, not together
+            rejected.append(_row(model, item, route, "row", "", str(exc) or type(exc).__name__))
+    return values
+
+
+def _rejection(model: type[BaseModel], data: object, route: str, exc: ValidationError) -> RejectedRow:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    field = ".".join(loc) or "body"
+    value: object = data
+    for part in loc:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            value = "(missing)" if error["type"] == "missing" else value
+            break
+    problem = str(error["msg"]).removeprefix("Value error, ")
+    return _row(model, data, route, field, value, problem)
+
+
+def _row(model: type[BaseModel], data: object, route: str, field: str, value: object, problem: str) -> RejectedRow:
+    row = data if isinstance(data, Mapping) else {}
+    row_id = row.get("id", row.get("rowid"))
+    ref = row.get("ref")
+    shown = value if isinstance(value, str) and value == "(missing)" else _short(value)
+    return RejectedRow(
+        route=route,
+        kind=_ROW_KINDS.get(model.__name__, "row"),
+        row_id=_short(row_id, quote=False) if row_id not in (None, "") else None,
+        ref=_short(ref, quote=False) if isinstance(ref, str) and ref.strip() else None,
+        field=field,
+        value=shown,
+        problem=problem,
+    )
+
+
+def _short(value: object, *, quote: bool = True, limit: int = 60) -> str:
+    """A value as a short one-line text (for messages): never the whole of a huge field."""
+    text = repr(value) if quote else str(value)
+    text = "".join(char if char.isprintable() else "?" for char in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _shape_error(route: str, field: str, detail: str) -> DolibarrResponseError:

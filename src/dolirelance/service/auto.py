@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from dolirelance.config import AutoSettings
+from dolirelance.dolibarr.wire import RejectedRow
 from dolirelance.domain import (
     Channel,
     Customer,
@@ -56,6 +57,8 @@ class AutoReport:
     recorded_later: list[FollowUpOutcome] = field(default_factory=list)
     uncertain: list[Entry] = field(default_factory=list)
     newly_uncertain: list[Entry] = field(default_factory=list)
+    # Rows Dolibarr sent that could not be understood: left out of the run, named for a person to fix.
+    rejected: list[RejectedRow] = field(default_factory=list)
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -79,7 +82,13 @@ class AutoReport:
     def ok(self) -> bool:
         """False when something failed or needs a person (uncertain, still not recorded)."""
         unrecorded = [o for o in [*self.recorded_later, *self.outcomes] if o.outcome == "sent-not-recorded"]
-        return self.error is None and not self.failed and not self.newly_uncertain and not unrecorded
+        return (
+            self.error is None
+            and not self.failed
+            and not self.newly_uncertain
+            and not unrecorded
+            and not self.rejected
+        )
 
     def skipped_by_reason(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -226,11 +235,12 @@ async def run_auto(
                 report.uncertain = rt.ledger.uncertain()
                 report.finished_at = rt.now()
                 return report
-        quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
-        ids = [q.id for q in quotes]
-        issued = [q.issue_date for q in quotes if q.issue_date is not None]
-        since = min(issued) if issued and len(issued) == len(quotes) else None
-        histories = await load_history(rt, ids, followups_only=True, since=since) if ids else {}
+        with rt.dolibarr.collecting_rejected_rows() as report.rejected:
+            quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
+            ids = [q.id for q in quotes]
+            issued = [q.issue_date for q in quotes if q.issue_date is not None]
+            since = min(issued) if issued and len(issued) == len(quotes) else None
+            histories = await load_history(rt, ids, followups_only=True, since=since) if ids else {}
         past = await asyncio.to_thread(_past_followups, rt, ids, histories)
         report.decisions = plan(quotes, past, rules, today)
         due = sorted((d for d in report.decisions if d.kind is DecisionKind.DUE), key=lambda d: d.quote_ref)
@@ -318,8 +328,12 @@ async def _auto_one(
         outcome = await deliver(rt, attempt, prepare, smtp=smtp)
     except _NoLongerDue as stop:  # the claim was released by deliver
         return stop.decision
-    except (DolirelanceError, OSError) as exc:
-        message = exc.message if isinstance(exc, DolirelanceError) else str(exc)
+    except Exception as exc:  # one quote's trouble never stops the others (deliver released the claim)
+        if isinstance(exc, (DolirelanceError, OSError)):
+            message = exc.message if isinstance(exc, DolirelanceError) else str(exc)
+        else:
+            log.exception("unexpected error on quote %s", listed.ref)
+            message = f"unexpected {type(exc).__name__}: {exc}"
         outcome = FollowUpOutcome(
             listed.ref, "", step.model, Channel.EMAIL, "failed", key=key, error=message, step=step.number
         )

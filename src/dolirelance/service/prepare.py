@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from email.message import EmailMessage
 
+from dolirelance.dolibarr.wire import safe_file_name
 from dolirelance.domain import (
     Channel,
     Customer,
@@ -154,8 +155,9 @@ async def quote_pdfs(rt: Runtime, quote: Quote) -> list[tuple[str, bytes]]:
 
 
 def letter_file_name(quote: Quote, today: date, key: str) -> str:
+    """``relance-PR2611-0001-2026-11-28-ab12cd34.pdf``; a ref with unsafe characters is cleaned."""
     suffix = key.rsplit(":", 1)[-1][:8]
-    return f"relance-{quote.ref}-{today.isoformat()}-{suffix}.pdf"
+    return safe_file_name(f"relance-{quote.ref}-{today.isoformat()}-{suffix}.pdf")
 
 
 def addressee(quote: Quote, recipients: Sequence[Recipient]) -> QuoteContact | None:

@@ -56,6 +56,7 @@ from dolirelance.testing.sqlfilters import (
 
 __all__ = [
     "ALL_RIGHTS",
+    "REMOVED",
     "AgendaEventRecord",
     "ContactRecord",
     "FakeDolibarr",
@@ -71,6 +72,7 @@ API_BASE = "/api/index.php"
 DOLIBARR_VERSION = "20.0.0"  # the default version played
 DEFAULT_VALIDITY_DAYS = 15  # PROPALE_VALIDITY_DURATION of a default install
 DAY = 86400
+REMOVED: Any = object()  # FakeDolibarr.corrupt_proposal: leave this key out of the JSON
 
 ALL_RIGHTS: frozenset[str] = frozenset(
     {
@@ -354,6 +356,8 @@ class ProposalRecord:
     contacts: list[ContactLink] = field(default_factory=list)
     array_options: dict[str, str | None] = field(default_factory=dict)
     row_cache: dict[str, RowValue] | None = None
+    # Raw JSON values sent instead of the real ones (a damaged row, see FakeDolibarr.corrupt_proposal).
+    corrupted: dict[str, Any] = field(default_factory=dict)
 
     def touch(self, now: int) -> None:
         self.tms = now
@@ -973,6 +977,11 @@ class FakeDolibarr:
             f"Proposition {proposal.ref} de retour au statut de brouillon",
             user_id,
         )
+
+    def corrupt_proposal(self, proposal_id: int, **values: Any) -> None:
+        """Send these raw JSON values for the proposal from now on (``REMOVED`` drops the key), as a
+        damaged database row or a buggy module would; filters still see the real columns."""
+        self.proposals[proposal_id].corrupted.update(values)
 
     def set_proposal_options(self, proposal_id: int, **options: str | None) -> None:
         """Seed extrafield values (``norelance="1"``) without the PUT side effects."""
@@ -1750,7 +1759,13 @@ def render_proposal(
             for link in proposal.contacts
             if link.source == "internal"
         ]
-    return fake_versions.reshape_proposal(fake.version, obj, single=single, internal_contacts=internal)
+    shaped = fake_versions.reshape_proposal(fake.version, obj, single=single, internal_contacts=internal)
+    for key, value in proposal.corrupted.items():
+        if value is REMOVED:
+            shaped.pop(key, None)
+        else:
+            shaped[key] = value
+    return shaped
 
 
 def render_event(fake: FakeDolibarr, event: AgendaEventRecord, *, in_list: bool = False) -> dict[str, Any]:

@@ -8,6 +8,7 @@ it records name that user.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import re
@@ -113,16 +114,62 @@ class WebState:
     def output_dir(self) -> Path:
         return self.settings.resolve_path(self.settings.letter.output_dir)
 
-    def generated_files(self) -> list[Path]:
+    def generated_files(self, session: Session) -> list[Path]:
+        """The letters this user may download: their own, or all with Dolibarr's societe.client.voir."""
         if not self.output_dir.is_dir():
             return []
-        files = [p for p in self.output_dir.iterdir() if DOWNLOADABLE.match(p.name) and p.is_file()]
+        files = [
+            p
+            for p in self.output_dir.iterdir()
+            if DOWNLOADABLE.match(p.name) and p.is_file() and self.may_download(p, session)
+        ]
         return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+
+    def may_download(self, path: Path, session: Session) -> bool:
+        if session.sees_all_customers:
+            return True
+        try:
+            owner = _owner_file(path).read_text(encoding="utf-8").strip()
+        except OSError:
+            return False  # no owner recorded: only users who see every customer
+        return session.login is not None and owner == session.login
+
+    def record_owner(self, path: Path, login: str | None) -> None:
+        """Remember who made a generated file (next to it, so it survives restarts)."""
+        if login:
+            _owner_file(path).write_text(login, encoding="utf-8")
+
+    def client_address(self, request: Request) -> str:
+        """The browser's address: X-Forwarded-For only when the peer is a configured proxy."""
+        peer = request.client.host if request.client else "unknown"
+        if not self.trusted_proxies or not _in_networks(peer, self.trusted_proxies):
+            return peer
+        chain = [hop.strip() for hop in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if hop.strip()]
+        for hop in reversed(chain):  # the nearest hop that is not one of our proxies is the client
+            if not _in_networks(hop, self.trusted_proxies):
+                return hop
+        return chain[0] if chain else peer
+
+    @property
+    def trusted_proxies(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(item, strict=False) for item in self.settings.web.trusted_proxies]
 
     def dolibarr_document_url(self, quote_ref: str, file_name: str) -> str:
         """Dolibarr's own download page for a file attached to a quote (the user's Dolibarr session)."""
         root = self.settings.dolibarr.url.removesuffix(API_SUFFIX)
         return f"{root}/document.php?modulepart=propal&file={url_quote(f'{quote_ref}/{file_name}', safe='')}"
+
+
+def _owner_file(path: Path) -> Path:
+    return path.with_name(path.name + ".owner")  # never matches DOWNLOADABLE
+
+
+def _in_networks(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -205,11 +252,19 @@ def _render(
 
 
 async def _read_form(request: Request) -> dict[str, list[str]]:
-    """The urlencoded form body (the pages post nothing else), bounded in size."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    """The urlencoded form body (the pages post nothing else), bounded in size *while* reading:
+    a declared length over the limit is refused before a byte is read, a stream is cut at it."""
+    declared = request.headers.get("content-length", "")
+    if declared and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
         raise HTTPException(413, "form too large")
-    return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise HTTPException(413, "form too large")
+        chunks.append(chunk)
+    return parse_qs(b"".join(chunks).decode("utf-8", errors="replace"), keep_blank_values=True)
 
 
 def _first(form: dict[str, list[str]], name: str, default: str = "") -> str:
@@ -300,7 +355,7 @@ async def login_submit(request: Request) -> Response:
         _set_cookie(request, response, fresh)
         return response
     labels = LABELS[_language(request, session)]
-    client = request.client.host if request.client else "unknown"
+    client = state.client_address(request)
     if state.limiter.blocked(client, login):
         log.warning("login rate limit reached for client=%s login=%s", client, login)
         return _render(request, session, "login.html", status_code=429, next=next_page, login=login,
@@ -323,6 +378,7 @@ async def login_submit(request: Request) -> Response:
                        error=_error_text(exc))
     fresh = state.sessions.renew(session)
     fresh.api_key, fresh.login, fresh.user_id, fresh.display_name = key, me.login, me.id, me.full_name
+    fresh.sees_all_customers = me.admin or "societe.client.voir" in me.rights
     log.info("login of %s", me.login)
     redirect = RedirectResponse(next_page, status_code=303)
     _set_cookie(request, redirect, fresh)
@@ -369,11 +425,14 @@ class MassFilters:
         return cls(sales_rep=get("sales_rep"), customer=get("customer"), expired=get("expired") in ("1", "on"))
 
 
-async def _mass_rows(rt: Runtime, filters: MassFilters) -> list[QuoteRow]:
-    customer_ids = await resolve_customer_ids(rt, filters.customer) if filters.customer else ()
-    flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_before=rt.today() if filters.expired else None)
-    rows = await quotes_overview(rt, flt, sales_rep=filters.sales_rep or None)
-    return sorted(rows, key=lambda row: (row.quote.end_of_validity or date.max, row.quote.ref))
+async def _mass_rows(rt: Runtime, filters: MassFilters) -> tuple[list[QuoteRow], list[str]]:
+    """The open quotes, and the rows Dolibarr sent that could not be read (named, with what to fix)."""
+    with rt.dolibarr.collecting_rejected_rows() as rejected:
+        customer_ids = await resolve_customer_ids(rt, filters.customer) if filters.customer else ()
+        flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_before=rt.today() if filters.expired else None)
+        rows = await quotes_overview(rt, flt, sales_rep=filters.sales_rep or None)
+    left_out = [f"{row.describe()} — {row.remedy}" for row in rejected]
+    return sorted(rows, key=lambda row: (row.quote.end_of_validity or date.max, row.quote.ref)), left_out
 
 
 def _day_off_label(rt: Runtime) -> str | None:
@@ -400,8 +459,9 @@ async def _render_mass(
     status_code: int = 200,
 ) -> Response:
     emails: dict[int, str] = {}
+    left_out: list[str] = []
     try:
-        rows = await _mass_rows(rt, filters)
+        rows, left_out = await _mass_rows(rt, filters)
         emails = await recipients_of(rt, rows)  # the quote's contacts, as the sending chooses them
     except DolirelanceError as exc:
         rows, error = [], error or _error_text(exc)
@@ -418,9 +478,9 @@ async def _render_mass(
     default_next = rt.today() + timedelta(days=rt.settings.followup.next_delay)
     return _render(
         request, session, "mass.html", status_code=status_code, error=error, lines=lines, total=total,
-        filters=filters, models=rt.model_names(), files=_state(request).generated_files(),
+        filters=filters, models=rt.model_names(), files=_state(request).generated_files(session),
         ticked_letters=ticked_letters, ticked_emails=ticked_emails, note=note,
-        next_date=next_date or default_next.isoformat(), today=rt.today().isoformat(),
+        next_date=next_date or default_next.isoformat(), today=rt.today().isoformat(), left_out=left_out,
         day_off=_day_off_label(rt), today_day=rt.today(),
     )
 
@@ -472,6 +532,7 @@ async def mass_run(request: Request, session: Session) -> Response:
                                               progress=job.progress)
                 if report.letters_pdf is not None:
                     job.letters_pdf = report.letters_pdf
+                    state.record_owner(report.letters_pdf, session.login)
 
     assert session.login is not None
     job = state.jobs.start(session.login, len(letter_items) + len(email_items), work)
@@ -490,7 +551,7 @@ async def mass_job_page(request: Request, session: Session) -> Response:
     job = _state(request).jobs.get(request.path_params["job_id"], session.login)
     if job is None:
         raise HTTPException(404)
-    return _render(request, session, "mass_job.html", job=job, files=_state(request).generated_files(),
+    return _render(request, session, "mass_job.html", job=job, files=_state(request).generated_files(session),
                    pdf_name=job.letters_pdf.name if job.letters_pdf else None)
 
 
@@ -507,7 +568,7 @@ async def download_file(request: Request, session: Session) -> Response:
     name = request.path_params["name"]
     state = _state(request)
     path = state.output_dir / name
-    if not DOWNLOADABLE.match(name) or not path.is_file():
+    if not DOWNLOADABLE.match(name) or not path.is_file() or not state.may_download(path, session):
         raise HTTPException(404)
     return FileResponse(path, media_type="application/pdf", filename=name)
 
@@ -587,6 +648,8 @@ async def new_submit(request: Request, session: Session) -> Response:
             outcome = await follow_up(rt, quote_id, channel=channel, model=model or None, note=note,
                                       next_date=next_date, acting_user=await rt.me(), letter_out=letter_out,
                                       force=force, submission=attempt, origin="web")
+            if letter_out is not None and letter_out.is_file():
+                state.record_owner(letter_out, session.login)
             if not outcome.ok:
                 raise FormError(outcome.error or labels["failed"])
         except RecentFollowUp as exc:
@@ -835,4 +898,13 @@ def serve_web(
     Logs go through the root logger the caller configured (text or JSON lines), uvicorn's included.
     """
     app = create_web_app(settings, dolibarr_transport=dolibarr_transport)
-    uvicorn.run(app, host=settings.web.host, port=settings.web.port, log_config=None, access_log=access_log)
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the app
+    # reads it itself, only from [web] trusted_proxies (WebState.client_address).
+    uvicorn.run(
+        app,
+        host=settings.web.host,
+        port=settings.web.port,
+        log_config=None,
+        access_log=access_log,
+        proxy_headers=False,
+    )

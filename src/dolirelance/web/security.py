@@ -30,6 +30,8 @@ class Session:
     user_id: int | None = None
     display_name: str = ""
     language: str | None = None  # chosen with ?lang=, else the configured one
+    # Dolibarr's societe.client.voir (or admin): may see every customer's generated letters.
+    sees_all_customers: bool = False
 
     @property
     def logged_in(self) -> bool:
