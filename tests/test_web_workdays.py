@@ -53,7 +53,7 @@ def notice(page: str) -> str | None:
     ("now", "lang", "expected"),
     [
         pytest.param(SATURDAY, "fr", "Aujourd'hui (28/11/2026) n'est pas un jour ouvré", id="Saturday in French"),
-        pytest.param(SATURDAY, "en", "Today (2026-11-28) is not a working day", id="Saturday in English"),
+        pytest.param(SATURDAY, "en", "Today (28/11/2026) is not a working day", id="Saturday in English"),
         pytest.param(CHRISTMAS, "fr", "Aujourd'hui (25/12/2026) est un jour férié", id="Christmas"),
         pytest.param(MONDAY, "fr", None, id="a working day"),
     ],
