@@ -5,7 +5,9 @@ proposals, events, documents...). ``create_app(fake)`` serves it under ``/api/in
 shapes, types, errors and quirks recorded in ``transcript-20.0.0.md`` (string ids, 8-decimal amount
 strings, 404-as-empty on some lists, 304 with no body, the PUT ``fin_validite`` reset...).
 
-Fault injection for tests: ``fake.latency``, ``fake.fail_next()``, ``fake.hang_next()``, and the request
+Cost: ``fake.cost = CostModel()`` makes every request cost what it costs a real Dolibarr 20 (per
+request, per row returned, at most 4 served at once; see :mod:`dolirelance.testing.cost`). Off by
+default. Fault injection for tests: ``fake.latency``, ``fake.fail_next()``, ``fake.hang_next()``, and the request
 log ``fake.requests`` / ``fake.count_requests()``.
 
 Not from the transcript, so guessed from Dolibarr's PHP source: the texts of the 409 "extrafield
@@ -37,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dolirelance.testing.cost import CostModel, RequestCosts, rows_in
 from dolirelance.testing.pdf import ProposalPdfLine, ProposalPdfParty, render_proposal_pdf
 from dolirelance.testing.sqlfilters import (
     ColumnKind,
@@ -517,6 +520,12 @@ class FakeDolibarr:
         self.bad_key_delay = bad_key_delay
         self.data_root = data_root
         self.latency = 0.0
+        # What a real server charges per request and per row, with its workers (off: tests stay fast).
+        self.cost: CostModel | None = None
+        self._costs: RequestCosts | None = None
+        # With the cost model on, a list's matching rows are kept until the next write through HTTP,
+        # so that the fake's own Python time (one core) stays under what the model charges.
+        self._list_memo: dict[tuple[Any, ...], list[Any]] = {}
         self.requests: list[RequestLogEntry] = []
         # (status, path prefix or None, method or None): the first entry matching a request is used
         self._fail_queue: list[tuple[int, str | None, str | None]] = []
@@ -2231,6 +2240,36 @@ def _filter_and_sort(
     error_prefix: str,
     source: str,
 ) -> list[Any]:
+    memo = call.fake._list_memo if call.fake.cost is not None else None
+    memo_key = (
+        call.user.id,
+        error_prefix,
+        tuple(sorted((k, v) for k, v in call.params.items() if k not in _PAGING_PARAMS)),
+    )
+    if memo is not None and memo_key in memo:
+        return memo[memo_key]
+    records = _filter_and_sort_now(
+        call, records, columns, row_of, default_sort=default_sort, error_prefix=error_prefix, source=source
+    )
+    if memo is not None:
+        memo[memo_key] = records
+    return records
+
+
+# Parameters that pick a page of a list, not which rows it holds.
+_PAGING_PARAMS = frozenset({"limit", "page", "properties", "pagination_data"})
+
+
+def _filter_and_sort_now(
+    call: Call,
+    records: list[Any],
+    columns: Mapping[str, ColumnKind],
+    row_of: Callable[[Any], Row],
+    *,
+    default_sort: str,
+    error_prefix: str,
+    source: str,
+) -> list[Any]:
     sqlfilters = call.param("sqlfilters")
     sortfield = call.param("sortfield") or default_sort
     sortorder = (call.param("sortorder") or "ASC").upper()
@@ -2299,7 +2338,18 @@ def list_proposals(call: Call) -> Any:
         source="api_proposals.class.php:235",
     )
     properties = call.param("properties")
-    return [_only_properties(render_proposal(fake, p, "ids"), properties) for p in _paginate(records, call)]
+    return [_only_properties(_listed_proposal(fake, p), properties) for p in _paginate(records, call)]
+
+
+def _listed_proposal(fake: FakeDolibarr, proposal: ProposalRecord) -> dict[str, Any]:
+    """A proposal as a list shows it; kept like ``_list_memo`` when the cost model is on."""
+    if fake.cost is None:
+        return render_proposal(fake, proposal, "ids")
+    key = ("proposal", proposal.id)
+    rendered = fake._list_memo.get(key)
+    if rendered is None:
+        rendered = fake._list_memo[key] = [render_proposal(fake, proposal, "ids")]
+    return rendered[0]  # type: ignore[no-any-return]
 
 
 def get_proposal(call: Call) -> Any:
@@ -3272,6 +3322,15 @@ def create_app(fake: FakeDolibarr) -> Starlette:
     router = _build_router()
 
     async def dispatch(request: Request) -> Response:
+        if fake.cost is None:
+            return await serve(request)
+        if fake._costs is None or fake._costs.model != fake.cost:
+            fake._costs = RequestCosts(fake.cost)
+        if request.method.upper() != "GET":
+            fake._list_memo.clear()
+        return await fake._costs.serve(lambda: serve(request), lambda _: int(getattr(request.state, "rows", 0)))
+
+    async def serve(request: Request) -> Response:
         method = request.method.upper()
         path = "/" + request.path_params.get("path", "")
         path = path.rstrip("/") or "/"
@@ -3352,10 +3411,14 @@ def create_app(fake: FakeDolibarr) -> Starlette:
         call = Call(fake, user or fake.admin_user, params, body, tuple(unquote(arg) for arg in args), method)
         try:
             result = route.handler(call)
+            request.state.rows = rows_in(result)
         except NotModified:
             return Response(b"", status_code=304)
         except ApiError as error:
             return _error_response(error)
+        finally:
+            if method != "GET":
+                fake._list_memo.clear()
         return _json(result)
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
