@@ -250,6 +250,9 @@ class AutoSettings(_Section):
     last_step_window: DayOffset = 30
     # The user that owns automatic follow-ups when the quote has no sales representative.
     user: str | None = None
+    # At most this many automatic follow-ups per run, the most urgent first; the others are deferred
+    # to the next run (the first day on a large Dolibarr would otherwise send thousands at once).
+    max_per_run: int = Field(200, ge=1, le=100_000)
 
     @field_validator("timezone")
     @classmethod

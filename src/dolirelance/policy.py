@@ -25,6 +25,8 @@ Semantics (docs/automatic.md says the same for users):
   minimum gap since the last follow-up of any kind (``today - last < min_gap_days`` → RECENT_FOLLOWUP
   with ``retry_on = last + min_gap_days``; the summary says when the gap outlasts the window) →
   no e-mail address (only when ``has_email is False``) → DUE.
+* **Cap.** :func:`cap_due` keeps the ``max_per_run`` most urgent due decisions (the window closing
+  soonest, then the largest amount) and turns the others into SKIPPED DEFERRED: a later run sends them.
 * All arithmetic is on calendar dates in the configured timezone; :func:`local_day` converts an
   instant to its day there.
 """
@@ -32,8 +34,9 @@ Semantics (docs/automatic.md says the same for users):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -134,6 +137,7 @@ class SkipReason(StrEnum):
     WINDOW_PASSED = "window_passed"
     RECENT_FOLLOWUP = "recent_followup"
     NO_EMAIL = "no_email"
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +389,39 @@ def plan(
     emails = has_email or {}
     return [
         decide(quote, past_by_quote.get(quote.id, ()), rules, today, has_email=emails.get(quote.id)) for quote in quotes
+    ]
+
+
+def urgency_key(decision: Decision, amount: Decimal) -> tuple[date, Decimal, str]:
+    """Most urgent first: the step window closing soonest, then the largest amount, then the ref."""
+    return (decision.window_end or date.max, -amount, decision.quote_ref)
+
+
+def cap_due(decisions: Sequence[Decision], amounts: Mapping[int, Decimal], cap: int) -> list[Decision]:
+    """The decisions with every due one past the ``cap`` most urgent turned into SKIPPED DEFERRED.
+
+    Order of the result = order given. A deferred follow-up is still due: the next run takes it,
+    most urgent first again, so a window closing soon is not lost behind a long queue.
+    """
+    due = sorted(
+        (d for d in decisions if d.kind is DecisionKind.DUE),
+        key=lambda d: urgency_key(d, amounts.get(d.quote_id, Decimal(0))),
+    )
+    deferred = {d.quote_id for d in due[cap:]}
+    if not deferred:
+        return list(decisions)
+    return [
+        replace(
+            d,
+            kind=DecisionKind.SKIPPED,
+            reason=SkipReason.DEFERRED,
+            summary=f"deferred: {d.step.label if d.step else 'a step'} is due, but this run's cap of {cap} "
+            f"automatic follow-ups is reached by more urgent ones; a later run sends it (until {d.window_end})",
+            arithmetic=[*d.arithmetic, f"[auto] max_per_run = {cap}: {len(due)} due, the {cap} most urgent go out"],
+        )
+        if d.quote_id in deferred
+        else d
+        for d in decisions
     ]
 
 

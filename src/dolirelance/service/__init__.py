@@ -78,10 +78,13 @@ from dolirelance.service.runtime import (
 from dolirelance.service.views import (
     HistoryLine,
     QuoteRow,
+    QuotesPage,
     UpcomingLine,
     customer_ids_of_sales_rep,
     history_view,
+    iter_quote_rows,
     quotes_overview,
+    quotes_page,
     upcoming,
 )
 
@@ -101,6 +104,7 @@ __all__ = [
     "Outcome",
     "PreparedFollowUp",
     "QuoteRow",
+    "QuotesPage",
     "Runtime",
     "SkipReason",
     "SmtpFactory",
@@ -119,6 +123,7 @@ __all__ = [
     "explain",
     "follow_up",
     "history_view",
+    "iter_quote_rows",
     "ledger_location",
     "ledger_problems",
     "letter_file_name",
@@ -132,6 +137,7 @@ __all__ = [
     "prepare_followup",
     "quote_pdfs",
     "quotes_overview",
+    "quotes_page",
     "read_customer",
     "read_quote",
     "recipients_of",

@@ -89,7 +89,7 @@ def ensure_open(quote: Quote, customer: Customer | None = None) -> None:
 async def sales_rep_of(rt: Runtime, quote: Quote, fallback: User) -> User:
     """The customer's first sales representative, else the quote's author, else the configured default."""
     try:
-        reps = await rt.dolibarr.sales_representatives(quote.customer_id)
+        reps = await rt.sales_representatives(quote.customer_id)
     except DolibarrError as exc:
         log.debug("no sales representatives for customer %s: %s", quote.customer_id, exc)
         reps = []

@@ -42,12 +42,16 @@ from starlette.routing import Route
 from dolirelance.testing.cost import CostModel, RequestCosts, rows_in
 from dolirelance.testing.pdf import ProposalPdfLine, ProposalPdfParty, render_proposal_pdf
 from dolirelance.testing.sqlfilters import (
+    Bare,
+    BoolOp,
     ColumnKind,
     Row,
     RowValue,
+    SqlFilterError,
     SqlFilterSqlError,
     SqlFilterSyntaxError,
     compile_filter,
+    parse_filter,
     split_sort_fields,
     sql_sort_key,
 )
@@ -2318,10 +2322,41 @@ def _get_proposal(
     return proposal
 
 
+def _top_level_ids(sqlfilters: str | None, column: str) -> set[int] | None:
+    """The ids a top-level ``and`` criterion ``column = n`` / ``column in (...)`` allows, None if none.
+
+    Lets a list read only those rows before the whole filter runs (same answer: the database's index).
+    """
+    if not sqlfilters:
+        return None
+    try:
+        node = parse_filter(sqlfilters)
+    except SqlFilterError:
+        return None  # the normal path raises the error Dolibarr gives
+    allowed: set[int] | None = None
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, BoolOp):
+            if current.op == "and":
+                stack += [current.left, current.right]
+            continue
+        if current.field == column and current.operator in ("=", "in"):
+            if not all(isinstance(value, Bare) for value in current.values):
+                continue
+            ids = {int(value.number) for value in current.values if isinstance(value, Bare)}
+            allowed = ids if allowed is None else allowed & ids
+    return allowed
+
+
 def list_proposals(call: Call) -> Any:
     call.require("propal.lire")
     fake = call.fake
-    records = list(fake.proposals.values())
+    wanted_ids = _top_level_ids(call.param("sqlfilters"), "t.rowid")
+    if wanted_ids is None:
+        records = list(fake.proposals.values())
+    else:
+        records = [fake.proposals[i] for i in sorted(wanted_ids) if i in fake.proposals]
     thirdparty_ids = call.param("thirdparty_ids")
     if thirdparty_ids:
         wanted = {_php_int(part) for part in thirdparty_ids.split(",") if part.strip()}
@@ -2960,7 +2995,12 @@ def _event_visible(call: Call, event: AgendaEventRecord) -> bool:
 def list_events(call: Call) -> Any:
     call.require("agenda.myactions.read")
     fake = call.fake
-    records = [event for event in fake.events.values() if _event_visible(call, event)]
+    elements = _top_level_ids(call.param("sqlfilters"), "t.fk_element")
+    records = [
+        event
+        for event in fake.events.values()
+        if (elements is None or event.fk_element in elements) and _event_visible(call, event)
+    ]
     user_ids = call.param("user_ids")
     if user_ids:
         owners = {_php_int(part) for part in user_ids.split(",") if part.strip()}
