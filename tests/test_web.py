@@ -80,7 +80,7 @@ def seed_xss_customer(fake: FakeDolibarr, sample: SampleData) -> int:
     """A customer whose name is a script, with one open quote, followed by jdupont."""
     customer = fake.add_thirdparty(name=XSS_NAME, client=1, email="xss@example.test",
                                    sales_rep_ids=[sample.users["jdupont"]])
-    proposal = fake.add_proposal(customer.id, date=sample.today, duree_validite=30,
+    proposal = fake.add_proposal(customer.id, date=sample.today, duree_validite=10,
                                  user_id=sample.users["jdupont"])
     fake.add_proposal_line(proposal.id, description="Audit", qty=1, subprice="500", tva_tx=20, product_type=1)
     fake.validate_proposal(proposal.id, user_id=sample.users["jdupont"])
