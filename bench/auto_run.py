@@ -1,6 +1,8 @@
-"""Automatic run: requests and wall time for 1,000 and 10,000 open quotes, 20 ms per request.
+"""Steady days of automatic runs: requests and wall time for 1,000 and 10,000 open quotes.
 
-The fake Dolibarr answers in-process (httpx.ASGITransport) after ``fake.latency = 0.02`` seconds.
+The fake Dolibarr answers in-process (httpx.ASGITransport) with the cost model of a real Dolibarr 20
+(``fake.cost = CostModel()``: ~10 ms per request, ~1 ms per object returned, 4 workers, 2 cores).
+``bench/first_day.py`` measures the first day (no history, ~20 % due) against a fake in its own process.
 Open quotes have their end of validity spread over today ± 60 days; the steps that fell due in the
 past are already done (an automatic follow-up event in Dolibarr), except for ~1% of the quotes,
 which are due today. Measured:
@@ -33,12 +35,11 @@ from dolirelance.config import load_config
 from dolirelance.demo import write_demo_config
 from dolirelance.domain import EventFilter
 from dolirelance.service import open_runtime, run_auto
-from dolirelance.testing import FakeDolibarr, create_app, load_sample_data
+from dolirelance.testing import CostModel, FakeDolibarr, create_app, load_sample_data
 from dolirelance.testing.smtp_sink import SmtpSink
 
 TODAY = date(2026, 11, 28)
 NOW = datetime(2026, 11, 28, 7, 30, tzinfo=UTC)  # 08:30 in Paris
-LATENCY = 0.02
 DUE_SHARE = 0.027  # of the quotes with a step due today: ~1% of all open quotes
 STEPS = ((1, "1ère relance", -5), (2, "2nde relance", 10))
 LAST_WINDOW = 30
@@ -102,7 +103,7 @@ async def measure(n: int, naive_limit: int, workdir: Path, version: str = "20.0.
         config = write_demo_config(workdir, dolibarr_url="http://dolibarr.test/api/index.php",
                                    api_key="demo-sales-key", smtp_port=sink.port)  # fmt: skip
         settings = load_config(config)
-        fake.latency = LATENCY
+        fake.cost = CostModel()
         results: dict[str, object] = {"n": n, "open": sum(1 for p in fake.proposals.values() if p.status == 1)}
         async with open_runtime(settings, transport=httpx.ASGITransport(app=create_app(fake)), now=lambda: NOW) as rt:
             for label, dry in (("dry-run", True), ("real run", False)):
@@ -156,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dolibarr-version", default="20.0.0", help="version the fake plays (20.0.0, 23.0.0-beta)")
     args = parser.parse_args(argv)
     print(f"fake Dolibarr {args.dolibarr_version}")
-    print(f"latency {LATENCY * 1000:.0f} ms per request, page size 100, max_concurrency 4, ~1% of the open quotes due")
+    print(f"cost model {CostModel()}, page size 100, max_concurrency 4, ~1% of the open quotes due")
     header = f"{'N open':>7} {'what':<9} {'requests':>9} {'list /proposals':>16} {'list /agendaevents':>19} "
     print(header + f"{'candidates':>10} {'due':>5} {'sent':>5} {'wall s':>8}")
     for n in args.sizes:

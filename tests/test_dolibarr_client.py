@@ -458,7 +458,7 @@ async def test_list_quotes_query(mock: respx.MockRouter, client: DolibarrClient)
     )
     assert params["properties"] == (
         "id,ref,socid,status,date,datep,fin_validite,total_ht,total_tva,total_ttc,multicurrency_code,"
-        "ref_client,array_options,last_main_doc,user_author_id,note_public"
+        "ref_client,array_options,last_main_doc,user_author_id,note_public,contacts_ids"
     )
     assert (params["sortfield"], params["sortorder"], params["limit"], params["page"]) == (
         "t.rowid",

@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -81,7 +82,7 @@ def seed_xss_customer(fake: FakeDolibarr, sample: SampleData) -> int:
     """A customer whose name is a script, with one open quote, followed by jdupont."""
     customer = fake.add_thirdparty(name=XSS_NAME, client=1, email="xss@example.test",
                                    sales_rep_ids=[sample.users["jdupont"]])
-    proposal = fake.add_proposal(customer.id, date=sample.today, duree_validite=30,
+    proposal = fake.add_proposal(customer.id, date=sample.today, duree_validite=10,
                                  user_id=sample.users["jdupont"])
     fake.add_proposal_line(proposal.id, description="Audit", qty=1, subprice="500", tva_tx=20, product_type=1)
     fake.validate_proposal(proposal.id, user_id=sample.users["jdupont"])
@@ -252,7 +253,7 @@ async def test_english_labels_on_request(web: Web) -> None:
 
 async def test_mass_page_lists_open_quotes_with_email_availability(web: Web) -> None:
     await web.login()
-    page = (await web.client.get("/mass")).text
+    page = (await web.client.get("/mass?all=1")).text
     for role in web.sample.open_quotes:
         assert web.sample.refs[role] in page
     for role in ("signed", "refused"):
@@ -264,6 +265,30 @@ async def test_mass_page_lists_open_quotes_with_email_availability(web: Web) -> 
     assert "Montant HT" in page and "Fichiers générés" in page
     expired = (await web.client.get("/mass?expired=1")).text
     assert web.sample.refs["expired"] in expired and web.sample.refs["not_yet_due"] not in expired
+
+
+async def test_mass_page_first_screen_is_filtered_by_dolibarr_and_all_quotes_are_paged(web: Web) -> None:
+    """First screen: quotes near their end of validity, filtered on the server; "all" pages by 100, totals of all."""
+    hotel, owner = web.sample.customers["hotel"], web.sample.users["jdupont"]
+    for _ in range(150):  # far from their end of validity: only on the "all" pages
+        proposal = web.fake.add_proposal(hotel, date=date(2026, 11, 20), duree_validite=120, user_id=owner)
+        web.fake.add_proposal_line(proposal.id, description="Entretien", qty=1, subprice="10")
+        web.fake.validate_proposal(proposal.id, user_id=owner)
+    await web.login()
+    web.fake.reset_requests()
+    first = (await web.client.get("/mass")).text
+    lists = [e for e in web.fake.requests if e.path == "/proposals"]
+    assert lists and all("t.fin_validite:>=:" in e.params.get("sqlfilters", "") for e in lists)
+    assert web.sample.refs["expired"] in first and "fin de validité est proche" in first
+    assert "Page 1" not in first
+    open_count = len(web.sample.open_quotes) + 150
+    one = (await web.client.get("/mass?all=1")).text
+    two = (await web.client.get("/mass?all=1&page=2")).text
+    rows_one = re.findall(r'<tr data-ref="([^"]+)">', one)
+    rows_two = re.findall(r'<tr data-ref="([^"]+)">', two)
+    assert len(rows_one) == 100 and len(rows_two) == open_count - 100 and not set(rows_one) & set(rows_two)
+    for page in (one, two):
+        assert f"Total ({open_count})" in page and f"Page {1 if page is one else 2} / 2" in page
 
 
 async def test_customer_name_is_escaped(web: Web) -> None:

@@ -11,7 +11,8 @@ from dolirelance.domain import QuoteFilter, User
 from dolirelance.errors import DolibarrAuthError, DolibarrError, DolibarrRequestError, DolirelanceError
 from dolirelance.mail import check_connection
 from dolirelance.rights import RIGHTS
-from dolirelance.service import ledger_location, open_ledger, open_runtime
+from dolirelance.service import Runtime, auto_rules, ledger_location, open_ledger, open_runtime
+from dolirelance.service.auto import plan_run
 
 OPT_OUT_LABEL = "Ne pas relancer automatiquement"
 
@@ -60,6 +61,28 @@ def version_checks(version: tuple[int, ...], version_text: str) -> list[Check]:
     for quirk in quirks_for(version):
         checks.append(Check(f"quirk {quirk.key}", True, quirk.what))
     return checks
+
+
+async def auto_cap_check(rt: Runtime) -> Check:
+    """How many automatic follow-ups today's run would send, against ``[auto] max_per_run``."""
+    cap = rt.settings.auto.max_per_run
+    try:
+        planned = await plan_run(rt, rt.today(), auto_rules(rt))
+    except DolirelanceError as exc:
+        return Check("automatic follow-ups", False, f"cannot plan today's run: {exc.message}", exc.remedy, warning=True)
+    due = planned.due_before_cap
+    enabled = "" if rt.settings.auto.enabled else " if enabled"
+    if due <= cap:
+        return Check("automatic follow-ups", True, f"{due} due today{enabled}; [auto] max_per_run = {cap}")
+    return Check(
+        "automatic follow-ups",
+        False,
+        f"{due} due today{enabled}, more than [auto] max_per_run = {cap}: a run sends the {cap} most urgent "
+        f"and defers the other {due - cap} to the next runs",
+        "raise [auto] max_per_run to send more at once (mind the SMTP server's limits), or keep it: "
+        "`dolirelance run --once --dry-run` lists what each run would send",
+        warning=True,
+    )
 
 
 async def run_doctor(settings: Settings) -> list[Check]:
@@ -111,6 +134,8 @@ async def run_doctor(settings: Settings) -> list[Check]:
                         warning=True,
                     )
                 )
+            if settings.auto.steps:
+                checks.append(await auto_cap_check(rt))
             try:
                 company = await rt.company()
                 checks.append(Check("company", True, f"{company.name} {company.town}".strip()))

@@ -255,59 +255,82 @@ def quotes(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Open quotes with their last follow-up and next follow-up date."""
+    """Open quotes with their last follow-up and next follow-up date (printed a page at a time)."""
     from dolirelance import service
 
     settings = _settings(config)
 
     left_out: list[Any] = []
+    tz = _business_tz(settings)
 
-    async def work() -> tuple[list[service.QuoteRow], dict[str, int]]:
+    async def work() -> tuple[int, Decimal]:
+        count, total = 0, Decimal(0)
         async with service.open_runtime(settings) as rt:
             with rt.dolibarr.collecting_rejected_rows() as rejected:
                 customer_ids = await service.resolve_customer_ids(rt, customer) if customer else ()
                 flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_before=rt.today() if expired else None)
-                rows = await service.quotes_overview(rt, flt, sales_rep=sales_rep)
+                if as_json:
+                    out.file.write("[")
+                async for rows in service.iter_quote_rows(rt, flt, sales_rep=sales_rep):
+                    if as_json:
+                        items = (json.dumps(_quote_json(row, tz), ensure_ascii=False) for row in rows)
+                        out.file.write(("," if count else "") + "\n" + ",\n".join(items))
+                    else:
+                        out.print(_quotes_table(rows, tz, header=count == 0))
+                    count += len(rows)
+                    total += sum((row.quote.total_excl_tax for row in rows), Decimal(0))
+                if as_json:
+                    out.file.write("\n]\n")
             left_out.extend(rejected)
-            return rows, {name: i + 1 for i, name in enumerate(rt.model_names())}
+        return count, total
 
-    rows, _levels = _run(work())
-    tz = _business_tz(settings)
+    count, total = _run(work())
     for row in left_out:  # on stderr: --json output stays valid JSON
         err.print(f"[yellow]left out[/] {text(row.describe())}\n    → {text(row.remedy)}")
-    if as_json:
-        payload = [
-            {
-                "id": row.quote.id,
-                "ref": row.quote.ref,
-                "customer": row.customer.name if row.customer else None,
-                "customer_id": row.quote.customer_id,
-                "total_excl_tax": _amount_json(row.quote.total_excl_tax),
-                "total_incl_tax": _amount_json(row.quote.total_incl_tax),
-                "currency": row.quote.currency,
-                "end_of_validity": _day(row.quote.end_of_validity),
-                "opt_out": row.quote.opt_out,
-                "last_followup": None
-                if row.last is None
-                else {
-                    "date": row.last.done_at.astimezone(tz).isoformat(),
-                    "model": row.last.model,
-                    "channel": row.last.channel.value,
-                    "note": row.last.note,
-                },
-                "next_followup": row.next_todo.due_on(tz).isoformat() if row.next_todo else None,
-                "next_model": row.next_model,
-            }
-            for row in rows
-        ]
-        out.print_json(json.dumps(payload, ensure_ascii=False))
-        return
-    table = Table(title=f"{len(rows)} open quote(s)")
-    for column in ("Ref", "Customer", "Amount excl. tax", "End of validity", "Last follow-up", "Next"):
-        table.add_column(column, justify="right" if column.startswith("Amount") else "left")
-    total = Decimal(0)
+    if not as_json:
+        out.print(f"{count} open quote(s); total excl. tax: {_money(total, 'EUR')}")
+
+
+def _quote_json(row: Any, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": row.quote.id,
+        "ref": row.quote.ref,
+        "customer": row.customer.name if row.customer else None,
+        "customer_id": row.quote.customer_id,
+        "total_excl_tax": _amount_json(row.quote.total_excl_tax),
+        "total_incl_tax": _amount_json(row.quote.total_incl_tax),
+        "currency": row.quote.currency,
+        "end_of_validity": _day(row.quote.end_of_validity),
+        "opt_out": row.quote.opt_out,
+        "last_followup": None
+        if row.last is None
+        else {
+            "date": row.last.done_at.astimezone(tz).isoformat(),
+            "model": row.last.model,
+            "channel": row.last.channel.value,
+            "note": row.last.note,
+        },
+        "next_followup": row.next_todo.due_on(tz).isoformat() if row.next_todo else None,
+        "next_model": row.next_model,
+    }
+
+
+# Fixed widths: each page is its own table, and the pages must line up.
+_QUOTE_COLUMNS = (
+    ("Ref", 24),
+    ("Customer", 28),
+    ("Amount excl. tax", 16),
+    ("End of validity", 15),
+    ("Last follow-up", 44),
+    ("Next", 10),
+)
+
+
+def _quotes_table(rows: list[Any], tz: ZoneInfo, *, header: bool) -> Table:
+    table = Table(show_header=header, box=None, pad_edge=False)
+    for column, width in _QUOTE_COLUMNS:
+        table.add_column(column, justify="right" if column.startswith("Amount") else "left", width=width)
     for row in rows:
-        total += row.quote.total_excl_tax
         last = ""
         if row.last is not None:
             last = f"{row.last.done_on(tz).isoformat()} {row.last.model or ''} ({row.last.channel.value})"
@@ -321,8 +344,7 @@ def quotes(
             text(last),
             row.next_todo.due_on(tz).isoformat() if row.next_todo else "",
         )
-    out.print(table)
-    out.print(f"Total excl. tax: {_money(total, 'EUR')}")
+    return table
 
 
 # --------------------------------------------------------------------------- preview / remind
@@ -782,6 +804,8 @@ def print_auto_report(report: Any, settings: Settings) -> None:
         _print_outcome(outcome)
     for outcome in report.outcomes:
         _print_outcome(outcome)
+    if report.cap_warning:
+        out.print(f"[yellow]warning:[/] {report.cap_warning}")
     skipped = ", ".join(f"{reason} {count}" for reason, count in sorted(report.skipped_by_reason().items()))
     out.print(
         f"due {len(report.due)}, sent {len(report.sent)}, failed {len(report.failed)}"

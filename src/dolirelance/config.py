@@ -341,6 +341,9 @@ class AutoSettings(_Section):
     working_days: list[str] = Field(default_factory=lambda: list(MONDAY_TO_FRIDAY))
     # A country code ("FR"), with a subdivision ("FR-57" for Alsace-Moselle), or "none".
     holidays: str = "FR"
+    # At most this many automatic follow-ups per run, the most urgent first; the others are deferred
+    # to the next run (the first day on a large Dolibarr would otherwise send thousands at once).
+    max_per_run: int = Field(200, ge=1, le=100_000)
 
     @field_validator("timezone")
     @classmethod

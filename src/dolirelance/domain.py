@@ -88,6 +88,8 @@ class Quote:
     signed_on: date | None = None  # Dolibarr's date_signature (read only where asked for)
     # Filled only when the quote was read one by one with its contacts.
     contacts: tuple[QuoteContact, ...] = ()
+    # Ids of every external contact linked to the quote, any role: what a list says (``contacts_ids``).
+    contact_ids: tuple[int, ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -292,6 +294,7 @@ class QuoteFilter:
     statuses: tuple[QuoteStatus, ...] = (QuoteStatus.OPEN,)
     customer_ids: tuple[int, ...] = ()
     refs: tuple[str, ...] = ()
+    ids: tuple[int, ...] = ()
     end_of_validity_from: date | None = None  # inclusive
     end_of_validity_before: date | None = None  # exclusive
     exclude_opt_out: bool = False

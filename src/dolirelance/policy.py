@@ -31,6 +31,8 @@ Semantics (docs/automatic.md says the same for users):
   day"). A window whose last day is not a working day is extended to the first working day after
   it, unless the next step is due by then (it supersedes the step, as on any day). The minimum gap
   ends on a working day too: ``retry_on`` is the first working day it allows.
+* **Cap.** :func:`cap_due` keeps the ``max_per_run`` most urgent due decisions (the window closing
+  soonest, then the largest amount) and turns the others into SKIPPED DEFERRED: a later run sends them.
 * All arithmetic is on calendar dates in the configured timezone; :func:`local_day` converts an
   instant to its day there.
 """
@@ -38,8 +40,9 @@ Semantics (docs/automatic.md says the same for users):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -144,6 +147,7 @@ class SkipReason(StrEnum):
     WINDOW_PASSED = "window_passed"
     RECENT_FOLLOWUP = "recent_followup"
     NO_EMAIL = "no_email"
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +443,39 @@ def plan(
     emails = has_email or {}
     return [
         decide(quote, past_by_quote.get(quote.id, ()), rules, today, has_email=emails.get(quote.id)) for quote in quotes
+    ]
+
+
+def urgency_key(decision: Decision, amount: Decimal) -> tuple[date, Decimal, str]:
+    """Most urgent first: the step window closing soonest, then the largest amount, then the ref."""
+    return (decision.window_end or date.max, -amount, decision.quote_ref)
+
+
+def cap_due(decisions: Sequence[Decision], amounts: Mapping[int, Decimal], cap: int) -> list[Decision]:
+    """The decisions with every due one past the ``cap`` most urgent turned into SKIPPED DEFERRED.
+
+    Order of the result = order given. A deferred follow-up is still due: the next run takes it,
+    most urgent first again, so a window closing soon is not lost behind a long queue.
+    """
+    due = sorted(
+        (d for d in decisions if d.kind is DecisionKind.DUE),
+        key=lambda d: urgency_key(d, amounts.get(d.quote_id, Decimal(0))),
+    )
+    deferred = {d.quote_id for d in due[cap:]}
+    if not deferred:
+        return list(decisions)
+    return [
+        replace(
+            d,
+            kind=DecisionKind.SKIPPED,
+            reason=SkipReason.DEFERRED,
+            summary=f"deferred: {d.step.label if d.step else 'a step'} is due, but this run's cap of {cap} "
+            f"automatic follow-ups is reached by more urgent ones; a later run sends it (until {d.window_end})",
+            arithmetic=[*d.arithmetic, f"[auto] max_per_run = {cap}: {len(due)} due, the {cap} most urgent go out"],
+        )
+        if d.quote_id in deferred
+        else d
+        for d in decisions
     ]
 
 

@@ -16,7 +16,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from http import HTTPStatus
@@ -63,9 +63,14 @@ DEFAULT_TIMEZONE = "Europe/Paris"
 # Only what Quote needs: without `properties` every proposal comes with all its lines (~12 KB each).
 QUOTE_PROPERTIES = (
     "id,ref,socid,status,date,datep,fin_validite,total_ht,total_tva,total_ttc,multicurrency_code,"
-    "ref_client,array_options,last_main_doc,user_author_id,note_public"
+    "ref_client,array_options,last_main_doc,user_author_id,note_public,contacts_ids"
 )
 REPORT_QUOTE_PROPERTIES = QUOTE_PROPERTIES + ",date_signature"
+# Only what Customer and Contact need, for the bulk reads (a real server still loads each object).
+CUSTOMER_PROPERTIES = "id,name,email,address,zip,town,country_code,code_client,phone,default_lang"
+CONTACT_PROPERTIES = "id,socid,firstname,lastname,email,civility_code,phone_pro,phone_mobile,poste,default_lang,statut"
+# Quotes per page when a list is streamed (``iter_quotes``).
+STREAM_PAGE_SIZE = 500
 # Criteria per request for id/ref lists: keeps URLs well under common 8 KB limits.
 IDS_PER_REQUEST = 200
 REFS_PER_REQUEST = 40
@@ -222,17 +227,26 @@ class DolibarrClient:
             or_(*(criterion("t.ref", "=", ref) for ref in chunk))
             for chunk in _chunks(sorted(set(flt.refs)), REFS_PER_REQUEST)
         ] or [None]
+        id_chunks: list[Filter | None] = [
+            criterion("t.rowid", "in", chunk) for chunk in _chunks(sorted(set(flt.ids)), IDS_PER_REQUEST)
+        ] or [None]
         filters = [
-            _all(common + [part for part in (customers, refs) if part is not None])
+            _all(common + [part for part in (customers, refs, ids) if part is not None])
             for customers in customer_chunks
             for refs in ref_chunks
+            for ids in id_chunks
         ]
         params: dict[str, str | int] = {"properties": QUOTE_PROPERTIES} if light else {}
         route = "GET /proposals"
         pages = await asyncio.gather(
             *(
                 self._paged(
-                    "proposals", route, _with_filter(params, f), sortfield="t.rowid", empty_on_404=True
+                    "proposals",
+                    route,
+                    _with_filter(params, f),
+                    sortfield="t.rowid",
+                    empty_on_404=True,
+                    at_most=IDS_PER_REQUEST if flt.ids else None,
                 )
                 for f in filters
             )
@@ -278,6 +292,61 @@ class DolibarrClient:
             for w in (wire.parse(wire.WireQuote, item, route) for page in pages for item in page)
         }
         return [quotes[key] for key in sorted(quotes)]
+
+    async def iter_quotes(self, flt: QuoteFilter) -> AsyncIterator[list[Quote]]:
+        """The quotes of :meth:`list_quotes`, a page at a time, so that callers keep one page in memory.
+
+        Pages of at least ``STREAM_PAGE_SIZE`` quotes (a real server's cost is per quote, the
+        request's own cost is paid once per page), read ahead with ``max_concurrency - 1`` requests
+        so that the caller has one left. Filters on many customers, refs or ids (several requests)
+        are read whole, then given in pages.
+        """
+        if (
+            len(flt.customer_ids) > IDS_PER_REQUEST
+            or len(flt.refs) > REFS_PER_REQUEST
+            or len(flt.ids) > IDS_PER_REQUEST
+        ):
+            quotes = await self.list_quotes(flt)
+            for start in range(0, len(quotes), self._page_size):
+                yield quotes[start : start + self._page_size]
+            return
+        tz = await self.server_timezone()
+        opt_out_field = flt.opt_out_field or self._opt_out_field
+        route = "GET /proposals"
+        params = _with_filter({"properties": QUOTE_PROPERTIES}, _all(self._quote_criteria(flt)))
+        seen: set[int] = set()
+        size = max(self._page_size, STREAM_PAGE_SIZE)
+        pages = self._stream("proposals", route, params, sortfield="t.rowid", empty_on_404=True, size=size)
+        async for page in pages:
+            quotes = [
+                wire.parse(wire.WireQuote, item, route).to_domain(tz, opt_out_field=opt_out_field) for item in page
+            ]
+            fresh = [quote for quote in quotes if quote.id not in seen]  # rows shift between pages
+            seen.update(quote.id for quote in fresh)
+            if fresh:
+                yield fresh
+
+    def _quote_criteria(self, flt: QuoteFilter) -> list[Filter]:
+        """Every criterion of ``flt`` in one filter (for at most one chunk of customers, refs and ids)."""
+        parts: list[Filter] = []
+        if len(flt.statuses) == 1:
+            parts.append(criterion("t.fk_statut", "=", int(flt.statuses[0])))
+        elif flt.statuses:
+            parts.append(criterion("t.fk_statut", "in", [int(s) for s in flt.statuses]))
+        if flt.end_of_validity_from is not None:
+            parts.append(criterion("t.fin_validite", ">=", flt.end_of_validity_from))
+        if flt.end_of_validity_before is not None:
+            parts.append(criterion("t.fin_validite", "<", flt.end_of_validity_before))
+        if flt.exclude_opt_out:
+            column = f"ef.{flt.opt_out_field or self._opt_out_field}"
+            parts.append(or_(criterion(column, "is", None), criterion(column, "=", 0)))
+        if flt.customer_ids:
+            parts.append(criterion("t.fk_soc", "in", sorted(set(flt.customer_ids))))
+        if flt.refs:
+            parts.append(or_(*(criterion("t.ref", "=", ref) for ref in sorted(set(flt.refs)))))
+        if flt.ids:
+            parts.append(criterion("t.rowid", "in", sorted(set(flt.ids))))
+        return parts
 
     async def get_quote(self, quote_id: int) -> Quote:
         """The quote with its contacts (``contact_list=0``: rows with type codes, CUSTOMER first)."""
@@ -444,9 +513,10 @@ class DolibarrClient:
                 self._paged(
                     "thirdparties",
                     route,
-                    {"sqlfilters": str(criterion("t.rowid", "in", chunk))},
+                    {"sqlfilters": str(criterion("t.rowid", "in", chunk)), "properties": CUSTOMER_PROPERTIES},
                     sortfield="t.rowid",
                     empty_on_404=True,
+                    at_most=len(chunk),
                 )
                 for chunk in _chunks(wanted, IDS_PER_REQUEST)
             )
@@ -472,6 +542,26 @@ class DolibarrClient:
             "thirdparties", route, {"sqlfilters": str(flt)}, sortfield="t.rowid", empty_on_404=True
         )
         return self._rows(wire.WireCustomer, items, route, wire.WireCustomer.to_domain)
+
+    async def list_contacts(self, ids: Iterable[int]) -> dict[int, Contact]:
+        """Many contacts in few requests: ``(t.rowid:in:...)`` by chunks, paged; unknown ids are left out."""
+        route = "GET /contacts"
+        wanted = sorted({int(i) for i in ids})
+        pages = await asyncio.gather(
+            *(
+                self._paged(
+                    "contacts",
+                    route,
+                    {"sqlfilters": str(criterion("t.rowid", "in", chunk)), "properties": CONTACT_PROPERTIES},
+                    sortfield="t.rowid",
+                    empty_on_404=True,
+                    at_most=len(chunk),
+                )
+                for chunk in _chunks(wanted, IDS_PER_REQUEST)
+            )
+        )
+        contacts = (wire.parse(wire.WireContact, item, route).to_domain() for page in pages for item in page)
+        return {contact.id: contact for contact in contacts}
 
     async def get_contact(self, contact_id: int) -> Contact:
         route = "GET /contacts/{id}"
@@ -777,15 +867,19 @@ class DolibarrClient:
         *,
         sortfield: str,
         empty_on_404: bool = False,
+        at_most: int | None = None,
     ) -> list[Any]:
         """Every item of a list route, pages read concurrently within ``max_concurrency``.
+
+        ``at_most``: the list cannot hold more (a filter on that many ids): one page one larger is
+        one request, its shortness proving it complete.
 
         Page 0 asks for ``pagination_data`` (Dolibarr 21+): with the total known, exactly the
         remaining pages are read. Older servers ignore the parameter and give no total: then up to
         ``LIST_PAGES_IN_FLIGHT`` pages stay in flight until a short page is seen, so a list of N
         items costs at most ceil(N / page size) + 2 requests.
         """
-        size = self._page_size
+        size = self._page_size if at_most is None else at_most + 1
         base = {**params, "limit": size, "sortfield": sortfield, "sortorder": "ASC"}
 
         async def fetch(page: int) -> list[Any]:
@@ -807,6 +901,44 @@ class DolibarrClient:
             rest = await asyncio.gather(*(fetch(page) for page in range(1, math.ceil(total / size))))
             return _dedupe([first, *rest])
         return _dedupe(await self._window(fetch, first, size))
+
+    async def _stream(
+        self,
+        path: str,
+        route: str,
+        params: dict[str, str | int],
+        *,
+        sortfield: str,
+        empty_on_404: bool = False,
+        size: int | None = None,
+    ) -> AsyncIterator[list[Any]]:
+        """Every page of a list route in order, reading ahead ``max_concurrency - 1`` pages (at least one)."""
+        size = size or self._page_size
+        base = {**params, "limit": size, "sortfield": sortfield, "sortorder": "ASC"}
+
+        async def fetch(page: int) -> list[Any]:
+            answer = await self._call(_Call("GET", path, route, {**base, "page": page}, empty_on_404=empty_on_404))
+            items, _ = _unwrap_page(answer, route)
+            return items
+
+        ahead = max(1, self._max_concurrency - 1)
+        pending: collections.deque[asyncio.Task[list[Any]]] = collections.deque()
+        next_page = 0
+        try:
+            while True:
+                while len(pending) < ahead:
+                    pending.append(asyncio.ensure_future(fetch(next_page)))
+                    next_page += 1
+                items = await pending.popleft()
+                if items:
+                    yield items
+                if len(items) < size:
+                    return
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
 
     async def _window(
         self, fetch: Callable[[int], Awaitable[list[Any]]], first: list[Any], size: int

@@ -294,6 +294,15 @@ class WireQuote(WireModel):
         ]
         return external + internal
 
+    def contact_ids(self) -> tuple[int, ...]:
+        """Every external contact's id, from bare ids (lists) or rows (``contact_list=0``)."""
+        ids = (
+            item.id if isinstance(item, WireQuoteContact) else item
+            for item in self.contacts_ids or []
+            if not isinstance(item, WireQuoteContact) or item.source == "external"
+        )
+        return tuple(dict.fromkeys(ids))
+
     def to_domain(self, tz: ZoneInfo, *, opt_out_field: str = "norelance") -> Quote:
         contacts = sorted(
             (row.to_domain() for row in self.contact_rows()),
@@ -319,6 +328,7 @@ class WireQuote(WireModel):
             note_public=html_to_text(self.note_public),
             signed_on=epoch_to_date(self.date_signature, tz),
             contacts=tuple(contacts),
+            contact_ids=self.contact_ids(),
         )
 
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from typing import TypeVar
 
 from dolirelance.config import AutoSettings
 from dolirelance.dolibarr.wire import RejectedRow
 from dolirelance.domain import (
     Channel,
+    Contact,
     Customer,
     Quote,
     QuoteFilter,
@@ -22,11 +26,22 @@ from dolirelance.domain import (
     User,
     choose_recipients,
 )
-from dolirelance.errors import DolirelanceError
+from dolirelance.errors import DolirelanceError, MailError
 from dolirelance.history import QuoteHistory
 from dolirelance.ledger import Entry
 from dolirelance.mail import SmtpSender
-from dolirelance.policy import AutoRules, Decision, DecisionKind, PastFollowUp, decide, local_day, plan
+from dolirelance.policy import (
+    AutoRules,
+    Decision,
+    DecisionKind,
+    PastFollowUp,
+    SkipReason,
+    cap_due,
+    decide,
+    local_day,
+    plan,
+    urgency_key,
+)
 from dolirelance.service.delivery import (
     SENT_STATES,
     Attempt,
@@ -46,6 +61,7 @@ from dolirelance.service.runtime import (
 from dolirelance.workdays import WorkingCalendar, describe_day
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -65,6 +81,24 @@ class AutoReport:
     # Set when ``today`` is not a working day ("Sunday is not a working day"): nothing decided, nothing sent.
     day_off: str | None = None
     next_working_day: date | None = None
+    cap: int | None = None  # [auto] max_per_run
+    due_before_cap: int = 0
+
+    @property
+    def deferred(self) -> list[Decision]:
+        """Due follow-ups left for a later run by the cap."""
+        return [d for d in self.decisions if d.reason is SkipReason.DEFERRED]
+
+    @property
+    def cap_warning(self) -> str | None:
+        """Said by the dry run (and `doctor`) when this run has more due follow-ups than the cap."""
+        if self.cap is None or self.due_before_cap <= self.cap:
+            return None
+        return (
+            f"{self.due_before_cap} automatic follow-ups are due but [auto] max_per_run = {self.cap}: "
+            f"this run sends the {self.cap} most urgent and defers {self.due_before_cap - self.cap} "
+            "to the next runs; raise max_per_run to send more at once"
+        )
 
     @property
     def due(self) -> list[Decision]:
@@ -179,23 +213,109 @@ def candidate_filter(rt: Runtime, rules: AutoRules, today: date) -> QuoteFilter:
     )
 
 
+# Due quotes re-checked together (one list request with their ids, one events request) and sent together.
+AUTO_BATCH = 100
+
+
 async def _recipients_of(rt: Runtime, quote_id: int) -> tuple[Quote, Customer, tuple[Recipient, ...]]:
     quote = await rt.dolibarr.get_quote(quote_id)
     customer = await rt.dolibarr.get_customer(quote.customer_id)
     return quote, customer, choose_recipients(quote, customer)
 
 
+def email_known(quote: Quote, customer: Customer, contacts: Mapping[int, Contact]) -> bool | None:
+    """Whether a follow-up e-mail has an address, from bulk reads; None when only the contacts' roles tell.
+
+    A list gives the ids of the quote's external contacts without their role (CUSTOMER or not). It
+    does not matter when the customer has an address (someone gets the mail either way) or when no
+    linked contact has one (the customer's address, or nobody). Otherwise the quote must be read.
+    """
+    if quote.contacts:  # read one by one: the roles are known
+        return bool(choose_recipients(quote, customer))
+    if (customer.email or "").strip():
+        return True
+    linked = (contacts.get(contact_id) for contact_id in quote.contact_ids)
+    if not any(c is not None and c.active and (c.email or "").strip() for c in linked):
+        return False
+    return None
+
+
+@dataclass
+class _People:
+    """Customers and contacts read in bulk during one run, each once."""
+
+    customers: dict[int, Customer] = field(default_factory=dict)
+    contacts: dict[int, Contact] = field(default_factory=dict)
+
+    async def read(self, rt: Runtime, quotes: Sequence[Quote]) -> None:
+        """The customers of ``quotes`` and the contacts they list, in ``t.rowid:in:`` batches."""
+        customer_ids = {q.customer_id for q in quotes} - set(self.customers)
+        contact_ids = {c for q in quotes for c in q.contact_ids} - set(self.contacts)
+        customers, contacts = await asyncio.gather(
+            rt.dolibarr.list_customers(customer_ids) if customer_ids else _nothing(Customer),
+            rt.dolibarr.list_contacts(contact_ids) if contact_ids else _nothing(Contact),
+        )
+        self.customers.update(customers)
+        self.contacts.update(contacts)
+
+    def customer_of(self, quote: Quote) -> Customer:
+        return self.customers.get(quote.customer_id) or Customer(id=quote.customer_id, name="")
+
+
+async def _nothing(_: type[T]) -> dict[int, T]:
+    return {}
+
+
 async def explain(
     rt: Runtime, quote_key: int | str, *, on: date | None = None
 ) -> tuple[Decision, Quote, Customer, tuple[Recipient, ...]]:
-    """The automatic decision for one quote on a day, exactly as the run makes it."""
+    """The automatic decision for one quote on a day, exactly as the run makes it (the cap included)."""
     quote, customer, recipients = await _recipients_of(
         rt, int(quote_key) if str(quote_key).isdigit() else (await read_quote(rt, quote_key)).id
     )
+    today = on or rt.today()
     histories = await load_history(rt, [quote.id])
     past = (await asyncio.to_thread(_past_followups, rt, [quote.id], histories)).get(quote.id, [])
-    decision = decide(quote, past, auto_rules(rt), on or rt.today(), has_email=bool(recipients))
+    rules = auto_rules(rt)
+    decision = decide(quote, past, rules, today, has_email=bool(recipients))
+    if decision.kind is DecisionKind.DUE:
+        # Would the run's cap leave it for later? Only the whole plan can say.
+        planned = await plan_run(rt, today, rules)
+        mine = next((d for d in planned.decisions if d.quote_id == quote.id), None)
+        if mine is not None and mine.reason is SkipReason.DEFERRED:
+            decision = replace(mine, arithmetic=decision.arithmetic + mine.arithmetic[-1:])
     return decision, quote, customer, recipients
+
+
+@dataclass
+class RunPlan:
+    """What a run decided before re-checking anything: every candidate's decision, the cap applied."""
+
+    decisions: list[Decision]
+    quotes: dict[int, Quote]
+    past: dict[int, list[PastFollowUp]]
+    due_before_cap: int
+
+    @property
+    def to_send(self) -> list[Decision]:
+        """The due decisions within the cap, most urgent first."""
+        due = [d for d in self.decisions if d.kind is DecisionKind.DUE]
+        return sorted(due, key=lambda d: urgency_key(d, self.quotes[d.quote_id].total_excl_tax))
+
+
+async def plan_run(rt: Runtime, today: date, rules: AutoRules) -> RunPlan:
+    """The candidates (one paged list of the step windows), their history (one paged query), the decisions."""
+    quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
+    ids = [q.id for q in quotes]
+    issued = [q.issue_date for q in quotes if q.issue_date is not None]
+    since = min(issued) if issued and len(issued) == len(quotes) else None
+    histories = await load_history(rt, ids, followups_only=True, since=since) if ids else {}
+    past = await asyncio.to_thread(_past_followups, rt, ids, histories)
+    decisions = plan(quotes, past, rules, today)
+    due = sum(1 for d in decisions if d.kind is DecisionKind.DUE)
+    amounts = {q.id: q.total_excl_tax for q in quotes}
+    decisions = cap_due(decisions, amounts, rt.settings.auto.max_per_run)
+    return RunPlan(decisions=decisions, quotes={q.id: q for q in quotes}, past=past, due_before_cap=due)
 
 
 async def run_auto(
@@ -206,9 +326,17 @@ async def run_auto(
     progress: Callable[[FollowUpOutcome], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> AutoReport:
-    """One automatic run: plan every open quote, e-mail the due ones, record them, report."""
+    """One automatic run: plan every open quote, e-mail the due ones (at most ``[auto] max_per_run``,
+    the most urgent first), record them, report.
+
+    The due quotes go in batches of :data:`AUTO_BATCH`: each batch is re-read just before it is sent
+    (one list request with their ids, one events request), its customers and contacts in bulk; each
+    follow-up of the batch is then prepared, sent and recorded, ``[dolibarr] max_concurrency`` at once.
+    """
     today = on or rt.today()
     report = AutoReport(today=today, dry_run=dry_run, decisions=[], started_at=rt.now())
+    report.cap = rt.settings.auto.max_per_run
+    rt.forget_people()
     try:
         if not dry_run:
             report.newly_uncertain = await asyncio.to_thread(rt.ledger.recover_abandoned)
@@ -236,14 +364,10 @@ async def run_auto(
                 report.finished_at = rt.now()
                 return report
         with rt.dolibarr.collecting_rejected_rows() as report.rejected:
-            quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
-            ids = [q.id for q in quotes]
-            issued = [q.issue_date for q in quotes if q.issue_date is not None]
-            since = min(issued) if issued and len(issued) == len(quotes) else None
-            histories = await load_history(rt, ids, followups_only=True, since=since) if ids else {}
-        past = await asyncio.to_thread(_past_followups, rt, ids, histories)
-        report.decisions = plan(quotes, past, rules, today)
-        due = sorted((d for d in report.decisions if d.kind is DecisionKind.DUE), key=lambda d: d.quote_ref)
+            planned = await plan_run(rt, today, rules)
+        report.decisions = planned.decisions
+        report.due_before_cap = planned.due_before_cap
+        due = planned.to_send
         me = await rt.me() if due else None
         if me is not None:
             await require_rights(rt, me)
@@ -255,21 +379,28 @@ async def run_auto(
             report.uncertain = await asyncio.to_thread(rt.ledger.uncertain)
         report.finished_at = rt.now()
         return report
+    if report.deferred:
+        log.warning(
+            "%d due automatic follow-up(s) deferred to a later run: [auto] max_per_run = %d",
+            len(report.deferred),
+            report.cap,
+        )
     if not due or me is None:
         report.uncertain = await asyncio.to_thread(rt.ledger.uncertain)
         report.finished_at = rt.now()
         return report
-    run_id = f"auto-{uuid.uuid4().hex[:8]}"
-    by_id = {q.id: q for q in quotes}
+    run = _Run(rt, rules, today, me, f"auto-{uuid.uuid4().hex[:8]}", dry_run, report, planned.quotes, planned.past)
     smtp_cm: AbstractContextManager[SmtpSender | None] = nullcontext(None) if dry_run else rt.open_smtp()
+    size = max(1, min(AUTO_BATCH, rt.settings.dolibarr.page_size))
     with smtp_cm as smtp:
-        for decision in due:
+        run.smtp = None if smtp is None else _OneAtATime(smtp, should_stop)
+        for start in range(0, len(due), size):
             if should_stop():
                 break
-            final = await _auto_one(
-                rt, decision, by_id[decision.quote_id], rules, today, me, smtp, run_id, dry_run, report
-            )
-            report.decisions = [final if d.quote_id == final.quote_id else d for d in report.decisions]
+            await run.batch(due[start : start + size], should_stop)
+    index = {d.quote_id: i for i, d in enumerate(report.decisions)}
+    for final in run.finals:
+        report.decisions[index[final.quote_id]] = final
     report.uncertain = await asyncio.to_thread(rt.ledger.uncertain)
     report.finished_at = rt.now()
     for outcome in report.outcomes:
@@ -278,89 +409,184 @@ async def run_auto(
     return report
 
 
-async def _auto_one(
-    rt: Runtime,
-    decision: Decision,
-    listed: Quote,
-    rules: AutoRules,
-    today: date,
-    me: User,
-    smtp: SmtpSender | None,
-    run_id: str,
-    dry_run: bool,
-    report: AutoReport,
-) -> Decision:
-    assert decision.step is not None
-    step = decision.step
-    key = rt.ledger.auto_key(listed.id, step.number)
-    if dry_run:
-        return (await _decide_again(rt, listed, step.number, rules, today, dry_run=True))[0]
-    attempt = Attempt(
-        key=key,
-        quote_id=listed.id,
-        quote_ref=listed.ref,
-        channel=Channel.EMAIL,
-        run_id=run_id,
-        model=step.model,
-        user_id=me.id,
-        next_date=today + timedelta(days=rt.settings.followup.next_delay),
-        step=step.number,
-    )
+class _OneAtATime(SmtpSender):
+    """The run's one SMTP connection shared by concurrent follow-ups: one message at a time on it.
 
-    async def prepare() -> PreparedFollowUp:
-        # Read again once claimed: still open, opt-out unset, no follow-up since the plan.
-        final, quote, customer, history = await _decide_again(rt, listed, step.number, rules, today)
-        if final.kind is not DecisionKind.DUE or final.step is None or final.step.number != step.number:
-            raise _NoLongerDue(final)
-        return await prepare_followup(
-            rt,
-            quote,
-            channel=Channel.EMAIL,
-            acting_user=me,
-            model=step.model,
-            key=key,
-            automatic_step=step.number,
-            history=history,
-            customer=customer,
-        )
+    Only :meth:`send` is used by :func:`deliver`; pacing and connection reuse stay the
+    wrapped sender's.
+    """
 
-    try:
-        outcome = await deliver(rt, attempt, prepare, smtp=smtp)
-    except _NoLongerDue as stop:  # the claim was released by deliver
-        return stop.decision
-    except Exception as exc:  # one quote's trouble never stops the others (deliver released the claim)
-        if isinstance(exc, (DolirelanceError, OSError)):
-            message = exc.message if isinstance(exc, DolirelanceError) else str(exc)
-        else:
-            log.exception("unexpected error on quote %s", listed.ref)
-            message = f"unexpected {type(exc).__name__}: {exc}"
+    def __init__(self, sender: SmtpSender, should_stop: Callable[[], bool]) -> None:  # it delegates
+        self._sender = sender
+        self._should_stop = should_stop
+        self._lock = threading.Lock()
+
+    def send(self, message: EmailMessage) -> None:
+        with self._lock:
+            # a follow-up prepared while another was being sent: once stopped, nothing new leaves
+            if self._should_stop():
+                raise _Stopped(STOPPED_BEFORE_SENDING)
+            self._sender.send(message)
+
+
+STOPPED_BEFORE_SENDING = "the run was stopped before this e-mail was sent"
+
+
+class _Stopped(MailError):
+    """Raised instead of sending once the run is asked to stop: nothing left, the claim is released."""
+
+
+@dataclass
+class _Run:
+    rt: Runtime
+    rules: AutoRules
+    today: date
+    me: User
+    run_id: str
+    dry_run: bool
+    report: AutoReport
+    listed: dict[int, Quote]
+    planned_past: dict[int, list[PastFollowUp]]
+    smtp: SmtpSender | None = None
+    people: _People = field(default_factory=_People)
+    finals: list[Decision] = field(default_factory=list)
+
+    async def batch(self, decisions: Sequence[Decision], should_stop: Callable[[], bool]) -> None:
+        rt = self.rt
+        keys: dict[int, str] = {}
+        for decision in decisions:
+            assert decision.step is not None
+            keys[decision.quote_id] = rt.ledger.auto_key(decision.quote_id, decision.step.number)
+        ids = sorted(keys)
+        try:
+            if self.dry_run:  # the plan was made a moment ago: its quotes and history are fresh
+                quotes = {qid: self.listed[qid] for qid in ids}
+                histories: dict[int, QuoteHistory] = {}
+            else:  # re-read just before sending: still open, opt-out unset, no follow-up since the plan
+                fresh, histories = await asyncio.gather(
+                    rt.dolibarr.list_quotes(QuoteFilter(statuses=(), ids=tuple(ids))), load_history(rt, ids)
+                )
+                quotes = {q.id: q for q in fresh}
+            await self.people.read(rt, list(quotes.values()))
+        except DolirelanceError as exc:  # nothing claimed yet: the next run does these
+            for decision in decisions:
+                self._failed(decision, keys[decision.quote_id], exc.message)
+            return
+        semaphore = asyncio.Semaphore(rt.settings.dolibarr.max_concurrency)
+
+        async def one(decision: Decision) -> None:
+            async with semaphore:
+                if not should_stop():
+                    await self._one(decision, keys[decision.quote_id], quotes.get(decision.quote_id), histories)
+
+        await asyncio.gather(*(one(d) for d in decisions))
+
+    def _failed(self, decision: Decision, key: str, message: str) -> None:
+        assert decision.step is not None
         outcome = FollowUpOutcome(
-            listed.ref, "", step.model, Channel.EMAIL, "failed", key=key, error=message, step=step.number
+            decision.quote_ref,
+            "",
+            decision.step.model,
+            Channel.EMAIL,
+            "failed",
+            key=key,
+            error=message,
+            step=decision.step.number,
         )
-    if outcome.outcome == "refused":  # another run, or a person, holds the quote (or did this step)
-        outcome = replace(outcome, outcome="skipped")
-    report.outcomes.append(outcome)
-    _log_auto_outcome(outcome)
-    return decision
+        self.report.outcomes.append(outcome)
+        _log_auto_outcome(outcome)
+
+    async def _decide_again(
+        self, decision: Decision, quote: Quote, histories: Mapping[int, QuoteHistory]
+    ) -> tuple[Decision, Quote, Customer, QuoteHistory]:
+        """The decision for the step from the batch's fresh reads (and, in a real run, the ledger now)."""
+        assert decision.step is not None
+        customer = self.people.customer_of(quote)
+        has_email = email_known(quote, customer, self.people.contacts)
+        if quote.contact_ids and (has_email is None or not self.dry_run):
+            # only a quote read one by one gives its contacts' roles (who the mail goes to)
+            quote = await self.rt.dolibarr.get_quote(quote.id)
+            has_email = bool(choose_recipients(quote, customer))
+        history = histories.get(quote.id, QuoteHistory())
+        if self.dry_run:
+            past = list(self.planned_past.get(quote.id, []))
+        else:  # our own fresh claim must not count as "already done"
+            past = (await asyncio.to_thread(_past_followups, self.rt, [quote.id], {quote.id: history})).get(
+                quote.id, []
+            )
+            past = [p for p in past if not (p.source == "ledger" and p.step == decision.step.number)]
+        final = decide(quote, past, self.rules, self.today, has_email=has_email)
+        return final, quote, customer, history
+
+    async def _one(
+        self, decision: Decision, key: str, quote: Quote | None, histories: Mapping[int, QuoteHistory]
+    ) -> None:
+        rt, step = self.rt, decision.step
+        assert step is not None
+        if quote is None:  # gone from Dolibarr since the plan
+            self.finals.append(replace(decision, kind=DecisionKind.SKIPPED, reason=SkipReason.NOT_OPEN,
+                                       summary="skipped: the quote is no longer in Dolibarr"))  # fmt: skip
+            return
+        if self.dry_run:
+            try:
+                self.finals.append((await self._decide_again(decision, quote, histories))[0])
+            except DolirelanceError as exc:
+                self._failed(decision, key, exc.message)
+            return
+        listed = quote
+        attempt = Attempt(
+            key=key,
+            quote_id=listed.id,
+            quote_ref=listed.ref,
+            channel=Channel.EMAIL,
+            run_id=self.run_id,
+            model=step.model,
+            user_id=self.me.id,
+            next_date=self.today + timedelta(days=rt.settings.followup.next_delay),
+            step=step.number,
+        )
+
+        async def prepare() -> PreparedFollowUp:
+            final, fresh, customer, history = await self._decide_again(decision, listed, histories)
+            if final.kind is not DecisionKind.DUE or final.step is None or final.step.number != step.number:
+                raise _NoLongerDue(final)
+            return await prepare_followup(
+                rt,
+                fresh,
+                channel=Channel.EMAIL,
+                acting_user=self.me,
+                model=step.model,
+                key=key,
+                automatic_step=step.number,
+                history=history,
+                customer=customer,
+            )
+
+        try:
+            outcome = await deliver(rt, attempt, prepare, smtp=self.smtp)
+        except _NoLongerDue as stop:  # the claim was released by deliver
+            self.finals.append(stop.decision)
+            return
+        except Exception as exc:  # one quote's trouble never stops the others (deliver released the claim)
+            if isinstance(exc, (DolirelanceError, OSError)):
+                message = exc.message if isinstance(exc, DolirelanceError) else str(exc)
+            else:
+                log.exception("unexpected error on quote %s", listed.ref)
+                message = f"unexpected {type(exc).__name__}: {exc}"
+            self._failed(decision, key, message)
+            return
+        if outcome.outcome == "failed" and STOPPED_BEFORE_SENDING in (outcome.error or ""):
+            return  # not started: the next run does it
+        if outcome.outcome == "refused":  # another run, or a person, holds the quote (or did this step)
+            outcome = replace(outcome, outcome="skipped")
+        self.report.outcomes.append(outcome)
+        _log_auto_outcome(outcome)
 
 
 class _NoLongerDue(DolirelanceError):
     def __init__(self, decision: Decision) -> None:
         super().__init__(f"no longer due when re-read: {decision.summary}")
         self.decision = decision
-
-
-async def _decide_again(
-    rt: Runtime, listed: Quote, step_number: int, rules: AutoRules, today: date, *, dry_run: bool = False
-) -> tuple[Decision, Quote, Customer, QuoteHistory]:
-    """The decision for the step, from the quote and its history read afresh."""
-    quote, customer, recipients = await _recipients_of(rt, listed.id)
-    history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
-    past = (await asyncio.to_thread(_past_followups, rt, [quote.id], {quote.id: history})).get(quote.id, [])
-    if not dry_run:  # our own fresh claim must not count as "already done"
-        past = [p for p in past if not (p.source == "ledger" and p.step == step_number)]
-    final = decide(quote, past, rules, today, has_email=bool(recipients))
-    return final, quote, customer, history
 
 
 def _log_auto_outcome(outcome: FollowUpOutcome) -> None:

@@ -96,7 +96,7 @@ async def sales_rep_of(rt: Runtime, quote: Quote, fallback: User) -> User:
     that it is known by its id only, enough to own the next to-do (mails are then signed by the acting user).
     """
     try:
-        reps = await rt.dolibarr.sales_representatives(quote.customer_id)
+        reps = await rt.sales_representatives(quote.customer_id)
     except DolibarrError as exc:
         log.debug("no sales representatives for customer %s: %s", quote.customer_id, exc)
         reps = []

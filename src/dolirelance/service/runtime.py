@@ -46,6 +46,7 @@ class Runtime:
     _company: Company | None = None
     _users: dict[int, User] = field(default_factory=dict)
     _me: User | None = None
+    _sales_reps: dict[int, list[User]] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -78,6 +79,17 @@ class Runtime:
         if user_id not in self._users:
             self._users[user_id] = await self.dolibarr.get_user(user_id)
         return self._users[user_id]
+
+    async def sales_representatives(self, customer_id: int) -> list[User]:
+        """A customer's sales representatives, read once per runtime (a run sends to many quotes of one customer)."""
+        if customer_id not in self._sales_reps:
+            self._sales_reps[customer_id] = await self.dolibarr.sales_representatives(customer_id)
+        return self._sales_reps[customer_id]
+
+    def forget_people(self) -> None:
+        """Read users and sales representatives again from now on (a new run in a long-lived daemon)."""
+        self._users = {uid: user for uid, user in self._users.items() if self._me is not None and uid == self._me.id}
+        self._sales_reps.clear()
 
     def model_names(self) -> list[str]:
         return [model.name for model in self.settings.models]

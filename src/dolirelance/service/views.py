@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 from dolirelance.domain import (
     Customer,
@@ -52,33 +53,30 @@ class QuoteRow:
         return rt.level_of(self.last.model) or self.last.level
 
 
-async def customer_ids_of_sales_rep(rt: Runtime, login: str, customer_ids: Sequence[int]) -> set[int]:
-    """Customers (among those given) whose sales representatives include the user ``login``."""
-    me = await rt.me()  # one's own login needs no user.user.lire
-    user = me if login == me.login else await rt.dolibarr.find_user_by_login(login)
-    semaphore = asyncio.Semaphore(rt.settings.dolibarr.max_concurrency)
-
-    async def represented(customer_id: int) -> int | None:
-        async with semaphore:
-            reps = await rt.dolibarr.sales_representatives(customer_id)
-        return customer_id if any(rep.id == user.id for rep in reps) else None
-
-    found = await asyncio.gather(*(represented(cid) for cid in sorted(set(customer_ids))))
-    return {cid for cid in found if cid is not None}
-
-
-async def quotes_of_sales_rep(rt: Runtime, login: str, quotes: Sequence[Quote]) -> list[Quote]:
-    """The quotes the user ``login`` follows: those of the customers it represents.
+class SalesRepSelection:
+    """Keeps, a page at a time, the quotes a sales person follows: those of the customers it represents.
 
     Where Dolibarr cannot list a customer's representatives (22.x, 23.x), the quote's author stands in,
-    as it does for the signature of automatic mails (``sales_rep_of``).
+    as it does for the signature of automatic mails (``sales_rep_of``). Customers' answers are kept.
     """
-    if await rt.dolibarr.representatives_known():
-        allowed = await customer_ids_of_sales_rep(rt, login, [q.customer_id for q in quotes])
-        return [q for q in quotes if q.customer_id in allowed]
-    me = await rt.me()
-    user = me if login == me.login else await rt.dolibarr.find_user_by_login(login)
-    return [q for q in quotes if q.author_id == user.id]
+
+    def __init__(self, rt: Runtime, user_id: int, *, by_author: bool) -> None:
+        self.rt, self.user_id, self.by_author = rt, user_id, by_author
+        self._represented: dict[int, bool] = {}
+
+    @classmethod
+    async def of(cls, rt: Runtime, login: str) -> SalesRepSelection:
+        me = await rt.me()  # one's own login needs no user.user.lire
+        user = me if login == me.login else await rt.dolibarr.find_user_by_login(login)
+        return cls(rt, user.id, by_author=not await rt.dolibarr.representatives_known())
+
+    async def keep(self, quotes: Sequence[Quote]) -> list[Quote]:
+        if self.by_author:
+            return [q for q in quotes if q.author_id == self.user_id]
+        unknown = sorted({q.customer_id for q in quotes} - self._represented.keys())
+        found = await _represented_by(self.rt, self.user_id, unknown)
+        self._represented.update((cid, cid in found) for cid in unknown)
+        return [q for q in quotes if self._represented[q.customer_id]]
 
 
 async def quotes_overview(
@@ -89,28 +87,128 @@ async def quotes_overview(
     due_only: bool = False,
 ) -> list[QuoteRow]:
     """Quotes with their customer, last follow-up and next follow-up date, in a bounded number of requests."""
-    quotes = await rt.dolibarr.list_quotes(flt)
-    if sales_rep:
-        quotes = await quotes_of_sales_rep(rt, sales_rep, quotes)
-    customers = await rt.dolibarr.list_customers({q.customer_id for q in quotes}) if quotes else {}
-    histories = await load_history(rt, [q.id for q in quotes]) if quotes else {}
+    return [row async for rows in iter_quote_rows(rt, flt, sales_rep=sales_rep, due_only=due_only) for row in rows]
+
+
+async def iter_quote_rows(
+    rt: Runtime,
+    flt: QuoteFilter,
+    *,
+    sales_rep: str | None = None,
+    due_only: bool = False,
+) -> AsyncIterator[list[QuoteRow]]:
+    """:func:`quotes_overview` a page at a time: only one page of quotes and its history held at once.
+
+    Per page of quotes: one events request on those quotes, and one thirdparties request for the
+    customers not seen yet (customers are few and kept).
+    """
+    customers: dict[int, Customer] = {}
+    selection = await SalesRepSelection.of(rt, sales_rep) if sales_rep else None
     today = rt.today()
-    rows = []
-    for quote in quotes:
-        history = histories.get(quote.id, QuoteHistory())
-        todo = history.next_todo
-        if due_only and (todo is None or todo.due_on(rt.tz) > today):
+    async for page in rt.dolibarr.iter_quotes(flt):
+        if selection is not None:
+            page = await selection.keep(page)
+        if not page:
             continue
-        rows.append(
-            QuoteRow(
-                quote=quote,
-                customer=customers.get(quote.customer_id),
-                last=history.last,
-                next_todo=todo,
-                next_model=next_model_name(rt, history.last),
-            )
+        missing = {q.customer_id for q in page} - customers.keys()
+        new_customers, histories = await asyncio.gather(
+            rt.dolibarr.list_customers(missing) if missing else _no_customers(),
+            _histories_of(rt, [q.id for q in page]),
         )
-    return rows
+        customers.update(new_customers)
+        rows = []
+        for quote in page:
+            history = histories.get(quote.id, QuoteHistory())
+            todo = history.next_todo
+            if due_only and (todo is None or todo.due_on(rt.tz) > today):
+                continue
+            rows.append(
+                QuoteRow(
+                    quote=quote,
+                    customer=customers.get(quote.customer_id),
+                    last=history.last,
+                    next_todo=todo,
+                    next_model=next_model_name(rt, history.last),
+                )
+            )
+        if rows:
+            yield rows
+
+
+@dataclass(frozen=True)
+class QuotesPage:
+    """One screen of quotes, sorted by end of validity, with the count and total of all that match."""
+
+    rows: list[QuoteRow]
+    count: int
+    total_excl_tax: Decimal
+    page: int
+    pages: int
+
+
+async def quotes_page(
+    rt: Runtime,
+    flt: QuoteFilter,
+    *,
+    sales_rep: str | None = None,
+    page: int = 0,
+    per_page: int = 100,
+) -> QuotesPage:
+    """A page of :func:`quotes_overview`, by end of validity then ref.
+
+    Every matching quote is listed (light: no lines, no history) for the count, the total and the
+    order; customers and history are read for the shown page only.
+    """
+    selection = await SalesRepSelection.of(rt, sales_rep) if sales_rep else None
+    quotes: list[Quote] = []
+    async for listed in rt.dolibarr.iter_quotes(flt):
+        quotes.extend(await selection.keep(listed) if selection is not None else listed)
+    quotes.sort(key=lambda q: (q.end_of_validity or date.max, q.ref))
+    pages = max(1, -(-len(quotes) // per_page))
+    page = min(max(page, 0), pages - 1)
+    shown = quotes[page * per_page : (page + 1) * per_page]
+    customers, histories = await asyncio.gather(
+        rt.dolibarr.list_customers({q.customer_id for q in shown}) if shown else _no_customers(),
+        load_history(rt, [q.id for q in shown]) if shown else _no_histories(),
+    )
+    rows = [
+        QuoteRow(
+            quote=quote,
+            customer=customers.get(quote.customer_id),
+            last=histories.get(quote.id, QuoteHistory()).last,
+            next_todo=histories.get(quote.id, QuoteHistory()).next_todo,
+            next_model=next_model_name(rt, histories.get(quote.id, QuoteHistory()).last),
+        )
+        for quote in shown
+    ]
+    total = sum((q.total_excl_tax for q in quotes), Decimal(0))
+    return QuotesPage(rows=rows, count=len(quotes), total_excl_tax=total, page=page, pages=pages)
+
+
+async def _histories_of(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, QuoteHistory]:
+    """The follow-ups and to-dos of these quotes only (their ids in the filter, by chunks)."""
+    flt = EventFilter(code_prefix=CODE_PREFIX, element_type="propal", element_ids=tuple(sorted(set(quote_ids))))
+    wanted = set(quote_ids)
+    return {qid: h for qid, h in group_by_quote(await rt.dolibarr.list_events(flt)).items() if qid in wanted}
+
+
+async def _no_histories() -> dict[int, QuoteHistory]:
+    return {}
+
+
+async def _no_customers() -> dict[int, Customer]:
+    return {}
+
+
+async def _represented_by(rt: Runtime, user_id: int, customer_ids: Sequence[int]) -> set[int]:
+    semaphore = asyncio.Semaphore(rt.settings.dolibarr.max_concurrency)
+
+    async def one(customer_id: int) -> int | None:
+        async with semaphore:
+            reps = await rt.sales_representatives(customer_id)
+        return customer_id if any(rep.id == user_id for rep in reps) else None
+
+    return {cid for cid in await asyncio.gather(*(one(cid) for cid in customer_ids)) if cid is not None}
 
 
 @dataclass(frozen=True)
@@ -145,19 +243,21 @@ async def history_view(
         # every customer the text matches (not only the first): their quotes' events, in chunked bulk reads
         flt = EventFilter(code_prefix=CODE_PREFIX, element_type="propal", element_ids=tuple(sorted(quotes)))
     elif open_only:
-        for q in await rt.dolibarr.list_quotes(QuoteFilter()):
-            quotes[q.id] = q
+        pass  # the open quotes among those the events name, read once the events are known
     else:
         raise FollowUpError("say which history", remedy="use --quote REF, --customer ID-or-name or --open")
     events = await rt.dolibarr.list_events(flt)
     records = [r for h in group_by_quote(events).values() for r in h.followups]
+    if open_only:  # the quotes named by a follow-up, not every open quote
+        named = tuple(sorted({r.quote_id for r in records if r.quote_id is not None}))
+        if named:
+            quotes.update((q.id, q) for q in await rt.dolibarr.list_quotes(QuoteFilter(ids=named)))
     if open_only or customer is not None:
         records = [r for r in records if r.quote_id in quotes]
     missing_quotes = {r.quote_id for r in records if r.quote_id is not None and r.quote_id not in quotes}
     if missing_quotes:
-        for q in await rt.dolibarr.list_quotes(QuoteFilter(statuses=tuple(QuoteStatus))):
-            if q.id in missing_quotes:
-                quotes[q.id] = q
+        wanted = QuoteFilter(statuses=tuple(QuoteStatus), ids=tuple(sorted(missing_quotes)))
+        quotes.update((q.id, q) for q in await rt.dolibarr.list_quotes(wanted))
     customers = await rt.dolibarr.list_customers({q.customer_id for q in quotes.values()}) if quotes else {}
     lines = []
     for record in sorted(records, key=lambda r: (r.done_at, r.event_id), reverse=True):
@@ -201,7 +301,8 @@ async def upcoming(rt: Runtime, *, login: str | None = None, days: int = 30) -> 
     )
     todos = [t for h in group_by_quote(events).values() for t in h.open_todos]
     todos = [t for t in todos if t.due_on(rt.tz) <= horizon]
-    quotes = {q.id: q for q in await rt.dolibarr.list_quotes(QuoteFilter())} if todos else {}
+    named = tuple(sorted({t.quote_id for t in todos if t.quote_id is not None}))
+    quotes = {q.id: q for q in await rt.dolibarr.list_quotes(QuoteFilter(ids=named))} if named else {}
     customers = await rt.dolibarr.list_customers({q.customer_id for q in quotes.values()}) if quotes else {}
     lines = []
     for todo in sorted(todos, key=lambda t: t.due_at):

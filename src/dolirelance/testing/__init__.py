@@ -1,5 +1,6 @@
 """Test helpers shipped with the package: a fake Dolibarr (20.0.0, 22.0.4 or 23.0.0-beta) and French sample data."""
 
+from dolirelance.testing.cost import CostModel
 from dolirelance.testing.fake_dolibarr import (
     ALL_RIGHTS,
     AgendaEventRecord,
@@ -31,6 +32,7 @@ __all__ = [
     "AgendaEventRecord",
     "ColumnKind",
     "ContactRecord",
+    "CostModel",
     "FakeDolibarr",
     "ProposalRecord",
     "RequestLogEntry",

@@ -8,7 +8,9 @@ strings, 404-as-empty on some lists, 304 with no body, the PUT ``fin_validite`` 
 ``FakeDolibarr(version="23.0.0-beta")`` plays another version: what differs is in
 :mod:`dolirelance.testing.fake_versions`.
 
-Fault injection for tests: ``fake.latency``, ``fake.fail_next()``, ``fake.hang_next()``, and the request
+Cost: ``fake.cost = CostModel()`` makes every request cost what it costs a real Dolibarr 20 (per
+request, per row returned, at most 4 served at once; see :mod:`dolirelance.testing.cost`). Off by
+default. Fault injection for tests: ``fake.latency``, ``fake.fail_next()``, ``fake.hang_next()``, and the request
 log ``fake.requests`` / ``fake.count_requests()``.
 
 Not from the transcript, so guessed from Dolibarr's PHP source: the texts of the 409 "extrafield
@@ -41,15 +43,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dolirelance.testing import fake_versions
+from dolirelance.testing.cost import CostModel, RequestCosts, rows_in
 from dolirelance.testing.fake_versions import FakeVersion
 from dolirelance.testing.pdf import ProposalPdfLine, ProposalPdfParty, render_proposal_pdf
 from dolirelance.testing.sqlfilters import (
+    Bare,
+    BoolOp,
     ColumnKind,
     Row,
     RowValue,
+    SqlFilterError,
     SqlFilterSqlError,
     SqlFilterSyntaxError,
     compile_filter,
+    parse_filter,
     split_sort_fields,
     sql_sort_key,
 )
@@ -528,6 +535,12 @@ class FakeDolibarr:
         self.bad_key_delay = bad_key_delay
         self.data_root = data_root
         self.latency = 0.0
+        # What a real server charges per request and per row, with its workers (off: tests stay fast).
+        self.cost: CostModel | None = None
+        self._costs: RequestCosts | None = None
+        # With the cost model on, a list's matching rows are kept until the next write through HTTP,
+        # so that the fake's own Python time (one core) stays under what the model charges.
+        self._list_memo: dict[tuple[Any, ...], list[Any]] = {}
         self.requests: list[RequestLogEntry] = []
         # (status, path prefix or None, method or None): the first entry matching a request is used
         self._fail_queue: list[tuple[int, str | None, str | None]] = []
@@ -2261,6 +2274,36 @@ def _filter_and_sort(
     error_prefix: str,
     source: str,
 ) -> list[Any]:
+    memo = call.fake._list_memo if call.fake.cost is not None else None
+    memo_key = (
+        call.user.id,
+        error_prefix,
+        tuple(sorted((k, v) for k, v in call.params.items() if k not in _PAGING_PARAMS)),
+    )
+    if memo is not None and memo_key in memo:
+        return memo[memo_key]
+    records = _filter_and_sort_now(
+        call, records, columns, row_of, default_sort=default_sort, error_prefix=error_prefix, source=source
+    )
+    if memo is not None:
+        memo[memo_key] = records
+    return records
+
+
+# Parameters that pick a page of a list, not which rows it holds.
+_PAGING_PARAMS = frozenset({"limit", "page", "properties", "pagination_data"})
+
+
+def _filter_and_sort_now(
+    call: Call,
+    records: list[Any],
+    columns: Mapping[str, ColumnKind],
+    row_of: Callable[[Any], Row],
+    *,
+    default_sort: str,
+    error_prefix: str,
+    source: str,
+) -> list[Any]:
     sqlfilters = call.param("sqlfilters")
     if sqlfilters:
         sqlfilters = fake_versions.accepted_sqlfilters(call.fake.version, sqlfilters)
@@ -2311,10 +2354,41 @@ def _get_proposal(
     return proposal
 
 
+def _top_level_ids(sqlfilters: str | None, column: str) -> set[int] | None:
+    """The ids a top-level ``and`` criterion ``column = n`` / ``column in (...)`` allows, None if none.
+
+    Lets a list read only those rows before the whole filter runs (same answer: the database's index).
+    """
+    if not sqlfilters:
+        return None
+    try:
+        node = parse_filter(sqlfilters)
+    except SqlFilterError:
+        return None  # the normal path raises the error Dolibarr gives
+    allowed: set[int] | None = None
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, BoolOp):
+            if current.op == "and":
+                stack += [current.left, current.right]
+            continue
+        if current.field == column and current.operator in ("=", "in"):
+            if not all(isinstance(value, Bare) for value in current.values):
+                continue
+            ids = {int(value.number) for value in current.values if isinstance(value, Bare)}
+            allowed = ids if allowed is None else allowed & ids
+    return allowed
+
+
 def list_proposals(call: Call) -> Any:
     call.require("propal.lire")
     fake = call.fake
-    records = list(fake.proposals.values())
+    wanted_ids = _top_level_ids(call.param("sqlfilters"), "t.rowid")
+    if wanted_ids is None:
+        records = list(fake.proposals.values())
+    else:
+        records = [fake.proposals[i] for i in sorted(wanted_ids) if i in fake.proposals]
     thirdparty_ids = call.param("thirdparty_ids")
     if thirdparty_ids:
         wanted = {_php_int(part) for part in thirdparty_ids.split(",") if part.strip()}
@@ -2331,8 +2405,19 @@ def list_proposals(call: Call) -> Any:
         source="api_proposals.class.php:235",
     )
     properties = call.param("properties")
-    page = [_only_properties(render_proposal(fake, p, "ids"), properties) for p in _paginate(records, call)]
+    page = [_only_properties(_listed_proposal(fake, p), properties) for p in _paginate(records, call)]
     return fake_versions.paginated(fake.version, call.params, page, len(records))
+
+
+def _listed_proposal(fake: FakeDolibarr, proposal: ProposalRecord) -> dict[str, Any]:
+    """A proposal as a list shows it; kept like ``_list_memo`` when the cost model is on."""
+    if fake.cost is None:
+        return render_proposal(fake, proposal, "ids")
+    key = ("proposal", proposal.id)
+    rendered = fake._list_memo.get(key)
+    if rendered is None:
+        rendered = fake._list_memo[key] = [render_proposal(fake, proposal, "ids")]
+    return rendered[0]  # type: ignore[no-any-return]
 
 
 def get_proposal(call: Call) -> Any:
@@ -2955,7 +3040,12 @@ def _event_visible(call: Call, event: AgendaEventRecord) -> bool:
 def list_events(call: Call) -> Any:
     call.require("agenda.myactions.read")
     fake = call.fake
-    records = [event for event in fake.events.values() if _event_visible(call, event)]
+    elements = _top_level_ids(call.param("sqlfilters"), "t.fk_element")
+    records = [
+        event
+        for event in fake.events.values()
+        if (elements is None or event.fk_element in elements) and _event_visible(call, event)
+    ]
     user_ids = call.param("user_ids")
     if user_ids:
         owners = {_php_int(part) for part in user_ids.split(",") if part.strip()}
@@ -3325,6 +3415,15 @@ def create_app(fake: FakeDolibarr) -> Starlette:
     router = _build_router(fake.version)
 
     async def dispatch(request: Request) -> Response:
+        if fake.cost is None:
+            return await serve(request)
+        if fake._costs is None or fake._costs.model != fake.cost:
+            fake._costs = RequestCosts(fake.cost)
+        if request.method.upper() != "GET":
+            fake._list_memo.clear()
+        return await fake._costs.serve(lambda: serve(request), lambda _: int(getattr(request.state, "rows", 0)))
+
+    async def serve(request: Request) -> Response:
         method = request.method.upper()
         path = "/" + request.path_params.get("path", "")
         path = path.rstrip("/") or "/"
@@ -3405,10 +3504,14 @@ def create_app(fake: FakeDolibarr) -> Starlette:
         call = Call(fake, user or fake.admin_user, params, body, tuple(unquote(arg) for arg in args), method)
         try:
             result = route.handler(call)
+            request.state.rows = rows_in(result)
         except NotModified:
             return Response(b"", status_code=304)
         except ApiError as error:
             return _error_response(error, fake.version)
+        finally:
+            if method != "GET":
+                fake._list_memo.clear()
         return _json(result)
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]

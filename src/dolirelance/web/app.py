@@ -43,6 +43,7 @@ from dolirelance.service import (
     MassItem,
     MassSelection,
     QuoteRow,
+    QuotesPage,
     Runtime,
     SmtpFactory,
     follow_up,
@@ -52,6 +53,7 @@ from dolirelance.service import (
     open_runtime,
     plan_mass,
     quotes_overview,
+    quotes_page,
     read_customer,
     read_quote,
     recipients_of,
@@ -414,25 +416,47 @@ async def home(request: Request) -> Response:
 # --------------------------------------------------------------------------- Relance massive
 
 
+# The first screen shows the quotes whose end of validity is near (filtered by Dolibarr): on a large
+# Dolibarr, listing every open quote costs seconds. "All open quotes" is one click away, paged.
+SOON_PAST_DAYS = 30
+SOON_AHEAD_DAYS = 15
+MASS_PAGE_SIZE = 100
+
+
 @dataclass(frozen=True)
 class MassFilters:
     sales_rep: str = ""
     customer: str = ""
     expired: bool = False
+    all_open: bool = False  # False: only the quotes whose end of validity is near
+    page: int = 0
 
     @classmethod
     def from_values(cls, get: Callable[[str], str]) -> MassFilters:
-        return cls(sales_rep=get("sales_rep"), customer=get("customer"), expired=get("expired") in ("1", "on"))
+        page = get("page")
+        return cls(
+            sales_rep=get("sales_rep"),
+            customer=get("customer"),
+            expired=get("expired") in ("1", "on"),
+            all_open=get("all") in ("1", "on"),
+            page=int(page) - 1 if page.isdigit() and int(page) > 0 else 0,
+        )
 
 
-async def _mass_rows(rt: Runtime, filters: MassFilters) -> tuple[list[QuoteRow], list[str]]:
-    """The open quotes, and the rows Dolibarr sent that could not be read (named, with what to fix)."""
+async def _mass_rows(rt: Runtime, filters: MassFilters) -> tuple[QuotesPage, list[str]]:
+    customer_ids = await resolve_customer_ids(rt, filters.customer) if filters.customer else ()
+    today = rt.today()
+    window_from = None if filters.all_open else today - timedelta(days=SOON_PAST_DAYS)
+    window_before = today if filters.expired else None
+    if not filters.all_open and not filters.expired:
+        window_before = today + timedelta(days=SOON_AHEAD_DAYS + 1)
+    flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_from=window_from, end_of_validity_before=window_before)
     with rt.dolibarr.collecting_rejected_rows() as rejected:
-        customer_ids = await resolve_customer_ids(rt, filters.customer) if filters.customer else ()
-        flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_before=rt.today() if filters.expired else None)
-        rows = await quotes_overview(rt, flt, sales_rep=filters.sales_rep or None)
-    left_out = [f"{row.describe()} — {row.remedy}" for row in rejected]
-    return sorted(rows, key=lambda row: (row.quote.end_of_validity or date.max, row.quote.ref)), left_out
+        shown = await quotes_page(
+            rt, flt, sales_rep=filters.sales_rep or None, page=filters.page, per_page=MASS_PAGE_SIZE
+        )
+    # the rows Dolibarr sent that could not be read, named with what to fix
+    return shown, [f"{row.describe()} — {row.remedy}" for row in rejected]
 
 
 def _day_off_label(rt: Runtime) -> str | None:
@@ -461,10 +485,12 @@ async def _render_mass(
     emails: dict[int, str] = {}
     left_out: list[str] = []
     try:
-        rows, left_out = await _mass_rows(rt, filters)
-        emails = await recipients_of(rt, rows)  # the quote's contacts, as the sending chooses them
+        shown, left_out = await _mass_rows(rt, filters)
+        # the quote's contacts, as the sending chooses them: for the page shown only
+        emails = await recipients_of(rt, shown.rows)
     except DolirelanceError as exc:
-        rows, error = [], error or _error_text(exc)
+        shown, emails, error = QuotesPage([], 0, Decimal(0), 0, 1), {}, error or _error_text(exc)
+    rows = shown.rows
     lines = [
         {
             "row": row,
@@ -474,10 +500,11 @@ async def _render_mass(
         }
         for row in rows
     ]
-    total = sum((row.quote.total_excl_tax for row in rows), Decimal(0))
     default_next = rt.today() + timedelta(days=rt.settings.followup.next_delay)
     return _render(
-        request, session, "mass.html", status_code=status_code, error=error, lines=lines, total=total,
+        request, session, "mass.html", status_code=status_code, error=error, lines=lines,
+        total=shown.total_excl_tax, count=shown.count, page=shown.page + 1, pages=shown.pages,
+        soon=(SOON_PAST_DAYS, SOON_AHEAD_DAYS),
         filters=filters, models=rt.model_names(), files=_state(request).generated_files(session),
         ticked_letters=ticked_letters, ticked_emails=ticked_emails, note=note,
         next_date=next_date or default_next.isoformat(), today=rt.today().isoformat(), left_out=left_out,

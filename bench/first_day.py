@@ -1,0 +1,263 @@
+"""The first day of automatic follow-ups on 10,000 open quotes, against a fake that costs like a real Dolibarr.
+
+Scenario (issue 11): 10,000 open quotes (plus the sample's), their end of validity spread so that
+~20 % of them have a step due today (steps -5 days / +10 days, window 30 days), none followed up
+before. The fake Dolibarr runs in its own process over HTTP on loopback, with the cost model of a
+real Dolibarr 20 (``dolirelance.testing.CostModel``: ~10 ms per request, ~1 ms per object returned
+whatever ``properties`` says, 4 PHP workers, 2 cores).
+
+Measured, in this order, in the same run:
+
+- **floor**: every open quote read once, ids only (``properties=id``), pages of 500, 4 requests in
+  flight. Nothing can decide about every open quote faster than that;
+- **dry run**: ``run_auto(dry_run=True)``: wall time and requests, by route, against the bound
+  ceil(window / page) + event pages + 3 × ceil(due / 100) + a constant;
+- **quotes**: ``dolirelance quotes --json`` over every open quote, in a subprocess: wall time and
+  peak memory (max RSS of that process);
+- **web mass page**: the first screen of the mass follow-up page (``GET /mass``);
+- **real run**: ``run_auto()`` e-mailing the due quotes (capped by ``[auto] max_per_run``, raised
+  here to send them all) to an SMTP sink on loopback with the rate limit off, each recorded in
+  Dolibarr: follow-ups per second.
+
+Run: .venv/bin/python bench/first_day.py [--open 10000] [--skip-real] [--no-cost]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import multiprocessing
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dolirelance.config import load_config
+from dolirelance.demo import write_demo_config
+from dolirelance.service import open_runtime, run_auto
+from dolirelance.testing import CostModel, FakeDolibarr, create_app, load_sample_data, serve_in_thread
+from dolirelance.testing.smtp_sink import SmtpSink
+
+TODAY = date(2026, 11, 28)
+NOW = datetime(2026, 11, 28, 7, 30, tzinfo=UTC)  # 08:30 in Paris
+API_KEY = "demo-sales-key"
+# End of validity from today - 135 to today + 49 days: the 37 days on which a step is due (5 days
+# before the end, then 10 to 40 days after it) are ~20 % of them.
+OFFSETS = (-135, 49)
+FLOOR_PAGE = 500
+FLOOR_IN_FLIGHT = 4
+
+
+def seed_first_day(fake: FakeDolibarr, n: int, rng: random.Random) -> None:
+    """``n`` open quotes with one line and one CUSTOMER contact each; no follow-up ever made."""
+    sample = load_sample_data(fake, TODAY)
+    owner = sample.users["jdupont"]
+    customers = list(sample.customers.values())
+    # each customer's own contacts (Dolibarr links a quote to contacts of its customer)
+    contacts = {c: [k for k in fake.contacts.values() if k.socid == c] for c in customers}
+    template = next(p for p in fake.proposals.values() if p.last_main_doc)
+    pdf = next(f for f in fake.proposal_files(template) if f.name.endswith(".pdf")).content
+    for index in range(n):
+        end = TODAY + timedelta(days=rng.randint(*OFFSETS))
+        customer = customers[index % len(customers)]
+        proposal = fake.add_proposal(customer, date=end - timedelta(days=30), duree_validite=30, user_id=owner)
+        fake.add_proposal_line(proposal.id, description="Installation photovoltaïque", qty=1, subprice="4800")
+        own = contacts[customer]
+        if index % 4 and own:  # three quotes in four have a follow-up contact, the others go to the customer
+            fake.link_contact(proposal.id, own[index % len(own)].id, "CUSTOMER", "external")
+        fake.validate_proposal(proposal.id, user_id=owner)
+        # the same PDF for every quote: rendering 10,000 of them would only slow the seeding down
+        fake.upload_file(proposal.id, f"{proposal.ref}.pdf", pdf)
+        proposal.last_main_doc = f"propale/{proposal.ref}/{proposal.ref}.pdf"
+        proposal.row_cache = None
+
+
+def serve_fake(n: int, with_cost: bool, pipe: Connection) -> None:
+    """Child process: seed, serve over HTTP, report the URL and the number of open quotes, wait."""
+    fake = FakeDolibarr(timezone="Europe/Paris", now=lambda: NOW)
+    seed_first_day(fake, n, random.Random(n))
+    if with_cost:
+        # A real server's caches are warm after the first reads: so are the fake's (see _list_memo).
+        fake.cost = CostModel(per_request=0, per_row=0)
+        asyncio.run(warm_up(fake))
+        fake.cost = CostModel()
+    open_count = sum(1 for p in fake.proposals.values() if p.status == 1)
+    with serve_in_thread(create_app(fake)) as url:
+        pipe.send((url, open_count))
+        pipe.recv()  # the parent says stop
+
+
+async def warm_up(fake: FakeDolibarr) -> None:
+    transport = httpx.ASGITransport(app=create_app(fake))
+    async with httpx.AsyncClient(transport=transport, base_url="http://fake/api/index.php/") as http:
+        answer = await http.get("proposals", params={"limit": 0}, headers={"DOLAPIKEY": API_KEY})
+        answer.raise_for_status()
+
+
+async def read_floor(url: str) -> tuple[float, int, int]:
+    """Every open quote once, ids only, pages of 500, 4 in flight: (seconds, requests, quotes)."""
+    requests = 0
+    ids: set[str] = set()
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url + "/", headers={"DOLAPIKEY": API_KEY}, timeout=60) as http:
+
+        async def page(number: int) -> int:
+            nonlocal requests
+            requests += 1
+            params: dict[str, str | int] = {
+                "sqlfilters": "(t.fk_statut:=:1)",
+                "properties": "id",
+                "limit": FLOOR_PAGE,
+                "page": number,
+                "sortfield": "t.rowid",
+            }
+            answer = (await http.get("proposals", params=params)).json()
+            ids.update(str(item["id"]) for item in answer)
+            return len(answer)
+
+        number = 0
+        while True:
+            sizes = await asyncio.gather(*(page(number + k) for k in range(FLOOR_IN_FLIGHT)))
+            number += FLOOR_IN_FLIGHT
+            if min(sizes) < FLOOR_PAGE:
+                break
+    return time.perf_counter() - started, requests, len(ids)
+
+
+async def auto_runs(config: Path, *, real: bool, max_per_run: int | None) -> dict[str, Any]:
+    settings = load_config(config)
+    if max_per_run is not None:
+        settings = settings.model_copy(update={"auto": settings.auto.model_copy(update={"max_per_run": max_per_run})})
+    results: dict[str, Any] = {}
+    async with open_runtime(settings, now=lambda: NOW) as rt:
+        await rt.dolibarr.status()  # the connection and /status, outside of the measures
+        for label, dry in (("dry run", True), ("real run", False)):
+            if dry is False and not real:
+                continue
+            before = rt.dolibarr.request_count
+            by_route_before = dict(rt.dolibarr.requests_by_route)
+            started = time.perf_counter()
+            report = await run_auto(rt, dry_run=dry)
+            elapsed = time.perf_counter() - started
+            assert report.error is None, report.error
+            by_route = {
+                route: count - by_route_before.get(route, 0)
+                for route, count in rt.dolibarr.requests_by_route.items()
+                if count - by_route_before.get(route, 0)
+            }
+            results[label] = {
+                "seconds": elapsed,
+                "requests": rt.dolibarr.request_count - before,
+                "by_route": by_route,
+                "candidates": len(report.decisions),
+                "due": len(report.due),
+                "deferred": len(report.deferred),
+                "sent": len(report.sent),
+                "failed": len(report.failed),
+            }
+    return results
+
+
+def run_quotes_cli(config: Path) -> tuple[float, float, int]:
+    """``dolirelance quotes --json`` in a subprocess: (seconds, max RSS in MB, quotes printed)."""
+    out = config.parent / "quotes.json"
+    started = time.perf_counter()
+    with out.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dolirelance", "quotes", "--json", "--config", str(config)], stdout=sink
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"dolirelance quotes exited with {process.returncode}")
+    import json
+
+    count = len(json.loads(out.read_text(encoding="utf-8")))
+    return elapsed, usage.ru_maxrss / 1024, count
+
+
+def web_first_screen(config: Path) -> tuple[float, int]:
+    """Seconds to the first screen of the mass page, logged in as the sales user; and its status code."""
+    from starlette.testclient import TestClient
+
+    from dolirelance.web import create_web_app
+
+    settings = load_config(config)
+    app = create_web_app(settings, now=lambda: NOW)
+    with TestClient(app) as client:
+        login_page = client.get("/login")
+        token = login_page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        client.post("/login", data={"login": "jdupont", "password": "relance", "csrf": token})
+        started = time.perf_counter()
+        response = client.get("/mass", params={"all": "1"})
+        return time.perf_counter() - started, response.status_code
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--open", type=int, default=10_000, help="open quotes to seed (plus the sample's)")
+    parser.add_argument("--skip-real", action="store_true", help="measure without the real run")
+    parser.add_argument("--no-cost", action="store_true", help="the fake answers as fast as it can")
+    args = parser.parse_args(argv)
+    ctx = multiprocessing.get_context("fork")
+    parent_end, child_end = ctx.Pipe()
+    server = ctx.Process(target=serve_fake, args=(args.open, not args.no_cost, child_end), daemon=True)
+    seeding = time.perf_counter()
+    server.start()
+    url, open_count = parent_end.recv()
+    print(f"fake Dolibarr: {open_count} open quotes, seeded and serving in {time.perf_counter() - seeding:.1f} s")
+    cost = "off" if args.no_cost else str(CostModel())
+    print(f"cost model: {cost}")
+    try:
+        with tempfile.TemporaryDirectory() as tmp, SmtpSink() as sink:
+            workdir = Path(tmp)
+            config = write_demo_config(workdir, dolibarr_url=url, api_key=API_KEY, smtp_port=sink.port)
+            floor_s, floor_requests, floor_quotes = asyncio.run(read_floor(url))
+            print(f"floor: {floor_quotes} open quotes read once (ids, pages of {FLOOR_PAGE}, "
+                  f"{FLOOR_IN_FLIGHT} in flight): {floor_s:.2f} s, {floor_requests} requests")  # fmt: skip
+            capped = asyncio.run(auto_runs(config, real=False, max_per_run=None))["dry run"]
+            print(f"dry run with the default cap: {capped['seconds']:.2f} s, {capped['requests']} requests, "
+                  f"{capped['due']} due, {capped['deferred']} deferred")  # fmt: skip
+            runs = asyncio.run(auto_runs(config, real=False, max_per_run=100_000))
+            dry = runs["dry run"]
+            page = load_config(config).dolibarr.page_size
+            window = dry["candidates"]
+            events = dry["by_route"].get("GET /agendaevents", 0)
+            bound = math.ceil(window / page) + events + 3 * math.ceil(dry["due"] / 100)
+            print(f"dry run, every due quote checked (cap lifted): {dry['seconds']:.2f} s "
+                  f"({dry['seconds'] / floor_s:.2f} × floor), "
+                  f"{dry['requests']} requests (bound without the constant: {bound}); "
+                  f"{window} quotes in the window, {dry['due']} due, {dry['deferred']} deferred")  # fmt: skip
+            for route, count in sorted(dry["by_route"].items()):
+                print(f"    {count:>6}  {route}")
+            quotes_s, quotes_mb, quotes_count = run_quotes_cli(config)
+            print(f"quotes --json: {quotes_count} quotes in {quotes_s:.2f} s ({quotes_s / floor_s:.2f} × floor), "
+                  f"max RSS {quotes_mb:.0f} MB (the whole process)")  # fmt: skip
+            web_s, web_status = web_first_screen(config)
+            print(f"web mass page, first screen: {web_s:.2f} s (HTTP {web_status})")
+            if not args.skip_real:
+                real = asyncio.run(auto_runs(config, real=True, max_per_run=100_000))["real run"]
+                rate = real["sent"] / real["seconds"] if real["seconds"] else 0.0
+                print(f"real run: {real['sent']} follow-ups sent and recorded in {real['seconds']:.1f} s = "
+                      f"{rate:.1f}/s; {real['failed']} failed; {len(sink.messages)} e-mails received; "
+                      f"{real['requests']} requests")  # fmt: skip
+                for route, count in sorted(real["by_route"].items()):
+                    print(f"    {count:>6}  {route}")
+    finally:
+        parent_end.send("stop")
+        server.join(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
