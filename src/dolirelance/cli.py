@@ -136,7 +136,8 @@ def _parse_day(value: str | None, option: str) -> date | None:
 
 
 def _money(value: Decimal, currency: str) -> str:
-    return format_amount(value, currency, "fr")  # the customers' language, as in the models
+    # the customers' language, as in the models; plain spaces in a terminal (copied into mails, sheets)
+    return format_amount(value, currency, "fr").replace("\u202f", " ").replace("\u00a0", " ")
 
 
 def _day(value: date | None) -> str:
