@@ -287,10 +287,13 @@ class DolibarrClient:
                 for f in filters
             )
         )
-        quotes = {
-            w.id: w.to_domain(tz, opt_out_field=self._opt_out_field)
-            for w in (wire.parse(wire.WireQuote, item, route) for page in pages for item in page)
-        }
+        found = self._rows(
+            wire.WireQuote,
+            [item for page in pages for item in page],
+            route,
+            lambda w: w.to_domain(tz, opt_out_field=self._opt_out_field),
+        )
+        quotes = {quote.id: quote for quote in found}
         return [quotes[key] for key in sorted(quotes)]
 
     async def iter_quotes(self, flt: QuoteFilter) -> AsyncIterator[list[Quote]]:
@@ -318,9 +321,7 @@ class DolibarrClient:
         size = max(self._page_size, STREAM_PAGE_SIZE)
         pages = self._stream("proposals", route, params, sortfield="t.rowid", empty_on_404=True, size=size)
         async for page in pages:
-            quotes = [
-                wire.parse(wire.WireQuote, item, route).to_domain(tz, opt_out_field=opt_out_field) for item in page
-            ]
+            quotes = self._rows(wire.WireQuote, page, route, lambda w: w.to_domain(tz, opt_out_field=opt_out_field))
             fresh = [quote for quote in quotes if quote.id not in seen]  # rows shift between pages
             seen.update(quote.id for quote in fresh)
             if fresh:
@@ -560,7 +561,8 @@ class DolibarrClient:
                 for chunk in _chunks(wanted, IDS_PER_REQUEST)
             )
         )
-        contacts = (wire.parse(wire.WireContact, item, route).to_domain() for page in pages for item in page)
+        items = [item for page in pages for item in page]
+        contacts = self._rows(wire.WireContact, items, route, wire.WireContact.to_domain)
         return {contact.id: contact for contact in contacts}
 
     async def get_contact(self, contact_id: int) -> Contact:
