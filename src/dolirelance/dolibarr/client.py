@@ -507,23 +507,8 @@ class DolibarrClient:
 
     async def list_customers(self, ids: Iterable[int]) -> dict[int, Customer]:
         """Many customers in few requests: ``(t.rowid:in:...)`` by chunks, paged."""
-        route = "GET /thirdparties"
-        wanted = sorted({int(i) for i in ids})
-        pages = await asyncio.gather(
-            *(
-                self._paged(
-                    "thirdparties",
-                    route,
-                    {"sqlfilters": str(criterion("t.rowid", "in", chunk)), "properties": CUSTOMER_PROPERTIES},
-                    sortfield="t.rowid",
-                    empty_on_404=True,
-                    at_most=len(chunk),
-                )
-                for chunk in _chunks(wanted, IDS_PER_REQUEST)
-            )
-        )
-        customers = self._rows(
-            wire.WireCustomer, [item for page in pages for item in page], route, wire.WireCustomer.to_domain
+        customers = await self._list_by_ids(
+            "thirdparties", CUSTOMER_PROPERTIES, ids, wire.WireCustomer, wire.WireCustomer.to_domain
         )
         return {customer.id: customer for customer in customers}
 
@@ -546,14 +531,28 @@ class DolibarrClient:
 
     async def list_contacts(self, ids: Iterable[int]) -> dict[int, Contact]:
         """Many contacts in few requests: ``(t.rowid:in:...)`` by chunks, paged; unknown ids are left out."""
-        route = "GET /contacts"
+        contacts = await self._list_by_ids(
+            "contacts", CONTACT_PROPERTIES, ids, wire.WireContact, wire.WireContact.to_domain
+        )
+        return {contact.id: contact for contact in contacts}
+
+    async def _list_by_ids(
+        self,
+        resource: str,
+        properties: str,
+        ids: Iterable[int],
+        model: type[wire.ModelT],
+        convert: Callable[[wire.ModelT], wire.DomainT],
+    ) -> list[wire.DomainT]:
+        """The rows of ``resource`` with these ids, ``IDS_PER_REQUEST`` per request, parsed row by row."""
+        route = f"GET /{resource}"
         wanted = sorted({int(i) for i in ids})
         pages = await asyncio.gather(
             *(
                 self._paged(
-                    "contacts",
+                    resource,
                     route,
-                    {"sqlfilters": str(criterion("t.rowid", "in", chunk)), "properties": CONTACT_PROPERTIES},
+                    {"sqlfilters": str(criterion("t.rowid", "in", chunk)), "properties": properties},
                     sortfield="t.rowid",
                     empty_on_404=True,
                     at_most=len(chunk),
@@ -561,9 +560,7 @@ class DolibarrClient:
                 for chunk in _chunks(wanted, IDS_PER_REQUEST)
             )
         )
-        items = [item for page in pages for item in page]
-        contacts = self._rows(wire.WireContact, items, route, wire.WireContact.to_domain)
-        return {contact.id: contact for contact in contacts}
+        return self._rows(model, [item for page in pages for item in page], route, convert)
 
     async def get_contact(self, contact_id: int) -> Contact:
         route = "GET /contacts/{id}"
