@@ -288,6 +288,7 @@ class Ledger:
         self.owner = _owner_identity()
         self._clock = clock
         self._lease_clock = lease_clock
+        self._database_now: dict[int, ColumnElement[datetime]] = {}
         self._engine = self._create_engine(url)
         with self._transaction("bring its schema up to date") as conn:
             if conn.dialect.name == "postgresql":
@@ -613,11 +614,16 @@ class Ledger:
         """The lease clock's now (+ seconds) as SQL: the database's clock unless ``lease_clock`` is set."""
         if self._lease_clock is not None:
             return literal(self._lease_clock() + timedelta(seconds=plus_seconds), _UtcDateTime)
-        if self._engine.dialect.name == "postgresql":
-            return func.now() + literal(timedelta(seconds=plus_seconds), Interval)
-        # SQLite's clock, in the text form SQLAlchemy stores (UTC, microseconds)
-        stamp = func.strftime("%Y-%m-%d %H:%M:%f", "now", f"{plus_seconds:+d} seconds")
-        return type_coerce(stamp.concat("000"), _UtcDateTime)
+        # the database's clock is read when the statement runs: the expression is built once
+        expression = self._database_now.get(plus_seconds)
+        if expression is None:
+            if self._engine.dialect.name == "postgresql":
+                expression = func.now() + literal(timedelta(seconds=plus_seconds), Interval)
+            else:  # SQLite's clock, in the text form SQLAlchemy stores (UTC, microseconds)
+                stamp = func.strftime("%Y-%m-%d %H:%M:%f", "now", f"{plus_seconds:+d} seconds")
+                expression = type_coerce(stamp.concat("000"), _UtcDateTime)
+            self._database_now[plus_seconds] = expression
+        return expression
 
     # -- recovery and resolution ----------------------------------------------------------------
 
