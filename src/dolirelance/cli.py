@@ -1018,9 +1018,18 @@ def demo(
     verbose: Annotated[bool, typer.Option("--verbose", help="With --keep-running: log every web request.")] = False,
 ) -> None:
     """The whole cycle on a bundled fake Dolibarr with French sample data, a local SMTP sink and SQLite."""
-    from dolirelance.demo import run_demo
+    from dolirelance.demo import DemoCommands, run_demo
 
-    run_demo(out_dir.resolve(), console=out, keep_running=keep_running, verbose=verbose)
+    commands = DemoCommands(
+        doctor=lambda config: doctor(config=config),
+        quotes=lambda config: quotes(config=config),
+        explain=lambda ref, config: explain_cmd(ref, config=config),
+        run_once=lambda config: run_cmd(once=True, config=config),
+        mass=lambda refs, note, config: mass(refs=refs, prefer_email=True, note=note, config=config),
+        history_open=lambda config: history(open_=True, config=config),
+        report=lambda config: report(config=config),
+    )
+    run_demo(out_dir.resolve(), commands, console=out, keep_running=keep_running, verbose=verbose)
 
 
 def main() -> None:

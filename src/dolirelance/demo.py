@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -119,9 +120,26 @@ def demo_environment(out_dir: Path, today: date) -> Iterator[tuple[FakeDolibarr,
         yield fake, sample, sink, config, url
 
 
-def run_demo(out_dir: Path, *, console: Console, keep_running: bool = False, verbose: bool = False) -> None:
-    from dolirelance import cli
+@dataclass(frozen=True)
+class DemoCommands:
+    """The CLI commands the demo runs, handed in by the CLI so that only the CLI imports the demo.
 
+    Each takes the demo's configuration file; a command that fails exits with ``typer.Exit`` as it does
+    for a user.
+    """
+
+    doctor: Callable[[Path], None]
+    quotes: Callable[[Path], None]
+    explain: Callable[[str, Path], None]
+    run_once: Callable[[Path], None]
+    mass: Callable[[list[str], str, Path], None]  # refs, note, config; e-mail preferred
+    history_open: Callable[[Path], None]
+    report: Callable[[Path], None]
+
+
+def run_demo(
+    out_dir: Path, commands: DemoCommands, *, console: Console, keep_running: bool = False, verbose: bool = False
+) -> None:
     today = date.today()
     with demo_environment(out_dir, today) as (fake, sample, sink, config, url):
         console.rule("[bold]dolirelance demo")
@@ -130,24 +148,22 @@ def run_demo(out_dir: Path, *, console: Console, keep_running: bool = False, ver
         console.print(f"configuration: {config}\n")
 
         console.rule("1. dolirelance doctor")
-        _tolerate_exit(lambda: cli.doctor(config=config))
+        _tolerate_exit(lambda: commands.doctor(config))
         console.rule("2. dolirelance quotes")
-        cli.quotes(config=config)
+        commands.quotes(config)
         console.rule("3. dolirelance explain (one quote about to expire)")
         about = sample.refs.get("about_to_expire")
         if about:
-            cli.explain_cmd(about, config=config)
+            commands.explain(about, config)
         console.rule("4. dolirelance run --once (automatic e-mails)")
-        _tolerate_exit(lambda: cli.run_cmd(once=True, config=config))
+        _tolerate_exit(lambda: commands.run_once(config))
         mass_refs = [sample.refs[role] for role in ("no_email", "opt_out", "not_yet_due") if role in sample.refs]
         console.rule(f"5. dolirelance mass {' '.join(mass_refs)} --prefer-email (letters where no e-mail)")
-        _tolerate_exit(
-            lambda: cli.mass(refs=mass_refs, prefer_email=True, note="Relance de fin de mois (démo)", config=config)
-        )
+        _tolerate_exit(lambda: commands.mass(mass_refs, "Relance de fin de mois (démo)", config))
         console.rule("6. dolirelance history --open")
-        cli.history(open_=True, config=config)
+        commands.history_open(config)
         console.rule("7. dolirelance report (which follow-ups pay; seeded history of the last months)")
-        cli.report(config=config)
+        commands.report(config)
 
         console.rule("What was written into the fake Dolibarr")
         ours = [e for e in fake.events.values() if e.code.startswith("AC_RELANCE")]
@@ -178,12 +194,12 @@ def run_demo(out_dir: Path, *, console: Console, keep_running: bool = False, ver
             )
 
 
-def _tolerate_exit(action: object) -> None:
+def _tolerate_exit(action: Callable[[], None]) -> None:
     """Run a CLI step; a non-zero exit (a failed check, a failed quote) is part of the demo, not the end."""
     import typer
 
     try:
-        action()  # type: ignore[operator]
+        action()
     except typer.Exit:
         return
 
