@@ -136,7 +136,7 @@ class Daemon:
                     "finished_at": self.now().isoformat(),
                 }
                 self.state.running = False
-                self.state.save()  # last_run_day unchanged: a restart today tries again
+                await asyncio.to_thread(self.state.save)  # last_run_day unchanged: a restart today tries again
                 return None
             # (each follow-up already has its structured log line, from the service)
             for entry in report.uncertain:
@@ -153,7 +153,7 @@ class Daemon:
             if report.error is None and not self.state.stopping:
                 self.state.last_run_day = day
             self.state.running = False
-            self.state.save()
+            await asyncio.to_thread(self.state.save)  # a file write: off the event loop
             self.runs_done += 1
             if report.error is None:
                 log.info("automatic run for %s done: %s", day.isoformat(), json.dumps(self.state.last_run))
@@ -219,7 +219,7 @@ async def serve_forever(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
-    daemon.read_uncertain_count()
+    await asyncio.to_thread(daemon.read_uncertain_count)  # SQL: off the event loop
     daily: asyncio.Task[None] | None = None
     if settings.auto.enabled:
         trigger = CronTrigger(
