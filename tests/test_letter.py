@@ -316,3 +316,18 @@ def test_batch_shares_identical_font_files(tmp_path: Path, settings: Settings, c
         assert len(files) == 2 and all(data[:4] == b"\x00\x01\x00\x00" for data in files)
     texts = [_spaces(page.extract_text()) for page in reader.pages]
     assert texts[0] == texts[2] == texts[4] and "Œuvre finale." in texts[4]
+
+
+def test_raw_stream_data_is_the_encoded_bytes(settings: Settings, ctx: FollowUpContext) -> None:
+    """Streams of a foreign PDF are copied still compressed, byte for byte, through pypdf's public API."""
+    import zlib
+
+    from dolirelance import letter
+
+    pdf = LetterComposer(settings, ctx.company).letter_pdf(ctx, rendered())
+    page = PdfReader(io.BytesIO(pdf)).pages[0]
+    contents = page["/Contents"].get_object()
+    assert "/FlateDecode" in contents["/Filter"]
+    raw = letter._raw_stream_data(contents)
+    assert raw != contents.get_data()
+    assert zlib.decompress(raw) == contents.get_data()

@@ -589,7 +589,7 @@ def _from_reader(reader: PdfReader) -> _Relocatable:
         if isinstance(value, IndirectObject):
             out.append(reference(value))
         elif isinstance(value, StreamObject):
-            data = value._data  # raw (still encoded) bytes: no recompression
+            data = _raw_stream_data(value)
             out.append(b"<<")
             for key, inner in value.items():
                 if key != "/Length":  # recomputed for the raw data
@@ -628,6 +628,23 @@ def _from_reader(reader: PdfReader) -> _Relocatable:
             emit(ref.get_object(), parts)
             objects[index] = _compact(parts)
     return _Relocatable(tuple(objects), tuple(range(len(pages))))
+
+
+_STREAM_START = b"\nstream\n"
+_STREAM_END = b"\nendstream"
+
+
+def _raw_stream_data(stream: StreamObject) -> bytes:
+    """A stream's raw (still encoded) bytes, so nothing is decoded and compressed again.
+
+    pypdf's public way to them is writing the stream: its dictionary, then ``stream``, the bytes and
+    ``endstream``. The dictionary cannot hold that first marker: pypdf writes every string byte that
+    is not a letter or digit as an octal escape.
+    """
+    buffer = io.BytesIO()
+    stream.write_to_stream(buffer)
+    written = buffer.getvalue()
+    return written[written.index(_STREAM_START) + len(_STREAM_START) : -len(_STREAM_END)]
 
 
 def _emit_entry(key: Any, value: Any, out: list[_Part], emit: Any) -> None:
