@@ -15,8 +15,9 @@ import tempfile
 import unicodedata
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
@@ -41,12 +42,8 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfbase.ttfonts import (
-    FF_NONSYMBOLIC,
-    FF_SYMBOLIC,
-    SUBSETN,
     TTFont,
     TTFontFace,
-    makeToUnicodeCMap,
 )
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Paragraph, Spacer
@@ -88,112 +85,89 @@ class _SubsetCachingFace(TTFontFace):  # type: ignore[misc]
     """A font face that subsets and compresses each distinct glyph subset once per process.
 
     Letters of a batch use the same few subsets, and subsetting plus compressing a font file
-    costs more than laying out the whole letter. The embedded font file is byte for byte the one
-    reportlab makes (``Length1`` is the uncompressed size, the stream is Flate-compressed).
+    costs more than laying out the whole letter. Only public reportlab API: ``makeSubset`` is
+    cached, and the font file stream that ``addSubsetObjects`` registers gets the cached
+    compressed bytes (``Length1`` stays the uncompressed size, as reportlab sets it).
     """
 
     _MAX_SUBSETS = 32
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._subsets: OrderedDict[tuple[int, ...], tuple[bytes, int]] = OrderedDict()
+        # glyph subset -> (subset font file, the same Flate-compressed)
+        self._subsets: OrderedDict[tuple[int, ...], tuple[bytes, bytes]] = OrderedDict()
 
-    def _subset_file(self, subset: Sequence[int], compress: bool) -> tuple[bytes, int]:
-        key = (int(compress), *subset)
+    def _subset_file(self, subset: Sequence[int]) -> tuple[bytes, bytes]:
+        key = tuple(subset)
         cached = self._subsets.get(key)
         if cached is not None:
             self._subsets.move_to_end(key)
             return cached
-        raw = self.makeSubset(subset)
-        cached = (zlib.compress(raw) if compress else raw, len(raw))
+        raw = super().makeSubset(subset)
+        cached = (raw, zlib.compress(raw))
         self._subsets[key] = cached
         if len(self._subsets) > self._MAX_SUBSETS:
             self._subsets.popitem(last=False)
         return cached
 
+    def makeSubset(self, subset: Sequence[int]) -> bytes:
+        return self._subset_file(subset)[0]
+
     def addSubsetObjects(self, doc: Any, fontname: str, subset: Sequence[int]) -> Any:
-        compress = bool(doc.compression)
-        data, raw_length = self._subset_file(subset, compress)
-        font_file = pdfdoc.PDFStream()
-        font_file.content = data
-        font_file.dictionary["Length1"] = raw_length
-        if compress:  # already compressed: tell reportlab so that it does not compress again
+        descriptor = super().addSubsetObjects(doc, fontname, subset)
+        if doc.compression:  # hand the compressed bytes over so that reportlab does not compress again
+            font_file = doc.idToObject[f"fontFile:{self.filename}({fontname})"]
+            font_file.content = self._subset_file(subset)[1]
+            font_file.filters = None
             font_file.dictionary["Filter"] = pdfdoc.PDFArray([pdfdoc.PDFName("FlateDecode")])
-        font_file_ref = doc.Reference(font_file, f"fontFile:{self.filename}({fontname})")
-        flags = (self.flags & ~FF_NONSYMBOLIC) | FF_SYMBOLIC
-        descriptor = pdfdoc.PDFDictionary(
-            {
-                "Type": "/FontDescriptor",
-                "Ascent": self.ascent,
-                "CapHeight": self.capHeight,
-                "Descent": self.descent,
-                "Flags": flags,
-                "FontBBox": pdfdoc.PDFArray(self.bbox),
-                "FontName": pdfdoc.PDFName(fontname),
-                "ItalicAngle": self.italicAngle,
-                "StemV": self.stemV,
-                "FontFile2": font_file_ref,
-                "MissingWidth": self.defaultWidth,
-            }
-        )
-        return doc.Reference(descriptor, "fontDescriptor:" + fontname)
+        return descriptor
 
 
 class _LetterFont(TTFont):  # type: ignore[misc]
-    """reportlab's TTFont, with the per-subset PDF objects (widths, ToUnicode map, font file)
-    made once per process instead of once per letter. Same objects, same bytes."""
+    """reportlab's TTFont on a face that caches its subsets, with the per-subset /Widths array and
+    ToUnicode map formatted and compressed once per process instead of once per letter.
+
+    Only public reportlab API: ``TTFont.addObjects`` makes its objects, then the ones already
+    made for an earlier letter get the cached bytes (the same bytes reportlab would write).
+    """
 
     _MAX_SUBSETS = 32
 
     def __init__(self, name: str, path: Path) -> None:
         super().__init__(name, str(path))
         self.face = _SubsetCachingFace(str(path))
-        # (base font name, subset) -> (formatted /Widths array, ToUnicode stream content, compressed)
-        self._subset_objects: OrderedDict[tuple[Any, ...], tuple[bytes, bytes]] = OrderedDict()
-
-    def _cached_subset_objects(self, base_name: str, subset: Sequence[int], compress: bool) -> tuple[bytes, bytes]:
-        key = (base_name, compress, *subset)
-        cached = self._subset_objects.get(key)
-        if cached is not None:
-            self._subset_objects.move_to_end(key)
-            return cached
-        widths = pdfdoc.PDFArray(list(map(self.face.getCharWidth, subset))).format(None)
-        cmap = makeToUnicodeCMap(base_name, subset)
-        cmap_bytes = pdfdoc.PDFZCompress.encode(cmap) if compress else cmap.encode("latin-1")
-        cached = (widths, cmap_bytes)
-        self._subset_objects[key] = cached
-        if len(self._subset_objects) > self._MAX_SUBSETS:
-            self._subset_objects.popitem(last=False)
-        return cached
+        self._widths: OrderedDict[tuple[int, ...], bytes] = OrderedDict()  # subset -> formatted /Widths
+        self._cmaps: OrderedDict[str, bytes] = OrderedDict()  # ToUnicode map -> Flate-compressed
 
     def addObjects(self, doc: Any) -> None:
-        """As TTFont.addObjects, with the costly parts cached."""
-        try:
-            state = self.state[doc]
-        except KeyError:
-            state = self.state[doc] = TTFont.State(self._asciiReadable)
-        state.frozen = 1
-        compress = bool(doc.compression)
-        for n, subset in enumerate(state.subsets):
-            internal_name = self.getSubsetInternalName(n, doc)[1:]
-            base_name = (b"".join((SUBSETN(n), b"+", self.face.name, self.face.subfontNameX))).decode("pdfdoc")
-            widths, cmap = self._cached_subset_objects(base_name, subset, compress)
-            pdf_font = pdfdoc.PDFTrueTypeFont()
-            pdf_font.__Comment__ = f"Font {self.fontName} subset {n}"
-            pdf_font.Name = internal_name
-            pdf_font.BaseFont = base_name
-            pdf_font.FirstChar = 0
-            pdf_font.LastChar = len(subset) - 1
-            pdf_font.Widths = widths  # already formatted: bytes are written as they are
-            cmap_stream = pdfdoc.PDFStream()
-            cmap_stream.content = cmap
-            if compress:
+        state = self.state.get(doc)
+        subsets = [tuple(subset) for subset in state.subsets] if state is not None else []
+        names = [self.getSubsetInternalName(n, doc)[1:] for n in range(len(subsets))]
+        super().addObjects(doc)
+        fonts = doc.idToObject["BasicFonts"].dict
+        for name, subset in zip(names, subsets, strict=True):
+            pdf_font = fonts[name]
+            pdf_font.Widths = _cached(self._widths, subset, partial(pdf_font.Widths.format, doc), self._MAX_SUBSETS)
+            if doc.compression:  # hand the compressed map over so that reportlab does not compress again
+                cmap_stream = doc.idToObject[pdf_font.ToUnicode.name]
+                text = cmap_stream.content
+                cmap_stream.content = _cached(
+                    self._cmaps, text, partial(pdfdoc.PDFZCompress.encode, text), self._MAX_SUBSETS
+                )
+                cmap_stream.filters = None
                 cmap_stream.dictionary["Filter"] = pdfdoc.PDFArray([pdfdoc.PDFName("FlateDecode")])
-            pdf_font.ToUnicode = doc.Reference(cmap_stream, "toUnicodeCMap:" + base_name)
-            pdf_font.FontDescriptor = self.face.addSubsetObjects(doc, base_name, subset)
-            doc.Reference(pdf_font, internal_name)
-            doc.idToObject["BasicFonts"].dict[internal_name] = pdf_font
-        del self.state[doc]
+
+
+def _cached(cache: OrderedDict[Any, bytes], key: Any, make: Callable[[], bytes], limit: int) -> bytes:
+    """The value of ``key`` in a small least-recently-used cache, made on a miss."""
+    value = cache.get(key)
+    if value is not None:
+        cache.move_to_end(key)
+        return value
+    value = cache[key] = make()
+    if len(cache) > limit:
+        cache.popitem(last=False)
+    return value
 
 
 def _letter_font(name: str, path: Path) -> TTFont:
