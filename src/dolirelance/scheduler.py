@@ -135,8 +135,8 @@ class Daemon:
                     "error": message,
                     "finished_at": self.now().isoformat(),
                 }
-                self.state.running = False
                 await asyncio.to_thread(self.state.save)  # last_run_day unchanged: a restart today tries again
+                self.state.running = False  # only once saved: the health endpoint never shows a half-ended run
                 return None
             # (each follow-up already has its structured log line, from the service)
             for entry in report.uncertain:
@@ -152,8 +152,8 @@ class Daemon:
             # A run stopped by an error (Dolibarr down) or cut short by a stop is run again on restart.
             if report.error is None and not self.state.stopping:
                 self.state.last_run_day = day
-            self.state.running = False
             await asyncio.to_thread(self.state.save)  # a file write: off the event loop
+            self.state.running = False  # only once saved: the health endpoint never shows a half-ended run
             self.runs_done += 1
             if report.error is None:
                 log.info("automatic run for %s done: %s", day.isoformat(), json.dumps(self.state.last_run))
