@@ -206,18 +206,7 @@ class DolibarrClient:
 
     async def list_quotes(self, flt: QuoteFilter, *, light: bool = True) -> list[Quote]:
         tz = await self.server_timezone()
-        common: list[Filter] = []
-        if len(flt.statuses) == 1:
-            common.append(criterion("t.fk_statut", "=", int(flt.statuses[0])))
-        elif flt.statuses:
-            common.append(criterion("t.fk_statut", "in", [int(s) for s in flt.statuses]))
-        if flt.end_of_validity_from is not None:
-            common.append(criterion("t.fin_validite", ">=", flt.end_of_validity_from))
-        if flt.end_of_validity_before is not None:
-            common.append(criterion("t.fin_validite", "<", flt.end_of_validity_before))
-        if flt.exclude_opt_out:
-            column = f"ef.{flt.opt_out_field or self._opt_out_field}"
-            common.append(or_(criterion(column, "is", None), criterion(column, "=", 0)))
+        common = self._common_quote_criteria(flt)
         # Long id/ref lists are split over several requests (URL length); refs are strings, so no `in`.
         customer_chunks: list[Filter | None] = [
             criterion("t.fk_soc", "in", chunk)
@@ -327,8 +316,8 @@ class DolibarrClient:
             if fresh:
                 yield fresh
 
-    def _quote_criteria(self, flt: QuoteFilter) -> list[Filter]:
-        """Every criterion of ``flt`` in one filter (for at most one chunk of customers, refs and ids)."""
+    def _common_quote_criteria(self, flt: QuoteFilter) -> list[Filter]:
+        """The criteria of ``flt`` other than its customers, refs and ids (those may need several requests)."""
         parts: list[Filter] = []
         if len(flt.statuses) == 1:
             parts.append(criterion("t.fk_statut", "=", int(flt.statuses[0])))
@@ -341,6 +330,11 @@ class DolibarrClient:
         if flt.exclude_opt_out:
             column = f"ef.{flt.opt_out_field or self._opt_out_field}"
             parts.append(or_(criterion(column, "is", None), criterion(column, "=", 0)))
+        return parts
+
+    def _quote_criteria(self, flt: QuoteFilter) -> list[Filter]:
+        """Every criterion of ``flt`` in one filter (for at most one chunk of customers, refs and ids)."""
+        parts = self._common_quote_criteria(flt)
         if flt.customer_ids:
             parts.append(criterion("t.fk_soc", "in", sorted(set(flt.customer_ids))))
         if flt.refs:
