@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote as url_quote
 
 import httpx
 import pytest
 import time_machine
+from sqlalchemy import create_engine, text
 
 from dolirelance.config import Settings, load_config
 from dolirelance.demo import write_demo_config
@@ -147,3 +151,24 @@ async def runtime(
     transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
     async with open_runtime(settings, transport=transport, now=clock) as rt:
         yield rt
+
+
+@contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema on ``DOLIRELANCE_TEST_PG_URL`` (search_path in the URL), dropped afterwards."""
+    pg_url = os.environ.get("DOLIRELANCE_TEST_PG_URL")
+    if not pg_url:
+        if os.environ.get("DOLIRELANCE_REQUIRE_PG"):
+            pytest.fail("DOLIRELANCE_REQUIRE_PG is set but DOLIRELANCE_TEST_PG_URL is not")
+        pytest.skip("set DOLIRELANCE_TEST_PG_URL (scripts/start-test-postgres.sh DIR prints one)")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in pg_url else "?"
+    try:
+        yield f"{pg_url}{separator}options={url_quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -8,22 +8,17 @@ calls run in threads, so the actors really interleave at every await.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote as url_quote
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
 
-from conftest import SAMPLE_NOW, SAMPLE_TODAY, MutableClock, product_settings
+from conftest import SAMPLE_NOW, SAMPLE_TODAY, MutableClock, pg_schema_url, product_settings
 from dolirelance.config import Settings
 from dolirelance.domain import Channel
 from dolirelance.errors import FollowUpInProgress, RecentFollowUp
@@ -33,30 +28,9 @@ from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
 
 ROUNDS = 20
-PG_URL = os.environ.get("DOLIRELANCE_TEST_PG_URL")
 # Due for the automatic run on SAMPLE_TODAY (see test_auto_run.DUE_TODAY); the people pick the first.
 TARGET = "about_to_expire"
 MASS_ROLES = ("about_to_expire", "expired")
-
-
-@contextmanager
-def pg_schema() -> Iterator[str]:
-    """A fresh PostgreSQL schema (search_path in the URL), dropped afterwards."""
-    if not PG_URL:
-        if os.environ.get("DOLIRELANCE_REQUIRE_PG"):
-            pytest.fail("DOLIRELANCE_REQUIRE_PG is set but DOLIRELANCE_TEST_PG_URL is not")
-        pytest.skip("set DOLIRELANCE_TEST_PG_URL (scripts/start-test-postgres.sh DIR prints one)")
-    schema = f"torture_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{separator}options={url_quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -159,7 +133,7 @@ async def test_torture_one_follow_up_per_quote_whoever_starts_it(
     base = product_settings(tmp_path, smtp_sink.port, "set-per-round")
     for number in range(ROUNDS):
         sqlite_url = f"sqlite:///{tmp_path / f'ledger-{number}.sqlite3'}"
-        with pg_schema() if backend == "postgres" else nullcontext(sqlite_url) as url:
+        with pg_schema_url() if backend == "postgres" else nullcontext(sqlite_url) as url:
             settings = base.model_copy(update={"ledger": base.ledger.model_copy(update={"url": url})})
             await _round(settings, smtp_sink, tally)
     with capsys.disabled():

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import platformdirs
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
+from conftest import pg_schema_url
 from dolirelance.errors import LedgerError
 from dolirelance.ledger import FollowUpState, Ledger, auto_key, default_ledger_path, manual_key
 
-PG_URL = os.environ.get("DOLIRELANCE_TEST_PG_URL")
 INSTANCE = "test"
 
 
@@ -33,36 +30,19 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
-def _pg_schema_url() -> Iterator[str]:
-    """A fresh schema per test (search_path in the URL), dropped afterwards."""
-    if not PG_URL:
-        if os.environ.get("DOLIRELANCE_REQUIRE_PG"):
-            pytest.fail("DOLIRELANCE_REQUIRE_PG is set but DOLIRELANCE_TEST_PG_URL is not")
-        pytest.skip("set DOLIRELANCE_TEST_PG_URL (scripts/start-test-postgres.sh DIR prints one)")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     else:
-        yield from _pg_schema_url()
+        with pg_schema_url() as url:
+            yield url
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    yield from _pg_schema_url()
+    with pg_schema_url() as url:
+        yield url
 
 
 @pytest.fixture

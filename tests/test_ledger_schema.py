@@ -12,9 +12,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, insert, inspect, select
 
+from conftest import pg_schema_url
 from dolirelance.errors import LedgerError
 from dolirelance.ledger import SCHEMA_VERSION_TABLE, FollowUpState, Ledger, followups, metadata
-from test_ledger import _pg_schema_url
 
 NOW = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
 
@@ -24,7 +24,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     else:
-        yield from _pg_schema_url()
+        with pg_schema_url() as url:
+            yield url
 
 
 def head_revision() -> str:
