@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from dolirelance import starter
 from dolirelance.config import Settings, load_config
 from dolirelance.domain import Company, Customer
 from dolirelance.errors import LetterError
-from dolirelance.letter import LetterBatch, LetterComposer, batch_sort_key
+from dolirelance.letter import LetterBatch, LetterComposer, PdfPageCache, batch_sort_key
 from dolirelance.render import FollowUpContext, RenderedFollowUp, Renderer, sample_context
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -239,19 +240,48 @@ def test_logo(tmp_path: Path, settings: Settings, ctx: FollowUpContext) -> None:
 
 def test_batch_remembered_and_parsed_match(tmp_path: Path, settings: Settings, ctx: FollowUpContext) -> None:
     """A follow-up added to a batch reads the same whether remembered from compose() or parsed again."""
-    from dolirelance import letter
-
-    composer = LetterComposer(settings, ctx.company)
-    pdf = composer.compose(ctx, rendered(), attachments=[("q.pdf", quote_pdf(2))])
+    pages = PdfPageCache()
+    pdf = LetterComposer(settings, ctx.company, pages=pages).compose(
+        ctx, rendered(), attachments=[("q.pdf", quote_pdf(2))]
+    )
     remembered, parsed = tmp_path / "remembered.pdf", tmp_path / "parsed.pdf"
-    with LetterBatch(remembered, duplex=False) as batch:
+    with LetterBatch(remembered, duplex=False, pages=pages) as batch:
         batch.add(pdf, label="PR1")
         batch.add(quote_pdf(1), label="foreign")
-    letter._COMPOSED.clear()
-    with LetterBatch(parsed, duplex=False) as batch:
+    pages.forget_composed()
+    with LetterBatch(parsed, duplex=False, pages=pages) as batch:
         batch.add(pdf, label="PR1")
         batch.add(quote_pdf(1), label="foreign")
     assert text_of(remembered.read_bytes()) == text_of(parsed.read_bytes()) == text_of(pdf) + text_of(quote_pdf(1))
+
+
+def test_page_cache_belongs_to_its_owner(settings: Settings, ctx: FollowUpContext) -> None:
+    """What one runtime's composer remembers is reused by its own batches, not by another owner's."""
+    mine, other = PdfPageCache(), PdfPageCache()
+    pdf = LetterComposer(settings, ctx.company, pages=mine).compose(
+        ctx, rendered(), attachments=[("q.pdf", quote_pdf(1))]
+    )
+    assert mine.for_batch("PR1", pdf) is mine.for_batch("PR1", pdf)  # remembered, not parsed again
+    assert other.for_batch("PR1", pdf) is not other.for_batch("PR1", pdf)  # parsed each time
+    attachment = quote_pdf(2)
+    assert mine.attachment("q.pdf", attachment) is mine.attachment("q.pdf", attachment)
+
+
+def test_page_cache_stays_whole_under_threads(settings: Settings, ctx: FollowUpContext) -> None:
+    """Letters composed in threads (the daemon and web prepare concurrently) share one cache safely."""
+    pages = PdfPageCache(attachments=2, composed=2)
+    composer = LetterComposer(settings, ctx.company, pages=pages)
+    quotes = [quote_pdf(n) for n in (1, 2, 3)]
+
+    def compose(index: int) -> str:
+        pdf = composer.compose(ctx, rendered(), attachments=[("q.pdf", quotes[index % 3])])
+        assert len(pages.for_batch(f"L{index}", pdf).pages) == 1 + (index % 3) + 1  # letter + quote
+        return text_of(pdf)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        texts = list(pool.map(compose, range(24)))
+    for index, text in enumerate(texts):
+        assert text == texts[index % 3]
 
 
 def test_letter_fonts_embedded_and_subsets_cached(settings: Settings, ctx: FollowUpContext) -> None:

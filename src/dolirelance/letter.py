@@ -12,6 +12,7 @@ import io
 import os
 import re
 import tempfile
+import threading
 import unicodedata
 import zlib
 from collections import OrderedDict
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 from xml.sax.saxutils import escape
 
 import reportlab
@@ -98,17 +99,11 @@ class _SubsetCachingFace(TTFontFace):  # type: ignore[misc]
         self._subsets: OrderedDict[tuple[int, ...], tuple[bytes, bytes]] = OrderedDict()
 
     def _subset_file(self, subset: Sequence[int]) -> tuple[bytes, bytes]:
-        key = tuple(subset)
-        cached = self._subsets.get(key)
-        if cached is not None:
-            self._subsets.move_to_end(key)
-            return cached
-        raw = super().makeSubset(subset)
-        cached = (raw, zlib.compress(raw))
-        self._subsets[key] = cached
-        if len(self._subsets) > self._MAX_SUBSETS:
-            self._subsets.popitem(last=False)
-        return cached
+        def make() -> tuple[bytes, bytes]:
+            raw: bytes = super(_SubsetCachingFace, self).makeSubset(subset)
+            return raw, zlib.compress(raw)
+
+        return _cached(self._subsets, tuple(subset), make, self._MAX_SUBSETS)
 
     def makeSubset(self, subset: Sequence[int]) -> bytes:
         return self._subset_file(subset)[0]
@@ -158,15 +153,22 @@ class _LetterFont(TTFont):  # type: ignore[misc]
                 cmap_stream.dictionary["Filter"] = pdfdoc.PDFArray([pdfdoc.PDFName("FlateDecode")])
 
 
-def _cached(cache: OrderedDict[Any, bytes], key: Any, make: Callable[[], bytes], limit: int) -> bytes:
+_Value = TypeVar("_Value")
+_font_caches_lock = threading.Lock()  # letters are composed in threads; the fonts are the process's
+
+
+def _cached(cache: OrderedDict[Any, _Value], key: Any, make: Callable[[], _Value], limit: int) -> _Value:
     """The value of ``key`` in a small least-recently-used cache, made on a miss."""
-    value = cache.get(key)
-    if value is not None:
-        cache.move_to_end(key)
-        return value
-    value = cache[key] = make()
-    if len(cache) > limit:
-        cache.popitem(last=False)
+    with _font_caches_lock:
+        value = cache.get(key)
+        if value is not None:
+            cache.move_to_end(key)
+            return value
+    value = make()
+    with _font_caches_lock:
+        cache[key] = value
+        if len(cache) > limit:
+            cache.popitem(last=False)
     return value
 
 
@@ -238,8 +240,16 @@ def _words(lang: str) -> dict[str, str]:
 class LetterComposer:
     """Builds one follow-up PDF: the letter, then each attachment PDF in order."""
 
-    def __init__(self, settings: Settings, company: Company, *, prefer_system_fonts: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        company: Company,
+        *,
+        prefer_system_fonts: bool = True,
+        pages: PdfPageCache | None = None,
+    ) -> None:
         self._settings = settings
+        self._pages = pages if pages is not None else PdfPageCache()
         self._company = company
         self._fonts = _fonts(prefer_system=prefer_system_fonts)
         self._logo: ImageReader | None = None
@@ -266,7 +276,7 @@ class LetterComposer:
         attachments: Sequence[tuple[str, bytes]],
     ) -> bytes:
         """The letter followed by every attachment (main quote PDF first); one PDF."""
-        parts = [_attachment(name, data) for name, data in attachments]
+        parts = [self._pages.attachment(name, data) for name, data in attachments]
         letter = self.letter_pdf(ctx, rendered)
         merged = _Relocatable.concat([_own_pages(letter), *parts])
         out = io.BytesIO()
@@ -274,7 +284,7 @@ class LetterComposer:
         writer.add_pages(merged)
         writer.close()
         pdf = out.getvalue()
-        _remember_composed(pdf, merged)
+        self._pages.remember_composed(pdf, merged)
         return pdf
 
     def letter_pdf(self, ctx: FollowUpContext, rendered: RenderedFollowUp) -> bytes:
@@ -765,63 +775,79 @@ def _own_pages(pdf: bytes) -> _Relocatable:
         return _from_reader(_open_pdf("letter", pdf))
 
 
-# Attachments, by content: a batch attaches the same few quote PDFs over and over, and the
-# service makes a composer per letter, so the cache is the process's.
-_ATTACHMENTS: OrderedDict[bytes, _Relocatable] = OrderedDict()
-_ATTACHMENTS_MAX = 16
-# The last follow-ups composed, by content, for LetterBatch.add to skip parsing them again.
-_COMPOSED: OrderedDict[bytes, _Relocatable] = OrderedDict()
-_COMPOSED_MAX = 8
-
-
 def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=20).digest()
 
 
-def _lru_get(cache: OrderedDict[bytes, _Relocatable], key: bytes) -> _Relocatable | None:
-    value = cache.get(key)
-    if value is not None:
-        cache.move_to_end(key)
-    return value
+class _Lru:
+    """A small least-recently-used map of parsed pages, by content digest."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._items: OrderedDict[bytes, _Relocatable] = OrderedDict()
+
+    def get(self, key: bytes) -> _Relocatable | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: bytes, value: _Relocatable) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
-def _lru_put(cache: OrderedDict[bytes, _Relocatable], key: bytes, value: _Relocatable, limit: int) -> None:
-    cache[key] = value
-    cache.move_to_end(key)
-    while len(cache) > limit:
-        cache.popitem(last=False)
+class PdfPageCache:
+    """Parsed pages of PDFs seen lately, by content, shared by the composers and batches of a runtime.
 
+    A mass run attaches the same few quote PDFs over and over and then adds each composed
+    follow-up to the print batch: parsing each once saves most of the PDF work. A lock keeps
+    the caches whole when letters are composed in threads.
+    """
 
-def _attachment(name: str, data: bytes) -> _Relocatable:
-    key = _digest(data)
-    pages = _lru_get(_ATTACHMENTS, key)
-    if pages is None:
-        reader = _open_pdf(name, data)
-        try:
-            pages = _from_reader(reader)
-        except LetterError:
-            raise
-        except Exception as exc:  # a broken object deep inside the file
-            raise LetterError(
-                f"{name} is not a readable PDF: {exc}", remedy="regenerate the document in Dolibarr"
-            ) from None
-        _lru_put(_ATTACHMENTS, key, pages, _ATTACHMENTS_MAX)
-    return pages
+    def __init__(self, *, attachments: int = 16, composed: int = 8) -> None:
+        self._lock = threading.Lock()
+        self._attachments = _Lru(attachments)
+        self._composed = _Lru(composed)
 
-
-def _remember_composed(pdf: bytes, pages: _Relocatable) -> None:
-    _lru_put(_COMPOSED, _digest(pdf), pages, _COMPOSED_MAX)
-
-
-def _batch_pages(label: str, pdf: bytes) -> _Relocatable:
-    """Pages of a follow-up for a batch: remembered if we just composed it, parsed otherwise."""
-    pages = _lru_get(_COMPOSED, _digest(pdf))
-    if pages is not None:
+    def attachment(self, name: str, data: bytes) -> _Relocatable:
+        """Pages of an attached PDF; ``name`` names it in errors."""
+        key = _digest(data)
+        with self._lock:
+            pages = self._attachments.get(key)
+        if pages is None:
+            pages = _parse_pages(name, data)
+            with self._lock:
+                self._attachments.put(key, pages)
         return pages
+
+    def remember_composed(self, pdf: bytes, pages: _Relocatable) -> None:
+        with self._lock:
+            self._composed.put(_digest(pdf), pages)
+
+    def for_batch(self, label: str, pdf: bytes) -> _Relocatable:
+        """Pages of a follow-up for a batch: remembered if just composed, parsed otherwise."""
+        with self._lock:
+            pages = self._composed.get(_digest(pdf))
+        return pages if pages is not None else _parse_pages(label, pdf)
+
+    def forget_composed(self) -> None:
+        with self._lock:
+            self._composed.clear()
+
+
+def _parse_pages(label: str, pdf: bytes) -> _Relocatable:
     reader = _open_pdf(label, pdf)
     try:
         return _from_reader(reader)
-    except Exception as exc:
+    except LetterError:
+        raise
+    except Exception as exc:  # a broken object deep inside the file
         raise LetterError(
             f"{label} is not a readable PDF: {exc}", remedy="regenerate the document in Dolibarr"
         ) from None
@@ -968,8 +994,9 @@ class LetterBatch:
     ...     batch.add(pdf, label="PR2611-0001")
     """
 
-    def __init__(self, path: Path, *, duplex: bool) -> None:
+    def __init__(self, path: Path, *, duplex: bool, pages: PdfPageCache | None = None) -> None:
         self.path = path
+        self._pages = pages if pages is not None else PdfPageCache()
         self.duplex = duplex
         self.letters = 0
         self._file: IO[bytes] | None = None
@@ -994,7 +1021,7 @@ class LetterBatch:
         """Append one letter (with its attachments); ``label`` names it in errors."""
         if self._stream is None:
             raise LetterError("the letter batch is not open; use it in a `with` block")
-        pages = self._stream.add_pages(_batch_pages(label, pdf_bytes))
+        pages = self._stream.add_pages(self._pages.for_batch(label, pdf_bytes))
         if self.duplex and pages % 2 == 1:
             self._stream.add_blank_page()  # the next letter starts on a recto
         self.letters += 1

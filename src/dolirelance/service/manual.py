@@ -281,7 +281,7 @@ async def mass_follow_up(
     wants_email = any(item.channel is Channel.EMAIL and not item.problem for item in items)
     wants_letters = any(item.channel is Channel.LETTER and not item.problem for item in items)
     smtp_cm: AbstractContextManager[SmtpSender | None] = rt.open_smtp() if wants_email else nullcontext(None)
-    batch = LetterBatch(pdf_path, duplex=rt.settings.letter.duplex) if wants_letters else None
+    batch = LetterBatch(pdf_path, duplex=rt.settings.letter.duplex, pages=rt.letter_pages) if wants_letters else None
     if batch is not None:
         try:  # before anything is sent: a folder that cannot be written stops the batch at once
             batch.__enter__()

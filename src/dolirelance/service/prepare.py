@@ -276,7 +276,8 @@ async def prepare_followup(
             attachments=attachments,
         )
     else:
-        composer = LetterComposer(rt.settings, company)  # PDF work off the event loop (daemon, web)
+        composer = LetterComposer(rt.settings, company, pages=rt.letter_pages)
+        # PDF work off the event loop (daemon, web)
         letter_pdf = await asyncio.to_thread(composer.compose, ctx, rendered, attachments=attachments)
         file_name = letter_file_name(quote, today, the_key)
     return PreparedFollowUp(

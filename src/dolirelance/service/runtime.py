@@ -19,6 +19,7 @@ from dolirelance.domain import (
 )
 from dolirelance.errors import DolibarrAuthError
 from dolirelance.ledger import Ledger, default_ledger_path
+from dolirelance.letter import PdfPageCache
 from dolirelance.mail import SmtpSender
 from dolirelance.render import Renderer
 from dolirelance.rights import FOLLOW_UP_RIGHTS
@@ -43,6 +44,7 @@ class Runtime:
     renderer: Renderer
     now: Callable[[], datetime] = _utc_now
     smtp_factory: Callable[[], AbstractContextManager[SmtpSender]] | None = None
+    letter_pages: PdfPageCache = field(default_factory=PdfPageCache)  # parsed PDFs shared by this runtime's letters
     _company: Company | None = None
     _users: dict[int, User] = field(default_factory=dict)
     _me: User | None = None
