@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, update
 
+from conftest import pg_schema_url
 from dolirelance.demo import write_demo_config
 from dolirelance.history import decode_facts
 from dolirelance.ledger import Entry, FollowUpState, Ledger, followups
@@ -379,10 +380,6 @@ def test_two_runs_at_once_on_one_sqlite_ledger(world: World) -> None:
 
 
 def test_two_runs_at_once_on_postgresql(tmp_path: Path) -> None:
-    url = os.environ.get("DOLIRELANCE_TEST_PG_URL")
-    if not url:
-        if os.environ.get("DOLIRELANCE_REQUIRE_PG"):
-            pytest.fail("DOLIRELANCE_REQUIRE_PG is set but DOLIRELANCE_TEST_PG_URL is not")
-        pytest.skip("no PostgreSQL: set DOLIRELANCE_TEST_PG_URL (scripts/start-test-postgres.sh starts one)")
-    for pg_world in _make_world(tmp_path, ledger_url=url):
-        _two_runs_at_once(pg_world)
+    with pg_schema_url() as url:  # a schema of its own: what other tests left in the database is not seen
+        for pg_world in _make_world(tmp_path, ledger_url=url):
+            _two_runs_at_once(pg_world)
