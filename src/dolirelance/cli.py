@@ -842,12 +842,14 @@ def serve(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.T
 
 @app.command()
 def setup(config: ConfigOption = None) -> None:
-    """Create the opt-out extrafield on proposals if it is missing (needs an admin API key)."""
-    from dolirelance.checks import ensure_opt_out_field
+    """Create the opt-out extrafield on proposals if missing (needs an admin API key); check the [access] groups."""
+    from dolirelance.checks import check_access_groups, ensure_opt_out_field
 
     settings = _settings(config)
     message = _run(ensure_opt_out_field(settings))
     out.print(text(message))
+    for line in _run(check_access_groups(settings)):
+        out.print(text(line))
 
 
 @app.command()

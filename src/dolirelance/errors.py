@@ -132,6 +132,10 @@ class AccessDenied(DolirelanceError):
     """``[access]``: the acting user is not in the Dolibarr group that may do this (and not an admin)."""
 
 
+class SetupIncomplete(DolirelanceError):
+    """``dolirelance setup`` found something it cannot create through the API (an [access] group)."""
+
+
 class InitError(DolirelanceError):
     """``dolirelance init`` cannot write its starter files (one exists already, or the folder is not writable)."""
 
