@@ -389,3 +389,31 @@ def test_no_access_section_changes_nothing(cli: Cli) -> None:
     assert cli("remind", cli.sample.refs["about_to_expire"], "--email", login="mleroy").code == 0
     assert cli.fake.count_requests("/users/groups", prefix=True) == 0
     assert len(cli.sink.messages) == 1
+
+
+# --------------------------------------------------------------------------- service: the membership fallback
+
+
+async def test_without_user_group_list_groups_are_read_by_id_with_user_user_lire(
+    tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
+) -> None:
+    """A user known without its groups: read through /users/{id}/groups (admin key), or refused saying why."""
+    from dolirelance.domain import User
+    from dolirelance.errors import AccessDenied
+
+    add_people(fake_dolibarr, sample_data)
+    transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
+    jdupont = User(id=sample_data.users["jdupont"], login="jdupont")  # groups=None: not from /users/info
+    for login, expected in (("admin", service.Access.SEND), ("jdupont", None)):
+        path = write_demo_config(tmp_path / login, dolibarr_url=FAKE_URL, api_key=sample_data.api_keys[login],
+                                 smtp_port=smtp_sink.port)
+        text = path.read_text(encoding="utf-8") + f'\n[access]\nsenders_group = "{SENDERS}"\n'
+        settings = parse_config(text, source="test", base_dir=path.parent)
+        async with service.open_runtime(settings, transport=transport, now=clock) as rt:
+            if expected is not None:
+                assert await service.access_of(rt, jdupont) is expected
+            else:  # a sales key may not read groups by id, not even its own
+                with pytest.raises(AccessDenied, match="cannot tell whether jdupont belongs") as caught:
+                    await service.access_of(rt, jdupont)
+                assert caught.value.remedy is not None and "user.self.creer" in caught.value.remedy
+
