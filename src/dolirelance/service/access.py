@@ -14,11 +14,14 @@ with that user's own key (it needs only ``user.self.creer``, on 20 and 23 alike)
 from __future__ import annotations
 
 import enum
+import logging
 
 from dolirelance.config import AccessSettings
 from dolirelance.domain import User
 from dolirelance.errors import AccessDenied, DolibarrAuthError
 from dolirelance.service.runtime import Runtime, api_user
+
+log = logging.getLogger(__name__)
 
 GROUPS_MENU = "Utilisateurs & Groupes > Groupes (Users & Groups > Groups)"
 
@@ -86,5 +89,6 @@ async def require_access(rt: Runtime, needed: Access, user: User | None = None) 
         return user
     acting = user or await api_user(rt)
     if await access_of(rt, acting) < needed:
+        log.info("[access] refused %s to %s", "sending" if needed is Access.SEND else "reading", acting.login)
         raise refusal(rt.settings.access, acting, needed)
     return acting

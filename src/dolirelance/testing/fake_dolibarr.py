@@ -15,7 +15,10 @@ log ``fake.requests`` / ``fake.count_requests()``.
 
 Not from the transcript, so guessed from Dolibarr's PHP source: the texts of the 409 "extrafield
 exists", of upload's "already exists", of failed ``/login`` and of plain 403 "Forbidden", and the WAF
-page. Not implemented: ``/setinvoiced``, PUT/DELETE of one proposal line,
+page. User groups (``add_group``, ``add_to_group``, ``remove_from_group``) are also from
+the PHP source (``api_users.class.php``, alike on 20 and 23): ``/users/info``'s ``user_group_list``,
+``/users/{id}/groups``, ``/users/groups[/{id}]`` and ``setGroup``, with the rights each checks; no
+route creates a group. Not implemented: ``/setinvoiced``, PUT/DELETE of one proposal line,
 ``/proposals/ref_ext``, ``/contacts/email``. JSON is compact UTF-8 where PHP escapes non-ASCII.
 """
 
