@@ -319,6 +319,15 @@ def test_cli_a_member_and_an_admin_send(cli: Cli) -> None:
     assert {e.code for e in cli.fake.events.values()} >= {"AC_RELANCE_EMAIL", "AC_RELANCE_LETTER"}
 
 
+def test_the_check_costs_no_request_beyond_the_users_own_info(cli: Cli) -> None:
+    """Membership comes with the one /users/info a follow-up reads anyway: no group route is asked."""
+    cli.fake.reset_requests()
+    assert cli("remind", cli.sample.refs["about_to_expire"], "--email", login="jdupont").code == 0
+    assert cli.fake.count_requests("/users/info") == 1
+    assert cli.fake.count_requests("/users/groups", prefix=True) == 0
+    assert not [r for r in cli.fake.requests if r.path.endswith("/groups")]
+
+
 def test_cli_retry_is_refused_once_removed_from_the_group(cli: Cli) -> None:
     """A mail sent but not recorded waits; `retry` records it only with a key that may send."""
     ref = cli.sample.refs["about_to_expire"]
