@@ -372,7 +372,7 @@ def test_doctor_lists_members_and_says_empty_or_unknown(cli: Cli) -> None:
     cli.access = 'senders_group = "Inconnu"\n'
     result = cli("doctor", login="admin")
     assert "the group 'Inconnu' does not exist in Dolibarr" in result.flat
-    assert "Nouveau groupe (New group), name 'Inconnu'" in result.flat
+    assert "Groupes > Nouveau groupe (Users & Groups > Groups > New group), name 'Inconnu'" in result.flat
     result = cli("doctor", login="jdupont")  # no user.user.lire: says it cannot tell, and that this key may not send
     assert "cannot read the group 'Inconnu'" in result.flat
     assert "jdupont is not in the group 'Inconnu'" in result.flat

@@ -18,7 +18,7 @@ from dolirelance.errors import (
 from dolirelance.mail import check_connection
 from dolirelance.rights import RIGHTS
 from dolirelance.service import Runtime, auto_rules, ledger_location, open_ledger, open_runtime
-from dolirelance.service.access import GROUPS_MENU, Access, access_configured, access_of
+from dolirelance.service.access import Access, access_configured, access_of, groups_menu
 from dolirelance.service.auto import plan_run
 
 OPT_OUT_LABEL = "Ne pas relancer automatiquement"
@@ -94,8 +94,9 @@ async def auto_cap_check(rt: Runtime) -> Check:
 
 def _create_group_remedy(name: str) -> str:
     return (
-        f"Dolibarr's REST API cannot create groups: in Dolibarr, {GROUPS_MENU} > Nouveau groupe (New group), "
-        f"name '{name}', then add its members on the group's card"
+        "Dolibarr's REST API cannot create groups: in Dolibarr, "
+        + groups_menu(" > Nouveau groupe", " > New group")
+        + f", name '{name}', then add its members on the group's card"
     )
 
 
@@ -116,14 +117,14 @@ async def access_checks(rt: Runtime, user: User) -> list[Check]:
             checks.append(Check(label, False, f"cannot read the group '{name}': {exc.message}", exc.remedy,
                                 warning=True))
             continue
+        may = "send" if key == "senders_group" else "read"
         if group is None:
             checks.append(Check(label, False, f"the group '{name}' does not exist in Dolibarr: nobody but "
-                                "administrators may " + ("send" if key == "senders_group" else "read"),
-                                _create_group_remedy(name)))
+                                f"administrators may {may}", _create_group_remedy(name)))
         elif not group.members:
-            checks.append(Check(label, False, f"the group '{name}' is empty: nobody but administrators may "
-                                + ("send" if key == "senders_group" else "read"),
-                                f"add its members in Dolibarr: {GROUPS_MENU} > {name}", warning=True))
+            add_members = "add its members in Dolibarr: " + groups_menu(f" > {name} > Ajouter", f" > {name} > Add")
+            checks.append(Check(label, False, f"the group '{name}' is empty: nobody but administrators may {may}",
+                                add_members, warning=True))
         else:
             logins = ", ".join(sorted(member.login for member in group.members))
             checks.append(Check(label, True, f"'{name}': {len(group.members)} member(s): {logins}"))
@@ -136,7 +137,8 @@ async def access_checks(rt: Runtime, user: User) -> list[Check]:
         senders = rt.settings.access.senders_group
         checks.append(Check("access API user", False, f"{user.login} is not in the group '{senders}': `remind`, "
                             "`mass`, `retry`, `run` and the daemon with this key will refuse to send",
-                            f"add {user.login} to '{senders}' in Dolibarr ({GROUPS_MENU}) if this key must send",
+                            f"if this key must send, add {user.login} to '{senders}' in Dolibarr: "
+                            + groups_menu(f" > {senders} > Ajouter", f" > {senders} > Add"),
                             warning=True))
     return checks
 

@@ -23,7 +23,9 @@ from dolirelance.service.runtime import Runtime, api_user
 
 log = logging.getLogger(__name__)
 
-GROUPS_MENU = "Utilisateurs & Groupes > Groupes (Users & Groups > Groups)"
+def groups_menu(fr_tail: str = "", en_tail: str = "") -> str:
+    """Where groups are managed, in Dolibarr's French menus then English ones (``tail``: what follows)."""
+    return f"Utilisateurs & Groupes > Groupes{fr_tail} (Users & Groups > Groups{en_tail})"
 
 
 class Access(enum.IntEnum):
@@ -69,14 +71,16 @@ def refusal(settings: AccessSettings, user: User, needed: Access) -> AccessDenie
         return AccessDenied(
             f"{user.login} may not send follow-ups: only members of the Dolibarr group '{group}' "
             "and Dolibarr administrators may",
-            remedy=f"ask a Dolibarr administrator to add you to the group '{group}' ({GROUPS_MENU} > {group} > "
-            "Ajouter / Add user); nothing was sent",
+            remedy=f"ask a Dolibarr administrator to add you to the group '{group}' in Dolibarr: "
+            + groups_menu(f" > {group} > Ajouter", f" > {group} > Add")
+            + "; nothing was sent",
         )
     names = " or ".join(f"'{g}'" for g in (settings.readers_group, settings.senders_group) if g)
     return AccessDenied(
         f"{user.login} may not use dolirelance: only members of the Dolibarr group {names} "
         "and Dolibarr administrators may",
-        remedy=f"ask a Dolibarr administrator to add you to the group '{settings.readers_group}' ({GROUPS_MENU})",
+        remedy=f"ask a Dolibarr administrator to add you to the group '{settings.readers_group}' in Dolibarr: "
+        + groups_menu(f" > {settings.readers_group} > Ajouter", f" > {settings.readers_group} > Add"),
     )
 
 
