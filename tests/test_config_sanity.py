@@ -98,3 +98,17 @@ def test_config_check_names_every_missing_or_bad_secret_at_once(
     assert "DOLIRELANCE_SMTP_PASSWORD is not set" in err
     assert "DOLIRELANCE_WEB_KEY is not set" in err
     assert "secrète" not in err and "Traceback" not in err
+
+
+def test_access_groups_are_checked_when_the_file_is_read() -> None:
+    """[access]: the same group for senders and readers, or an empty name, is named with the key."""
+    def with_access(lines: str) -> str:
+        assert EXAMPLE.count("\n[access]\n") == 1
+        return EXAMPLE.replace("\n[access]\n", f"\n[access]\n{lines}")
+
+    same = problems_of(with_access('senders_group = "Relances"\nreaders_group = "Relances"\n'))
+    assert "[access]" in same and "name the same group" in same
+    empty = problems_of(with_access('senders_group = ""\n'))
+    assert "[access.senders_group]" in empty
+    settings = parse_config(with_access('senders_group = "Relances devis"\n'), source="t", base_dir=DEFAULTS)
+    assert settings.access.senders_group == "Relances devis" and settings.access.readers_group is None

@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from dolirelance.config import Settings
 from dolirelance.dolibarr.versions import REPRESENTATIVES_BROKEN, TESTED_RANGE, in_tested_range, quirks_for
 from dolirelance.domain import QuoteFilter, User
-from dolirelance.errors import DolibarrAuthError, DolibarrError, DolibarrRequestError, DolirelanceError
+from dolirelance.errors import (
+    DolibarrAuthError,
+    DolibarrError,
+    DolibarrRequestError,
+    DolirelanceError,
+    SetupIncomplete,
+)
 from dolirelance.mail import check_connection
 from dolirelance.rights import RIGHTS
 from dolirelance.service import Runtime, auto_rules, ledger_location, open_ledger, open_runtime
+from dolirelance.service.access import Access, access_configured, access_of, groups_menu
 from dolirelance.service.auto import plan_run
 
 OPT_OUT_LABEL = "Ne pas relancer automatiquement"
@@ -85,6 +92,57 @@ async def auto_cap_check(rt: Runtime) -> Check:
     )
 
 
+def _create_group_remedy(name: str) -> str:
+    return (
+        "Dolibarr's REST API cannot create groups: in Dolibarr, "
+        + groups_menu(" > Nouveau groupe", " > New group")
+        + f", name '{name}', then add its members on the group's card"
+    )
+
+
+def _configured_groups(settings: Settings) -> list[tuple[str, str]]:
+    access = settings.access
+    groups = [("senders_group", access.senders_group), ("readers_group", access.readers_group)]
+    return [(key, name) for key, name in groups if name is not None]
+
+
+async def access_checks(rt: Runtime, user: User) -> list[Check]:
+    """``[access]``: each configured group exists and has members (listed); the API key's user may send."""
+    checks: list[Check] = []
+    for key, name in _configured_groups(rt.settings):
+        label = f"access {key}"
+        try:
+            group = await rt.dolibarr.find_group(name)
+        except DolibarrAuthError as exc:
+            checks.append(Check(label, False, f"cannot read the group '{name}': {exc.message}", exc.remedy,
+                                warning=True))
+            continue
+        may = "send" if key == "senders_group" else "read"
+        if group is None:
+            checks.append(Check(label, False, f"the group '{name}' does not exist in Dolibarr: nobody but "
+                                f"administrators may {may}", _create_group_remedy(name)))
+        elif not group.members:
+            add_members = "add its members in Dolibarr: " + groups_menu(f" > {name} > Ajouter", f" > {name} > Add")
+            checks.append(Check(label, False, f"the group '{name}' is empty: nobody but administrators may {may}",
+                                add_members, warning=True))
+        else:
+            logins = ", ".join(sorted(member.login for member in group.members))
+            checks.append(Check(label, True, f"'{name}': {len(group.members)} member(s): {logins}"))
+    try:
+        level = await access_of(rt, user)
+    except DolirelanceError as exc:
+        checks.append(Check("access API user", False, exc.message, exc.remedy, warning=True))
+        return checks
+    if level < Access.SEND:
+        senders = rt.settings.access.senders_group
+        checks.append(Check("access API user", False, f"{user.login} is not in the group '{senders}': `remind`, "
+                            "`mass`, `retry`, `run` and the daemon with this key will refuse to send",
+                            f"if this key must send, add {user.login} to '{senders}' in Dolibarr: "
+                            + groups_menu(f" > {senders} > Ajouter", f" > {senders} > Add"),
+                            warning=True))
+    return checks
+
+
 async def run_doctor(settings: Settings) -> list[Check]:
     checks: list[Check] = [Check("configuration", True, f"{len(settings.models)} model(s) loaded")]
     user: User | None = None
@@ -134,6 +192,8 @@ async def run_doctor(settings: Settings) -> list[Check]:
                         warning=True,
                     )
                 )
+            if access_configured(settings.access):
+                checks.extend(await access_checks(rt, user))
             if settings.auto.steps:
                 checks.append(await auto_cap_check(rt))
             try:
@@ -186,3 +246,31 @@ async def ensure_opt_out_field(settings: Settings) -> str:
             )
         await rt.dolibarr.create_extrafield(field, OPT_OUT_LABEL, field_type="boolean", element_type="propal")
         return f"created the extrafield '{field}' ({OPT_OUT_LABEL}) on proposals"
+
+
+async def check_access_groups(settings: Settings) -> list[str]:
+    """``setup``: the ``[access]`` groups exist. Dolibarr's REST API (20 to 23) has no route that creates a
+    group, so a missing one stops setup with the way to create it in Dolibarr's menus."""
+    lines: list[str] = []
+    missing: list[str] = []
+    async with open_runtime(settings) as rt:
+        for key, name in _configured_groups(settings):
+            try:
+                group = await rt.dolibarr.find_group(name)
+            except DolibarrAuthError as exc:
+                raise DolibarrAuthError(
+                    f"cannot check the [access] group '{name}': {exc.message}",
+                    remedy="run `dolirelance setup` with an admin API key, or one with user.user.lire",
+                    status_code=exc.status_code,
+                ) from None
+            if group is None:
+                missing.append(name)
+            else:
+                lines.append(f"the [access] {key} '{name}' exists ({len(group.members)} member(s))")
+    if missing:
+        names = ", ".join(f"'{name}'" for name in missing)
+        raise SetupIncomplete(
+            f"the [access] group(s) {names} do not exist in Dolibarr",
+            remedy="; ".join(_create_group_remedy(name) for name in missing),
+        )
+    return lines

@@ -267,6 +267,7 @@ def quotes(
     async def work() -> tuple[int, Decimal]:
         count, total = 0, Decimal(0)
         async with service.open_runtime(settings) as rt:
+            await service.require_access(rt, service.Access.READ)
             with rt.dolibarr.collecting_rejected_rows() as rejected:
                 customer_ids = await service.resolve_customer_ids(rt, customer) if customer else ()
                 flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_before=rt.today() if expired else None)
@@ -369,6 +370,7 @@ def preview(
 
     async def work() -> service.PreparedFollowUp:
         async with service.open_runtime(settings) as rt:
+            await service.require_access(rt, service.Access.READ)
             me = await rt.me()
             return await service.prepare_followup(
                 rt, ref, channel=Channel.LETTER if letter else Channel.EMAIL, acting_user=me, model=model
@@ -536,6 +538,7 @@ def mass(
 
     async def work() -> tuple[list[service.MassItem], service.MassReport | None]:
         async with service.open_runtime(settings) as rt:
+            await service.require_access(rt, service.Access.READ if dry_run else service.Access.SEND)
             next_date = _parse_next(next_, rt.today())  # a bad --next is an error in a dry run too
             items = await service.plan_mass(
                 rt, selection, channel=choice, model=model, per_quote_models=per_quote, force=force
@@ -644,6 +647,7 @@ def history(
 
     async def work() -> list[service.HistoryLine]:
         async with service.open_runtime(settings) as rt:
+            await service.require_access(rt, service.Access.READ)
             return await service.history_view(rt, quote=quote, customer=customer, open_only=open_)
 
     lines = _run(work())
@@ -681,6 +685,7 @@ def upcoming(
 
     async def work() -> list[service.UpcomingLine]:
         async with service.open_runtime(settings) as rt:
+            await service.require_access(rt, service.Access.READ)
             return await service.upcoming(rt, login=user, days=days)
 
     lines = _run(work())
@@ -718,6 +723,7 @@ def explain_cmd(
 
     async def work() -> tuple[Any, Any, Any, Any, Any]:
         async with service.open_runtime(settings) as rt:
+            await service.require_access(rt, service.Access.READ)
             decision, quote_, customer_, recipients = await service.explain(rt, ref, on=day)
             prepared = None
             if show_preview and decision.step is not None and recipients:
@@ -775,6 +781,7 @@ def run_cmd(
 
     async def work() -> service.AutoReport:
         async with service.open_runtime(settings) as rt:
+            await service.require_access(rt, service.Access.READ if dry_run else service.Access.SEND)
             return await service.run_auto(rt, dry_run=dry_run, on=day)
 
     report = _run(work())
@@ -835,12 +842,14 @@ def serve(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.T
 
 @app.command()
 def setup(config: ConfigOption = None) -> None:
-    """Create the opt-out extrafield on proposals if it is missing (needs an admin API key)."""
-    from dolirelance.checks import ensure_opt_out_field
+    """Create the opt-out extrafield on proposals if missing (needs an admin API key); check the [access] groups."""
+    from dolirelance.checks import check_access_groups, ensure_opt_out_field
 
     settings = _settings(config)
     message = _run(ensure_opt_out_field(settings))
     out.print(text(message))
+    for line in _run(check_access_groups(settings)):
+        out.print(text(line))
 
 
 @app.command()
@@ -941,6 +950,7 @@ def report(
 
     async def work() -> Report:
         async with service.open_runtime(settings) as rt:
+            await service.require_access(rt, service.Access.READ)
             return await effectiveness_report(rt, start=first, end=last, sales_rep=sales_rep, model=model)
 
     result = _run(work())

@@ -416,6 +416,23 @@ class WebSettings(_Section):
         return value
 
 
+class AccessSettings(_Section):
+    """Who may use dolirelance, by Dolibarr group (Users & Groups > Groups); unset: Dolibarr's rights alone decide."""
+
+    # Members may send follow-ups (individual, mass, retry, automatic runs); they may read too.
+    senders_group: str | None = Field(None, min_length=1, max_length=255)
+    # Members may see the pages, histories, previews and `explain`, without sending.
+    readers_group: str | None = Field(None, min_length=1, max_length=255)
+    # How long the web pages reuse a membership read from Dolibarr; every send reads it again.
+    cache_seconds: int = Field(60, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> AccessSettings:
+        if self.senders_group is not None and self.senders_group == self.readers_group:
+            raise ValueError("senders_group and readers_group name the same group; senders may read already")
+        return self
+
+
 class Settings(_Section):
     dolibarr: DolibarrSettings
     smtp: SmtpSettings
@@ -427,6 +444,7 @@ class Settings(_Section):
     ledger: LedgerSettings = LedgerSettings()
     serve: ServeSettings = ServeSettings()
     web: WebSettings = WebSettings()
+    access: AccessSettings = AccessSettings()
     # Directory of the config file: *_file and logo paths are relative to it.
     base_dir: Path = Path(".")
 

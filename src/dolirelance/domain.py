@@ -165,6 +165,8 @@ class User:
     external: bool = False  # has a socid: sees only its own third party
     # Rights as dotted names: "propal.lire", "agenda.allactions.create", "societe.client.voir".
     rights: frozenset[str] = frozenset()
+    # Names of the user's Dolibarr groups; None when the answer did not say (only /users/info does).
+    groups: frozenset[str] | None = None
 
     @property
     def full_name(self) -> str:
@@ -172,6 +174,15 @@ class User:
 
     def has_right(self, right: str) -> bool:
         return self.admin or right in self.rights
+
+
+@dataclass(frozen=True, slots=True)
+class UserGroup:
+    """A Dolibarr user group (Users & Groups > Groups) and, when read, the logins of its members."""
+
+    id: int
+    name: str
+    members: tuple[User, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

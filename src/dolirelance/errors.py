@@ -128,6 +128,14 @@ class RecentFollowUp(FollowUpError):
     """The quote was followed up recently; a person may go on only when saying so (``--force``)."""
 
 
+class AccessDenied(DolirelanceError):
+    """``[access]``: the acting user is not in the Dolibarr group that may do this (and not an admin)."""
+
+
+class SetupIncomplete(DolirelanceError):
+    """``dolirelance setup`` found something it cannot create through the API (an [access] group)."""
+
+
 class InitError(DolirelanceError):
     """``dolirelance init`` cannot write its starter files (one exists already, or the folder is not writable)."""
 

@@ -44,6 +44,7 @@ from dolirelance.domain import (
     QuoteFilter,
     QuoteStatus,
     User,
+    UserGroup,
 )
 from dolirelance.errors import (
     DolibarrAuthError,
@@ -575,6 +576,33 @@ class DolibarrClient:
         route = "GET /users/{id}"
         body = await self._call(_Call("GET", f"users/{int(user_id)}", route, what=f"user {user_id}"))
         return wire.parse(wire.WireUser, body, route).to_domain()
+
+    async def user_groups(self, user_id: int) -> frozenset[str]:
+        """Names of a user's groups (``GET /users/{id}/groups``: needs user.user.lire or admin, even for oneself;
+        ``current_user`` gives the API key's own groups with ``user.self.creer`` alone)."""
+        route = "GET /users/{id}/groups"
+        body = await self._call(
+            _Call("GET", f"users/{int(user_id)}/groups", route, what=f"user {user_id}", empty_on_404=True)
+        )
+        return frozenset(group.name for group in wire.parse_list(wire.WireGroup, body, route))
+
+    async def find_group(self, name: str) -> UserGroup | None:
+        """The group of that exact name with its members, or None (needs user.user.lire or admin)."""
+        route = "GET /users/groups"
+        params: dict[str, str | int]
+        try:
+            params = {"sqlfilters": str(criterion("t.nom", "=", name)), "limit": 2}
+        except ValueError:  # a name the filter cannot quote: read every group (a handful) and compare here
+            params = {"limit": 0}
+        body = await self._call(_Call("GET", "users/groups", route, params, empty_on_404=True))
+        found = [group for group in wire.parse_list(wire.WireGroup, body, route) if group.name == name]
+        if not found:
+            return None
+        route = "GET /users/groups/{id}"
+        body = await self._call(
+            _Call("GET", f"users/groups/{found[0].id}", route, {"load_members": 1}, what=f"group {name!r}")
+        )
+        return wire.parse(wire.WireGroup, body, route).to_domain()
 
     async def find_user_by_login(self, login: str) -> User:
         route = "GET /users"
@@ -1323,6 +1351,8 @@ def _likely_right(call: _Call) -> str:
     path = call.route.split(" ", 1)[-1].strip("/")
     if path == "users/info":  # reading oneself needs one of these, not user.user.lire alone
         return "user.self.creer (or user.user.lire)"
+    if path.startswith("users/groups") or path.endswith("/groups"):  # one's own groups too
+        return "user.user.lire (Read users, groups and permissions), or admin"
     resource = path.split("/")[0]
     if call.method != "GET" and resource in _WRITE_RIGHTS:
         return _WRITE_RIGHTS[resource]

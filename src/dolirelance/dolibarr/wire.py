@@ -42,6 +42,7 @@ from dolirelance.domain import (
     QuoteContact,
     QuoteStatus,
     User,
+    UserGroup,
 )
 from dolirelance.errors import DolibarrResponseError
 
@@ -409,6 +410,13 @@ class WireContact(WireModel):
         )
 
 
+class WireGroupName(WireModel):
+    """A row of ``/users/info``'s ``user_group_list`` (``name``; ``nom`` before Dolibarr 17)."""
+
+    id: WireInt
+    name: Text = Field("", validation_alias=AliasChoices("name", "nom"))
+
+
 class WireUser(WireModel):
     """``/users/{id}``, ``/users/info`` and the rows of ``/thirdparties/{id}/representatives``."""
 
@@ -424,6 +432,7 @@ class WireUser(WireModel):
     admin: Flag = False
     socid: OptId = None
     rights: Options = {}
+    user_group_list: list[WireGroupName] | None = None
 
     def to_domain(self) -> User:
         return User(
@@ -439,7 +448,25 @@ class WireUser(WireModel):
             admin=self.admin,
             external=self.socid is not None,
             rights=flatten_rights(self.rights),
+            groups=None
+            if self.user_group_list is None
+            else frozenset(group.name for group in self.user_group_list),
         )
+
+
+class WireGroup(WireModel):
+    """``/users/groups``, ``/users/{id}/groups`` and ``/users/groups/{id}?load_members=1``."""
+
+    id: WireInt
+    name: Text = Field("", validation_alias=AliasChoices("name", "nom"))
+    members: Keyed = {}
+
+    def to_domain(self) -> UserGroup:
+        members = tuple(
+            WireUser.model_validate({"id": key, **(row if isinstance(row, dict) else {})}).to_domain()
+            for key, row in self.members.items()
+        )
+        return UserGroup(id=self.id, name=self.name, members=members)
 
 
 class WireCompany(WireModel):

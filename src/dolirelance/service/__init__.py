@@ -15,6 +15,7 @@ One module per use case, each importing only those above it:
 
 from dolirelance.files import write_atomically
 from dolirelance.policy import SkipReason
+from dolirelance.service.access import Access, access_of, require_access
 from dolirelance.service.auto import (
     AutoReport,
     auto_rules,
@@ -95,6 +96,7 @@ __all__ = [
     "IN_PROGRESS_STATES",
     "REQUIRED_RIGHTS",
     "SENT_STATES",
+    "Access",
     "Attempt",
     "AutoReport",
     "ChannelChoice",
@@ -112,6 +114,7 @@ __all__ = [
     "SkipReason",
     "SmtpFactory",
     "UpcomingLine",
+    "access_of",
     "addressee",
     "api_user",
     "auto_rules",
@@ -144,6 +147,7 @@ __all__ = [
     "read_customer",
     "read_quote",
     "recipients_of",
+    "require_access",
     "require_rights",
     "resolve_customer_ids",
     "retry_unrecorded",

@@ -42,6 +42,7 @@ from dolirelance.policy import (
     plan,
     urgency_key,
 )
+from dolirelance.service.access import Access, require_access
 from dolirelance.service.delivery import (
     SENT_STATES,
     Attempt,
@@ -371,6 +372,7 @@ async def run_auto(
         me = await rt.me() if due else None
         if me is not None:
             await require_rights(rt, me)
+            await require_access(rt, Access.SEND, me)
     except DolirelanceError as exc:
         # Nothing was claimed yet: the run stops here, says why, and the next run does the work.
         report.error = exc.message + (f" ({exc.remedy})" if exc.remedy else "")

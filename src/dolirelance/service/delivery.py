@@ -37,6 +37,7 @@ from dolirelance.history import CODE_BY_CHANNEL, CODE_TODO, QuoteHistory, compos
 from dolirelance.ledger import IN_FLIGHT_STATES, Entry, FollowUpState
 from dolirelance.mail import SmtpSender
 from dolirelance.render import RenderedFollowUp
+from dolirelance.service.access import Access, require_access
 from dolirelance.service.prepare import PreparedFollowUp, addressee, sales_rep_of
 from dolirelance.service.reads import load_history
 from dolirelance.service.runtime import Runtime
@@ -444,9 +445,15 @@ def ledger_problems(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, str]:
 
 
 async def retry_unrecorded(rt: Runtime) -> list[FollowUpOutcome]:
-    """Record in Dolibarr the follow-ups that were sent but not recorded. Never sends anything."""
+    """Record in Dolibarr the follow-ups that were sent but not recorded. Never sends anything.
+
+    Under ``[access] senders_group`` only a sender (the API key's user) may, before anything is taken.
+    """
     outcomes = []
-    for entry in await asyncio.to_thread(rt.ledger.to_record):
+    entries = await asyncio.to_thread(rt.ledger.to_record)
+    if entries:
+        await require_access(rt, Access.SEND)
+    for entry in entries:
         outcomes.append(await _record_entry(rt, entry))
     return outcomes
 

@@ -22,6 +22,7 @@ from dolirelance.files import write_atomically
 from dolirelance.ledger import manual_key
 from dolirelance.letter import LetterBatch, batch_sort_key
 from dolirelance.mail import SmtpSender
+from dolirelance.service.access import Access, require_access
 from dolirelance.service.delivery import Attempt, FollowUpOutcome, deliver, ledger_problems
 from dolirelance.service.prepare import PreparedFollowUp, prepare_followup
 from dolirelance.service.reads import read_quote, resolve_customer_ids
@@ -55,6 +56,7 @@ async def follow_up(
     """
     user = acting_user or await api_user(rt)
     await require_rights(rt, user)
+    await require_access(rt, Access.SEND, user)
     quote = await read_quote(rt, quote_key)
     attempt = Attempt(
         key=key or (f"{origin}:{rt.ledger.instance}:{submission}" if submission else manual_key()),
@@ -273,6 +275,7 @@ async def mass_follow_up(
     """Follow up every planned quote on the channel its plan shows; one failure never stops the others."""
     user = acting_user or await api_user(rt)
     await require_rights(rt, user)
+    await require_access(rt, Access.SEND, user)
     run_id = f"{origin}-{uuid.uuid4().hex[:8]}"
     report = MassReport(items=list(items))
     today = rt.today()

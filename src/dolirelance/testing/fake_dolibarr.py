@@ -15,7 +15,10 @@ log ``fake.requests`` / ``fake.count_requests()``.
 
 Not from the transcript, so guessed from Dolibarr's PHP source: the texts of the 409 "extrafield
 exists", of upload's "already exists", of failed ``/login`` and of plain 403 "Forbidden", and the WAF
-page. Not implemented: ``/setinvoiced``, PUT/DELETE of one proposal line,
+page. User groups (``add_group``, ``add_to_group``, ``remove_from_group``) are also from
+the PHP source (``api_users.class.php``, alike on 20 and 23): ``/users/info``'s ``user_group_list``,
+``/users/{id}/groups``, ``/users/groups[/{id}]`` and ``setGroup``, with the rights each checks; no
+route creates a group. Not implemented: ``/setinvoiced``, PUT/DELETE of one proposal line,
 ``/proposals/ref_ext``, ``/contacts/email``. JSON is compact UTF-8 where PHP escapes non-ASCII.
 """
 
@@ -67,6 +70,7 @@ __all__ = [
     "AgendaEventRecord",
     "ContactRecord",
     "FakeDolibarr",
+    "GroupRecord",
     "ProposalRecord",
     "RequestLogEntry",
     "StoredFile",
@@ -250,6 +254,17 @@ class UserRecord:
 
     def has_right(self, right: str) -> bool:
         return self.admin or right in self.rights
+
+
+@dataclass(slots=True)
+class GroupRecord:
+    """A user group (Users & Groups > Groups): llx_usergroup and its llx_usergroup_user links."""
+
+    id: int
+    name: str
+    note: str = ""
+    member_ids: set[int] = field(default_factory=set)
+    datec: int = 0
 
 
 @dataclass(slots=True)
@@ -551,6 +566,7 @@ class FakeDolibarr:
         self.hanging = 0  # requests sleeping in a hang right now
 
         self.users: dict[int, UserRecord] = {}
+        self.groups: dict[int, GroupRecord] = {}
         self.thirdparties: dict[int, ThirdPartyRecord] = {}
         self.contacts: dict[int, ContactRecord] = {}
         self.products: dict[int, ProductRecord] = {}
@@ -747,6 +763,31 @@ class FakeDolibarr:
     @property
     def admin_user(self) -> UserRecord:
         return next(user for user in self.users.values() if user.admin)
+
+    # ---- user groups (Users & Groups > Groups; the REST API cannot create them) -----------------------
+
+    def add_group(self, name: str, *, note: str = "", members: Iterable[int] = ()) -> GroupRecord:
+        group = GroupRecord(
+            id=self._next_id("usergroup"), name=name, note=note, member_ids=set(members), datec=self.now_epoch()
+        )
+        self.groups[group.id] = group
+        return group
+
+    def group_by_name(self, name: str) -> GroupRecord | None:
+        return next((group for group in self.groups.values() if group.name == name), None)
+
+    def add_to_group(self, user_id: int, group_id: int) -> None:
+        self.groups[group_id].member_ids.add(user_id)
+
+    def remove_from_group(self, user_id: int, group_id: int) -> None:
+        self.groups[group_id].member_ids.discard(user_id)
+
+    def groups_of(self, user_id: int) -> list[GroupRecord]:
+        """Dolibarr's UserGroup::listGroupsForUser: ordered by name."""
+        return sorted((g for g in self.groups.values() if user_id in g.member_ids), key=lambda g: g.name)
+
+    def group_row(self, group: GroupRecord) -> dict[str, RowValue]:
+        return {"t.rowid": group.id, "t.entity": 1, "t.nom": group.name, "t.note": group.note}
 
     # ---- company, extrafields -------------------------------------------------------------------------
 
@@ -1474,6 +1515,12 @@ _USER_COLUMNS: dict[str, ColumnKind] = {
     "t.fk_soc": _I,
     "t.employee": _I,
 }
+_GROUP_COLUMNS: dict[str, ColumnKind] = {
+    "t.rowid": _I,
+    "t.entity": _I,
+    "t.nom": _T,
+    "t.note": _T,
+}
 _CONTACT_TYPE_COLUMNS: dict[str, ColumnKind] = {
     "t.rowid": _I,
     "t.element": _T,
@@ -2011,7 +2058,10 @@ def _nested_rights(rights: Iterable[str]) -> dict[str, Any]:
     return nested
 
 
-def render_user(fake: FakeDolibarr, user: UserRecord, *, with_rights: bool = False) -> dict[str, Any]:
+def render_user(
+    fake: FakeDolibarr, user: UserRecord, *, with_rights: bool = False, in_info: bool = False
+) -> dict[str, Any]:
+    """A user; only ``/users/info`` fills ``user_group_list`` (Users::getInfo), elsewhere it is null."""
     obj: dict[str, Any] = {
         "module": None,
         "id": str(user.id),
@@ -2068,7 +2118,9 @@ def render_user(fake: FakeDolibarr, user: UserRecord, *, with_rights: bool = Fal
         "dateendvalidity": "",
         "photo": None,
         "lang": None,
-        "user_group_list": [],
+        "user_group_list": [_render_group(fake, group, in_user_list=True) for group in fake.groups_of(user.id)]
+        if in_info
+        else None,
     }
     if with_rights:
         obj["rights"] = _nested_rights(ALL_RIGHTS if user.admin else user.rights)
@@ -2796,7 +2848,7 @@ def login(call: Call) -> Any:
 
 def users_info(call: Call) -> Any:
     call.require("user.self.creer", "user.user.lire", any_of=True)
-    return render_user(call.fake, call.user, with_rights=call.param("includepermissions") == "1")
+    return render_user(call.fake, call.user, with_rights=call.param("includepermissions") == "1", in_info=True)
 
 
 def get_user(call: Call) -> Any:
@@ -2824,6 +2876,107 @@ def list_users(call: Call) -> Any:
     return [
         _only_properties(render_user(fake, u), call.param("properties")) for u in _paginate(records, call)
     ]
+
+
+def _render_group(fake: FakeDolibarr, group: GroupRecord, *, in_user_list: bool = False,
+                  with_members: bool = False) -> dict[str, Any]:
+    """A UserGroup as the API cleans it. In ``/users/info``'s ``user_group_list``
+    (_cleanUserGroupListDatas) ``datec``, ``tms``, ``members`` and ``note`` are removed; elsewhere
+    ``members`` is ``[]`` unless loaded, then an object keyed by user id (PHP array keyed by rowid)."""
+    obj: dict[str, Any] = {
+        "module": None,
+        "id": str(group.id),
+        "entity": "1",
+        "import_key": None,
+        "array_options": [],
+        "ref": str(group.id),
+        "name": group.name,
+        "nom": group.name,
+        "globalgroup": None,
+        "usergroup_entity": [1] if in_user_list else None,
+        "note": group.note,
+        "datec": datetime.fromtimestamp(group.datec, fake.tz).strftime("%Y-%m-%d %H:%M:%S") if group.datec else None,
+        "tms": None,
+        "members": [],
+    }
+    if with_members:
+        members = [fake.users[uid] for uid in sorted(group.member_ids) if uid in fake.users]
+        obj["members"] = {
+            str(user.id): {
+                "id": str(user.id),
+                "login": user.login,
+                "lastname": user.lastname,
+                "firstname": user.firstname,
+                "email": user.email,
+                "statut": str(user.status),
+                "status": str(user.status),
+                "admin": "1" if user.admin else "0",
+                "socid": _str_id(user.socid),
+                "entity": "1",
+            }
+            for user in members
+        } or []
+    if in_user_list:
+        for key in ("datec", "tms", "members", "note"):
+            del obj[key]
+    return obj
+
+
+def _require_group_reading(call: Call) -> None:
+    # Users::listGroups/infoGroups, without MAIN_USE_ADVANCED_PERMS: user.user.lire or admin
+    if not call.user.admin and "user.user.lire" not in call.user.rights:
+        raise ApiError(403, "You are not allowed to read groups", source="api_users.class.php:560")
+
+
+def user_groups(call: Call) -> Any:
+    """GET /users/{id}/groups: user.user.lire or admin, even for one's own id (Users::getGroups)."""
+    if not call.user.admin and "user.user.lire" not in call.user.rights:
+        raise ApiError(403, source="api_users.class.php:470")
+    user_id = _php_int(call.path_args[0])
+    if user_id not in call.fake.users:
+        raise ApiError(404, "user not found", source="api_users.class.php:476")
+    return [_render_group(call.fake, group) for group in call.fake.groups_of(user_id)]
+
+
+def list_groups(call: Call) -> Any:
+    _require_group_reading(call)
+    fake = call.fake
+    records = _filter_and_sort(
+        call,
+        list(fake.groups.values()),
+        _GROUP_COLUMNS,
+        fake.group_row,
+        default_sort="t.rowid",
+        error_prefix="Error when retrieve Group list",
+        source="api_users.class.php:600",
+    )
+    wanted = call.param("group_ids") or "0"
+    if wanted != "0":
+        ids = {_php_int(part) for part in wanted.split(",") if part}
+        records = [group for group in records if group.id in ids]
+    return [_only_properties(_render_group(fake, g), call.param("properties")) for g in _paginate(records, call)]
+
+
+def get_group(call: Call) -> Any:
+    _require_group_reading(call)
+    group = call.fake.groups.get(_php_int(call.path_args[0]))
+    if group is None:
+        raise ApiError(404, "Group not found", source="api_users.class.php:650")
+    return _render_group(call.fake, group, with_members=call.param("load_members") == "1")
+
+
+def set_group(call: Call) -> Any:
+    """GET /users/{id}/setGroup/{group}: user.user.creer or admin (Users::setGroup)."""
+    if not call.user.admin and "user.user.creer" not in call.user.rights:
+        raise ApiError(403, "setGroup on users not allowed for login " + call.user.login,
+                       source="api_users.class.php:500")
+    user_id, group_id = _php_int(call.path_args[0]), _php_int(call.path_args[1])
+    if user_id not in call.fake.users:
+        raise ApiError(404, "User not found", source="api_users.class.php:505")
+    if group_id not in call.fake.groups:  # SetInGroup inserts a dangling link; the fake refuses it
+        raise ApiError(500, "", source="api_users.class.php:520")
+    call.fake.add_to_group(user_id, group_id)
+    return 1
 
 
 def status(call: Call) -> Any:
@@ -3386,6 +3539,10 @@ def _build_router(version: FakeVersion) -> _Router:
     add("GET", "/products", list_products)
     add("POST", "/products", create_product)
     add("GET", "/users/info", users_info)
+    add("GET", "/users/groups", list_groups)
+    add("GET", "/users/groups/{group}", get_group)
+    add("GET", "/users/{id}/groups", user_groups)
+    add("GET", "/users/{id}/setGroup/{group}", set_group)
     add("GET", "/users", list_users)
     add("GET", "/users/{id}", get_user)
     add("GET", "/setup/company", setup_company)

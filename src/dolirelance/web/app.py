@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dolirelance.config import Settings
 from dolirelance.domain import Channel, QuoteFilter
-from dolirelance.errors import DolibarrAuthError, DolirelanceError, QuoteNotOpen, RecentFollowUp
+from dolirelance.errors import AccessDenied, DolibarrAuthError, DolirelanceError, QuoteNotOpen, RecentFollowUp
 from dolirelance.formatting import format_amount, format_short_day
 from dolirelance.report import Report, as_dict
 from dolirelance.service import (
@@ -61,6 +61,7 @@ from dolirelance.service import (
     upcoming,
     working_calendar,
 )
+from dolirelance.service.access import Access, access_configured, access_of, refusal, require_access
 from dolirelance.service.report import effectiveness_report
 from dolirelance.web.charts import CHARTS, chart_png, chart_svg
 from dolirelance.web.jobs import JobBoard, MassJob
@@ -101,6 +102,26 @@ class WebState:
     now: Callable[[], datetime] | None = None
     smtp_factory: SmtpFactory | None = None
     jobs: JobBoard = field(default_factory=JobBoard)
+    # session id -> (when read, what the user may do): pages reuse it for [access] cache_seconds
+    access_cache: dict[str, tuple[float, Access]] = field(default_factory=dict)
+
+    async def access(self, session: Session) -> Access:
+        """What the session's user may do under ``[access]``, as Dolibarr said it at most ``cache_seconds`` ago."""
+        if not access_configured(self.settings.access):
+            return Access.SEND
+        now = (self.now or (lambda: datetime.now(UTC)))().timestamp()
+        cached = self.access_cache.get(session.session_id)
+        if cached is not None and now - cached[0] < self.settings.access.cache_seconds:
+            return cached[1]
+        async with self.runtime(session) as rt:
+            level = await access_of(rt, await rt.me())
+            if level is Access.NONE:
+                self.access_cache.pop(session.session_id, None)
+                raise refusal(self.settings.access, await rt.me(), Access.READ)
+        ttl = self.settings.access.cache_seconds
+        self.access_cache = {sid: seen for sid, seen in self.access_cache.items() if now - seen[0] < ttl}
+        self.access_cache[session.session_id] = (now, level)
+        return level
 
     def runtime(self, session: Session) -> AbstractAsyncContextManager[Runtime]:
         assert session.api_key is not None
@@ -248,6 +269,8 @@ def _render(
         fmt_date=lambda value: _format_date(value, lang),
         fmt_amount=lambda value, currency="EUR": _format_amount(value, currency, lang),
         error=context.pop("error", None),
+        can_send=getattr(request.state, "can_send", True),
+        senders_group=state.settings.access.senders_group or "",
         **context,
     )
     return HTMLResponse(html, status_code=status_code)
@@ -311,7 +334,12 @@ def logged_in(handler: Callable[[Request, Session], Awaitable[Response]]) -> Han
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={url_quote(target, safe='')}", status_code=303)
         try:
+            # [access]: who may read at all, and whether the pages offer to send (the sends check again)
+            request.state.can_send = await _state(request).access(session) >= Access.SEND
             return await handler(request, session)
+        except AccessDenied as exc:
+            request.state.can_send = False
+            return _render(request, session, "error.html", status_code=403, error=_error_text(exc))
         except DolibarrAuthError as exc:
             if exc.status_code == 401:
                 _state(request).sessions.drop(session)
@@ -540,9 +568,14 @@ async def mass_run(request: Request, session: Session) -> Response:
             letter_items = await _plan(rt, letters, "letter", per_quote)
             email_items = await _plan(rt, emails, "email", per_quote)
             acting_user = await rt.me()
+            await require_access(rt, Access.SEND, acting_user)
         except (DolirelanceError, FormError) as exc:
+            refused = isinstance(exc, AccessDenied)
+            if refused:  # the pages stop offering to send at once
+                request.state.can_send = False
+                state.access_cache.pop(session.session_id, None)
             return await _render_mass(
-                request, session, rt, filters, error=_error_text(exc), status_code=400,
+                request, session, rt, filters, error=_error_text(exc), status_code=403 if refused else 400,
                 ticked_letters=frozenset(letters), ticked_emails=frozenset(emails), chosen_models=models,
                 note=note, next_date=next_text,
             )
@@ -691,9 +724,14 @@ async def new_submit(request: Request, session: Session) -> Response:
         except (DolirelanceError, FormError) as exc:
             if isinstance(exc, DolibarrAuthError) and exc.status_code == 401:
                 raise
+            refused = isinstance(exc, AccessDenied)
+            if refused:  # the pages stop offering to send at once
+                request.state.can_send = False
+                state.access_cache.pop(session.session_id, None)
             return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id,
                                      model=model, note=note, next_date=next_text, send_email=send_email,
-                                     error=_error_text(exc), status_code=400, attempt=attempt)
+                                     error=_error_text(exc), status_code=403 if refused else 400,
+                                     attempt=attempt)
         done = {
             "outcome": outcome,
             "quote_id": quote_id,

@@ -48,6 +48,8 @@ LABELS: dict[str, dict[str, str]] = {
         "filter": "Filtrer",
         "total": "Total",
         "run_mass": "Lancer la relance",
+        "cannot_send": "Vous pouvez consulter mais pas envoyer de relances : demandez à un administrateur Dolibarr "
+        "de vous ajouter au groupe « {} » (Utilisateurs & Groupes > Groupes).",
         "no_open_quotes": "Aucun devis ouvert.",
         "in_progress": "Relance en cours…",
         "done_count": "traités",
@@ -141,6 +143,8 @@ LABELS: dict[str, dict[str, str]] = {
         "filter": "Filter",
         "total": "Total",
         "run_mass": "Run the follow-up",
+        "cannot_send": "You may look but not send follow-ups: ask a Dolibarr administrator to add you to the "
+        "group '{}' (Users & Groups > Groups).",
         "no_open_quotes": "No open quotes.",
         "in_progress": "Follow-up in progress…",
         "done_count": "done",
