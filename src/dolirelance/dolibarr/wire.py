@@ -365,6 +365,7 @@ class WireCustomer(WireModel):
     code_client: Text = ""
     phone: Text = ""
     default_lang: OptText = None
+    date_modification: Epoch = None
 
     def to_domain(self) -> Customer:
         return Customer(
@@ -378,6 +379,7 @@ class WireCustomer(WireModel):
             customer_code=self.code_client,
             phone=self.phone,
             default_lang=self.default_lang,
+            modified_at=_utc(self.date_modification),
         )
 
 
@@ -393,6 +395,7 @@ class WireContact(WireModel):
     poste: Text = ""
     default_lang: OptText = None
     statut: OptInt = Field(None, validation_alias=AliasChoices("statut", "status"))
+    date_modification: Epoch = None
 
     def to_domain(self) -> Contact:
         return Contact(
@@ -406,7 +409,13 @@ class WireContact(WireModel):
             job=self.poste,
             default_lang=self.default_lang,
             active=self.statut != 0,
+            modified_at=_utc(self.date_modification),
         )
+
+
+def _utc(epoch: int | None) -> datetime | None:
+    """An instant Dolibarr gives in epoch seconds (no time zone is involved)."""
+    return datetime.fromtimestamp(epoch, UTC) if epoch else None
 
 
 class WireUser(WireModel):

@@ -64,6 +64,7 @@ from dolirelance.service.reads import (
     read_quote,
     resolve_customer_ids,
 )
+from dolirelance.service.replies import MessageOutcome, RepliesReport, read_replies
 from dolirelance.service.report import default_period_start, effectiveness_report
 from dolirelance.service.runtime import (
     REQUIRED_RIGHTS,
@@ -103,10 +104,12 @@ __all__ = [
     "MassItem",
     "MassReport",
     "MassSelection",
+    "MessageOutcome",
     "Outcome",
     "PreparedFollowUp",
     "QuoteRow",
     "QuotesPage",
+    "RepliesReport",
     "Runtime",
     "SalesRepSelection",
     "SkipReason",
@@ -143,6 +146,7 @@ __all__ = [
     "quotes_page",
     "read_customer",
     "read_quote",
+    "read_replies",
     "recipients_of",
     "require_rights",
     "resolve_customer_ids",
