@@ -52,7 +52,7 @@ def dovecot() -> Iterator[DovecotServer]:
         yield server
 
 
-def with_imap(settings: Settings, dovecot: DovecotServer, **extra: str) -> Settings:
+def with_imap(settings: Settings, dovecot: DovecotServer) -> Settings:
     """The test's configuration file with an [imap] section for the dovecot on loopback."""
     path = settings.base_dir / "dolirelance.toml"
     lines = [
@@ -63,7 +63,6 @@ def with_imap(settings: Settings, dovecot: DovecotServer, **extra: str) -> Setti
         'security = "none"',
         f'username = "{dovecot.user}"',
         f'password_env = "{PASSWORD_ENV}"',
-        *(f'{key} = "{value}"' for key, value in extra.items()),
     ]
     path.write_text(path.read_text(encoding="utf-8") + "\n".join(lines) + "\n", encoding="utf-8")
     return load_config(path)
@@ -71,7 +70,11 @@ def with_imap(settings: Settings, dovecot: DovecotServer, **extra: str) -> Setti
 
 @pytest.fixture
 def settings(
-    tmp_path: Path, smtp_sink: SmtpSink, sample_data: SampleData, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    smtp_sink: SmtpSink,
+    sample_data: SampleData,
+    dovecot: DovecotServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Settings:
     monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
     return with_imap(product_settings(tmp_path, smtp_sink.port, sample_data.api_keys["jdupont"]), dovecot)
@@ -146,3 +149,224 @@ async def test_a_reply_stops_the_next_step_and_is_on_the_quote(
     after, *_ = await explain(runtime, ref, on=STEP_TWO_DAY)
     assert after.kind is DecisionKind.SKIPPED and after.reason is SkipReason.REPLIED
     assert f"the customer replied on 30 November (see event {reply.id})" in after.summary
+
+
+# --------------------------------------------------------------------------------------- bounces
+
+
+@pytest.mark.parametrize("sample_name", ["postfix_dsn.eml", "exchange_ndr.eml", "qmail_bounce.eml"])
+async def test_a_hard_bounce_makes_a_todo_and_blocks_the_address_until_the_contact_changes(
+    runtime: Runtime,
+    clock: MutableClock,
+    dovecot: DovecotServer,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+    sample_name: str,
+) -> None:
+    """RFC 3464 (Postfix, Exchange) and non-standard (qmail) bounces: event, to-do, address blocked, then freed."""
+    quote_id, ref = sample_data.quotes["about_to_expire"], sample_data.refs["about_to_expire"]
+    address = "sophie.dupont@garage-dupont.test"
+    await run_then_deliver(runtime, clock)
+    message_id = message_id_to(smtp_sink, address)
+    dovecot.deliver(sample(sample_name, message_id=message_id, ref=ref, customer=address))
+
+    report = await read_replies(runtime)
+
+    assert report.ok, report
+    [outcome] = report.messages
+    assert (outcome.kind, outcome.outcome, outcome.address) == ("bounce", "recorded", address)
+    assert "5.1.1" in outcome.detail or "5.1.10" in outcome.detail  # the server's reason
+    [bounce] = events(fake_dolibarr, "AC_RELANCE_BOUNCE", quote_id)
+    assert address in bounce.note and outcome.detail[:40] in " ".join(bounce.note.split())
+    assert bounce.contact_id == sample_data.contacts["sophie_dupont"]
+    todos = events(fake_dolibarr, "AC_RELANCE_TODO", quote_id)
+    [fix] = [t for t in todos if decode_facts(t.note).get("for") == "bounce"]
+    assert fix.label.startswith(f"Corriger l'adresse e-mail {address}") and fix.percentage == 0
+    assert fix.userownerid == sample_data.users["jdupont"]
+    assert not events(fake_dolibarr, "AC_RELANCE_REPLY")
+
+    blocked, *_ = await explain(runtime, ref, on=STEP_TWO_DAY)
+    assert blocked.kind is DecisionKind.SKIPPED and blocked.reason is SkipReason.BOUNCED
+    assert f"{address} bounced on 28 November (see event {bounce.id})" in blocked.summary  # the report's Date
+    dry = await run_auto(runtime, dry_run=True, on=STEP_TWO_DAY)
+    assert next(d for d in dry.decisions if d.quote_id == quote_id).reason is SkipReason.BOUNCED
+
+    # a person fixes the contact in Dolibarr: its date_modification moves past the bounce
+    contact = fake_dolibarr.contacts[sample_data.contacts["sophie_dupont"]]
+    contact.tms = int(datetime(2026, 12, 2, tzinfo=UTC).timestamp())
+    freed, *_ = await explain(runtime, ref, on=STEP_TWO_DAY)
+    assert freed.kind is DecisionKind.DUE
+
+
+async def test_a_temporary_bounce_and_an_out_of_office_change_nothing(
+    runtime: Runtime,
+    clock: MutableClock,
+    dovecot: DovecotServer,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+) -> None:
+    """A delayed-delivery report and a French auto-reply are noted and marked, nothing written, nothing stopped."""
+    ref = sample_data.refs["about_to_expire"]
+    address = "sophie.dupont@garage-dupont.test"
+    await run_then_deliver(runtime, clock)
+    events_before = len(fake_dolibarr.events)
+    message_id = message_id_to(smtp_sink, address)
+    dovecot.deliver(sample("postfix_delayed.eml", message_id=message_id, ref=ref, customer=address))
+    dovecot.deliver(sample("auto_reply_fr.eml", message_id=message_id, ref=ref, customer=address))
+
+    report = await read_replies(runtime)
+
+    assert report.ok, report
+    assert [(m.kind, m.outcome, m.quote_ref) for m in report.messages] == [
+        ("temporary-bounce", "noted", ref),
+        ("auto-answer", "noted", ref),
+    ]
+    assert len(fake_dolibarr.events) == events_before
+    assert all(PROCESSED_KEYWORD in flags for _, flags, _ in dovecot.messages())
+    decision, *_ = await explain(runtime, ref, on=STEP_TWO_DAY)
+    assert decision.kind is DecisionKind.DUE
+
+
+# --------------------------------------------------------------------------------------- matching
+
+
+async def test_outlook_and_gmail_replies_are_matched_by_references_and_by_sender_and_subject(
+    runtime: Runtime,
+    clock: MutableClock,
+    dovecot: DovecotServer,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+) -> None:
+    """Outlook names our Message-ID in References only; a new Gmail message is matched by its sender and the ref."""
+    expired, garage = sample_data.refs["expired"], sample_data.refs["about_to_expire"]
+    jean, sophie = "jean.martin@boulangerie-martin.test", "sophie.dupont@garage-dupont.test"
+    await run_then_deliver(runtime, clock)
+    dovecot.deliver(sample("outlook_reply.eml", message_id=message_id_to(smtp_sink, jean), ref=expired, customer=jean))
+    dovecot.deliver(sample("gmail_reply.eml", ref=garage, customer=sophie))  # no In-Reply-To at all
+    dovecot.deliver(sample("gmail_reply.eml", ref="PR9999-0001", customer=sophie))  # names no quote of hers
+
+    report = await read_replies(runtime)
+
+    assert [(m.kind, m.outcome, m.quote_ref) for m in report.messages] == [
+        ("reply", "recorded", expired),
+        ("reply", "recorded", garage),
+        ("other", "ignored", None),
+    ]
+    [outlook] = events(fake_dolibarr, "AC_RELANCE_REPLY", sample_data.quotes["expired"])
+    assert "remise de 5 %" in outlook.note and "Envoyé" not in outlook.note
+    [gmail] = events(fake_dolibarr, "AC_RELANCE_REPLY", sample_data.quotes["about_to_expire"])
+    assert "Le délai d'installation" in gmail.note
+    flags = [f for _, f, _ in dovecot.messages()]
+    assert [PROCESSED_KEYWORD in f for f in flags] == [True, True, False]  # the unmatched one is left alone
+
+
+async def test_unrelated_and_unreadable_messages_are_left_in_place_and_the_unreadable_reported(
+    runtime: Runtime, clock: MutableClock, dovecot: DovecotServer, fake_dolibarr: FakeDolibarr
+) -> None:
+    await run_then_deliver(runtime, clock)
+    events_before = len(fake_dolibarr.events)
+    dovecot.deliver(sample("unrelated.eml"))
+    dovecot.deliver(sample("unreadable.eml"))
+
+    report = await read_replies(runtime)
+
+    assert [(m.kind, m.outcome) for m in report.messages] == [("other", "ignored"), ("unreadable", "unreadable")]
+    assert not report.ok  # someone must look at the unreadable one
+    assert "left in place" in (report.messages[1].error or "")
+    assert len(fake_dolibarr.events) == events_before
+    assert all(PROCESSED_KEYWORD not in flags for _, flags, _ in dovecot.messages())
+    assert len(dovecot.messages()) == 2
+    again = await read_replies(runtime)
+    assert again.messages == [] and again.ok  # reported once; the ledger remembers both
+
+
+# --------------------------------------------------------------------------------------- exactly once
+
+
+async def test_reading_again_records_nothing_twice_and_moves_when_asked(
+    tmp_path: Path,
+    runtime: Runtime,
+    clock: MutableClock,
+    dovecot: DovecotServer,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+) -> None:
+    """processed = "move": recorded messages go to the processed folder; a second read writes nothing."""
+    ref = sample_data.refs["about_to_expire"]
+    address = "sophie.dupont@garage-dupont.test"
+    await run_then_deliver(runtime, clock)
+    assert runtime.settings.imap is not None
+    moving = runtime.settings.imap.model_copy(update={"processed": "move", "processed_folder": "Traités"})
+    runtime.settings = runtime.settings.model_copy(update={"imap": moving})
+    message_id = message_id_to(smtp_sink, address)
+    dovecot.deliver(sample("thunderbird_reply.eml", message_id=message_id, ref=ref, customer=address))
+    dovecot.deliver(sample("unrelated.eml"))
+
+    first = await read_replies(runtime)
+    count = len(fake_dolibarr.events)
+    second = await read_replies(runtime)
+
+    assert [m.outcome for m in first.messages] == ["recorded", "ignored"]
+    assert second.messages == [] and second.ok
+    assert len(fake_dolibarr.events) == count
+    assert len(events(fake_dolibarr, "AC_RELANCE_REPLY")) == 1
+    inbox, moved = dovecot.messages("INBOX"), dovecot.messages("Traités")
+    assert len(inbox) == 1 and b"nouvelles-solaire" in inbox[0][2]
+    assert len(moved) == 1 and b"Nous signons" in moved[0][2]
+
+
+async def test_a_run_that_died_after_dolibarr_held_the_record_only_flags_the_message(
+    runtime: Runtime,
+    clock: MutableClock,
+    dovecot: DovecotServer,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+) -> None:
+    """RECORDED but not flagged (the process died in between): the next read flags it and writes nothing."""
+    ref = sample_data.refs["about_to_expire"]
+    address = "sophie.dupont@garage-dupont.test"
+    await run_then_deliver(runtime, clock)
+    dovecot.deliver(sample("thunderbird_reply.eml", message_id=message_id_to(smtp_sink, address), ref=ref,
+                           customer=address))  # fmt: skip
+    with dovecot.mailbox() as box:
+        box.folder.set("INBOX")
+        uidvalidity = int(box.folder.status("INBOX", ["UIDVALIDITY"])["UIDVALIDITY"])
+    from dolirelance.imap import mailbox_name
+
+    assert runtime.settings.imap is not None
+    ledger = MailboxLedger(runtime.ledger, mailbox_name(runtime.settings.imap))
+    assert ledger.claim_message(uidvalidity, 1) is not None
+    ledger.mark(uidvalidity, 1, MessageState.RECORDED, kind="reply")
+    count = len(fake_dolibarr.events)
+
+    report = await read_replies(runtime)
+
+    assert report.flagged_later == 1 and report.messages == []
+    assert len(fake_dolibarr.events) == count
+    [(_, flags, _)] = dovecot.messages()
+    assert PROCESSED_KEYWORD in flags
+    assert ledger.all_messages()[0].state is MessageState.DONE
+
+
+async def test_no_imap_section_is_a_clear_error(runtime: Runtime, settings: Settings) -> None:
+    from dolirelance.errors import MailboxError
+
+    runtime.settings = settings.model_copy(update={"imap": None})
+    with pytest.raises(MailboxError, match=r"no \[imap\] section") as caught:
+        await read_replies(runtime)
+    assert caught.value.remedy and "docs/replies.md" in caught.value.remedy
+
+
+async def test_a_wrong_password_is_reported_with_what_to_do(
+    runtime: Runtime, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
+    report = await read_replies(runtime)
+    assert not report.ok
+    assert report.error is not None and "refused the login" in report.error and "password_env" in report.error
+    assert "not-the-password" not in report.error

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -137,7 +137,8 @@ def _date(message: Message) -> datetime | None:
         moment = parsedate_to_datetime(str(value))
     except (TypeError, ValueError, IndexError):
         return None
-    return moment if moment.tzinfo is not None else None
+    # "-0000" (RFC 5322: in UTC, the sender's zone unknown) comes back naive
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _auto_answer(message: Message, subject: str) -> str | None:

@@ -576,18 +576,18 @@ class _Run:
         assert decision.step is not None
         customer = self.people.customer_of(quote)
         has_email = email_known(quote, customer, self.people.contacts)
-        if quote.contact_ids and (has_email is None or not self.dry_run):
-            # only a quote read one by one gives its contacts' roles (who the mail goes to)
-            quote = await self.rt.dolibarr.get_quote(quote.id)
-            has_email = bool(choose_recipients(quote, customer))
         history = histories.get(quote.id, QuoteHistory())
         if self.dry_run:
             history = self.planned_histories.get(quote.id, history)
+        bounces = any(answer.kind == "bounce" for answer in history.answers)
+        if quote.contact_ids and (has_email is None or not self.dry_run or bounces):
+            # only a quote read one by one gives its contacts' roles (who the mail goes to)
+            quote = await self.rt.dolibarr.get_quote(quote.id)
+            has_email = bool(choose_recipients(quote, customer))
         bounced: CustomerAnswer | None = None
-        if has_email and history.answers:
-            recipients = choose_recipients(quote, customer)
+        if has_email and bounces:  # addresses that bounced for good are not used until fixed
             blocked = blocked_addresses(history, customer, self.people.contacts, self.rt.tz)
-            usable, bounced = usable_recipients(recipients, blocked)
+            usable, bounced = usable_recipients(choose_recipients(quote, customer), blocked)
             has_email = bool(usable)
         if self.dry_run:
             past = list(self.planned_past.get(quote.id, []))

@@ -105,8 +105,8 @@ async def read_replies(rt: Runtime, *, should_stop: Callable[[], bool] = lambda:
     report = RepliesReport(mailbox=name, started_at=rt.now())
     messages = MailboxLedger(rt.ledger, name)
     mailbox = RepliesMailbox(settings)
-    await asyncio.to_thread(mailbox.__enter__)
     try:
+        await asyncio.to_thread(mailbox.__enter__)
         folder = await asyncio.to_thread(mailbox.new_messages)
         known = await asyncio.to_thread(messages.known, folder.uidvalidity, folder.uids)
         for uid in folder.uids:
