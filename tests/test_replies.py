@@ -7,20 +7,24 @@ and looks at what Dolibarr, the ledger, the mailbox and `explain` then say.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import MutableClock, product_settings
 from dolirelance.config import Settings, load_config
+from dolirelance.errors import MailboxError
 from dolirelance.history import decode_facts
-from dolirelance.imap import PROCESSED_KEYWORD
+from dolirelance.imap import PROCESSED_KEYWORD, mailbox_name
 from dolirelance.ledger import MailboxLedger, MessageState
 from dolirelance.policy import DecisionKind, SkipReason
+from dolirelance.scheduler import Daemon, serve_forever
 from dolirelance.service import Runtime, explain, read_replies, run_auto
-from dolirelance.testing import FakeDolibarr, SampleData
+from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.imap_server import DovecotServer, dovecot_available
 from dolirelance.testing.smtp_sink import SmtpSink
 
@@ -336,8 +340,6 @@ async def test_a_run_that_died_after_dolibarr_held_the_record_only_flags_the_mes
     with dovecot.mailbox() as box:
         box.folder.set("INBOX")
         uidvalidity = int(box.folder.status("INBOX", ["UIDVALIDITY"])["UIDVALIDITY"])
-    from dolirelance.imap import mailbox_name
-
     assert runtime.settings.imap is not None
     ledger = MailboxLedger(runtime.ledger, mailbox_name(runtime.settings.imap))
     assert ledger.claim_message(uidvalidity, 1) is not None
@@ -354,8 +356,6 @@ async def test_a_run_that_died_after_dolibarr_held_the_record_only_flags_the_mes
 
 
 async def test_no_imap_section_is_a_clear_error(runtime: Runtime, settings: Settings) -> None:
-    from dolirelance.errors import MailboxError
-
     runtime.settings = settings.model_copy(update={"imap": None})
     with pytest.raises(MailboxError, match=r"no \[imap\] section") as caught:
         await read_replies(runtime)
@@ -370,3 +370,48 @@ async def test_a_wrong_password_is_reported_with_what_to_do(
     assert not report.ok
     assert report.error is not None and "refused the login" in report.error and "password_env" in report.error
     assert "not-the-password" not in report.error
+
+
+# --------------------------------------------------------------------------------------- serve
+
+
+async def test_serve_reads_the_mailbox_on_its_schedule(
+    settings: Settings,
+    clock: MutableClock,
+    dovecot: DovecotServer,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+) -> None:
+    """At start, then every [imap] every_minutes on the injected clock; health shows the last reading."""
+    transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
+    daemon = Daemon(settings, now=clock, runtime_options={"transport": transport})
+    stop = asyncio.Event()
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve_forever(settings, stop_event=stop, ready=port.set_result, daemon=daemon))
+    bound = await asyncio.wait_for(port, timeout=10)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound}") as client:
+            for _ in range(1000):  # the catch-up run sends today's three e-mails; the first reading finds nothing
+                health = (await client.get("/health")).json()
+                if health["last_run"] and health["replies"] and not health["running"]:
+                    break
+                await asyncio.sleep(0.02)
+            assert health["replies"]["counts"]["recorded"] == 0
+            address = "sophie.dupont@garage-dupont.test"
+            ref = sample_data.refs["about_to_expire"]
+            dovecot.deliver(sample("thunderbird_reply.eml", message_id=message_id_to(smtp_sink, address), ref=ref,
+                                   customer=address))  # fmt: skip
+            await asyncio.sleep(0.2)
+            assert not events(fake_dolibarr, "AC_RELANCE_REPLY")  # not before the next reading is due
+            clock.advance(minutes=5)
+            for _ in range(1000):
+                health = (await client.get("/health")).json()
+                if health["replies"]["counts"]["recorded"] == 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert health["replies"]["outcome"] == "ok" and health["replies"]["counts"]["recorded"] == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=20)
+    assert len(events(fake_dolibarr, "AC_RELANCE_REPLY", sample_data.quotes["about_to_expire"])) == 1
