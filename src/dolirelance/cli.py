@@ -1087,6 +1087,7 @@ def demo(
         mass=lambda refs, note, config: mass(refs=refs, prefer_email=True, note=note, config=config),
         history_open=lambda config: history(open_=True, config=config),
         report=lambda config: report(config=config),
+        replies=lambda config: replies_cmd(once=True, config=config),
     )
     run_demo(out_dir.resolve(), commands, console=out, keep_running=keep_running, verbose=verbose)
 
