@@ -419,3 +419,30 @@ async def test_serve_reads_the_mailbox_on_its_schedule(
         stop.set()
         await asyncio.wait_for(task, timeout=20)
     assert len(events(fake_dolibarr, "AC_RELANCE_REPLY", sample_data.quotes["about_to_expire"])) == 1
+
+
+async def test_dolibarr_refusing_the_record_leaves_the_message_for_the_next_reading(
+    runtime: Runtime,
+    clock: MutableClock,
+    dovecot: DovecotServer,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+) -> None:
+    """Dolibarr refuses the reply event: reported failed, not flagged; the next reading records it once."""
+    ref = sample_data.refs["about_to_expire"]
+    address = "sophie.dupont@garage-dupont.test"
+    await run_then_deliver(runtime, clock)
+    dovecot.deliver(sample("thunderbird_reply.eml", message_id=message_id_to(smtp_sink, address), ref=ref,
+                           customer=address))  # fmt: skip
+    fake_dolibarr.fail_next(1, 400, path_prefix="/agendaevents", method="POST")  # the reply event itself
+    failed = await read_replies(runtime)
+    assert [(m.kind, m.outcome) for m in failed.messages] == [("other", "failed")] and not failed.ok
+    assert "a later run records it" in (failed.messages[0].error or "")
+    assert all(PROCESSED_KEYWORD not in flags for _, flags, _ in dovecot.messages())
+
+    again = await read_replies(runtime)  # no lease to wait for: the failed run let the message go
+
+    assert [(m.kind, m.outcome) for m in again.messages] == [("reply", "recorded")] and again.ok
+    assert len(events(fake_dolibarr, "AC_RELANCE_REPLY")) == 1
+    assert all(PROCESSED_KEYWORD in flags for _, flags, _ in dovecot.messages())

@@ -21,10 +21,10 @@ Semantics (docs/automatic.md says the same for users):
 * **Choice.** Before step 1, or when the current step is done or its window has passed, the decision
   is NOT_DUE for the next step that is not done (with its due day). When no such step remains:
   SKIPPED ALREADY_DONE (current step done) or WINDOW_PASSED.
-* **Order of checks.** not open → opt-out → no end of validity → steps, windows and done →
+* **Order of checks.** not open → opt-out → replied → no end of validity → steps, windows and done →
   minimum gap since the last follow-up of any kind (``today - last < min_gap_days`` → RECENT_FOLLOWUP
   with ``retry_on`` = the first working day from ``last + min_gap_days``; the summary says when the
-  gap outlasts the window) → no e-mail address (only when ``has_email is False``) → DUE.
+  gap outlasts the window) → bounced / no e-mail address (only when ``has_email is False``) → DUE.
 * **Working days** (``AutoRules.calendar``). Automatic follow-ups go out on working days only. On a
   day that is not one, the decision is the one the next working day's run will make, and a due
   follow-up says when it goes out ("due, goes out Monday 7 December: Sunday is not a working

@@ -166,10 +166,16 @@ async def _process(
     base = MessageOutcome(uid, "other", "ignored", sender=inbound.sender, subject=inbound.subject)
     try:
         outcome = await _sort_and_record(rt, inbound, raw, key, uidvalidity, uid, messages, base)
-    except DolibarrError as exc:  # nothing is lost: the claim's lease runs out and a later run goes on
-        log.warning("message %s of the replies mailbox not recorded yet: %s", uid, exc.message)
-        await asyncio.to_thread(messages.note, uidvalidity, uid, error=exc.message)
-        return _with(base, outcome="failed", error=f"{exc.message}; a later run records it")
+    except Exception as exc:  # one message's trouble never stops the others; a later run goes on
+        if isinstance(exc, DolibarrError):
+            reason = exc.message
+            log.warning("message %s of the replies mailbox not recorded yet: %s", uid, reason)
+        else:
+            reason = f"unexpected {type(exc).__name__}: {exc}"
+            log.exception("message %s of the replies mailbox: %s", uid, reason)
+        # the claim is let go at once: the next reading takes it over and finds what Dolibarr already has
+        await asyncio.to_thread(messages.note, uidvalidity, uid, error=reason[:2000], lease_until=None)
+        return _with(base, outcome="failed", error=f"{reason}; a later run records it")
     if outcome.outcome == "ignored":
         await asyncio.to_thread(messages.mark, uidvalidity, uid, MessageState.IGNORED, kind=outcome.kind,
                                 detail=outcome.detail or None)  # fmt: skip
