@@ -18,13 +18,14 @@ import pytest
 
 from conftest import MutableClock, product_settings
 from dolirelance.config import Settings, load_config
+from dolirelance.domain import Channel
 from dolirelance.errors import MailboxError
 from dolirelance.history import decode_facts
 from dolirelance.imap import PROCESSED_KEYWORD, mailbox_name
 from dolirelance.ledger import MailboxLedger, MessageState
 from dolirelance.policy import DecisionKind, SkipReason
 from dolirelance.scheduler import Daemon, serve_forever
-from dolirelance.service import Runtime, explain, read_replies, run_auto
+from dolirelance.service import Runtime, explain, follow_up, read_replies, run_auto
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.imap_server import DovecotServer, dovecot_available
 from dolirelance.testing.smtp_sink import SmtpSink
@@ -446,3 +447,34 @@ async def test_dolibarr_refusing_the_record_leaves_the_message_for_the_next_read
     assert [(m.kind, m.outcome) for m in again.messages] == [("reply", "recorded")] and again.ok
     assert len(events(fake_dolibarr, "AC_RELANCE_REPLY")) == 1
     assert all(PROCESSED_KEYWORD in flags for _, flags, _ in dovecot.messages())
+
+
+async def test_the_automatic_run_writes_only_to_the_addresses_that_did_not_bounce(
+    runtime: Runtime,
+    clock: MutableClock,
+    dovecot: DovecotServer,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+) -> None:
+    """Two contacts, one bounced: the next automatic step goes to the other one only; a manual one to both."""
+    ref = sample_data.refs["two_contacts"]
+    manual = await follow_up(runtime, ref, channel=Channel.EMAIL, model="1ère relance")
+    assert manual.outcome == "recorded" and "nicolas.dupont@garage-dupont.test" in manual.recipients
+    [mail] = smtp_sink.messages
+    bounced = "nicolas.dupont@garage-dupont.test"
+    dovecot.deliver(sample("exchange_ndr.eml", message_id=str(mail.message["Message-ID"]), ref=ref, customer=bounced))
+    clock.set(AFTER_THE_REPLIES)
+    assert [m.kind for m in (await read_replies(runtime)).messages] == ["bounce"]
+    smtp_sink.clear()
+
+    clock.set(datetime(2026, 12, 18, 8, 0, tzinfo=UTC))  # step 2 of the quote (end of validity 8 December + 10)
+    report = await run_auto(runtime)
+
+    [outcome] = [o for o in report.outcomes if o.quote_ref == ref]
+    assert outcome.outcome == "recorded" and outcome.recipients == "sophie.dupont@garage-dupont.test"
+    [sent] = [m for m in smtp_sink.messages if ref in str(m.message["Subject"])]
+    assert sent.rcpt_tos == ["sophie.dupont@garage-dupont.test"]
+    smtp_sink.clear()
+    again = await follow_up(runtime, ref, channel=Channel.EMAIL, force=True)  # a person may still write to both
+    assert bounced in again.recipients

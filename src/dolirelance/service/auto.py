@@ -649,6 +649,7 @@ class _Run:
                 automatic_step=step.number,
                 history=history,
                 customer=customer,
+                blocked_addresses=frozenset(blocked_addresses(history, customer, self.people.contacts, rt.tz)),
             )
 
         try:
