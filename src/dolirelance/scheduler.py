@@ -182,18 +182,17 @@ class Daemon:
         async def health(_: Request) -> JSONResponse:
             last = self.state.last_run
             healthy = not last or last.get("outcome") == "ok"
-            return JSONResponse(
-                {
-                    "status": "ok" if healthy and self.state.uncertain == 0 else "attention",
-                    "auto_enabled": self.settings.auto.enabled,
-                    "running": self.state.running,
-                    "last_run": last or None,
-                    "uncertain": self.state.uncertain,
-                    "next_run": next_run(),
-                    "replies": self.state.last_replies or None,
-                },
-                status_code=200,
-            )
+            body = {
+                "status": "ok" if healthy and self.state.uncertain == 0 else "attention",
+                "auto_enabled": self.settings.auto.enabled,
+                "running": self.state.running,
+                "last_run": last or None,
+                "uncertain": self.state.uncertain,
+                "next_run": next_run(),
+            }
+            if self.settings.imap is not None:  # the replies mailbox's last reading
+                body["replies"] = self.state.last_replies or None
+            return JSONResponse(body, status_code=200)
 
         return Starlette(routes=[Route("/health", health), Route("/", health)])
 
