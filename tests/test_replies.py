@@ -478,3 +478,27 @@ async def test_the_automatic_run_writes_only_to_the_addresses_that_did_not_bounc
     smtp_sink.clear()
     again = await follow_up(runtime, ref, channel=Channel.EMAIL, force=True)  # a person may still write to both
     assert bounced in again.recipients
+
+
+@pytest.mark.parametrize("dolibarr_version", ["23.0.0-beta"])
+async def test_on_dolibarr_23_without_modification_dates_a_new_address_frees_the_quote(
+    runtime: Runtime,
+    clock: MutableClock,
+    dovecot: DovecotServer,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+) -> None:
+    """23 answers date_modification "": saving the card does not unblock; replacing the address does."""
+    ref = sample_data.refs["about_to_expire"]
+    address = "sophie.dupont@garage-dupont.test"
+    await run_then_deliver(runtime, clock)
+    dovecot.deliver(sample("postfix_dsn.eml", message_id=message_id_to(smtp_sink, address), ref=ref, customer=address))
+    assert [m.kind for m in (await read_replies(runtime)).messages] == ["bounce"]
+    contact = fake_dolibarr.contacts[sample_data.contacts["sophie_dupont"]]
+    contact.tms = int(datetime(2026, 12, 2, tzinfo=UTC).timestamp())
+    still, *_ = await explain(runtime, ref, on=STEP_TWO_DAY)
+    assert still.reason is SkipReason.BOUNCED
+    contact.email = "s.dupont@garage-dupont.test"
+    freed, *_ = await explain(runtime, ref, on=STEP_TWO_DAY)
+    assert freed.kind is DecisionKind.DUE
