@@ -210,7 +210,7 @@ def test_demo_user_can_list_quotes_by_sales_rep(tmp_path: Path) -> None:
     """In the demo's setting, `quotes --sales-rep` works (it reads users: user.user.lire)."""
     from dolirelance.demo import DEMO_USER, demo_environment
 
-    with demo_environment(tmp_path, date(2026, 11, 28)) as (_fake, _sample, _sink, config, _url):
+    with demo_environment(tmp_path, date(2026, 11, 28)) as (_fake, _sample, _sink, config, _url, _mailbox):
         doctor = run_cli("doctor", "--config", str(config))
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
         assert "missing" not in doctor.stdout

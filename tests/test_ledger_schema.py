@@ -42,8 +42,9 @@ def first_released_schema(url: str) -> None:
     """What the first release made with ``metadata.create_all``: the table and its two plain indexes."""
     legacy = MetaData()
     table = followups.to_metadata(legacy)
+    first_indexes = {"ix_followups_instance_quote", "ix_followups_instance_state"}
     for index in list(table.indexes):
-        if index.unique:
+        if index.name not in first_indexes:  # later migrations add the others
             table.indexes.discard(index)
     engine = create_engine(url)
     with engine.begin() as conn:
@@ -91,7 +92,10 @@ def test_a_ledger_of_the_first_release_is_upgraded_with_its_rows(url: str) -> No
         )
     with engine.connect() as conn:
         assert conn.execute(select(followups.c.key)).scalars().all()
-        assert "ux_followups_one_in_flight" in {ix["name"] for ix in inspect(conn).get_indexes("followups")}
+        assert {"ux_followups_one_in_flight", "ix_followups_message_id"} <= {
+            ix["name"] for ix in inspect(conn).get_indexes("followups")
+        }
+        assert inspect(conn).has_table("mailbox_messages")  # 0003
     engine.dispose()
 
 

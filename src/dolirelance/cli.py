@@ -830,6 +830,65 @@ def print_auto_report(report: Any, settings: Settings) -> None:
         out.print(f"[red]error:[/] {text(report.error)}")
 
 
+@app.command("replies")
+def replies_cmd(
+    once: Annotated[
+        bool, typer.Option("--once", help="Read the mailbox once now (`serve` reads it on a schedule).")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Read the replies mailbox: customers' replies and bounces recorded in Dolibarr; exit 1 when one failed."""
+    from dolirelance import service
+
+    if not once:
+        raise FollowUpError(
+            "`replies` needs --once",
+            remedy="use `dolirelance replies --once`, or `dolirelance serve` to read it every [imap] every_minutes",
+        )
+    settings = _settings(config)
+
+    async def work() -> service.RepliesReport:
+        async with service.open_runtime(settings) as rt:
+            return await service.read_replies(rt)
+
+    report = _run(work())
+    print_replies_report(report, settings)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def print_replies_report(report: Any, settings: Settings) -> None:
+    tz = _business_tz(settings)
+    out.print(f"[bold]Replies mailbox[/] {text(report.mailbox)} ({_when(report.started_at, tz)})")
+    colours = {"recorded": "green", "noted": "cyan", "ignored": "dim", "unreadable": "red", "failed": "red"}
+    for message in report.messages:
+        what = {
+            "reply": f"reply from {message.sender} to {message.quote_ref}: event {message.event_id}, "
+            f"to-do {message.todo_event_id}",
+            "bounce": f"bounce of {message.address} ({message.quote_ref}): event {message.event_id}, "
+            f"to-do {message.todo_event_id}; the address is blocked for automatic runs",
+            "temporary-bounce": f"temporary bounce of {message.address} ({message.quote_ref}): noted",
+            "auto-answer": f"automatic answer from {message.sender} ({message.quote_ref}): noted, nothing stops",
+            "other": f"left alone: {message.sender} “{message.subject[:60]}”",
+            "unreadable": "cannot be read: left in place",
+        }[message.kind]
+        if message.outcome == "failed":
+            what = f"{message.kind} from {message.sender}: not recorded yet"
+        colour = colours[message.outcome]
+        line = f"  uid {message.uid:<6} [{colour}]{text(what)}[/]"
+        if message.kind == "bounce" and message.detail:
+            line += f"\n      {text(message.detail)}"
+        if message.error:
+            line += f"\n      [red]{text(message.error)}[/]"
+        out.print(line)
+    counts = {name: len(report.of(name)) for name in ("recorded", "noted", "ignored", "unreadable", "failed")}
+    out.print(", ".join(f"{name} {count}" for name, count in counts.items()))
+    if report.flagged_later:
+        out.print(f"{report.flagged_later} message(s) recorded by an earlier run marked in the mailbox now")
+    if report.error:
+        out.print(f"[red]error:[/] {text(report.error)}")
+
+
 @app.command()
 def serve(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.TEXT) -> None:
     """The daemon: one automatic run a day at \\[auto] time, health endpoint, clean stop on SIGTERM."""
@@ -1038,6 +1097,7 @@ def demo(
         mass=lambda refs, note, config: mass(refs=refs, prefer_email=True, note=note, config=config),
         history_open=lambda config: history(open_=True, config=config),
         report=lambda config: report(config=config),
+        replies=lambda config: replies_cmd(once=True, config=config),
     )
     run_demo(out_dir.resolve(), commands, console=out, keep_running=keep_running, verbose=verbose)
 

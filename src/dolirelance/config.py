@@ -395,6 +395,46 @@ class ServeSettings(_Section):
     health_port: int = Field(8787, ge=0, le=65535)
 
 
+class ImapSettings(_Section):
+    """The mailbox where customers' replies and bounces arrive (the Reply-To of our e-mails)."""
+
+    host: str
+    port: int | None = Field(None, ge=1, le=65535)  # None: 993 with tls, 143 otherwise
+    security: Literal["none", "starttls", "tls"] = "tls"
+    username: str
+    password: SecretStr | None = None
+    password_env: str | None = None
+    folder: str = "INBOX"
+    # What becomes of a message once Dolibarr holds its record: a keyword on it, or a move to a folder.
+    processed: Literal["flag", "move"] = "flag"
+    processed_folder: str = "dolirelance/traités"
+    timeout: float = Field(30.0, gt=0, le=600)
+    # `serve` reads the mailbox every so many minutes (0: only `dolirelance replies --once`).
+    every_minutes: int = Field(5, ge=0, le=1440)
+    # A sender matches a follow-up by address (no In-Reply-To) only within this many days of it.
+    match_days: int = Field(90, ge=1, le=3650)
+
+    @field_validator("password")
+    @classmethod
+    def _ascii_password(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_ascii_secret(value)
+
+    @model_validator(mode="after")
+    def _password_given(self) -> ImapSettings:
+        if (self.password is None or not self.password.get_secret_value()) and not self.password_env:
+            raise ValueError("set password_env (the environment variable holding the IMAP password) or password")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.security == "tls" else 143)
+
+    def resolved_password(self) -> SecretStr:
+        secret = _secret(self.password, self.password_env, key="imap.password")
+        assert secret is not None  # _password_given
+        return secret
+
+
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8788, ge=0, le=65535)
@@ -445,6 +485,7 @@ class Settings(_Section):
     serve: ServeSettings = ServeSettings()
     web: WebSettings = WebSettings()
     access: AccessSettings = AccessSettings()
+    imap: ImapSettings | None = None
     # Directory of the config file: *_file and logo paths are relative to it.
     base_dir: Path = Path(".")
 
@@ -612,6 +653,8 @@ def secret_problems(settings: Settings, source: str) -> list[ConfigProblem]:
     checks: list[Callable[[], object]] = [settings.dolibarr.resolved_api_key, settings.smtp.resolved_password]
     if web.secret_key_env:
         checks.append(lambda: _secret(web.secret_key, web.secret_key_env, key="web.secret_key"))
+    if settings.imap is not None:
+        checks.append(settings.imap.resolved_password)
     for resolve in checks:
         try:
             resolve()

@@ -19,6 +19,8 @@ from rich.console import Console
 
 from dolirelance.starter import example_config_text, write_default_templates
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
+from dolirelance.testing.imap_server import DovecotServer, dovecot_available
+from dolirelance.testing.mailbox_samples import customer_reply, hard_bounce
 from dolirelance.testing.report_history import seed_report_history
 from dolirelance.testing.smtp_sink import SmtpSink
 
@@ -26,8 +28,17 @@ DEMO_USER = "jdupont"
 DEMO_PASSWORD = "relance"
 
 
-def write_demo_config(out_dir: Path, *, dolibarr_url: str, api_key: str, smtp_port: int, web_port: int = 8788) -> Path:
-    """The demo's configuration: the packaged starter models and steps, pointed at the fake and the sink."""
+def write_demo_config(
+    out_dir: Path,
+    *,
+    dolibarr_url: str,
+    api_key: str,
+    smtp_port: int,
+    web_port: int = 8788,
+    imap: DovecotServer | None = None,
+) -> Path:
+    """The demo's configuration: the packaged starter models and steps, pointed at the fake and the sink
+    (and at a local dovecot as the replies mailbox, when one is given)."""
     text = example_config_text()
     start = text.index("# Models:")
     end = text.index("# Automatic follow-ups")
@@ -93,13 +104,24 @@ health_port = 0
 [web]
 port = {web_port}
 """
+    if imap is not None:
+        config += f"""
+[imap]
+host = "{imap.host}"
+port = {imap.port}
+security = "none"
+username = "{imap.user}"
+password = "{imap.password}"
+"""
     path = out_dir / "dolirelance.toml"
     path.write_text(config, encoding="utf-8")
     return path
 
 
 @contextmanager
-def demo_environment(out_dir: Path, today: date) -> Iterator[tuple[FakeDolibarr, SampleData, SmtpSink, Path, str]]:
+def demo_environment(
+    out_dir: Path, today: date
+) -> Iterator[tuple[FakeDolibarr, SampleData, SmtpSink, Path, str, DovecotServer | None]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("emails", "letters", "ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm"):
         target = out_dir / stale
@@ -116,8 +138,11 @@ def demo_environment(out_dir: Path, today: date) -> Iterator[tuple[FakeDolibarr,
     with ExitStack() as stack:
         url = stack.enter_context(serve_in_thread(create_app(fake)))
         sink = stack.enter_context(SmtpSink(eml_dir=out_dir / "emails"))
-        config = write_demo_config(out_dir, dolibarr_url=url, api_key=sample.api_keys[DEMO_USER], smtp_port=sink.port)
-        yield fake, sample, sink, config, url
+        mailbox = stack.enter_context(DovecotServer()) if dovecot_available() else None
+        config = write_demo_config(
+            out_dir, dolibarr_url=url, api_key=sample.api_keys[DEMO_USER], smtp_port=sink.port, imap=mailbox
+        )
+        yield fake, sample, sink, config, url, mailbox
 
 
 @dataclass(frozen=True)
@@ -135,16 +160,19 @@ class DemoCommands:
     mass: Callable[[list[str], str, Path], None]  # refs, note, config; e-mail preferred
     history_open: Callable[[Path], None]
     report: Callable[[Path], None]
+    replies: Callable[[Path], None]
 
 
 def run_demo(
     out_dir: Path, commands: DemoCommands, *, console: Console, keep_running: bool = False, verbose: bool = False
 ) -> None:
     today = date.today()
-    with demo_environment(out_dir, today) as (fake, sample, sink, config, url):
+    with demo_environment(out_dir, today) as (fake, sample, sink, config, url, mailbox):
         console.rule("[bold]dolirelance demo")
         console.print(f"fake Dolibarr 20.0.0 with French sample data: {url} (user {DEMO_USER})")
         console.print(f"SMTP sink: 127.0.0.1:{sink.port} (messages saved as .eml)")
+        if mailbox is not None:
+            console.print(f"replies mailbox: a local dovecot, IMAP on 127.0.0.1:{mailbox.port}")
         console.print(f"configuration: {config}\n")
 
         console.rule("1. dolirelance doctor")
@@ -157,6 +185,14 @@ def run_demo(
             commands.explain(about, config)
         console.rule("4. dolirelance run --once (automatic e-mails)")
         _tolerate_exit(lambda: commands.run_once(config))
+        console.rule("4b. a customer replies, another address bounces: dolirelance replies --once")
+        if mailbox is None:
+            console.print("(skipped: dovecot is not installed here; `apt-get install dovecot-imapd` to see it)")
+        elif about:
+            _deliver_reply_and_bounce(mailbox, sink, sample)
+            _tolerate_exit(lambda: commands.replies(config))
+            console.print("explain after the reply: the sequence of this quote stops")
+            commands.explain(about, config)
         mass_refs = [sample.refs[role] for role in ("no_email", "opt_out", "not_yet_due") if role in sample.refs]
         console.rule(f"5. dolirelance mass {' '.join(mass_refs)} --prefer-email (letters where no e-mail)")
         _tolerate_exit(lambda: commands.mass(mass_refs, "Relance de fin de mois (démo)", config))
@@ -175,7 +211,7 @@ def run_demo(
             )
         for directory, files in sorted(fake.files.items()):
             for name in sorted(files):
-                if name.startswith("relance-"):
+                if name.startswith(("relance-", "reponse-")):
                     console.print(f"  file propale/{directory}/{name} ({len(files[name].content):,} bytes)")
         console.rule("Outputs")
         console.print(f"  e-mails received by the SMTP sink: {len(sink.messages)} in {out_dir / 'emails'}")
@@ -192,6 +228,22 @@ def run_demo(
                 "  web pages for sales people: `dolirelance demo --keep-running`, then log in as "
                 f"{DEMO_USER} / {DEMO_PASSWORD}; the charts are on the page /report (Efficacité des relances)"
             )
+
+
+def _deliver_reply_and_bounce(mailbox: DovecotServer, sink: SmtpSink, sample: SampleData) -> None:
+    """Sophie Dupont answers the follow-up of her quote; Jean Martin's address turns out not to exist."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    for received in sink.messages:
+        to = received.rcpt_tos[0] if received.rcpt_tos else ""
+        subject, message_id = str(received.message["Subject"]), str(received.message["Message-ID"])
+        sender = str(received.message["From"])
+        if to.startswith("sophie.dupont@"):
+            mailbox.deliver(customer_reply(sender=to, sender_name="Sophie Dupont", to=sender, subject=subject,
+                                           in_reply_to=message_id, at=now))  # fmt: skip
+        elif to.startswith("jean.martin@"):
+            mailbox.deliver(hard_bounce(recipient=to, to=sender, subject=subject, returned_id=message_id, at=now))
 
 
 def _tolerate_exit(action: Callable[[], None]) -> None:

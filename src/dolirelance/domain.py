@@ -118,6 +118,7 @@ class Customer:
     customer_code: str = ""
     phone: str = ""
     default_lang: str | None = None
+    modified_at: datetime | None = None  # last change in Dolibarr (unblocks an address that bounced)
 
     @property
     def address_lines(self) -> tuple[str, ...]:
@@ -142,6 +143,7 @@ class Contact:
     job: str = ""
     default_lang: str | None = None
     active: bool = True
+    modified_at: datetime | None = None  # last change in Dolibarr (unblocks an address that bounced)
 
     @property
     def full_name(self) -> str:

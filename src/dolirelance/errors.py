@@ -142,3 +142,7 @@ class InitError(DolirelanceError):
 
 class LedgerError(DolirelanceError):
     """The ledger (claims and outcomes store) cannot be read or written."""
+
+
+class MailboxError(DolirelanceError):
+    """The replies mailbox (IMAP) cannot be reached, logged into or read."""

@@ -25,6 +25,9 @@ CODE_PREFIX = "AC_RELANCE"
 CODE_EMAIL = "AC_RELANCE_EMAIL"
 CODE_LETTER = "AC_RELANCE_LETTER"
 CODE_TODO = "AC_RELANCE_TODO"
+CODE_REPLY = "AC_RELANCE_REPLY"  # the customer answered a follow-up
+CODE_BOUNCE = "AC_RELANCE_BOUNCE"  # a follow-up e-mail could not be delivered (permanent failure)
+ANSWER_CODES = (CODE_REPLY, CODE_BOUNCE)
 CODE_BY_CHANNEL = {Channel.EMAIL: CODE_EMAIL, Channel.LETTER: CODE_LETTER}
 FACTS_MARKER = "dolirelance:"
 
@@ -99,6 +102,8 @@ class TodoRecord:
     done: bool
     label: str
     key: str | None = None  # the follow-up that planned it (its facts line)
+    # None: the next follow-up; "reply" / "bounce": answer a customer, fix an address (not a follow-up)
+    purpose: str | None = None
 
     def due_on(self, tz: ZoneInfo) -> date:
         return self.due_at.astimezone(tz).date()
@@ -161,6 +166,40 @@ def todo_of(event: AgendaEvent) -> TodoRecord | None:
         done=event.percentage >= 100,
         label=event.label,
         key=decode_facts(event.note).get("key"),
+        purpose=decode_facts(event.note).get("for"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    """A customer's reply or a permanent bounce, rebuilt from its Dolibarr event."""
+
+    event_id: int
+    kind: str  # "reply" or "bounce"
+    quote_id: int | None
+    customer_id: int | None
+    contact_id: int | None
+    at: datetime  # when the message arrived (its Date)
+    key: str | None  # the mailbox message it came from ("mail:<mailbox>:<uidvalidity>:<uid>")
+    address: str | None  # the sender (reply) or the address that bounced
+
+    def on(self, tz: ZoneInfo) -> date:
+        return self.at.astimezone(tz).date()
+
+
+def answer_of(event: AgendaEvent) -> AnswerRecord | None:
+    if event.code not in ANSWER_CODES:
+        return None
+    facts = decode_facts(event.note)
+    return AnswerRecord(
+        event_id=event.id,
+        kind="reply" if event.code == CODE_REPLY else "bounce",
+        quote_id=quote_id_of(event),
+        customer_id=event.customer_id,
+        contact_id=_int_or_none(facts.get("contact")) or (event.contact_ids[0] if event.contact_ids else None),
+        at=event.start,
+        key=facts.get("key"),
+        address=(facts.get("address") or "").lower() or None,
     )
 
 
@@ -170,6 +209,7 @@ class QuoteHistory:
 
     followups: tuple[FollowUpRecord, ...] = ()
     todos: tuple[TodoRecord, ...] = ()
+    answers: tuple[AnswerRecord, ...] = ()  # replies and permanent bounces
 
     @property
     def last(self) -> FollowUpRecord | None:
@@ -177,7 +217,8 @@ class QuoteHistory:
 
     @property
     def open_todos(self) -> tuple[TodoRecord, ...]:
-        return tuple(todo for todo in self.todos if not todo.done)
+        """Open to-dos of the next follow-up (a to-do to answer a customer is not one)."""
+        return tuple(todo for todo in self.todos if not todo.done and todo.purpose is None)
 
     @property
     def next_todo(self) -> TodoRecord | None:
@@ -189,19 +230,25 @@ def group_by_quote(events: list[AgendaEvent]) -> dict[int, QuoteHistory]:
     """Index events by quote id; events of no quote are dropped."""
     followups: dict[int, list[FollowUpRecord]] = {}
     todos: dict[int, list[TodoRecord]] = {}
+    answers: dict[int, list[AnswerRecord]] = {}
     for event in events:
         record = record_of(event)
         if record is not None and record.quote_id is not None:
             followups.setdefault(record.quote_id, []).append(record)
             continue
+        answer = answer_of(event)
+        if answer is not None and answer.quote_id is not None:
+            answers.setdefault(answer.quote_id, []).append(answer)
+            continue
         todo = todo_of(event)
         if todo is not None and todo.quote_id is not None:
             todos.setdefault(todo.quote_id, []).append(todo)
-    quote_ids = set(followups) | set(todos)
+    quote_ids = set(followups) | set(todos) | set(answers)
     return {
         quote_id: QuoteHistory(
             followups=tuple(sorted(followups.get(quote_id, []), key=lambda r: (r.done_at, r.event_id))),
             todos=tuple(sorted(todos.get(quote_id, []), key=lambda t: (t.due_at, t.event_id))),
+            answers=tuple(sorted(answers.get(quote_id, []), key=lambda a: (a.at, a.event_id))),
         )
         for quote_id in quote_ids
     }

@@ -21,16 +21,22 @@ Semantics (docs/automatic.md says the same for users):
 * **Choice.** Before step 1, or when the current step is done or its window has passed, the decision
   is NOT_DUE for the next step that is not done (with its due day). When no such step remains:
   SKIPPED ALREADY_DONE (current step done) or WINDOW_PASSED.
-* **Order of checks.** not open → opt-out → no end of validity → steps, windows and done →
+* **Order of checks.** not open → opt-out → replied → no end of validity → steps, windows and done →
   minimum gap since the last follow-up of any kind (``today - last < min_gap_days`` → RECENT_FOLLOWUP
   with ``retry_on`` = the first working day from ``last + min_gap_days``; the summary says when the
-  gap outlasts the window) → no e-mail address (only when ``has_email is False``) → DUE.
+  gap outlasts the window) → bounced / no e-mail address (only when ``has_email is False``) → DUE.
 * **Working days** (``AutoRules.calendar``). Automatic follow-ups go out on working days only. On a
   day that is not one, the decision is the one the next working day's run will make, and a due
   follow-up says when it goes out ("due, goes out Monday 7 December: Sunday is not a working
   day"). A window whose last day is not a working day is extended to the first working day after
   it, unless the next step is due by then (it supersedes the step, as on any day). The minimum gap
   ends on a working day too: ``retry_on`` is the first working day it allows.
+* **Customer answers** (``answers``; read with the follow-ups, in the same paged events query). A
+  reply on or after the day of the quote's last follow-up (or with no follow-up at all) stops the
+  automatic steps: SKIPPED REPLIED, checked right after the opt-out ("the customer replied on 3
+  December (see event 412)"). A follow-up made after the reply (by a person) starts them again.
+  A due step whose every address bounced for good (the caller says so with ``bounced``) is SKIPPED
+  BOUNCED instead of NO_EMAIL.
 * **Cap.** :func:`cap_due` keeps the ``max_per_run`` most urgent due decisions (the window closing
   soonest, then the largest amount) and turns the others into SKIPPED DEFERRED: a later run sends them.
 * All arithmetic is on calendar dates in the configured timezone; :func:`local_day` converts an
@@ -148,6 +154,29 @@ class SkipReason(StrEnum):
     RECENT_FOLLOWUP = "recent_followup"
     NO_EMAIL = "no_email"
     DEFERRED = "deferred"
+    REPLIED = "replied"
+    BOUNCED = "bounced"
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerAnswer:
+    """A reply of the customer, or a permanent bounce, recorded in Dolibarr (event ``event_id``)."""
+
+    quote_id: int
+    kind: str  # "reply" or "bounce"
+    on: date
+    event_id: int
+    address: str | None = None
+
+    def describe(self) -> str:
+        day = f"{self.on.day} {_MONTHS[self.on.month - 1]}"
+        if self.kind == "reply":
+            return f"the customer replied on {day} (see event {self.event_id})"
+        return f"{self.address or 'the address'} bounced on {day} (see event {self.event_id})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,8 +283,12 @@ def decide(
     today: date,
     *,
     has_email: bool | None = None,
+    answers: Sequence[CustomerAnswer] = (),
+    bounced: CustomerAnswer | None = None,
 ) -> Decision:
     """The one decision for ``quote`` on ``today`` (see the module docstring for the rules).
+
+    ``bounced``: the bounce that left the quote without a working address (``has_email`` is then False).
 
     On a day that is not a working day, the decision of the next working day's run.
     """
@@ -307,6 +340,14 @@ def decide(
             f'skipped: "{OPT_OUT_LABEL}" is set on the quote',
             [f'extrafield "{OPT_OUT_LABEL}" is set'],
             reason=SkipReason.OPT_OUT,
+        )
+    replied = _reply_since_last_followup(answers, past)
+    if replied is not None:
+        return make(
+            skipped,
+            f"skipped: {replied.describe()}; no further automatic step (a manual follow-up still works)",
+            [f"reply on {replied.on}, event {replied.event_id}"],
+            reason=SkipReason.REPLIED,
         )
     end_of_validity = quote.end_of_validity
     if end_of_validity is None:
@@ -414,6 +455,15 @@ def decide(
                 )
             return make(skipped, summary, lines, reason=SkipReason.RECENT_FOLLOWUP, slot=slot, retry_on=retry_on)
 
+    if has_email is False and bounced is not None:
+        return make(
+            skipped,
+            f"skipped: {slot.step.label} is due but {bounced.describe()}; fix the address in Dolibarr "
+            "(the change unblocks it)",
+            [*lines, f"permanent bounce of {bounced.address} on {bounced.on}, event {bounced.event_id}"],
+            reason=SkipReason.BOUNCED,
+            slot=slot,
+        )
     if has_email is False:
         return make(
             skipped,
@@ -431,6 +481,18 @@ def decide(
     )
 
 
+def _reply_since_last_followup(
+    answers: Sequence[CustomerAnswer], past: Sequence[PastFollowUp]
+) -> CustomerAnswer | None:
+    """The latest reply on or after the day of the last follow-up, if any."""
+    replies = [answer for answer in answers if answer.kind == "reply"]
+    if not replies:
+        return None
+    latest = max(replies, key=lambda answer: (answer.on, answer.event_id))
+    last = max((followup.done_on for followup in past), default=None)
+    return latest if last is None or latest.on >= last else None
+
+
 def plan(
     quotes: Sequence[Quote],
     past_by_quote: Mapping[int, Sequence[PastFollowUp]],
@@ -438,11 +500,21 @@ def plan(
     today: date,
     *,
     has_email: Mapping[int, bool] | None = None,
+    answers_by_quote: Mapping[int, Sequence[CustomerAnswer]] | None = None,
 ) -> list[Decision]:
     """One decision per quote, in the order given."""
     emails = has_email or {}
+    answers = answers_by_quote or {}
     return [
-        decide(quote, past_by_quote.get(quote.id, ()), rules, today, has_email=emails.get(quote.id)) for quote in quotes
+        decide(
+            quote,
+            past_by_quote.get(quote.id, ()),
+            rules,
+            today,
+            has_email=emails.get(quote.id),
+            answers=answers.get(quote.id, ()),
+        )
+        for quote in quotes
     ]
 
 

@@ -6,7 +6,9 @@
   and waited for on that same clock: nothing here reads the wall clock behind the clock's back;
 - at start, today's run is made at once if its time has passed and it has not run today;
 - SIGTERM/SIGINT: no new send starts, the e-mail being sent finishes and is recorded, then exit;
-- ``GET /health`` on ``[serve] health_host:health_port``: last run, its outcome, uncertain count.
+- ``GET /health`` on ``[serve] health_host:health_port``: last run, its outcome, uncertain count;
+- with an ``[imap]`` section, the replies mailbox is read every ``[imap] every_minutes`` (at start,
+  then on the same injected clock); health shows the last reading under ``replies``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from dolirelance.clock import Now, sleep_until, system_clock
 from dolirelance.config import Settings
 from dolirelance.errors import DolirelanceError
 from dolirelance.files import write_atomically
-from dolirelance.service import AutoReport, open_ledger, open_runtime, run_auto, state_directory
+from dolirelance.service import AutoReport, open_ledger, open_runtime, read_replies, run_auto, state_directory
 
 log = logging.getLogger("dolirelance.serve")
 
@@ -49,6 +51,7 @@ class DaemonState:
     running: bool = False
     stopping: bool = False
     uncertain: int = 0
+    last_replies: dict[str, Any] = field(default_factory=dict)  # the last reading of the replies mailbox
 
     def load(self) -> None:
         try:
@@ -179,17 +182,17 @@ class Daemon:
         async def health(_: Request) -> JSONResponse:
             last = self.state.last_run
             healthy = not last or last.get("outcome") == "ok"
-            return JSONResponse(
-                {
-                    "status": "ok" if healthy and self.state.uncertain == 0 else "attention",
-                    "auto_enabled": self.settings.auto.enabled,
-                    "running": self.state.running,
-                    "last_run": last or None,
-                    "uncertain": self.state.uncertain,
-                    "next_run": next_run(),
-                },
-                status_code=200,
-            )
+            body = {
+                "status": "ok" if healthy and self.state.uncertain == 0 else "attention",
+                "auto_enabled": self.settings.auto.enabled,
+                "running": self.state.running,
+                "last_run": last or None,
+                "uncertain": self.state.uncertain,
+                "next_run": next_run(),
+            }
+            if self.settings.imap is not None:  # the replies mailbox's last reading
+                body["replies"] = self.state.last_replies or None
+            return JSONResponse(body, status_code=200)
 
         return Starlette(routes=[Route("/health", health), Route("/", health)])
 
@@ -254,6 +257,9 @@ async def serve_forever(
     log.info("health endpoint on http://%s:%s/health", settings.serve.health_host, port)
     if ready is not None:
         ready(port)
+    replies: asyncio.Task[None] | None = None
+    if settings.imap is not None and settings.imap.every_minutes > 0:
+        replies = asyncio.create_task(_mailbox_reads(daemon, stop))
     catch_up: asyncio.Task[AutoReport | None] | None = None
     if settings.auto.enabled and daemon.missed_today():
         log.info("today's run (%s) was missed: running now", settings.auto.time.strftime("%H:%M"))
@@ -265,6 +271,8 @@ async def serve_forever(
         await daily
     if catch_up is not None:
         await catch_up
+    if replies is not None:
+        await replies
     async with daemon._lock:  # wait for a scheduled run in progress
         pass
     server.should_exit = True
@@ -300,6 +308,46 @@ async def _daily_runs(daemon: Daemon, trigger: CronTrigger, stop: asyncio.Event)
             # A late wake-up (machine suspended past midnight) runs only if today's run has not happened.
             if daemon.state.last_run_day != daemon.today():
                 await daemon.run_once()
+    finally:
+        stopped.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopped
+
+
+async def read_mailbox_once(daemon: Daemon) -> None:
+    """One reading of the replies mailbox; the daemon survives whatever goes wrong (the next one goes on)."""
+    try:
+        async with open_runtime(daemon.settings, now=daemon.now, **daemon.runtime_options) as rt:
+            report = await read_replies(rt, should_stop=lambda: daemon.state.stopping)
+    except Exception as exc:
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        log.error("reading the replies mailbox failed: %s", message)
+        daemon.state.last_replies = {"outcome": "failed", "error": message, "finished_at": daemon.now().isoformat()}
+        return
+    daemon.state.last_replies = {
+        "outcome": "ok" if report.ok else "failed",
+        "finished_at": report.finished_at.isoformat() if report.finished_at else None,
+        "counts": {name: len(report.of(name)) for name in ("recorded", "noted", "ignored", "unreadable", "failed")},
+        "error": report.error,
+    }
+    if report.messages or report.error:
+        log.info("replies mailbox read: %s", json.dumps(daemon.state.last_replies))
+
+
+async def _mailbox_reads(daemon: Daemon, stop: asyncio.Event) -> None:
+    """Read the replies mailbox at once, then every ``[imap] every_minutes`` on the daemon's clock."""
+    assert daemon.settings.imap is not None
+    every = timedelta(minutes=daemon.settings.imap.every_minutes)
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        while not stop.is_set():
+            await read_mailbox_once(daemon)
+            waiting = asyncio.create_task(sleep_until(daemon.now, daemon.now() + every))
+            await asyncio.wait({waiting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
     finally:
         stopped.cancel()
         with contextlib.suppress(asyncio.CancelledError):

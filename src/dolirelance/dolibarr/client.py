@@ -68,8 +68,10 @@ QUOTE_PROPERTIES = (
 )
 REPORT_QUOTE_PROPERTIES = QUOTE_PROPERTIES + ",date_signature"
 # Only what Customer and Contact need, for the bulk reads (a real server still loads each object).
-CUSTOMER_PROPERTIES = "id,name,email,address,zip,town,country_code,code_client,phone,default_lang"
-CONTACT_PROPERTIES = "id,socid,firstname,lastname,email,civility_code,phone_pro,phone_mobile,poste,default_lang,statut"
+CUSTOMER_PROPERTIES = "id,name,email,address,zip,town,country_code,code_client,phone,default_lang,date_modification"
+CONTACT_PROPERTIES = (
+    "id,socid,firstname,lastname,email,civility_code,phone_pro,phone_mobile,poste,default_lang,statut,date_modification"
+)
 # Quotes per page when a list is streamed (``iter_quotes``).
 STREAM_PAGE_SIZE = 500
 # Criteria per request for id/ref lists: keeps URLs well under common 8 KB limits.

@@ -366,6 +366,7 @@ class WireCustomer(WireModel):
     code_client: Text = ""
     phone: Text = ""
     default_lang: OptText = None
+    date_modification: Epoch = None
 
     def to_domain(self) -> Customer:
         return Customer(
@@ -379,6 +380,7 @@ class WireCustomer(WireModel):
             customer_code=self.code_client,
             phone=self.phone,
             default_lang=self.default_lang,
+            modified_at=_utc(self.date_modification),
         )
 
 
@@ -394,6 +396,7 @@ class WireContact(WireModel):
     poste: Text = ""
     default_lang: OptText = None
     statut: OptInt = Field(None, validation_alias=AliasChoices("statut", "status"))
+    date_modification: Epoch = None
 
     def to_domain(self) -> Contact:
         return Contact(
@@ -407,6 +410,7 @@ class WireContact(WireModel):
             job=self.poste,
             default_lang=self.default_lang,
             active=self.statut != 0,
+            modified_at=_utc(self.date_modification),
         )
 
 
@@ -415,6 +419,11 @@ class WireGroupName(WireModel):
 
     id: WireInt
     name: Text = Field("", validation_alias=AliasChoices("name", "nom"))
+
+
+def _utc(epoch: int | None) -> datetime | None:
+    """An instant Dolibarr gives in epoch seconds (no time zone is involved)."""
+    return datetime.fromtimestamp(epoch, UTC) if epoch else None
 
 
 class WireUser(WireModel):

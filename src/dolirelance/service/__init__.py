@@ -65,6 +65,7 @@ from dolirelance.service.reads import (
     read_quote,
     resolve_customer_ids,
 )
+from dolirelance.service.replies import MessageOutcome, RepliesReport, read_replies
 from dolirelance.service.report import default_period_start, effectiveness_report
 from dolirelance.service.runtime import (
     REQUIRED_RIGHTS,
@@ -105,10 +106,12 @@ __all__ = [
     "MassItem",
     "MassReport",
     "MassSelection",
+    "MessageOutcome",
     "Outcome",
     "PreparedFollowUp",
     "QuoteRow",
     "QuotesPage",
+    "RepliesReport",
     "Runtime",
     "SalesRepSelection",
     "SkipReason",
@@ -146,6 +149,7 @@ __all__ = [
     "quotes_page",
     "read_customer",
     "read_quote",
+    "read_replies",
     "recipients_of",
     "require_access",
     "require_rights",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from dolirelance.config import AutoSettings
 from dolirelance.dolibarr.wire import RejectedRow
@@ -32,6 +33,7 @@ from dolirelance.ledger import Entry
 from dolirelance.mail import SmtpSender
 from dolirelance.policy import (
     AutoRules,
+    CustomerAnswer,
     Decision,
     DecisionKind,
     PastFollowUp,
@@ -198,6 +200,59 @@ def _past_followups(
     return past
 
 
+# -- customers' replies and bounces (issue 15): read with the follow-ups, in the same events query --------
+
+
+def customer_answers(rt: Runtime, histories: Mapping[int, QuoteHistory]) -> dict[int, list[CustomerAnswer]]:
+    """The replies and permanent bounces recorded on each quote, as the policy reads them."""
+    return {
+        quote_id: [
+            CustomerAnswer(quote_id, answer.kind, answer.on(rt.tz), answer.event_id, answer.address)
+            for answer in history.answers
+        ]
+        for quote_id, history in histories.items()
+        if history.answers
+    }
+
+
+def blocked_addresses(
+    history: QuoteHistory, customer: Customer, contacts: Mapping[int, Contact], tz: ZoneInfo
+) -> dict[str, CustomerAnswer]:
+    """Addresses that bounced for good and were not changed since: automatic runs do not use them.
+
+    An address is blocked from its bounce until the customer or the contact that holds it is changed
+    in Dolibarr (its ``date_modification`` after the bounce): fixing the address is such a change.
+    """
+    blocked: dict[str, CustomerAnswer] = {}
+    for answer in history.answers:
+        if answer.kind != "bounce" or not answer.address:
+            continue
+        holders: list[datetime | None] = []
+        if (customer.email or "").strip().lower() == answer.address:
+            holders.append(customer.modified_at)
+        holders += [
+            contact.modified_at
+            for contact in contacts.values()
+            if (contact.email or "").strip().lower() == answer.address
+        ]
+        if any(changed is not None and changed > answer.at for changed in holders):
+            continue  # corrected (or at least edited) since it bounced
+        blocked[answer.address] = CustomerAnswer(
+            answer.quote_id or 0, "bounce", answer.on(tz), answer.event_id, answer.address
+        )
+    return blocked
+
+
+def usable_recipients(
+    recipients: Sequence[Recipient], blocked: Mapping[str, CustomerAnswer]
+) -> tuple[tuple[Recipient, ...], CustomerAnswer | None]:
+    """The recipients an automatic follow-up may use, and the bounce that removed the last one."""
+    usable = tuple(r for r in recipients if r.email.strip().lower() not in blocked)
+    if usable or not recipients:
+        return usable, None
+    return usable, blocked.get(recipients[-1].email.strip().lower())
+
+
 def candidate_filter(rt: Runtime, rules: AutoRules, today: date) -> QuoteFilter:
     """Only quotes whose end of validity puts some step inside its window today (server-side filter).
 
@@ -278,7 +333,20 @@ async def explain(
     histories = await load_history(rt, [quote.id])
     past = (await asyncio.to_thread(_past_followups, rt, [quote.id], histories)).get(quote.id, [])
     rules = auto_rules(rt)
-    decision = decide(quote, past, rules, today, has_email=bool(recipients))
+    history = histories.get(quote.id, QuoteHistory())
+    usable, bounced = tuple(recipients), None
+    if any(answer.kind == "bounce" for answer in history.answers):  # who changed since: one more request
+        contacts = await rt.dolibarr.list_contacts(c.contact_id for c in quote.contacts if c.source == "external")
+        usable, bounced = usable_recipients(recipients, blocked_addresses(history, customer, contacts, rt.tz))
+    decision = decide(
+        quote,
+        past,
+        rules,
+        today,
+        has_email=bool(usable),
+        answers=customer_answers(rt, histories).get(quote.id, ()),
+        bounced=bounced,
+    )
     if decision.kind is DecisionKind.DUE:
         # Would the run's cap leave it for later? Only the whole plan can say.
         planned = await plan_run(rt, today, rules)
@@ -296,6 +364,7 @@ class RunPlan:
     quotes: dict[int, Quote]
     past: dict[int, list[PastFollowUp]]
     due_before_cap: int
+    histories: dict[int, QuoteHistory] = field(default_factory=dict)
 
     @property
     def to_send(self) -> list[Decision]:
@@ -312,11 +381,13 @@ async def plan_run(rt: Runtime, today: date, rules: AutoRules) -> RunPlan:
     since = min(issued) if issued and len(issued) == len(quotes) else None
     histories = await load_history(rt, ids, followups_only=True, since=since) if ids else {}
     past = await asyncio.to_thread(_past_followups, rt, ids, histories)
-    decisions = plan(quotes, past, rules, today)
+    decisions = plan(quotes, past, rules, today, answers_by_quote=customer_answers(rt, histories))
     due = sum(1 for d in decisions if d.kind is DecisionKind.DUE)
     amounts = {q.id: q.total_excl_tax for q in quotes}
     decisions = cap_due(decisions, amounts, rt.settings.auto.max_per_run)
-    return RunPlan(decisions=decisions, quotes={q.id: q for q in quotes}, past=past, due_before_cap=due)
+    return RunPlan(
+        decisions=decisions, quotes={q.id: q for q in quotes}, past=past, due_before_cap=due, histories=histories
+    )
 
 
 async def run_auto(
@@ -392,6 +463,7 @@ async def run_auto(
         report.finished_at = rt.now()
         return report
     run = _Run(rt, rules, today, me, f"auto-{uuid.uuid4().hex[:8]}", dry_run, report, planned.quotes, planned.past)
+    run.planned_histories = planned.histories
     smtp_cm: AbstractContextManager[SmtpSender | None] = nullcontext(None) if dry_run else rt.open_smtp()
     size = max(1, min(AUTO_BATCH, rt.settings.dolibarr.page_size))
     with smtp_cm as smtp:
@@ -450,6 +522,7 @@ class _Run:
     listed: dict[int, Quote]
     planned_past: dict[int, list[PastFollowUp]]
     smtp: SmtpSender | None = None
+    planned_histories: dict[int, QuoteHistory] = field(default_factory=dict)
     people: _People = field(default_factory=_People)
     finals: list[Decision] = field(default_factory=list)
 
@@ -505,11 +578,19 @@ class _Run:
         assert decision.step is not None
         customer = self.people.customer_of(quote)
         has_email = email_known(quote, customer, self.people.contacts)
-        if quote.contact_ids and (has_email is None or not self.dry_run):
+        history = histories.get(quote.id, QuoteHistory())
+        if self.dry_run:
+            history = self.planned_histories.get(quote.id, history)
+        bounces = any(answer.kind == "bounce" for answer in history.answers)
+        if quote.contact_ids and (has_email is None or not self.dry_run or bounces):
             # only a quote read one by one gives its contacts' roles (who the mail goes to)
             quote = await self.rt.dolibarr.get_quote(quote.id)
             has_email = bool(choose_recipients(quote, customer))
-        history = histories.get(quote.id, QuoteHistory())
+        bounced: CustomerAnswer | None = None
+        if has_email and bounces:  # addresses that bounced for good are not used until fixed
+            blocked = blocked_addresses(history, customer, self.people.contacts, self.rt.tz)
+            usable, bounced = usable_recipients(choose_recipients(quote, customer), blocked)
+            has_email = bool(usable)
         if self.dry_run:
             past = list(self.planned_past.get(quote.id, []))
         else:  # our own fresh claim must not count as "already done"
@@ -517,7 +598,15 @@ class _Run:
                 quote.id, []
             )
             past = [p for p in past if not (p.source == "ledger" and p.step == decision.step.number)]
-        final = decide(quote, past, self.rules, self.today, has_email=has_email)
+        final = decide(
+            quote,
+            past,
+            self.rules,
+            self.today,
+            has_email=has_email,
+            answers=customer_answers(self.rt, {quote.id: history}).get(quote.id, ()),
+            bounced=bounced,
+        )
         return final, quote, customer, history
 
     async def _one(
@@ -562,6 +651,7 @@ class _Run:
                 automatic_step=step.number,
                 history=history,
                 customer=customer,
+                blocked_addresses=frozenset(blocked_addresses(history, customer, self.people.contacts, rt.tz)),
             )
 
         try:

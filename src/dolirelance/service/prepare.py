@@ -210,10 +210,12 @@ async def prepare_followup(
     history: QuoteHistory | None = None,
     customer: Customer | None = None,
     recent_gap_days: int | None = None,
+    blocked_addresses: frozenset[str] = frozenset(),
 ) -> PreparedFollowUp:
     """Read what is needed and render the follow-up exactly as it will be sent. Sends nothing.
 
     ``recent_gap_days``: refuse (:class:`RecentFollowUp`) a quote followed up fewer days ago than that.
+    ``blocked_addresses``: lower-case addresses not to write to (automatic runs: they bounced for good).
     """
     quote = quote_key if isinstance(quote_key, Quote) else await read_quote(rt, quote_key)
     if customer is None:
@@ -240,7 +242,7 @@ async def prepare_followup(
         )
     recipients: tuple[Recipient, ...] = ()
     if channel is Channel.EMAIL:
-        recipients = choose_recipients(quote, customer)
+        recipients = tuple(r for r in choose_recipients(quote, customer) if r.email.lower() not in blocked_addresses)
         if not recipients:
             raise NoEmailAddress(no_email_message(quote, customer))
     contact = addressee(quote, recipients)

@@ -14,6 +14,7 @@ from dolirelance.domain import (
 )
 from dolirelance.errors import FollowUpError
 from dolirelance.history import (
+    ANSWER_CODES,
     CODE_BY_CHANNEL,
     CODE_PREFIX,
     FollowUpRecord,
@@ -34,10 +35,13 @@ async def load_history(
 ) -> dict[int, QuoteHistory]:
     """Follow-ups and to-dos by quote, read with paged bulk queries on the AC_RELANCE events.
 
-    ``followups_only`` leaves the to-dos out; ``since`` leaves out events before that day (a
+    ``followups_only`` leaves the to-dos out (the customers' replies and bounces are kept: the
+    automatic rules listen to them); ``since`` leaves out events before that day (a
     quote's follow-ups cannot be older than the quote itself).
     """
-    codes = (CODE_BY_CHANNEL[Channel.EMAIL], CODE_BY_CHANNEL[Channel.LETTER]) if followups_only else ()
+    codes = (
+        (CODE_BY_CHANNEL[Channel.EMAIL], CODE_BY_CHANNEL[Channel.LETTER], *ANSWER_CODES) if followups_only else ()
+    )
     start = datetime.combine(since, time(0, 0), tzinfo=rt.tz) if since is not None else None
     element_ids: tuple[int, ...] = ()
     if quote_ids is not None:

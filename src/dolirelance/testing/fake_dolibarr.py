@@ -287,6 +287,7 @@ class ThirdPartyRecord:
     status: int = 1
     no_email: int = 0
     datec: int = 0
+    tms: int | None = None  # last change (epoch); None: never changed since its creation
     sales_rep_ids: list[int] = field(default_factory=list)
 
 
@@ -305,6 +306,7 @@ class ContactRecord:
     default_lang: str | None = None
     no_email: int = 0
     datec: int = 0
+    tms: int | None = None  # last change (epoch); None: never changed since its creation
 
 
 @dataclass(slots=True)
@@ -1945,7 +1947,7 @@ def render_thirdparty(fake: FakeDolibarr, tp: ThirdPartyRecord) -> dict[str, Any
             "note_private": tp.note_private,
             "name": tp.name,
             "date_creation": tp.datec,
-            "date_modification": tp.datec,
+            "date_modification": tp.tms or tp.datec,
             "specimen": 0,
         }
     )
@@ -2010,7 +2012,7 @@ def render_contact(fake: FakeDolibarr, contact: ContactRecord) -> dict[str, Any]
             "lastname": contact.lastname,
             "firstname": contact.firstname,
             "date_creation": contact.datec,
-            "date_modification": contact.datec,
+            "date_modification": contact.tms or contact.datec,
             "specimen": 0,
         }
     )

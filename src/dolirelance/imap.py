@@ -1,0 +1,151 @@
+"""The replies mailbox over IMAP (``imap-tools``): list new messages, read one, flag or move it.
+
+Blocking (imaplib underneath): the service calls it off the event loop. Messages are read with
+``BODY.PEEK[]`` so reading never marks them seen: the sales person still finds them unread.
+A processed message gets the keyword :data:`PROCESSED_KEYWORD` (``processed = "flag"``) or is moved
+to ``processed_folder`` (``processed = "move"``); listing leaves out what carries the keyword.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import socket
+import ssl
+from dataclasses import dataclass
+from types import TracebackType
+
+import imap_tools
+from imap_tools import AND, NOT
+from imap_tools.errors import MailboxLoginError, UnexpectedCommandStatusError
+
+from dolirelance.config import ImapSettings
+from dolirelance.errors import MailboxError
+
+log = logging.getLogger(__name__)
+
+PROCESSED_KEYWORD = "$DolirelanceDone"
+_ERRORS = (imaplib.IMAP4.error, OSError, ssl.SSLError, socket.timeout, UnexpectedCommandStatusError)
+
+
+@dataclass(frozen=True, slots=True)
+class FolderState:
+    uidvalidity: int
+    uids: tuple[int, ...]  # messages still to look at, oldest first
+
+
+def mailbox_name(settings: ImapSettings) -> str:
+    """How the ledger names this mailbox: who reads which folder where (no secret)."""
+    return f"{settings.username}@{settings.host}:{settings.effective_port}/{settings.folder}"
+
+
+class RepliesMailbox:
+    """One IMAP session on the configured folder (a context manager)."""
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self.settings = settings
+        self._box: imap_tools.BaseMailBox | None = None
+
+    def __enter__(self) -> RepliesMailbox:
+        settings = self.settings
+        where = f"{settings.host}:{settings.effective_port}"
+        try:
+            box: imap_tools.BaseMailBox
+            if settings.security == "tls":
+                box = imap_tools.MailBox(settings.host, settings.effective_port, timeout=settings.timeout)
+            elif settings.security == "starttls":
+                box = imap_tools.MailBoxStartTls(settings.host, settings.effective_port, timeout=settings.timeout)
+            else:
+                box = imap_tools.MailBoxUnencrypted(settings.host, settings.effective_port, timeout=settings.timeout)
+        except _ERRORS as exc:
+            raise MailboxError(
+                f"cannot reach the replies mailbox at {where} ({settings.security}): {exc}",
+                remedy="check [imap] host, port and security in dolirelance.toml (993 for tls, 143 for starttls)",
+            ) from None
+        try:
+            box.login(settings.username, settings.resolved_password().get_secret_value())
+        except MailboxLoginError:
+            _logout_quietly(box)
+            raise MailboxError(
+                f"the replies mailbox at {where} refused the login of {settings.username}",
+                remedy="check [imap] username and the password in the environment variable named by password_env "
+                "(many providers need an app password for IMAP)",
+            ) from None
+        except _ERRORS as exc:
+            _logout_quietly(box)
+            raise MailboxError(f"cannot log into the replies mailbox at {where}: {exc}") from None
+        self._box = box
+        try:
+            if not box.folder.exists(settings.folder):
+                raise MailboxError(
+                    f"the replies mailbox has no folder {settings.folder!r}",
+                    remedy="set [imap] folder to an existing folder (INBOX by default)",
+                )
+        except _ERRORS as exc:
+            self.__exit__(None, None, None)
+            raise MailboxError(f"cannot read the folders of the replies mailbox: {exc}") from None
+        except MailboxError:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._box is not None:
+            _logout_quietly(self._box)
+            self._box = None
+
+    @property
+    def box(self) -> imap_tools.BaseMailBox:
+        assert self._box is not None, "use RepliesMailbox as a context manager"
+        return self._box
+
+    def new_messages(self) -> FolderState:
+        """The folder's UIDVALIDITY and the UIDs of the messages not flagged as processed."""
+        folder = self.settings.folder
+        try:
+            self.box.folder.set(folder)
+            uidvalidity = int(self.box.folder.status(folder, ["UIDVALIDITY"])["UIDVALIDITY"])
+            criteria = AND(NOT(keyword=PROCESSED_KEYWORD)) if self.settings.processed == "flag" else AND(all=True)
+            uids = sorted(int(uid) for uid in self.box.uids(criteria))
+        except _ERRORS as exc:
+            raise MailboxError(f"cannot list the messages of {folder!r} in the replies mailbox: {exc}") from None
+        return FolderState(uidvalidity, tuple(uids))
+
+    def read(self, uid: int) -> bytes | None:
+        """The raw message (None when it is gone), without marking it seen."""
+        try:
+            status, data = self.box.client.uid("FETCH", str(uid), "(BODY.PEEK[])")
+        except _ERRORS as exc:
+            raise MailboxError(f"cannot read message {uid} of the replies mailbox: {exc}") from None
+        if status != "OK":
+            raise MailboxError(f"the replies mailbox refused to give message {uid}: {data!r:.200}")
+        for item in data:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+                return item[1]
+        return None
+
+    def mark_processed(self, uid: int) -> None:
+        """Flag the message (keyword) or move it to the processed folder, as configured."""
+        settings = self.settings
+        try:
+            if settings.processed == "move":
+                if not self.box.folder.exists(settings.processed_folder):
+                    self.box.folder.create(settings.processed_folder)
+                self.box.move(str(uid), settings.processed_folder)
+            else:
+                self.box.flag(str(uid), PROCESSED_KEYWORD, True)
+        except _ERRORS as exc:
+            raise MailboxError(
+                f"cannot {'move' if settings.processed == 'move' else 'flag'} message {uid} of the replies "
+                f"mailbox: {exc}",
+                remedy="its record is in Dolibarr already; the next run marks it (check the mailbox's rights)",
+            ) from None
+
+
+def _logout_quietly(box: imap_tools.BaseMailBox) -> None:
+    try:
+        box.logout()
+    except _ERRORS as exc:  # the session is over either way
+        log.debug("IMAP logout failed: %s", exc)
