@@ -255,4 +255,5 @@ def test_write_eml_and_sink_eml_dir(tmp_path: Path) -> None:
         with SmtpSender(smtp) as sender:
             sender.send(built)
     assert b"Subject: Votre devis" in (tmp_path / "preview.eml").read_bytes()
-    assert [p.name for p in (tmp_path / "sent").iterdir()] == ["0001.eml"]
+    assert sorted(p.name for p in (tmp_path / "sent").iterdir()) == ["0001.eml", "0001.html"]  # HTML to open
+    assert (tmp_path / "sent" / "0001.html").read_text(encoding="utf-8") == "<p>Madame,</p>\n"

@@ -98,7 +98,6 @@ def build_email(
     message["Subject"] = _one_line(rendered.email_subject)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = _one_line(message_id) if message_id else make_msgid(domain=sender.domain)
-    message["Content-Language"] = rendered.lang
     if automatic:
         message["Auto-Submitted"] = "auto-generated"
     message.set_content(rendered.email_text, subtype="plain", charset="utf-8", cte="quoted-printable")
@@ -119,6 +118,8 @@ def build_email(
         message.add_attachment(
             data, maintype="application", subtype="pdf", filename=_one_line(filename) or "document.pdf"
         )
+    # last: building the body moves or drops the Content-* headers set before it
+    message["Content-Language"] = rendered.lang
     return message
 
 

@@ -399,7 +399,7 @@ class Renderer:
         except ValueError:
             self._cid_domain = "dolirelance.invalid"
         # Dolibarr signature (as sent) → sanitised: made once per sales person, not per message.
-        self._signatures: dict[str, SanitizedHtml] = {}
+        self._signatures: dict[str, tuple[SanitizedHtml, str]] = {}
         self._logo: InlineImage | bool | None = False  # False: not read yet
 
     @property
@@ -415,10 +415,17 @@ class Renderer:
 
     def signature_html(self, user: User) -> SanitizedHtml:
         """The sales person's Dolibarr signature, sanitised (remembered for the Renderer's life)."""
+        return self._signature_of(user)[0]
+
+    def _signature_of(self, user: User) -> tuple[SanitizedHtml, str]:
+        """(sanitised HTML, its text): both made once per distinct Dolibarr signature."""
         raw = user.signature_html
         found = self._signatures.get(raw)
         if found is None:
-            found = sanitize_signature(raw, allowed_image_hosts=self._allowed_image_hosts, cid_domain=self._cid_domain)
+            sanitized = sanitize_signature(
+                raw, allowed_image_hosts=self._allowed_image_hosts, cid_domain=self._cid_domain
+            )
+            found = (sanitized, html_to_text(sanitized.html).strip("\n") if sanitized.html else "")
             if len(self._signatures) < 1000:
                 self._signatures[raw] = found
         return found
@@ -536,9 +543,11 @@ class Renderer:
     def _namespace(self, ctx: FollowUpContext, lang: str, images: dict[str, InlineImage]) -> dict[str, Any]:
         """:func:`variables` with the look of HTML e-mails: sanitised signature, logo, colours."""
         namespace = variables(ctx, lang)
-        signature = self.signature_html(ctx.user)
+        signature, signature_text = self._signature_of(ctx.user)
         if signature.html:
             namespace["user"]["signature_html"] = Markup(signature.html)
+            # the text signature from the same sanitised HTML: no script's text in the plain part either
+            namespace["user"]["signature"] = signature_text or namespace["user"]["signature"]
             images.update((image.cid, image) for image in signature.images)
         logo = self.logo
         if logo is not None:
