@@ -30,6 +30,7 @@ from dolirelance.service import Runtime, follow_up
 from dolirelance.service.auto import run_auto
 from dolirelance.testing import FakeDolibarr, SampleData
 from dolirelance.testing.smtp_sink import SmtpSink
+from test_cli_basics import run_cli
 
 XSS = "<img src=x onerror=alert(1)>"
 PIXEL_PNG = base64.b64decode(
@@ -338,7 +339,7 @@ def test_unsafe_model_html_is_refused_and_reported() -> None:
     assert "cdn.example.net" in found and "allowed_image_hosts" in found
     assert "onmouseover" in found
     assert "broken HTML" in found and "<div> is never closed" in found
-    assert "line 6" in found  # where the unclosed <div> starts
+    assert "broken HTML at line 6 of the HTML as rendered: <div> is never closed" in found  # where it starts
 
 
 def test_allowed_image_hosts_let_remote_images_through() -> None:
@@ -375,3 +376,35 @@ def test_html_checker_accepts_optional_end_tags_and_void_elements() -> None:
     """Paragraphs and cells closed by what follows, <br> and <img> are valid HTML, not reported."""
     html = "<p>un<p>deux<br><table><tr><td>a<td>b</table><img src=cid:x>"
     assert html_problems(html, allowed_image_hosts=frozenset()) == []
+
+
+# --------------------------------------------------------------------------- config check, preview
+
+
+def test_config_check_reports_unsafe_and_broken_html_with_file_and_line(tmp_path: Path) -> None:
+    """`config check` names the model's file, the line, what is unsafe or broken; and a DKIM key that cannot sign."""
+    defaults = Path(dolirelance.__file__).parent / "defaults"
+    shutil.copytree(defaults / "templates", tmp_path / "templates")
+    page = tmp_path / "templates" / "2nde-relance.email.html"
+    page.write_text(
+        page.read_text(encoding="utf-8")
+        + '<div>\n<img src="https://pixel.example.net/o.gif">\n<script>track()</script>\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "dkim.pem").write_text("not a key", encoding="utf-8")
+    text = (defaults / "dolirelance.toml").read_text(encoding="utf-8")
+    text = text.replace('# dkim_key_file = "dkim-private.pem"\n# dkim_selector = "relance"', (
+        'dkim_key_file = "dkim.pem"\ndkim_selector = "relance"'
+    ))
+    (tmp_path / "dolirelance.toml").write_text(text, encoding="utf-8")
+    result = run_cli(
+        "config", "check", "--config", str(tmp_path / "dolirelance.toml"),
+        env={"DOLIRELANCE_API_KEY": "x", "DOLIRELANCE_SMTP_PASSWORD": "y"},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout
+    errors = " ".join(result.stderr.split())
+    assert "(" + str(page) + "): unsafe HTML at line" in errors and "pixel.example.net" in errors
+    assert "<script> is not allowed" in errors
+    assert "broken HTML" in errors and "<div> is never closed" in errors
+    assert "DKIM key" in errors and "cannot sign" in errors
+    assert "Traceback" not in result.stderr

@@ -599,7 +599,7 @@ class Renderer:
                 continue
             kind = "unsafe HTML" if problem.unsafe else "broken HTML"
             yield TemplateError(
-                f"{source.where(problem.line)}: {kind} (line of the rendered HTML): {problem.message}",
+                f"{source.where()}: {kind} at line {problem.line} of the HTML as rendered: {problem.message}",
                 remedy=(
                     "remove it from the model: e-mails carry no scripts, forms or remote content "
                     "(allow image hosts in [email] allowed_image_hosts)"
