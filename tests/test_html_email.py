@@ -20,7 +20,7 @@ from pypdf import PdfReader
 
 import dolirelance
 from conftest import SAMPLE_TODAY, MutableClock
-from dolirelance.config import ModelSettings, Settings, load_config
+from dolirelance.config import ModelSettings, Settings, SmtpSettings, load_config
 from dolirelance.domain import Channel, Recipient
 from dolirelance.errors import MailPermanentError, TemplateError
 from dolirelance.htmlmail import html_problems, html_to_text, sanitize_signature
@@ -173,7 +173,7 @@ def _dkim_key(tmp_path: Path) -> tuple[Path, bytes]:
 def test_dkim_signature_verifies_on_what_the_server_received(tmp_path: Path, smtp_sink: SmtpSink) -> None:
     """With [smtp] dkim_key_file, the bytes sent carry a DKIM-Signature that verifies with the DNS key."""
     key, public = _dkim_key(tmp_path)
-    smtp = Settings.model_fields["smtp"].annotation.model_validate(  # type: ignore[union-attr]
+    smtp = SmtpSettings.model_validate(
         {
             "host": smtp_sink.host,
             "port": smtp_sink.port,
@@ -212,7 +212,7 @@ def test_a_bad_dkim_key_means_nothing_sent(tmp_path: Path, smtp_sink: SmtpSink) 
     """A key that cannot sign is a permanent error before anything reaches the server."""
     bad = tmp_path / "bad.pem"
     bad.write_text("not a key", encoding="utf-8")
-    smtp = Settings.model_fields["smtp"].annotation.model_validate(  # type: ignore[union-attr]
+    smtp = SmtpSettings.model_validate(
         {
             "host": smtp_sink.host,
             "port": smtp_sink.port,
@@ -302,7 +302,6 @@ def test_english_variant_never_borrows_the_french_html(example_settings: Setting
     """An English customer gets the English text only, not the French HTML of the base model."""
     ctx = sample_context(SAMPLE_TODAY)
     english = dataclasses.replace(ctx, customer=dataclasses.replace(ctx.customer, default_lang="en_GB"))
-    assert isinstance(ctx.contact, object)
     english = dataclasses.replace(english, contact=None)
     rendered = Renderer(example_settings).render("1ère relance", english)
     assert rendered.lang == "en" and rendered.email_html is None and "Kind regards" in rendered.email_text
@@ -355,6 +354,21 @@ def test_allowed_image_hosts_let_remote_images_through() -> None:
         cid_domain="solaire-ra.example",
     )
     assert kept.html == '<img src="https://cdn.example.net/s.png">'
+
+
+def test_a_logo_mail_clients_cannot_show_is_reported(tmp_path: Path) -> None:
+    """An SVG logo is named by config check; the e-mail then shows the company's name in its place."""
+    (tmp_path / "logo.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>", encoding="utf-8")
+    settings = _settings_with(SMTP)
+    settings = settings.model_copy(
+        update={"base_dir": tmp_path, "email": settings.email.model_copy(update={"logo": Path("logo.svg")})}
+    )
+    renderer = Renderer(settings)
+    [error] = renderer.check(sample_context(SAMPLE_TODAY))
+    assert "logo.svg is not a PNG, JPEG or GIF image" in str(error)
+    rendered = renderer.render("M", sample_context(SAMPLE_TODAY))
+    assert rendered.inline_images == () and rendered.email_html is not None
+    assert 'color:#1f5f8b;">Solaire Rhône-Alpes SARL</span>' in rendered.email_html  # the name instead
 
 
 def test_signature_sanitiser_keeps_the_look_and_drops_the_rest() -> None:

@@ -400,18 +400,12 @@ class Renderer:
             self._cid_domain = "dolirelance.invalid"
         # Dolibarr signature (as sent) → sanitised: made once per sales person, not per message.
         self._signatures: dict[str, tuple[SanitizedHtml, str]] = {}
-        self._logo: InlineImage | bool | None = False  # False: not read yet
 
-    @property
+    @functools.cached_property
     def logo(self) -> InlineImage | None:
         """The logo of HTML e-mails ([email] logo, else [letter] logo), read once; None without one."""
-        if self._logo is False:
-            path = self._settings.email.logo or self._settings.letter.logo
-            self._logo = None
-            if path is not None:
-                self._logo = _logo_image(self._settings.resolve_path(path), self._cid_domain)
-        assert self._logo is not True
-        return self._logo
+        path = self._settings.email.logo or self._settings.letter.logo
+        return None if path is None else _logo_image(self._settings.resolve_path(path), self._cid_domain)
 
     def signature_html(self, user: User) -> SanitizedHtml:
         """The sales person's Dolibarr signature, sanitised (remembered for the Renderer's life)."""
@@ -495,6 +489,15 @@ class Renderer:
         may send (:func:`hostile_context`), under the same limits; return every error found,
         unsafe or broken HTML included."""
         errors = self._check_with(ctx, html=True)
+        logo_path = self._settings.email.logo or self._settings.letter.logo
+        if logo_path is not None and self.logo is None:
+            errors.append(
+                TemplateError(
+                    f"the logo {self._settings.resolve_path(logo_path)} is not a PNG, JPEG or GIF image: "
+                    "HTML e-mails would show the company's name instead",
+                    remedy="give [email] logo a PNG file (mail clients do not show SVG or PDF images)",
+                )
+            )
         seen = {str(error) for error in errors}
         for error in self._check_with(hostile_context(ctx.today), html=False):
             if str(error) not in seen:
