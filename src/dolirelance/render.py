@@ -526,12 +526,14 @@ class Renderer:
                 namespaces[key] = self._namespace(model_ctx, lang, {})
             try:
                 output = self._run(compiled, namespaces[key])
+                if compiled.source.field == _MARKDOWN_AS_HTML:
+                    output = markdown_to_html(output)
+                if compiled.source.field in _HTML_FIELDS:  # the layout is bounded by the same limits
+                    self._in_layout(output, namespaces[key], "")
             except TemplateError as exc:
                 errors.append(exc)
                 continue
             if html and compiled.source.field in _HTML_FIELDS:
-                if compiled.source.field == _MARKDOWN_AS_HTML:
-                    output = markdown_to_html(output)
                 errors.extend(self._problems_of(output, compiled.source, unsafe_only=False))
         return errors
 
