@@ -198,6 +198,10 @@ def test_demo_runs_the_whole_cycle(tmp_path: Path) -> None:
     letters = sorted((out / "letters").glob("relances-*.pdf"))
     assert emails and letters
     assert len(PdfReader(letters[0]).pages) >= 2
+    # each mail's HTML part beside it, with the company logo inside and the sales person's signature
+    html = emails[0].with_suffix(".html").read_text(encoding="utf-8")
+    assert '<img src="data:image/png;base64,' in html and "Bien cordialement" in html
+    assert "Chargée d&#39;affaires" in html or "Chargée d'affaires" in html
     assert "AC_RELANCE_EMAIL" in result.stdout and "AC_RELANCE_LETTER" in result.stdout
     assert "jdupont / relance" in result.stdout
     # the seeded history gives the report something to say (figures: tests/test_report_e2e.py)

@@ -387,6 +387,10 @@ def test_preview_writes_exactly_what_would_be_sent_and_does_nothing(cli: Cli) ->
     assert ref in str(message["Subject"]) and message["Message-ID"]
     assert len(email.utils.getaddresses([str(message["To"])])) == 2  # both CUSTOMER contacts
     assert [part.get_filename() for part in message.iter_attachments()] == [f"{ref}.pdf"]
+    # the HTML part beside the .eml, its inline logo written in, to open in a browser
+    html = eml.with_suffix(".html").read_text(encoding="utf-8")
+    assert "its HTML part, to open in a browser" in flat(email_result.out)
+    assert 'src="data:image/png;base64,' in html and "cid:" not in html and ref in html
     text = "\n".join(page.extract_text() for page in PdfReader(pdf).pages)
     assert "Seconde relance" in text and ref in text
     assert "attachments: " + f"{ref}.pdf" in flat(letter_result.out)

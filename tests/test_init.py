@@ -33,6 +33,8 @@ def test_init_writes_a_config_that_checks_out(
     assert code == 0
     assert (target / "dolirelance.toml").read_text(encoding="utf-8") == example_config_text()
     assert sorted(p.name for p in (target / "templates").iterdir()) == [
+        "1ere-relance.email.html",
+        "2nde-relance.email.html",
         "2nde-relance.email.txt",
         "2nde-relance.letter.txt",
     ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
@@ -18,6 +20,7 @@ from dolirelance.mail import SmtpSender, build_email, check_connection, write_em
 from dolirelance.render import RenderedFollowUp
 from dolirelance.testing.smtp_sink import SmtpSink
 
+SENT_AT = datetime(2026, 11, 28, 9, 30, tzinfo=ZoneInfo("Europe/Paris"))
 USER = User(id=3, login="tbernard", firstname="Thomas", lastname="Bérnard", email="thomas@solaire-ra.fr")
 RENDERED = RenderedFollowUp(
     model_name="1ère relance",
@@ -79,6 +82,7 @@ def message(smtp: SmtpSettings, *recipients: Recipient) -> EmailMessage:
         recipients=recipients or (Recipient("julie@boulangerie.fr", "Julie Dupont", "customer"),),
         rendered=RENDERED,
         attachments=[("PR2611-0001.pdf", pdf_bytes()), ("Conditions générales.pdf", pdf_bytes("CGV"))],
+        now=SENT_AT,
     )
 
 
@@ -108,7 +112,9 @@ def test_sent_message_parsed_back(sink: SmtpSink) -> None:
     assert str(got["Subject"]) == "Votre devis PR2611-0001 — Solaire"
     assert str(got["Message-ID"]).endswith("@solaire-ra.fr>")
     assert str(got["Message-ID"]) == str(built["Message-ID"])
-    assert got["Date"] is not None
+    assert got["Date"].datetime == SENT_AT  # from the injected clock, not the machine's
+    assert got["Auto-Submitted"] is None  # a person's follow-up
+    assert got["List-Unsubscribe"] is None  # one-to-one business mail
     body = got.get_body(preferencelist=("plain",))
     assert body is not None and "1\u202f448,00\u00a0€" in body.get_content()
     html = got.get_body(preferencelist=("html",))
@@ -129,6 +135,7 @@ def test_fixed_display_name_and_given_message_id(sink: SmtpSink) -> None:
         recipients=(Recipient("a@b.fr", "A", "customer"),),
         rendered=RenderedFollowUp("m", "fr", "s", "t\n", None, "ls", "lt"),
         attachments=(),
+        now=SENT_AT,
         message_id="<abc@solaire-ra.fr>",
     )
     assert str(built["From"]) == "Solaire Rhône-Alpes <devis@solaire-ra.fr>"
@@ -141,7 +148,7 @@ def test_header_injection_is_impossible(sink: SmtpSink) -> None:
     smtp = smtp_for(sink, bcc=[])
     evil = Recipient("julie@boulangerie.fr", "Boulangerie\r\nBcc: evil@x.fr", "customer")
     rendered = RenderedFollowUp("m", "fr", "Devis\r\nBcc: evil@x.fr", "t\n", None, "x", "x")
-    built = build_email(smtp=smtp, sender_user=USER, recipients=(evil,), rendered=rendered, attachments=())
+    built = build_email(smtp=smtp, sender_user=USER, recipients=(evil,), rendered=rendered, attachments=(), now=SENT_AT)
     with SmtpSender(smtp) as sender:
         sender.send(built)
     received = sink.messages[0]
@@ -248,4 +255,5 @@ def test_write_eml_and_sink_eml_dir(tmp_path: Path) -> None:
         with SmtpSender(smtp) as sender:
             sender.send(built)
     assert b"Subject: Votre devis" in (tmp_path / "preview.eml").read_bytes()
-    assert [p.name for p in (tmp_path / "sent").iterdir()] == ["0001.eml"]
+    assert sorted(p.name for p in (tmp_path / "sent").iterdir()) == ["0001.eml", "0001.html"]  # HTML to open
+    assert (tmp_path / "sent" / "0001.html").read_text(encoding="utf-8") == "<p>Madame,</p>\n"

@@ -177,7 +177,9 @@ def test_html_part_is_escaped(example_settings: Settings, ctx: FollowUpContext) 
         example_settings, model(email_text="{{ customer.name }}", email_html="<p>{{ customer.name }}</p>")
     )
     out = Renderer(settings).render("M", evil)
-    assert out.email_html == "<p>A &amp; &lt;B&gt;</p>\n"
+    assert out.email_html is not None and "<p>A &amp; &lt;B&gt;</p>\n" in out.email_html  # inside the layout
+    assert "<B>" not in out.email_html
+    assert out.email_text == "A & <B>\n"  # the text stays unescaped
     assert out.email_text == "A & <B>\n"
 
 

@@ -164,6 +164,9 @@ def _amount_json(value: Decimal) -> str:
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
     """Validate the file; render every model for each kind of addressee, before and after the end of validity."""
+    from dolirelance.clock import system_clock
+    from dolirelance.errors import MailError
+    from dolirelance.mail import dkim_signer
     from dolirelance.render import ADDRESSEE_KINDS, Renderer, sample_contexts
 
     path = find_config_path(config or state.config_path)
@@ -172,11 +175,18 @@ def config_check(config: ConfigOption = None) -> None:
     if secrets:
         raise ConfigError(secrets, remedy="export the variables named by *_env, or set the keys in the file")
     renderer = Renderer(settings)
-    contexts = sample_contexts(date.today())
+    contexts = sample_contexts(system_clock().astimezone(ZoneInfo(settings.auto.timezone)).date())
     found: dict[str, tuple[Any, list[str]]] = {}
     for label, ctx in contexts:
         for problem in renderer.check(ctx):
             found.setdefault(problem.message, (problem, []))[1].append(label)
+    key_file = settings.smtp.dkim_key_file
+    signer = dkim_signer(settings.smtp, settings.resolve_path(key_file)) if key_file else None
+    if signer is not None:
+        try:
+            signer.check()
+        except MailError as exc:
+            found[exc.message] = (exc, [label for label, _ in contexts])
     if found:
         err.print(f"[red]error:[/] {text(path)}: {len(found)} template problem(s):")
         for message, (problem, labels) in found.items():
@@ -357,12 +367,14 @@ def preview(
     ref: Annotated[str, typer.Argument(help="Quote ref (PR2611-0001) or id.")],
     model: Annotated[str | None, typer.Option(help="Model name (default: the next level).")] = None,
     letter: Annotated[Path | None, typer.Option(help="Write the letter PDF here.")] = None,
-    email: Annotated[Path | None, typer.Option(help="Write the e-mail (.eml) here.")] = None,
+    email: Annotated[
+        Path | None, typer.Option(help="Write the e-mail (.eml) here, and its HTML part (.html) beside it.")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Exactly what would be sent, through the same code path, without sending or recording anything."""
     from dolirelance import service
-    from dolirelance.mail import write_eml
+    from dolirelance.mail import viewable_html, write_eml
 
     if (letter is None) == (email is None):
         raise FollowUpError("say what to preview", remedy="give --letter out.pdf or --email out.eml")
@@ -386,6 +398,11 @@ def preview(
             f"e-mail for {text(prepared.quote.ref)} ({text(prepared.model)}) to {text(prepared.recipients_text)} "
             f"written to {text(email)}"
         )
+        html = viewable_html(prepared.rendered)
+        if html is not None:
+            html_path = email.with_suffix(".html")
+            service.write_atomically(html_path, html.encode("utf-8"))
+            out.print(f"its HTML part, to open in a browser: {text(html_path)}")
     out.print(f"attachments: {text(', '.join(prepared.attachment_names))}")
     if prepared.quote.opt_out:
         out.print(f"{text(prepared.quote.ref)} is opt-out: automatic runs skip it (a manual follow-up still goes out)")

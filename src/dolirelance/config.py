@@ -196,6 +196,11 @@ class SmtpSettings(_Section):
     bcc: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = Field(60, ge=0, description="0 = no limit")
     max_retries: int = Field(2, ge=0, le=10)
+    # DKIM signature for relays that do not sign: a PEM private key file (relative to this file),
+    # the selector published in DNS (<selector>._domainkey.<domain>), the domain (the sender's by default).
+    dkim_key_file: Path | None = None
+    dkim_selector: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    dkim_domain: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]{1,253}$")
 
     @field_validator("password")
     @classmethod
@@ -213,6 +218,12 @@ class SmtpSettings(_Section):
         for address in value:
             _check_address(address)
         return value
+
+    @model_validator(mode="after")
+    def _dkim_complete(self) -> SmtpSettings:
+        if self.dkim_key_file is not None and not self.dkim_selector:
+            raise ValueError("dkim_key_file is set: set dkim_selector too (the name published in DNS)")
+        return self
 
     def resolved_password(self) -> SecretStr | None:
         return _secret(self.password, self.password_env, key="smtp.password")
@@ -276,7 +287,29 @@ class CompanySettings(_Section):
     capital: str = ""
 
 
-_TEMPLATE_FIELDS = ("email_subject", "email_text", "email_html", "letter_subject", "letter_text")
+_COLOR = r"^#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$"
+
+
+class EmailSettings(_Section):
+    """The look of HTML e-mails."""
+
+    # The logo at the top of HTML e-mails (relative to this file); [letter] logo by default.
+    logo: Path | None = None
+    brand_color: str = Field("#1f5f8b", pattern=_COLOR)  # the line under the logo, links, the footer's name
+    text_color: str = Field("#222222", pattern=_COLOR)
+    # Signature images from these hosts stay remote images; any other remote image is removed.
+    allowed_image_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_image_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not re.match(r"^[A-Za-z0-9.-]{1,253}$", host):
+                raise ValueError(f"{host[:60]!r} is not a host name like \"www.example.fr\" (no scheme, no path)")
+        return [host.lower() for host in value]
+
+
+_TEMPLATE_FIELDS = ("email_subject", "email_text", "email_html", "email_markdown", "letter_subject", "letter_text")
 
 
 class ModelVariant(_Section):
@@ -287,16 +320,30 @@ class ModelVariant(_Section):
     email_text_file: Path | None = None
     email_html: str | None = None
     email_html_file: Path | None = None
+    # Markdown: the plain text as written, and the HTML made from it.
+    email_markdown: str | None = None
+    email_markdown_file: Path | None = None
     letter_subject: str | None = None
     letter_text: str | None = None
     letter_text_file: Path | None = None
 
     @model_validator(mode="after")
     def _inline_or_file(self) -> ModelVariant:
-        for name in ("email_text", "email_html", "letter_text"):
+        for name in ("email_text", "email_html", "email_markdown", "letter_text"):
             if getattr(self, name) is not None and getattr(self, f"{name}_file") is not None:
                 raise ValueError(f"give {name} or {name}_file, not both")
+        if self.has_email_field("email_markdown") and (
+            self.has_email_field("email_text") or self.has_email_field("email_html")
+        ):
+            raise ValueError("email_markdown makes both the text and the HTML: give it alone, or email_text/email_html")
         return self
+
+    def has_email_field(self, name: str) -> bool:
+        return getattr(self, name) is not None or getattr(self, f"{name}_file", None) is not None
+
+    @property
+    def has_email_body(self) -> bool:
+        return any(self.has_email_field(name) for name in ("email_text", "email_html", "email_markdown"))
 
 
 class ModelSettings(ModelVariant):
@@ -314,9 +361,11 @@ class ModelSettings(ModelVariant):
     def _complete(self) -> ModelSettings:
         missing = [
             name
-            for name in ("email_subject", "email_text", "letter_subject", "letter_text")
+            for name in ("email_subject", "letter_subject", "letter_text")
             if getattr(self, name) is None and getattr(self, f"{name}_file", None) is None
         ]
+        if not self.has_email_body:
+            missing.insert(1, "an e-mail body (email_text, email_html or email_markdown)")
         if missing:
             raise ValueError(f"model {self.name!r} lacks {', '.join(missing)} (inline text or a *_file)")
         return self
@@ -479,6 +528,7 @@ class Settings(_Section):
     followup: FollowupSettings = FollowupSettings()
     letter: LetterSettings = LetterSettings()
     company: CompanySettings | None = None
+    email: EmailSettings = EmailSettings()
     models: list[ModelSettings] = Field(min_length=1)
     auto: AutoSettings = AutoSettings()
     ledger: LedgerSettings = LedgerSettings()
@@ -580,7 +630,7 @@ def _load_template_files(settings: Settings, source: str, locator: _TomlLocator)
         variants: list[tuple[tuple[str | int, ...], ModelVariant]] = [(("models", index), model)]
         variants += [(("models", index, "variants", lang), v) for lang, v in model.variants.items()]
         for loc, variant in variants:
-            for field in ("email_text_file", "email_html_file", "letter_text_file"):
+            for field in ("email_text_file", "email_html_file", "email_markdown_file", "letter_text_file"):
                 file_path = getattr(variant, field)
                 if file_path is None:
                     continue
@@ -597,15 +647,21 @@ def _load_template_files(settings: Settings, source: str, locator: _TomlLocator)
                             f"{reason}: {resolved}",
                         )
                     )
-    if settings.letter.logo is not None and not settings.resolve_path(settings.letter.logo).is_file():
-        problems.append(
-            ConfigProblem(
-                source,
-                locator.line_of(("letter", "logo")),
-                "letter.logo",
-                f"logo file not found: {settings.resolve_path(settings.letter.logo)}",
+    files = (
+        ("letter", "logo", settings.letter.logo),
+        ("email", "logo", settings.email.logo),
+        ("smtp", "dkim_key_file", settings.smtp.dkim_key_file),
+    )
+    for section, key, path in files:
+        if path is not None and not settings.resolve_path(path).is_file():
+            problems.append(
+                ConfigProblem(
+                    source,
+                    locator.line_of((section, key)),
+                    f"{section}.{key}",
+                    f"file not found: {settings.resolve_path(path)}",
+                )
             )
-        )
     return problems
 
 

@@ -163,6 +163,7 @@ class User:
     mobile_phone: str = ""
     job: str = ""
     signature: str = ""  # plain text (HTML stripped)
+    signature_html: str = ""  # as Dolibarr keeps it: untrusted HTML, sanitised before any use
     admin: bool = False
     external: bool = False  # has a socid: sees only its own third party
     # Rights as dotted names: "propal.lire", "agenda.allactions.create", "societe.client.voir".

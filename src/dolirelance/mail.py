@@ -1,8 +1,11 @@
-"""E-mail building and SMTP sending. smtplib and email live only here.
+"""E-mail building and SMTP sending. smtplib, email and dkim live only here.
 
-One :class:`SmtpSender` holds one connection for a whole batch, reconnects once when the server
-dropped it, paces messages to the configured rate and retries temporary failures. Every value
-that comes from Dolibarr is flattened to one line before it reaches a header.
+A follow-up is ``multipart/mixed``: the text (``multipart/alternative``: ``text/plain`` first, then the
+HTML in a ``multipart/related`` with its ``cid:`` images) and exactly the PDFs given. One
+:class:`SmtpSender` holds one connection for a whole batch, reconnects once when the server
+dropped it, paces messages to the configured rate, retries temporary failures and, when
+``[smtp] dkim_key_file`` is set, signs the very bytes it sends. Every value that comes from
+Dolibarr is flattened to one line before it reaches a header.
 """
 
 from __future__ import annotations
@@ -24,9 +27,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+import dkim
+
 from dolirelance.config import SmtpSettings
 from dolirelance.domain import Recipient, User, split_address
-from dolirelance.errors import DolirelanceError, MailError, MailPermanentError, MailTemporaryError, MailUncertain
+from dolirelance.errors import (
+    DolirelanceError,
+    MailError,
+    MailPermanentError,
+    MailTemporaryError,
+    MailUncertain,
+)
+from dolirelance.htmlmail import standalone_html
 from dolirelance.render import RenderedFollowUp
 
 _BACKOFF_SECONDS = (1.0, 3.0, 10.0)
@@ -60,9 +72,15 @@ def build_email(
     recipients: Sequence[Recipient],
     rendered: RenderedFollowUp,
     attachments: Sequence[tuple[str, bytes]],
+    now: datetime,
+    automatic: bool = False,
     message_id: str | None = None,
 ) -> EmailMessage:
-    """The follow-up e-mail: text (and HTML) body and exactly the PDFs given."""
+    """The follow-up e-mail: text (and HTML) body and exactly the PDFs given.
+
+    ``now`` (from the injected clock) dates it; ``automatic`` marks it ``Auto-Submitted: auto-generated``
+    (RFC 3834), so that vacation responders do not answer it; people's follow-ups are not marked.
+    """
     if not recipients:
         raise MailPermanentError("the e-mail has no recipient", remedy="add an e-mail address in Dolibarr")
     sender = parse_address(smtp.sender, role="smtp.sender")
@@ -78,16 +96,30 @@ def build_email(
     if smtp.bcc:
         message["Bcc"] = [parse_address(address, role="smtp.bcc") for address in smtp.bcc]
     message["Subject"] = _one_line(rendered.email_subject)
-    message["Date"] = format_datetime(datetime.now().astimezone())
+    message["Date"] = format_datetime(now)
     message["Message-ID"] = _one_line(message_id) if message_id else make_msgid(domain=sender.domain)
-    message["Content-Language"] = rendered.lang
+    if automatic:
+        message["Auto-Submitted"] = "auto-generated"
     message.set_content(rendered.email_text, subtype="plain", charset="utf-8", cte="quoted-printable")
     if rendered.email_html:
         message.add_alternative(rendered.email_html, subtype="html", charset="utf-8", cte="quoted-printable")
+        if rendered.inline_images:
+            html_part = list(message.iter_parts())[1]  # text/plain first, text/html second
+            for image in rendered.inline_images:
+                html_part.add_related(
+                    image.data,
+                    maintype="image",
+                    subtype=image.subtype,
+                    cid=f"<{image.cid}>",
+                    filename=image.filename,
+                    disposition="inline",
+                )
     for filename, data in attachments:
         message.add_attachment(
             data, maintype="application", subtype="pdf", filename=_one_line(filename) or "document.pdf"
         )
+    # last: building the body moves or drops the Content-* headers set before it
+    message["Content-Language"] = rendered.lang
     return message
 
 
@@ -101,6 +133,65 @@ def write_eml(message: EmailMessage, path: Path) -> None:
     """Save a message as an .eml file (previews, the demo)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(message.as_bytes(policy=SMTP_POLICY))
+
+
+def viewable_html(rendered: RenderedFollowUp) -> str | None:
+    """The HTML part as a file a browser opens: its ``cid:`` images written in (previews)."""
+    if rendered.email_html is None:
+        return None
+    return standalone_html(rendered.email_html, rendered.inline_images)
+
+
+# The headers a relay must not change; Bcc is never signed (it is removed before sending).
+_DKIM_HEADERS = (
+    b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"reply-to",
+    b"mime-version", b"content-type", b"content-language", b"auto-submitted",
+)  # fmt: skip
+
+
+class DkimSigner:
+    """Signs outgoing messages with DKIM (``[smtp] dkim_key_file``); the key is read once, on first use."""
+
+    def __init__(self, key_file: Path, *, selector: str, domain: str) -> None:
+        self.key_file = key_file
+        self.selector = selector
+        self.domain = domain
+        self._key: bytes | None = None
+
+    def check(self) -> None:
+        """Read the key and sign a sample message; MailPermanentError naming what is wrong (``config check``)."""
+        self.sign(b"From: check@" + self.domain.encode("ascii") + b"\r\nSubject: check\r\n\r\ncheck\r\n")
+
+    def sign(self, payload: bytes) -> bytes:
+        """The ``DKIM-Signature:`` header line (CRLF-terminated) for ``payload``."""
+        remedy = "set [smtp] dkim_key_file to the PEM private key whose public key is in DNS"
+        if self._key is None:
+            try:
+                self._key = self.key_file.read_bytes()
+            except OSError as exc:
+                raise MailPermanentError(f"cannot read the DKIM key {self.key_file}: {exc}", remedy=remedy) from None
+        try:
+            return bytes(
+                dkim.sign(
+                    payload,
+                    self.selector.encode("ascii"),
+                    self.domain.encode("ascii"),
+                    self._key,
+                    canonicalize=(b"relaxed", b"relaxed"),
+                    include_headers=list(_DKIM_HEADERS),
+                )
+            )
+        except (dkim.DKIMException, ValueError) as exc:
+            self._key = None
+            raise MailPermanentError(f"the DKIM key {self.key_file} cannot sign: {exc}", remedy=remedy) from None
+
+
+def dkim_signer(smtp: SmtpSettings, key_file: Path | None) -> DkimSigner | None:
+    """The signer ``[smtp]`` asks for (``key_file`` resolved against the config's folder), or None."""
+    if key_file is None or not smtp.dkim_selector:
+        return None
+    domain = smtp.dkim_domain or split_address(smtp.sender)[2]
+    return DkimSigner(key_file, selector=smtp.dkim_selector, domain=domain)
 
 
 _UNCERTAIN_REMEDY = (
@@ -121,8 +212,10 @@ class SmtpSender:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        dkim: DkimSigner | None = None,
     ) -> None:
         self._settings = smtp
+        self._dkim = dkim
         self._clock = clock
         self._sleep = sleep
         self._connection: smtplib.SMTP | None = None
@@ -215,11 +308,12 @@ class SmtpSender:
     def _send_once(self, message: EmailMessage) -> None:
         recipients = envelope_recipients(message)
         sender = parseaddr(str(message["From"]))[1]
+        payload = _data_payload(message, self._dkim)
         reconnected = False
         while True:
             connection = self._connect()
             try:
-                _transmit(connection, message, sender, recipients, on_content=self._content_sent)
+                _transmit(connection, payload, sender, recipients, on_content=self._content_sent)
             except smtplib.SMTPServerDisconnected as exc:
                 # A connection idle since the previous message may have been closed: reconnect once.
                 self._drop()
@@ -336,7 +430,7 @@ def _refused(refused: dict[str, tuple[int, bytes]]) -> MailError:
 
 def _transmit(
     connection: smtplib.SMTP,
-    message: EmailMessage,
+    payload: bytes,
     sender: str,
     recipients: Sequence[str],
     *,
@@ -366,7 +460,6 @@ def _transmit(
     if code != 354:
         connection.rset()
         raise _reply_error(code, reply, "DATA")
-    payload = _data_payload(message)
     on_content()
     try:
         connection.send(payload)
@@ -380,12 +473,15 @@ def _transmit(
         raise _reply_error(code, reply, "the end of DATA")
 
 
-def _data_payload(message: EmailMessage) -> bytes:
-    """The message as SMTP DATA: Bcc removed, CRLF line ends, leading dots doubled, final dot."""
+def _data_payload(message: EmailMessage, dkim_signer: DkimSigner | None = None) -> bytes:
+    """The message as SMTP DATA: Bcc removed, signed when asked, CRLF line ends, leading dots doubled, final dot."""
     clone = copy.copy(message)  # deleting headers rebinds the clone's header list only
     del clone["Bcc"]
     del clone["Resent-Bcc"]
-    body = re.sub(rb"(?m)^\.", b"..", clone.as_bytes(policy=SMTP_POLICY))
+    content = clone.as_bytes(policy=SMTP_POLICY)
+    if dkim_signer is not None:
+        content = dkim_signer.sign(content) + content
+    body = re.sub(rb"(?m)^\.", b"..", content)
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"

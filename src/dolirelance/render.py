@@ -27,16 +27,39 @@ from jinja2.environment import Template
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
 
 from dolirelance.config import ModelSettings, ModelVariant, Settings, model_text
 from dolirelance.dolibarr.wire import MAX_AMOUNT, MAX_TEXT_LENGTH, MAX_YEAR
-from dolirelance.domain import Company, Contact, Customer, Quote, QuoteContact, QuoteStatus, User, model_level
+from dolirelance.domain import (
+    Company,
+    Contact,
+    Customer,
+    Quote,
+    QuoteContact,
+    QuoteStatus,
+    User,
+    model_level,
+    split_address,
+)
 from dolirelance.errors import TemplateError
 from dolirelance.formatting import format_amount, format_day
+from dolirelance.htmlmail import (
+    InlineImage,
+    SanitizedHtml,
+    html_problems,
+    html_to_text,
+    markdown_to_html,
+    sanitize_signature,
+)
 
-TEXT_FIELDS = ("email_subject", "email_text", "email_html", "letter_subject", "letter_text")
-_EMAIL_FIELDS = ("email_subject", "email_text", "email_html")
-_LETTER_FIELDS = ("letter_subject", "letter_text")
+TEXT_FIELDS = ("email_subject", "email_text", "email_html", "email_markdown", "letter_subject", "letter_text")
+# The e-mail bodies of a language variant go together: a variant that gives one never borrows another
+# from the base model (no French HTML beside an English text).
+_EMAIL_BODIES = ("email_text", "email_html", "email_markdown")
+# A Markdown model is compiled twice: once as text (values as they are), once as HTML (values escaped).
+_MARKDOWN_AS_HTML = "email_markdown:html"
+_HTML_FIELDS = frozenset({"email_html", _MARKDOWN_AS_HTML})
 
 
 _CIVILITIES = {
@@ -124,11 +147,13 @@ class RenderedFollowUp:
     lang: str  # language of the e-mail texts ("fr", "en"...)
     email_subject: str
     email_text: str
-    email_html: str | None
+    email_html: str | None  # the whole HTML document (the model's body in the layout), None = text only
     letter_subject: str
     letter_text: str
     # Language of the letter texts when they fell back to the base model (None = ``lang``).
     letter_lang: str | None = None
+    # The images the HTML shows by ``cid:`` (the logo, the signature's pictures), to send with it.
+    inline_images: tuple[InlineImage, ...] = ()
 
     @property
     def letter_language(self) -> str:
@@ -209,6 +234,8 @@ def variables(ctx: FollowUpContext, lang: str) -> dict[str, Any]:
             "phone": user.office_phone or user.mobile_phone,
             "job": user.job,
             "signature": _signature(user, company),
+            # the plain signature as HTML; the Renderer puts the sanitised Dolibarr one here
+            "signature_html": _plain_as_html(_signature(user, company)),
         },
         "company": {
             "name": company.name,
@@ -225,7 +252,9 @@ def variables(ctx: FollowUpContext, lang: str) -> dict[str, Any]:
             "rcs": company.rcs,
             "vat_number": company.vat_number,
             "capital": company.capital,
+            "logo_url": "",  # "cid:..." in an HTML e-mail when a logo is configured
         },
+        "colors": {"brand": "#1f5f8b", "text": "#222222"},
         "followup": {
             "model": ctx.model_name,
             "level": ctx.level,
@@ -278,6 +307,10 @@ def _contact_variables(ctx: FollowUpContext, lang: str) -> dict[str, Any]:
         "greeting": greeting,
         "salutation": salutation,
     }
+
+
+def _plain_as_html(text: str) -> Markup:
+    return Markup("<br>\n").join(escape(line) for line in text.splitlines())
 
 
 def _signature(user: User, company: Company) -> str:
@@ -354,6 +387,42 @@ class Renderer:
             self._compile_variant(model, model, None)
             for lang, variant in model.variants.items():
                 self._compile_variant(model, variant, lang.lower())
+        layout_source = _Source("(e-mail layout)", None, "email_html", None)
+        layout = self._compile(layout_source, _LAYOUT_TEXT, extra_names=frozenset({"body", "subject"}))
+        assert layout.template is not None, layout.errors
+        self._layout = layout
+        email = settings.email
+        self._allowed_image_hosts = frozenset(email.allowed_image_hosts)
+        self._colors = {"brand": email.brand_color, "text": email.text_color}
+        try:
+            self._cid_domain = split_address(settings.smtp.sender)[2]
+        except ValueError:
+            self._cid_domain = "dolirelance.invalid"
+        # Dolibarr signature (as sent) → sanitised: made once per sales person, not per message.
+        self._signatures: dict[str, tuple[SanitizedHtml, str]] = {}
+
+    @functools.cached_property
+    def logo(self) -> InlineImage | None:
+        """The logo of HTML e-mails ([email] logo, else [letter] logo), read once; None without one."""
+        path = self._settings.email.logo or self._settings.letter.logo
+        return None if path is None else _logo_image(self._settings.resolve_path(path), self._cid_domain)
+
+    def signature_html(self, user: User) -> SanitizedHtml:
+        """The sales person's Dolibarr signature, sanitised (remembered for the Renderer's life)."""
+        return self._signature_of(user)[0]
+
+    def _signature_of(self, user: User) -> tuple[SanitizedHtml, str]:
+        """(sanitised HTML, its text): both made once per distinct Dolibarr signature."""
+        raw = user.signature_html
+        found = self._signatures.get(raw)
+        if found is None:
+            sanitized = sanitize_signature(
+                raw, allowed_image_hosts=self._allowed_image_hosts, cid_domain=self._cid_domain
+            )
+            found = (sanitized, html_to_text(sanitized.html).strip("\n") if sanitized.html else "")
+            if len(self._signatures) < 1000:
+                self._signatures[raw] = found
+        return found
 
     @property
     def model_names(self) -> list[str]:
@@ -376,11 +445,16 @@ class Renderer:
     def render(self, model_name: str, ctx: FollowUpContext) -> RenderedFollowUp:
         """Render every text of a model for one follow-up; raise the first :class:`TemplateError`."""
         variant = self.variant_for(model_name, ctx)
+        body_owner = self._email_body_owner(model_name, variant)
         texts: dict[str, str | None] = {}
         langs: dict[str, str] = {}
         namespaces: dict[str, dict[str, Any]] = {}
-        for field in TEXT_FIELDS:
-            compiled = self._pick(model_name, variant, field)
+        images: dict[str, InlineImage] = {}
+        for field in (*TEXT_FIELDS, _MARKDOWN_AS_HTML):
+            if field in _EMAIL_BODIES or field == _MARKDOWN_AS_HTML:
+                compiled = self._compiled.get((model_name, body_owner, field))
+            else:
+                compiled = self._pick(model_name, variant, field)
             if compiled is None:
                 texts[field] = None
                 continue
@@ -388,28 +462,44 @@ class Renderer:
                 raise compiled.errors[0]
             lang = compiled.source.lang or self._base_lang
             if lang not in namespaces:
-                namespaces[lang] = variables(ctx, lang)
+                namespaces[lang] = self._namespace(ctx, lang, images)
             langs[field] = lang
             texts[field] = self._run(compiled, namespaces[lang])
-        email_lang = langs.get("email_text", self._base_lang)
+        email_text, email_html, email_lang = self._email_bodies(texts, langs)
+        for problem in self._html_checks(email_html, texts, langs, model_name, unsafe_only=True):
+            raise problem
         letter_lang = langs.get("letter_text", email_lang)
+        document = None
+        if email_html is not None:
+            document = self._in_layout(email_html, namespaces[email_lang], _one_line(texts["email_subject"] or ""))
         return RenderedFollowUp(
             model_name=model_name,
             lang=email_lang,
             email_subject=_one_line(texts["email_subject"] or ""),
-            email_text=texts["email_text"] or "",
-            email_html=texts["email_html"],
+            email_text=email_text,
+            email_html=document,
             letter_subject=_one_line(texts["letter_subject"] or ""),
             letter_text=texts["letter_text"] or "",
             letter_lang=None if letter_lang == email_lang else letter_lang,
+            inline_images=tuple(image for image in images.values() if document and image.src in document),
         )
 
     def check(self, ctx: FollowUpContext) -> list[TemplateError]:
         """Render every model and variant against ``ctx``, then against the largest data Dolibarr
-        may send (:func:`hostile_context`), under the same limits; return every error found."""
-        errors = self._check_with(ctx)
+        may send (:func:`hostile_context`), under the same limits; return every error found,
+        unsafe or broken HTML included."""
+        errors = self._check_with(ctx, html=True)
+        logo_path = self._settings.email.logo or self._settings.letter.logo
+        if logo_path is not None and self.logo is None:
+            errors.append(
+                TemplateError(
+                    f"the logo {self._settings.resolve_path(logo_path)} is not a PNG, JPEG or GIF image: "
+                    "HTML e-mails would show the company's name instead",
+                    remedy="give [email] logo a PNG file (mail clients do not show SVG or PDF images)",
+                )
+            )
         seen = {str(error) for error in errors}
-        for error in self._check_with(hostile_context(ctx.today)):
+        for error in self._check_with(hostile_context(ctx.today), html=False):
             if str(error) not in seen:
                 errors.append(
                     TemplateError(
@@ -420,7 +510,7 @@ class Renderer:
                 seen.add(str(error))
         return errors
 
-    def _check_with(self, ctx: FollowUpContext) -> list[TemplateError]:
+    def _check_with(self, ctx: FollowUpContext, *, html: bool) -> list[TemplateError]:
         errors: list[TemplateError] = []
         namespaces: dict[str, dict[str, Any]] = {}
         for compiled in self._compiled.values():
@@ -433,12 +523,95 @@ class Renderer:
             model_ctx = replace(ctx, model_name=compiled.source.model, level=self._levels[compiled.source.model])
             key = f"{lang}|{compiled.source.model}"
             if key not in namespaces:
-                namespaces[key] = variables(model_ctx, lang)
+                namespaces[key] = self._namespace(model_ctx, lang, {})
             try:
-                self._run(compiled, namespaces[key])
+                output = self._run(compiled, namespaces[key])
+                if compiled.source.field == _MARKDOWN_AS_HTML:
+                    output = markdown_to_html(output)
+                if compiled.source.field in _HTML_FIELDS:  # the layout is bounded by the same limits
+                    self._in_layout(output, namespaces[key], "")
             except TemplateError as exc:
                 errors.append(exc)
+                continue
+            if html and compiled.source.field in _HTML_FIELDS:
+                errors.extend(self._problems_of(output, compiled.source, unsafe_only=False))
         return errors
+
+    # -- e-mail bodies ----------------------------------------------------------------------
+
+    def _email_body_owner(self, model_name: str, variant: str | None) -> str | None:
+        """Whose e-mail bodies are used: the variant's when it gives any, else the base model's."""
+        if variant is not None and any((model_name, variant, f) in self._compiled for f in _EMAIL_BODIES):
+            return variant
+        return None
+
+    def _namespace(self, ctx: FollowUpContext, lang: str, images: dict[str, InlineImage]) -> dict[str, Any]:
+        """:func:`variables` with the look of HTML e-mails: sanitised signature, logo, colours."""
+        namespace = variables(ctx, lang)
+        signature, signature_text = self._signature_of(ctx.user)
+        if signature.html:
+            namespace["user"]["signature_html"] = Markup(signature.html)
+            # the text signature from the same sanitised HTML: no script's text in the plain part either
+            namespace["user"]["signature"] = signature_text or namespace["user"]["signature"]
+            images.update((image.cid, image) for image in signature.images)
+        logo = self.logo
+        if logo is not None:
+            namespace["company"]["logo_url"] = logo.src
+            images[logo.cid] = logo
+        namespace["colors"] = dict(self._colors)
+        return namespace
+
+    def _email_bodies(
+        self, texts: Mapping[str, str | None], langs: Mapping[str, str]
+    ) -> tuple[str, str | None, str]:
+        """(plain text, HTML body or None, language): each body given, or made from the other."""
+        markdown = texts.get("email_markdown")
+        if markdown is not None:
+            return markdown, markdown_to_html(texts[_MARKDOWN_AS_HTML] or ""), langs["email_markdown"]
+        html = texts.get("email_html")
+        text = texts.get("email_text")
+        lang = langs.get("email_text") or langs.get("email_html") or self._base_lang
+        if text is None:
+            text = html_to_text(html) if html is not None else ""
+        return text, html, lang
+
+    def _in_layout(self, body: str, namespace: Mapping[str, Any], subject: str) -> str:
+        """The model's HTML inside the company layout; a model that writes a whole document keeps its own."""
+        if re.match(r"\s*(<!doctype|<html)", body, re.IGNORECASE):
+            return body
+        return self._run(self._layout, {**namespace, "body": Markup(body), "subject": subject})
+
+    def _html_checks(
+        self,
+        html: str | None,
+        texts: Mapping[str, str | None],
+        langs: Mapping[str, str],
+        model_name: str,
+        *,
+        unsafe_only: bool,
+    ) -> Iterator[TemplateError]:
+        if html is None:
+            return
+        field = "email_markdown" if texts.get("email_markdown") is not None else "email_html"
+        lang = langs.get(field)
+        compiled = self._compiled.get((model_name, None if lang == self._base_lang else lang, field))
+        source = compiled.source if compiled else _Source(model_name, None, field, None)
+        yield from self._problems_of(html, source, unsafe_only=unsafe_only)
+
+    def _problems_of(self, html: str, source: _Source, *, unsafe_only: bool) -> Iterator[TemplateError]:
+        for problem in html_problems(html, allowed_image_hosts=self._allowed_image_hosts):
+            if unsafe_only and not problem.unsafe:
+                continue
+            kind = "unsafe HTML" if problem.unsafe else "broken HTML"
+            yield TemplateError(
+                f"{source.where()}: {kind} at line {problem.line} of the HTML as rendered: {problem.message}",
+                remedy=(
+                    "remove it from the model: e-mails carry no scripts, forms or remote content "
+                    "(allow image hosts in [email] allowed_image_hosts)"
+                    if problem.unsafe
+                    else "close every tag you open; some mail clients show the rest of the mail badly"
+                ),
+            )
 
     # -- internals --------------------------------------------------------------------------
 
@@ -476,9 +649,12 @@ class Renderer:
             if text is None:
                 continue
             self._compiled[(model.name, lang, field)] = self._compile(source, text)
+            if field == "email_markdown":
+                as_html = replace(source, field=_MARKDOWN_AS_HTML)
+                self._compiled[(model.name, lang, _MARKDOWN_AS_HTML)] = self._compile(as_html, text)
 
-    def _compile(self, source: _Source, text: str) -> _Compiled:
-        env = self._html_env if source.field == "email_html" else self._text_env
+    def _compile(self, source: _Source, text: str, *, extra_names: frozenset[str] = frozenset()) -> _Compiled:
+        env = self._html_env if source.field in _HTML_FIELDS else self._text_env
         errors: list[TemplateError] = []
         rewritten = _ALIAS_RE.sub(lambda m: _alias_expression(m, source, text, errors), text)
         if errors:
@@ -491,7 +667,7 @@ class Renderer:
                 remedy="check the {{ }} and {% %} pairs on that line; see docs/templates.md",
             )
             return _Compiled(source, None, (error,))
-        errors.extend(self._unknown_variables(source, ast))
+        errors.extend(self._unknown_variables(source, ast, extra_names))
         if errors:
             return _Compiled(source, None, tuple(errors))
         _bound_loops_and_concat(ast)
@@ -499,8 +675,10 @@ class Renderer:
         template = env.template_class.from_code(env, code, env.make_globals(None))
         return _Compiled(source, template, ())
 
-    def _unknown_variables(self, source: _Source, ast: nodes.Template) -> Iterator[TemplateError]:
-        assigned = {node.name for node in ast.find_all(nodes.Name) if node.ctx in ("store", "param")}
+    def _unknown_variables(
+        self, source: _Source, ast: nodes.Template, extra_names: frozenset[str]
+    ) -> Iterator[TemplateError]:
+        assigned = {node.name for node in ast.find_all(nodes.Name) if node.ctx in ("store", "param")} | extra_names
         assigned |= {node.name for node in ast.find_all(nodes.Macro)}
         seen: set[str] = set()
         for node in ast.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)):
@@ -953,6 +1131,22 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+_LAYOUT_TEXT = (Path(__file__).parent / "defaults" / "email-layout.html").read_text(encoding="utf-8")
+_IMAGE_SUBTYPES = {b"\x89PNG": "png", b"\xff\xd8\xff": "jpeg", b"GIF8": "gif"}
+
+
+def _logo_image(path: Path, cid_domain: str) -> InlineImage | None:
+    """The logo file as an inline image; None (the company's name is shown instead) when unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    subtype = next((kind for magic, kind in _IMAGE_SUBTYPES.items() if data.startswith(magic)), None)
+    if subtype is None:
+        return None  # an SVG or a PDF: mail clients would not show it
+    return InlineImage(f"logo@{cid_domain}", data, subtype, f"logo.{subtype}")
+
+
 def _strip_blank_lines(text: str) -> str:
     lines = text.splitlines()
     while lines and not lines[0].strip():
@@ -1093,6 +1287,6 @@ def hostile_context(today: date) -> FollowUpContext:
         ),
         customer=replace(ctx.customer, name=line, address="\n".join([line] * 4), town=line, zip=line[:32]),
         contact=contact,
-        user=replace(ctx.user, signature=long_text, firstname=line, lastname=line, job=line),
+        user=replace(ctx.user, signature=long_text, signature_html=long_text, firstname=line, lastname=line, job=line),
         company=replace(ctx.company, name=line, address="\n".join([line] * 4)),
     )

@@ -34,7 +34,7 @@ def default_templates() -> dict[str, str]:
     return {
         entry.name: entry.read_text(encoding="utf-8")
         for entry in sorted(folder.iterdir(), key=lambda e: e.name)
-        if entry.is_file() and entry.name.endswith(".txt")
+        if entry.is_file() and entry.name.endswith((".txt", ".html"))
     }
 
 

@@ -454,6 +454,7 @@ class WireUser(WireModel):
             mobile_phone=self.user_mobile,
             job=self.job,
             signature=html_to_text(self.signature),
+            signature_html=self.signature,
             admin=self.admin,
             external=self.socid is not None,
             rights=flatten_rights(self.rights),

@@ -276,6 +276,8 @@ async def prepare_followup(
             recipients=recipients,
             rendered=rendered,
             attachments=attachments,
+            now=rt.now(),
+            automatic=automatic_step is not None,
         )
     else:
         composer = LetterComposer(rt.settings, company, pages=rt.letter_pages)

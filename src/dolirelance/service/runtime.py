@@ -20,7 +20,7 @@ from dolirelance.domain import (
 from dolirelance.errors import DolibarrAuthError
 from dolirelance.ledger import Ledger, default_ledger_path
 from dolirelance.letter import PdfPageCache
-from dolirelance.mail import SmtpSender
+from dolirelance.mail import SmtpSender, dkim_signer
 from dolirelance.render import Renderer
 from dolirelance.rights import FOLLOW_UP_RIGHTS
 
@@ -60,7 +60,9 @@ class Runtime:
     def open_smtp(self) -> AbstractContextManager[SmtpSender]:
         if self.smtp_factory is not None:
             return self.smtp_factory()
-        return SmtpSender(self.settings.smtp)
+        smtp = self.settings.smtp
+        key_file = self.settings.resolve_path(smtp.dkim_key_file) if smtp.dkim_key_file else None
+        return SmtpSender(smtp, dkim=dkim_signer(smtp, key_file))
 
     async def company(self) -> Company:
         if self._company is None:

@@ -13,6 +13,7 @@ Faults can be injected to exercise the sender: :meth:`SmtpSink.refuse_recipient`
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,25 @@ class ReceivedMessage:
     rcpt_tos: list[str]
     message: EmailMessage
     raw: bytes
+
+    def viewable_html(self) -> str | None:
+        """The HTML part as received, its ``cid:`` images written in as ``data:`` URIs (for a browser)."""
+        return viewable_html(self.message)
+
+
+def viewable_html(message: EmailMessage) -> str | None:
+    """A received message's HTML part with the images it carries by ``cid:`` written in."""
+    part = message.get_body(preferencelist=("html",))
+    if not isinstance(part, EmailMessage):
+        return None
+    html = str(part.get_content())
+    for inner in message.walk():
+        cid = inner.get("Content-ID")
+        payload = inner.get_payload(decode=True)
+        if cid and inner.get_content_maintype() == "image" and isinstance(payload, bytes):
+            data = base64.b64encode(payload).decode("ascii")
+            html = html.replace(f"cid:{cid.strip('<>')}", f"data:{inner.get_content_type()};base64,{data}")
+    return html
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -187,6 +207,9 @@ class SmtpSink:
         if self.eml_dir is not None:
             self.eml_dir.mkdir(parents=True, exist_ok=True)
             (self.eml_dir / f"{number:04d}.eml").write_bytes(raw)
+            html = viewable_html(parsed) if isinstance(parsed, EmailMessage) else None
+            if html is not None:  # beside it, to open in a browser
+                (self.eml_dir / f"{number:04d}.html").write_text(html, encoding="utf-8")
 
 
 @contextmanager
