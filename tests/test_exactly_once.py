@@ -175,12 +175,12 @@ async def test_the_web_form_posted_twice_makes_one_follow_up_and_a_recent_one_as
         first = await web.post("/followup/new", data=posted)
         assert first.status_code == 200 and 'class="success"' in first.text
         again = await web.post("/followup/new", data=posted)  # the same form, a second time
-        assert again.status_code == 400 and "already done" in again.text
+        assert again.status_code == 400 and "Cette relance est déjà faite" in again.text
         assert len(smtp_sink.messages) == 1
 
         fresh = _csrf_and_attempt((await web.get(f"/quotes/{quote_id}/followup")).text)
         recent = await web.post("/followup/new", data={**fresh, "quote": str(quote_id), "send_email": "1"})
-        assert recent.status_code == 409 and "less than 3 day(s) ago" in recent.text
+        assert recent.status_code == 409 and "il y a moins de 3 jours" in recent.text
         assert 'name="force"' in recent.text and "Relancer quand même" in recent.text
         assert len(smtp_sink.messages) == 1
         confirmed = _csrf_and_attempt(recent.text)

@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -223,7 +224,8 @@ async def test_every_page_renders_without_the_api_key(web: Web, caplog: pytest.L
     customer_id = web.sample.customers["garage"]
     # One follow-up first so that history, to-do and file links have something to show.
     done = await web.client.post("/followup/new", data={"csrf": await web.csrf(), "quote": str(quote_id),
-                                                        "note": "Relancé", "next_date": "2026-12-10"})
+                                                        "channel": "letter", "note": "Relancé",
+                                                        "next_date": "2026-12-10"})
     assert done.status_code == 200, done.text
     pages = [
         "/mass", "/mass?expired=1", "/mass?customer=Garage", f"/mass?sales_rep=jdupont&customer={customer_id}",
@@ -268,7 +270,7 @@ async def test_mass_page_lists_open_quotes_with_email_availability(web: Web) -> 
 
 
 async def test_mass_page_first_screen_is_filtered_by_dolibarr_and_all_quotes_are_paged(web: Web) -> None:
-    """First screen: quotes near their end of validity, filtered on the server; "all" pages by 100, totals of all."""
+    """First screen: near their end of validity, sorted and paged by Dolibarr; totals of the whole selection."""
     hotel, owner = web.sample.customers["hotel"], web.sample.users["jdupont"]
     for _ in range(150):  # far from their end of validity: only on the "all" pages
         proposal = web.fake.add_proposal(hotel, date=date(2026, 11, 20), duree_validite=120, user_id=owner)
@@ -280,15 +282,29 @@ async def test_mass_page_first_screen_is_filtered_by_dolibarr_and_all_quotes_are
     lists = [e for e in web.fake.requests if e.path == "/proposals"]
     assert lists and all("t.fin_validite:>=:" in e.params.get("sqlfilters", "") for e in lists)
     assert web.sample.refs["expired"] in first and "fin de validité est proche" in first
-    assert "Page 1" not in first
-    open_count = len(web.sample.open_quotes) + 150
+    open_quotes = [p for p in web.fake.proposals.values() if p.status == 1]
+    web.fake.reset_requests()
     one = (await web.client.get("/mass?all=1")).text
+    # the page shown costs one list request, sorted and paged by Dolibarr: not every open quote
+    lists = [e for e in web.fake.requests if e.path == "/proposals"]
+    assert len(lists) == 1 and lists[0].params["limit"] == "100"
+    # whether each quote can be e-mailed comes from bulk reads, not one request per quote
+    assert not [e for e in web.fake.requests if re.fullmatch(r"/proposals/\d+", e.path)]
+    assert len(web.fake.requests) <= 8, [e.path for e in web.fake.requests]
+    assert lists[0].params["sortfield"] == "t.fin_validite,t.rowid"
+    assert 'data-summary-url="/mass/summary?all=1"' in one
+    summary = (await web.client.get("/mass/summary?all=1")).json()
+    total = sum((Decimal(p.total_ht) for p in open_quotes), Decimal(0))
+    assert summary["count"] == len(open_quotes) and Decimal(summary["total"]) == total and summary["pages"] == 2
+    # once counted, the pages show it without asking again
+    web.fake.reset_requests()
     two = (await web.client.get("/mass?all=1&page=2")).text
+    assert not [e for e in web.fake.requests if e.path == "/proposals" and e.params.get("limit") != "100"]
     rows_one = re.findall(r'<tr data-ref="([^"]+)">', one)
     rows_two = re.findall(r'<tr data-ref="([^"]+)">', two)
-    assert len(rows_one) == 100 and len(rows_two) == open_count - 100 and not set(rows_one) & set(rows_two)
-    for page in (one, two):
-        assert f"Total ({open_count})" in page and f"Page {1 if page is one else 2} / 2" in page
+    assert len(rows_one) == 100 and len(rows_two) == len(open_quotes) - 100 and not set(rows_one) & set(rows_two)
+    assert f'Total (<span data-fill="count">{len(open_quotes)}</span>)' in two
+    assert "Page 2" in two and " / 2" in two
 
 
 async def test_customer_name_is_escaped(web: Web) -> None:
@@ -332,7 +348,7 @@ async def test_followup_by_letter_can_be_downloaded(web: Web) -> None:
     await web.login()
     quote_id = web.sample.quotes["no_email"]
     answer = await web.client.post("/followup/new", data={
-        "csrf": await web.csrf("/followup/new"), "quote": str(quote_id), "next_date": "",
+        "csrf": await web.csrf("/followup/new"), "quote": str(quote_id), "next_date": "", "channel": "letter",
     })
     assert answer.status_code == 200, answer.text
     link = re.search(r'href="(/files/relance-unitaire-[^"]+\.pdf)"', answer.text)
@@ -351,14 +367,16 @@ async def test_followup_by_letter_can_be_downloaded(web: Web) -> None:
         ({"next_date": "2026-11-01"}, "La date de prochaine relance est dans le passé."),
         ({"next_date": "demain"}, "Date invalide"),
         ({"role": "signed"}, "Ce devis n&#39;est plus ouvert"),
-        ({"role": "no_email", "send_email": "1"}, "has no e-mail address"),
+        ({"role": "no_email", "channel": "email"}, "Ni le client ni un contact client du devis"),
+        ({"channel": ""}, "Choisissez le canal : e-mail ou courrier."),
     ],
 )
 async def test_bad_input_gets_a_message_on_the_form(web: Web, fields: dict[str, str], message: str) -> None:
     await web.login()
     fields = dict(fields)  # the parameter is shared by each run of the test
     role = fields.pop("role", "about_to_expire")
-    data = {"csrf": await web.csrf("/followup/new"), "quote": str(web.sample.quotes[role]), **fields}
+    data = {"csrf": await web.csrf("/followup/new"), "quote": str(web.sample.quotes[role]), "channel": "letter",
+            **fields}
     answer = await web.client.post("/followup/new", data=data)
     assert answer.status_code == 400
     assert message in answer.text
@@ -378,7 +396,7 @@ async def test_new_followup_from_a_customer_lists_only_its_quotes(web: Web) -> N
 
 
 async def run_mass(web: Web, data: dict[str, str | list[str]]) -> httpx.Response:
-    answer = await web.client.post("/mass", data={"csrf": await web.csrf(), **data})
+    answer = await web.client.post("/mass", data={"csrf": await web.csrf(), "step": "run", **data})
     assert answer.status_code == 303, answer.text
     job_url = answer.headers["location"]
     for _ in range(600):
@@ -424,7 +442,7 @@ async def test_mass_followup_bad_input(web: Web) -> None:
     web.fake.close_proposal(web.sample.quotes["expired"], 2, user_id=web.sample.users["jdupont"])
     result = await run_mass(web, {"letter": [refs["expired"], refs["no_email"]]})
     assert result.text.count('class="ko"') == 1 and result.text.count('class="ok"') == 1
-    assert "signed" in result.text
+    assert "Ce devis n&#39;est plus ouvert" in result.text
 
 
 async def test_downloads_are_limited_to_generated_files(web: Web) -> None:
@@ -438,7 +456,8 @@ async def test_downloads_are_limited_to_generated_files(web: Web) -> None:
 
 async def test_a_job_is_visible_only_to_its_owner(web: Web) -> None:
     await web.login()
-    answer = await web.client.post("/mass", data={"csrf": await web.csrf(), "letter": web.sample.refs["expired"]})
+    answer = await web.client.post("/mass", data={"csrf": await web.csrf(), "letter": web.sample.refs["expired"],
+                                                  "step": "run"})
     job_url = answer.headers["location"]
     await web.client.post("/logout", data={"csrf": await web.csrf()})
     await web.login("admin", "admin")

@@ -110,6 +110,10 @@ def test_sales_person_journey_in_chromium(served: Served) -> None:
             page.select_option(f"select[name='model:{refs['expired']}']", "2nde relance")
             page.fill("input[name=note]", "Campagne de fin de mois")
             page.click("#run-mass")
+            # the preview first: what would leave, nothing sent yet
+            expect(page.locator("#mass-preview tr.goes")).to_have_count(3)
+            assert not served.sink.messages
+            page.click("#confirm-mass")
             expect(page.locator("#result")).to_be_visible(timeout=30_000)
             expect(page.locator("#outcomes tbody tr.ok")).to_have_count(3)
             shot("03-relance-massive-resultat")

@@ -5,7 +5,7 @@ Money is ``Decimal``; calendar days are ``date``; instants are timezone-aware ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -349,6 +349,23 @@ def choose_recipients(quote: Quote, customer: Customer) -> tuple[Recipient, ...]
     if email:
         return (Recipient(email, customer.name, "customer"),)
     return ()
+
+
+def email_known(quote: Quote, customer: Customer, contacts: Mapping[int, Contact]) -> bool | None:
+    """Whether a follow-up e-mail has an address, from bulk reads; None when only the contacts' roles tell.
+
+    A list gives the ids of the quote's external contacts without their role (CUSTOMER or not). It
+    does not matter when the customer has an address (someone gets the mail either way) or when no
+    linked contact has one (the customer's address, or nobody). Otherwise the quote must be read.
+    """
+    if quote.contacts:  # read one by one: the roles are known
+        return bool(choose_recipients(quote, customer))
+    if (customer.email or "").strip():
+        return True
+    linked = (contacts.get(contact_id) for contact_id in quote.contact_ids)
+    if not any(c is not None and c.active and (c.email or "").strip() for c in linked):
+        return False
+    return None
 
 
 def no_email_message(quote: Quote, customer: Customer) -> str:

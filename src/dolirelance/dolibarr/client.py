@@ -319,6 +319,35 @@ class DolibarrClient:
             if fresh:
                 yield fresh
 
+    async def quotes_by_end_of_validity(self, flt: QuoteFilter, *, page: int, size: int) -> list[Quote] | None:
+        """One page of the quotes of ``flt``, sorted by Dolibarr by end of validity then id: one request.
+
+        None when ``flt`` needs several requests (many customers, refs or ids): Dolibarr cannot page
+        across them, the caller lists them whole instead.
+        """
+        if (
+            len(flt.customer_ids) > IDS_PER_REQUEST
+            or len(flt.refs) > REFS_PER_REQUEST
+            or len(flt.ids) > IDS_PER_REQUEST
+        ):
+            return None
+        tz = await self.server_timezone()
+        opt_out_field = flt.opt_out_field or self._opt_out_field
+        route = "GET /proposals"
+        params = _with_filter(
+            {
+                "properties": QUOTE_PROPERTIES,
+                "limit": size,
+                "page": page,
+                "sortfield": "t.fin_validite,t.rowid",
+                "sortorder": "ASC,ASC",
+            },
+            _all(self._quote_criteria(flt)),
+        )
+        answer = await self._call(_Call("GET", "proposals", route, params, empty_on_404=True))
+        items, _ = _unwrap_page(answer, route)
+        return self._rows(wire.WireQuote, items, route, lambda w: w.to_domain(tz, opt_out_field=opt_out_field))
+
     def _common_quote_criteria(self, flt: QuoteFilter) -> list[Filter]:
         """The criteria of ``flt`` other than its customers, refs and ids (those may need several requests)."""
         parts: list[Filter] = []

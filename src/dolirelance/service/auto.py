@@ -26,6 +26,7 @@ from dolirelance.domain import (
     Recipient,
     User,
     choose_recipients,
+    email_known,
 )
 from dolirelance.errors import DolirelanceError, MailError
 from dolirelance.history import QuoteHistory
@@ -277,23 +278,6 @@ async def _recipients_of(rt: Runtime, quote_id: int) -> tuple[Quote, Customer, t
     quote = await rt.dolibarr.get_quote(quote_id)
     customer = await rt.dolibarr.get_customer(quote.customer_id)
     return quote, customer, choose_recipients(quote, customer)
-
-
-def email_known(quote: Quote, customer: Customer, contacts: Mapping[int, Contact]) -> bool | None:
-    """Whether a follow-up e-mail has an address, from bulk reads; None when only the contacts' roles tell.
-
-    A list gives the ids of the quote's external contacts without their role (CUSTOMER or not). It
-    does not matter when the customer has an address (someone gets the mail either way) or when no
-    linked contact has one (the customer's address, or nobody). Otherwise the quote must be read.
-    """
-    if quote.contacts:  # read one by one: the roles are known
-        return bool(choose_recipients(quote, customer))
-    if (customer.email or "").strip():
-        return True
-    linked = (contacts.get(contact_id) for contact_id in quote.contact_ids)
-    if not any(c is not None and c.active and (c.email or "").strip() for c in linked):
-        return False
-    return None
 
 
 @dataclass

@@ -16,7 +16,16 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from dolirelance.domain import Channel, Customer, Quote, QuoteFilter, QuoteStatus, User, choose_recipients
+from dolirelance.domain import (
+    Channel,
+    Customer,
+    Quote,
+    QuoteFilter,
+    QuoteStatus,
+    User,
+    choose_recipients,
+    email_known,
+)
 from dolirelance.errors import DolirelanceError, FollowUpError, FollowUpInProgress, LetterError, RecentFollowUp
 from dolirelance.files import write_atomically
 from dolirelance.ledger import manual_key
@@ -184,15 +193,30 @@ def choose_channel(choice: ChannelChoice, quote: Quote, customer: Customer | Non
     return Channel.EMAIL, shown or "(no e-mail address)"
 
 
-async def recipients_of(rt: Runtime, rows: Sequence[QuoteRow]) -> dict[int, str]:
-    """Quote id → the e-mail addresses a follow-up would go to ("" for none): what the sending uses."""
-    full = await _with_contacts(rt, rows)
-    shown: dict[int, str] = {}
+async def email_reachable(rt: Runtime, rows: Sequence[QuoteRow]) -> dict[int, bool]:
+    """Quote id → whether a follow-up e-mail has an address, as the sending chooses it (``choose_recipients``).
+
+    From bulk reads: the customers' addresses (on the rows) and the quotes' linked contacts, read by
+    ids in batches; a quote is read on its own (its contacts' roles) only where those cannot tell.
+    """
+    contact_ids = {c for row in rows for c in row.quote.contact_ids if not (row.customer and row.customer.email)}
+    contacts = await rt.dolibarr.list_contacts(contact_ids) if contact_ids else {}
+    known: dict[int, bool] = {}
+    unsure: list[QuoteRow] = []
     for row in rows:
+        if row.customer is None:
+            known[row.quote.id] = False
+            continue
+        answer = email_known(row.quote, row.customer, contacts)
+        if answer is None:
+            unsure.append(row)
+        else:
+            known[row.quote.id] = answer
+    full = await _with_contacts(rt, unsure)
+    for row in unsure:
         quote = full.get(row.quote.id, row.quote)
-        found = choose_recipients(quote, row.customer) if row.customer is not None else ()
-        shown[row.quote.id] = ", ".join(r.email for r in found)
-    return shown
+        known[row.quote.id] = bool(choose_recipients(quote, row.customer)) if row.customer is not None else False
+    return known
 
 
 async def _with_contacts(rt: Runtime, rows: Sequence[QuoteRow]) -> dict[int, Quote]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -136,42 +136,104 @@ async def iter_quote_rows(
 
 
 @dataclass(frozen=True)
-class QuotesPage:
-    """One screen of quotes, sorted by end of validity, with the count and total of all that match."""
+class QuotesSelection:
+    """Every quote of a selection, light (no lines, no history), in screen order: end of validity, then id.
 
-    rows: list[QuoteRow]
-    count: int
-    total_excl_tax: Decimal
-    page: int
-    pages: int
+    What the count, the total and "select all" act on, whatever page is shown.
+    """
+
+    quotes: tuple[Quote, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.quotes)
+
+    @property
+    def total_excl_tax(self) -> Decimal:
+        return sum((q.total_excl_tax for q in self.quotes), Decimal(0))
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        return tuple(q.ref for q in self.quotes)
+
+    def pages(self, per_page: int) -> int:
+        return max(1, -(-self.count // per_page))
 
 
-async def quotes_page(
+def _screen_order(quote: Quote) -> tuple[date, int]:
+    return (quote.end_of_validity or date.min, quote.id)  # as Dolibarr sorts t.fin_validite,t.rowid
+
+
+async def due_quote_ids(rt: Runtime) -> tuple[int, ...]:
+    """The quotes whose next follow-up (open to-do) is due today or earlier: one paged events query."""
+    events = await rt.dolibarr.list_events(EventFilter(codes=(CODE_TODO,), element_type="propal", percentage=0))
+    today = rt.today()
+    return tuple(
+        sorted(
+            quote_id
+            for quote_id, history in group_by_quote(events).items()
+            if history.next_todo is not None and history.next_todo.due_on(rt.tz) <= today
+        )
+    )
+
+
+async def _narrowed(rt: Runtime, flt: QuoteFilter, due_only: bool) -> QuoteFilter | None:
+    """``flt`` narrowed to the due quotes when asked (None: nothing is due)."""
+    if not due_only:
+        return flt
+    due = set(await due_quote_ids(rt))
+    if flt.ids:
+        due &= set(flt.ids)
+    return replace(flt, ids=tuple(sorted(due))) if due else None
+
+
+async def quotes_selection(
+    rt: Runtime, flt: QuoteFilter, *, sales_rep: str | None = None, due_only: bool = False
+) -> QuotesSelection:
+    """Every quote a screen selects (light), filtered by Dolibarr as far as it can, in screen order."""
+    narrowed = await _narrowed(rt, flt, due_only)
+    if narrowed is None:
+        return QuotesSelection(())
+    selection = await SalesRepSelection.of(rt, sales_rep) if sales_rep else None
+    quotes: list[Quote] = []
+    async for listed in rt.dolibarr.iter_quotes(narrowed):
+        quotes.extend(await selection.keep(listed) if selection is not None else listed)
+    return QuotesSelection(tuple(sorted(quotes, key=_screen_order)))
+
+
+async def quotes_screen(
     rt: Runtime,
     flt: QuoteFilter,
     *,
+    page: int,
+    per_page: int,
     sales_rep: str | None = None,
-    page: int = 0,
-    per_page: int = 100,
-) -> QuotesPage:
-    """A page of :func:`quotes_overview`, by end of validity then ref.
+    due_only: bool = False,
+    selection: QuotesSelection | None = None,
+) -> list[QuoteRow]:
+    """One screen of a selection with its customers and history, without reading the whole selection.
 
-    Every matching quote is listed (light: no lines, no history) for the count, the total and the
-    order; customers and history are read for the shown page only.
+    Dolibarr sorts and pages the quotes itself (one request) unless the selection needs a filter it
+    cannot apply (a sales person's customers) or several requests: then the whole selection is listed
+    (``selection``, when the caller has it already, is used as is).
     """
-    selection = await SalesRepSelection.of(rt, sales_rep) if sales_rep else None
-    quotes: list[Quote] = []
-    async for listed in rt.dolibarr.iter_quotes(flt):
-        quotes.extend(await selection.keep(listed) if selection is not None else listed)
-    quotes.sort(key=lambda q: (q.end_of_validity or date.max, q.ref))
-    pages = max(1, -(-len(quotes) // per_page))
-    page = min(max(page, 0), pages - 1)
-    shown = quotes[page * per_page : (page + 1) * per_page]
+    shown: list[Quote] | None = None
+    if selection is None and not sales_rep:
+        narrowed = await _narrowed(rt, flt, due_only)
+        if narrowed is None:
+            return []
+        shown = await rt.dolibarr.quotes_by_end_of_validity(narrowed, page=page, size=per_page)
+    if shown is None:
+        if selection is None:
+            selection = await quotes_selection(rt, flt, sales_rep=sales_rep, due_only=due_only)
+        shown = list(selection.quotes[page * per_page : (page + 1) * per_page])
+    if not shown:
+        return []
     customers, histories = await asyncio.gather(
-        rt.dolibarr.list_customers({q.customer_id for q in shown}) if shown else _no_customers(),
-        load_history(rt, [q.id for q in shown]) if shown else _no_histories(),
+        rt.dolibarr.list_customers({q.customer_id for q in shown}),
+        load_history(rt, [q.id for q in shown]),
     )
-    rows = [
+    return [
         QuoteRow(
             quote=quote,
             customer=customers.get(quote.customer_id),
@@ -181,8 +243,6 @@ async def quotes_page(
         )
         for quote in shown
     ]
-    total = sum((q.total_excl_tax for q in quotes), Decimal(0))
-    return QuotesPage(rows=rows, count=len(quotes), total_excl_tax=total, page=page, pages=pages)
 
 
 async def _histories_of(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, QuoteHistory]:

@@ -13,14 +13,13 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 from urllib.parse import quote as url_quote
 
 import httpx
@@ -35,28 +34,41 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dolirelance.config import Settings
-from dolirelance.domain import Channel, QuoteFilter
-from dolirelance.errors import AccessDenied, DolibarrAuthError, DolirelanceError, QuoteNotOpen, RecentFollowUp
+from dolirelance.domain import Channel, QuoteFilter, Recipient, choose_recipients
+from dolirelance.errors import (
+    AccessDenied,
+    DolibarrAuthError,
+    DolibarrNotFound,
+    DolibarrUnavailable,
+    DolirelanceError,
+    FollowUpError,
+    RecentFollowUp,
+)
 from dolirelance.formatting import format_amount, format_short_day
 from dolirelance.report import Report, as_dict
 from dolirelance.service import (
+    ChannelChoice,
+    FollowUpOutcome,
     MassItem,
     MassSelection,
+    PreparedFollowUp,
     QuoteRow,
-    QuotesPage,
+    QuotesSelection,
     Runtime,
     SmtpFactory,
+    email_reachable,
     follow_up,
     history_view,
     log_in,
     mass_follow_up,
     open_runtime,
     plan_mass,
+    prepare_followup,
     quotes_overview,
-    quotes_page,
+    quotes_screen,
+    quotes_selection,
     read_customer,
     read_quote,
-    recipients_of,
     resolve_customer_ids,
     upcoming,
     working_calendar,
@@ -68,6 +80,8 @@ from dolirelance.web.jobs import JobBoard, MassJob
 from dolirelance.web.labels import LABELS, LANGUAGES
 from dolirelance.web.report_page import REPORT_LABELS, ReportCache, ReportQuery, number_text, percent_text
 from dolirelance.web.security import SESSION_COOKIE, LoginLimiter, Session, SessionStore, csrf_ok
+from dolirelance.web.selections import SelectionCache
+from dolirelance.web.user_errors import PageError, outcome_note, page_error
 
 __all__ = ["create_web_app", "serve_web"]
 
@@ -84,12 +98,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class FormError(Exception):
-    """Bad input on a form: the page shows ``message`` above the form."""
+    """Bad input on a form: the page shows ``message`` above the form (``detail`` collapsed below it)."""
 
-    def __init__(self, message: str, remedy: str | None = None) -> None:
+    def __init__(self, message: str, remedy: str | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.remedy = remedy
+        self.detail = detail
 
 
 @dataclass
@@ -305,8 +320,15 @@ def _safe_next(target: str | None) -> str:
     return target if not parts.scheme and not parts.netloc else "/mass"
 
 
-def _error_text(exc: DolirelanceError | FormError) -> tuple[str, str | None]:
-    return exc.message, exc.remedy
+PageErrorBox = tuple[str, str | None] | tuple[str, str | None, str | None]
+
+
+def _error_text(exc: DolirelanceError | FormError, lang: str) -> PageErrorBox:
+    """The error box of a page: a form's own words, or a service error in the page's language."""
+    if isinstance(exc, FormError):
+        return exc.message, exc.remedy, exc.detail
+    shown = page_error(exc, lang)
+    return shown.message, shown.remedy, shown.detail
 
 
 def _parse_next_date(text: str, today: date, labels: dict[str, str]) -> date | None:
@@ -339,14 +361,26 @@ def logged_in(handler: Callable[[Request, Session], Awaitable[Response]]) -> Han
             return await handler(request, session)
         except AccessDenied as exc:
             request.state.can_send = False
-            return _render(request, session, "error.html", status_code=403, error=_error_text(exc))
+            return _render(request, session, "error.html", status_code=403,
+                           error=_error_text(exc, _language(request, session)))
         except DolibarrAuthError as exc:
             if exc.status_code == 401:
                 _state(request).sessions.drop(session)
                 return RedirectResponse("/login", status_code=303)
-            return _render(request, session, "error.html", status_code=403, error=_error_text(exc))
-        except DolirelanceError as exc:
-            return _render(request, session, "error.html", status_code=502, error=_error_text(exc))
+            return _render(request, session, "error.html", status_code=403,
+                           error=_error_text(exc, _language(request, session)))
+        except DolibarrNotFound as exc:  # a quote or customer that does not exist: a user error, not a 5xx
+            return _render(request, session, "error.html", status_code=404,
+                           error=_error_text(exc, _language(request, session)))
+        except DolibarrUnavailable as exc:
+            return _render(request, session, "error.html", status_code=503,
+                           error=_error_text(exc, _language(request, session)))
+        except FollowUpError as exc:  # asked for something that cannot be done: the user's side
+            return _render(request, session, "error.html", status_code=400,
+                           error=_error_text(exc, _language(request, session)))
+        except DolirelanceError as exc:  # Dolibarr refused or answered oddly, a setting is wrong: not the user's
+            return _render(request, session, "error.html", status_code=502,
+                           error=_error_text(exc, _language(request, session)))
 
     return wrapper
 
@@ -354,6 +388,17 @@ def logged_in(handler: Callable[[Request, Session], Awaitable[Response]]) -> Han
 def _check_csrf(session: Session, form: dict[str, list[str]]) -> None:
     if not csrf_ok(session, _first(form, "csrf") or None):
         raise HTTPException(403, "CSRF token missing or wrong")
+
+
+async def _sending_form(request: Request, session: Session) -> dict[str, list[str]]:
+    """The posted form of a page that previews, sends or files follow-ups, its CSRF token checked.
+
+    Every handler that may send (Nouvelle relance, Relance massive) reads its form here: the one
+    place where a check of who may send belongs.
+    """
+    form = await _read_form(request)
+    _check_csrf(session, form)
+    return form
 
 
 # --------------------------------------------------------------------------- login / logout
@@ -405,7 +450,7 @@ async def login_submit(request: Request) -> Response:
                        error=(labels["login_failed"], None))
     except DolirelanceError as exc:
         return _render(request, session, "login.html", status_code=502, next=next_page, login=login,
-                       error=_error_text(exc))
+                       error=_error_text(exc, _language(request, session)))
     fresh = state.sessions.renew(session)
     fresh.api_key, fresh.login, fresh.user_id, fresh.display_name = key, me.login, me.id, me.full_name
     fresh.sees_all_customers = me.admin or "societe.client.voir" in me.rights
@@ -444,11 +489,15 @@ async def home(request: Request) -> Response:
 # --------------------------------------------------------------------------- Relance massive
 
 
-# The first screen shows the quotes whose end of validity is near (filtered by Dolibarr): on a large
-# Dolibarr, listing every open quote costs seconds. "All open quotes" is one click away, paged.
+# The first screen shows the quotes whose end of validity is near (filtered by Dolibarr); "all open
+# quotes" is one click away. Dolibarr sorts and pages the rows shown; the count and total of the whole
+# selection come from one listing of it, fetched by the page right after it is shown (/mass/summary).
 SOON_PAST_DAYS = 30
 SOON_AHEAD_DAYS = 15
 MASS_PAGE_SIZE = 100
+# "The whole selection" is planned quote by quote on a preview a person reads: beyond this, narrow it.
+MAX_MASS_SELECTION = 500
+SELECT_ALL_CHOICES = ("letter", "email", "prefer-email")
 
 
 @dataclass(frozen=True)
@@ -457,6 +506,8 @@ class MassFilters:
     customer: str = ""
     expired: bool = False
     all_open: bool = False  # False: only the quotes whose end of validity is near
+    due: bool = False  # only the quotes whose next follow-up date is reached
+    hide_opt_out: bool = False
     page: int = 0
 
     @classmethod
@@ -467,24 +518,50 @@ class MassFilters:
             customer=get("customer"),
             expired=get("expired") in ("1", "on"),
             all_open=get("all") in ("1", "on"),
-            page=int(page) - 1 if page.isdigit() and int(page) > 0 else 0,
+            due=get("due") in ("1", "on"),
+            hide_opt_out=get("hide_opt_out") in ("1", "on"),
+            page=int(page) - 1 if page.isdigit() and 0 < int(page) < 100_000 else 0,
         )
 
+    @property
+    def selection_key(self) -> tuple[str, str, bool, bool, bool, bool]:
+        """What selects the quotes (not the page shown)."""
+        return (self.sales_rep, self.customer, self.expired, self.all_open, self.due, self.hide_opt_out)
 
-async def _mass_rows(rt: Runtime, filters: MassFilters) -> tuple[QuotesPage, list[str]]:
+    def query(self, page: int | None = None) -> str:
+        """The filters as a query string (links, the summary's URL), with ``page`` (1-based) if given."""
+        values = {
+            "sales_rep": self.sales_rep, "customer": self.customer, "expired": "1" if self.expired else "",
+            "all": "1" if self.all_open else "", "due": "1" if self.due else "",
+            "hide_opt_out": "1" if self.hide_opt_out else "",
+        }
+        if page is not None:
+            values["page"] = str(page)
+        return urlencode({key: value for key, value in values.items() if value})
+
+
+async def _mass_filter(rt: Runtime, filters: MassFilters) -> QuoteFilter:
     customer_ids = await resolve_customer_ids(rt, filters.customer) if filters.customer else ()
     today = rt.today()
     window_from = None if filters.all_open else today - timedelta(days=SOON_PAST_DAYS)
     window_before = today if filters.expired else None
     if not filters.all_open and not filters.expired:
         window_before = today + timedelta(days=SOON_AHEAD_DAYS + 1)
-    flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_from=window_from, end_of_validity_before=window_before)
-    with rt.dolibarr.collecting_rejected_rows() as rejected:
-        shown = await quotes_page(
-            rt, flt, sales_rep=filters.sales_rep or None, page=filters.page, per_page=MASS_PAGE_SIZE
-        )
-    # the rows Dolibarr sent that could not be read, named with what to fix
-    return shown, [f"{row.describe()} — {row.remedy}" for row in rejected]
+    return QuoteFilter(customer_ids=customer_ids, end_of_validity_from=window_from,
+                       end_of_validity_before=window_before, exclude_opt_out=filters.hide_opt_out)
+
+
+async def _mass_selection(
+    request: Request, session: Session, rt: Runtime, filters: MassFilters, *, compute: bool = True
+) -> QuotesSelection | None:
+    """Every quote of the selection (kept a short while per session); None if not known and not ``compute``."""
+    cache: SelectionCache = request.app.state.selections
+    found = cache.get(session.session_id, filters.selection_key)
+    if found is None and compute:
+        flt = await _mass_filter(rt, filters)
+        found = await quotes_selection(rt, flt, sales_rep=filters.sales_rep or None, due_only=filters.due)
+        cache.put(session.session_id, filters.selection_key, found)
+    return found
 
 
 def _day_off_label(rt: Runtime) -> str | None:
@@ -502,23 +579,34 @@ async def _render_mass(
     rt: Runtime,
     filters: MassFilters,
     *,
-    error: tuple[str, str | None] | None = None,
+    error: PageErrorBox | None = None,
     ticked_letters: frozenset[str] = frozenset(),
     ticked_emails: frozenset[str] = frozenset(),
     chosen_models: dict[str, str] | None = None,
     note: str = "",
     next_date: str = "",
+    select_all: str = "",
     status_code: int = 200,
 ) -> Response:
-    emails: dict[int, str] = {}
+    lang = _language(request, session)
+    emails: dict[int, bool] = {}
     left_out: list[str] = []
+    rows: list[QuoteRow] = []
+    selection: QuotesSelection | None = None
     try:
-        shown, left_out = await _mass_rows(rt, filters)
-        # the quote's contacts, as the sending chooses them: for the page shown only
-        emails = await recipients_of(rt, shown.rows)
+        # a sales person's customers are known only by listing the whole selection: then it is read first
+        selection = await _mass_selection(request, session, rt, filters, compute=bool(filters.sales_rep))
+        flt = await _mass_filter(rt, filters)
+        with rt.dolibarr.collecting_rejected_rows() as rejected:
+            rows = await quotes_screen(rt, flt, page=filters.page, per_page=MASS_PAGE_SIZE,
+                                       sales_rep=filters.sales_rep or None, due_only=filters.due,
+                                       selection=selection)
+        # the rows Dolibarr sent that could not be read, named with what to fix
+        left_out = [f"{row.describe()} — {row.remedy}" for row in rejected]
+        # whether an e-mail can go, as the sending chooses its recipients: for the page shown only
+        emails = await email_reachable(rt, rows)
     except DolirelanceError as exc:
-        shown, emails, error = QuotesPage([], 0, Decimal(0), 0, 1), {}, error or _error_text(exc)
-    rows = shown.rows
+        rows, emails, error = [], {}, error or _error_text(exc, lang)
     lines = [
         {
             "row": row,
@@ -531,13 +619,26 @@ async def _render_mass(
     default_next = rt.today() + timedelta(days=rt.settings.followup.next_delay)
     return _render(
         request, session, "mass.html", status_code=status_code, error=error, lines=lines,
-        total=shown.total_excl_tax, count=shown.count, page=shown.page + 1, pages=shown.pages,
-        soon=(SOON_PAST_DAYS, SOON_AHEAD_DAYS),
+        summary=_summary_of(selection, lang), page=filters.page + 1,
+        has_next=len(rows) == MASS_PAGE_SIZE if selection is None else filters.page + 1 < selection.pages(
+            MASS_PAGE_SIZE),
+        soon=(SOON_PAST_DAYS, SOON_AHEAD_DAYS), max_selection=MAX_MASS_SELECTION, select_all=select_all,
         filters=filters, models=rt.model_names(), files=_state(request).generated_files(session),
         ticked_letters=ticked_letters, ticked_emails=ticked_emails, note=note,
         next_date=next_date or default_next.isoformat(), today=rt.today().isoformat(), left_out=left_out,
         day_off=_day_off_label(rt), today_day=rt.today(),
     )
+
+
+def _summary_of(selection: QuotesSelection | None, lang: str) -> dict[str, Any] | None:
+    if selection is None:
+        return None
+    return {
+        "count": selection.count,
+        "total": f"{selection.total_excl_tax:.2f}",
+        "total_text": _format_amount(selection.total_excl_tax, "EUR", lang),
+        "pages": selection.pages(MASS_PAGE_SIZE),
+    }
 
 
 @logged_in
@@ -548,25 +649,83 @@ async def mass_page(request: Request, session: Session) -> Response:
 
 
 @logged_in
+async def mass_summary(request: Request, session: Session) -> Response:
+    """The count and total of the whole selection (every page), which the mass page shows once known."""
+    filters = MassFilters.from_values(lambda name: request.query_params.get(name, "").strip())
+    async with _state(request).runtime(session) as rt:
+        selection = await _mass_selection(request, session, rt, filters)
+    assert selection is not None
+    return JSONResponse(_summary_of(selection, _language(request, session)))
+
+
+@dataclass(frozen=True)
+class MassRequest:
+    """What the mass form asks: the ticked quotes or the whole selection, the models, note and date."""
+
+    filters: MassFilters
+    letters: tuple[str, ...]
+    emails: tuple[str, ...]
+    select_all: str  # "", or one of SELECT_ALL_CHOICES
+    models: dict[str, str]
+    note: str
+    next_text: str
+    force: bool
+
+    @classmethod
+    def from_form(cls, form: dict[str, list[str]]) -> MassRequest:
+        select_all = _first(form, "select_all")
+        return cls(
+            filters=MassFilters.from_values(lambda name: _first(form, name)),
+            letters=tuple(dict.fromkeys(v for v in form.get("letter", []) if v)),
+            emails=tuple(dict.fromkeys(v for v in form.get("email", []) if v)),
+            select_all=select_all if select_all in SELECT_ALL_CHOICES else "",
+            models={key[len("model:"):]: values[0] for key, values in form.items()
+                    if key.startswith("model:") and values},
+            note=_first(form, "note"),
+            next_text=_first(form, "next_date"),
+            force=_first(form, "force") in ("1", "on"),
+        )
+
+
+async def _mass_plan(
+    request: Request, session: Session, rt: Runtime, asked: MassRequest, labels: dict[str, str]
+) -> list[tuple[list[MassItem], ChannelChoice]]:
+    """The plan of each channel asked, as the sending will do it (``plan_mass``)."""
+    names = rt.model_names()
+    if asked.select_all:
+        selection = await _mass_selection(request, session, rt, asked.filters)
+        assert selection is not None
+        if selection.count > MAX_MASS_SELECTION:
+            raise FormError(labels["selection_too_large"].format(count=selection.count, limit=MAX_MASS_SELECTION),
+                            labels["selection_too_large_remedy"])
+        if not selection.count:
+            raise FormError(labels["nothing_selected"])
+        per_quote = {ref: m for ref, m in asked.models.items() if m in names}
+        choice: ChannelChoice = asked.select_all  # type: ignore[assignment]
+        return [(await _plan(rt, selection.refs, choice, per_quote, asked.force), choice)]
+    if not asked.letters and not asked.emails:
+        raise FormError(labels["nothing_selected"])
+    chosen = asked.letters + asked.emails
+    per_quote = {ref: m for ref, m in asked.models.items() if ref in chosen and m in names}
+    return [
+        (await _plan(rt, asked.letters, "letter", per_quote, asked.force), "letter"),
+        (await _plan(rt, asked.emails, "email", per_quote, asked.force), "email"),
+    ]
+
+
+@logged_in
 async def mass_run(request: Request, session: Session) -> Response:
+    """The mass form: ``step=preview`` (the default) shows what would leave; ``step=run`` runs it."""
     state = _state(request)
-    form = await _read_form(request)
-    _check_csrf(session, form)
-    labels = LABELS[_language(request, session)]
-    filters = MassFilters.from_values(lambda name: _first(form, name))
-    letters = tuple(dict.fromkeys(v for v in form.get("letter", []) if v))
-    emails = tuple(dict.fromkeys(v for v in form.get("email", []) if v))
-    models = {key[len("model:"):]: values[0] for key, values in form.items() if key.startswith("model:") and values}
-    note, next_text = _first(form, "note"), _first(form, "next_date")
+    form = await _sending_form(request, session)
+    lang = _language(request, session)
+    labels = LABELS[lang]
+    asked = MassRequest.from_form(form)
+    run = _first(form, "step") == "run"
     async with state.runtime(session) as rt:
         try:
-            if not letters and not emails:
-                raise FormError(labels["nothing_selected"])
-            next_date = _parse_next_date(next_text, rt.today(), labels)
-            names = rt.model_names()
-            per_quote = {ref: model for ref, model in models.items() if ref in letters + emails and model in names}
-            letter_items = await _plan(rt, letters, "letter", per_quote)
-            email_items = await _plan(rt, emails, "email", per_quote)
+            next_date = _parse_next_date(asked.next_text, rt.today(), labels)
+            plans = await _mass_plan(request, session, rt, asked, labels)
             acting_user = await rt.me()
             await require_access(rt, Access.SEND, acting_user)
         except (DolirelanceError, FormError) as exc:
@@ -575,34 +734,68 @@ async def mass_run(request: Request, session: Session) -> Response:
                 request.state.can_send = False
                 state.access_cache.pop(session.session_id, None)
             return await _render_mass(
-                request, session, rt, filters, error=_error_text(exc), status_code=403 if refused else 400,
-                ticked_letters=frozenset(letters), ticked_emails=frozenset(emails), chosen_models=models,
-                note=note, next_date=next_text,
+                request, session, rt, asked.filters, error=_error_text(exc, lang),
+                status_code=403 if refused else 400,
+                ticked_letters=frozenset(asked.letters), ticked_emails=frozenset(asked.emails),
+                chosen_models=asked.models, note=asked.note, next_date=asked.next_text, select_all=asked.select_all,
             )
+        if not run:
+            items = [item for items, _ in plans for item in items]
+            return _render(request, session, "mass_preview.html", asked=asked, lines=_preview_lines(rt, items, lang),
+                           next_date=next_date or rt.today() + timedelta(days=rt.settings.followup.next_delay),
+                           day_off=_day_off_label(rt), today_day=rt.today())
 
     async def work(job: MassJob) -> None:
         # Letters first, then e-mails: each run reads the history afresh, so a quote ticked for
         # both gets two follow-ups and one open to-do, not two.
         async with state.runtime(session) as job_rt:
-            for items, channel in ((letter_items, "letter"), (email_items, "email")):
+            for items, channel in plans:
                 if not items:
                     continue
-                report = await mass_follow_up(job_rt, items, channel=channel,  # type: ignore[arg-type]
-                                              note=note, next_date=next_date, acting_user=acting_user,
-                                              progress=job.progress)
+                report = await mass_follow_up(job_rt, items, channel=channel, note=asked.note, next_date=next_date,
+                                              acting_user=acting_user, progress=job.progress, force=asked.force)
                 if report.letters_pdf is not None:
                     job.letters_pdf = report.letters_pdf
                     state.record_owner(report.letters_pdf, session.login)
 
     assert session.login is not None
-    job = state.jobs.start(session.login, len(letter_items) + len(email_items), work)
+    job = state.jobs.start(session.login, sum(len(items) for items, _ in plans), work)
     return RedirectResponse(f"/mass/jobs/{job.job_id}", status_code=303)
 
 
-async def _plan(rt: Runtime, refs: tuple[str, ...], channel: str, per_quote: dict[str, str]) -> list[MassItem]:
+def _preview_lines(rt: Runtime, items: Sequence[MassItem], lang: str) -> list[dict[str, Any]]:
+    """Each planned quote as the preview shows it: who gets what, or why it is left out (in ``lang``)."""
+    labels = LABELS[lang]
+    gap = rt.settings.auto.min_gap
+    lines = []
+    for item in items:
+        quote, customer, last = item.row.quote, item.row.customer, item.row.last
+        recipients = choose_recipients(quote, customer) if customer is not None else ()
+        recent = last is not None and (rt.today() - last.done_on(rt.tz)).days < gap
+        warning = None
+        if recent and last is not None:
+            warning = labels["recent_short"].format(when=_format_date(last.done_at, lang), model=last.model or "?")
+        problem = None
+        if item.problem:
+            if not quote.is_open:
+                problem = labels["quote_not_open"]
+            elif item.refused and not recent:
+                problem = labels["in_progress_elsewhere"]
+            elif item.channel is Channel.EMAIL and not recipients:
+                problem = labels["no_email_short"]
+            elif not recent:
+                problem = item.problem
+        lines.append({"item": item, "recipients": recipients, "warning": warning, "problem": problem,
+                      "held": bool(item.problem)})
+    return lines
+
+
+async def _plan(
+    rt: Runtime, refs: tuple[str, ...], channel: ChannelChoice, per_quote: dict[str, str], force: bool
+) -> list[MassItem]:
     if not refs:
         return []
-    return await plan_mass(rt, MassSelection(refs=refs), channel=channel,  # type: ignore[arg-type]
+    return await plan_mass(rt, MassSelection(refs=refs), channel=channel, force=force,
                            per_quote_models={ref: m for ref, m in per_quote.items() if ref in refs})
 
 
@@ -611,8 +804,19 @@ async def mass_job_page(request: Request, session: Session) -> Response:
     job = _state(request).jobs.get(request.path_params["job_id"], session.login)
     if job is None:
         raise HTTPException(404)
+    lang = _language(request, session)
     return _render(request, session, "mass_job.html", job=job, files=_state(request).generated_files(session),
-                   pdf_name=job.letters_pdf.name if job.letters_pdf else None)
+                   pdf_name=job.letters_pdf.name if job.letters_pdf else None,
+                   outcome_note=lambda outcome: outcome_note(outcome, lang), job_error=_job_error(job, lang))
+
+
+def _job_error(job: MassJob, lang: str) -> PageError | None:
+    """What stopped a mass run, in the page's language (None when nothing did)."""
+    if job.failure is not None:
+        return page_error(job.failure, lang)
+    if job.error is not None:  # not one of ours: the log has the traceback
+        return PageError(LABELS[lang]["server_error"], None, job.error)
+    return None
 
 
 @logged_in
@@ -646,29 +850,36 @@ async def _render_new(
     model: str | None = None,
     note: str = "",
     next_date: str = "",
-    send_email: bool = True,
-    error: tuple[str, str | None] | None = None,
+    channel: str = "",
+    error: PageErrorBox | None = None,
     done: dict[str, Any] | None = None,
     status_code: int = 200,
     attempt: str | None = None,
     confirm_recent: bool = False,
 ) -> Response:
+    lang = _language(request, session)
     rows: list[QuoteRow] = []
     try:
         customer_ids = (int(customer_id),) if customer_id.isdigit() else ()
         rows = await quotes_overview(rt, QuoteFilter(customer_ids=customer_ids))
     except DolirelanceError as exc:
-        error = error or _error_text(exc)
+        error = error or _error_text(exc, lang)
     rows.sort(key=lambda row: row.quote.ref)
     chosen = next((row for row in rows if str(row.quote.id) == quote_id), None)
     if model is None:
         model = chosen.next_model if chosen else ""
+    recipients: tuple[Recipient, ...] | None = None  # None: no quote chosen yet
+    if chosen is not None and chosen.customer is not None:
+        # who an e-mail would go to, chosen as the sending chooses (the quote read with its contacts)
+        recipients = choose_recipients(await read_quote(rt, chosen.quote.id), chosen.customer)
+    if not channel:
+        channel = "letter" if recipients == () else "email"
     default_next = rt.today() + timedelta(days=rt.settings.followup.next_delay)
     return _render(
         request, session, "new.html", status_code=status_code, error=error, rows=rows, quote_id=quote_id,
         customer_id=customer_id, customer_name=rows[0].customer.name if customer_id and rows and rows[0].customer
         else "", models=rt.model_names(), model=model, note=note, next_date=next_date or default_next.isoformat(),
-        today=rt.today().isoformat(), send_email=send_email, done=done,
+        today=rt.today().isoformat(), channel=channel, done=done, recipients=recipients, chosen=chosen,
         # one token per form shown: posting it twice (a double click) makes one follow-up, not two
         attempt=attempt or secrets.token_hex(16), confirm_recent=confirm_recent,
         day_off=_day_off_label(rt), today_day=rt.today(),
@@ -680,47 +891,177 @@ async def new_page(request: Request, session: Session) -> Response:
     quote_id = str(request.path_params.get("quote_id", request.query_params.get("quote", "")))
     customer_id = str(request.path_params.get("customer_id", request.query_params.get("customer", "")))
     async with _state(request).runtime(session) as rt:
+        if quote_id.isdigit():
+            await read_quote(rt, quote_id)  # a quote that does not exist: the 404 page, not an empty form
+        if customer_id.isdigit():
+            await read_customer(rt, int(customer_id))
         return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id)
+
+
+@dataclass(frozen=True)
+class FollowUpForm:
+    """What the "Nouvelle relance" form asks (the preview and the sending read the same fields)."""
+
+    quote_id: str
+    customer_id: str
+    model: str
+    note: str
+    next_text: str
+    channel_text: str  # "email", "letter", or "" when none was chosen
+    force: bool
+    attempt: str
+
+    @classmethod
+    def from_values(cls, get: Callable[[str], str]) -> FollowUpForm:
+        attempt = get("attempt")
+        channel = get("channel")
+        if not channel and get("send_email"):  # the form before the channel became an explicit choice
+            channel = "email" if get("send_email") in ("1", "on") else "letter"
+        return cls(
+            quote_id=get("quote"), customer_id=get("customer"), model=get("model"), note=get("note"),
+            next_text=get("next_date"), channel_text=channel if channel in ("email", "letter") else "",
+            force=get("force") in ("1", "on"),
+            attempt=attempt if ATTEMPT_TOKEN.fullmatch(attempt) else secrets.token_hex(16),
+        )
+
+    def checked(self, labels: dict[str, str]) -> Channel:
+        if not self.quote_id.isdigit():
+            raise FormError(labels["no_quote_chosen"])
+        if not self.channel_text:
+            raise FormError(labels["choose_channel"])
+        return Channel(self.channel_text)
+
+    def query(self) -> str:
+        """The fields the letter's PDF preview needs, as a query string."""
+        return urlencode({"quote": self.quote_id, "model": self.model, "note": self.note,
+                          "next_date": self.next_text})
+
+    async def again(
+        self, request: Request, session: Session, rt: Runtime, *, error: PageErrorBox | None = None,
+        status_code: int = 200, confirm_recent: bool = False,
+    ) -> Response:
+        """The form again, as filled in, with ``error`` above it."""
+        return await _render_new(request, session, rt, quote_id=self.quote_id, customer_id=self.customer_id,
+                                 model=self.model, note=self.note, next_date=self.next_text,
+                                 channel=self.channel_text, error=error, status_code=status_code,
+                                 attempt=self.attempt, confirm_recent=confirm_recent)
+
+
+async def _prepare_preview(rt: Runtime, asked: FollowUpForm, channel: Channel, labels: dict[str, str]) -> (
+        PreparedFollowUp):
+    """The follow-up exactly as it would leave (the service's own preparation); nothing is sent or recorded."""
+    next_date = _parse_next_date(asked.next_text, rt.today(), labels)
+    return await prepare_followup(rt, asked.quote_id, channel=channel, acting_user=await rt.me(),
+                                  model=asked.model or None, note=asked.note, next_date=next_date)
+
+
+@logged_in
+async def new_preview(request: Request, session: Session) -> Response:
+    """Step 1 of "Nouvelle relance": what would leave (recipient and why, texts, letter, attachments)."""
+    form = await _sending_form(request, session)
+    lang = _language(request, session)
+    labels = LABELS[lang]
+    asked = FollowUpForm.from_values(lambda name: _first(form, name))
+    async with _state(request).runtime(session) as rt:
+        try:
+            channel = asked.checked(labels)
+            prepared = await _prepare_preview(rt, asked, channel, labels)
+        except DolibarrNotFound:
+            raise
+        except (DolirelanceError, FormError) as exc:
+            if isinstance(exc, DolibarrAuthError) and exc.status_code == 401:
+                raise
+            return await asked.again(request, session, rt, error=_error_text(exc, lang), status_code=400)
+        recent = await _recent_warning(rt, prepared, lang)
+        return _render(request, session, "new_preview.html", asked=asked, prepared=prepared, recent=recent,
+                       pdf_query=asked.query(), day_off=_day_off_label(rt), today_day=rt.today())
+
+
+async def _recent_warning(rt: Runtime, prepared: PreparedFollowUp, lang: str) -> str | None:
+    """The warning shown when the quote was followed up within ``[auto] min_gap`` days (None otherwise)."""
+    last, gap = prepared.history.last, rt.settings.auto.min_gap
+    if last is None or (prepared.today - last.done_on(rt.tz)).days >= gap:
+        return None
+    labels = LABELS[lang]
+    who = ""
+    if last.owner_id:
+        try:
+            who = labels["recent_by"].format(name=(await rt.user(last.owner_id)).full_name)
+        except DolirelanceError:
+            who = ""
+    when = f"{_format_date(last.done_at, lang)} {last.done_at.astimezone(rt.tz).strftime('%H:%M')}"
+    return labels["recent_warning"].format(when=when, model=last.model or "?", channel=labels[last.channel.value],
+                                           who=who, gap=gap)
+
+
+@logged_in
+async def new_edit(request: Request, session: Session) -> Response:
+    """Back from the preview to the form, as it was filled in."""
+    form = await _read_form(request)
+    _check_csrf(session, form)
+    asked = FollowUpForm.from_values(lambda name: _first(form, name))
+    async with _state(request).runtime(session) as rt:
+        return await asked.again(request, session, rt)
+
+
+@logged_in
+async def new_preview_letter(request: Request, session: Session) -> Response:
+    """The letter of the preview as a PDF to open: made by the same preparation as the sending, not filed."""
+    lang = _language(request, session)
+    asked = FollowUpForm.from_values(lambda name: request.query_params.get(name, "").strip())
+    async with _state(request).runtime(session) as rt:
+        try:
+            if not asked.quote_id.isdigit():
+                raise FormError(LABELS[lang]["no_quote_chosen"])
+            prepared = await _prepare_preview(rt, asked, Channel.LETTER, LABELS[lang])
+        except FormError as exc:
+            return _render(request, session, "error.html", status_code=400, error=_error_text(exc, lang))
+    assert prepared.letter_pdf is not None
+    return Response(prepared.letter_pdf, media_type="application/pdf",
+                    headers={"content-disposition": f'inline; filename="{prepared.letter_file_name}"'})
+
+
+def _outcome_error(outcome: FollowUpOutcome, labels: dict[str, str]) -> FormError:
+    """A follow-up that did not end well, in the page's words (the service's own text as the detail)."""
+    if outcome.outcome == "refused":
+        done = outcome.error is not None and "already done" in outcome.error
+        return FormError(labels["already_done" if done else "err_in_progress"])
+    if outcome.outcome == "uncertain":
+        return FormError(labels["err_mail_uncertain"], labels["err_mail_uncertain_remedy"], outcome.error)
+    if outcome.outcome == "sent-not-recorded":
+        return FormError(labels["not_recorded_yet"], labels["not_recorded_yet_remedy"], outcome.error)
+    return FormError(labels["err_generic"], labels["err_admin_remedy"], outcome.error)
 
 
 @logged_in
 async def new_submit(request: Request, session: Session) -> Response:
     state = _state(request)
-    form = await _read_form(request)
-    _check_csrf(session, form)
-    labels = LABELS[_language(request, session)]
-    quote_id, customer_id = _first(form, "quote"), _first(form, "customer")
-    model, note, next_text = _first(form, "model"), _first(form, "note"), _first(form, "next_date")
-    send_email = _first(form, "send_email") in ("1", "on")
-    force = _first(form, "force") in ("1", "on")
-    attempt = _first(form, "attempt")
-    attempt = attempt if ATTEMPT_TOKEN.fullmatch(attempt) else secrets.token_hex(16)
-    channel = Channel.EMAIL if send_email else Channel.LETTER
+    form = await _sending_form(request, session)
+    lang = _language(request, session)
+    labels = LABELS[lang]
+    asked = FollowUpForm.from_values(lambda name: _first(form, name))
     async with state.runtime(session) as rt:
         try:
-            if not quote_id.isdigit():
-                raise FormError(labels["no_quote_chosen"])
-            next_date = _parse_next_date(next_text, rt.today(), labels)
+            channel = asked.checked(labels)
+            next_date = _parse_next_date(asked.next_text, rt.today(), labels)
             letter_out = None
             if channel is Channel.LETTER:
                 name = f"relance-unitaire-{rt.today().isoformat()}-{secrets.token_hex(4)}.pdf"
                 letter_out = state.output_dir / name
-            outcome = await follow_up(rt, quote_id, channel=channel, model=model or None, note=note,
-                                      next_date=next_date, acting_user=await rt.me(), letter_out=letter_out,
-                                      force=force, submission=attempt, origin="web")
+            outcome = await follow_up(rt, asked.quote_id, channel=channel, model=asked.model or None,
+                                      note=asked.note, next_date=next_date, acting_user=await rt.me(),
+                                      letter_out=letter_out, force=asked.force, submission=asked.attempt,
+                                      origin="web")
             if letter_out is not None and letter_out.is_file():
                 state.record_owner(letter_out, session.login)
             if not outcome.ok:
-                raise FormError(outcome.error or labels["failed"])
-        except RecentFollowUp as exc:
-            return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id,
-                                     model=model, note=note, next_date=next_text, send_email=send_email,
-                                     error=_error_text(exc), status_code=409, attempt=attempt, confirm_recent=True)
-        except QuoteNotOpen as exc:
-            error = (labels["quote_not_open"], exc.message)
-            return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id,
-                                     model=model, note=note, next_date=next_text, send_email=send_email,
-                                     error=error, status_code=400)
+                raise _outcome_error(outcome, labels)
+        except RecentFollowUp:
+            prepared = await _prepare_preview(rt, asked, Channel(asked.channel_text), labels)
+            error = (await _recent_warning(rt, prepared, lang) or labels["err_followup"], labels["recent_confirm"])
+            return await asked.again(request, session, rt, error=error, status_code=409, confirm_recent=True)
+        except DolibarrNotFound:
+            raise
         except (DolirelanceError, FormError) as exc:
             if isinstance(exc, DolibarrAuthError) and exc.status_code == 401:
                 raise
@@ -728,16 +1069,14 @@ async def new_submit(request: Request, session: Session) -> Response:
             if refused:  # the pages stop offering to send at once
                 request.state.can_send = False
                 state.access_cache.pop(session.session_id, None)
-            return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id,
-                                     model=model, note=note, next_date=next_text, send_email=send_email,
-                                     error=_error_text(exc), status_code=403 if refused else 400,
-                                     attempt=attempt)
+            return await asked.again(request, session, rt, error=_error_text(exc, lang),
+                                     status_code=403 if refused else 400)
         done = {
             "outcome": outcome,
-            "quote_id": quote_id,
+            "quote_id": asked.quote_id,
             "letter": letter_out.name if letter_out is not None and letter_out.is_file() else None,
         }
-        return await _render_new(request, session, rt, quote_id="", customer_id=customer_id, done=done)
+        return await _render_new(request, session, rt, quote_id="", customer_id=asked.customer_id, done=done)
 
 
 # --------------------------------------------------------------------------- Suivi, À relancer
@@ -749,10 +1088,12 @@ async def followups_page(request: Request, session: Session) -> Response:
     quote_id = request.path_params.get("quote_id")
     customer_id = request.path_params.get("customer_id")
     lang = _language(request, session)
+    title_ref = ""
     async with state.runtime(session) as rt:
         if quote_id is not None:
             quote = await read_quote(rt, int(quote_id))
             title = f"{LABELS[lang]['followups_of_quote']} {quote.ref}"
+            title_ref = quote.ref  # kept on one line in the heading
             lines = await history_view(rt, quote=str(quote_id))
         elif customer_id is not None:
             customer = await read_customer(rt, int(customer_id))
@@ -766,7 +1107,7 @@ async def followups_page(request: Request, session: Session) -> Response:
         for line in lines
         if line.record.file_name and not line.quote_ref.startswith("#")
     }
-    return _render(request, session, "followups.html", title=title, lines=lines, files=files,
+    return _render(request, session, "followups.html", title=title, title_ref=title_ref, lines=lines, files=files,
                    quote_id=quote_id, customer_id=customer_id)
 
 
@@ -788,6 +1129,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = LABELS[lang]["csrf_failed"]
     elif exc.status_code == 404:
         message = LABELS[lang]["not_found"]
+    elif exc.status_code == 413:
+        message = LABELS[lang]["form_too_large"]
     else:
         message = str(exc.detail)
     return _render(request, session, "error.html", status_code=exc.status_code, error=(message, None))
@@ -822,7 +1165,8 @@ async def report_page(request: Request, session: Session) -> Response:
     try:
         context["report"] = await _report_for(request, session, context["query"])
     except DolirelanceError as exc:
-        return _render(request, session, "report.html", status_code=400, error=_error_text(exc), **context)
+        return _render(request, session, "report.html", status_code=400, error=_error_text(exc, lang),
+                       **context)
     return _render(request, session, "report.html", **context)
 
 
@@ -855,8 +1199,14 @@ async def report_chart(request: Request, session: Session) -> Response:
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return HTMLResponse("<!doctype html><title>Erreur</title><p>Erreur interne. / Internal error.</p>",
-                        status_code=500)
+    try:  # the page in the user's language; if even that fails, a plain bilingual one
+        session = _session(request)
+        lang = _language(request, session)
+        return _render(request, session, "error.html", status_code=500, error=(LABELS[lang]["server_error"], None))
+    except Exception:
+        log.exception("the error page itself failed")
+        return HTMLResponse("<!doctype html><title>Erreur</title><p>Erreur interne. / Internal error.</p>",
+                            status_code=500)
 
 
 class SecurityHeaders:
@@ -920,11 +1270,15 @@ def create_web_app(
         Route("/logout", logout_submit, methods=["POST"]),
         Route("/mass", mass_page, methods=["GET"]),
         Route("/mass", mass_run, methods=["POST"]),
+        Route("/mass/summary", mass_summary),
         Route("/mass/jobs/{job_id}", mass_job_page),
         Route("/mass/jobs/{job_id}/status", mass_job_status),
         Route("/files/{name}", download_file),
         Route("/followup/new", new_page, methods=["GET"]),
         Route("/followup/new", new_submit, methods=["POST"]),
+        Route("/followup/preview", new_preview, methods=["POST"]),
+        Route("/followup/edit", new_edit, methods=["POST"]),
+        Route("/followup/preview.pdf", new_preview_letter, methods=["GET"]),
         Route("/quotes/{quote_id:int}/followup", new_page),
         Route("/customers/{customer_id:int}/followup", new_page),
         Route("/followups", followups_page),
@@ -950,6 +1304,7 @@ def create_web_app(
         smtp_factory=smtp_factory,
     )
     app.state.report_cache = ReportCache()
+    app.state.selections = SelectionCache()
     dolibarr_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.dolibarr.url))
     app.add_middleware(SecurityHeaders, frame_ancestors=dolibarr_origin)
     return app

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dolirelance.errors import DolirelanceError
 from dolirelance.service import FollowUpOutcome
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class MassJob:
     outcomes: list[FollowUpOutcome] = field(default_factory=list)
     letters_pdf: Path | None = None
     error: str | None = None
+    failure: DolirelanceError | None = None  # what stopped the run, when it is one of ours
     finished: bool = False
     task: asyncio.Task[None] | None = None
 
@@ -53,6 +55,7 @@ class JobBoard:
             except Exception as exc:  # the page must show something, whatever went wrong
                 log.exception("mass follow-up job %s failed", job.job_id)
                 job.error = getattr(exc, "message", None) or type(exc).__name__
+                job.failure = exc if isinstance(exc, DolirelanceError) else None
             finally:
                 job.finished = True
 

@@ -1,5 +1,5 @@
-// dolirelance pages: "tous / aucun" buttons and the progress of a mass follow-up.
-// Served as a file (no inline script) so the Content-Security-Policy can stay "default-src 'self'".
+// dolirelance pages: "tous / aucun" buttons, the mass page's totals, the quote picker, the progress
+// of a mass follow-up. Served as a file (no inline script) so the CSP can stay "default-src 'self'".
 "use strict";
 
 document.addEventListener("DOMContentLoaded", function () {
@@ -11,10 +11,45 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 
-  var form = document.getElementById("mass-form");
+  // The count and total of the whole selection: listed by the server once the first screen is shown.
+  var summary = document.getElementById("mass-summary");
+  if (summary && summary.dataset.summaryUrl) {
+    fetch(summary.dataset.summaryUrl, { credentials: "same-origin" })
+      .then(function (answer) { return answer.ok ? answer.json() : null; })
+      .then(function (data) {
+        if (!data) { return; }
+        var fill = { count: String(data.count), total: data.total_text, pages: " / " + data.pages };
+        document.querySelectorAll("[data-fill]").forEach(function (node) { node.textContent = fill[node.dataset.fill]; });
+        summary.dataset.loaded = "1";
+        var page = Number(document.querySelector("input[name=page]") ? document.querySelector("input[name=page]").value : 1);
+        var next = document.getElementById("next-page");
+        if (next) { next.hidden = page >= data.pages; }
+      })
+      .catch(function () { /* the totals stay "counting…"; the rows are usable */ });
+  }
+
+  // Choosing a quote reloads the form for it: its recipient, and whether e-mail is possible. With a
+  // mouse or a finger on choosing; from the keyboard on Enter, so that arrow keys can go through the list.
+  var picker = document.getElementById("quote");
+  if (picker && picker.dataset.reload) {
+    var byKeyboard = false;
+    var go = function () {
+      if (!picker.value) { return; }
+      var base = picker.dataset.reload;
+      window.location.assign(base + (base.indexOf("?") < 0 ? "?" : "&") + "quote=" + encodeURIComponent(picker.value));
+    };
+    picker.addEventListener("pointerdown", function () { byKeyboard = false; });
+    picker.addEventListener("keydown", function (event) {
+      byKeyboard = true;
+      if (event.key === "Enter") { event.preventDefault(); go(); }
+    });
+    picker.addEventListener("change", function () { if (!byKeyboard) { go(); } });
+  }
+
+  var form = document.getElementById("mass-confirm");
   if (form) {
     form.addEventListener("submit", function () {
-      var run = document.getElementById("run-mass");
+      var run = document.getElementById("confirm-mass");
       if (run) { run.disabled = true; }
     });
   }
