@@ -12,6 +12,7 @@ import base64
 import binascii
 import collections
 import contextlib
+import functools
 import logging
 import math
 import re
@@ -305,19 +306,26 @@ class DolibarrClient:
             for start in range(0, len(quotes), self._page_size):
                 yield quotes[start : start + self._page_size]
             return
-        tz = await self.server_timezone()
+        # the server's time zone (``/status`` when not configured) is asked while the first pages are read
+        timezone = asyncio.ensure_future(self.server_timezone())
         opt_out_field = flt.opt_out_field or self._opt_out_field
         route = "GET /proposals"
         params = _with_filter({"properties": QUOTE_PROPERTIES}, _all(self._quote_criteria(flt)))
         seen: set[int] = set()
         size = max(self._page_size, STREAM_PAGE_SIZE)
         pages = self._stream("proposals", route, params, sortfield="t.rowid", empty_on_404=True, size=size)
-        async for page in pages:
-            quotes = self._rows(wire.WireQuote, page, route, lambda w: w.to_domain(tz, opt_out_field=opt_out_field))
-            fresh = [quote for quote in quotes if quote.id not in seen]  # rows shift between pages
-            seen.update(quote.id for quote in fresh)
-            if fresh:
-                yield fresh
+        try:
+            async for page in pages:
+                to_domain = functools.partial(wire.WireQuote.to_domain, tz=await timezone, opt_out_field=opt_out_field)
+                quotes = self._rows(wire.WireQuote, page, route, to_domain)
+                fresh = [quote for quote in quotes if quote.id not in seen]  # rows shift between pages
+                seen.update(quote.id for quote in fresh)
+                if fresh:
+                    yield fresh
+        finally:
+            if not timezone.done():
+                timezone.cancel()
+            await asyncio.gather(timezone, return_exceptions=True)
 
     def _common_quote_criteria(self, flt: QuoteFilter) -> list[Filter]:
         """The criteria of ``flt`` other than its customers, refs and ids (those may need several requests)."""
