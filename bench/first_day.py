@@ -199,6 +199,20 @@ def run_quotes_cli(config: Path) -> tuple[float, float, float, int]:
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, count
 
 
+async def quotes_in_process(config: Path) -> tuple[float, int]:
+    """What ``quotes`` does once started: every open quote streamed with its history and customer."""
+    from dolirelance.domain import QuoteFilter
+    from dolirelance.service import iter_quote_rows
+
+    count = 0
+    async with open_runtime(load_config(config), now=lambda: NOW) as rt:
+        await rt.dolibarr.status()  # as the CLI's first request
+        started = time.perf_counter()
+        async for rows in iter_quote_rows(rt, QuoteFilter()):
+            count += len(rows)
+        return time.perf_counter() - started, count
+
+
 def web_first_screen(config: Path) -> tuple[float, int]:
     """Seconds to the first screen of the mass page, logged in as the sales user; and its status code."""
     from starlette.testclient import TestClient
@@ -257,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 quotes_s, quotes_cpu, quotes_mb, quotes_count = run_quotes_cli(config)
                 print(f"quotes --json: {quotes_count} quotes in {quotes_s:.2f} s ({quotes_s / floor_s:.2f} × floor), "
                       f"CPU {quotes_cpu:.2f} s, max RSS {quotes_mb:.0f} MB (the whole process)")  # fmt: skip
+                inside_s, inside_count = asyncio.run(quotes_in_process(config))
+                print(f"quotes without the process start-up (in this process): {inside_count} quotes in "
+                      f"{inside_s:.2f} s ({inside_s / floor_s:.2f} × floor)")  # fmt: skip
                 if "floor" in parts:  # the floor again: the machine's load may have changed meanwhile
                     again, _, _ = asyncio.run(read_floor(url))
                     print(f"floor again: {again:.2f} s; quotes --json is {quotes_s / max(floor_s, again):.2f} × "
