@@ -80,6 +80,11 @@ class Runtime:
                 self._renderer = Renderer(self.settings)
             return self._renderer
 
+    @renderer.setter
+    def renderer(self, renderer: Renderer) -> None:
+        """Another renderer (settings changed since): used from now on."""
+        self._renderer = renderer
+
     @property
     def letter_pages(self) -> PdfPageCache:
         """Parsed PDFs shared by this runtime's letters, made when the first letter is composed."""
