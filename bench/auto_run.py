@@ -1,19 +1,24 @@
-"""Steady days of automatic runs: requests and wall time for 1,000 and 10,000 open quotes.
+"""Steady days of automatic runs: what a daily run costs grows with the due quotes and the window, not the open ones.
 
 The fake Dolibarr answers in-process (httpx.ASGITransport) with the cost model of a real Dolibarr 20
 (``fake.cost = CostModel()``: ~10 ms per request, ~1 ms per object returned, 4 workers, 2 cores).
 ``bench/first_day.py`` measures the first day (no history, ~20 % due) against a fake in its own process.
-Open quotes have their end of validity spread over today ± 60 days; the steps that fell due in the
-past are already done (an automatic follow-up event in Dolibarr), except for ~1% of the quotes,
-which are due today. Measured:
 
-- ``run_auto(dry_run=True)``: the decisions (list, history, re-read of each due quote);
-- ``run_auto()``: the real run, e-mailing the due quotes to an SMTP sink on loopback and recording them;
-- a naive baseline that asks per quote: ``GET /proposals/{id}`` + ``GET /agendaevents`` filtered on
-  that quote, for every open quote, with the same concurrency (``max_concurrency``). For N above
-  ``--naive-limit`` it is measured on that many quotes and extrapolated linearly (marked ``~``).
+Each scenario seeds three kinds of open quotes (steps -5 days / +10 days, last window 30 days):
 
-Run: .venv/bin/python bench/auto_run.py [--sizes 1000 10000] [--naive-limit 2000] [--dolibarr-version 23.0.0-beta]
+- ``window``: quotes whose end of validity puts a step window around today (today - 40 to today + 5
+  days), the ones an automatic run must look at. Their steps that fell due are already done (an
+  automatic follow-up event in Dolibarr), except for
+- ``due`` of them, left due today;
+- ``outside``: open quotes valid beyond today + 5 days, outside every step window.
+
+Measured per scenario: ``run_auto(dry_run=True)`` (the decisions) and ``run_auto()`` (e-mailing the
+due quotes to an SMTP sink on loopback and recording them): requests, list requests, wall time.
+The default scenarios change one thing at a time: ten times the open quotes outside the window, ten
+times the due quotes, ten times the window. With ``--naive``, a baseline that asks per open quote
+(``GET /proposals/{id}`` + ``GET /agendaevents``, ``max_concurrency`` in flight) is measured too.
+
+Run: .venv/bin/python bench/auto_run.py [--scenario WINDOW,OUTSIDE,DUE ...] [--naive] [--dolibarr-version 23.0.0-beta]
 """
 
 from __future__ import annotations
@@ -40,9 +45,12 @@ from dolirelance.testing.smtp_sink import SmtpSink
 
 TODAY = date(2026, 11, 28)
 NOW = datetime(2026, 11, 28, 7, 30, tzinfo=UTC)  # 08:30 in Paris
-DUE_SHARE = 0.027  # of the quotes with a step due today: ~1% of all open quotes
 STEPS = ((1, "1ère relance", -5), (2, "2nde relance", 10))
 LAST_WINDOW = 30
+# What deciding costs: the list reads and the quotes read one by one (not the PDFs and events of the sending).
+READ_ROUTES = frozenset(
+    {"GET /proposals", "GET /agendaevents", "GET /thirdparties", "GET /contacts", "GET /proposals/{id}"}
+)
 
 
 def _step_due(end: date) -> tuple[int, str] | None:
@@ -54,16 +62,20 @@ def _step_due(end: date) -> tuple[int, str] | None:
     return None
 
 
-def seed(fake: FakeDolibarr, n: int, rng: random.Random) -> int:
-    """``n`` open quotes; returns how many are due today."""
+def seed(fake: FakeDolibarr, window: int, outside: int, due: int, rng: random.Random) -> int:
+    """The open quotes of one scenario (see the module docstring); returns how many were left due."""
     sample = load_sample_data(fake, TODAY)
     # the sample's own due quotes stay due; every other quote of ours follows the plan below
     owner = sample.users["jdupont"]
     customers = list(sample.customers.values())
     contacts = [sample.contacts["paul_girard"], sample.contacts["jean_martin"], sample.contacts["claire_lefevre"]]
-    due = 0
-    for index in range(n):
-        offset = rng.randint(-60, 60)
+    offsets = [rng.randint(-40, 5) for _ in range(window)]
+    eligible = [i for i, offset in enumerate(offsets) if _step_due(TODAY + timedelta(days=offset))]
+    left_due = set(rng.sample(eligible, min(due, len(eligible))))
+    # the quotes outside come last, from their own draw: the window is the same whatever their number
+    outside_rng = random.Random(outside)
+    offsets += [outside_rng.randint(6, 365) for _ in range(outside)]
+    for index, offset in enumerate(offsets):
         issued = TODAY + timedelta(days=offset - 30)
         customer = customers[index % len(customers)]
         proposal = fake.add_proposal(customer, date=issued, duree_validite=30, user_id=owner)
@@ -74,9 +86,8 @@ def seed(fake: FakeDolibarr, n: int, rng: random.Random) -> int:
         step = _step_due(fake.day_of_epoch(proposal.fin_validite))
         if step is None:
             continue
-        if rng.random() < DUE_SHARE:
+        if index in left_due:
             fake.build_proposal_pdf(proposal.id, user_id=owner)
-            due += 1
             continue
         number, model = step  # already done, a few days ago
         facts = f"key={percent(f'auto:demo:{proposal.id}:step{number}', safe='')}; model={percent(model, safe='')}"
@@ -92,22 +103,26 @@ def seed(fake: FakeDolibarr, n: int, rng: random.Random) -> int:
             socid=customer,
             note=f"dolirelance: {facts}; level={number}; channel=email; auto=1; step={number}",
         )
-    return due
+    return len(left_due)
 
 
-async def measure(n: int, naive_limit: int, workdir: Path, version: str = "20.0.0") -> dict[str, object]:
-    rng = random.Random(n)
+async def measure(
+    scenario: tuple[int, int, int], naive_limit: int, workdir: Path, version: str = "20.0.0"
+) -> dict[str, object]:
+    window, outside, due = scenario
+    rng = random.Random(window * 1000 + due)
     fake = FakeDolibarr(timezone="Europe/Paris", now=lambda: NOW, version=version)
-    seeded_due = seed(fake, n, rng)
+    seeded_due = seed(fake, window, outside, due, rng)
     with SmtpSink() as sink:
         config = write_demo_config(workdir, dolibarr_url="http://dolibarr.test/api/index.php",
                                    api_key="demo-sales-key", smtp_port=sink.port)  # fmt: skip
         settings = load_config(config)
         fake.cost = CostModel()
-        results: dict[str, object] = {"n": n, "open": sum(1 for p in fake.proposals.values() if p.status == 1)}
+        results: dict[str, object] = {"open": sum(1 for p in fake.proposals.values() if p.status == 1)}
         async with open_runtime(settings, transport=httpx.ASGITransport(app=create_app(fake)), now=lambda: NOW) as rt:
             for label, dry in (("dry-run", True), ("real run", False)):
                 fake.reset_requests()
+                routes_before = dict(rt.dolibarr.requests_by_route)
                 started = time.perf_counter()
                 report = await run_auto(rt, dry_run=dry)
                 elapsed = time.perf_counter() - started
@@ -119,11 +134,18 @@ async def measure(n: int, naive_limit: int, workdir: Path, version: str = "20.0.
                     "proposal_lists": by_path["GET /proposals"],
                     "event_lists": by_path["GET /agendaevents"],
                     "candidates": len(report.decisions),
+                    "reads": sum(
+                        count - routes_before.get(route, 0)
+                        for route, count in rt.dolibarr.requests_by_route.items()
+                        if route in READ_ROUTES
+                    ),
                     "due": len(report.due),
                     "sent": len(report.sent),
                 }
             results["emails"] = len(sink.messages)
             results["seeded_due"] = seeded_due
+            if not naive_limit:
+                return results
 
             # The naive baseline: two requests per open quote, max_concurrency in flight.
             open_ids = [p.id for p in fake.proposals.values() if p.status == 1]
@@ -150,35 +172,46 @@ async def measure(n: int, naive_limit: int, workdir: Path, version: str = "20.0.
     return results
 
 
+DEFAULT_SCENARIOS = ("1000,0,10", "1000,9000,10", "1000,0,100", "10000,0,10", "10000,0,100")
+
+
+def parse_scenario(text: str) -> tuple[int, int, int]:
+    window, outside, due = (int(part) for part in text.split(","))
+    return window, outside, due
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--naive-limit", type=int, default=2000)
+    parser.add_argument("--scenario", nargs="+", default=list(DEFAULT_SCENARIOS), help="WINDOW,OUTSIDE,DUE")
+    parser.add_argument("--naive", action="store_true", help="also measure the per-quote baseline")
+    parser.add_argument("--naive-limit", type=int, default=2000, help="quotes the baseline reads (extrapolated)")
     parser.add_argument("--dolibarr-version", default="20.0.0", help="version the fake plays (20.0.0, 23.0.0-beta)")
     args = parser.parse_args(argv)
-    print(f"fake Dolibarr {args.dolibarr_version}")
-    print(f"cost model {CostModel()}, page size 100, max_concurrency 4, ~1% of the open quotes due")
-    header = f"{'N open':>7} {'what':<9} {'requests':>9} {'list /proposals':>16} {'list /agendaevents':>19} "
-    print(header + f"{'candidates':>10} {'due':>5} {'sent':>5} {'wall s':>8}")
-    for n in args.sizes:
+    print(f"fake Dolibarr {args.dolibarr_version}, in-process, cost model {CostModel()}")
+    print("page size 100, max_concurrency 4; reads = list requests of proposals, events, thirdparties, contacts "
+          "and quotes read one by one")  # fmt: skip
+    header = f"{'open':>6} {'window':>6} {'outside':>7} {'due':>4} {'what':<9} {'requests':>8} {'reads':>6} "
+    print(header + f"{'list /proposals':>15} {'list /agendaevents':>18} {'candidates':>10} {'sent':>5} {'wall s':>7}")
+    for text in args.scenario:
+        window, outside, due = parse_scenario(text)
         with tempfile.TemporaryDirectory() as tmp:
-            results = asyncio.run(measure(n, args.naive_limit, Path(tmp), args.dolibarr_version))
+            results = asyncio.run(measure((window, outside, due), args.naive_limit if args.naive else 0, Path(tmp),
+                                          args.dolibarr_version))  # fmt: skip
         for label in ("dry-run", "real run"):
             row = results[label]
             assert isinstance(row, dict)
             print(
-                f"{results['open']:>7} {label:<9} {row['requests']:>9} {row['proposal_lists']:>16} "
-                f"{row['event_lists']:>19} {row['candidates']:>10} {row['due']:>5} {row['sent']:>5} "
-                f"{row['seconds']:>8.2f}"
+                f"{results['open']:>6} {window:>6} {outside:>7} {row['due']:>4} {label:<9} {row['requests']:>8} "
+                f"{row['reads']:>6} {row['proposal_lists']:>15} {row['event_lists']:>18} {row['candidates']:>10} "
+                f"{row['sent']:>5} {row['seconds']:>7.2f}"
             )
-        naive = results["naive"]
-        assert isinstance(naive, dict)
-        mark = "~" if naive["extrapolated"] else ""
-        print(
-            f"{results['open']:>7} {'naive':<9} {mark + str(naive['requests']):>9} {'':>16} {'':>19} {'':>10} "
-            f"{'':>5} {'':>5} {mark + format(naive['seconds'], '.2f'):>8}"
-        )
-        print(f"        e-mails received by the sink: {results['emails']}")
+        naive = results.get("naive")
+        if isinstance(naive, dict):
+            mark = "~" if naive["extrapolated"] else ""
+            naive_s = mark + format(naive["seconds"], ".2f")
+            print(f"{results['open']:>6} {'':>6} {'':>7} {'':>4} {'naive':<9} {mark + str(naive['requests']):>8} "
+                  f"{'':>6} {'':>15} {'':>18} {'':>10} {'':>5} {naive_s:>7}")  # fmt: skip
+        print(f"       e-mails received by the sink: {results['emails']} (seeded due: {results['seeded_due']})")
 
 
 if __name__ == "__main__":

@@ -17,15 +17,19 @@ Measured, in this order, in the same run:
 - **web mass page**: the first screen of the mass follow-up page (``GET /mass``);
 - **real run**: ``run_auto()`` e-mailing the due quotes (capped by ``[auto] max_per_run``, raised
   here to send them all) to an SMTP sink on loopback with the rate limit off, each recorded in
-  Dolibarr: follow-ups per second.
+  Dolibarr: follow-ups per second, and the CPU time of the measured process.
 
-Run: .venv/bin/python bench/first_day.py [--open 10000] [--skip-real] [--no-cost]
+The fake Dolibarr and the SMTP sink each run in their own process, as a real Dolibarr and a real
+SMTP server would: the measured process pays only for its own work.
+
+Run: .venv/bin/python bench/first_day.py [--open 10000] [--parts floor dry quotes web real] [--no-cost]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import math
 import multiprocessing
 import os
@@ -80,6 +84,14 @@ def seed_first_day(fake: FakeDolibarr, n: int, rng: random.Random) -> None:
         fake.upload_file(proposal.id, f"{proposal.ref}.pdf", pdf)
         proposal.last_main_doc = f"propale/{proposal.ref}/{proposal.ref}.pdf"
         proposal.row_cache = None
+
+
+def serve_sink(pipe: Connection) -> None:
+    """Child process: an SMTP sink on loopback; answers "count" with the messages received, stops on "stop"."""
+    with SmtpSink() as sink:
+        pipe.send(sink.port)
+        while pipe.recv() == "count":
+            pipe.send(len(sink.messages))
 
 
 def serve_fake(n: int, with_cost: bool, pipe: Connection) -> None:
@@ -168,8 +180,8 @@ async def auto_runs(config: Path, *, real: bool, max_per_run: int | None) -> dic
     return results
 
 
-def run_quotes_cli(config: Path) -> tuple[float, float, int]:
-    """``dolirelance quotes --json`` in a subprocess: (seconds, max RSS in MB, quotes printed)."""
+def run_quotes_cli(config: Path) -> tuple[float, float, float, int]:
+    """``dolirelance quotes --json`` in a subprocess: (seconds, CPU seconds, max RSS in MB, quotes printed)."""
     out = config.parent / "quotes.json"
     started = time.perf_counter()
     with out.open("wb") as sink:
@@ -184,7 +196,21 @@ def run_quotes_cli(config: Path) -> tuple[float, float, int]:
     import json
 
     count = len(json.loads(out.read_text(encoding="utf-8")))
-    return elapsed, usage.ru_maxrss / 1024, count
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, count
+
+
+async def quotes_in_process(config: Path) -> tuple[float, int]:
+    """What ``quotes`` does once started: every open quote streamed with its history and customer."""
+    from dolirelance.domain import QuoteFilter
+    from dolirelance.service import iter_quote_rows
+
+    count = 0
+    async with open_runtime(load_config(config), now=lambda: NOW) as rt:
+        await rt.dolibarr.status()  # as the CLI's first request
+        started = time.perf_counter()
+        async for rows in iter_quote_rows(rt, QuoteFilter()):
+            count += len(rows)
+        return time.perf_counter() - started, count
 
 
 def web_first_screen(config: Path) -> tuple[float, int]:
@@ -204,59 +230,102 @@ def web_first_screen(config: Path) -> tuple[float, int]:
         return time.perf_counter() - started, response.status_code
 
 
+PARTS = ("floor", "dry", "quotes", "web", "real")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--open", type=int, default=10_000, help="open quotes to seed (plus the sample's)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to measure")
     parser.add_argument("--skip-real", action="store_true", help="measure without the real run")
     parser.add_argument("--no-cost", action="store_true", help="the fake answers as fast as it can")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the real run to this file")
     args = parser.parse_args(argv)
+    parts = set(args.parts) - ({"real"} if args.skip_real else set())
     ctx = multiprocessing.get_context("fork")
     parent_end, child_end = ctx.Pipe()
     server = ctx.Process(target=serve_fake, args=(args.open, not args.no_cost, child_end), daemon=True)
+    sink_end, sink_child_end = ctx.Pipe()
+    sink = ctx.Process(target=serve_sink, args=(sink_child_end,), daemon=True)
     seeding = time.perf_counter()
     server.start()
+    sink.start()
     url, open_count = parent_end.recv()
+    sink_port = sink_end.recv()
     print(f"fake Dolibarr: {open_count} open quotes, seeded and serving in {time.perf_counter() - seeding:.1f} s")
     cost = "off" if args.no_cost else str(CostModel())
     print(f"cost model: {cost}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    floor_s = math.nan
     try:
-        with tempfile.TemporaryDirectory() as tmp, SmtpSink() as sink:
+        with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            config = write_demo_config(workdir, dolibarr_url=url, api_key=API_KEY, smtp_port=sink.port)
-            floor_s, floor_requests, floor_quotes = asyncio.run(read_floor(url))
-            print(f"floor: {floor_quotes} open quotes read once (ids, pages of {FLOOR_PAGE}, "
-                  f"{FLOOR_IN_FLIGHT} in flight): {floor_s:.2f} s, {floor_requests} requests")  # fmt: skip
-            capped = asyncio.run(auto_runs(config, real=False, max_per_run=None))["dry run"]
-            print(f"dry run with the default cap: {capped['seconds']:.2f} s, {capped['requests']} requests, "
-                  f"{capped['due']} due, {capped['deferred']} deferred")  # fmt: skip
-            runs = asyncio.run(auto_runs(config, real=False, max_per_run=100_000))
-            dry = runs["dry run"]
-            page = load_config(config).dolibarr.page_size
-            window = dry["candidates"]
-            events = dry["by_route"].get("GET /agendaevents", 0)
-            bound = math.ceil(window / page) + events + 3 * math.ceil(dry["due"] / 100)
-            print(f"dry run, every due quote checked (cap lifted): {dry['seconds']:.2f} s "
-                  f"({dry['seconds'] / floor_s:.2f} × floor), "
-                  f"{dry['requests']} requests (bound without the constant: {bound}); "
-                  f"{window} quotes in the window, {dry['due']} due, {dry['deferred']} deferred")  # fmt: skip
-            for route, count in sorted(dry["by_route"].items()):
-                print(f"    {count:>6}  {route}")
-            quotes_s, quotes_mb, quotes_count = run_quotes_cli(config)
-            print(f"quotes --json: {quotes_count} quotes in {quotes_s:.2f} s ({quotes_s / floor_s:.2f} × floor), "
-                  f"max RSS {quotes_mb:.0f} MB (the whole process)")  # fmt: skip
-            web_s, web_status = web_first_screen(config)
-            print(f"web mass page, first screen: {web_s:.2f} s (HTTP {web_status})")
-            if not args.skip_real:
+            config = write_demo_config(workdir, dolibarr_url=url, api_key=API_KEY, smtp_port=sink_port)
+            if "floor" in parts or "quotes" in parts or "dry" in parts:
+                floor_s, floor_requests, floor_quotes = asyncio.run(read_floor(url))
+                print(f"floor: {floor_quotes} open quotes read once (ids, pages of {FLOOR_PAGE}, "
+                      f"{FLOOR_IN_FLIGHT} in flight): {floor_s:.2f} s, {floor_requests} requests")  # fmt: skip
+            if "dry" in parts:
+                measure_dry_runs(config, floor_s)
+            if "quotes" in parts:
+                quotes_s, quotes_cpu, quotes_mb, quotes_count = run_quotes_cli(config)
+                print(f"quotes --json: {quotes_count} quotes in {quotes_s:.2f} s ({quotes_s / floor_s:.2f} × floor), "
+                      f"CPU {quotes_cpu:.2f} s, max RSS {quotes_mb:.0f} MB (the whole process)")  # fmt: skip
+                inside_s, inside_count = asyncio.run(quotes_in_process(config))
+                print(f"quotes without the process start-up (in this process): {inside_count} quotes in "
+                      f"{inside_s:.2f} s ({inside_s / floor_s:.2f} × floor)")  # fmt: skip
+                if "floor" in parts:  # the floor again: the machine's load may have changed meanwhile
+                    again, _, _ = asyncio.run(read_floor(url))
+                    print(f"floor again: {again:.2f} s; quotes --json is {quotes_s / max(floor_s, again):.2f} × "
+                          "the slower floor")  # fmt: skip
+            if "web" in parts:
+                web_s, web_status = web_first_screen(config)
+                print(f"web mass page, first screen: {web_s:.2f} s (HTTP {web_status})")
+            if "real" in parts:
+                sink_end.send("count")
+                received_before = sink_end.recv()
+                cpu_before = time.process_time()
+                profiler = cProfile.Profile() if args.profile else None
+                if profiler is not None:
+                    profiler.enable()
                 real = asyncio.run(auto_runs(config, real=True, max_per_run=100_000))["real run"]
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(args.profile)
+                cpu = time.process_time() - cpu_before
+                sink_end.send("count")
+                received = sink_end.recv() - received_before
                 rate = real["sent"] / real["seconds"] if real["seconds"] else 0.0
                 print(f"real run: {real['sent']} follow-ups sent and recorded in {real['seconds']:.1f} s = "
-                      f"{rate:.1f}/s; {real['failed']} failed; {len(sink.messages)} e-mails received; "
-                      f"{real['requests']} requests")  # fmt: skip
+                      f"{rate:.1f}/s; {real['failed']} failed; {received} e-mails received; "
+                      f"{real['requests']} requests; CPU of this process {cpu:.1f} s "
+                      f"({cpu / max(real['sent'], 1) * 1000:.1f} ms per follow-up)")  # fmt: skip
                 for route, count in sorted(real["by_route"].items()):
                     print(f"    {count:>6}  {route}")
     finally:
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         parent_end.send("stop")
+        sink_end.send("stop")
         server.join(timeout=10)
+        sink.join(timeout=10)
+
+
+def measure_dry_runs(config: Path, floor_s: float) -> None:
+    capped = asyncio.run(auto_runs(config, real=False, max_per_run=None))["dry run"]
+    print(f"dry run with the default cap: {capped['seconds']:.2f} s, {capped['requests']} requests, "
+          f"{capped['due']} due, {capped['deferred']} deferred")  # fmt: skip
+    runs = asyncio.run(auto_runs(config, real=False, max_per_run=100_000))
+    dry = runs["dry run"]
+    page = load_config(config).dolibarr.page_size
+    window = dry["candidates"]
+    events = dry["by_route"].get("GET /agendaevents", 0)
+    bound = math.ceil(window / page) + events + 3 * math.ceil(dry["due"] / 100)
+    print(f"dry run, every due quote checked (cap lifted): {dry['seconds']:.2f} s "
+          f"({dry['seconds'] / floor_s:.2f} × floor), "
+          f"{dry['requests']} requests (bound without the constant: {bound}); "
+          f"{window} quotes in the window, {dry['due']} due, {dry['deferred']} deferred")  # fmt: skip
+    for route, count in sorted(dry["by_route"].items()):
+        print(f"    {count:>6}  {route}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
@@ -42,6 +42,26 @@ from dolirelance.htmlmail import standalone_html
 from dolirelance.render import RenderedFollowUp
 
 _BACKOFF_SECONDS = (1.0, 3.0, 10.0)
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header classes, each made once: :class:`HeaderRegistry` makes a new class for every
+    header it parses, about a third of the time it takes to build a message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+# SMTP's policy (CRLF, folding, RFC 2047), with the header classes made once.
+MESSAGE_POLICY = SMTP_POLICY.clone(header_factory=_HeaderClasses())
 
 
 def _one_line(value: str) -> str:
@@ -86,7 +106,7 @@ def build_email(
     sender = parse_address(smtp.sender, role="smtp.sender")
     if smtp.sender_display_name == "user":
         sender = Address(_one_line(sender_user.full_name), sender.username, sender.domain)
-    message = EmailMessage(policy=SMTP_POLICY)
+    message = EmailMessage(policy=MESSAGE_POLICY)
     message["From"] = sender
     if sender_user.email:
         message["Reply-To"] = parse_address(

@@ -12,6 +12,7 @@ import base64
 import binascii
 import collections
 import contextlib
+import functools
 import logging
 import math
 import re
@@ -305,19 +306,26 @@ class DolibarrClient:
             for start in range(0, len(quotes), self._page_size):
                 yield quotes[start : start + self._page_size]
             return
-        tz = await self.server_timezone()
+        # the server's time zone (``/status`` when not configured) is asked while the first pages are read
+        timezone = asyncio.ensure_future(self.server_timezone())
         opt_out_field = flt.opt_out_field or self._opt_out_field
         route = "GET /proposals"
         params = _with_filter({"properties": QUOTE_PROPERTIES}, _all(self._quote_criteria(flt)))
         seen: set[int] = set()
         size = max(self._page_size, STREAM_PAGE_SIZE)
         pages = self._stream("proposals", route, params, sortfield="t.rowid", empty_on_404=True, size=size)
-        async for page in pages:
-            quotes = self._rows(wire.WireQuote, page, route, lambda w: w.to_domain(tz, opt_out_field=opt_out_field))
-            fresh = [quote for quote in quotes if quote.id not in seen]  # rows shift between pages
-            seen.update(quote.id for quote in fresh)
-            if fresh:
-                yield fresh
+        try:
+            async for page in pages:
+                to_domain = functools.partial(wire.WireQuote.to_domain, tz=await timezone, opt_out_field=opt_out_field)
+                quotes = self._rows(wire.WireQuote, page, route, to_domain)
+                fresh = [quote for quote in quotes if quote.id not in seen]  # rows shift between pages
+                seen.update(quote.id for quote in fresh)
+                if fresh:
+                    yield fresh
+        finally:
+            if not timezone.done():
+                timezone.cancel()
+            await asyncio.gather(timezone, return_exceptions=True)
 
     async def quotes_by_end_of_validity(self, flt: QuoteFilter, *, page: int, size: int) -> list[Quote] | None:
         """One page of the quotes of ``flt``, sorted by Dolibarr by end of validity then id: one request.
@@ -964,7 +972,12 @@ class DolibarrClient:
         empty_on_404: bool = False,
         size: int | None = None,
     ) -> AsyncIterator[list[Any]]:
-        """Every page of a list route in order, reading ahead ``max_concurrency - 1`` pages (at least one)."""
+        """Every page of a list route in order, ``max_concurrency - 1`` requests in flight (at least one).
+
+        A page read starts the next one at once, whatever the caller is doing with the pages already
+        given, so the server is never left idle while the caller works; at most twice that many pages
+        are held, read and not yet taken.
+        """
         size = size or self._page_size
         base = {**params, "limit": size, "sortfield": sortfield, "sortorder": "ASC"}
 
@@ -973,20 +986,36 @@ class DolibarrClient:
             items, _ = _unwrap_page(answer, route)
             return items
 
-        ahead = max(1, self._max_concurrency - 1)
+        in_flight_at_most = max(1, self._max_concurrency - 1)
+        held_at_most = 2 * in_flight_at_most
         pending: collections.deque[asyncio.Task[list[Any]]] = collections.deque()
-        next_page = 0
+        reading = _PageReading()
+
+        def top_up() -> None:
+            while not reading.ended and reading.in_flight < in_flight_at_most and len(pending) < held_at_most:
+                task = asyncio.ensure_future(fetch(reading.next_page))
+                reading.next_page += 1
+                reading.in_flight += 1
+                task.add_done_callback(read)
+                pending.append(task)
+
+        def read(task: asyncio.Task[list[Any]]) -> None:
+            reading.in_flight -= 1
+            if task.cancelled() or task.exception() is not None or len(task.result()) < size:
+                reading.ended = True  # the end of the list (or an error the caller will see): no more pages
+            top_up()
+
+        top_up()
         try:
-            while True:
-                while len(pending) < ahead:
-                    pending.append(asyncio.ensure_future(fetch(next_page)))
-                    next_page += 1
+            while pending:
                 items = await pending.popleft()
+                top_up()
                 if items:
                     yield items
                 if len(items) < size:
                     return
         finally:
+            reading.ended = True
             for task in pending:
                 task.cancel()
             if pending:
@@ -1361,6 +1390,15 @@ def _unreachable(base_url: str, call: _Call, exc: httpx.TransportError) -> Dolib
 # Pages of one list read at once when the server gives no total (Dolibarr ≤ 20): two halve the
 # wall time of sequential reading while costing at most two requests past the last page.
 LIST_PAGES_IN_FLIGHT = 2
+
+
+@dataclass
+class _PageReading:
+    """Where a streamed list stands: the next page to ask for, the requests in flight, the end seen."""
+
+    next_page: int = 0
+    in_flight: int = 0
+    ended: bool = False
 
 _READ_RIGHTS = {
     "proposals": "propal.lire",

@@ -262,33 +262,45 @@ def _release(rt: Runtime, key: str, reason: str) -> None:
 async def _send(rt: Runtime, prepared: PreparedFollowUp, smtp: SmtpSender | None) -> datetime | FollowUpOutcome:
     assert prepared.email is not None and smtp is not None
     ledger = rt.ledger
-    await asyncio.to_thread(
-        ledger.mark_sending,
-        prepared.key,
-        message_id=prepared.message_id,
-        recipients=prepared.recipients_text,
-        model=prepared.model,
-        next_date=prepared.next_date,
-    )
-    try:
-        await asyncio.to_thread(smtp.send, prepared.email)
-    except MailUncertain as exc:
-        return await _uncertain(rt, prepared, f"{exc.message}; {exc.remedy}")
-    except MailError as exc:
-        await asyncio.to_thread(_release, rt, prepared.key, str(exc))
-        return _outcome(prepared, "failed", error=str(exc))
-    except Exception as exc:  # SmtpSender classifies its own errors: this one cannot be placed
-        log.exception("sending follow-up %s of %s failed unexpectedly", prepared.key, prepared.quote.ref)
-        return await _uncertain(rt, prepared, f"sending stopped on an unexpected error ({type(exc).__name__}: {exc})")
-    done_at = rt.now()
-    await asyncio.to_thread(
-        _after_handover,
-        lambda: ledger.mark_sent(
-            prepared.key, message_id=prepared.message_id or "", recipients=prepared.recipients_text
-        ),
-        prepared,
-    )
-    return done_at
+    email = prepared.email
+
+    def hand_over() -> datetime | Exception:
+        """SENDING, the message to SMTP, then SENT: the protocol's order, in one trip to a worker thread.
+
+        A ledger error before the message is handed over is raised (nothing left); the sender's error
+        is returned, to be placed below.
+        """
+        ledger.mark_sending(
+            prepared.key,
+            message_id=prepared.message_id,
+            recipients=prepared.recipients_text,
+            model=prepared.model,
+            next_date=prepared.next_date,
+        )
+        try:
+            smtp.send(email)
+        except Exception as exc:
+            return exc
+        done_at = rt.now()
+        _after_handover(
+            lambda: ledger.mark_sent(
+                prepared.key, message_id=prepared.message_id or "", recipients=prepared.recipients_text
+            ),
+            prepared,
+        )
+        return done_at
+
+    left = await asyncio.to_thread(hand_over)
+    if isinstance(left, datetime):
+        return left
+    if isinstance(left, MailUncertain):
+        return await _uncertain(rt, prepared, f"{left.message}; {left.remedy}")
+    if isinstance(left, MailError):
+        await asyncio.to_thread(_release, rt, prepared.key, str(left))
+        return _outcome(prepared, "failed", error=str(left))
+    # SmtpSender classifies its own errors: this one cannot be placed
+    log.error("sending follow-up %s of %s failed unexpectedly", prepared.key, prepared.quote.ref, exc_info=left)
+    return await _uncertain(rt, prepared, f"sending stopped on an unexpected error ({type(left).__name__}: {left})")
 
 
 async def _file(rt: Runtime, prepared: PreparedFollowUp) -> datetime | FollowUpOutcome:

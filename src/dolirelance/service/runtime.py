@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from dolirelance.config import Settings
@@ -18,11 +20,15 @@ from dolirelance.domain import (
     model_level,
 )
 from dolirelance.errors import DolibarrAuthError
-from dolirelance.ledger import Ledger, default_ledger_path
-from dolirelance.letter import PdfPageCache
-from dolirelance.mail import SmtpSender, dkim_signer
-from dolirelance.render import Renderer
 from dolirelance.rights import FOLLOW_UP_RIGHTS
+
+# The ledger (SQLAlchemy, Alembic), the letters (ReportLab, pypdf), the mail and the templates (Jinja2)
+# are imported when first used: a command that only reads Dolibarr (``quotes``) starts without them.
+if TYPE_CHECKING:
+    from dolirelance.ledger import Ledger
+    from dolirelance.letter import PdfPageCache
+    from dolirelance.mail import SmtpSender
+    from dolirelance.render import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +46,54 @@ class Runtime:
 
     settings: Settings
     dolibarr: DolibarrClient
-    ledger: Ledger
-    renderer: Renderer
     now: Callable[[], datetime] = _utc_now
     smtp_factory: Callable[[], AbstractContextManager[SmtpSender]] | None = None
-    letter_pages: PdfPageCache = field(default_factory=PdfPageCache)  # parsed PDFs shared by this runtime's letters
+    ledger_clock: Callable[[], datetime] | None = None
+    _ledger: Ledger | None = None
+    _renderer: Renderer | None = None
+    _letter_pages: PdfPageCache | None = None
+    _opening: threading.Lock = field(default_factory=threading.Lock)
     _company: Company | None = None
     _users: dict[int, User] = field(default_factory=dict)
     _me: User | None = None
     _sales_reps: dict[int, list[User]] = field(default_factory=dict)
+
+    @property
+    def ledger(self) -> Ledger:
+        """The configured ledger, opened (its schema brought up to date) the first time it is used."""
+        with self._opening:  # worker threads may be the first to ask
+            if self._ledger is None:
+                self._ledger = open_ledger(self.settings, clock=self.ledger_clock)
+            return self._ledger
+
+    @property
+    def ledger_opened(self) -> bool:
+        return self._ledger is not None
+
+    @property
+    def renderer(self) -> Renderer:
+        """Every model compiled, the first time a follow-up is rendered."""
+        with self._opening:
+            if self._renderer is None:
+                from dolirelance.render import Renderer
+
+                self._renderer = Renderer(self.settings)
+            return self._renderer
+
+    @renderer.setter
+    def renderer(self, renderer: Renderer) -> None:
+        """Another renderer (settings changed since): used from now on."""
+        self._renderer = renderer
+
+    @property
+    def letter_pages(self) -> PdfPageCache:
+        """Parsed PDFs shared by this runtime's letters, made when the first letter is composed."""
+        with self._opening:
+            if self._letter_pages is None:
+                from dolirelance.letter import PdfPageCache
+
+                self._letter_pages = PdfPageCache()
+            return self._letter_pages
 
     @property
     def tz(self) -> ZoneInfo:
@@ -61,6 +106,8 @@ class Runtime:
         if self.smtp_factory is not None:
             return self.smtp_factory()
         smtp = self.settings.smtp
+        from dolirelance.mail import SmtpSender, dkim_signer
+
         key_file = self.settings.resolve_path(smtp.dkim_key_file) if smtp.dkim_key_file else None
         return SmtpSender(smtp, dkim=dkim_signer(smtp, key_file))
 
@@ -102,7 +149,7 @@ class Runtime:
         return model_level(self.model_names(), model_name)
 
 
-SmtpFactory = Callable[[], AbstractContextManager[SmtpSender]]
+SmtpFactory = Callable[[], AbstractContextManager["SmtpSender"]]
 
 
 async def log_in(settings: Settings, login: str, password: str, *, transport: object | None = None) -> str:
@@ -120,16 +167,22 @@ async def log_in(settings: Settings, login: str, password: str, *, transport: ob
 
 def open_ledger(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Ledger:
     """The configured ledger, its schema brought up to date; front ends open it only through here."""
+    from dolirelance.ledger import Ledger
+
     return Ledger(settings.ledger.url, instance=settings.ledger.instance, clock=clock or _utc_now)
 
 
 def ledger_location(settings: Settings) -> str:
     """Where the ledger is, for messages (the default SQLite file when none is configured)."""
+    from dolirelance.ledger import default_ledger_path
+
     return settings.ledger.url or str(default_ledger_path())
 
 
 def state_directory(settings: Settings) -> Path:
     """Where the daemon keeps its state: beside a SQLite ledger, else in the user's state directory."""
+    from dolirelance.ledger import default_ledger_path
+
     url = settings.ledger.url
     if url and url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite:///")).parent
@@ -159,21 +212,14 @@ async def open_runtime(
         opt_out_field=settings.followup.opt_out_field,
         transport=transport,  # type: ignore[arg-type]
     )
-    own_ledger = ledger is None
-    the_ledger = ledger or open_ledger(settings, clock=now)
+    rt = Runtime(settings=settings, dolibarr=client, now=now or _utc_now, smtp_factory=smtp_factory,
+                 ledger_clock=now, _ledger=ledger)  # fmt: skip
     try:
         async with client:
-            yield Runtime(
-                settings=settings,
-                dolibarr=client,
-                ledger=the_ledger,
-                renderer=Renderer(settings),
-                now=now or _utc_now,
-                smtp_factory=smtp_factory,
-            )
+            yield rt
     finally:
-        if own_ledger:
-            the_ledger.close()
+        if ledger is None and rt.ledger_opened:  # opened here, on first use
+            rt.ledger.close()
 
 
 async def require_rights(rt: Runtime, user: User, *, extra: dict[str, str] | None = None) -> None:
