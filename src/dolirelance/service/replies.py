@@ -320,7 +320,6 @@ async def _record_reply(
     file_name = eml_file_name(quote, uidvalidity, uid)
     # the same name each time: a run taking over after a crash overwrites its own upload
     stored = await rt.dolibarr.upload_document(quote, file_name, raw, overwrite=True)
-    existing = next((a for a in ctx.history.answers if a.key == key), None)
     who = inbound.sender_name or inbound.sender
     local = at.astimezone(rt.tz).strftime("%d/%m/%Y %H:%M")
     note = "\n".join(
@@ -341,27 +340,11 @@ async def _record_reply(
         "file": stored,
         "followup": followup.key,
     }
-    event_id = existing.event_id if existing is not None else None
-    if event_id is None:
-        event_id = await rt.dolibarr.create_event(
-            NewAgendaEvent(
-                type_code="AC_OTH_AUTO",
-                code=CODE_REPLY,
-                label=f"Réponse du client : devis {quote.ref} ({who})",
-                note=compose_note(note, facts),
-                start=at,
-                end=at,
-                percentage=100,
-                owner_id=ctx.owner_id,
-                customer_id=quote.customer_id,
-                contact_id=ctx.contact.contact_id if ctx.contact else None,
-                element_type="propal",
-                element_id=quote.id,
-                email_from=inbound.sender or None,
-                email_subject=inbound.subject or None,
-                email_msgid=inbound.message_id,
-            )
-        )
+    event_id = await _answer_event(
+        rt, ctx, key, at, code=CODE_REPLY, label=f"Réponse du client : devis {quote.ref} ({who})",
+        note=compose_note(note, facts), email_from=inbound.sender or None,
+        email_subject=inbound.subject or None, email_msgid=inbound.message_id,
+    )  # fmt: skip
     await asyncio.to_thread(messages.note, uidvalidity, uid, event_id=event_id, quote_id=quote.id,
                             quote_ref=quote.ref, followup_key=followup.key)  # fmt: skip
     for todo in ctx.history.open_todos:  # the customer answered: the planned follow-up is moot
@@ -401,27 +384,10 @@ async def _record_bounce(
         "contact": ctx.contact.contact_id if ctx.contact else None,
         "followup": followup.key,
     }
-    existing = next((a for a in ctx.history.answers if a.key == key), None)
-    event_id = existing.event_id if existing is not None else None
-    if event_id is None:
-        event_id = await rt.dolibarr.create_event(
-            NewAgendaEvent(
-                type_code="AC_OTH_AUTO",
-                code=CODE_BOUNCE,
-                label=f"E-mail non remis : {failure.address} (devis {quote.ref})",
-                note=compose_note(note, facts),
-                start=at,
-                end=at,
-                percentage=100,
-                owner_id=ctx.owner_id,
-                customer_id=quote.customer_id,
-                contact_id=ctx.contact.contact_id if ctx.contact else None,
-                element_type="propal",
-                element_id=quote.id,
-                email_to=failure.address,
-                email_msgid=inbound.message_id,
-            )
-        )
+    event_id = await _answer_event(
+        rt, ctx, key, at, code=CODE_BOUNCE, label=f"E-mail non remis : {failure.address} (devis {quote.ref})",
+        note=compose_note(note, facts), email_to=failure.address, email_msgid=inbound.message_id,
+    )  # fmt: skip
     todo_id = await _todo(
         rt,
         ctx,
@@ -434,6 +400,47 @@ async def _record_bounce(
     )
     return _with(base, kind="bounce", outcome="recorded", quote_ref=quote.ref, address=failure.address,
                  event_id=event_id, todo_event_id=todo_id, detail=failure.reason)  # fmt: skip
+
+
+async def _answer_event(
+    rt: Runtime,
+    ctx: _QuoteContext,
+    key: str,
+    at: datetime,
+    *,
+    code: str,
+    label: str,
+    note: str,
+    email_from: str | None = None,
+    email_to: str | None = None,
+    email_subject: str | None = None,
+    email_msgid: str | None = None,
+) -> int:
+    """The done event of a reply or bounce on the quote and customer: the one Dolibarr already holds
+    under ``key`` (a reading that took over after a crash), else a new one."""
+    existing = next((a for a in ctx.history.answers if a.key == key), None)
+    if existing is not None and existing.event_id is not None:
+        return existing.event_id
+    return await rt.dolibarr.create_event(
+        NewAgendaEvent(
+            type_code="AC_OTH_AUTO",
+            code=code,
+            label=label,
+            note=note,
+            start=at,
+            end=at,
+            percentage=100,
+            owner_id=ctx.owner_id,
+            customer_id=ctx.quote.customer_id,
+            contact_id=ctx.contact.contact_id if ctx.contact else None,
+            element_type="propal",
+            element_id=ctx.quote.id,
+            email_from=email_from,
+            email_to=email_to,
+            email_subject=email_subject,
+            email_msgid=email_msgid,
+        )
+    )
 
 
 async def _todo(
