@@ -13,35 +13,21 @@ A killed process leaves its ledger row with a lease (10 minutes); :func:`expire_
 
 from __future__ import annotations
 
-import os
-import re
-import signal
 import subprocess
-import sys
-import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, update
 
 from conftest import pg_schema_url
-from dolirelance.demo import write_demo_config
+from crash_helpers import FollowUpWorld as World
+from crash_helpers import fail_the_held_request, follow_up_world, kill, paris_today, wait_until
 from dolirelance.history import decode_facts
-from dolirelance.ledger import Entry, FollowUpState, Ledger, followups
-from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
-from dolirelance.testing.smtp_sink import SmtpSink
-
-DOLIRELANCE = str(Path(sys.executable).parent / "dolirelance")
+from dolirelance.ledger import FollowUpState
 
 pytestmark = pytest.mark.wall_clock_process  # every test here runs `dolirelance` as a real process
 DUE_ROLES = ("about_to_expire", "contact_without_email", "expired")  # due today, whatever the day
-
 
 
 def assert_run_ok(result: subprocess.CompletedProcess[str]) -> None:
@@ -52,133 +38,32 @@ def assert_run_ok(result: subprocess.CompletedProcess[str]) -> None:
     else:
         assert result.returncode == 0, output
 
-def paris_today() -> date:
-    return datetime.now(ZoneInfo("Europe/Paris")).date()
+
+def done_events_per_quote(world: World) -> Counter[int]:
+    return Counter(
+        e.fk_element or 0
+        for e in world.fake.events.values()
+        if e.code == "AC_RELANCE_EMAIL" and decode_facts(e.note).get("auto") == "1"
+    )
 
 
-@dataclass
-class World:
-    fake: FakeDolibarr
-    sample: SampleData
-    sink: SmtpSink
-    config: Path
-    ledger_url: str
-    instance: str
-
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [DOLIRELANCE, "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "COLUMNS": "200"},
-        )
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [DOLIRELANCE, "--config", str(self.config), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def ledger(self) -> Ledger:
-        return Ledger(self.ledger_url, instance=self.instance)
-
-    def entries(self) -> dict[str, Entry]:
-        with self.ledger() as ledger:
-            return {e.key: e for e in ledger.recent(1000)}
-
-    def key(self, role: str, step: int) -> str:
-        return f"auto:{self.instance}:{self.sample.quotes[role]}:step{step}"
-
-    def emails_per_ref(self) -> Counter[str]:
-        counts: Counter[str] = Counter()
-        for received in self.sink.messages:
-            match = re.search(r"PR\d{4}-\d{4}", str(received.message["Subject"]))
-            assert match, received.message["Subject"]
-            counts[match.group(0)] += 1
-        return counts
-
-    def done_events_per_quote(self) -> Counter[int]:
-        return Counter(
-            e.fk_element or 0
-            for e in self.fake.events.values()
-            if e.code == "AC_RELANCE_EMAIL" and decode_facts(e.note).get("auto") == "1"
-        )
-
-    def todos_per_quote(self) -> Counter[int]:
-        return Counter(e.fk_element or 0 for e in self.fake.events.values() if e.code == "AC_RELANCE_TODO")
-
-    def expire_leases(self) -> None:
-        """Ten minutes later: every lease held by a (dead) process has run out."""
-        engine = create_engine(self.ledger_url)
-        try:
-            with engine.begin() as conn:
-                conn.execute(
-                    update(followups)
-                    .where(followups.c.instance == self.instance, followups.c.lease_until.is_not(None))
-                    .values(lease_until=datetime(2000, 1, 1, tzinfo=UTC))
-                )
-        finally:
-            engine.dispose()
-
-    def assert_each_due_quote_emailed_once_and_recorded(self, roles: tuple[str, ...] = DUE_ROLES) -> None:
-        refs = {self.sample.refs[role] for role in roles}
-        assert self.emails_per_ref() == Counter(dict.fromkeys(refs, 1))
-        ids = {self.sample.quotes[role] for role in roles}
-        assert self.done_events_per_quote() == Counter(dict.fromkeys(ids, 1))
-        assert all(self.todos_per_quote()[quote_id] >= 1 for quote_id in ids)
-        states = {e.key: e.state for e in self.entries().values() if e.state is not FollowUpState.FAILED}
-        assert set(states.values()) == {FollowUpState.RECORDED}, states
+def todos_per_quote(world: World) -> Counter[int]:
+    return Counter(e.fk_element or 0 for e in world.fake.events.values() if e.code == "AC_RELANCE_TODO")
 
 
-def _make_world(tmp_path: Path, ledger_url: str | None = None) -> Iterator[World]:
-    fake = FakeDolibarr(timezone="Europe/Paris")  # the real clock, like the CLI's
-    sample = load_sample_data(fake, paris_today())
-    with serve_in_thread(create_app(fake)) as url, SmtpSink(eml_dir=tmp_path / "eml") as sink:
-        config = write_demo_config(tmp_path, dolibarr_url=url, api_key=sample.api_keys["jdupont"], smtp_port=sink.port)
-        instance = "demo"
-        # one follow-up at a time: each test kills the run at a known point of one follow-up
-        config.write_text(
-            config.read_text(encoding="utf-8").replace("timeout = 10", "timeout = 10\nmax_concurrency = 1", 1),
-            encoding="utf-8",
-        )
-        if ledger_url is not None:
-            instance = f"t{uuid.uuid4().hex[:10]}"
-            text = config.read_text(encoding="utf-8")
-            text = re.sub(r'(?m)^url = "sqlite:///.*"$', f'url = "{ledger_url}"', text)
-            text = text.replace('instance = "demo"', f'instance = "{instance}"')
-            config.write_text(text, encoding="utf-8")
-        world = World(fake, sample, sink, config, ledger_url or f"sqlite:///{tmp_path / 'ledger.sqlite3'}", instance)
-        try:
-            yield world
-        finally:
-            fake.clear_faults()
-            sink.release_data()
+def assert_each_due_quote_emailed_once_and_recorded(world: World, roles: tuple[str, ...] = DUE_ROLES) -> None:
+    refs = {world.sample.refs[role] for role in roles}
+    assert world.emails_per_ref() == Counter(dict.fromkeys(refs, 1))
+    ids = {world.sample.quotes[role] for role in roles}
+    assert done_events_per_quote(world) == Counter(dict.fromkeys(ids, 1))
+    assert all(todos_per_quote(world)[quote_id] >= 1 for quote_id in ids)
+    states = {e.key: e.state for e in world.entries().values() if e.state is not FollowUpState.FAILED}
+    assert set(states.values()) == {FollowUpState.RECORDED}, states
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    yield from _make_world(tmp_path)
-
-
-def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"the run ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def kill(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
+    yield from follow_up_world(tmp_path)
 
 
 def _hung_quote_id(world: World, method: str, prefix: str) -> int:
@@ -213,7 +98,7 @@ def test_killed_after_the_claim_before_smtp(world: World, after: int) -> None:
     final = world.cli("run", "--once")
     assert_run_ok(final)
     assert world.entries()[key].state is FollowUpState.RECORDED
-    world.assert_each_due_quote_emailed_once_and_recorded()
+    assert_each_due_quote_emailed_once_and_recorded(world)
 
 
 def test_killed_while_smtp_holds_the_data_reply(world: World) -> None:
@@ -251,7 +136,7 @@ def test_killed_while_smtp_holds_the_data_reply(world: World) -> None:
     assert retry.returncode == 0, retry.stdout + retry.stderr
     assert world.entries()[key].state is FollowUpState.RECORDED
     assert world.cli("status").returncode == 0
-    world.assert_each_due_quote_emailed_once_and_recorded()
+    assert_each_due_quote_emailed_once_and_recorded(world)
 
 
 def test_uncertain_resolved_as_not_sent_is_sent_by_the_next_run(world: World) -> None:
@@ -267,7 +152,7 @@ def test_uncertain_resolved_as_not_sent_is_sent_by_the_next_run(world: World) ->
     assert world.entries()[key].state is FollowUpState.UNCERTAIN
     assert world.cli("ledger", "resolve", key, "--not-sent").returncode == 0
     assert_run_ok(world.cli("run", "--once"))
-    world.assert_each_due_quote_emailed_once_and_recorded()
+    assert_each_due_quote_emailed_once_and_recorded(world)
 
 
 @pytest.mark.parametrize("point", ["before-the-done-event", "before-the-to-do"])
@@ -279,13 +164,9 @@ def test_killed_after_smtp_accepted_before_dolibarr_recorded(world: World, point
     wait_until(lambda: world.fake.hanging == 1, proc, "the POST of the event")
     (sent,) = [e for e in world.entries().values() if e.state is FollowUpState.SENT]
     kill(proc)
-    world.fake.fail_next(1, 503, path_prefix="/agendaevents", method="POST")  # the hung POST never lands
-    world.fake.release_hangs()
-    deadline = time.monotonic() + 10
-    while world.fake.hanging and time.monotonic() < deadline:
-        time.sleep(0.02)
+    fail_the_held_request(world.fake, path_prefix="/agendaevents", method="POST")
     assert world.emails_per_ref() == Counter({sent.quote_ref: 1})
-    assert world.done_events_per_quote()[sent.quote_id] == after
+    assert done_events_per_quote(world)[sent.quote_id] == after
 
     again = world.cli("run", "--once")  # the lease still holds: not recorded yet, and never re-sent
     assert_run_ok(again)
@@ -297,8 +178,8 @@ def test_killed_after_smtp_accepted_before_dolibarr_recorded(world: World, point
     world.expire_leases()
     retry = world.cli("retry")
     assert retry.returncode == 0, retry.stdout + retry.stderr
-    world.assert_each_due_quote_emailed_once_and_recorded()
-    assert world.todos_per_quote()[sent.quote_id] == 1
+    assert_each_due_quote_emailed_once_and_recorded(world)
+    assert todos_per_quote(world)[sent.quote_id] == 1
 
 
 def test_killed_after_recording_nothing_is_done_twice(world: World) -> None:
@@ -312,7 +193,7 @@ def test_killed_after_recording_nothing_is_done_twice(world: World) -> None:
     world.fake.release_hangs()
     world.expire_leases()
     assert_run_ok(world.cli("run", "--once"))
-    world.assert_each_due_quote_emailed_once_and_recorded()
+    assert_each_due_quote_emailed_once_and_recorded(world)
 
 
 # --------------------------------------------------------------------------- Dolibarr down, CLI
@@ -327,7 +208,7 @@ def test_dolibarr_down_the_cli_fails_cleanly_and_the_next_run_does_the_work(worl
     world.fake.clear_faults()
     up = world.cli("run", "--once")
     assert up.returncode == 0, up.stdout + up.stderr
-    world.assert_each_due_quote_emailed_once_and_recorded()
+    assert_each_due_quote_emailed_once_and_recorded(world)
 
 
 def test_explain_preview_on_the_cli(world: World) -> None:
@@ -370,7 +251,7 @@ def _two_runs_at_once(world: World) -> None:
     assert (first.returncode, second.returncode) == (0, 0), results
     expected = {world.sample.refs[role] for role in DUE_ROLES} | set(extra)
     assert world.emails_per_ref() == Counter(dict.fromkeys(expected, 1))
-    assert sum(world.done_events_per_quote().values()) == len(expected)
+    assert sum(done_events_per_quote(world).values()) == len(expected)
     both = results[0][0] + results[1][0]
     assert both.count("sent, not recorded") == 0
 
@@ -381,5 +262,5 @@ def test_two_runs_at_once_on_one_sqlite_ledger(world: World) -> None:
 
 def test_two_runs_at_once_on_postgresql(tmp_path: Path) -> None:
     with pg_schema_url() as url:  # a schema of its own: what other tests left in the database is not seen
-        for pg_world in _make_world(tmp_path, ledger_url=url):
+        for pg_world in follow_up_world(tmp_path, ledger_url=url):
             _two_runs_at_once(pg_world)

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from dolirelance.inbound import UnreadableMessage, excerpt_of, read_message
+from mailbox_samples import sample_message
 
-SAMPLES = Path(__file__).parent / "samples" / "mailbox"
 OURS = "<relance.8f2a@solaire-rhone-alpes.test>"
 CUSTOMER = "jean.martin@boulangerie-martin.test"
 
 
 def sample(name: str) -> bytes:
-    raw = (SAMPLES / name).read_bytes()
-    for placeholder, value in (
-        (b"@@MESSAGE_ID@@", OURS),
-        (b"@@QUOTE_REF@@", "PR2611-0001"),
-        (b"@@CUSTOMER@@", CUSTOMER),
-        (b"@@US@@", "devis@solaire-rhone-alpes.test"),
-    ):
-        raw = raw.replace(placeholder, value.encode())
-    return raw
+    return sample_message(name, message_id=OURS, ref="PR2611-0001", customer=CUSTOMER)
 
 
 @pytest.mark.parametrize(

@@ -1,26 +1,28 @@
 """Real processes: `dolirelance remind` and `dolirelance mass` killed (SIGKILL) at each point of delivery.
 
-Same world as ``test_auto_crash`` (fake Dolibarr over HTTP, real SMTP sink, SQLite ledger). After each
-kill, a second attempt on the same quote is refused while the dead one's row holds it, and nothing is
-ever sent twice once the lease has run out.
+Same world as ``test_auto_crash`` (``crash_helpers``: fake Dolibarr over HTTP, real SMTP sink, SQLite
+ledger). After each kill, a second attempt on the same quote is refused while the dead one's row holds it,
+and nothing is ever sent twice once the lease has run out.
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from crash_helpers import FollowUpWorld as World
+from crash_helpers import fail_the_held_request, follow_up_world, kill, wait_until
 from dolirelance.ledger import FollowUpState
-from test_auto_crash import World, _make_world, kill, wait_until
+
+pytestmark = pytest.mark.wall_clock_process  # every test here runs `dolirelance` as a real process
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    yield from _make_world(tmp_path)
+    yield from follow_up_world(tmp_path)
 
 
 def manual_done_events(world: World) -> Counter[int]:
@@ -81,11 +83,7 @@ def test_remind_killed_before_recording_is_recorded_by_retry_not_sent_again(worl
     proc = world.start("remind", ref, "--email")
     wait_until(lambda: world.fake.hanging == 1, proc, "the POST of the done event")
     kill(proc)
-    world.fake.fail_next(1, 503, path_prefix="/agendaevents", method="POST")  # the hung POST never lands
-    world.fake.release_hangs()
-    deadline = time.monotonic() + 10
-    while world.fake.hanging and time.monotonic() < deadline:
-        time.sleep(0.02)
+    fail_the_held_request(world.fake, path_prefix="/agendaevents", method="POST")
     (entry,) = world.entries().values()
     assert entry.state is FollowUpState.SENT
 

@@ -13,65 +13,30 @@ each message is recorded exactly once.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine
 
-from dolirelance.demo import write_demo_config
+from crash_helpers import CliWorld, expire_leases, kill, served_demo, wait_until
 from dolirelance.history import decode_facts
 from dolirelance.imap import PROCESSED_KEYWORD
 from dolirelance.ledger import MessageState, mailbox_messages
-from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
-from dolirelance.testing.imap_server import DovecotServer, dovecot_available
-from dolirelance.testing.smtp_sink import SmtpSink
+from dolirelance.testing.imap_server import DovecotServer
+from mailbox_samples import IMAP_PASSWORD_ENV, NEEDS_DOVECOT, add_imap_section, sample_message
 
-DOLIRELANCE = str(Path(sys.executable).parent / "dolirelance")
-SAMPLES = Path(__file__).parent / "samples" / "mailbox"
-PASSWORD_ENV = "DOLIRELANCE_TEST_IMAP_PASSWORD"
-
-pytestmark = [
-    pytest.mark.wall_clock_process,
-    pytest.mark.skipif(
-        not dovecot_available() and not os.environ.get("CI"),
-        reason="dovecot-imapd is not installed (.ci/run installs it)",
-    ),
-]
+pytestmark = [pytest.mark.wall_clock_process, NEEDS_DOVECOT]
 
 
 @dataclass
-class World:
-    fake: FakeDolibarr
-    sample: SampleData
-    sink: SmtpSink
+class World(CliWorld):
     dovecot: DovecotServer
-    config: Path
-    ledger_url: str
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "COLUMNS": "200", PASSWORD_ENV: self.dovecot.password}
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [DOLIRELANCE, "--config", str(self.config), *args]
-        return subprocess.run(command, capture_output=True, text=True, timeout=60, env=self.env())
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [DOLIRELANCE, "--config", str(self.config), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env(),
-        )
+        return {**super().env(), IMAP_PASSWORD_ENV: self.dovecot.password}
 
     def events(self, code: str, purpose: str | None = None) -> list[object]:
         quote_id = self.sample.quotes["about_to_expire"]
@@ -82,16 +47,7 @@ class World:
         ]
 
     def expire_leases(self) -> None:
-        engine = create_engine(self.ledger_url)
-        try:
-            with engine.begin() as conn:
-                conn.execute(
-                    update(mailbox_messages)
-                    .where(mailbox_messages.c.lease_until.is_not(None))
-                    .values(lease_until=datetime(2000, 1, 1, tzinfo=UTC))
-                )
-        finally:
-            engine.dispose()
+        expire_leases(self.ledger_url, mailbox_messages)
 
     def message_states(self) -> list[str]:
         engine = create_engine(self.ledger_url)
@@ -104,56 +60,16 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    fake = FakeDolibarr(timezone="Europe/Paris")  # the real clock, like the CLI's
-    sample = load_sample_data(fake, datetime.now(ZoneInfo("Europe/Paris")).date())
-    with (
-        serve_in_thread(create_app(fake)) as url,
-        SmtpSink(eml_dir=tmp_path / "eml") as sink,
-        DovecotServer() as dovecot,
-    ):
-        config = write_demo_config(tmp_path, dolibarr_url=url, api_key=sample.api_keys["jdupont"], smtp_port=sink.port)
-        config.write_text(
-            config.read_text(encoding="utf-8")
-            + f'\n[imap]\nhost = "{dovecot.host}"\nport = {dovecot.port}\nsecurity = "none"\n'
-            f'username = "{dovecot.user}"\npassword_env = "{PASSWORD_ENV}"\n',
-            encoding="utf-8",
-        )
-        world = World(fake, sample, sink, dovecot, config, f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    with served_demo(tmp_path) as (fake, sample, sink, config), DovecotServer() as dovecot:
+        add_imap_section(config, dovecot)
+        world = World(fake, sample, sink, config, f"sqlite:///{tmp_path / 'ledger.sqlite3'}", dovecot)
         sent = world.cli("run", "--once")
         assert sent.returncode == 0, sent.stdout + sent.stderr
         address = "sophie.dupont@garage-dupont.test"
         [mail] = [m for m in sink.messages if address in m.rcpt_tos]
-        raw = (SAMPLES / "thunderbird_reply.eml").read_bytes()
-        for placeholder, value in (
-            (b"@@MESSAGE_ID@@", str(mail.message["Message-ID"])),
-            (b"@@QUOTE_REF@@", sample.refs["about_to_expire"]),
-            (b"@@CUSTOMER@@", address),
-            (b"@@US@@", "devis@solaire-rhone-alpes.test"),
-        ):
-            raw = raw.replace(placeholder, value.encode())
-        dovecot.deliver(raw)
-        try:
-            yield world
-        finally:
-            fake.clear_faults()
-
-
-def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"the process ended (exit {proc.returncode}) before {what}:\n{out}\n{err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def kill(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
+        message_id, ref = str(mail.message["Message-ID"]), sample.refs["about_to_expire"]
+        dovecot.deliver(sample_message("thunderbird_reply.eml", message_id=message_id, ref=ref, customer=address))
+        yield world
 
 
 def assert_recorded_exactly_once(world: World) -> None:
