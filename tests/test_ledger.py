@@ -30,15 +30,6 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    else:
-        with pg_schema_url() as url:
-            yield url
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     with pg_schema_url() as url:
@@ -51,8 +42,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def ledger(db_url: str, clock: FakeClock) -> Iterator[Ledger]:
-    with Ledger(db_url, instance=INSTANCE, lease_seconds=600, clock=clock, lease_clock=clock) as opened:
+def ledger(ledger_url: str, clock: FakeClock) -> Iterator[Ledger]:
+    with Ledger(ledger_url, instance=INSTANCE, lease_seconds=600, clock=clock, lease_clock=clock) as opened:
         yield opened
 
 
@@ -427,10 +418,10 @@ def test_retry_records_a_crashed_senders_entry_once_its_lease_expired(ledger: Le
     retry.close()
 
 
-def test_leases_run_on_the_database_clock_not_the_process_clock(db_url: str) -> None:
+def test_leases_run_on_the_database_clock_not_the_process_clock(ledger_url: str) -> None:
     """Two processes whose clocks disagree by a day still agree on whose lease holds."""
-    behind = Ledger(db_url, instance=INSTANCE, clock=lambda: datetime(2000, 1, 1, tzinfo=UTC))
-    ahead = Ledger(db_url, instance=INSTANCE, clock=lambda: datetime(2100, 1, 1, tzinfo=UTC))
+    behind = Ledger(ledger_url, instance=INSTANCE, clock=lambda: datetime(2000, 1, 1, tzinfo=UTC))
+    ahead = Ledger(ledger_url, instance=INSTANCE, clock=lambda: datetime(2100, 1, 1, tzinfo=UTC))
     try:
         assert claim(behind, "auto:test:5:step1")
         taken = behind.get("auto:test:5:step1")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -12,20 +10,10 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, create_engine, insert, inspect, select
 
-from conftest import pg_schema_url
 from dolirelance.errors import LedgerError
 from dolirelance.ledger import SCHEMA_VERSION_TABLE, FollowUpState, Ledger, followups, metadata
 
 NOW = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    else:
-        with pg_schema_url() as url:
-            yield url
 
 
 def head_revision() -> str:
@@ -38,7 +26,7 @@ def head_revision() -> str:
     return head
 
 
-def first_released_schema(url: str) -> None:
+def first_released_schema(ledger_url: str) -> None:
     """What the first release made with ``metadata.create_all``: the table and its two plain indexes."""
     legacy = MetaData()
     table = followups.to_metadata(legacy)
@@ -46,7 +34,7 @@ def first_released_schema(url: str) -> None:
     for index in list(table.indexes):
         if index.name not in first_indexes:  # later migrations add the others
             table.indexes.discard(index)
-    engine = create_engine(url)
+    engine = create_engine(ledger_url)
     with engine.begin() as conn:
         legacy.create_all(conn)
     engine.dispose()
@@ -60,25 +48,25 @@ def row(key: str, quote_id: int, state: FollowUpState) -> dict[str, object]:
     }  # fmt: skip
 
 
-def test_a_new_ledger_is_at_the_head_and_matches_the_model(url: str) -> None:
-    Ledger(url, instance="test", clock=lambda: NOW).close()
-    engine = create_engine(url)
+def test_a_new_ledger_is_at_the_head_and_matches_the_model(ledger_url: str) -> None:
+    Ledger(ledger_url, instance="test", clock=lambda: NOW).close()
+    engine = create_engine(ledger_url)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": SCHEMA_VERSION_TABLE})
         assert context.get_current_revision() == head_revision()
         assert compare_metadata(context, metadata) == []  # the migrations build exactly what the code queries
     engine.dispose()
-    Ledger(url, instance="test", clock=lambda: NOW).close()  # opening again changes nothing
+    Ledger(ledger_url, instance="test", clock=lambda: NOW).close()  # opening again changes nothing
 
 
-def test_a_ledger_of_the_first_release_is_upgraded_with_its_rows(url: str) -> None:
-    first_released_schema(url)
-    engine = create_engine(url)
+def test_a_ledger_of_the_first_release_is_upgraded_with_its_rows(ledger_url: str) -> None:
+    first_released_schema(ledger_url)
+    engine = create_engine(ledger_url)
     with engine.begin() as conn:
         conn.execute(
             insert(followups), [row("manual:a", 1, FollowUpState.RECORDED), row("manual:b", 2, FollowUpState.SENT)]
         )
-    with Ledger(url, instance="test", clock=lambda: NOW) as ledger:
+    with Ledger(ledger_url, instance="test", clock=lambda: NOW) as ledger:
         assert {e.key: e.state for e in ledger.recent()} == {
             "manual:a": FollowUpState.RECORDED,
             "manual:b": FollowUpState.SENT,
@@ -99,15 +87,15 @@ def test_a_ledger_of_the_first_release_is_upgraded_with_its_rows(url: str) -> No
     engine.dispose()
 
 
-def test_a_first_release_ledger_with_two_follow_ups_in_flight_for_one_quote_is_not_touched(url: str) -> None:
-    first_released_schema(url)
-    engine = create_engine(url)
+def test_a_first_release_ledger_with_two_follow_ups_in_flight_for_one_quote_is_not_touched(ledger_url: str) -> None:
+    first_released_schema(ledger_url)
+    engine = create_engine(ledger_url)
     with engine.begin() as conn:
         conn.execute(
             insert(followups), [row("manual:a", 2, FollowUpState.SENT), row("manual:b", 2, FollowUpState.UNCERTAIN)]
         )
     with pytest.raises(LedgerError, match=r"several follow-ups in flight for one quote: PR2611-0002 \(2 in flight\)"):
-        Ledger(url, instance="test", clock=lambda: NOW)
+        Ledger(ledger_url, instance="test", clock=lambda: NOW)
     with engine.connect() as conn:
         assert not inspect(conn).has_table(SCHEMA_VERSION_TABLE)  # rolled back: the old version still runs
     engine.dispose()

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from conftest import MutableClock, pg_schema_url
+from conftest import MutableClock
 from dolirelance.errors import LedgerError
 from dolirelance.ledger import Ledger, MailboxLedger, MessageState
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    else:
-        with pg_schema_url() as url:
-            yield url
-
-
-def test_one_claim_per_message_until_its_lease_ends(url: str) -> None:
+def test_one_claim_per_message_until_its_lease_ends(ledger_url: str) -> None:
     lease_clock = MutableClock(NOW)
-    first = Ledger(url, instance="t", clock=lease_clock, lease_clock=lease_clock)
-    second = Ledger(url, instance="t", clock=lease_clock, lease_clock=lease_clock)
+    first = Ledger(ledger_url, instance="t", clock=lease_clock, lease_clock=lease_clock)
+    second = Ledger(ledger_url, instance="t", clock=lease_clock, lease_clock=lease_clock)
     try:
         mine, theirs = MailboxLedger(first, "box"), MailboxLedger(second, "box")
         assert mine.claim_message(7, 1) is not None
@@ -52,9 +41,9 @@ def test_one_claim_per_message_until_its_lease_ends(url: str) -> None:
         second.close()
 
 
-def test_follow_ups_are_found_by_message_id_and_by_recipient(url: str) -> None:
+def test_follow_ups_are_found_by_message_id_and_by_recipient(ledger_url: str) -> None:
     clock = MutableClock(NOW)
-    with Ledger(url, instance="t", clock=clock) as ledger:
+    with Ledger(ledger_url, instance="t", clock=clock) as ledger:
         ledger.claim("auto:t:5:step1", quote_id=5, quote_ref="PR2611-0005", step=1, model="m", channel="email",
                      run_id="r")  # fmt: skip
         ledger.mark_sending("auto:t:5:step1")
