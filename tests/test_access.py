@@ -8,7 +8,6 @@ e-mail, no event in Dolibarr, no ledger claim).
 from __future__ import annotations
 
 import html
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,6 @@ import pytest
 
 from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_NOW, MutableClock
 from dolirelance import service
-from dolirelance.cli import main
 from dolirelance.config import Settings, parse_config
 from dolirelance.demo import write_demo_config
 from dolirelance.dolibarr import DolibarrClient
@@ -27,6 +25,7 @@ from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_t
 from dolirelance.testing.sample_data import SALES_RIGHTS
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
+from in_process_cli import CliResult, run_main
 from test_web import FAKE_URL, WEB_CONFIG, csrf_of
 
 pytestmark = ON_EACH_RECORDED_VERSION
@@ -238,17 +237,6 @@ async def test_a_group_missing_in_dolibarr_refuses_everyone_but_admins(web: Web)
 # --------------------------------------------------------------------------- CLI
 
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def flat(self) -> str:
-        return " ".join((self.out + self.err).split())
-
-
 @dataclass
 class Cli:
     fake: FakeDolibarr
@@ -270,16 +258,8 @@ class Cli:
         ledger_url = f"sqlite:///{(self.tmp_path / f'cfg-{login}' / 'ledger.sqlite3').as_posix()}"
         return nothing_sent(self.fake, self.sink, ledger_url, instance="demo")
 
-    def __call__(self, *args: str, login: str) -> Result:
-        self.monkeypatch.setattr(sys, "argv", ["dolirelance", *args, "--config", str(self.config(login))])
-        self.capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        captured = self.capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+    def __call__(self, *args: str, login: str) -> CliResult:
+        return run_main([*args, "--config", str(self.config(login))], self.capsys, self.monkeypatch)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import email.policy
 import email.utils
 import io
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,23 +22,16 @@ from pypdf import PdfReader
 
 from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_TODAY, MutableClock
 from dolirelance import service
-from dolirelance.cli import main
 from dolirelance.demo import write_demo_config
 from dolirelance.dolibarr import DolibarrClient
 from dolirelance.history import decode_facts
 from dolirelance.testing import AgendaEventRecord, FakeDolibarr, SampleData, create_app, serve_in_thread
 from dolirelance.testing.smtp_sink import SmtpSink
+from in_process_cli import CliResult, run_main
 
 TODAY = SAMPLE_TODAY
 # Every command, end to end, against a Dolibarr 20.0.0 and a 23.0.0-beta.
 pytestmark = ON_EACH_RECORDED_VERSION
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
 
 
 @dataclass
@@ -58,17 +50,8 @@ class Cli:
             directory, dolibarr_url=self.url, api_key=self.sample.api_keys[login], smtp_port=self.sink.port
         )
 
-    def __call__(self, *args: str, login: str = "jdupont") -> Result:
-        argv = ["dolirelance", *args, "--config", str(self.config(login))]
-        self.monkeypatch.setattr(sys, "argv", argv)
-        self.capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        captured = self.capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+    def __call__(self, *args: str, login: str = "jdupont") -> CliResult:
+        return run_main([*args, "--config", str(self.config(login))], self.capsys, self.monkeypatch)
 
 
 @pytest.fixture
@@ -103,7 +86,7 @@ def writes(fake: FakeDolibarr) -> list[str]:
     return [f"{r.method} {r.path}" for r in fake.requests if r.method != "GET"]
 
 
-def assert_clean_error(result: Result, *fragments: str, code: int = 1) -> None:
+def assert_clean_error(result: CliResult, *fragments: str, code: int = 1) -> None:
     assert result.code == code, result
     assert result.err.startswith("error: "), result.err
     assert "Traceback" not in result.err + result.out

@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import typer.main
 
-from dolirelance.cli import app, hoist_global_options, main
+from dolirelance.cli import app, hoist_global_options
+from in_process_cli import CliResult, run_main
 
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Result:
-    monkeypatch.setattr(sys, "argv", ["dolirelance", *argv])
+def run(argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> CliResult:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("DOLIRELANCE_CONFIG", raising=False)
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
+    return run_main(argv, capsys, monkeypatch)
 
 
 def every_command() -> list[list[str]]:

@@ -7,21 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dolirelance.cli import main
 from dolirelance.config import load_config
 from dolirelance.starter import _ANSWER_LINES, StarterAnswers, example_config_text, starter_config_text
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["dolirelance", *argv])
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from in_process_cli import run_main as run
 
 
 def test_init_writes_a_config_that_checks_out(

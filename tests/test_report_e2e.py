@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,7 +17,6 @@ import pytest
 
 from conftest import SAMPLE_TODAY, MutableClock
 from dolirelance import service
-from dolirelance.cli import main
 from dolirelance.demo import write_demo_config
 from dolirelance.domain import Channel
 from dolirelance.report import as_dict
@@ -27,6 +25,7 @@ from dolirelance.service.report import default_period_start, effectiveness_repor
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
 from dolirelance.testing.report_history import seed_report_history
 from dolirelance.testing.smtp_sink import SmtpSink
+from in_process_cli import CliResult, run_main
 
 
 @pytest.fixture
@@ -145,16 +144,8 @@ def served(
 
 def run_cli(
     args: list[str], config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["dolirelance", *args, "--config", str(config)])
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+) -> CliResult:
+    return run_main([*args, "--config", str(config)], capsys, monkeypatch)
 
 
 def test_cli_json_csv_and_text_give_the_same_figures(

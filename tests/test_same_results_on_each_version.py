@@ -6,7 +6,6 @@ Dolibarr is run against both, and the outputs must be equal, byte for byte.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from conftest import RECORDED_VERSIONS, SAMPLE_NOW, SAMPLE_TODAY
-from dolirelance.cli import main
 from dolirelance.demo import write_demo_config
 from dolirelance.dolibarr import DolibarrClient
 from dolirelance.service import runtime as service_runtime
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
 from dolirelance.testing.smtp_sink import SmtpSink
+from in_process_cli import run_main
 
 
 @pytest.fixture
@@ -46,15 +45,8 @@ def configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
 
 
 def run(config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    monkeypatch.setattr(sys, "argv", ["dolirelance", *args, "--config", str(config)])
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return f"exit {code}\n{captured.out}{captured.err}"
+    result = run_main([*args, "--config", str(config)], capsys, monkeypatch)
+    return f"exit {result.code}\n{result.text}"
 
 
 def test_read_commands_print_the_same_on_20_and_23(
