@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+
 import pytest
 
 from dolirelance.config import SmtpSettings
@@ -26,6 +28,15 @@ def _smtp(sink: SmtpSink, timeout: float) -> SmtpSettings:
     )
 
 
+def _relance(to: str, content: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "devis@example.fr"
+    message["To"] = to
+    message["Subject"] = "Relance"
+    message.set_content(content)
+    return message
+
+
 async def test_a_lost_reply_after_data_is_uncertain_and_not_retried(
     runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink
 ) -> None:
@@ -44,13 +55,7 @@ async def test_a_lost_reply_after_data_is_uncertain_and_not_retried(
 
 
 def test_the_sender_raises_uncertain_without_a_second_attempt(smtp_sink: SmtpSink) -> None:
-    from email.message import EmailMessage
-
-    message = EmailMessage()
-    message["From"] = "devis@example.fr"
-    message["To"] = "client@example.fr"
-    message["Subject"] = "Relance"
-    message.set_content("Bonjour")
+    message = _relance("client@example.fr", "Bonjour")
     smtp_sink.hold_next_data()
     with SmtpSender(_smtp(smtp_sink, timeout=1.0)) as sender, pytest.raises(MailUncertain):
         sender.send(message)
@@ -59,13 +64,7 @@ def test_the_sender_raises_uncertain_without_a_second_attempt(smtp_sink: SmtpSin
 
 
 def test_one_refused_recipient_sends_to_nobody(smtp_sink: SmtpSink) -> None:
-    from email.message import EmailMessage
-
-    message = EmailMessage()
-    message["From"] = "devis@example.fr"
-    message["To"] = "ok@example.fr, refused@example.fr"
-    message["Subject"] = "Relance"
-    message.set_content(".line starting with a dot\nBonjour")
+    message = _relance("ok@example.fr, refused@example.fr", ".line starting with a dot\nBonjour")
     smtp_sink.refuse_recipient("refused@example.fr")
     with SmtpSender(_smtp(smtp_sink, timeout=5)) as sender, pytest.raises(MailPermanentError) as caught:
         sender.send(message)

@@ -134,12 +134,19 @@ def test_default_period_is_twelve_calendar_months() -> None:
 
 
 @pytest.fixture
-def served(
-    fake_dolibarr: FakeDolibarr, history: SampleData, clock: MutableClock, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
+def config(
+    fake_dolibarr: FakeDolibarr,
+    history: SampleData,
+    smtp_sink: SmtpSink,
+    clock: MutableClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Path]:
+    """The demo's configuration file, on the history served over HTTP (the product on the fake's clock)."""
     monkeypatch.setattr(service.runtime, "_utc_now", clock)
     with serve_in_thread(create_app(fake_dolibarr)) as url:
-        yield url
+        yield write_demo_config(tmp_path, dolibarr_url=url, api_key=history.api_keys["jdupont"],
+                                smtp_port=smtp_sink.port)
 
 
 def run_cli(
@@ -149,16 +156,9 @@ def run_cli(
 
 
 def test_cli_json_csv_and_text_give_the_same_figures(
-    served: str,
-    history: SampleData,
-    smtp_sink: SmtpSink,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`report --json`, `--csv` and the text tables agree: 3/6 signed after a follow-up, 6,000.00."""
-    config = write_demo_config(tmp_path, dolibarr_url=served, api_key=history.api_keys["jdupont"],
-                               smtp_port=smtp_sink.port)
     code, out, err = run_cli(["report", "--json"], config, monkeypatch, capsys)
     assert code == 0, err
     data = json.loads(out)
@@ -178,16 +178,9 @@ def test_cli_json_csv_and_text_give_the_same_figures(
 
 
 def test_cli_bad_input_is_a_clear_error(
-    served: str,
-    history: SampleData,
-    smtp_sink: SmtpSink,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A bad date, a reversed period, an unknown model or login: `error:` with what to do, exit 1."""
-    config = write_demo_config(tmp_path, dolibarr_url=served, api_key=history.api_keys["jdupont"],
-                               smtp_port=smtp_sink.port)
     cases = [
         (["report", "--from", "28/11/2026"], "--from '28/11/2026' is not a date"),
         (["report", "--from", "2026-11-01", "--to", "2026-10-01"], "ends (2026-10-01) before it starts"),
