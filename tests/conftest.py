@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 
 from dolirelance.config import Settings, load_config
 from dolirelance.demo import write_demo_config
+from dolirelance.dolibarr import DolibarrClient
 from dolirelance.dolibarr.client import forget_learned_paths
 from dolirelance.service import Runtime, open_runtime
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data
@@ -80,6 +81,15 @@ class MutableClock:
 @pytest.fixture
 def clock() -> MutableClock:
     return MutableClock(SAMPLE_NOW)
+
+
+def without_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client still retries GETs on 5xx, without waiting (no test sleeps)."""
+
+    async def pause(self: DolibarrClient, attempt: int, slept: float) -> float:
+        return 0.0
+
+    monkeypatch.setattr(DolibarrClient, "_pause", pause)
 
 
 @pytest.fixture(autouse=True)

@@ -19,13 +19,12 @@ from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_NOW, MutableClock
 from dolirelance import service
 from dolirelance.config import Settings, parse_config
 from dolirelance.demo import write_demo_config
-from dolirelance.dolibarr import DolibarrClient
 from dolirelance.ledger import Ledger
-from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
+from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.sample_data import SALES_RIGHTS
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
-from in_process_cli import CliResult, run_main
+from in_process_cli import DemoCli, served_for_cli
 from test_web import FAKE_URL, WEB_CONFIG, csrf_of
 
 pytestmark = ON_EACH_RECORDED_VERSION
@@ -238,19 +237,11 @@ async def test_a_group_missing_in_dolibarr_refuses_everyone_but_admins(web: Web)
 
 
 @dataclass
-class Cli:
-    fake: FakeDolibarr
-    sample: SampleData
-    sink: SmtpSink
-    url: str
-    tmp_path: Path
-    capsys: pytest.CaptureFixture[str]
-    monkeypatch: pytest.MonkeyPatch
+class Cli(DemoCli):
     access: str = f'senders_group = "{SENDERS}"\n'
 
-    def config(self, login: str) -> Path:
-        path = write_demo_config(self.tmp_path / f"cfg-{login}", dolibarr_url=self.url,
-                                 api_key=self.sample.api_keys[login], smtp_port=self.sink.port)
+    def config(self, login: str = "jdupont") -> Path:
+        path = super().config(login)
         path.write_text(path.read_text(encoding="utf-8") + f"\n[access]\n{self.access}", encoding="utf-8")
         return path
 
@@ -258,21 +249,12 @@ class Cli:
         ledger_url = f"sqlite:///{(self.tmp_path / f'cfg-{login}' / 'ledger.sqlite3').as_posix()}"
         return nothing_sent(self.fake, self.sink, ledger_url, instance="demo")
 
-    def __call__(self, *args: str, login: str) -> CliResult:
-        return run_main([*args, "--config", str(self.config(login))], self.capsys, self.monkeypatch)
-
 
 @pytest.fixture
 def cli(fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock,
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
-    monkeypatch.setattr(service.runtime, "_utc_now", clock)
-
-    async def pause(self: DolibarrClient, attempt: int, slept: float) -> float:
-        return 0.0
-
-    monkeypatch.setattr(DolibarrClient, "_pause", pause)
     add_people(fake_dolibarr, sample_data)
-    with serve_in_thread(create_app(fake_dolibarr)) as url:
+    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
         yield Cli(fake_dolibarr, sample_data, smtp_sink, url, tmp_path, capsys, monkeypatch)
 
 

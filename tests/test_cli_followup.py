@@ -13,7 +13,6 @@ import email.utils
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,37 +20,15 @@ import pytest
 from pypdf import PdfReader
 
 from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_TODAY, MutableClock
-from dolirelance import service
-from dolirelance.demo import write_demo_config
-from dolirelance.dolibarr import DolibarrClient
 from dolirelance.history import decode_facts
-from dolirelance.testing import AgendaEventRecord, FakeDolibarr, SampleData, create_app, serve_in_thread
+from dolirelance.testing import AgendaEventRecord, FakeDolibarr, SampleData
 from dolirelance.testing.smtp_sink import SmtpSink
-from in_process_cli import CliResult, run_main
+from in_process_cli import CliResult, served_for_cli
+from in_process_cli import DemoCli as Cli
 
 TODAY = SAMPLE_TODAY
 # Every command, end to end, against a Dolibarr 20.0.0 and a 23.0.0-beta.
 pytestmark = ON_EACH_RECORDED_VERSION
-
-
-@dataclass
-class Cli:
-    fake: FakeDolibarr
-    sample: SampleData
-    sink: SmtpSink
-    url: str
-    tmp_path: Path
-    capsys: pytest.CaptureFixture[str]
-    monkeypatch: pytest.MonkeyPatch
-
-    def config(self, login: str = "jdupont") -> Path:
-        directory = self.tmp_path / f"cfg-{login}"
-        return write_demo_config(
-            directory, dolibarr_url=self.url, api_key=self.sample.api_keys[login], smtp_port=self.sink.port
-        )
-
-    def __call__(self, *args: str, login: str = "jdupont") -> CliResult:
-        return run_main([*args, "--config", str(self.config(login))], self.capsys, self.monkeypatch)
 
 
 @pytest.fixture
@@ -64,14 +41,8 @@ def cli(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Cli]:
-    # the product's clock is the one the sample data was built on; GET retries without waiting
-    monkeypatch.setattr(service.runtime, "_utc_now", clock)
-
-    async def pause(self: DolibarrClient, attempt: int, slept: float) -> float:
-        return 0.0
-
-    monkeypatch.setattr(DolibarrClient, "_pause", pause)
-    with serve_in_thread(create_app(fake_dolibarr)) as url:
+    # the product's clock is the one the sample data was built on
+    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
         yield Cli(fake_dolibarr, sample_data, smtp_sink, url, tmp_path, capsys, monkeypatch)
 
 

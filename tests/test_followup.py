@@ -21,9 +21,8 @@ import pytest
 from pydantic import SecretStr
 from pypdf import PdfReader
 
-from conftest import SAMPLE_TODAY, MutableClock
+from conftest import SAMPLE_TODAY, MutableClock, without_backoff
 from dolirelance.config import Settings
-from dolirelance.dolibarr import DolibarrClient
 from dolirelance.domain import Channel, QuoteFilter
 from dolirelance.errors import DolibarrAuthError, FollowUpError, NoEmailAddress, QuoteNotOpen
 from dolirelance.history import decode_facts
@@ -55,12 +54,7 @@ NO_EMAIL_MESSAGE = (
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The client still retries GETs on 5xx, without waiting (no test sleeps)."""
-
-    async def pause(self: DolibarrClient, attempt: int, slept: float) -> float:
-        return 0.0
-
-    monkeypatch.setattr(DolibarrClient, "_pause", pause)
+    without_backoff(monkeypatch)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -16,16 +16,15 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLE_TODAY, MutableClock
-from dolirelance import service
 from dolirelance.demo import write_demo_config
 from dolirelance.domain import Channel
 from dolirelance.report import as_dict
 from dolirelance.service import Runtime, follow_up
 from dolirelance.service.report import default_period_start, effectiveness_report
-from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
+from dolirelance.testing import FakeDolibarr, SampleData
 from dolirelance.testing.report_history import seed_report_history
 from dolirelance.testing.smtp_sink import SmtpSink
-from in_process_cli import CliResult, run_main
+from in_process_cli import CliResult, run_main, served_for_cli
 
 
 @pytest.fixture
@@ -143,8 +142,7 @@ def config(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Path]:
     """The demo's configuration file, on the history served over HTTP (the product on the fake's clock)."""
-    monkeypatch.setattr(service.runtime, "_utc_now", clock)
-    with serve_in_thread(create_app(fake_dolibarr)) as url:
+    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
         yield write_demo_config(tmp_path, dolibarr_url=url, api_key=history.api_keys["jdupont"],
                                 smtp_port=smtp_sink.port)
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RECORDED_VERSIONS, SAMPLE_NOW, SAMPLE_TODAY
+from conftest import RECORDED_VERSIONS, SAMPLE_NOW, SAMPLE_TODAY, without_backoff
 from dolirelance.demo import write_demo_config
-from dolirelance.dolibarr import DolibarrClient
 from dolirelance.service import runtime as service_runtime
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
 from dolirelance.testing.smtp_sink import SmtpSink
@@ -25,11 +24,7 @@ from in_process_cli import run_main
 def configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, tuple[Path, SampleData]]]:
     """Per recorded version: a served, seeded fake and a demo configuration pointing at it."""
     monkeypatch.setattr(service_runtime, "_utc_now", lambda: SAMPLE_NOW)
-
-    async def pause(self: DolibarrClient, attempt: int, slept: float) -> float:
-        return 0.0
-
-    monkeypatch.setattr(DolibarrClient, "_pause", pause)
+    without_backoff(monkeypatch)
     with ExitStack() as stack:
         sink = stack.enter_context(SmtpSink())
         result = {}
