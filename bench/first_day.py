@@ -15,6 +15,9 @@ Measured, in this order, in the same run:
 - **quotes**: ``dolirelance quotes --json`` over every open quote, in a subprocess: wall time and
   peak memory (max RSS of that process);
 - **web mass page**: the first screen of the mass follow-up page (``GET /mass``);
+- **mass**: ``mass_follow_up()`` of ``--mass`` open quotes (e-mail, a letter where there is no
+  address), first one at a time (``max_concurrency = 1``, as before issue 11), then the same number
+  of other quotes with the configured ``max_concurrency``: follow-ups per second of each;
 - **real run**: ``run_auto()`` e-mailing the due quotes (capped by ``[auto] max_per_run``, raised
   here to send them all) to an SMTP sink on loopback with the rate limit off, each recorded in
   Dolibarr: follow-ups per second, and the CPU time of the measured process.
@@ -22,7 +25,8 @@ Measured, in this order, in the same run:
 The fake Dolibarr and the SMTP sink each run in their own process, as a real Dolibarr and a real
 SMTP server would: the measured process pays only for its own work.
 
-Run: .venv/bin/python bench/first_day.py [--open 10000] [--parts floor dry quotes web real] [--no-cost]
+Run: .venv/bin/python bench/first_day.py [--open 10000] [--parts floor dry quotes web mass real] [--mass 200]
+[--no-cost]
 """
 
 from __future__ import annotations
@@ -230,13 +234,47 @@ def web_first_screen(config: Path) -> tuple[float, int]:
         return time.perf_counter() - started, response.status_code
 
 
-PARTS = ("floor", "dry", "quotes", "web", "real")
+async def mass_runs(config: Path, url: str, size: int) -> list[dict[str, Any]]:
+    """Two mass follow-ups of ``size`` different open quotes each: one at a time, then side by side."""
+    from dolirelance.service import MassSelection, mass_follow_up, plan_mass
+
+    async with httpx.AsyncClient(base_url=url + "/", headers={"DOLAPIKEY": API_KEY}, timeout=60) as http:
+        params: dict[str, str | int] = {"sqlfilters": "(t.fk_statut:=:1)", "properties": "ref", "limit": 2 * size}
+        refs = [item["ref"] for item in (await http.get("proposals", params=params)).json()]
+    settings = load_config(config)
+    results = []
+    for concurrency, chosen in ((1, refs[:size]), (settings.dolibarr.max_concurrency, refs[size:])):
+        dolibarr = settings.dolibarr.model_copy(update={"max_concurrency": concurrency})
+        async with open_runtime(settings.model_copy(update={"dolibarr": dolibarr}), now=lambda: NOW) as rt:
+            await rt.dolibarr.status()
+            items = await plan_mass(rt, MassSelection(refs=tuple(chosen)), channel="prefer-email")
+            before = rt.dolibarr.request_count
+            started = time.perf_counter()
+            report = await mass_follow_up(rt, items, channel="prefer-email")
+            elapsed = time.perf_counter() - started
+            done = [o for o in report.outcomes if o.ok]
+            results.append(
+                {
+                    "concurrency": concurrency,
+                    "seconds": elapsed,
+                    "done": len(done),
+                    "letters": report.letters_count,
+                    "emails": sum(1 for o in done if o.channel.value == "email"),
+                    "failed": len(report.failed),
+                    "requests": rt.dolibarr.request_count - before,
+                }
+            )
+    return results
+
+
+PARTS = ("floor", "dry", "quotes", "web", "mass", "real")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--open", type=int, default=10_000, help="open quotes to seed (plus the sample's)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to measure")
+    parser.add_argument("--mass", type=int, default=200, help="quotes in each mass follow-up measured")
     parser.add_argument("--skip-real", action="store_true", help="measure without the real run")
     parser.add_argument("--no-cost", action="store_true", help="the fake answers as fast as it can")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the real run to this file")
@@ -281,6 +319,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             if "web" in parts:
                 web_s, web_status = web_first_screen(config)
                 print(f"web mass page, first screen: {web_s:.2f} s (HTTP {web_status})")
+            if "mass" in parts:
+                for mass in asyncio.run(mass_runs(config, url, args.mass)):
+                    rate = mass["done"] / mass["seconds"] if mass["seconds"] else 0.0
+                    print(f"mass, max_concurrency {mass['concurrency']}: {mass['done']} follow-ups "
+                          f"({mass['emails']} e-mails, {mass['letters']} letters) in {mass['seconds']:.1f} s = "
+                          f"{rate:.1f}/s; {mass['failed']} failed; {mass['requests']} requests")  # fmt: skip
             if "real" in parts:
                 sink_end.send("count")
                 received_before = sink_end.recv()

@@ -435,6 +435,17 @@ async def test_pdf_has_two_pages_with_many_lines(
 # ---- fault injection, request log, speed, server --------------------------------------------------
 
 
+async def test_a_targeted_fault_hits_that_path_and_the_paths_below_it_only(
+    dolibarr_client: httpx.AsyncClient, fake_dolibarr: FakeDolibarr
+) -> None:
+    fake_dolibarr.fail_next(1, status=503, path_prefix="/status/1")
+    assert (await dolibarr_client.get("/status")).status_code == 200
+    assert (await dolibarr_client.get("/status/12")).status_code != 503  # another object
+    assert (await dolibarr_client.get("/status/1/lines")).status_code == 503  # below /status/1
+    fake_dolibarr.fail_next(1, status=503, path_prefix="/status/1")
+    assert (await dolibarr_client.get("/status/1")).status_code == 503  # the path itself
+
+
 async def test_fault_injection_and_request_log(
     dolibarr_client: httpx.AsyncClient, fake_dolibarr: FakeDolibarr
 ) -> None:

@@ -6,6 +6,7 @@ Dolibarr then holds (events, to-dos, files) and what the SMTP server received.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 from collections.abc import AsyncIterator, Callable
@@ -415,6 +416,41 @@ async def test_mass_letters_form_one_pdf_in_the_configured_order(
     assert all(start % 2 == 0 for start in starts)
 
 
+async def test_mass_letters_done_side_by_side_keep_the_plan_order_in_the_batch_and_report(
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    refs = sample_data.refs
+    roles = ["no_pdf", "expired", "no_email"]
+    items = await plan_mass(runtime, MassSelection(refs=tuple(refs[r] for r in roles)), channel="letter")
+    order = [item.row.quote.ref for item in items]
+    ids = [item.row.quote.id for item in items]
+    # the first quote of the plan is read slowly: it is held until the two others are filed
+    fake_dolibarr.hang_next(1, 60.0, path_prefix=f"/proposals/{ids[0]}", method="GET")
+    shown: list[str] = []
+
+    async def release_once_the_others_are_filed() -> None:
+        while not all(done_events(fake_dolibarr, quote_id) for quote_id in ids[1:]):
+            await asyncio.sleep(0.02)
+        assert not done_events(fake_dolibarr, ids[0]) and shown == []  # nothing shown out of order
+        fake_dolibarr.release_hangs()
+
+    releaser = asyncio.create_task(asyncio.wait_for(release_once_the_others_are_filed(), 60))
+    report = await mass_follow_up(
+        runtime, items, channel="letter", out_dir=tmp_path, progress=lambda o: shown.append(o.quote_ref)
+    )
+    await releaser
+    first_filed = min(ids, key=lambda quote_id: done_events(fake_dolibarr, quote_id)[0].id)
+    assert first_filed != ids[0]  # they were done side by side, the first one last
+    assert [o.quote_ref for o in report.outcomes] == shown == order
+    assert all(o.outcome == "recorded" for o in report.outcomes)
+    assert report.letters_count == 3 and report.letters_pdf is not None
+    batch_pages = pdf_pages(report.letters_pdf.read_bytes())
+    starts = [
+        next(i for i, text in enumerate(batch_pages) if f"Relance de notre proposition {ref}" in text) for ref in order
+    ]
+    assert starts == sorted(starts) and starts[0] == 0  # the print batch in the plan's order
+
+
 async def test_mass_goes_on_when_dolibarr_fails_on_one_quote(
     runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, tmp_path: Path
 ) -> None:
@@ -422,21 +458,23 @@ async def test_mass_goes_on_when_dolibarr_fails_on_one_quote(
     selection = MassSelection(refs=(refs["about_to_expire"], refs["two_contacts"], refs["contact_without_email"]))
     items = await plan_mass(runtime, selection, channel="email")
     order = [item.row.quote.ref for item in items]
+    ids = [item.row.quote.id for item in items]
+    # Dolibarr fails on the second quote only (the follow-ups run side by side): every attempt at
+    # reading it fails (the client retries a GET three times)
+    fake_dolibarr.fail_next(4, 503, path_prefix=f"/proposals/{ids[1]}", method="GET")
+    shown: list[str] = []
 
-    def outage_after_first(outcome: FollowUpOutcome) -> None:
-        if outcome.quote_ref == order[0]:  # Dolibarr goes down while the second quote is read
-            # every attempt at reading it fails (the client retries a GET three times)
-            fake_dolibarr.fail_next(4, 503, path_prefix="/proposals", method="GET")
-
-    report = await mass_follow_up(runtime, items, channel="email", out_dir=tmp_path, progress=outage_after_first)
+    report = await mass_follow_up(
+        runtime, items, channel="email", out_dir=tmp_path, progress=lambda o: shown.append(o.quote_ref)
+    )
     outcomes = {o.quote_ref: o for o in report.outcomes}
     assert [o.quote_ref for o in report.failed] == [order[1]]
     assert "503" in (outcomes[order[1]].error or "")
     assert outcomes[order[0]].outcome == "recorded"
     assert outcomes[order[2]].outcome == "recorded"
+    assert [o.quote_ref for o in report.outcomes] == shown == order  # the plan's order, whatever ended first
     assert len(smtp_sink.messages) == 2
-    failed_id = next(i for r, i in sample_data.quotes.items() if refs[r] == order[1])
-    assert relance_events(fake_dolibarr, failed_id) == []
+    assert relance_events(fake_dolibarr, ids[1]) == []
 
 
 async def test_mass_letter_upload_failure_keeps_that_quote_out_of_the_batch(

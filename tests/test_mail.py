@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterator
 from datetime import datetime
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,7 +18,8 @@ from reportlab.pdfgen.canvas import Canvas
 from dolirelance.config import SmtpSettings
 from dolirelance.domain import Recipient, User
 from dolirelance.errors import MailPermanentError, MailTemporaryError
-from dolirelance.mail import SmtpSender, build_email, check_connection, write_eml
+from dolirelance.htmlmail import InlineImage
+from dolirelance.mail import MESSAGE_POLICY, SmtpSender, build_email, check_connection, message_bytes, write_eml
 from dolirelance.render import RenderedFollowUp
 from dolirelance.testing.smtp_sink import SmtpSink
 
@@ -257,3 +260,45 @@ def test_write_eml_and_sink_eml_dir(tmp_path: Path) -> None:
     assert b"Subject: Votre devis" in (tmp_path / "preview.eml").read_bytes()
     assert sorted(p.name for p in (tmp_path / "sent").iterdir()) == ["0001.eml", "0001.html"]  # HTML to open
     assert (tmp_path / "sent" / "0001.html").read_text(encoding="utf-8") == "<p>Madame,</p>\n"
+
+
+def test_message_bytes_are_the_standard_librarys_bytes(sink: SmtpSink) -> None:
+    """The faster encoding and flattening change nothing on the wire (PDFs, a picture, non-ASCII names)."""
+    picture = InlineImage("logo@solaire-ra.fr", bytes(range(256)) * 40, "png", "logo é.png")
+    rendered = dataclasses.replace(
+        RENDERED, inline_images=(picture,), email_html='<p>Madame,</p><img src="cid:logo@solaire-ra.fr">'
+    )
+    attachments = [("PR2611-0001.pdf", pdf_bytes()), ("Conditions générales.pdf", pdf_bytes("CGV"))]
+    fast = build_email(
+        smtp=smtp_for(sink),
+        sender_user=USER,
+        recipients=(Recipient("julie@boulangerie.fr", "Julie Dupont", "customer"),),
+        rendered=rendered,
+        attachments=attachments,
+        now=SENT_AT,
+    )
+    assert message_bytes(fast) == fast.as_bytes(policy=SMTP_POLICY)
+    # each part as the standard content manager makes it
+    parts = [p for p in fast.walk() if not p.is_multipart()]
+    for (name, data), part in zip(attachments, parts[-2:], strict=True):
+        standard = EmailMessage(policy=MESSAGE_POLICY)
+        standard.set_content(data, maintype="application", subtype="pdf", filename=name, disposition="attachment")
+        assert part.as_bytes(policy=SMTP_POLICY) == standard.as_bytes(policy=SMTP_POLICY)
+        assert part.get_content() == data
+    image = next(p for p in parts if p.get_content_maintype() == "image")
+    standard = EmailMessage(policy=MESSAGE_POLICY)
+    standard.set_content(
+        picture.data,
+        maintype="image",
+        subtype="png",
+        cid=f"<{picture.cid}>",
+        filename=picture.filename,
+        disposition="inline",
+    )
+    assert image.as_bytes(policy=SMTP_POLICY) == standard.as_bytes(policy=SMTP_POLICY)
+    # every multipart boundary is absent from the rest of the message
+    data = message_bytes(fast)
+    for part in fast.walk():
+        if part.is_multipart():
+            boundary = (part.get_boundary() or "").encode()
+            assert data.count(b"--" + boundary + b"\r\n") == len(part.get_payload())

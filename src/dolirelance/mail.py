@@ -10,15 +10,20 @@ Dolibarr is flattened to one line before it reaches a header.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
+import io
 import re
+import secrets
 import smtplib
 import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from email.contentmanager import ContentManager, raw_data_manager
+from email.generator import BytesGenerator
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -62,6 +67,54 @@ class _HeaderClasses(HeaderRegistry):
 
 # SMTP's policy (CRLF, folding, RFC 2047), with the header classes made once.
 MESSAGE_POLICY = SMTP_POLICY.clone(header_factory=_HeaderClasses())
+
+
+def _set_bytes_content(
+    msg: EmailMessage,
+    data: bytes,
+    maintype: str,
+    subtype: str,
+    *,
+    disposition: str | None = None,
+    filename: str | None = None,
+    cid: str | None = None,
+) -> None:
+    """The standard bytes handler's result (base64 in 76-character lines) without its Python loop per line."""
+    msg["Content-Type"] = f"{maintype}/{subtype}"
+    msg["Content-Transfer-Encoding"] = "base64"
+    encoded = base64.b64encode(data).decode("ascii")  # one call, then cut: encodebytes loops per 57 bytes
+    msg.set_payload("".join([encoded[i : i + 76] + "\n" for i in range(0, len(encoded), 76)]))
+    if disposition is None and filename is not None:
+        disposition = "attachment"
+    if disposition is not None:
+        msg["Content-Disposition"] = disposition
+    if filename is not None:
+        msg.set_param("filename", filename, header="Content-Disposition", replace=True)
+    if cid is not None:
+        msg["Content-ID"] = cid
+
+
+# The standard content manager, with bytes (the PDFs, the pictures) encoded in one call.
+_CONTENT: ContentManager = copy.deepcopy(raw_data_manager)  # deep: the standard one stays as it is
+_CONTENT.add_set_handler(bytes, _set_bytes_content)
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")  # as the generator splits lines
+
+
+class _WholeLinesGenerator(BytesGenerator):
+    """:class:`BytesGenerator` writing a body's lines in one call instead of two calls per line."""
+
+    def _write_lines(self, lines: str) -> None:
+        if lines:
+            self.write(_LINE_END.sub(self._NL, lines))  # type: ignore[attr-defined]
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """``message.as_bytes(policy=SMTP)``, the same bytes, several times faster for a message with PDFs."""
+    buffer = io.BytesIO()
+    _WholeLinesGenerator(buffer, mangle_from_=False, policy=SMTP_POLICY).flatten(message)
+    return buffer.getvalue()
 
 
 def _one_line(value: str) -> str:
@@ -133,13 +186,22 @@ def build_email(
                     cid=f"<{image.cid}>",
                     filename=image.filename,
                     disposition="inline",
+                    content_manager=_CONTENT,
                 )
     for filename, data in attachments:
         message.add_attachment(
-            data, maintype="application", subtype="pdf", filename=_one_line(filename) or "document.pdf"
+            data,
+            maintype="application",
+            subtype="pdf",
+            filename=_one_line(filename) or "document.pdf",
+            content_manager=_CONTENT,
         )
     # last: building the body moves or drops the Content-* headers set before it
     message["Content-Language"] = rendered.lang
+    for part in message.walk():
+        if part.is_multipart():
+            # "=_" never appears in base64 or quoted-printable text: no need to search the body for it
+            part.set_boundary(f"=_{secrets.token_hex(12)}")
     return message
 
 
@@ -152,7 +214,7 @@ def envelope_recipients(message: EmailMessage) -> list[str]:
 def write_eml(message: EmailMessage, path: Path) -> None:
     """Save a message as an .eml file (previews, the demo)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(message.as_bytes(policy=SMTP_POLICY))
+    path.write_bytes(message_bytes(message))
 
 
 def viewable_html(rendered: RenderedFollowUp) -> str | None:
@@ -498,7 +560,7 @@ def _data_payload(message: EmailMessage, dkim_signer: DkimSigner | None = None) 
     clone = copy.copy(message)  # deleting headers rebinds the clone's header list only
     del clone["Bcc"]
     del clone["Resent-Bcc"]
-    content = clone.as_bytes(policy=SMTP_POLICY)
+    content = message_bytes(clone)
     if dkim_signer is not None:
         content = dkim_signer.sign(content) + content
     body = re.sub(rb"(?m)^\.", b"..", content)

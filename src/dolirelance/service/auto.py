@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -28,7 +26,7 @@ from dolirelance.domain import (
     choose_recipients,
     email_known,
 )
-from dolirelance.errors import DolirelanceError, MailError
+from dolirelance.errors import DolirelanceError
 from dolirelance.history import QuoteHistory
 from dolirelance.ledger import Entry
 from dolirelance.mail import SmtpSender
@@ -48,8 +46,10 @@ from dolirelance.policy import (
 from dolirelance.service.access import Access, require_access
 from dolirelance.service.delivery import (
     SENT_STATES,
+    STOPPED_BEFORE_SENDING,
     Attempt,
     FollowUpOutcome,
+    SharedSmtp,
     deliver,
     retry_unrecorded,
 )
@@ -451,7 +451,7 @@ async def run_auto(
     smtp_cm: AbstractContextManager[SmtpSender | None] = nullcontext(None) if dry_run else rt.open_smtp()
     size = max(1, min(AUTO_BATCH, rt.settings.dolibarr.page_size))
     with smtp_cm as smtp:
-        run.smtp = None if smtp is None else _OneAtATime(smtp, should_stop)
+        run.smtp = None if smtp is None else SharedSmtp(smtp, should_stop)
         for start in range(0, len(due), size):
             if should_stop():
                 break
@@ -465,33 +465,6 @@ async def run_auto(
         if progress is not None:
             progress(outcome)
     return report
-
-
-class _OneAtATime(SmtpSender):
-    """The run's one SMTP connection shared by concurrent follow-ups: one message at a time on it.
-
-    Only :meth:`send` is used by :func:`deliver`; pacing and connection reuse stay the
-    wrapped sender's.
-    """
-
-    def __init__(self, sender: SmtpSender, should_stop: Callable[[], bool]) -> None:  # it delegates
-        self._sender = sender
-        self._should_stop = should_stop
-        self._lock = threading.Lock()
-
-    def send(self, message: EmailMessage) -> None:
-        with self._lock:
-            # a follow-up prepared while another was being sent: once stopped, nothing new leaves
-            if self._should_stop():
-                raise _Stopped(STOPPED_BEFORE_SENDING)
-            self._sender.send(message)
-
-
-STOPPED_BEFORE_SENDING = "the run was stopped before this e-mail was sent"
-
-
-class _Stopped(MailError):
-    """Raised instead of sending once the run is asked to stop: nothing left, the claim is released."""
 
 
 @dataclass

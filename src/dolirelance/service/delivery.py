@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
@@ -148,6 +149,37 @@ class Attempt:
 Prepare = Callable[[], Awaitable[PreparedFollowUp]]
 KeepCopy = Callable[[PreparedFollowUp], None]
 
+STOPPED_BEFORE_SENDING = "the run was stopped before this e-mail was sent"
+
+
+class StoppedBeforeSending(MailError):
+    """Raised instead of sending once the run is asked to stop: nothing left, the claim is released."""
+
+
+class SharedSmtp(SmtpSender):
+    """One SMTP connection shared by concurrent follow-ups: one message at a time on it.
+
+    Only :meth:`send` is used by :func:`deliver`; pacing and connection reuse stay the
+    wrapped sender's. ``should_stop``: once true, nothing new leaves (a follow-up prepared
+    while another was being sent is released instead).
+    """
+
+    def __init__(self, sender: SmtpSender, should_stop: Callable[[], bool] = lambda: False) -> None:  # it delegates
+        self._sender = sender
+        self._should_stop = should_stop
+        self._lock = threading.Lock()
+
+    def send(self, message: EmailMessage) -> None:
+        with self._lock:
+            if self._should_stop():
+                raise StoppedBeforeSending(STOPPED_BEFORE_SENDING)
+            self._sender.send(message)
+
+
+def not_in_batch(reason: str, file_name: str | None) -> str:
+    """What a letter done and recorded but missing from the print batch tells the person printing."""
+    return f"not in the print batch ({reason}): print {file_name} from the quote's files in Dolibarr"
+
 
 async def deliver(
     rt: Runtime,
@@ -243,8 +275,7 @@ async def deliver(
             reason = exc.message if isinstance(exc, DolirelanceError) else str(exc)
             outcome = replace(
                 outcome,
-                local_copy_error=f"not in the print batch ({reason}): print {prepared.letter_file_name} "
-                "from the quote's files in Dolibarr"
+                local_copy_error=not_in_batch(reason, prepared.letter_file_name)
                 if prepared.channel is Channel.LETTER
                 else f"no local copy ({reason})",
             )

@@ -32,7 +32,14 @@ from dolirelance.ledger import manual_key
 from dolirelance.letter import LetterBatch, batch_sort_key
 from dolirelance.mail import SmtpSender
 from dolirelance.service.access import Access, require_access
-from dolirelance.service.delivery import Attempt, FollowUpOutcome, deliver, ledger_problems
+from dolirelance.service.delivery import (
+    Attempt,
+    FollowUpOutcome,
+    SharedSmtp,
+    deliver,
+    ledger_problems,
+    not_in_batch,
+)
 from dolirelance.service.prepare import PreparedFollowUp, prepare_followup
 from dolirelance.service.reads import read_quote, resolve_customer_ids
 from dolirelance.service.runtime import Runtime, api_user, require_rights
@@ -318,15 +325,37 @@ async def mass_follow_up(
                 remedy="give a writable folder with --out (or letter.output_dir); nothing was sent",
             ) from None
     batch_error: str | None = None
+    in_order = _InPlanOrder(batch, progress, window=4 * rt.settings.dolibarr.max_concurrency)
     try:
         with smtp_cm as smtp:
-            for item in items:
-                outcome = await _mass_one(rt, item, user, note, next_date, smtp, batch, run_id, force)
-                report.outcomes.append(outcome)
-                if outcome.channel is Channel.LETTER and outcome.ok and not outcome.local_copy_error:
-                    report.letters_count += 1
-                if progress is not None:
-                    progress(outcome)
+            shared = None if smtp is None else SharedSmtp(smtp)
+            work = iter(enumerate(items))
+            crashed: list[BaseException] = []
+
+            async def worker() -> None:
+                for index, item in work:  # one shared iterator: the items start in the plan's order
+                    await in_order.wait_turn(index)
+                    letter: list[PreparedFollowUp] = []
+                    if crashed or in_order.progress_error:  # a bug: nothing more is started
+                        outcome = _not_started(item, "not started: an unexpected error stopped the mass follow-up")
+                    else:
+                        try:
+                            outcome = await _mass_one(
+                                rt, item, user, note, next_date, shared, letter.append, run_id, force
+                            )
+                        except Exception as exc:  # a bug: the follow-ups in flight end, then it is raised
+                            log.exception("unexpected error on quote %s", item.row.quote.ref)
+                            crashed.append(exc)
+                            outcome = _not_started(item, f"unexpected {type(exc).__name__}: {exc}")
+                    await in_order.finished(index, outcome, letter[0] if letter else None)
+
+            workers = max(1, min(rt.settings.dolibarr.max_concurrency, len(items)))
+            await asyncio.gather(*(worker() for _ in range(workers)))
+            failure = crashed[0] if crashed else in_order.progress_error
+            if failure is not None:
+                raise failure
+        report.outcomes = in_order.outcomes
+        report.letters_count = in_order.letters
     finally:
         if batch is not None:
             try:
@@ -335,11 +364,7 @@ async def mass_follow_up(
                 batch_error = str(exc)
     if batch_error is not None:  # the letters were filed and recorded: only the print file is missing
         report.outcomes = [
-            replace(
-                o,
-                local_copy_error=f"not in the print batch ({batch_error}): print {o.file_name} from the "
-                "quote's files in Dolibarr",
-            )
+            replace(o, local_copy_error=not_in_batch(batch_error, o.file_name))
             if o.channel is Channel.LETTER and o.ok
             else o
             for o in report.outcomes
@@ -352,6 +377,69 @@ async def mass_follow_up(
     return report
 
 
+def _not_started(item: MassItem, why: str) -> FollowUpOutcome:
+    name = item.row.customer.name if item.row.customer else ""
+    return FollowUpOutcome(item.row.quote.ref, name, item.model, item.channel or Channel.LETTER, "failed", error=why)
+
+
+class _InPlanOrder:
+    """Outcomes and print-batch letters put back in the plan's order as concurrent follow-ups end.
+
+    Follow-ups run ``[dolibarr] max_concurrency`` at once; the report, the progress shown and the
+    print batch (sorted for the post: ``[letter] batch_order``) keep the plan's order. At most
+    ``window`` follow-ups run or wait ahead of the first unfinished one, so memory stays bounded.
+    """
+
+    def __init__(
+        self, batch: LetterBatch | None, progress: Callable[[FollowUpOutcome], None] | None, *, window: int
+    ) -> None:
+        self._batch = batch
+        self._progress = progress
+        self._window = max(1, window)
+        self._ended: dict[int, tuple[FollowUpOutcome, PreparedFollowUp | None]] = {}
+        self._next = 0  # the first follow-up not yet handed on
+        self._turns = asyncio.Condition()
+        self.outcomes: list[FollowUpOutcome] = []
+        self.letters = 0
+        self.progress_error: Exception | None = None
+
+    async def wait_turn(self, index: int) -> None:
+        async with self._turns:
+            await self._turns.wait_for(lambda: index - self._next < self._window)
+
+    async def finished(self, index: int, outcome: FollowUpOutcome, letter: PreparedFollowUp | None) -> None:
+        """Hand on every follow-up ended so far whose earlier ones have ended too, in order."""
+        self._ended[index] = (outcome, letter)
+        async with self._turns:  # one at a time: the batch is written in order
+            try:
+                while self._next in self._ended:
+                    ended, letter = self._ended.pop(self._next)
+                    ended = await self._add_to_batch(ended, letter)
+                    if ended.channel is Channel.LETTER and ended.ok and not ended.local_copy_error:
+                        self.letters += 1
+                    self.outcomes.append(ended)
+                    self._next += 1
+                    if self._progress is not None and self.progress_error is None:
+                        try:
+                            self._progress(ended)
+                        except Exception as exc:  # the caller's bug: raised once the follow-ups in flight end
+                            self.progress_error = exc
+            finally:
+                self._turns.notify_all()
+
+    async def _add_to_batch(self, outcome: FollowUpOutcome, letter: PreparedFollowUp | None) -> FollowUpOutcome:
+        if letter is None or letter.letter_pdf is None or self._batch is None:
+            return outcome
+        try:
+            await asyncio.to_thread(self._batch.add, letter.letter_pdf, label=outcome.quote_ref)
+        except Exception as exc:  # done and recorded: say so, never "failed"
+            if not isinstance(exc, (DolirelanceError, OSError)):
+                log.exception("adding %s to the print batch failed unexpectedly", outcome.quote_ref)
+            reason = exc.message if isinstance(exc, DolirelanceError) else str(exc)
+            return replace(outcome, local_copy_error=not_in_batch(reason, letter.letter_file_name))
+        return outcome
+
+
 async def _mass_one(
     rt: Runtime,
     item: MassItem,
@@ -359,7 +447,7 @@ async def _mass_one(
     note: str,
     next_date: date | None,
     smtp: SmtpSender | None,
-    batch: LetterBatch | None,
+    keep_letter: Callable[[PreparedFollowUp], None],
     run_id: str,
     force: bool,
 ) -> FollowUpOutcome:
@@ -398,8 +486,8 @@ async def _mass_one(
         )
 
     def add_to_batch(prepared: PreparedFollowUp) -> None:
-        if batch is not None and prepared.letter_pdf is not None:
-            batch.add(prepared.letter_pdf, label=quote.ref)
+        if prepared.letter_pdf is not None:
+            keep_letter(prepared)
 
     try:
         outcome = await deliver(

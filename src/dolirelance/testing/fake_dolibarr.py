@@ -532,6 +532,15 @@ def _only_properties(obj: dict[str, Any], properties: str | None) -> dict[str, A
 # The fake
 
 
+
+def _below(path: str, prefix: str | None) -> bool:
+    """``path`` is ``prefix`` or below it, segment by segment (a targeted fault hits one object)."""
+    if prefix is None:
+        return True
+    if prefix.endswith("/"):  # "/proposals/": any single proposal, not the list
+        return path.startswith(prefix)
+    return path == prefix or path.startswith(prefix + "/")
+
 class FakeDolibarr:
     """State of the fake server plus seeding methods. Ids are ints here and strings on the wire."""
 
@@ -631,15 +640,16 @@ class FakeDolibarr:
     ) -> None:
         """The next ``count`` requests answer ``status`` with Dolibarr's error body.
 
-        With ``path_prefix`` (below /api/index.php, e.g. ``"/agendaevents"``) and/or ``method``, only
-        the next ``count`` requests that match fail; the others are answered normally.
+        With ``path_prefix`` (below /api/index.php, e.g. ``"/agendaevents"``: that path and the paths
+        below it, ``"/proposals/1"`` is not ``"/proposals/12"``) and/or ``method``, only the next
+        ``count`` requests that match fail; the others are answered normally.
         """
         entry = (status, path_prefix, method.upper() if method else None)
         self._fail_queue.extend([entry] * count)
 
     def _take_failure(self, method: str, path: str) -> int | None:
         for index, (status, prefix, wanted_method) in enumerate(self._fail_queue):
-            if (prefix is None or path.startswith(prefix)) and (wanted_method is None or wanted_method == method):
+            if _below(path, prefix) and (wanted_method is None or wanted_method == method):
                 del self._fail_queue[index]
                 return status
         return None
@@ -679,7 +689,7 @@ class FakeDolibarr:
     def _take_hang(self, method: str, path: str) -> float | None:
         for index, entry in enumerate(self._targeted_hangs):
             seconds, prefix, wanted_method, after = entry
-            if (prefix is None or path.startswith(prefix)) and (wanted_method is None or wanted_method == method):
+            if _below(path, prefix) and (wanted_method is None or wanted_method == method):
                 if after:
                     entry[3] = after - 1
                     return None
