@@ -681,7 +681,8 @@ def history(
         title += f", {count['bounce']} {'bounce' if count['bounce'] == 1 else 'bounces'}"
     table = Table(title=title)
     for column in ("Id", "Customer", "Quote", "Note", "Model", "Channel", "User", f"Date ({tz.key})", "Next", "File"):
-        table.add_column(column)
+        # a narrow terminal wraps notes and file names (an address, a file to open), never cuts them short
+        table.add_column(column, overflow="fold" if column in ("Note", "File") else "ellipsis")
     for line in lines:
         quote_cell = text(line.quote_ref) + ("" if line.quote_open else " (closed)")
         if not isinstance(line, service.HistoryLine):

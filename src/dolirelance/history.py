@@ -33,6 +33,7 @@ FACTS_MARKER = "dolirelance:"
 
 _FACTS_RE = re.compile(r"dolirelance:\s*([^<\n\r]*)")
 _TAG_RE = re.compile(r"<[^>]+>")
+_BR_RE = re.compile(r"<br\s*/?>\r?\n?", re.IGNORECASE)  # a line end, whether or not "\n" follows it
 
 
 def encode_facts(facts: dict[str, str | int | None]) -> str:
@@ -214,7 +215,7 @@ def reply_excerpt_of(note: str) -> str | None:
     Tolerant of what Dolibarr does to notes (restricted HTML, ``<br>`` for line ends): the header
     lines and the closing "Message complet" line are dropped, blank-line runs made one.
     """
-    lines = [line.rstrip() for line in user_note_of(note).splitlines()]
+    lines = [line.rstrip() for line in user_note_of(_BR_RE.sub("\n", note or "")).splitlines()]
     while lines and (not lines[0].strip() or lines[0].lstrip().startswith(_REPLY_HEADERS)):
         lines.pop(0)
     while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith(_REPLY_FULL_MESSAGE)):
