@@ -16,6 +16,10 @@ def test_the_excerpt_and_the_reason_survive_notes_stored_as_html() -> None:
     empty = compose_reply_text(sender="a@b.test", sender_name="", local_time="", subject="", excerpt="",
                                stored_file="f.eml")  # fmt: skip
     assert reply_excerpt_of(empty) is None
-    bounce = compose_bounce_text(sent_day="28/11/2026", address="x@y.test", reason="550 5.1.1 unknown")
-    assert bounce_reason_of(bounce.replace("\n", "<br>")) == "550 5.1.1 unknown"
+    reason = "550 5.1.1 <x@y.test>: Recipient address rejected: User unknown"
+    bounce = compose_bounce_text(sent_day="28/11/2026", address="x@y.test", reason=reason)
+    assert bounce_reason_of(bounce) == reason  # the address the server quoted is no HTML tag
+    assert bounce_reason_of(bounce.replace("\n", "<br>")) == reason
+    assert bounce_reason_of(bounce.replace("<", "&lt;").replace(">", "&gt;")) == reason  # kept escaped
+    assert bounce_reason_of("<p>" + bounce.replace("\n", "</p>\n<p>") + "</p>") == reason
     assert bounce_reason_of("a note somebody wrote") is None

@@ -158,7 +158,9 @@ def test_history_of_the_bounced_quote_says_which_address_bounced_and_why(
     assert "1 follow-up(s), 1 bounce" in flat(result.out) and "reply" not in result.out
     bounced, _ = table_rows(result.out)
     assert (bounced["Id"], bounced["Channel"], bounced["Date (Europe/Paris)"]) == (str(bounce.id), "bounce", BOUNCED_AT)
-    assert squeezed(f"{BOUNCED} bounced: 550 5.1.1") in squeezed(bounced["Note"])
+    assert squeezed(f"{BOUNCED} bounced: 550 5.1.1 <{BOUNCED}>: Recipient address rejected") in squeezed(
+        bounced["Note"]
+    )
     assert "User unknown" in bounced["Note"]
 
 
@@ -192,7 +194,8 @@ def test_history_of_open_quotes_as_text_and_json_reads_answers_in_bulk(
     [bounced] = [line for line in lines if line["type"] == "bounce"]
     assert bounced["event_id"] == bounce.id and bounced["quote_ref"] == answered.bounce_ref
     assert bounced["address"] == BOUNCED and bounced["date"].startswith("2026-11-28T09:30")
-    assert bounced["reason"].startswith("550 5.1.1") and bounced["excerpt"] is None
+    assert bounced["reason"].startswith(f"550 5.1.1 <{BOUNCED}>: Recipient address rejected")
+    assert bounced["excerpt"] is None
     followup = next(line for line in lines if line["type"] == "followup" and line["quote_id"] == answered.reply_quote)
     assert followup["channel"] == "email" and followup["automatic"] and followup["step"] == 1
 
@@ -213,7 +216,7 @@ def test_explain_says_when_the_customer_replied_and_when_the_address_bounced(
     assert '"Bonjour Madame Dupont, Merci pour votre relance. Nous signons la semaine prochaine,' in text
 
     blocked = flat(run("explain", answered.bounce_ref).out)
-    assert f"the address {BOUNCED} bounced on {BOUNCED_AT} (event {bounce.id}) (550 5.1.1" in blocked
+    assert f"the address {BOUNCED} bounced on {BOUNCED_AT} (event {bounce.id}) (550 5.1.1 <{BOUNCED}>:" in blocked
     assert "automatic runs do not use it until the customer or contact card holding it is changed" in blocked
     assert "replied" not in blocked
 
@@ -292,7 +295,7 @@ async def test_web_history_of_open_quotes_shows_replies_and_bounces_from_one_eve
     rows = rows_of(page.text)[1:]
     assert len(rows) == 5  # three follow-ups, one reply, one bounce
     [bounce_row] = [row for row in rows if 'class="answer bounce"' in row]
-    assert f"{BOUNCED} : e-mail non remis" in bounce_row and "550 5.1.1" in bounce_row
+    assert f"{BOUNCED} : e-mail non remis" in bounce_row and f"550 5.1.1 &lt;{BOUNCED}&gt;: Recipient" in bounce_row
     assert "28/11/2026 09:30" in bounce_row and answered.bounce_ref in bounce_row
     assert sum('class="answer reply"' in row for row in rows) == 1
 

@@ -33,7 +33,8 @@ FACTS_MARKER = "dolirelance:"
 
 _FACTS_RE = re.compile(r"dolirelance:\s*([^<\n\r]*)")
 _TAG_RE = re.compile(r"<[^>]+>")
-_BR_RE = re.compile(r"<br\s*/?>\r?\n?", re.IGNORECASE)  # a line end, whether or not "\n" follows it
+_BR_RE = re.compile(r"<br\s*/?>\r?\n?|</p>\r?\n?|</div>\r?\n?", re.IGNORECASE)  # a line end, "\n" or not after it
+_HTML_TAG_RE = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>")
 
 
 def encode_facts(facts: dict[str, str | int | None]) -> str:
@@ -209,13 +210,20 @@ def compose_bounce_text(*, sent_day: str, address: str, reason: str) -> str:
     )
 
 
+def _text_lines(note: str) -> list[str]:
+    """A note's lines as text: HTML line ends and tags taken out, but not an address in angle brackets
+    (``<jean@client.fr>``, as servers quote them in their reasons)."""
+    text = _HTML_TAG_RE.sub("", _BR_RE.sub("\n", note or ""))
+    return [line.rstrip() for line in html.unescape(text).splitlines()]
+
+
 def reply_excerpt_of(note: str) -> str | None:
     """The first lines of the customer's message kept in a reply event (None when it had no text).
 
     Tolerant of what Dolibarr does to notes (restricted HTML, ``<br>`` for line ends): the header
     lines and the closing "Message complet" line are dropped, blank-line runs made one.
     """
-    lines = [line.rstrip() for line in user_note_of(_BR_RE.sub("\n", note or "")).splitlines()]
+    lines = _text_lines(note)
     while lines and (not lines[0].strip() or lines[0].lstrip().startswith(_REPLY_HEADERS)):
         lines.pop(0)
     while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith(_REPLY_FULL_MESSAGE)):
@@ -230,7 +238,7 @@ def reply_excerpt_of(note: str) -> str | None:
 
 def bounce_reason_of(note: str) -> str | None:
     """The receiving server's reason kept in a bounce event."""
-    for line in user_note_of(note).splitlines():
+    for line in _text_lines(note):
         if line.strip().startswith(_BOUNCE_REASON):
             return line.strip().removeprefix(_BOUNCE_REASON).strip() or None
     return None
