@@ -187,8 +187,10 @@ def test_history_of_open_quotes_as_text_and_json_reads_answers_in_bulk(
     assert replied["event_id"] == reply.id and replied["quote_ref"] == answered.reply_ref
     assert replied["date"] == "2026-11-30T09:12:44+01:00" and replied["address"] == REPLIER
     assert replied["subject"] == f"Re: Votre devis {answered.reply_ref}"
-    assert replied["excerpt"].startswith("Bonjour Madame Dupont,\n\nMerci pour votre relance.")
-    assert "Jean Martin" in replied["excerpt"] and "a écrit" not in replied["excerpt"]
+    assert replied["excerpt"] == (  # what the customer wrote, the quoted follow-up left out
+        "Bonjour Madame Dupont,\n\nMerci pour votre relance. Nous signons la semaine prochaine,\n"
+        "je vous renvoie le devis paraphé d'ici vendredi.\n\nBien cordialement,\nJean Martin"
+    )
     assert replied["file"].startswith(f"reponse-{answered.reply_ref}-") and replied["file"].endswith(".eml")
     assert replied["reason"] is None and replied["customer"] == "Garage Dupont SAS" and replied["quote_open"]
     [bounced] = [line for line in lines if line["type"] == "bounce"]
@@ -213,7 +215,10 @@ def test_explain_says_when_the_customer_replied_and_when_the_address_bounced(
     text = flat(replied.out)
     assert f"skipped: the customer replied on 30 November (see event {reply.id})" in text
     assert f"the customer replied on {REPLIED_AT} (event {reply.id}) from {REPLIER}: " in text
-    assert '"Bonjour Madame Dupont, Merci pour votre relance. Nous signons la semaine prochaine,' in text
+    assert (
+        '"Bonjour Madame Dupont, Merci pour votre relance. Nous signons la semaine prochaine, je vous renvoie le '
+        "devis paraphé d'ici vendredi. Bien cordialement, Jean Martin\"" in text
+    )
 
     blocked = flat(run("explain", answered.bounce_ref).out)
     assert f"the address {BOUNCED} bounced on {BOUNCED_AT} (event {bounce.id}) (550 5.1.1 <{BOUNCED}>:" in blocked

@@ -211,10 +211,10 @@ def compose_bounce_text(*, sent_day: str, address: str, reason: str) -> str:
 
 
 def _text_lines(note: str) -> list[str]:
-    """A note's lines as text: HTML line ends and tags taken out, but not an address in angle brackets
-    (``<jean@client.fr>``, as servers quote them in their reasons)."""
-    text = _HTML_TAG_RE.sub("", _BR_RE.sub("\n", note or ""))
-    return [line.rstrip() for line in html.unescape(text).splitlines()]
+    """A note's lines as text, without our facts line: HTML line ends and tags taken out, but not an
+    address in angle brackets (``<jean@client.fr>``, as servers quote them in their reasons)."""
+    text = html.unescape(_HTML_TAG_RE.sub("", _BR_RE.sub("\n", note or "")))
+    return [line.rstrip() for line in text.splitlines() if not line.strip().startswith(FACTS_MARKER)]
 
 
 def reply_excerpt_of(note: str) -> str | None:
