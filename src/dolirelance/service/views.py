@@ -49,10 +49,6 @@ class QuoteRow:
     next_model: str
     answers: tuple[AnswerRecord, ...] = ()  # the customer's replies and bounces, oldest first
 
-    @property
-    def last_answer(self) -> AnswerRecord | None:
-        return self.answers[-1] if self.answers else None
-
     def last_level(self, rt: Runtime) -> int | None:
         if self.last is None:
             return None
