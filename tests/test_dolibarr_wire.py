@@ -403,3 +403,14 @@ def test_company() -> None:
 def test_html_to_text() -> None:
     assert wire.html_to_text("a<br>b<br/>c &lt;d&gt;") == "a\nb\nc <d>"
     assert wire.html_to_text("") == ""
+    tagged = '<p class="x">Hello</p><a href="mailto:a@b.test">a@b.test</a><!-- c -->'
+    assert wire.html_to_text(tagged) == "Hello\na@b.test"
+
+
+def test_html_to_text_keeps_addresses_in_angle_brackets() -> None:
+    """A reply's sender and a bounce's reason keep the address a server or a mail client put in <...>."""
+    note = "De : Jean Martin <jean@client.test><br>Raison : 550 5.1.1 <jean@client.test>: User unknown"
+    assert wire.html_to_text(note).splitlines() == [
+        "De : Jean Martin <jean@client.test>",
+        "Raison : 550 5.1.1 <jean@client.test>: User unknown",
+    ]

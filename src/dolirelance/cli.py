@@ -653,31 +653,58 @@ def history(
     quote: Annotated[str | None, typer.Option(help="One quote (ref or id), closed ones too.")] = None,
     customer: Annotated[str | None, typer.Option(help="One customer (id or name), all its quotes.")] = None,
     open_: Annotated[bool, typer.Option("--open", help="All open quotes (the dashboard).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Follow-ups done: per quote, per customer, or for all open quotes."""
+    """Follow-ups done, with the customers' replies and bounces: per quote, per customer, or for all open quotes."""
     from dolirelance import service
 
     if sum((quote is not None, customer is not None, open_)) != 1:
         raise FollowUpError("say which history", remedy="use one of --quote REF, --customer ID-or-name, --open")
     settings = _settings(config)
 
-    async def work() -> list[service.HistoryLine]:
+    async def work() -> list[service.HistoryLine | service.AnswerLine]:
         async with service.open_runtime(settings) as rt:
             await service.require_access(rt, service.Access.READ)
             return await service.history_view(rt, quote=quote, customer=customer, open_only=open_)
 
     lines = _run(work())
     tz = _business_tz(settings)
-    table = Table(title=f"{len(lines)} follow-up(s)")
+    if as_json:
+        out.file.write(json.dumps([_history_json(line, tz) for line in lines], ensure_ascii=False, indent=1) + "\n")
+        return
+    count = {kind: sum(1 for line in lines if line.kind == kind) for kind in ("followup", "reply", "bounce")}
+    title = f"{count['followup']} follow-up(s)"
+    if count["reply"]:
+        title += f", {count['reply']} {'reply' if count['reply'] == 1 else 'replies'}"
+    if count["bounce"]:
+        title += f", {count['bounce']} {'bounce' if count['bounce'] == 1 else 'bounces'}"
+    table = Table(title=title)
     for column in ("Id", "Customer", "Quote", "Note", "Model", "Channel", "User", f"Date ({tz.key})", "Next", "File"):
-        table.add_column(column)
+        # a narrow terminal wraps notes and file names (an address, a file to open), never cuts them short
+        table.add_column(column, overflow="fold" if column in ("Note", "File") else "ellipsis")
     for line in lines:
+        quote_cell = text(line.quote_ref) + ("" if line.quote_open else " (closed)")
+        if not isinstance(line, service.HistoryLine):
+            answer = line.answer
+            table.add_row(
+                str(answer.event_id),
+                text(line.customer_name),
+                quote_cell,
+                text(_answer_note(answer)),
+                "",
+                "[magenta]reply[/]" if answer.kind == "reply" else "[red]bounce[/]",
+                "",
+                _when(answer.at, tz),
+                "",
+                text(answer.file_name or ""),
+            )
+            continue
         record = line.record
         table.add_row(
             str(record.event_id),
             text(line.customer_name),
-            text(line.quote_ref) + ("" if line.quote_open else " (closed)"),
+            quote_cell,
             text(record.note),
             text(record.model or ""),
             record.channel.value,
@@ -687,6 +714,53 @@ def history(
             text(record.file_name or ""),
         )
     out.print(table)
+
+
+def _short(value: str, limit: int = 100) -> str:
+    """One line, cut at ``limit`` characters (a table cell; --json keeps the whole text)."""
+    one_line = " ".join(value.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1].rstrip() + "…"
+
+
+def _answer_note(answer: Any) -> str:
+    """What a reply or bounce says, in one cell: who, and the first words or the server's reason."""
+    if answer.kind == "reply":
+        said = f': "{_short(answer.excerpt)}"' if answer.excerpt else " (no text)"
+        return f"reply from {answer.address or '?'}{said}"
+    return f"{answer.address or '?'} bounced" + (f": {_short(answer.reason)}" if answer.reason else "")
+
+
+def _history_json(line: Any, tz: ZoneInfo) -> dict[str, Any]:
+    about = {
+        "type": line.kind,  # followup, reply or bounce
+        "event_id": line.event_id,
+        "date": line.at.astimezone(tz).isoformat(),
+        "quote_id": line.answer.quote_id if line.kind != "followup" else line.record.quote_id,
+        "quote_ref": line.quote_ref,
+        "quote_open": line.quote_open,
+        "customer": line.customer_name or None,
+    }
+    if line.kind != "followup":
+        answer = line.answer
+        return about | {
+            "address": answer.address,
+            "subject": answer.subject,
+            "excerpt": answer.excerpt,
+            "reason": answer.reason,
+            "file": answer.file_name,
+        }
+    record = line.record
+    return about | {
+        "channel": record.channel.value,
+        "model": record.model,
+        "automatic": record.automatic,
+        "step": record.step,
+        "note": record.note,
+        "user": line.user_name or None,
+        "recipients": record.recipients,
+        "next_followup": _day(record.next_date) or None,
+        "file": record.file_name,
+    }
 
 
 @app.command()
@@ -738,10 +812,11 @@ def explain_cmd(
     settings = _settings(config)
     day = _parse_day(on, "--on")
 
-    async def work() -> tuple[Any, Any, Any, Any, Any]:
+    async def work() -> tuple[Any, Any, Any, Any, Any, list[service.QuoteAnswer]]:
         async with service.open_runtime(settings) as rt:
             await service.require_access(rt, service.Access.READ)
             decision, quote_, customer_, recipients = await service.explain(rt, ref, on=day)
+            answers = await service.quote_answers(rt, quote_, customer_)
             prepared = None
             if show_preview and decision.step is not None and recipients:
                 me = await rt.me()
@@ -754,9 +829,10 @@ def explain_cmd(
                     automatic_step=decision.step.number,
                     customer=customer_,
                 )
-            return decision, quote_, customer_, recipients, prepared
+            return decision, quote_, customer_, recipients, prepared, answers
 
-    decision, quote_, customer_, recipients, prepared = _run(work())
+    decision, quote_, customer_, recipients, prepared, answers = _run(work())
+    tz = _business_tz(settings)
     colour = {DecisionKind.DUE: "green", DecisionKind.NOT_DUE: "cyan", DecisionKind.SKIPPED: "yellow"}[decision.kind]
     out.print(f"[bold]{text(quote_.ref)}[/] {text(customer_.name)} — [{colour}]{text(decision.summary)}[/]")
     for line in decision.arithmetic:
@@ -767,6 +843,8 @@ def explain_cmd(
         out.print("  recipients: " + ", ".join(text(f"{r.name} <{r.email}> ({r.source})") for r in recipients))
     else:
         out.print("  recipients: none (no e-mail address on the quote's CUSTOMER contacts or the customer)")
+    for found in answers:
+        out.print(f"  {text(_explain_answer(found, tz))}")
     if not settings.auto.enabled:
         out.print("  [dim]note: \\[auto] enabled = false: the daemon sends nothing until it is enabled[/]")
     if prepared is not None and prepared.email is not None:
@@ -775,6 +853,21 @@ def explain_cmd(
         out.print(text(f"From: {email['From']}\nTo: {email['To']}\nSubject: {email['Subject']}"))
         out.print(f"Attachments: {text(', '.join(prepared.attachment_names))}\n")
         out.print(text(prepared.rendered.email_text))
+
+
+def _explain_answer(found: Any, tz: ZoneInfo) -> str:
+    """One reply or bounce of the quote, dated, as `explain` lists them."""
+    answer = found.answer
+    when = f"on {_when(answer.at, tz)} (event {answer.event_id})"
+    if answer.kind == "reply":
+        said = f': "{_short(answer.excerpt, 200)}"' if answer.excerpt else ""
+        return f"the customer replied {when} from {answer.address or '?'}{said}"
+    why = f" ({_short(answer.reason, 200)})" if answer.reason else ""
+    if found.address_blocked:
+        after = "automatic runs do not use it until the customer or contact card holding it is changed in Dolibarr"
+    else:
+        after = "the card holding it was changed in Dolibarr since: automatic runs may use it again"
+    return f"the address {answer.address or '?'} bounced {when}{why}; {after}"
 
 
 @app.command("run")

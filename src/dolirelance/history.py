@@ -33,6 +33,8 @@ FACTS_MARKER = "dolirelance:"
 
 _FACTS_RE = re.compile(r"dolirelance:\s*([^<\n\r]*)")
 _TAG_RE = re.compile(r"<[^>]+>")
+_BR_RE = re.compile(r"<br\s*/?>\r?\n?|</p>\r?\n?|</div>\r?\n?", re.IGNORECASE)  # a line end, "\n" or not after it
+_HTML_TAG_RE = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>")
 
 
 def encode_facts(facts: dict[str, str | int | None]) -> str:
@@ -170,6 +172,78 @@ def todo_of(event: AgendaEvent) -> TodoRecord | None:
     )
 
 
+# The text of reply and bounce events (French: the sales person reads it in Dolibarr). Written and read
+# back here only, so the history views find the excerpt and the reason in events recorded by any version.
+_REPLY_HEADERS = ("De :", "Date :", "Objet :")
+_REPLY_FULL_MESSAGE = "Message complet :"
+_REPLY_NO_TEXT = "(message sans texte)"
+_BOUNCE_REASON = "Raison donnée par le serveur :"
+
+
+def compose_reply_text(
+    *, sender: str, sender_name: str, local_time: str, subject: str, excerpt: str, stored_file: str
+) -> str:
+    """The note of an ``AC_RELANCE_REPLY`` event, before its facts line."""
+    return "\n".join(
+        [
+            f"De : {sender_name} <{sender}>" if sender_name else f"De : {sender}",
+            f"Date : {local_time}",
+            f"Objet : {subject}",
+            "",
+            excerpt or _REPLY_NO_TEXT,
+            "",
+            f"{_REPLY_FULL_MESSAGE} {stored_file} (fichiers joints du devis)",
+        ]
+    )
+
+
+def compose_bounce_text(*, sent_day: str, address: str, reason: str) -> str:
+    """The note of an ``AC_RELANCE_BOUNCE`` event, before its facts line."""
+    return "\n".join(
+        [
+            f"La relance du {sent_day} à {address} n'a pas pu être remise (échec définitif).",
+            f"{_BOUNCE_REASON} {reason}",
+            "",
+            "Les relances automatiques n'utilisent plus cette adresse tant que le client ou le contact "
+            "n'est pas modifié dans Dolibarr.",
+        ]
+    )
+
+
+def _text_lines(note: str) -> list[str]:
+    """A note's lines as text, without our facts line: HTML line ends and tags taken out, but not an
+    address in angle brackets (``<jean@client.fr>``, as servers quote them in their reasons)."""
+    text = html.unescape(_HTML_TAG_RE.sub("", _BR_RE.sub("\n", note or "")))
+    return [line.rstrip() for line in text.splitlines() if not line.strip().startswith(FACTS_MARKER)]
+
+
+def reply_excerpt_of(note: str) -> str | None:
+    """The first lines of the customer's message kept in a reply event (None when it had no text).
+
+    Tolerant of what Dolibarr does to notes (restricted HTML, ``<br>`` for line ends): the header
+    lines and the closing "Message complet" line are dropped, blank-line runs made one.
+    """
+    lines = _text_lines(note)
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith(_REPLY_HEADERS)):
+        lines.pop(0)
+    while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith(_REPLY_FULL_MESSAGE)):
+        lines.pop()
+    kept: list[str] = []
+    for line in lines:
+        if line.strip() or (kept and kept[-1].strip()):
+            kept.append(line)
+    excerpt = "\n".join(kept).strip()
+    return excerpt if excerpt and excerpt != _REPLY_NO_TEXT else None
+
+
+def bounce_reason_of(note: str) -> str | None:
+    """The receiving server's reason kept in a bounce event."""
+    for line in _text_lines(note):
+        if line.strip().startswith(_BOUNCE_REASON):
+            return line.strip().removeprefix(_BOUNCE_REASON).strip() or None
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerRecord:
     """A customer's reply or a permanent bounce, rebuilt from its Dolibarr event."""
@@ -182,6 +256,10 @@ class AnswerRecord:
     at: datetime  # when the message arrived (its Date)
     key: str | None  # the mailbox message it came from ("mail:<mailbox>:<uidvalidity>:<uid>")
     address: str | None  # the sender (reply) or the address that bounced
+    subject: str | None = None  # a reply's subject
+    excerpt: str | None = None  # a reply's first lines, quoted text left out
+    reason: str | None = None  # a bounce's reason, as the receiving server gave it
+    file_name: str | None = None  # a reply's message as an .eml in the quote's attached files
 
     def on(self, tz: ZoneInfo) -> date:
         return self.at.astimezone(tz).date()
@@ -191,15 +269,20 @@ def answer_of(event: AgendaEvent) -> AnswerRecord | None:
     if event.code not in ANSWER_CODES:
         return None
     facts = decode_facts(event.note)
+    reply = event.code == CODE_REPLY
     return AnswerRecord(
         event_id=event.id,
-        kind="reply" if event.code == CODE_REPLY else "bounce",
+        kind="reply" if reply else "bounce",
         quote_id=quote_id_of(event),
         customer_id=event.customer_id,
         contact_id=_int_or_none(facts.get("contact")) or (event.contact_ids[0] if event.contact_ids else None),
         at=event.start,
         key=facts.get("key"),
         address=(facts.get("address") or "").lower() or None,
+        subject=(event.email_subject or None) if reply else None,
+        excerpt=reply_excerpt_of(event.note) if reply else None,
+        reason=None if reply else bounce_reason_of(event.note),
+        file_name=facts.get("file") if reply else None,
     )
 
 

@@ -204,7 +204,9 @@ def epoch_to_datetime(epoch: int | None, tz: ZoneInfo) -> datetime | None:
     return datetime.fromtimestamp(epoch, UTC).astimezone(tz)
 
 
-_TAG = re.compile(r"<[^>]*>")
+# A tag: a name, then attributes or the end. An address in angle brackets ("Jean <jean@client.fr>",
+# "550 5.1.1 <jean@client.fr>: User unknown") is text, kept.
+_TAG = re.compile(r"<!--.*?-->|<\s*/?\s*[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]*)?/?\s*>", re.DOTALL)
 _BREAK = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
 
 

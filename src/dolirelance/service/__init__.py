@@ -10,6 +10,7 @@ One module per use case, each importing only those above it:
 - :mod:`.delivery`: claim, send or file, record (the exactly-once core), and retry;
 - :mod:`.manual`: remind and mass follow-ups;
 - :mod:`.auto`: the automatic run and ``explain``;
+- :mod:`.answers`: a quote's replies and bounces as ``explain`` shows them;
 - :mod:`.report`: the effectiveness report (which follow-ups pay), read in bulk.
 
 Importing this package imports none of them: each name is imported from its module when first used,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from dolirelance.files import write_atomically
     from dolirelance.policy import SkipReason
     from dolirelance.service.access import Access, access_of, require_access
+    from dolirelance.service.answers import QuoteAnswer, quote_answers
     from dolirelance.service.auto import (
         AutoReport,
         auto_rules,
@@ -88,6 +90,7 @@ if TYPE_CHECKING:
         state_directory,
     )
     from dolirelance.service.views import (
+        AnswerLine,
         HistoryLine,
         QuoteRow,
         QuotesSelection,
@@ -104,6 +107,7 @@ if TYPE_CHECKING:
 
 _MODULE_OF = {
     "Access": "dolirelance.service.access",
+    "AnswerLine": "dolirelance.service.views",
     "Attempt": "dolirelance.service.delivery",
     "AutoReport": "dolirelance.service.auto",
     "CHANNEL_LABELS_FR": "dolirelance.service.delivery",
@@ -117,6 +121,7 @@ _MODULE_OF = {
     "MessageOutcome": "dolirelance.service.replies",
     "Outcome": "dolirelance.service.delivery",
     "PreparedFollowUp": "dolirelance.service.prepare",
+    "QuoteAnswer": "dolirelance.service.answers",
     "QuoteRow": "dolirelance.service.views",
     "QuotesSelection": "dolirelance.service.views",
     "REQUIRED_RIGHTS": "dolirelance.service.runtime",
@@ -157,6 +162,7 @@ _MODULE_OF = {
     "plan_mass": "dolirelance.service.manual",
     "prepare_followup": "dolirelance.service.prepare",
     "quote_pdfs": "dolirelance.service.prepare",
+    "quote_answers": "dolirelance.service.answers",
     "quotes_overview": "dolirelance.service.views",
     "quotes_screen": "dolirelance.service.views",
     "quotes_selection": "dolirelance.service.views",
@@ -192,6 +198,7 @@ __all__ = [
     "REQUIRED_RIGHTS",
     "SENT_STATES",
     "Access",
+    "AnswerLine",
     "Attempt",
     "AutoReport",
     "ChannelChoice",
@@ -203,6 +210,7 @@ __all__ = [
     "MessageOutcome",
     "Outcome",
     "PreparedFollowUp",
+    "QuoteAnswer",
     "QuoteRow",
     "QuotesSelection",
     "RepliesReport",
@@ -240,6 +248,7 @@ __all__ = [
     "open_runtime",
     "plan_mass",
     "prepare_followup",
+    "quote_answers",
     "quote_pdfs",
     "quotes_overview",
     "quotes_screen",

@@ -34,7 +34,15 @@ from typing import Any, Literal
 from dolirelance.config import ImapSettings
 from dolirelance.domain import NewAgendaEvent, Quote, QuoteContact
 from dolirelance.errors import DolibarrError, LedgerError, MailboxError
-from dolirelance.history import CODE_BOUNCE, CODE_REPLY, CODE_TODO, QuoteHistory, compose_note
+from dolirelance.history import (
+    CODE_BOUNCE,
+    CODE_REPLY,
+    CODE_TODO,
+    QuoteHistory,
+    compose_bounce_text,
+    compose_note,
+    compose_reply_text,
+)
 from dolirelance.imap import RepliesMailbox, mailbox_name
 from dolirelance.inbound import FailedRecipient, InboundMessage, UnreadableMessage, read_message
 from dolirelance.ledger import FINISHED_MESSAGE_STATES, Entry, MailboxLedger, MessageState
@@ -322,17 +330,8 @@ async def _record_reply(
     stored = await rt.dolibarr.upload_document(quote, file_name, raw, overwrite=True)
     who = inbound.sender_name or inbound.sender
     local = at.astimezone(rt.tz).strftime("%d/%m/%Y %H:%M")
-    note = "\n".join(
-        [
-            f"De : {who} <{inbound.sender}>" if inbound.sender_name else f"De : {inbound.sender}",
-            f"Date : {local}",
-            f"Objet : {inbound.subject}",
-            "",
-            inbound.excerpt or "(message sans texte)",
-            "",
-            f"Message complet : {stored} (fichiers joints du devis)",
-        ]
-    )
+    note = compose_reply_text(sender=inbound.sender, sender_name=inbound.sender_name, local_time=local,
+                              subject=inbound.subject, excerpt=inbound.excerpt, stored_file=stored)  # fmt: skip
     facts: dict[str, str | int | None] = {
         "key": key,
         "address": inbound.sender,
@@ -369,15 +368,7 @@ async def _record_bounce(
     quote = ctx.quote
     at = _when(rt, inbound)
     sent = (followup.sent_at or followup.created_at).astimezone(rt.tz).strftime("%d/%m/%Y")
-    note = "\n".join(
-        [
-            f"La relance du {sent} à {failure.address} n'a pas pu être remise (échec définitif).",
-            f"Raison donnée par le serveur : {failure.reason}",
-            "",
-            "Les relances automatiques n'utilisent plus cette adresse tant que le client ou le contact "
-            "n'est pas modifié dans Dolibarr.",
-        ]
-    )
+    note = compose_bounce_text(sent_day=sent, address=failure.address, reason=failure.reason)
     facts: dict[str, str | int | None] = {
         "key": key,
         "address": failure.address,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from dolirelance.domain import (
@@ -23,6 +23,7 @@ from dolirelance.errors import (
 from dolirelance.history import (
     CODE_PREFIX,
     CODE_TODO,
+    AnswerRecord,
     FollowUpRecord,
     QuoteHistory,
     TodoRecord,
@@ -46,6 +47,7 @@ class QuoteRow:
     last: FollowUpRecord | None
     next_todo: TodoRecord | None
     next_model: str
+    answers: tuple[AnswerRecord, ...] = ()  # the customer's replies and bounces, oldest first
 
     def last_level(self, rt: Runtime) -> int | None:
         if self.last is None:
@@ -122,15 +124,7 @@ async def iter_quote_rows(
             todo = history.next_todo
             if due_only and (todo is None or todo.due_on(rt.tz) > today):
                 continue
-            rows.append(
-                QuoteRow(
-                    quote=quote,
-                    customer=customers.get(quote.customer_id),
-                    last=history.last,
-                    next_todo=todo,
-                    next_model=next_model_name(rt, history.last),
-                )
-            )
+            rows.append(_row(rt, quote, customers.get(quote.customer_id), history))
         if rows:
             yield rows
 
@@ -234,15 +228,19 @@ async def quotes_screen(
         load_history(rt, [q.id for q in shown]),
     )
     return [
-        QuoteRow(
-            quote=quote,
-            customer=customers.get(quote.customer_id),
-            last=histories.get(quote.id, QuoteHistory()).last,
-            next_todo=histories.get(quote.id, QuoteHistory()).next_todo,
-            next_model=next_model_name(rt, histories.get(quote.id, QuoteHistory()).last),
-        )
-        for quote in shown
+        _row(rt, quote, customers.get(quote.customer_id), histories.get(quote.id, QuoteHistory())) for quote in shown
     ]
+
+
+def _row(rt: Runtime, quote: Quote, customer: Customer | None, history: QuoteHistory) -> QuoteRow:
+    return QuoteRow(
+        quote=quote,
+        customer=customer,
+        last=history.last,
+        next_todo=history.next_todo,
+        next_model=next_model_name(rt, history.last),
+        answers=history.answers,
+    )
 
 
 async def _histories_of(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, QuoteHistory]:
@@ -273,11 +271,45 @@ async def _represented_by(rt: Runtime, user_id: int, customer_ids: Sequence[int]
 
 @dataclass(frozen=True)
 class HistoryLine:
+    """A follow-up done, as the history shows it."""
+
     record: FollowUpRecord
     quote_ref: str
     customer_name: str
     user_name: str
     quote_open: bool
+
+    kind = "followup"
+
+    @property
+    def at(self) -> datetime:
+        return self.record.done_at
+
+    @property
+    def event_id(self) -> int:
+        return self.record.event_id
+
+
+@dataclass(frozen=True)
+class AnswerLine:
+    """A customer's reply or a permanent bounce of a follow-up, as the history shows it."""
+
+    answer: AnswerRecord
+    quote_ref: str
+    customer_name: str
+    quote_open: bool
+
+    @property
+    def kind(self) -> str:
+        return self.answer.kind  # "reply" or "bounce"
+
+    @property
+    def at(self) -> datetime:
+        return self.answer.at
+
+    @property
+    def event_id(self) -> int:
+        return self.answer.event_id
 
 
 async def history_view(
@@ -286,8 +318,13 @@ async def history_view(
     quote: str | None = None,
     customer: str | None = None,
     open_only: bool = False,
-) -> list[HistoryLine]:
-    """Follow-ups of one quote, of one customer (all its quotes, closed ones too), or of all open quotes."""
+) -> list[HistoryLine | AnswerLine]:
+    """Follow-ups of one quote, of one customer (all its quotes, closed ones too), or of all open quotes,
+    with the customers' replies and bounces among them, newest first.
+
+    The replies and bounces come in the same paged events query as the follow-ups (their codes share the
+    ``AC_RELANCE`` prefix): no request per quote.
+    """
     flt = EventFilter(code_prefix=CODE_PREFIX, element_type="propal")
     quotes: dict[int, Quote] = {}
     if quote is not None:
@@ -307,38 +344,46 @@ async def history_view(
     else:
         raise FollowUpError("say which history", remedy="use --quote REF, --customer ID-or-name or --open")
     events = await rt.dolibarr.list_events(flt)
-    records = [r for h in group_by_quote(events).values() for r in h.followups]
-    if open_only:  # the quotes named by a follow-up, not every open quote
-        named = tuple(sorted({r.quote_id for r in records if r.quote_id is not None}))
+    histories = group_by_quote(events).values()
+    records = [r for h in histories for r in h.followups]
+    answers = [a for h in histories for a in h.answers]
+    if open_only:  # the quotes named by a follow-up or an answer, not every open quote
+        named = tuple(sorted({qid for qid in _quote_ids(records, answers) if qid is not None}))
         if named:
             quotes.update((q.id, q) for q in await rt.dolibarr.list_quotes(QuoteFilter(ids=named)))
     if open_only or customer is not None:
         records = [r for r in records if r.quote_id in quotes]
-    missing_quotes = {r.quote_id for r in records if r.quote_id is not None and r.quote_id not in quotes}
+        answers = [a for a in answers if a.quote_id in quotes]
+    missing_quotes = {qid for qid in _quote_ids(records, answers) if qid is not None and qid not in quotes}
     if missing_quotes:
         wanted = QuoteFilter(statuses=tuple(QuoteStatus), ids=tuple(sorted(missing_quotes)))
         quotes.update((q.id, q) for q in await rt.dolibarr.list_quotes(wanted))
     customers = await rt.dolibarr.list_customers({q.customer_id for q in quotes.values()}) if quotes else {}
-    lines = []
-    for record in sorted(records, key=lambda r: (r.done_at, r.event_id), reverse=True):
-        quote_of_record = quotes.get(record.quote_id or -1)
-        cust = customers.get(quote_of_record.customer_id) if quote_of_record else None
+
+    def about(quote_id: int | None) -> tuple[str, str, bool]:
+        """The quote's ref, its customer's name, whether it is open."""
+        the_quote = quotes.get(quote_id or -1)
+        cust = customers.get(the_quote.customer_id) if the_quote else None
+        return (the_quote.ref if the_quote else f"#{quote_id}", cust.name if cust else "",
+                bool(the_quote and the_quote.is_open))  # fmt: skip
+
+    lines: list[HistoryLine | AnswerLine] = []
+    for record in records:
         user_name = ""
         if record.owner_id:
             try:
                 user_name = (await rt.user(record.owner_id)).full_name
             except DolibarrError:
                 user_name = f"#{record.owner_id}"
-        lines.append(
-            HistoryLine(
-                record=record,
-                quote_ref=quote_of_record.ref if quote_of_record else f"#{record.quote_id}",
-                customer_name=cust.name if cust else "",
-                user_name=user_name,
-                quote_open=bool(quote_of_record and quote_of_record.is_open),
-            )
-        )
-    return lines
+        ref, customer_name, is_open = about(record.quote_id)
+        lines.append(HistoryLine(record, ref, customer_name, user_name, is_open))
+    lines.extend(AnswerLine(answer, *about(answer.quote_id)) for answer in answers)
+    return sorted(lines, key=lambda line: (line.at, line.event_id), reverse=True)
+
+
+def _quote_ids(records: Sequence[FollowUpRecord], answers: Sequence[AnswerRecord]) -> Iterator[int | None]:
+    yield from (record.quote_id for record in records)
+    yield from (answer.quote_id for answer in answers)
 
 
 @dataclass(frozen=True)

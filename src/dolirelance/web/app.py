@@ -49,6 +49,7 @@ from dolirelance.report import Report, as_dict
 from dolirelance.service import (
     ChannelChoice,
     FollowUpOutcome,
+    HistoryLine,
     MassItem,
     MassSelection,
     PreparedFollowUp,
@@ -882,7 +883,7 @@ async def _render_new(
         today=rt.today().isoformat(), channel=channel, done=done, recipients=recipients, chosen=chosen,
         # one token per form shown: posting it twice (a double click) makes one follow-up, not two
         attempt=attempt or secrets.token_hex(16), confirm_recent=confirm_recent,
-        day_off=_day_off_label(rt), today_day=rt.today(),
+        day_off=_day_off_label(rt), today_day=rt.today(), local=lambda moment: moment.astimezone(rt.tz),
     )
 
 
@@ -1090,6 +1091,7 @@ async def followups_page(request: Request, session: Session) -> Response:
     lang = _language(request, session)
     title_ref = ""
     async with state.runtime(session) as rt:
+        tz = rt.tz
         if quote_id is not None:
             quote = await read_quote(rt, int(quote_id))
             title = f"{LABELS[lang]['followups_of_quote']} {quote.ref}"
@@ -1102,13 +1104,13 @@ async def followups_page(request: Request, session: Session) -> Response:
         else:
             title = f"{LABELS[lang]['followups']} — {LABELS[lang]['all_open_quotes']}"
             lines = await history_view(rt, open_only=True)
-    files = {
-        line.record.event_id: state.dolibarr_document_url(line.quote_ref, line.record.file_name)
-        for line in lines
-        if line.record.file_name and not line.quote_ref.startswith("#")
-    }
+    files: dict[int, str] = {}  # a letter's PDF, a reply's message (.eml): Dolibarr's own download page
+    for line in lines:
+        name = line.record.file_name if isinstance(line, HistoryLine) else line.answer.file_name
+        if name and not line.quote_ref.startswith("#"):
+            files[line.event_id] = state.dolibarr_document_url(line.quote_ref, name)
     return _render(request, session, "followups.html", title=title, title_ref=title_ref, lines=lines, files=files,
-                   quote_id=quote_id, customer_id=customer_id)
+                   quote_id=quote_id, customer_id=customer_id, local=lambda moment: moment.astimezone(tz))
 
 
 @logged_in

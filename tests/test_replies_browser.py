@@ -1,0 +1,133 @@
+"""Replies and bounces on the web pages in Debian's Chromium, at a desktop's and a phone's width, checked by
+axe-core: the quote's "Suivi" with the reply, "Suivi des relances" with the bounce, "Nouvelle relance"
+with the reply's box.
+
+They are recorded the real way first: the automatic run's e-mails, a reply and a bounce delivered into a
+real dovecot, the mailbox read once (``read_replies``, what ``replies --once`` runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import MutableClock, product_settings
+from dolirelance.service import open_runtime, read_replies, run_auto
+from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
+from dolirelance.testing.imap_server import DovecotServer, dovecot_available
+from dolirelance.testing.smtp_sink import SmtpSink
+from dolirelance.web import create_web_app
+from test_replies import PASSWORD_ENV, dovecot, with_imap
+from test_replies_history import AFTER_THE_REPLIES, BOUNCED, REPLIER, Answered, deliver_reply_and_bounce
+from test_web import web_settings
+from test_web_browser import CHROMIUM, CHROMIUM_ARGS
+from test_web_pages_browser import AXE_JS, FAILING_IMPACTS, PAGE_SHOTS, WIDTHS, _axe
+from test_web_pages_browser import pytestmark as pages_mark
+
+__all__ = ["dovecot"]  # the fixture, served here too
+
+pytestmark = [
+    *pages_mark,
+    pytest.mark.skipif(
+        not dovecot_available() and not os.environ.get("CI"),
+        reason="dovecot-imapd is not installed (.ci/run installs it)",
+    ),
+]
+
+
+@dataclass
+class Served:
+    url: str
+    answered: Answered
+
+
+@pytest.fixture
+def served(
+    tmp_path: Path,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+    clock: MutableClock,
+    dovecot: DovecotServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Served]:
+    """The reply and the bounce recorded by the service, then the web pages served over HTTP."""
+    monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
+    settings = with_imap(product_settings(tmp_path, smtp_sink.port, sample_data.api_keys["jdupont"]), dovecot)
+
+    async def record() -> Answered:
+        transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
+        async with open_runtime(settings, transport=transport, now=clock) as rt:
+            assert len((await run_auto(rt)).sent) == 3
+            clock.set(AFTER_THE_REPLIES)
+            answered = deliver_reply_and_bounce(smtp_sink, dovecot, sample_data)
+            assert [m.outcome for m in (await read_replies(rt)).messages] == ["recorded", "recorded"]
+            return answered
+
+    answered = asyncio.run(record())
+    web_dir = tmp_path / "web"
+    web_dir.mkdir()
+    with serve_in_thread(create_app(fake_dolibarr)) as dolibarr_url:
+        web = web_settings(web_dir, dolibarr_url=dolibarr_url, smtp_port=smtp_sink.port)
+        with serve_in_thread(create_web_app(web, now=lambda: AFTER_THE_REPLIES)) as web_url:
+            yield Served(web_url.removesuffix("/api/index.php"), answered)
+
+
+def test_replies_and_bounces_on_the_pages_at_both_widths_with_axe_core(served: Served) -> None:
+    """Each page shows the reply or the bounce, fits the window, and has no serious axe-core violation."""
+    from playwright.sync_api import expect, sync_playwright
+
+    PAGE_SHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for width_name, viewport in WIDTHS.items():
+                context = browser.new_context(viewport=viewport, bypass_csp=True, locale="fr-FR")
+                page = context.new_page()
+                page.set_default_timeout(20_000)
+
+                def check(name: str, *, width: str = width_name, pg: Any = page) -> None:
+                    pg.wait_for_load_state("networkidle")
+                    wide, window = pg.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+                    if wide > window:
+                        problems.append(f"{name} at {width}: page {wide} px wide in {window} px")
+                    for violation in _axe(pg):
+                        if violation.get("impact") in FAILING_IMPACTS:
+                            problems.append(f"{name} at {width}: axe {violation['impact']} {violation['id']}: "
+                                            f"{[n['target'] for n in violation['nodes']][:3]}")
+                    pg.screenshot(path=str(PAGE_SHOTS / f"{name}-{width}.png"), full_page=True)
+
+                page.goto(f"{served.url}/login")
+                page.fill("input[name=login]", "jdupont")
+                page.fill("input[name=password]", "relance")
+                page.click("button[type=submit]")
+                expect(page.locator("h1")).to_have_text("Relance massive")
+
+                page.goto(f"{served.url}/quotes/{served.answered.reply_quote}/followups")
+                reply = page.locator("tr.answer.reply")
+                expect(reply).to_contain_text(f"Réponse de {REPLIER}")
+                expect(reply).to_contain_text("Nous signons la semaine prochaine")
+                expect(reply).to_contain_text("30/11/2026 09:12")
+                check("18-suivi-devis-reponse")
+
+                page.goto(f"{served.url}/followups")
+                expect(page.locator("tr.answer.bounce")).to_contain_text(f"{BOUNCED} : e-mail non remis")
+                expect(page.locator("tr.answer")).to_have_count(2)
+                check("19-suivi-reponse-et-echec")
+
+                page.goto(f"{served.url}/quotes/{served.answered.reply_quote}/followup")
+                expect(page.locator("#answers")).to_contain_text(f"Le client a répondu le 30/11/2026 09:12 ({REPLIER})")
+                check("20-nouvelle-relance-client-a-repondu")
+                context.close()
+        finally:
+            browser.close()
+    assert AXE_JS.is_file()
+    assert not problems, "\n".join(problems)
