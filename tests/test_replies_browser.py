@@ -9,7 +9,6 @@ real dovecot, the mailbox read once (``read_replies``, what ``replies --once`` r
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,14 @@ import httpx
 import pytest
 
 from conftest import MutableClock, product_settings
+from dolirelance.config import load_config
 from dolirelance.service import open_runtime, read_replies, run_auto
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
-from dolirelance.testing.imap_server import DovecotServer, dovecot_available
+from dolirelance.testing.imap_server import DovecotServer
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
-from test_replies import PASSWORD_ENV, dovecot, with_imap
+from mailbox_samples import IMAP_PASSWORD_ENV, NEEDS_DOVECOT, add_imap_section
+from test_replies import dovecot
 from test_replies_history import AFTER_THE_REPLIES, BOUNCED, REPLIER, Answered, deliver_reply_and_bounce
 from test_web import web_settings
 from test_web_browser import CHROMIUM, CHROMIUM_ARGS
@@ -35,10 +36,7 @@ __all__ = ["dovecot"]  # the fixture, served here too
 
 pytestmark = [
     *pages_mark,
-    pytest.mark.skipif(
-        not dovecot_available() and not os.environ.get("CI"),
-        reason="dovecot-imapd is not installed (.ci/run installs it)",
-    ),
+    NEEDS_DOVECOT,
 ]
 
 
@@ -59,8 +57,10 @@ def served(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Served]:
     """The reply and the bounce recorded by the service, then the web pages served over HTTP."""
-    monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
-    settings = with_imap(product_settings(tmp_path, smtp_sink.port, sample_data.api_keys["jdupont"]), dovecot)
+    monkeypatch.setenv(IMAP_PASSWORD_ENV, dovecot.password)
+    config = product_settings(tmp_path, smtp_sink.port, sample_data.api_keys["jdupont"]).base_dir / "dolirelance.toml"
+    add_imap_section(config, dovecot)
+    settings = load_config(config)
 
     async def record() -> Answered:
         transport = httpx.ASGITransport(app=create_app(fake_dolibarr))

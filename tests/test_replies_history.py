@@ -9,7 +9,6 @@ every view then reads them back from Dolibarr's events alone.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,10 +20,12 @@ from conftest import ON_EACH_RECORDED_VERSION, MutableClock
 from dolirelance.demo import write_demo_config
 from dolirelance.service import Runtime, read_replies, run_auto
 from dolirelance.testing import FakeDolibarr, SampleData
-from dolirelance.testing.imap_server import DovecotServer, dovecot_available
+from dolirelance.testing.imap_server import DovecotServer
 from dolirelance.testing.smtp_sink import SmtpSink
+from mailbox_samples import NEEDS_DOVECOT
+from mailbox_samples import sample_message as sample
 from test_cli_followup import Cli, cli, flat
-from test_replies import dovecot, sample, settings
+from test_replies import dovecot, settings
 from test_web import Web, sink, web
 
 __all__ = ["cli", "dovecot", "settings", "sink", "web"]  # the fixtures, served here too
@@ -32,10 +33,7 @@ __all__ = ["cli", "dovecot", "settings", "sink", "web"]  # the fixtures, served 
 pytestmark = [
     ON_EACH_RECORDED_VERSION,
     # CI (.ci/run sets CI) installs dovecot: there a missing one fails instead of skipping
-    pytest.mark.skipif(
-        not dovecot_available() and not os.environ.get("CI"),
-        reason="dovecot-imapd is not installed (.ci/run installs it)",
-    ),
+    NEEDS_DOVECOT,
 ]
 
 REPLIER = "sophie.dupont@garage-dupont.test"  # answers the follow-up of `about_to_expire`
