@@ -41,6 +41,7 @@ from dolirelance.errors import (
     DolibarrNotFound,
     DolibarrUnavailable,
     DolirelanceError,
+    ErrorCode,
     FollowUpError,
     RecentFollowUp,
 )
@@ -81,7 +82,7 @@ from dolirelance.web.labels import LABELS, LANGUAGES
 from dolirelance.web.report_page import REPORT_LABELS, ReportCache, ReportQuery, number_text, percent_text
 from dolirelance.web.security import SESSION_COOKIE, LoginLimiter, Session, SessionStore, csrf_ok
 from dolirelance.web.selections import SelectionCache
-from dolirelance.web.user_errors import PageError, outcome_note, page_error
+from dolirelance.web.user_errors import PageError, outcome_note, page_error, plan_note
 
 __all__ = ["create_web_app", "serve_web"]
 
@@ -776,15 +777,8 @@ def _preview_lines(rt: Runtime, items: Sequence[MassItem], lang: str) -> list[di
         if recent and last is not None:
             warning = labels["recent_short"].format(when=_format_date(last.done_at, lang), model=last.model or "?")
         problem = None
-        if item.problem:
-            if not quote.is_open:
-                problem = labels["quote_not_open"]
-            elif item.refused and not recent:
-                problem = labels["in_progress_elsewhere"]
-            elif item.channel is Channel.EMAIL and not recipients:
-                problem = labels["no_email_short"]
-            elif not recent:
-                problem = item.problem
+        if item.problem and not (recent and item.problem_code is ErrorCode.RECENT):  # the warning says it
+            problem = plan_note(item.problem_code, lang)
         lines.append({"item": item, "recipients": recipients, "warning": warning, "problem": problem,
                       "held": bool(item.problem)})
     return lines
@@ -1021,16 +1015,10 @@ async def new_preview_letter(request: Request, session: Session) -> Response:
                     headers={"content-disposition": f'inline; filename="{prepared.letter_file_name}"'})
 
 
-def _outcome_error(outcome: FollowUpOutcome, labels: dict[str, str]) -> FormError:
+def _outcome_error(outcome: FollowUpOutcome, lang: str) -> FormError:
     """A follow-up that did not end well, in the page's words (the service's own text as the detail)."""
-    if outcome.outcome == "refused":
-        done = outcome.error is not None and "already done" in outcome.error
-        return FormError(labels["already_done" if done else "err_in_progress"])
-    if outcome.outcome == "uncertain":
-        return FormError(labels["err_mail_uncertain"], labels["err_mail_uncertain_remedy"], outcome.error)
-    if outcome.outcome == "sent-not-recorded":
-        return FormError(labels["not_recorded_yet"], labels["not_recorded_yet_remedy"], outcome.error)
-    return FormError(labels["err_generic"], labels["err_admin_remedy"], outcome.error)
+    note = outcome_note(outcome, lang) or PageError(LABELS[lang]["err_generic"])
+    return FormError(note.message, note.remedy, note.detail)
 
 
 @logged_in
@@ -1055,7 +1043,7 @@ async def new_submit(request: Request, session: Session) -> Response:
             if letter_out is not None and letter_out.is_file():
                 state.record_owner(letter_out, session.login)
             if not outcome.ok:
-                raise _outcome_error(outcome, labels)
+                raise _outcome_error(outcome, lang)
         except RecentFollowUp:
             prepared = await _prepare_preview(rt, asked, Channel(asked.channel_text), labels)
             error = (await _recent_warning(rt, prepared, lang) or labels["err_followup"], labels["recent_confirm"])
