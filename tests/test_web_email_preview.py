@@ -15,6 +15,7 @@ from conftest import SAMPLE_NOW
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
+from dolirelance.web.email_frames import EmailFrames, frame_policy
 from test_web import FAKE_URL, XSS_NAME, Web, csrf_of, run_mass, seed_xss_customer, web_settings
 from test_web import sink as sink  # the fixture, shared
 
@@ -140,3 +141,21 @@ async def test_dolibarr_values_in_the_framed_html_are_text(web: Web) -> None:
     assert answer.status_code == 200, answer.text
     framed = await _framed(web, answer.text)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in framed and XSS_NAME not in framed
+
+
+def test_kept_previews_are_per_session_short_lived_and_bounded() -> None:
+    now = [0.0]
+    frames = EmailFrames(max_age=900, max_entries=3, clock=lambda: now[0])
+    first = frames.keep("session-a", "<p>a</p>")
+    assert frames.get("session-a", first) == "<p>a</p>" and frames.get("session-b", first) is None
+    now[0] = 901
+    assert frames.get("session-a", first) is None  # too old
+    tokens = [frames.keep("session-a", f"<p>{n}</p>") for n in range(4)]
+    assert frames.get("session-a", tokens[0]) is None  # the oldest went when a fourth came
+    assert [frames.get("session-a", token) for token in tokens[1:]] == ["<p>1</p>", "<p>2</p>", "<p>3</p>"]
+
+
+def test_the_frame_policy_allows_only_the_admins_image_hosts() -> None:
+    policy = frame_policy(["cdn.example.fr"])
+    assert "img-src data: https://cdn.example.fr http://cdn.example.fr;" in policy
+    assert policy.startswith("sandbox;") and "script-src" not in policy and "connect-src" not in policy

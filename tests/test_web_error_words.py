@@ -130,3 +130,9 @@ async def test_a_mass_run_says_in_french_why_each_quote_was_left_out(web: Web) -
     assert "Relancé il y a peu : écarté" in page
     for english in ("is signed", "no e-mail address", "less than"):
         assert english not in page, english
+
+
+def test_the_tree_in_the_docstring_is_the_tree() -> None:
+    """errors.py draws its classes and their codes: the drawing matches the classes."""
+    drawn = dict(re.findall(r"^[\s│├└─]*([A-Z]\w+)\s{2,}([a-z-]+)$", errors.__doc__ or "", re.M))
+    assert drawn == {cls.__name__: cls.code.value for cls in ERROR_CLASSES}

@@ -3,8 +3,37 @@
 Every error a user can meet carries a message that says what is wrong and, where one
 exists, a remedy (what to do). The CLI prints ``error: <message>`` then the remedy.
 
-Every class also carries its :class:`ErrorCode` (``code``): front ends that word errors themselves
-(the web pages, in the page's language) choose their words by it, never by the English message.
+Every class also carries its own :class:`ErrorCode` (``code``): front ends that word errors
+themselves (the web pages, in the page's language) choose their words by it, never by the English
+message. The tree, with each class's code::
+
+    DolirelanceError                    error
+    ├── ConfigError                     config
+    ├── DolibarrError                   dolibarr
+    │   ├── DolibarrUnavailable         dolibarr-unavailable
+    │   ├── DolibarrAuthError           dolibarr-auth
+    │   ├── DolibarrNotFound            dolibarr-not-found
+    │   ├── DolibarrRequestError        dolibarr-request
+    │   └── DolibarrResponseError       dolibarr-response
+    ├── TemplateError                   template
+    ├── LetterError                     letter
+    ├── MailError                       mail
+    │   ├── MailTemporaryError          mail-temporary
+    │   ├── MailPermanentError          mail-permanent
+    │   └── MailUncertain               mail-uncertain
+    ├── FollowUpError                   follow-up
+    │   ├── NoEmailAddress              no-email
+    │   ├── QuoteNotOpen                quote-not-open
+    │   ├── FollowUpInProgress          in-progress
+    │   │   └── FollowUpAlreadyDone     already-done
+    │   ├── RecentFollowUp              recent
+    │   ├── UnknownModel                unknown-model
+    │   └── NoCustomerMatch             no-customer
+    ├── AccessDenied                    access-denied
+    ├── SetupIncomplete                 setup-incomplete
+    ├── InitError                       init
+    ├── LedgerError                     ledger
+    └── MailboxError                    mailbox
 """
 
 from __future__ import annotations
@@ -15,7 +44,7 @@ from typing import ClassVar
 
 
 class ErrorCode(StrEnum):
-    """What kind of error: one per class below (a subclass may share its parent's only by saying so)."""
+    """What kind of error: one per class of the tree above."""
 
     ERROR = "error"
     CONFIG = "config"
