@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import logging
 import re
@@ -74,8 +75,25 @@ letter_text = "{{{{ contact.greeting }}}},\\nSeconde relance de la proposition {
 """
 
 
-def web_settings(tmp_path: Path, *, dolibarr_url: str, smtp_port: int) -> Settings:
+# "1ère relance" with an HTML body too (and the company logo in it): what the HTML previews show.
+HTML_BODY = (
+    'email_html = "<p>{{ contact.greeting }},</p><p>Votre devis <strong>{{ quote.ref }}</strong> attend '
+    '<em>{{ customer.name }}</em>.</p>{{ user.signature_html }}"'
+)
+# 1 x 1 px, the logo of HTML e-mails
+LOGO_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def web_settings(tmp_path: Path, *, dolibarr_url: str, smtp_port: int, html_email: bool = False) -> Settings:
     text = WEB_CONFIG.format(dolibarr_url=dolibarr_url, smtp_port=smtp_port, ledger=tmp_path / "ledger.sqlite3")
+    if html_email:
+        (tmp_path / "logo.png").write_bytes(LOGO_PNG)
+        text = text.replace("[[models]]", '[email]\nlogo = "logo.png"\n\n[[models]]', 1)
+        first_text = text.index("email_text =")
+        end = text.index("\n", first_text)
+        text = text[: end + 1] + HTML_BODY + "\n" + text[end + 1 :]
     return parse_config(text, source="test", base_dir=tmp_path)
 
 

@@ -61,7 +61,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     sample = load_sample_data(fake, SAMPLE_TODAY)
     seed_xss_customer(fake, sample)
     with SmtpSink() as sink, serve_in_thread(create_app(fake)) as dolibarr_url:
-        settings = web_settings(tmp_path, dolibarr_url=dolibarr_url, smtp_port=sink.port)
+        settings = web_settings(tmp_path, dolibarr_url=dolibarr_url, smtp_port=sink.port, html_email=True)
         with serve_in_thread(create_web_app(settings, now=lambda: SAMPLE_NOW)) as web_url:
             yield Served(web_url.removesuffix("/api/index.php"), fake, sample, sink)
 
@@ -70,9 +70,26 @@ def _axe(page: Any) -> list[dict[str, Any]]:
     """axe-core's violations on the page as shown (WCAG 2 A and AA rules and best practices)."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
-    result = page.evaluate("() => window.axe.run(document, {resultTypes: ['violations']})")
+    # iframes off: a previewed e-mail's frame runs no script (sandbox), so axe cannot enter it (it would
+    # wait for an answer); the e-mail itself is checked in test_html_email_browser.py
+    result = page.evaluate("() => window.axe.run(document, {resultTypes: ['violations'], iframes: false})")
     violations: list[dict[str, Any]] = result["violations"]
     return violations
+
+
+def _expect_framed_email(page: Any, ref: str) -> None:
+    """The HTML e-mail in its frame, styled as sent and no wider than the frame; its text part one click away."""
+    from playwright.sync_api import expect
+
+    frame = page.frame_locator("#preview-html")
+    expect(frame.locator("strong", has_text=ref)).to_be_visible()
+    inside = page.frame_locator("#preview-html").locator("body")
+    assert inside.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(243, 244, 246)"  # its own styles
+    assert inside.evaluate("b => b.ownerDocument.documentElement.scrollWidth <= innerWidth + 1")
+    assert inside.evaluate("b => [...b.ownerDocument.images].every(i => i.complete && i.naturalWidth > 0)")
+    expect(page.locator("#preview-text")).to_be_hidden()
+    page.click("#preview-text-version summary")
+    expect(page.locator("#preview-text")).to_contain_text(ref)
 
 
 def test_every_page_at_both_widths_with_axe_core(served: Served) -> None:
@@ -138,6 +155,13 @@ def test_every_page_at_both_widths_with_axe_core(served: Served) -> None:
                     expect(page.locator("#force")).to_be_visible()
                 assert len(served.sink.messages) == (0 if width_name == "desktop" else 2)
                 check("04-relance-massive-apercu")
+                if width_name == "desktop":  # each e-mail that goes can be seen first, in a new tab
+                    expect(emailed.locator("a.see-email")).to_have_attribute("target", "_blank")
+                email_page = context.new_page()
+                email_page.goto(f"{served.url}/followup/email?quote={quotes['about_to_expire']}&model=1ère relance")
+                _expect_framed_email(email_page, refs["about_to_expire"])
+                check("18-apercu-email", pg=email_page)
+                email_page.close()
                 page.click("#confirm-mass")
                 expect(page.locator("#result")).to_be_visible(timeout=30_000)
                 check("05-relance-massive-resultat")
@@ -168,6 +192,8 @@ def test_every_page_at_both_widths_with_axe_core(served: Served) -> None:
                 expect(page.locator("#preview-subject")).to_contain_text("Votre devis")
                 expect(page.locator("#recent-warning")).to_have_count(0)
                 assert len(served.sink.messages) == (1 if width_name == "desktop" else 2)  # nothing left yet
+                ref = refs["not_yet_due"] if width_name == "desktop" else refs["two_contacts"]
+                _expect_framed_email(page, ref)
                 check("08-apercu-avant-envoi")
                 page.click("#send")
                 expect(page.locator("#done")).to_be_visible()

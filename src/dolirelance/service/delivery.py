@@ -33,7 +33,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from dolirelance.domain import Channel, NewAgendaEvent, Quote, Recipient, choose_recipients
-from dolirelance.errors import DolibarrError, DolirelanceError, LedgerError, MailError, MailUncertain
+from dolirelance.errors import DolibarrError, DolirelanceError, ErrorCode, LedgerError, MailError, MailUncertain
 from dolirelance.history import CODE_BY_CHANNEL, CODE_TODO, QuoteHistory, compose_note
 from dolirelance.ledger import IN_FLIGHT_STATES, Entry, FollowUpState
 from dolirelance.mail import SmtpSender
@@ -82,6 +82,7 @@ class FollowUpOutcome:
     step: int | None = None
     local_copy_error: str | None = None  # done, but its local copy (letter file, print batch) is missing
     done_at: datetime | None = None
+    error_code: ErrorCode | None = None  # the kind of ``error`` (refused, failed), for front ends that word it
 
     @property
     def ok(self) -> bool:
@@ -228,6 +229,9 @@ async def deliver(
                 key=attempt.key,
                 error=why,
                 step=attempt.step,
+                error_code=ErrorCode.ALREADY_DONE
+                if claim.holder is not None and claim.holder.state is FollowUpState.RECORDED
+                else ErrorCode.IN_PROGRESS,
             )
     try:
         prepared = await prepare()
@@ -328,7 +332,7 @@ async def _send(rt: Runtime, prepared: PreparedFollowUp, smtp: SmtpSender | None
         return await _uncertain(rt, prepared, f"{left.message}; {left.remedy}")
     if isinstance(left, MailError):
         await asyncio.to_thread(_release, rt, prepared.key, str(left))
-        return _outcome(prepared, "failed", error=str(left))
+        return _outcome(prepared, "failed", error=str(left), error_code=left.code)
     # SmtpSender classifies its own errors: this one cannot be placed
     log.error("sending follow-up %s of %s failed unexpectedly", prepared.key, prepared.quote.ref, exc_info=left)
     return await _uncertain(rt, prepared, f"sending stopped on an unexpected error ({type(left).__name__}: {left})")
@@ -349,7 +353,7 @@ async def _file(rt: Runtime, prepared: PreparedFollowUp) -> datetime | FollowUpO
     except DolibarrError as exc:  # Dolibarr answered no: nothing was filed
         reason = f"the letter could not be filed in Dolibarr: {exc}"
         await asyncio.to_thread(_release, rt, prepared.key, reason)
-        return _outcome(prepared, "failed", error=reason)
+        return _outcome(prepared, "failed", error=reason, error_code=exc.code)
     except Exception as exc:
         log.exception("filing letter %s of %s failed unexpectedly", prepared.key, prepared.quote.ref)
         return await _uncertain(

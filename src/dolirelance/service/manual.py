@@ -26,7 +26,16 @@ from dolirelance.domain import (
     choose_recipients,
     email_known,
 )
-from dolirelance.errors import DolirelanceError, FollowUpError, FollowUpInProgress, LetterError, RecentFollowUp
+from dolirelance.errors import (
+    DolirelanceError,
+    ErrorCode,
+    FollowUpAlreadyDone,
+    FollowUpError,
+    FollowUpInProgress,
+    LetterError,
+    RecentFollowUp,
+    UnknownModel,
+)
 from dolirelance.files import write_atomically
 from dolirelance.ledger import manual_key
 from dolirelance.letter import LetterBatch, batch_sort_key
@@ -109,7 +118,8 @@ async def follow_up(
     with smtp_cm as smtp:
         outcome = await deliver(rt, attempt, prepare, smtp=smtp, keep_copy=keep_copy)
     if outcome.outcome == "refused":
-        raise FollowUpInProgress(
+        refusal = FollowUpAlreadyDone if outcome.error_code is ErrorCode.ALREADY_DONE else FollowUpInProgress
+        raise refusal(
             outcome.error or f"{quote.ref}: another follow-up holds this quote",
             remedy="nothing was sent, so that the customer is not followed up twice",
         )
@@ -146,6 +156,7 @@ class MassItem:
     recipient: str
     problem: str | None = None
     refused: bool = False  # the problem is another follow-up in flight or a recent one (not a failure)
+    problem_code: ErrorCode | None = None  # the problem's kind, for front ends that word it themselves
 
 
 @dataclass
@@ -251,7 +262,7 @@ async def plan_mass(
     names = rt.model_names()
     for chosen in [model, *(per_quote_models or {}).values()]:
         if chosen is not None and chosen not in names:
-            raise FollowUpError(f"unknown model {chosen!r}", remedy=f"use one of: {', '.join(names)}")
+            raise UnknownModel(f"unknown model {chosen!r}", remedy=f"use one of: {', '.join(names)}")
     full = await _with_contacts(rt, rows)
     in_progress = await asyncio.to_thread(ledger_problems, rt, [row.quote.id for row in rows])
     today = rt.today()
@@ -261,16 +272,17 @@ async def plan_mass(
         the_model = (per_quote_models or {}).get(row.quote.ref) or model or row.next_model
         quote = full.get(row.quote.id, row.quote)
         chosen_channel, recipient = choose_channel(channel, quote, row.customer)
-        problem, refused = None, False
+        problem, refused, code = None, False, None
         if not row.quote.is_open:
-            problem = f"{row.quote.ref} is {row.quote.status.label}"
+            problem, code = f"{row.quote.ref} is {row.quote.status.label}", ErrorCode.QUOTE_NOT_OPEN
         elif row.quote.id in in_progress:
-            problem, refused = in_progress[row.quote.id], True
+            problem, refused, code = in_progress[row.quote.id], True, ErrorCode.IN_PROGRESS
         elif not force and row.last is not None and (today - row.last.done_on(rt.tz)).days < gap:
             when = row.last.done_on(rt.tz).isoformat()
             problem, refused = f"followed up on {when} ({row.last.model or '?'}), less than {gap} day(s) ago", True
+            code = ErrorCode.RECENT
         elif chosen_channel is Channel.EMAIL and recipient == "(no e-mail address)":
-            problem = f"{row.quote.ref}: no e-mail address (use --letter or --prefer-email)"
+            problem, code = f"{row.quote.ref}: no e-mail address (use --letter or --prefer-email)", ErrorCode.NO_EMAIL
         items.append(
             MassItem(
                 row=replace(row, quote=quote),
@@ -279,6 +291,7 @@ async def plan_mass(
                 recipient=recipient,
                 problem=problem,
                 refused=refused,
+                problem_code=code,
             )
         )
     order = rt.settings.letter.batch_order
@@ -456,7 +469,8 @@ async def _mass_one(
     channel = item.channel or Channel.LETTER
     if item.problem:
         return FollowUpOutcome(
-            quote.ref, name, item.model, channel, "refused" if item.refused else "failed", error=item.problem
+            quote.ref, name, item.model, channel, "refused" if item.refused else "failed", error=item.problem,
+            error_code=item.problem_code,
         )
     attempt = Attempt(
         key=manual_key(),
@@ -494,11 +508,14 @@ async def _mass_one(
             rt, attempt, prepare, smtp=smtp if channel is Channel.EMAIL else None, keep_copy=add_to_batch
         )
     except (RecentFollowUp, FollowUpInProgress) as exc:  # done meanwhile by someone else: not a failure
-        return FollowUpOutcome(quote.ref, name, item.model, channel, "refused", key=attempt.key, error=exc.message)
+        return FollowUpOutcome(quote.ref, name, item.model, channel, "refused", key=attempt.key, error=exc.message,
+                               error_code=exc.code)
     except (DolirelanceError, OSError) as exc:  # nothing left; the claim is released
         log.warning("mass follow-up of %s failed: %s", quote.ref, exc)
         message = exc.message if isinstance(exc, DolirelanceError) else str(exc)
-        return FollowUpOutcome(quote.ref, name, item.model, channel, "failed", key=attempt.key, error=message)
+        code = exc.code if isinstance(exc, DolirelanceError) else None
+        return FollowUpOutcome(quote.ref, name, item.model, channel, "failed", key=attempt.key, error=message,
+                               error_code=code)
     if outcome.outcome == "uncertain":
         outcome = replace(outcome, error=f"{outcome.error} (the next follow-ups use a new SMTP connection)")
     return outcome

@@ -27,6 +27,7 @@ from dolirelance.errors import (
     NoEmailAddress,
     QuoteNotOpen,
     RecentFollowUp,
+    UnknownModel,
 )
 from dolirelance.history import QuoteHistory
 from dolirelance.ledger import manual_key
@@ -236,7 +237,7 @@ async def prepare_followup(
     model_name = model or next_model_name(rt, history.last)
     level = rt.level_of(model_name)
     if level is None:
-        raise FollowUpError(
+        raise UnknownModel(
             f"unknown model {model_name!r}",
             remedy=f"use one of: {', '.join(rt.model_names())}",
         )

@@ -12,7 +12,7 @@ from dolirelance.domain import (
     EventFilter,
     Quote,
 )
-from dolirelance.errors import FollowUpError
+from dolirelance.errors import NoCustomerMatch
 from dolirelance.history import (
     ANSWER_CODES,
     CODE_BY_CHANNEL,
@@ -91,5 +91,5 @@ async def resolve_customer_ids(rt: Runtime, customer: str) -> tuple[int, ...]:
         return (int(customer),)
     found = await rt.dolibarr.find_customers(customer)
     if not found:
-        raise FollowUpError(f"no customer matches {customer!r}", remedy="give the customer's id, name or code")
+        raise NoCustomerMatch(customer, remedy="give the customer's id, name or code")
     return tuple(c.id for c in found)

@@ -41,10 +41,12 @@ from dolirelance.errors import (
     DolibarrNotFound,
     DolibarrUnavailable,
     DolirelanceError,
+    ErrorCode,
     FollowUpError,
     RecentFollowUp,
 )
 from dolirelance.formatting import format_amount, format_short_day
+from dolirelance.mail import viewable_html
 from dolirelance.report import Report, as_dict
 from dolirelance.service import (
     ChannelChoice,
@@ -77,12 +79,13 @@ from dolirelance.service import (
 from dolirelance.service.access import Access, access_configured, access_of, refusal, require_access
 from dolirelance.service.report import effectiveness_report
 from dolirelance.web.charts import CHARTS, chart_png, chart_svg
+from dolirelance.web.email_frames import EmailFrames, frame_policy
 from dolirelance.web.jobs import JobBoard, MassJob
 from dolirelance.web.labels import LABELS, LANGUAGES
 from dolirelance.web.report_page import REPORT_LABELS, ReportCache, ReportQuery, number_text, percent_text
 from dolirelance.web.security import SESSION_COOKIE, LoginLimiter, Session, SessionStore, csrf_ok
 from dolirelance.web.selections import SelectionCache
-from dolirelance.web.user_errors import PageError, outcome_note, page_error
+from dolirelance.web.user_errors import PageError, outcome_note, page_error, plan_note
 
 __all__ = ["create_web_app", "serve_web"]
 
@@ -120,6 +123,7 @@ class WebState:
     jobs: JobBoard = field(default_factory=JobBoard)
     # session id -> (when read, what the user may do): pages reuse it for [access] cache_seconds
     access_cache: dict[str, tuple[float, Access]] = field(default_factory=dict)
+    email_frames: EmailFrames = field(default_factory=EmailFrames)
 
     async def access(self, session: Session) -> Access:
         """What the session's user may do under ``[access]``, as Dolibarr said it at most ``cache_seconds`` ago."""
@@ -742,7 +746,8 @@ async def mass_run(request: Request, session: Session) -> Response:
             )
         if not run:
             items = [item for items, _ in plans for item in items]
-            return _render(request, session, "mass_preview.html", asked=asked, lines=_preview_lines(rt, items, lang),
+            return _render(request, session, "mass_preview.html", asked=asked,
+                           lines=_preview_lines(rt, items, lang, asked),
                            next_date=next_date or rt.today() + timedelta(days=rt.settings.followup.next_delay),
                            day_off=_day_off_label(rt), today_day=rt.today())
 
@@ -764,7 +769,7 @@ async def mass_run(request: Request, session: Session) -> Response:
     return RedirectResponse(f"/mass/jobs/{job.job_id}", status_code=303)
 
 
-def _preview_lines(rt: Runtime, items: Sequence[MassItem], lang: str) -> list[dict[str, Any]]:
+def _preview_lines(rt: Runtime, items: Sequence[MassItem], lang: str, asked: MassRequest) -> list[dict[str, Any]]:
     """Each planned quote as the preview shows it: who gets what, or why it is left out (in ``lang``)."""
     labels = LABELS[lang]
     gap = rt.settings.auto.min_gap
@@ -777,17 +782,13 @@ def _preview_lines(rt: Runtime, items: Sequence[MassItem], lang: str) -> list[di
         if recent and last is not None:
             warning = labels["recent_short"].format(when=_format_date(last.done_at, lang), model=last.model or "?")
         problem = None
-        if item.problem:
-            if not quote.is_open:
-                problem = labels["quote_not_open"]
-            elif item.refused and not recent:
-                problem = labels["in_progress_elsewhere"]
-            elif item.channel is Channel.EMAIL and not recipients:
-                problem = labels["no_email_short"]
-            elif not recent:
-                problem = item.problem
+        if item.problem and not (recent and item.problem_code is ErrorCode.RECENT):  # the warning says it
+            problem = plan_note(item.problem_code, lang)
+        # the e-mail of a line that goes, shown on its own page (prepared as the sending prepares it)
+        email_query = urlencode({"quote": quote.id, "model": item.model, "note": asked.note,
+                                 "next_date": asked.next_text}) if item.channel is Channel.EMAIL else ""
         lines.append({"item": item, "recipients": recipients, "warning": warning, "problem": problem,
-                      "held": bool(item.problem)})
+                      "held": bool(item.problem), "email_query": email_query})
     return lines
 
 
@@ -975,7 +976,47 @@ async def new_preview(request: Request, session: Session) -> Response:
             return await asked.again(request, session, rt, error=_error_text(exc, lang), status_code=400)
         recent = await _recent_warning(rt, prepared, lang)
         return _render(request, session, "new_preview.html", asked=asked, prepared=prepared, recent=recent,
-                       pdf_query=asked.query(), day_off=_day_off_label(rt), today_day=rt.today())
+                       pdf_query=asked.query(), day_off=_day_off_label(rt), today_day=rt.today(),
+                       email_frame=_email_frame(request, session, prepared))
+
+
+def _email_frame(request: Request, session: Session, prepared: PreparedFollowUp) -> str | None:
+    """The token of the prepared e-mail's HTML part, kept for its frame; None for a text-only e-mail or a letter."""
+    html = viewable_html(prepared.rendered) if prepared.channel is Channel.EMAIL else None
+    return None if html is None else _state(request).email_frames.keep(session.session_id, html)
+
+
+@logged_in
+async def email_frame(request: Request, session: Session) -> Response:
+    """A previewed e-mail's HTML part, for the sandboxed frame of the preview (see ``email_frames``)."""
+    state = _state(request)
+    html = state.email_frames.get(session.session_id, request.path_params["token"])
+    if html is None:
+        raise HTTPException(404)
+    return HTMLResponse(html, headers={
+        "content-security-policy": frame_policy(state.settings.email.allowed_image_hosts),
+        "referrer-policy": "no-referrer",
+    })
+
+
+@logged_in
+async def email_page(request: Request, session: Session) -> Response:
+    """One quote's e-mail as it would leave (a line of the mass preview): nothing is sent or recorded."""
+    lang = _language(request, session)
+    asked = FollowUpForm.from_values(lambda name: request.query_params.get(name, "").strip())
+    async with _state(request).runtime(session) as rt:
+        try:
+            if not asked.quote_id.isdigit():
+                raise FormError(LABELS[lang]["no_quote_chosen"])
+            prepared = await _prepare_preview(rt, asked, Channel.EMAIL, LABELS[lang])
+        except DolibarrNotFound:
+            raise
+        except (DolirelanceError, FormError) as exc:
+            if isinstance(exc, DolibarrAuthError) and exc.status_code == 401:
+                raise
+            return _render(request, session, "error.html", status_code=400, error=_error_text(exc, lang))
+    return _render(request, session, "email_preview.html", prepared=prepared,
+                   email_frame=_email_frame(request, session, prepared))
 
 
 async def _recent_warning(rt: Runtime, prepared: PreparedFollowUp, lang: str) -> str | None:
@@ -1022,16 +1063,10 @@ async def new_preview_letter(request: Request, session: Session) -> Response:
                     headers={"content-disposition": f'inline; filename="{prepared.letter_file_name}"'})
 
 
-def _outcome_error(outcome: FollowUpOutcome, labels: dict[str, str]) -> FormError:
+def _outcome_error(outcome: FollowUpOutcome, lang: str) -> FormError:
     """A follow-up that did not end well, in the page's words (the service's own text as the detail)."""
-    if outcome.outcome == "refused":
-        done = outcome.error is not None and "already done" in outcome.error
-        return FormError(labels["already_done" if done else "err_in_progress"])
-    if outcome.outcome == "uncertain":
-        return FormError(labels["err_mail_uncertain"], labels["err_mail_uncertain_remedy"], outcome.error)
-    if outcome.outcome == "sent-not-recorded":
-        return FormError(labels["not_recorded_yet"], labels["not_recorded_yet_remedy"], outcome.error)
-    return FormError(labels["err_generic"], labels["err_admin_remedy"], outcome.error)
+    note = outcome_note(outcome, lang) or PageError(LABELS[lang]["err_generic"])
+    return FormError(note.message, note.remedy, note.detail)
 
 
 @logged_in
@@ -1056,7 +1091,7 @@ async def new_submit(request: Request, session: Session) -> Response:
             if letter_out is not None and letter_out.is_file():
                 state.record_owner(letter_out, session.login)
             if not outcome.ok:
-                raise _outcome_error(outcome, labels)
+                raise _outcome_error(outcome, lang)
         except RecentFollowUp:
             prepared = await _prepare_preview(rt, asked, Channel(asked.channel_text), labels)
             error = (await _recent_warning(rt, prepared, lang) or labels["err_followup"], labels["recent_confirm"])
@@ -1212,7 +1247,10 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 class SecurityHeaders:
-    """CSP (scripts and styles only from this site), no sniffing, framing only by Dolibarr."""
+    """CSP (scripts and styles only from this site), no sniffing, framing only by Dolibarr.
+
+    A response that sets one of these headers itself keeps its own (a framed e-mail's stricter CSP).
+    """
 
     def __init__(self, app: ASGIApp, frame_ancestors: str) -> None:
         self.app = app
@@ -1232,8 +1270,9 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + self.headers
+                own = list(message.get("headers", []))
+                named = {name.lower() for name, _ in own}
+                message["headers"] = own + [(name, value) for name, value in self.headers if name not in named]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -1281,6 +1320,8 @@ def create_web_app(
         Route("/followup/preview", new_preview, methods=["POST"]),
         Route("/followup/edit", new_edit, methods=["POST"]),
         Route("/followup/preview.pdf", new_preview_letter, methods=["GET"]),
+        Route("/followup/preview/email/{token:str}", email_frame, methods=["GET"]),
+        Route("/followup/email", email_page, methods=["GET"]),
         Route("/quotes/{quote_id:int}/followup", new_page),
         Route("/customers/{customer_id:int}/followup", new_page),
         Route("/followups", followups_page),

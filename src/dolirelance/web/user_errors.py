@@ -3,36 +3,21 @@
 The service's messages are written for the CLI and the logs (English, technical). A page shows the
 headline and remedy of the error's kind in its own language; the original message is kept as a
 collapsed technical detail for the administrator, except where the page says it all already.
+
+The kind is the error's typed :class:`~dolirelance.errors.ErrorCode` (on the exception, on a mass
+run's outcome, on a planned line), never its English wording: rewording a message cannot change
+what a page says. Every code has its words here (``WORDS``), which a test checks for each language.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dolirelance.errors import (
-    AccessDenied,
-    DolibarrAuthError,
-    DolibarrError,
-    DolibarrNotFound,
-    DolibarrRequestError,
-    DolibarrResponseError,
-    DolibarrUnavailable,
-    DolirelanceError,
-    FollowUpError,
-    FollowUpInProgress,
-    LedgerError,
-    LetterError,
-    MailError,
-    MailTemporaryError,
-    MailUncertain,
-    NoEmailAddress,
-    QuoteNotOpen,
-    TemplateError,
-)
+from dolirelance.errors import DolirelanceError, ErrorCode, NoCustomerMatch
 from dolirelance.service import FollowUpOutcome
 from dolirelance.web.labels import LABELS
 
-__all__ = ["PageError", "outcome_note", "page_error"]
+__all__ = ["WORDS", "PageError", "Words", "outcome_note", "page_error", "plan_note"]
 
 
 @dataclass(frozen=True)
@@ -44,81 +29,105 @@ class PageError:
     detail: str | None = None
 
 
-# most specific kinds first: the first match names the error
-_KINDS: tuple[tuple[type[DolirelanceError], str, str | None, bool], ...] = (
-    # (kind, message label, remedy label, keep the technical detail)
-    (AccessDenied, "access_denied", "access_denied_remedy", True),
-    (DolibarrNotFound, "quote_not_found", "quote_not_found_remedy", False),
-    (DolibarrUnavailable, "err_dolibarr_down", "err_dolibarr_down_remedy", True),
-    (DolibarrAuthError, "err_dolibarr_right", "err_dolibarr_right_remedy", True),
-    (DolibarrRequestError, "err_dolibarr_refused", "err_admin_remedy", True),
-    (DolibarrResponseError, "err_dolibarr_odd", "err_admin_remedy", True),
-    (DolibarrError, "err_dolibarr_refused", "err_admin_remedy", True),
-    (MailUncertain, "err_mail_uncertain", "err_mail_uncertain_remedy", True),
-    (MailTemporaryError, "err_mail_temporary", "err_dolibarr_down_remedy", True),
-    (MailError, "err_mail", "err_admin_remedy", True),
-    (LetterError, "err_letter", "err_admin_remedy", True),
-    (TemplateError, "err_template", "err_admin_remedy", True),
-    (LedgerError, "err_ledger", "err_admin_remedy", True),
-    (FollowUpInProgress, "err_in_progress", None, False),
-    (QuoteNotOpen, "quote_not_open", None, False),
-    (NoEmailAddress, "no_email_reason", None, False),
-    (FollowUpError, "err_followup", None, True),
-)
+@dataclass(frozen=True)
+class Words:
+    """The labels a page uses for one kind of error, and whether the technical detail is worth showing."""
+
+    message: str
+    remedy: str | None = None
+    keep_detail: bool = True
+
+
+_ADMIN = "err_admin_remedy"
+WORDS: dict[ErrorCode, Words] = {
+    ErrorCode.ERROR: Words("err_generic", _ADMIN),
+    ErrorCode.CONFIG: Words("err_config", _ADMIN),
+    ErrorCode.DOLIBARR: Words("err_dolibarr_refused", _ADMIN),
+    ErrorCode.DOLIBARR_UNAVAILABLE: Words("err_dolibarr_down", "err_dolibarr_down_remedy"),
+    ErrorCode.DOLIBARR_AUTH: Words("err_dolibarr_right", "err_dolibarr_right_remedy"),
+    ErrorCode.DOLIBARR_NOT_FOUND: Words("quote_not_found", "quote_not_found_remedy", keep_detail=False),
+    ErrorCode.DOLIBARR_REQUEST: Words("err_dolibarr_refused", _ADMIN),
+    ErrorCode.DOLIBARR_RESPONSE: Words("err_dolibarr_odd", _ADMIN),
+    ErrorCode.TEMPLATE: Words("err_template", _ADMIN),
+    ErrorCode.LETTER: Words("err_letter", _ADMIN),
+    ErrorCode.MAIL: Words("err_mail", _ADMIN),
+    ErrorCode.MAIL_TEMPORARY: Words("err_mail_temporary", "err_dolibarr_down_remedy"),
+    ErrorCode.MAIL_PERMANENT: Words("err_mail", _ADMIN),
+    ErrorCode.MAIL_UNCERTAIN: Words("err_mail_uncertain", "err_mail_uncertain_remedy"),
+    ErrorCode.FOLLOW_UP: Words("err_followup"),
+    ErrorCode.NO_EMAIL: Words("no_email_reason", keep_detail=False),
+    ErrorCode.QUOTE_NOT_OPEN: Words("quote_not_open", keep_detail=False),
+    ErrorCode.IN_PROGRESS: Words("err_in_progress", keep_detail=False),
+    ErrorCode.ALREADY_DONE: Words("already_done", keep_detail=False),
+    ErrorCode.RECENT: Words("err_recent", "recent_confirm"),
+    ErrorCode.UNKNOWN_MODEL: Words("err_unknown_model"),
+    ErrorCode.NO_CUSTOMER: Words("err_no_customer", "err_no_customer_remedy", keep_detail=False),
+    ErrorCode.ACCESS_DENIED: Words("access_denied", "access_denied_remedy"),
+    ErrorCode.SETUP_INCOMPLETE: Words("err_setup", _ADMIN),
+    ErrorCode.INIT: Words("err_init", _ADMIN),
+    ErrorCode.LEDGER: Words("err_ledger", _ADMIN),
+    ErrorCode.MAILBOX: Words("err_mailbox", _ADMIN),
+}
 
 
 def page_error(exc: DolirelanceError, lang: str) -> PageError:
     """``exc`` in the words of a page in ``lang`` ("fr" or "en")."""
     labels = LABELS[lang]
-    for kind, message, remedy, keep_detail in _KINDS:
-        if isinstance(exc, kind):
-            if kind is FollowUpInProgress and "already done" in exc.message:  # the same form posted twice
-                message = "already_done"
-            if kind is FollowUpError and exc.message.startswith("unknown model"):
-                message = "err_unknown_model"
-            if kind is FollowUpError and exc.message.startswith("no customer matches"):
-                return PageError(labels["err_no_customer"].format(text=_quoted_part(exc.message)),
-                                 labels["err_no_customer_remedy"])
-            detail = _detail(exc) if keep_detail else None
-            return PageError(labels[message], labels[remedy] if remedy else None, detail)
-    return PageError(labels["err_generic"], labels["err_admin_remedy"], _detail(exc))
+    words = WORDS[exc.code]
+    message = labels[words.message]
+    if isinstance(exc, NoCustomerMatch):
+        message = message.format(text=exc.searched)
+    return PageError(
+        message, labels[words.remedy] if words.remedy else None, _detail(exc) if words.keep_detail else None
+    )
 
 
 def _detail(exc: DolirelanceError) -> str:
     return f"{exc.message} — {exc.remedy}" if exc.remedy else exc.message
 
 
-def _quoted_part(message: str) -> str:
-    """``no customer matches 'Durand'`` → ``Durand``."""
-    start, end = message.find("'"), message.rfind("'")
-    return message[start + 1 : end] if 0 <= start < end else message
+# Shorter words where a line of a list says why one quote was left out.
+_SHORT = {
+    ErrorCode.NO_EMAIL: "no_email_short",
+    ErrorCode.RECENT: "recent_held",
+    ErrorCode.IN_PROGRESS: "in_progress_elsewhere",
+}
+
+
+def plan_note(code: ErrorCode | None, lang: str) -> str:
+    """Why a planned line of a mass follow-up is left out, in ``lang`` (from the line's ``problem_code``)."""
+    labels = LABELS[lang]
+    if code is None or code is ErrorCode.NO_CUSTOMER:  # not planned by a kind, or words that need the search
+        return labels["err_followup"]
+    return labels[_SHORT.get(code) or WORDS[code].message]
 
 
 def outcome_note(outcome: FollowUpOutcome, lang: str) -> PageError | None:
-    """Why one follow-up of a mass run did not end well, in ``lang``; None when it did.
+    """Why one follow-up did not end well (or is done but not recorded yet), in ``lang``; None when it did.
 
-    A run's outcome carries the service's text only (its error kind is gone by then): the kind is
-    read from that text, and anything not recognised is shown as a generic message with the text as
-    the technical detail.
+    By the outcome itself (uncertain, done but not recorded, done but not in the print batch) and, for
+    a refused or failed one, by its ``error_code``; the service's text is the technical detail.
     """
-    if outcome.ok and not outcome.local_copy_error:
-        return None
     labels = LABELS[lang]
     text = outcome.error or outcome.local_copy_error or ""
+    if outcome.outcome == "sent-not-recorded":  # done: `retry` records it
+        return PageError(labels["not_recorded_yet"], labels["not_recorded_yet_remedy"], text)
     if outcome.ok:
-        return PageError(labels["not_in_batch"], None, text)
-    if outcome.outcome == "refused":
-        if "already done" in text:
-            return PageError(labels["already_done"])
-        if "less than" in text:
-            return PageError(labels["recent_held"])
-        return PageError(labels["err_in_progress"])
+        return PageError(labels["not_in_batch"], None, text) if outcome.local_copy_error else None
     if outcome.outcome == "uncertain":
         return PageError(labels["err_mail_uncertain"], labels["err_mail_uncertain_remedy"], text)
-    if outcome.outcome == "sent-not-recorded":
-        return PageError(labels["not_recorded_yet"], labels["not_recorded_yet_remedy"], text)
-    if "no e-mail address" in text:
+    code = outcome.error_code
+    if outcome.outcome == "refused":
+        if code is ErrorCode.ALREADY_DONE:
+            return PageError(labels["already_done"])
+        if code is ErrorCode.RECENT:
+            return PageError(labels["recent_held"])
+        return PageError(labels["err_in_progress"])
+    if code is ErrorCode.NO_EMAIL:
         return PageError(labels["no_email_short"])
-    if any(f" is {status}" in text for status in ("signed", "refused", "draft", "billed", "cancelled")):
-        return PageError(labels["quote_not_open"])
-    return PageError(labels["err_generic"], labels["err_admin_remedy"], text)
+    if code is None or code is ErrorCode.NO_CUSTOMER:  # not ours (an OSError), or words that need the search
+        return PageError(labels["err_generic"], labels[_ADMIN], text)
+    words = WORDS[code]
+    return PageError(
+        labels[words.message], labels[words.remedy] if words.remedy else None, text if words.keep_detail else None
+    )
