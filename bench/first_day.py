@@ -9,7 +9,8 @@ whatever ``properties`` says, 4 PHP workers, 2 cores).
 Measured, in this order, in the same run:
 
 - **floor**: every open quote read once, ids only (``properties=id``), pages of 500, 4 requests in
-  flight. Nothing can decide about every open quote faster than that;
+  flight (a sliding window: a page read starts the next at once). Nothing can decide about every
+  open quote faster than that;
 - **dry run**: ``run_auto(dry_run=True)``: wall time and requests, by route, against the bound
   ceil(window / page) + event pages + 3 × ceil(due / 100) + a constant;
 - **quotes**: ``dolirelance quotes --json`` over every open quote, in a subprocess: wall time and
@@ -141,12 +142,17 @@ async def read_floor(url: str) -> tuple[float, int, int]:
             ids.update(str(item["id"]) for item in answer)
             return len(answer)
 
-        number = 0
-        while True:
-            sizes = await asyncio.gather(*(page(number + k) for k in range(FLOOR_IN_FLIGHT)))
-            number += FLOOR_IN_FLIGHT
-            if min(sizes) < FLOOR_PAGE:
-                break
+        # a sliding window: a page read starts the next one at once, 4 always in flight until a short page
+        next_page, last_seen = 0, False
+
+        async def reader() -> None:
+            nonlocal next_page, last_seen
+            while not last_seen:
+                number, next_page = next_page, next_page + 1
+                if await page(number) < FLOOR_PAGE:
+                    last_seen = True
+
+        await asyncio.gather(*(reader() for _ in range(FLOOR_IN_FLIGHT)))
     return time.perf_counter() - started, requests, len(ids)
 
 
