@@ -159,3 +159,19 @@ def test_the_frame_policy_allows_only_the_admins_image_hosts() -> None:
     policy = frame_policy(["cdn.example.fr"])
     assert "img-src data: https://cdn.example.fr http://cdn.example.fr;" in policy
     assert policy.startswith("sandbox;") and "script-src" not in policy and "connect-src" not in policy
+
+
+async def test_a_preview_link_says_what_is_wrong_with_the_status_of_the_cause(web: Web) -> None:
+    """Both preview links (the e-mail of a mass line, the letter PDF) word errors the same way."""
+    await web.login()
+    quotes = web.sample.quotes
+    for path in ("/followup/email", "/followup/preview.pdf"):
+        missing = await web.client.get(path, params={"quote": "x"})
+        assert missing.status_code == 400 and "devis" in missing.text.lower()
+        signed = await web.client.get(path, params={"quote": str(quotes["signed"])})
+        assert signed.status_code == 400 and "Traceback" not in signed.text
+        web.fake.fail_next(4, 503, path_prefix="/proposals", method="GET")  # Dolibarr down (a GET is retried)
+        down = await web.client.get(path, params={"quote": str(quotes["about_to_expire"])})
+        web.fake.clear_faults()
+        assert down.status_code == 503, down.text
+    assert not web.sink.messages

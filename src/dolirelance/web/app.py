@@ -1002,21 +1002,28 @@ async def email_frame(request: Request, session: Session) -> Response:
 @logged_in
 async def email_page(request: Request, session: Session) -> Response:
     """One quote's e-mail as it would leave (a line of the mass preview): nothing is sent or recorded."""
+    prepared = await _preview_asked_in_query(request, session, Channel.EMAIL)
+    if isinstance(prepared, Response):
+        return prepared
+    return _render(request, session, "email_preview.html", prepared=prepared,
+                   email_frame=_email_frame(request, session, prepared))
+
+
+async def _preview_asked_in_query(request: Request, session: Session, channel: Channel) -> (
+        PreparedFollowUp | Response):
+    """The follow-up a preview link asks for (``?quote=&model=&note=&next_date=``), or the page saying why not.
+
+    Dolibarr's and the service's errors go on to :func:`logged_in`, which words them with their status.
+    """
     lang = _language(request, session)
     asked = FollowUpForm.from_values(lambda name: request.query_params.get(name, "").strip())
     async with _state(request).runtime(session) as rt:
         try:
             if not asked.quote_id.isdigit():
                 raise FormError(LABELS[lang]["no_quote_chosen"])
-            prepared = await _prepare_preview(rt, asked, Channel.EMAIL, LABELS[lang])
-        except DolibarrNotFound:
-            raise
-        except (DolirelanceError, FormError) as exc:
-            if isinstance(exc, DolibarrAuthError) and exc.status_code == 401:
-                raise
+            return await _prepare_preview(rt, asked, channel, LABELS[lang])
+        except FormError as exc:
             return _render(request, session, "error.html", status_code=400, error=_error_text(exc, lang))
-    return _render(request, session, "email_preview.html", prepared=prepared,
-                   email_frame=_email_frame(request, session, prepared))
 
 
 async def _recent_warning(rt: Runtime, prepared: PreparedFollowUp, lang: str) -> str | None:
@@ -1049,15 +1056,9 @@ async def new_edit(request: Request, session: Session) -> Response:
 @logged_in
 async def new_preview_letter(request: Request, session: Session) -> Response:
     """The letter of the preview as a PDF to open: made by the same preparation as the sending, not filed."""
-    lang = _language(request, session)
-    asked = FollowUpForm.from_values(lambda name: request.query_params.get(name, "").strip())
-    async with _state(request).runtime(session) as rt:
-        try:
-            if not asked.quote_id.isdigit():
-                raise FormError(LABELS[lang]["no_quote_chosen"])
-            prepared = await _prepare_preview(rt, asked, Channel.LETTER, LABELS[lang])
-        except FormError as exc:
-            return _render(request, session, "error.html", status_code=400, error=_error_text(exc, lang))
+    prepared = await _preview_asked_in_query(request, session, Channel.LETTER)
+    if isinstance(prepared, Response):
+        return prepared
     assert prepared.letter_pdf is not None
     return Response(prepared.letter_pdf, media_type="application/pdf",
                     headers={"content-disposition": f'inline; filename="{prepared.letter_file_name}"'})
