@@ -231,6 +231,28 @@ def test_explain_says_when_the_customer_replied_and_when_the_address_bounced(
         assert "the card holding it was changed in Dolibarr since: automatic runs may use it again" in freed
 
 
+def test_explain_lists_the_answers_from_the_events_its_decision_read(
+    answered_cli: tuple[MailboxCli, Answered],
+) -> None:
+    """`explain` costs what its decision costs: one events read (the answers in it), the contacts once for a
+    bounce (who changed since), nothing read again to list the reply or the bounce."""
+    run, answered = answered_cli
+
+    replied = run("explain", answered.reply_ref, "--on", STEP_TWO_DAY.isoformat())
+    assert replied.code == 0, replied
+    assert "the customer replied on" in flat(replied.out)
+    assert run.fake.count_requests("/agendaevents", "GET") == 1
+    assert run.fake.count_requests("/contacts", "GET", prefix=True) == 0
+
+    run.fake.reset_requests()
+    bounced = run("explain", answered.bounce_ref, "--on", STEP_TWO_DAY.isoformat())
+    assert bounced.code == 0, bounced
+    assert f"the address {BOUNCED} bounced on {BOUNCED_AT}" in flat(bounced.out)
+    assert "skipped" in flat(bounced.out)  # no run plan read either: the address bounced, nothing is due
+    assert run.fake.count_requests("/agendaevents", "GET") == 1
+    assert run.fake.count_requests("/contacts", "GET", prefix=True) == 1
+
+
 def test_explain_of_a_quote_without_answers_lists_none(cli: Cli) -> None:
     """A quote nobody answered: `explain` says nothing of replies or bounces."""
     result = cli("explain", cli.sample.refs["about_to_expire"])

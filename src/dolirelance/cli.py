@@ -815,10 +815,12 @@ def explain_cmd(
     async def work() -> tuple[Any, Any, Any, Any, Any, list[service.QuoteAnswer]]:
         async with service.open_runtime(settings) as rt:
             await service.require_access(rt, service.Access.READ)
-            decision, quote_, customer_, recipients = await service.explain(rt, ref, on=day)
-            answers = await service.quote_answers(rt, quote_, customer_)
+            found = await service.explain(rt, ref, on=day)  # the history it read lists the answers too
+            decision, quote_, customer_, recipients = found.decision, found.quote, found.customer, found.recipients
+            answers = service.quote_answers(found.history, found.blocked)
             prepared = None
-            if show_preview and decision.step is not None and recipients:
+            usable = [r for r in recipients if r.email.strip().lower() not in found.blocked]
+            if show_preview and decision.step is not None and usable:
                 me = await rt.me()
                 prepared = await service.prepare_followup(
                     rt,
@@ -828,6 +830,8 @@ def explain_cmd(
                     model=decision.step.model,
                     automatic_step=decision.step.number,
                     customer=customer_,
+                    history=found.history,
+                    blocked_addresses=found.blocked,
                 )
             return decision, quote_, customer_, recipients, prepared, answers
 
