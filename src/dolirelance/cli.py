@@ -324,7 +324,29 @@ def _quote_json(row: Any, tz: ZoneInfo) -> dict[str, Any]:
         },
         "next_followup": row.next_todo.due_on(tz).isoformat() if row.next_todo else None,
         "next_model": row.next_model,
+        **_answers_json(row, tz),
     }
+
+
+def _answers_json(row: Any, tz: ZoneInfo) -> dict[str, Any]:
+    """The customer's last reply and the addresses that bounced, as a quote list gives them."""
+    reply = row.last_reply
+    return {
+        "last_reply": None
+        if reply is None
+        else {"date": reply.at.astimezone(tz).isoformat(), "address": reply.address, "event_id": reply.event_id},
+        "bounces": [
+            {"address": bounce.address, "date": bounce.at.astimezone(tz).isoformat(), "event_id": bounce.event_id}
+            for bounce in row.bounces
+        ],
+    }
+
+
+def _answer_marks(row: Any, tz: ZoneInfo) -> str:
+    """The short marker of a quote list: "replied 2026-11-30", "bounced jean@client.fr"."""
+    marks = [f"replied {row.last_reply.on(tz).isoformat()}"] if row.last_reply is not None else []
+    marks += [f"bounced {bounce.address or '?'}" for bounce in row.bounces]
+    return "; ".join(marks)
 
 
 # Fixed widths: each page is its own table, and the pages must line up.
@@ -335,6 +357,7 @@ _QUOTE_COLUMNS = (
     ("End of validity", 15),
     ("Last follow-up", 44),
     ("Next", 10),
+    ("Answer", 26),
 )
 
 
@@ -355,6 +378,7 @@ def _quotes_table(rows: list[Any], tz: ZoneInfo, *, header: bool) -> Table:
             _day(row.quote.end_of_validity),
             text(last),
             row.next_todo.due_on(tz).isoformat() if row.next_todo else "",
+            text(_answer_marks(row, tz)),
         )
     return table
 
@@ -780,8 +804,9 @@ def upcoming(
             return await service.upcoming(rt, login=user, days=days)
 
     lines = _run(work())
+    tz = _business_tz(settings)
     table = Table(title=f"{len(lines)} follow-up(s) to do")
-    for column in ("Due", "Quote", "Customer", "Amount excl. tax", "End of validity"):
+    for column in ("Due", "Quote", "Customer", "Amount excl. tax", "End of validity", "Answer"):
         table.add_column(column)
     for line in lines:
         quote_ = line.quote
@@ -791,6 +816,7 @@ def upcoming(
             text(line.customer_name),
             _money(quote_.total_excl_tax, quote_.currency) if quote_ else "",
             _day(quote_.end_of_validity) if quote_ else "",
+            text(_answer_marks(line, tz)),
         )
     out.print(table)
 
