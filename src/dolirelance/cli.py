@@ -349,22 +349,25 @@ def _answer_marks(row: Any, tz: ZoneInfo) -> str:
     return "; ".join(marks)
 
 
-# Fixed widths: each page is its own table, and the pages must line up.
+# Fixed widths: each page is its own table, and the pages must line up; together within the 160
+# columns of a pipe (a wider total would squeeze every column).
 _QUOTE_COLUMNS = (
-    ("Ref", 24),
-    ("Customer", 28),
+    ("Ref", 22),
+    ("Customer", 24),
     ("Amount excl. tax", 16),
     ("End of validity", 15),
-    ("Last follow-up", 44),
+    ("Last follow-up", 36),
     ("Next", 10),
-    ("Answer", 26),
+    ("Answer", 24),
 )
 
 
 def _quotes_table(rows: list[Any], tz: ZoneInfo, *, header: bool) -> Table:
     table = Table(show_header=header, box=None, pad_edge=False)
     for column, width in _QUOTE_COLUMNS:
-        table.add_column(column, justify="right" if column.startswith("Amount") else "left", width=width)
+        # an address that bounced is folded onto the next lines, never cut
+        table.add_column(column, justify="right" if column.startswith("Amount") else "left", width=width,
+                         overflow="fold" if column == "Answer" else "ellipsis")  # fmt: skip
     for row in rows:
         last = ""
         if row.last is not None:
@@ -807,7 +810,7 @@ def upcoming(
     tz = _business_tz(settings)
     table = Table(title=f"{len(lines)} follow-up(s) to do")
     for column in ("Due", "Quote", "Customer", "Amount excl. tax", "End of validity", "Answer"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold" if column == "Answer" else "ellipsis")
     for line in lines:
         quote_ = line.quote
         table.add_row(

@@ -94,7 +94,7 @@ LABELS: dict[str, dict[str, str]] = {
         "see_followups": "Voir le suivi",
         "answer_column": "Réponse du client",
         "mark_replied": "a répondu le {day}",
-        "mark_bounced": "e-mail non remis : {address}",
+        "mark_bounced": "e-mail non remis\u00a0: {address}",  # the colon stays with its words
         "due_on": "À faire le",
         "overdue": "en retard",
         "nothing_to_do": "Rien à relancer.",
