@@ -253,6 +253,16 @@ def test_explain_lists_the_answers_from_the_events_its_decision_read(
     assert run.fake.count_requests("/contacts", "GET", prefix=True) == 1
 
 
+def test_explain_preview_reuses_the_history_the_decision_read(cli: Cli) -> None:
+    """`explain --preview` of a due quote: the e-mail is prepared from the history already read (the events
+    are read for the decision and for the run's plan that checks the cap, not a third time)."""
+    cli.fake.reset_requests()
+    result = cli("explain", cli.sample.refs["expired"], "--preview")
+    assert result.code == 0, result
+    assert "due" in flat(result.out) and "E-mail that would go out:" in result.out
+    assert cli.fake.count_requests("/agendaevents", "GET") == 2
+
+
 def test_explain_of_a_quote_without_answers_lists_none(cli: Cli) -> None:
     """A quote nobody answered: `explain` says nothing of replies or bounces."""
     result = cli("explain", cli.sample.refs["about_to_expire"])
