@@ -130,7 +130,7 @@ async def test_explain_gives_the_decision_and_a_readable_reason(
 ) -> None:
     day, kind, reason, step, phrase, recipients = EXPLAINED[role]
     key = str(sample_data.quotes[role]) if role == "draft" else sample_data.refs[role]  # a draft has no real ref
-    decision, quote, _customer, found = await explain(runtime, key, on=day)
+    decision, quote, _customer, found, *_ = await explain(runtime, key, on=day)
     assert quote.id == sample_data.quotes[role]
     assert (decision.kind, decision.reason) == (kind, reason)
     assert (decision.step.number if decision.step else None) == step
@@ -143,7 +143,7 @@ async def test_explain_gives_the_decision_and_a_readable_reason(
 async def test_explain_shows_the_minus_sign_as_before_the_end_of_validity(
     runtime: Runtime, sample_data: SampleData
 ) -> None:
-    decision, quote, _, _ = await explain(runtime, sample_data.refs["two_contacts"])
+    decision, quote, *_ = await explain(runtime, sample_data.refs["two_contacts"])
     assert quote.end_of_validity == date(2026, 12, 8)
     assert "end of validity 2026-12-08, step 1 at -5 days → due from 2026-12-03" in decision.arithmetic
 

@@ -1,6 +1,6 @@
 """Replies and bounces on the web pages in Debian's Chromium, at a desktop's and a phone's width, checked by
 axe-core: the quote's "Suivi" with the reply, "Suivi des relances" with the bounce, "Nouvelle relance"
-with the reply's box.
+with the reply's box, the marks of the mass page and the to-do list.
 
 They are recorded the real way first: the automatic run's e-mails, a reply and a bounce delivered into a
 real dovecot, the mailbox read once (``read_replies``, what ``replies --once`` runs).
@@ -126,6 +126,24 @@ def test_replies_and_bounces_on_the_pages_at_both_widths_with_axe_core(served: S
                 page.goto(f"{served.url}/quotes/{served.answered.reply_quote}/followup")
                 expect(page.locator("#answers")).to_contain_text(f"Le client a répondu le 30/11/2026 09:12 ({REPLIER})")
                 check("20-nouvelle-relance-client-a-repondu")
+
+                # the lists: the marks, a long address kept inside a phone's card
+                page.goto(f"{served.url}/mass?all=1&due=0")
+                replied = page.locator(f"#mass-table tr[data-ref='{served.answered.reply_ref}'] a.mark.reply")
+                expect(replied).to_have_text("a répondu le 30/11/2026")
+                bounced = page.locator(f"#mass-table tr[data-ref='{served.answered.bounce_ref}'] a.mark.bounce")
+                expect(bounced).to_have_text(f"e-mail non remis\u00a0: {BOUNCED}")
+                expect(bounced).to_be_visible()
+                box = bounced.bounding_box()  # the address breaks inside the card: it does not stick out
+                assert box is not None and box["x"] + box["width"] <= viewport["width"], box
+                check("21-relance-massive-reponses")
+                page.goto(f"{served.url}/todo")
+                expect(page.locator("#todo a.mark.bounce")).to_have_text(f"e-mail non remis\u00a0: {BOUNCED}")
+                check("22-a-relancer-adresse-non-remise")
+                page.locator("#todo a.mark.bounce").click()  # to the bounce's row of the quote's "Suivi"
+                expect(page.locator("tr.answer.bounce")).to_contain_text(f"{BOUNCED} : e-mail non remis")
+                bounce_row = page.locator("tr.answer.bounce").get_attribute("id")
+                assert page.url.endswith(f"/quotes/{served.answered.bounce_quote}/followups#{bounce_row}")
                 context.close()
         finally:
             browser.close()

@@ -231,11 +231,110 @@ def test_explain_says_when_the_customer_replied_and_when_the_address_bounced(
         assert "the card holding it was changed in Dolibarr since: automatic runs may use it again" in freed
 
 
+def test_explain_lists_the_answers_from_the_events_its_decision_read(
+    answered_cli: tuple[MailboxCli, Answered],
+) -> None:
+    """`explain` costs what its decision costs: one events read (the answers in it), the contacts once for a
+    bounce (who changed since), nothing read again to list the reply or the bounce."""
+    run, answered = answered_cli
+
+    replied = run("explain", answered.reply_ref, "--on", STEP_TWO_DAY.isoformat())
+    assert replied.code == 0, replied
+    assert "the customer replied on" in flat(replied.out)
+    assert run.fake.count_requests("/agendaevents", "GET") == 1
+    assert run.fake.count_requests("/contacts", "GET", prefix=True) == 0
+
+    run.fake.reset_requests()
+    bounced = run("explain", answered.bounce_ref, "--on", STEP_TWO_DAY.isoformat())
+    assert bounced.code == 0, bounced
+    assert f"the address {BOUNCED} bounced on {BOUNCED_AT}" in flat(bounced.out)
+    assert "skipped" in flat(bounced.out)  # no run plan read either: the address bounced, nothing is due
+    assert run.fake.count_requests("/agendaevents", "GET") == 1
+    assert run.fake.count_requests("/contacts", "GET", prefix=True) == 1
+
+
+def test_explain_preview_reuses_the_history_the_decision_read(cli: Cli) -> None:
+    """`explain --preview` of a due quote: the e-mail is prepared from the history already read (the events
+    are read for the decision and for the run's plan that checks the cap, not a third time)."""
+    cli.fake.reset_requests()
+    result = cli("explain", cli.sample.refs["expired"], "--preview")
+    assert result.code == 0, result
+    assert "due" in flat(result.out) and "E-mail that would go out:" in result.out
+    assert cli.fake.count_requests("/agendaevents", "GET") == 2
+
+
 def test_explain_of_a_quote_without_answers_lists_none(cli: Cli) -> None:
     """A quote nobody answered: `explain` says nothing of replies or bounces."""
     result = cli("explain", cli.sample.refs["about_to_expire"])
     assert result.code == 0, result
     assert "replied" not in result.out and "bounced" not in result.out
+
+
+def test_quotes_marks_who_replied_and_which_address_bounced_from_the_one_events_read(
+    answered_cli: tuple[MailboxCli, Answered],
+) -> None:
+    """`quotes --json` gives the last reply (date, sender, event) and the bounced addresses of each quote;
+    the table says "replied <day>" / "bounced <address>"; the page of quotes costs one events read."""
+    run, answered = answered_cli
+    [reply] = answer_events(run.fake, "AC_RELANCE_REPLY")
+    [bounce] = answer_events(run.fake, "AC_RELANCE_BOUNCE")
+
+    listed = run("quotes", "--json")
+    assert listed.code == 0, listed
+    rows = {row["ref"]: row for row in json.loads(listed.out)}
+    assert rows[answered.reply_ref]["last_reply"] == {
+        "date": "2026-11-30T09:12:44+01:00", "address": REPLIER, "event_id": reply.id,
+    }  # fmt: skip
+    assert rows[answered.reply_ref]["bounces"] == []
+    assert rows[answered.bounce_ref]["last_reply"] is None
+    [bounced] = rows[answered.bounce_ref]["bounces"]
+    assert bounced["address"] == BOUNCED and bounced["event_id"] == bounce.id
+    assert bounced["date"].startswith(BOUNCED_AT.replace(" ", "T"))
+    others = [row for ref, row in rows.items() if ref not in (answered.reply_ref, answered.bounce_ref)]
+    assert others and all(row["last_reply"] is None and row["bounces"] == [] for row in others)
+    assert run.fake.count_requests("/agendaevents", "GET") == 1  # the answers came with the follow-ups
+
+    table = run("quotes")
+    assert table.code == 0, table
+    by_ref = quote_table_rows(table.out, [answered.reply_ref, answered.bounce_ref])
+    assert "replied 2026-11-30" in by_ref[answered.reply_ref] and "bounced" not in by_ref[answered.reply_ref]
+    assert squeezed(f"bounced {BOUNCED}") in squeezed(by_ref[answered.bounce_ref])
+    assert "replied" not in by_ref[answered.bounce_ref]
+    assert "Answer" in table.out and "2026-12-13" in by_ref[answered.bounce_ref]  # no column squeezed
+
+
+def test_upcoming_marks_the_answers_of_the_quotes_to_follow_up(
+    answered_cli: tuple[MailboxCli, Answered],
+) -> None:
+    """`upcoming`: the to-do of the bounced quote says which address bounced; a follow-up made by hand after
+    the reply (its to-do) says the customer replied; one more events read for all the quotes, not one each."""
+    run, answered = answered_cli
+    assert run("remind", answered.reply_ref, "--letter", "--force").code == 0  # a person follows up anyway
+    run.fake.reset_requests()
+
+    result = run("upcoming", "--days", "60")
+    assert result.code == 0, result
+    by_ref = quote_table_rows(result.out, [answered.reply_ref, answered.bounce_ref])
+    assert "replied 2026-11-30" in flat(by_ref[answered.reply_ref])
+    assert squeezed(f"bounced {BOUNCED}") in squeezed(by_ref[answered.bounce_ref])
+    assert "Answer" in result.out
+    assert run.fake.count_requests("/agendaevents", "GET") == 2  # the to-dos, then the quotes' answers
+
+
+def quote_table_rows(out: str, refs: list[str]) -> dict[str, str]:
+    """The text of each listed quote's row (its wrapped lines put together) in a printed quote list."""
+    lines = out.splitlines()
+    found: dict[str, str] = {}
+    starts = sorted((i, ref) for i, line in enumerate(lines) for ref in refs if ref in line)
+    for number, (start, ref) in enumerate(starts):
+        end = starts[number + 1][0] if number + 1 < len(starts) else len(lines)
+        row = [lines[start]]
+        for line in lines[start + 1 : end]:
+            if re.search(r"PR\d{4}-\d{4}", line) or not line.strip() or set(line.strip()) <= set("─━└┘┴╵"):
+                break  # the next quote's row, or the end of the table
+            row.append(line)
+        found[ref] = "\n".join(row)
+    return found
 
 
 # --------------------------------------------------------------------------- the web pages
@@ -321,3 +420,49 @@ async def test_the_new_follow_up_page_warns_that_the_customer_replied_or_the_add
     english = await web.client.get(f"/quotes/{answered.reply_quote}/followup?lang=en")
     assert f"The customer replied on 30/11/2026 09:12 ({REPLIER})." in english.text  # en_GB days
     assert "Le client a répondu" not in english.text
+
+
+def row_of(html: str, marker: str) -> str:
+    [row] = [row for row in rows_of(html) if marker in row]
+    return row
+
+
+async def test_web_quote_lists_mark_who_replied_and_which_address_bounced(
+    answered_web: tuple[Web, Answered], sample_data: SampleData,
+) -> None:
+    """The mass page, the to-do list and the quotes of "Nouvelle relance" say « a répondu le … » or
+    « e-mail non remis », each mark a link to its row of the quote's "Suivi"; lists stay bulk reads."""
+    web, answered = answered_web
+    [reply] = answer_events(web.fake, "AC_RELANCE_REPLY")
+    [bounce] = answer_events(web.fake, "AC_RELANCE_BOUNCE")
+
+    mass = await web.client.get("/mass?all=1")
+    assert mass.status_code == 200
+    assert web.fake.count_requests("/agendaevents", "GET") == 1  # the page's history, answers included
+    replied = row_of(mass.text, f'data-ref="{answered.reply_ref}"')
+    assert (f'<a class="mark reply" href="/quotes/{answered.reply_quote}/followups#event-{reply.id}">'
+            "a répondu le 30/11/2026</a>") in replied  # fmt: skip
+    assert "mark bounce" not in replied
+    bounced = row_of(mass.text, f'data-ref="{answered.bounce_ref}"')
+    assert (f'<a class="mark bounce" href="/quotes/{answered.bounce_quote}/followups#event-{bounce.id}">'
+            f"e-mail non remis\u00a0: {BOUNCED}</a>") in bounced  # fmt: skip
+    assert "mark reply" not in bounced
+    assert sum('class="mark ' in row for row in rows_of(mass.text)) == 2  # nobody else answered
+    assert "Réponse du client" in mass.text  # the column
+
+    english = await web.client.get("/mass?all=1&lang=en")
+    assert "replied on 30/11/2026</a>" in row_of(english.text, f'data-ref="{answered.reply_ref}"')
+    assert f"bounced: {BOUNCED}</a>" in row_of(english.text, f'data-ref="{answered.bounce_ref}"')
+    assert "a répondu" not in english.text
+
+    web.fake.reset_requests()
+    todo = await web.client.get("/todo?lang=fr")  # the language chosen stays: back to French
+    assert todo.status_code == 200
+    assert f"e-mail non remis\u00a0: {BOUNCED}</a>" in row_of(todo.text, f">{answered.bounce_ref}</a>")
+    assert web.fake.count_requests("/agendaevents", "GET") == 2  # the to-dos, the answers of their quotes
+
+    garage = sample_data.customers["garage"]
+    new = await web.client.get(f"/followup/new?customer={garage}")
+    [option] = re.findall(rf'<option value="{answered.reply_quote}"[^>]*>([^<]*)</option>', new.text)
+    assert option.startswith(answered.reply_ref) and option.endswith("— a répondu le 30/11/2026")
+

@@ -324,24 +324,50 @@ def _quote_json(row: Any, tz: ZoneInfo) -> dict[str, Any]:
         },
         "next_followup": row.next_todo.due_on(tz).isoformat() if row.next_todo else None,
         "next_model": row.next_model,
+        **_answers_json(row, tz),
     }
 
 
-# Fixed widths: each page is its own table, and the pages must line up.
+def _answers_json(row: Any, tz: ZoneInfo) -> dict[str, Any]:
+    """The customer's last reply and the addresses that bounced, as a quote list gives them."""
+    reply = row.last_reply
+    return {
+        "last_reply": None
+        if reply is None
+        else {"date": reply.at.astimezone(tz).isoformat(), "address": reply.address, "event_id": reply.event_id},
+        "bounces": [
+            {"address": bounce.address, "date": bounce.at.astimezone(tz).isoformat(), "event_id": bounce.event_id}
+            for bounce in row.bounces
+        ],
+    }
+
+
+def _answer_marks(row: Any, tz: ZoneInfo) -> str:
+    """The short marker of a quote list: "replied 2026-11-30", "bounced jean@client.fr"."""
+    marks = [f"replied {row.last_reply.on(tz).isoformat()}"] if row.last_reply is not None else []
+    marks += [f"bounced {bounce.address or '?'}" for bounce in row.bounces]
+    return "; ".join(marks)
+
+
+# Fixed widths: each page is its own table, and the pages must line up; together within the 160
+# columns of a pipe (a wider total would squeeze every column).
 _QUOTE_COLUMNS = (
-    ("Ref", 24),
-    ("Customer", 28),
+    ("Ref", 22),
+    ("Customer", 24),
     ("Amount excl. tax", 16),
     ("End of validity", 15),
-    ("Last follow-up", 44),
+    ("Last follow-up", 36),
     ("Next", 10),
+    ("Answer", 24),
 )
 
 
 def _quotes_table(rows: list[Any], tz: ZoneInfo, *, header: bool) -> Table:
     table = Table(show_header=header, box=None, pad_edge=False)
     for column, width in _QUOTE_COLUMNS:
-        table.add_column(column, justify="right" if column.startswith("Amount") else "left", width=width)
+        # an address that bounced is folded onto the next lines, never cut
+        table.add_column(column, justify="right" if column.startswith("Amount") else "left", width=width,
+                         overflow="fold" if column == "Answer" else "ellipsis")  # fmt: skip
     for row in rows:
         last = ""
         if row.last is not None:
@@ -355,6 +381,7 @@ def _quotes_table(rows: list[Any], tz: ZoneInfo, *, header: bool) -> Table:
             _day(row.quote.end_of_validity),
             text(last),
             row.next_todo.due_on(tz).isoformat() if row.next_todo else "",
+            text(_answer_marks(row, tz)),
         )
     return table
 
@@ -780,9 +807,10 @@ def upcoming(
             return await service.upcoming(rt, login=user, days=days)
 
     lines = _run(work())
+    tz = _business_tz(settings)
     table = Table(title=f"{len(lines)} follow-up(s) to do")
-    for column in ("Due", "Quote", "Customer", "Amount excl. tax", "End of validity"):
-        table.add_column(column)
+    for column in ("Due", "Quote", "Customer", "Amount excl. tax", "End of validity", "Answer"):
+        table.add_column(column, overflow="fold" if column == "Answer" else "ellipsis")
     for line in lines:
         quote_ = line.quote
         table.add_row(
@@ -791,6 +819,7 @@ def upcoming(
             text(line.customer_name),
             _money(quote_.total_excl_tax, quote_.currency) if quote_ else "",
             _day(quote_.end_of_validity) if quote_ else "",
+            text(_answer_marks(line, tz)),
         )
     out.print(table)
 
@@ -815,10 +844,12 @@ def explain_cmd(
     async def work() -> tuple[Any, Any, Any, Any, Any, list[service.QuoteAnswer]]:
         async with service.open_runtime(settings) as rt:
             await service.require_access(rt, service.Access.READ)
-            decision, quote_, customer_, recipients = await service.explain(rt, ref, on=day)
-            answers = await service.quote_answers(rt, quote_, customer_)
+            found = await service.explain(rt, ref, on=day)  # the history it read lists the answers too
+            decision, quote_, customer_, recipients = found.decision, found.quote, found.customer, found.recipients
+            answers = service.quote_answers(found.history, found.blocked)
             prepared = None
-            if show_preview and decision.step is not None and recipients:
+            usable = [r for r in recipients if r.email.strip().lower() not in found.blocked]
+            if show_preview and decision.step is not None and usable:
                 me = await rt.me()
                 prepared = await service.prepare_followup(
                     rt,
@@ -828,6 +859,8 @@ def explain_cmd(
                     model=decision.step.model,
                     automatic_step=decision.step.number,
                     customer=customer_,
+                    history=found.history,
+                    blocked_addresses=found.blocked,
                 )
             return decision, quote_, customer_, recipients, prepared, answers
 

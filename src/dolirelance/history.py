@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from urllib.parse import quote as percent_encode
@@ -284,6 +285,22 @@ def answer_of(event: AgendaEvent) -> AnswerRecord | None:
         reason=None if reply else bounce_reason_of(event.note),
         file_name=facts.get("file") if reply else None,
     )
+
+
+def latest_reply(answers: Sequence[AnswerRecord]) -> AnswerRecord | None:
+    """The customer's last reply among a quote's answers (what the quote lists mark "replied <date>")."""
+    replies = [answer for answer in answers if answer.kind == "reply"]
+    return max(replies, key=lambda a: (a.at, a.event_id)) if replies else None
+
+
+def latest_bounces(answers: Sequence[AnswerRecord]) -> tuple[AnswerRecord, ...]:
+    """The last permanent bounce of each address among a quote's answers, newest first (the quote lists
+    mark "bounced <address>": whether the card was fixed since is for `explain`, which reads the contacts)."""
+    last: dict[str, AnswerRecord] = {}
+    for answer in sorted(answers, key=lambda a: (a.at, a.event_id)):
+        if answer.kind == "bounce":
+            last[answer.address or ""] = answer
+    return tuple(sorted(last.values(), key=lambda a: (a.at, a.event_id), reverse=True))
 
 
 @dataclass(frozen=True, slots=True)

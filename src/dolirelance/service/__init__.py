@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dolirelance.service.answers import QuoteAnswer, quote_answers
     from dolirelance.service.auto import (
         AutoReport,
+        Explanation,
         auto_rules,
         candidate_filter,
         day_off,
@@ -112,6 +113,7 @@ _MODULE_OF = {
     "AutoReport": "dolirelance.service.auto",
     "CHANNEL_LABELS_FR": "dolirelance.service.delivery",
     "ChannelChoice": "dolirelance.service.manual",
+    "Explanation": "dolirelance.service.auto",
     "FollowUpOutcome": "dolirelance.service.delivery",
     "HistoryLine": "dolirelance.service.views",
     "IN_PROGRESS_STATES": "dolirelance.service.delivery",
@@ -202,6 +204,7 @@ __all__ = [
     "Attempt",
     "AutoReport",
     "ChannelChoice",
+    "Explanation",
     "FollowUpOutcome",
     "HistoryLine",
     "MassItem",

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from dolirelance.config import AutoSettings
@@ -306,10 +306,23 @@ async def _nothing(_: type[T]) -> dict[int, T]:
     return {}
 
 
-async def explain(
-    rt: Runtime, quote_key: int | str, *, on: date | None = None
-) -> tuple[Decision, Quote, Customer, tuple[Recipient, ...]]:
-    """The automatic decision for one quote on a day, exactly as the run makes it (the cap included)."""
+class Explanation(NamedTuple):
+    """The automatic decision for one quote, with what was read to make it (so no one reads it again)."""
+
+    decision: Decision
+    quote: Quote
+    customer: Customer
+    recipients: tuple[Recipient, ...]
+    history: QuoteHistory  # the quote's follow-ups, to-dos, replies and bounces
+    blocked: frozenset[str]  # lower-case addresses that bounced and were not fixed since: not used
+
+
+async def explain(rt: Runtime, quote_key: int | str, *, on: date | None = None) -> Explanation:
+    """The automatic decision for one quote on a day, exactly as the run makes it (the cap included).
+
+    One events request for the quote's history (its replies and bounces included), plus one contacts
+    request when an address bounced (who changed since), plus the run's plan when the step is due.
+    """
     quote, customer, recipients = await _recipients_of(
         rt, int(quote_key) if str(quote_key).isdigit() else (await read_quote(rt, quote_key)).id
     )
@@ -319,9 +332,11 @@ async def explain(
     rules = auto_rules(rt)
     history = histories.get(quote.id, QuoteHistory())
     usable, bounced = tuple(recipients), None
+    blocked: dict[str, CustomerAnswer] = {}
     if any(answer.kind == "bounce" for answer in history.answers):  # who changed since: one more request
         contacts = await rt.dolibarr.list_contacts(c.contact_id for c in quote.contacts if c.source == "external")
-        usable, bounced = usable_recipients(recipients, blocked_addresses(history, customer, contacts, rt.tz))
+        blocked = blocked_addresses(history, customer, contacts, rt.tz)
+        usable, bounced = usable_recipients(recipients, blocked)
     decision = decide(
         quote,
         past,
@@ -337,7 +352,7 @@ async def explain(
         mine = next((d for d in planned.decisions if d.quote_id == quote.id), None)
         if mine is not None and mine.reason is SkipReason.DEFERRED:
             decision = replace(mine, arithmetic=decision.arithmetic + mine.arithmetic[-1:])
-    return decision, quote, customer, recipients
+    return Explanation(decision, quote, customer, recipients, history, frozenset(blocked))
 
 
 @dataclass

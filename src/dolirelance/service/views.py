@@ -21,6 +21,7 @@ from dolirelance.errors import (
     FollowUpError,
 )
 from dolirelance.history import (
+    ANSWER_CODES,
     CODE_PREFIX,
     CODE_TODO,
     AnswerRecord,
@@ -28,6 +29,8 @@ from dolirelance.history import (
     QuoteHistory,
     TodoRecord,
     group_by_quote,
+    latest_bounces,
+    latest_reply,
 )
 from dolirelance.service.reads import (
     load_history,
@@ -48,6 +51,15 @@ class QuoteRow:
     next_todo: TodoRecord | None
     next_model: str
     answers: tuple[AnswerRecord, ...] = ()  # the customer's replies and bounces, oldest first
+
+    @property
+    def last_reply(self) -> AnswerRecord | None:
+        return latest_reply(self.answers)
+
+    @property
+    def bounces(self) -> tuple[AnswerRecord, ...]:
+        """The last bounce of each address, newest first."""
+        return latest_bounces(self.answers)
 
     def last_level(self, rt: Runtime) -> int | None:
         if self.last is None:
@@ -393,10 +405,21 @@ class UpcomingLine:
     customer_name: str
     due_on: date
     overdue: bool
+    answers: tuple[AnswerRecord, ...] = ()  # the quote's replies and bounces, oldest first
+
+    @property
+    def last_reply(self) -> AnswerRecord | None:
+        return latest_reply(self.answers)
+
+    @property
+    def bounces(self) -> tuple[AnswerRecord, ...]:
+        """The last bounce of each address, newest first."""
+        return latest_bounces(self.answers)
 
 
 async def upcoming(rt: Runtime, *, login: str | None = None, days: int = 30) -> list[UpcomingLine]:
-    """The next follow-ups to do (open AC_RELANCE_TODO events), the user's own by default."""
+    """The next follow-ups to do (open AC_RELANCE_TODO events), the user's own by default, each with its
+    quote's replies and bounces (one events request for all the quotes, beside the quotes' own)."""
     me = await rt.me()  # one's own login needs no user.user.lire
     user = await rt.dolibarr.find_user_by_login(login) if login and login != me.login else me
     today = rt.today()
@@ -407,7 +430,12 @@ async def upcoming(rt: Runtime, *, login: str | None = None, days: int = 30) -> 
     todos = [t for h in group_by_quote(events).values() for t in h.open_todos]
     todos = [t for t in todos if t.due_on(rt.tz) <= horizon]
     named = tuple(sorted({t.quote_id for t in todos if t.quote_id is not None}))
-    quotes = {q.id: q for q in await rt.dolibarr.list_quotes(QuoteFilter(ids=named))} if named else {}
+    listed, answers = (
+        await asyncio.gather(rt.dolibarr.list_quotes(QuoteFilter(ids=named)), _answers_of(rt, named))
+        if named
+        else ([], {})
+    )
+    quotes = {q.id: q for q in listed}
     customers = await rt.dolibarr.list_customers({q.customer_id for q in quotes.values()}) if quotes else {}
     lines = []
     for todo in sorted(todos, key=lambda t: t.due_at):
@@ -416,5 +444,12 @@ async def upcoming(rt: Runtime, *, login: str | None = None, days: int = 30) -> 
             continue
         cust = customers.get(the_quote.customer_id)
         due = todo.due_on(rt.tz)
-        lines.append(UpcomingLine(todo, the_quote, cust.name if cust else "", due, due < today))
+        lines.append(UpcomingLine(todo, the_quote, cust.name if cust else "", due, due < today,
+                                  answers.get(the_quote.id, ())))  # fmt: skip
     return lines
+
+
+async def _answers_of(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, tuple[AnswerRecord, ...]]:
+    """The replies and bounces of these quotes: one events request (by chunks of ids), not one per quote."""
+    flt = EventFilter(codes=ANSWER_CODES, element_type="propal", element_ids=tuple(sorted(set(quote_ids))))
+    return {qid: h.answers for qid, h in group_by_quote(await rt.dolibarr.list_events(flt)).items() if h.answers}

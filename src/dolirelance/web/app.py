@@ -631,7 +631,7 @@ async def _render_mass(
         filters=filters, models=rt.model_names(), files=_state(request).generated_files(session),
         ticked_letters=ticked_letters, ticked_emails=ticked_emails, note=note,
         next_date=next_date or default_next.isoformat(), today=rt.today().isoformat(), left_out=left_out,
-        day_off=_day_off_label(rt), today_day=rt.today(),
+        day_off=_day_off_label(rt), today_day=rt.today(), local=lambda moment: moment.astimezone(rt.tz),
     )
 
 
@@ -1153,7 +1153,8 @@ async def followups_page(request: Request, session: Session) -> Response:
 async def todo_page(request: Request, session: Session) -> Response:
     async with _state(request).runtime(session) as rt:
         lines = await upcoming(rt, days=30)
-    return _render(request, session, "todo.html", lines=lines)
+        tz = rt.tz
+    return _render(request, session, "todo.html", lines=lines, local=lambda moment: moment.astimezone(tz))
 
 
 # --------------------------------------------------------------------------- errors, headers

@@ -92,6 +92,9 @@ LABELS: dict[str, dict[str, str]] = {
         "bounced_note": "L'e-mail envoyé à {address} n'a pas pu être remis (le {when}) : corrigez l'adresse dans "
         "Dolibarr.",
         "see_followups": "Voir le suivi",
+        "answer_column": "Réponse du client",
+        "mark_replied": "a répondu le {day}",
+        "mark_bounced": "e-mail non remis\u00a0: {address}",  # the colon stays with its words
         "due_on": "À faire le",
         "overdue": "en retard",
         "nothing_to_do": "Rien à relancer.",
@@ -299,6 +302,9 @@ LABELS: dict[str, dict[str, str]] = {
         "bounced_note": "The e-mail sent to {address} could not be delivered (on {when}): fix the address in "
         "Dolibarr.",
         "see_followups": "See the history",
+        "answer_column": "Customer's answer",
+        "mark_replied": "replied on {day}",
+        "mark_bounced": "bounced: {address}",
         "due_on": "Due on",
         "overdue": "overdue",
         "nothing_to_do": "Nothing to follow up.",
