@@ -52,7 +52,7 @@ def test_config_check_accepts_the_example_and_renders_every_model() -> None:
         "config", "check", "--config", str(EXAMPLE), env={"DOLIRELANCE_API_KEY": "x", "DOLIRELANCE_SMTP_PASSWORD": "y"}
     )
     assert result.returncode == 0, result.stderr
-    assert "2 model(s), 1 language variant(s), 2 automatic step(s)" in result.stdout
+    assert "2 model(s), 2 language variant(s), 2 automatic step(s)" in result.stdout
 
 
 def test_config_check_names_the_missing_environment_variable() -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from dolirelance import starter
 from dolirelance.config import Settings, load_config
+from dolirelance.htmlmail import html_to_text
 from dolirelance.render import RenderedFollowUp, Renderer, sample_contexts
 
 TODAY = date(2026, 11, 28)
@@ -80,6 +81,38 @@ def test_english_variant_says_expired_too(default_settings: Settings) -> None:
     assert "for €1,206.67 excl. VAT (€1,448.00 incl. VAT), which expired on 18 November 2026." in text
 
 
+def test_english_variants_go_as_english_text_and_html_for_every_addressee(default_settings: Settings) -> None:
+    """Each default model has an English text and HTML saying the same: English greeting, validity
+    wording, amounts and dates; the letter, which has no English variant, stays French."""
+    renderer = Renderer(default_settings)
+    for label, ctx in sample_contexts(TODAY):
+        english = replace(ctx, customer=replace(ctx.customer, default_lang="en_GB"))
+        for model in renderer.model_names:
+            rendered = renderer.render(model, english)
+            where = (label, model)
+            assert (rendered.lang, rendered.letter_language) == ("en", "fr"), where
+            assert rendered.email_html is not None and '<html lang="en">' in rendered.email_html, where
+            html_text = spaces(html_to_text(rendered.email_html))
+            greeting = "Dear Ms Dupont," if label.startswith("a contact with a civility") else "Dear Sir or Madam,"
+            assert rendered.email_text.splitlines()[0] == greeting, where
+            assert f"SARL {greeting} " in html_text, where  # the body opens under the company's name
+            for kind, text in (("text", rendered.email_text), ("html", html_text)):
+                flat = spaces(text)
+                assert "for €1,206.67 excl. VAT (€1,448.00 incl. VAT)" in flat, (*where, kind)
+                assert "8 November 2026" in flat, (*where, kind)
+                if label.endswith("after the end of validity"):
+                    assert "which expired on 18 November 2026." in flat and "valid until" not in flat, (*where, kind)
+                else:
+                    assert "valid until 3 December 2026." in flat and "expired" not in flat, (*where, kind)
+                assert "Kind regards," in flat, (*where, kind)
+                for french in ("Madame", "devis", "TTC", "cordialement", "novembre", "€ HT"):
+                    assert french not in flat, (*where, kind, french)
+            for line in rendered.email_text.splitlines():
+                if line.strip():
+                    assert spaces(line) in html_text, (*where, line)
+            assert "Madame" in rendered.letter_text or "Monsieur" in rendered.letter_text, where
+
+
 def test_previous_follow_up_mentioned_only_when_on_an_earlier_day(default_settings: Settings) -> None:
     """A letter the same day as an e-mail does not say 'we already wrote to you on <today>'."""
     renderer = Renderer(default_settings)
@@ -89,6 +122,12 @@ def test_previous_follow_up_mentioned_only_when_on_an_earlier_day(default_settin
     earlier = renderer.render("2nde relance", replace(ctx, previous_date=TODAY - timedelta(days=14)))
     assert "Nous vous avions déjà écrit le 14 novembre 2026" in earlier.letter_text
     assert "Nous vous avions déjà relancé le 14 novembre 2026" in earlier.email_text
+    english = replace(ctx, customer=replace(ctx.customer, default_lang="en_US"))
+    same_day_en = renderer.render("2nde relance", replace(english, previous_date=TODAY))
+    assert "We last wrote" not in same_day_en.email_text and "We last wrote" not in str(same_day_en.email_html)
+    earlier_en = renderer.render("2nde relance", replace(english, previous_date=TODAY - timedelta(days=14)))
+    for body in (earlier_en.email_text, str(earlier_en.email_html)):
+        assert "We last wrote to you about it on 14 November 2026." in body
 
 
 def test_sample_contexts_cover_three_addressees_on_both_sides() -> None:

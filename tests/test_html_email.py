@@ -9,7 +9,7 @@ import io
 import re
 import shutil
 import subprocess
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,78 @@ async def test_a_customer_named_like_html_is_shown_as_text(
     assert "Bonjour &lt;img src=x onerror=alert(1)&gt;," in html
     assert "<img src=x" not in html and "onerror=alert(1)>" not in html
     assert f"Bonjour {XSS}," in text_part(message)
+
+
+def test_english_customer_receives_english_text_and_html_with_the_logo_and_french_stays_french(
+    example_settings: Settings, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """Each default model, built and sent to the SMTP server for an English customer then a French one:
+    the English mail has both parts in English (amounts and dates the English way) and the inline logo;
+    the French mail of the same quote says what it always said."""
+    (tmp_path / "logo.png").write_bytes(PIXEL_PNG)
+    smtp = SmtpSettings.model_validate(
+        {
+            "host": smtp_sink.host,
+            "port": smtp_sink.port,
+            "security": "none",
+            "sender": example_settings.smtp.sender,
+            "rate_limit_per_minute": 0,
+        }
+    )
+    email = example_settings.email.model_copy(update={"logo": tmp_path / "logo.png"})
+    renderer = Renderer(example_settings.model_copy(update={"smtp": smtp, "email": email}))
+    french = sample_context(SAMPLE_TODAY)  # Madame Julie Dupont; valid until 8 December; last follow-up 14 November
+    english = dataclasses.replace(french, customer=dataclasses.replace(french.customer, default_lang="en_GB"))
+    with SmtpSender(smtp) as sender:
+        for ctx in (english, french):
+            for model in example_settings.models:
+                sender.send(
+                    build_email(
+                        smtp=smtp,
+                        sender_user=ctx.user,
+                        recipients=(Recipient("julie.dupont@boulangerie-martin.fr", "Julie Dupont", "customer"),),
+                        rendered=renderer.render(model.name, ctx),
+                        attachments=[("PR2611-0001.pdf", b"%PDF-1.4 x")],
+                        now=datetime(2026, 11, 28, 8, 30, tzinfo=UTC),
+                    )
+                )
+    received = [message.message for message in smtp_sink.messages]
+    assert [str(m["Subject"]) for m in received] == [
+        "Your quote PR2611-0001 — Solaire Rhône-Alpes SARL",
+        "Following up on quote PR2611-0001",
+        "Votre devis PR2611-0001 — Solaire Rhône-Alpes SARL",
+        "Relance : devis PR2611-0001",
+    ]
+    for message, lang in zip(received, ("en", "en", "fr", "fr"), strict=True):
+        assert message["Content-Language"] == lang
+        plain, related = list(next(message.iter_parts()).iter_parts())
+        html_doc, logo = list(related.iter_parts())
+        assert (plain.get_content_type(), html_doc.get_content_type()) == ("text/plain", "text/html")
+        html, text = html_part(message), text_part(message)
+        assert f'<html lang="{lang}">' in html
+        logo_cid = re.search(r'<img src="cid:([^"]+)" alt="Solaire', html)
+        assert logo_cid is not None and str(logo["Content-ID"]) == f"<{logo_cid.group(1)}>"
+        assert logo.get_content_disposition() == "inline" and logo.get_payload(decode=True) == PIXEL_PNG
+        [pdf] = list(message.iter_attachments())
+        assert pdf.get_filename() == "PR2611-0001.pdf"
+        for body in (words(text), words(html_to_text(html))):
+            if lang == "en":
+                assert body.startswith("Dear Ms Dupont,") or "SARL Dear Ms Dupont, " in body
+                assert "for €1,206.67 excl. VAT (€1,448.00 incl. VAT), valid until 8 December 2026." in body
+                assert "8 November 2026" in body and "Kind regards," in body and "Thomas Bernard" in body
+                for word in ("Madame", "devis", "TTC", "cordialement", "novembre"):
+                    assert word not in body, word
+            else:
+                assert body.startswith("Madame,") or "SARL Madame, " in body
+                assert "d'un montant de 1 206,67 € HT (1 448,00 € TTC), valable jusqu'au 8 décembre 2026." in body
+                assert "8 novembre 2026" in body and "Bien cordialement," in body and "Thomas Bernard" in body
+                assert "Dear" not in body and "VAT" not in body
+        for line in text.splitlines():
+            if line.strip():
+                assert words(line) in words(html_to_text(html)), (lang, line)
+    assert "<strong>€1,206.67 excl. VAT</strong>" in html_part(received[0])
+    assert "We last wrote to you about it on 14 November 2026." in words(text_part(received[1]))
+    assert "Nous vous avions déjà relancé le 14 novembre 2026." in words(text_part(received[3]))
 
 
 async def test_headers_date_from_the_clock_message_id_reply_to_and_auto_submitted_only_when_automatic(
@@ -299,26 +371,32 @@ def test_markdown_with_text_or_html_is_refused() -> None:
 
 
 def test_english_variant_never_borrows_the_french_html(example_settings: Settings) -> None:
-    """An English customer gets the English text only, not the French HTML of the base model."""
+    """A variant that gives only an English text sends that text alone, not the French HTML of the base model."""
+    first = example_settings.models[0]
+    english_text_only = first.variants["en"].model_copy(update={"email_html_file": None})
+    model = first.model_copy(update={"variants": {"en": english_text_only}})
+    settings = example_settings.model_copy(update={"models": [model, *example_settings.models[1:]]})
     ctx = sample_context(SAMPLE_TODAY)
-    english = dataclasses.replace(ctx, customer=dataclasses.replace(ctx.customer, default_lang="en_GB"))
-    english = dataclasses.replace(english, contact=None)
-    rendered = Renderer(example_settings).render("1ère relance", english)
+    english = dataclasses.replace(ctx, customer=dataclasses.replace(ctx.customer, default_lang="en_GB"), contact=None)
+    rendered = Renderer(settings).render("1ère relance", english)
     assert rendered.lang == "en" and rendered.email_html is None and "Kind regards" in rendered.email_text
-    french = Renderer(example_settings).render("1ère relance", ctx)
+    french = Renderer(settings).render("1ère relance", ctx)
     assert french.email_html is not None and "Bien cordialement" in french.email_html
 
 
 def test_every_default_model_says_the_same_in_text_and_html(example_settings: Settings) -> None:
-    """Each default French model has an HTML version whose words are those of its text."""
+    """Each default model, in French and in English, has an HTML version whose words are those of its text."""
     renderer = Renderer(example_settings)
-    for model in example_settings.models:
-        rendered = renderer.render(model.name, sample_context(SAMPLE_TODAY))
-        assert rendered.email_html is not None, model.name
-        html_as_text = words(html_to_text(rendered.email_html))
-        for line in rendered.email_text.splitlines():
-            if line.strip():
-                assert words(line) in html_as_text, (model.name, line)
+    french = sample_context(SAMPLE_TODAY)
+    english = dataclasses.replace(french, customer=dataclasses.replace(french.customer, default_lang="en_GB"))
+    for ctx, lang in ((french, "fr"), (english, "en")):
+        for model in example_settings.models:
+            rendered = renderer.render(model.name, ctx)
+            assert rendered.lang == lang and rendered.email_html is not None, (model.name, lang)
+            html_as_text = words(html_to_text(rendered.email_html))
+            for line in rendered.email_text.splitlines():
+                if line.strip():
+                    assert words(line) in html_as_text, (model.name, lang, line)
 
 
 def test_unsafe_model_html_is_refused_and_reported() -> None:

@@ -1,7 +1,7 @@
 """Each default model's HTML e-mail, as the SMTP server received it, rendered in Chromium (headless).
 
 At 600 px (a desktop mail client) and 375 px (a phone), light and dark: screenshots land in
-``test-output/screenshots/email-*.png``.
+``test-output/screenshots/email-*.png`` (``email-N-en-*`` for the English variants).
 """
 
 from __future__ import annotations
@@ -41,32 +41,43 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+# The closing words each language's default models end with, before the signature.
+CLOSING = {"fr": "Bien cordialement", "en": "Kind regards"}
+
+
 async def test_each_default_model_reads_well_in_chromium_at_600_and_375_px(
     runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, tmp_path: Path
 ) -> None:
-    """Logo shown, text and signature there, nothing wider than the screen, dark mode readable, no script run."""
-    fake_dolibarr.thirdparties[sample_data.customers["garage"]].name = XSS  # shown as text, never run
-    pages: list[tuple[str, Path]] = []
-    for number, model in enumerate(runtime.settings.models, start=1):
-        ref = sample_data.refs["about_to_expire"]
-        await follow_up(runtime, ref, channel=Channel.EMAIL, model=model.name, force=True)
-        html = smtp_sink.messages[-1].viewable_html()
-        assert html is not None, model.name
-        path = tmp_path / f"email-{number}.html"
-        path.write_text(html, encoding="utf-8")
-        pages.append((f"email-{number}", path))
+    """In French and in English (the customer's Dolibarr language): logo shown, text and signature there,
+    nothing wider than the screen, dark mode readable, no script run."""
+    customer = fake_dolibarr.thirdparties[sample_data.customers["garage"]]
+    customer.name = XSS  # shown as text, never run
+    pages: list[tuple[str, str, Path]] = []
+    for lang, dolibarr_lang in (("fr", None), ("en", "en_GB")):
+        customer.default_lang = dolibarr_lang
+        for number, model in enumerate(runtime.settings.models, start=1):
+            ref = sample_data.refs["about_to_expire"]
+            await follow_up(runtime, ref, channel=Channel.EMAIL, model=model.name, force=True)
+            received = smtp_sink.messages[-1]
+            assert received.message["Content-Language"] == lang, model.name
+            html = received.viewable_html()
+            assert html is not None, (model.name, lang)
+            name = f"email-{number}" if lang == "fr" else f"email-{number}-{lang}"
+            path = tmp_path / f"{name}.html"
+            path.write_text(html, encoding="utf-8")
+            pages.append((name, lang, path))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await _check_in_chromium(pages)
 
 
-async def _check_in_chromium(pages: list[tuple[str, Path]]) -> None:
+async def _check_in_chromium(pages: list[tuple[str, str, Path]]) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         dialogs: list[str] = []
         try:
-            for name, path in pages:
+            for name, lang, path in pages:
                 for width, scheme in ((600, "light"), (375, "light"), (375, "dark")):
                     page = await browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
                     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
@@ -90,7 +101,7 @@ async def _check_in_chromium(pages: list[tuple[str, Path]]) -> None:
                     await page.screenshot(path=str(SCREENSHOTS / f"{name}-{suffix}.png"), full_page=True)
                     await page.close()
                     assert facts["logoWidth"] > 0, (name, width)  # the inline logo, shown
-                    assert "Bien cordialement" in facts["text"] and "Chargée d'affaires" in facts["text"]
+                    assert CLOSING[lang] in facts["text"] and "Chargée d'affaires" in facts["text"], (name, width)
                     assert "PR2611-" in facts["text"]
                     assert facts["scrollWidth"] <= width, (name, width, facts["scrollWidth"])
                     assert facts["cardWidth"] <= 600

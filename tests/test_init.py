@@ -21,7 +21,10 @@ def test_init_writes_a_config_that_checks_out(
     assert code == 0
     assert (target / "dolirelance.toml").read_text(encoding="utf-8") == example_config_text()
     assert sorted(p.name for p in (target / "templates").iterdir()) == [
+        "1ere-relance.email.en.html",
         "1ere-relance.email.html",
+        "2nde-relance.email.en.html",
+        "2nde-relance.email.en.txt",
         "2nde-relance.email.html",
         "2nde-relance.email.txt",
         "2nde-relance.letter.txt",
@@ -33,6 +36,27 @@ def test_init_writes_a_config_that_checks_out(
     code, out, err = run(["--config", str(target / "dolirelance.toml"), "config", "check"], capsys, monkeypatch)
     assert code == 0, err
     assert out.startswith("ok ")
+
+
+def test_config_check_names_a_typo_in_the_written_english_html(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The English HTML files `init` writes are checked like the French: an unknown variable, even in an
+    untaken branch, is reported with the variant, the file, the line and the name meant."""
+    run(["init", str(tmp_path)], capsys, monkeypatch)
+    page = tmp_path / "templates" / "2nde-relance.email.en.html"
+    lines = page.read_text(encoding="utf-8").splitlines()
+    assert "{{ followup.previous_date }}" in lines[2]
+    lines[2] = lines[2].replace("{{ followup.previous_date }}", "{{ followup.previous_dat }}")
+    page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setenv("DOLIRELANCE_API_KEY", "dummy")
+    monkeypatch.setenv("DOLIRELANCE_SMTP_PASSWORD", "dummy")
+    code, _, err = run(["config", "check", "-c", str(tmp_path / "dolirelance.toml")], capsys, monkeypatch)
+    assert code == 2
+    message = " ".join(err.split())
+    assert "1 template problem(s)" in message  # the French file beside it is fine
+    where = f"model '2nde relance', variant 'en', email_html ({page}:3)"
+    assert f"{where}: unknown variable followup.previous_dat; did you mean followup.previous_date" in message
 
 
 def test_config_check_without_secrets_names_the_variable(

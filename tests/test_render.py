@@ -140,8 +140,13 @@ def test_example_models_render_in_french_and_english(
     assert (
         "8 novembre 2026" in en.letter_text
     )  # the letter has no English variant: French texts, French dates
-    # No English variant at all: the base French texts.
     second = renderer.render("2nde relance", english(ctx))
+    assert (second.lang, second.email_subject) == ("en", "Following up on quote PR2611-0001")
+    assert "We last wrote to you about it on 14 November 2026." in second.email_text
+    assert second.email_html is not None and "Kind regards" in second.email_html
+    # No variant for the customer's language: the base French texts.
+    german = dataclasses.replace(ctx, customer=dataclasses.replace(ctx.customer, default_lang="de_DE"))
+    second = renderer.render("2nde relance", german)
     assert second.lang == "fr"
     assert "Nous vous avions déjà relancé le 14 novembre 2026." in second.email_text
 
