@@ -43,14 +43,10 @@ from dolirelance.service.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class QuoteRow:
-    quote: Quote
-    customer: Customer | None
-    last: FollowUpRecord | None
-    next_todo: TodoRecord | None
-    next_model: str
-    answers: tuple[AnswerRecord, ...] = ()  # the customer's replies and bounces, oldest first
+class _AnswerMarks:
+    """What a list line shows of a quote's answers: the customer's last reply, each address's last bounce."""
+
+    answers: tuple[AnswerRecord, ...]
 
     @property
     def last_reply(self) -> AnswerRecord | None:
@@ -60,6 +56,16 @@ class QuoteRow:
     def bounces(self) -> tuple[AnswerRecord, ...]:
         """The last bounce of each address, newest first."""
         return latest_bounces(self.answers)
+
+
+@dataclass(frozen=True)
+class QuoteRow(_AnswerMarks):
+    quote: Quote
+    customer: Customer | None
+    last: FollowUpRecord | None
+    next_todo: TodoRecord | None
+    next_model: str
+    answers: tuple[AnswerRecord, ...] = ()  # the customer's replies and bounces, oldest first
 
     def last_level(self, rt: Runtime) -> int | None:
         if self.last is None:
@@ -399,22 +405,13 @@ def _quote_ids(records: Sequence[FollowUpRecord], answers: Sequence[AnswerRecord
 
 
 @dataclass(frozen=True)
-class UpcomingLine:
+class UpcomingLine(_AnswerMarks):
     todo: TodoRecord
     quote: Quote | None
     customer_name: str
     due_on: date
     overdue: bool
     answers: tuple[AnswerRecord, ...] = ()  # the quote's replies and bounces, oldest first
-
-    @property
-    def last_reply(self) -> AnswerRecord | None:
-        return latest_reply(self.answers)
-
-    @property
-    def bounces(self) -> tuple[AnswerRecord, ...]:
-        """The last bounce of each address, newest first."""
-        return latest_bounces(self.answers)
 
 
 async def upcoming(rt: Runtime, *, login: str | None = None, days: int = 30) -> list[UpcomingLine]:
