@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import SAMPLE_NOW
+from conftest import SAMPLE_NOW, without_backoff
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
@@ -161,8 +161,11 @@ def test_the_frame_policy_allows_only_the_admins_image_hosts() -> None:
     assert policy.startswith("sandbox;") and "script-src" not in policy and "connect-src" not in policy
 
 
-async def test_a_preview_link_says_what_is_wrong_with_the_status_of_the_cause(web: Web) -> None:
+async def test_a_preview_link_says_what_is_wrong_with_the_status_of_the_cause(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Both preview links (the e-mail of a mass line, the letter PDF) word errors the same way."""
+    without_backoff(monkeypatch)  # Dolibarr down: the retries, without their waits
     await web.login()
     quotes = web.sample.quotes
     for path in ("/followup/email", "/followup/preview.pdf"):
