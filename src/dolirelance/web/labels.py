@@ -185,6 +185,10 @@ LABELS: dict[str, dict[str, str]] = {
         "err_in_progress": "Une autre relance de ce devis est en cours : rien n'a été envoyé, pour ne pas "
         "relancer le client deux fois.",
         "err_followup": "La relance ne peut pas être faite ainsi.",
+        "bad_address": "Une adresse e-mail de Dolibarr n'est pas une adresse unique valide : rien n'est parti.",
+        "bad_address_remedy": "Corrigez-la dans Dolibarr (fiche du client, du contact ou de l'utilisateur) : "
+                              "une seule adresse, sans nom, comme nom@exemple.fr.",
+        "bad_address_short": "adresse e-mail invalide dans Dolibarr : rien n'est parti",
         "err_unknown_model": "Ce modèle de relance n'existe pas.",
         "err_no_customer": "Aucun client ne correspond à « {text} ».",
         "err_no_customer_remedy": "Donnez le nom, le code ou l'identifiant du client.",
@@ -400,6 +404,10 @@ LABELS: dict[str, dict[str, str]] = {
         "err_in_progress": "Another follow-up of this quote is in progress: nothing was sent, so that the "
         "customer is not followed up twice.",
         "err_followup": "The follow-up cannot be done that way.",
+        "bad_address": "An e-mail address in Dolibarr is not a single valid address: nothing left.",
+        "bad_address_remedy": "Correct it in Dolibarr (the customer's, contact's or user's card): "
+                              "one address, without a name, like name@example.com.",
+        "bad_address_short": "invalid e-mail address in Dolibarr: nothing left",
         "err_unknown_model": "This follow-up model does not exist.",
         "err_no_customer": "No customer matches « {text} ».",
         "err_no_customer_remedy": "Give the customer's name, code or id.",
