@@ -12,11 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.responses import Response
 
 from conftest import SAMPLE_NOW
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
+from dolirelance.web.forms import OneTimeForms, Replay, Replayed
 from dolirelance.web.security import MAX_PRE_LOGIN, PRE_LOGIN_SECONDS, SessionStore
 from test_web import FAKE_URL, Web, csrf_of, once_of, web_settings
 
@@ -286,3 +288,52 @@ async def test_a_contact_address_that_is_not_one_plain_address_is_refused(web: W
     assert web.sink.messages == []
     email_page = await web.client.get(f"/followup/email?quote={quote_id}")
     assert email_page.status_code == 400 and "pas une adresse unique valide" in email_page.text
+
+
+# --------------------------------------------------------------------------- the token store itself
+
+
+async def test_the_token_store_is_bounded_and_forgets_expired_tokens() -> None:
+    """At most max_tokens kept (the oldest forgotten first); an expired token is unknown."""
+    now = [0.0]
+    forms = OneTimeForms(lifetime_seconds=60, clock=lambda: now[0], max_tokens=100)
+    first = forms.issue("s")
+    for _ in range(1_000):
+        forms.issue("s")
+    assert len(forms) == 100
+    replay = await forms.once("s", first, _never, result_of=_location, issued_only=True)
+    assert replay == Replayed(Replay.UNKNOWN)
+    recent = forms.issue("s")
+    now[0] += 61
+    assert await forms.once("s", recent, _never, result_of=_location, issued_only=True) == Replayed(Replay.UNKNOWN)
+    forms.issue("s")
+    assert len(forms) == 1  # the expired ones went
+
+
+async def test_a_second_post_waits_for_the_first_only_so_long() -> None:
+    """Still at work after wait_seconds: the second post says so and does nothing."""
+    forms = OneTimeForms(lifetime_seconds=60, wait_seconds=0.05)
+    token = forms.issue("s")
+    release = asyncio.Event()
+    runs = []
+
+    async def slow() -> Response:
+        runs.append(1)
+        await release.wait()
+        return Response(status_code=303, headers={"location": "/mass/jobs/1"})
+
+    first = asyncio.create_task(forms.once("s", token, slow, result_of=_location, issued_only=True))
+    await asyncio.sleep(0)
+    assert await forms.once("s", token, slow, result_of=_location, issued_only=True) == Replayed(Replay.RUNNING)
+    release.set()
+    assert isinstance(await first, Response)
+    again = await forms.once("s", token, slow, result_of=_location, issued_only=True)
+    assert again == Replayed(Replay.DONE, "/mass/jobs/1") and runs == [1]
+
+
+async def _never() -> Response:
+    raise AssertionError("a replayed or unknown token must not run the work")
+
+
+def _location(response: Response) -> str | None:
+    return response.headers.get("location")

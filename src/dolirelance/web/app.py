@@ -188,19 +188,9 @@ class WebState:
             _owner_file(path).write_text(login, encoding="utf-8")
 
     def client_address(self, request: Request) -> str:
-        """The browser's address: X-Forwarded-For only when the peer is a configured proxy."""
-        peer = request.client.host if request.client else "unknown"
-        if not self.trusted_proxies or not _in_networks(peer, self.trusted_proxies):
-            return peer
-        chain = [hop.strip() for hop in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if hop.strip()]
-        for hop in reversed(chain):  # the nearest hop that is not one of our proxies is the client
-            if not _in_networks(hop, self.trusted_proxies):
-                return hop
-        return chain[0] if chain else peer
-
-    @property
-    def trusted_proxies(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(item, strict=False) for item in self.settings.web.trusted_proxies]
+        """The browser's address: taken from X-Forwarded-For only behind [web] trusted_proxies
+        (ProxyHeadersMiddleware, see create_web_app); otherwise whoever connected."""
+        return request.client.host if request.client else "unknown"
 
     def dolibarr_document_url(self, quote_ref: str, file_name: str) -> str:
         """Dolibarr's own download page for a file attached to a quote (the user's Dolibarr session)."""
@@ -210,14 +200,6 @@ class WebState:
 
 def _owner_file(path: Path) -> Path:
     return path.with_name(path.name + ".owner")  # never matches DOWNLOADABLE
-
-
-def _in_networks(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
 
 
 # --------------------------------------------------------------------------- formatting

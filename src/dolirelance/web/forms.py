@@ -118,14 +118,14 @@ class OneTimeForms:
             running.set()
 
     def _forget_old(self) -> None:
+        """Forget expired tokens, then the oldest beyond ``max_tokens`` (a token at work stays, moved last)."""
         now = self.clock()
+        at_work: list[tuple[str, _Token]] = []
         while self._tokens:
             token, oldest = next(iter(self._tokens.items()))
-            if oldest.expires_at > now and len(self._tokens) < self.max_tokens:
+            if oldest.expires_at > now and len(self._tokens) + len(at_work) < self.max_tokens:
                 break
-            if oldest.running is not None and oldest.expires_at > now:
-                self._tokens.move_to_end(token)  # never forget a token at work
-                if all(t.running is not None for t in self._tokens.values()):
-                    break
-                continue
             del self._tokens[token]
+            if oldest.running is not None:
+                at_work.append((token, oldest))
+        self._tokens.update(at_work)
