@@ -20,7 +20,7 @@ from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
 from dolirelance.web.forms import OneTimeForms, Replay, Replayed
 from dolirelance.web.security import MAX_PRE_LOGIN, PRE_LOGIN_SECONDS, SessionStore
-from test_web import FAKE_URL, Web, csrf_of, once_of, web_settings
+from test_web import FAKE_URL, Web, csrf_of, once_of, run_mass, web_settings
 
 PEER = "127.0.0.1"  # where the test client's requests come from
 DISPLAY_NAME_FORM = '"claire@lefevre-archi.test" <evil@attacker.test>'
@@ -288,6 +288,17 @@ async def test_a_contact_address_that_is_not_one_plain_address_is_refused(web: W
     assert web.sink.messages == []
     email_page = await web.client.get(f"/followup/email?quote={quote_id}")
     assert email_page.status_code == 400 and "pas une adresse unique valide" in email_page.text
+
+
+async def test_a_mass_run_reports_the_address_that_is_not_one_address(web: Web) -> None:
+    """In a mass run, the quote with the display-name address is left out in those words; nothing sent to it."""
+    web.fake.contacts[web.sample.contacts["claire_lefevre"]].email = DISPLAY_NAME_FORM
+    await web.login()
+    refs = web.sample.refs
+    result = await run_mass(web, {"email": [refs["not_yet_due"], refs["about_to_expire"]]})
+    assert result.text.count('class="ko"') == 1 and result.text.count('class="ok"') == 1, result.text
+    assert "pas une adresse unique valide" in result.text
+    assert [m.rcpt_tos for m in web.sink.messages] == [["sophie.dupont@garage-dupont.test"]]
 
 
 # --------------------------------------------------------------------------- the token store itself
