@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ import pytest
 from starlette.responses import Response
 
 from conftest import SAMPLE_NOW
-from dolirelance.testing import FakeDolibarr, SampleData, create_app
+from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
 from dolirelance.web.forms import OneTimeForms, Replay, Replayed
@@ -299,6 +303,72 @@ async def test_a_mass_run_reports_the_address_that_is_not_one_address(web: Web) 
     assert result.text.count('class="ko"') == 1 and result.text.count('class="ok"') == 1, result.text
     assert "pas une adresse unique valide" in result.text
     assert [m.rcpt_tos for m in web.sink.messages] == [["sophie.dupont@garage-dupont.test"]]
+
+
+# --------------------------------------------------------------------------- over real HTTP
+
+
+@contextmanager
+def _served(tmp_path: Path, fake: FakeDolibarr, sink: SmtpSink) -> Iterator[str]:
+    """The fake Dolibarr and the web pages, each served by uvicorn on a free port: the pages' URL."""
+    with serve_in_thread(create_app(fake)) as dolibarr_url:
+        settings = web_settings(tmp_path, dolibarr_url=dolibarr_url, smtp_port=sink.port)
+        with serve_in_thread(create_web_app(settings, now=lambda: SAMPLE_NOW)) as web_url:
+            yield web_url.removesuffix("/api/index.php")
+
+
+def _posted_at_once(base: str, cookie: str, path: str, forms: list[dict[str, Any]]) -> list[httpx.Response]:
+    """Each form posted by its own thread and connection, all at once."""
+    start = threading.Barrier(len(forms))
+
+    def post(form: dict[str, Any]) -> httpx.Response:
+        with httpx.Client(base_url=base, cookies={"dolirelance_session": cookie}, timeout=60) as browser:
+            start.wait()
+            return browser.post(path, data=form)
+
+    with ThreadPoolExecutor(len(forms)) as pool:
+        return list(pool.map(post, forms))
+
+
+def test_over_http_a_confirmation_posted_four_times_at_once_sends_once(
+    tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, sink: SmtpSink
+) -> None:
+    """Four connections post the same « relancer quand même » confirmation at once: one run, one e-mail."""
+    ref = sample_data.refs["about_to_expire"]
+    with _served(tmp_path, fake_dolibarr, sink) as base, httpx.Client(base_url=base, timeout=60) as browser:
+        login = browser.get("/login")
+        browser.post("/login", data={"csrf": csrf_of(login.text), "login": "jdupont", "password": "relance"})
+        page = browser.get(f"/quotes/{sample_data.quotes['about_to_expire']}/followup").text
+        quote = sample_data.quotes["about_to_expire"]
+        first = browser.post("/followup/new", data={"csrf": csrf_of(page), "quote": quote, "channel": "email"})
+        assert 'id="done"' in first.text and len(sink.messages) == 1
+        asked = {"email": [ref]}
+        preview = browser.post("/mass", data={"csrf": csrf_of(browser.get("/mass").text), **asked})
+        confirm = {"csrf": csrf_of(preview.text), "once": once_of(preview.text), **asked, "step": "run", "force": "1"}
+
+        answers = _posted_at_once(base, browser.cookies["dolirelance_session"], "/mass", [confirm] * 4)
+
+        assert sorted(a.status_code for a in answers) == [303, 409, 409, 409]
+        job_url = next(a for a in answers if a.status_code == 303).headers["location"]
+        assert all(f'href="{job_url}"' in a.text for a in answers if a.status_code == 409)
+        for _ in range(600):
+            if browser.get(f"{job_url}/status").json()["finished"]:
+                break
+            time.sleep(0.05)
+    assert len(sink.messages) == 2  # the individual follow-up, then one mass e-mail
+
+
+def test_over_http_forty_logins_at_once_reach_dolibarr_at_most_five_times(
+    tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, sink: SmtpSink
+) -> None:
+    """40 connections log in at once (one with the right password): Dolibarr sees at most 5 of them."""
+    fake_dolibarr.hang_next(40, 0.3, path_prefix="/login", method="POST")
+    with _served(tmp_path, fake_dolibarr, sink) as base, httpx.Client(base_url=base, timeout=60) as browser:
+        csrf = csrf_of(browser.get("/login").text)
+        forms = [{"csrf": csrf, "login": "jdupont", "password": "relance" if n == 7 else "wrong"} for n in range(40)]
+        answers = _posted_at_once(base, browser.cookies["dolirelance_session"], "/login", forms)
+    assert fake_dolibarr.count_requests("/login", "POST") <= 5
+    assert sum(a.status_code == 429 for a in answers) >= 35
 
 
 # --------------------------------------------------------------------------- the token store itself
