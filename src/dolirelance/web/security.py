@@ -187,6 +187,16 @@ class LoginLimiter:
         ]
         return max(waits) if waits else None
 
+    def blocked(self, client: str, login: str) -> bool:
+        return self.retry_after(client, login) is not None
+
+    def record_failure(self, client: str, login: str) -> None:
+        """A failure counted afterwards (prefer :meth:`begin`, which counts before Dolibarr is asked)."""
+        now = self.clock()
+        for key in self._keys(client, login):
+            self._failures.setdefault(key, deque()).append(now)
+        self._prune()
+
     def _keys(self, client: str, login: str) -> tuple[str, str]:
         return f"ip:{client}", f"login:{login.strip().lower()}"
 
