@@ -105,7 +105,9 @@ async def test_a_mass_run_needs_a_token_this_session_was_given(web: Web) -> None
         answer = await web.client.post("/mass", data={"csrf": await web.csrf(), "once": once, **asked})
         assert answer.status_code == 409, once
         assert "Ce formulaire a expiré ou a déjà servi : rien n&#39;est parti." in answer.text
-    preview = await web.client.post("/mass", data={"csrf": await web.csrf(), **asked, "step": "preview"})
+    english = await web.client.post("/mass?lang=en", data={"csrf": await web.csrf(), "once": "", **asked})
+    assert english.status_code == 409 and "This form has expired or was used already: nothing left." in english.text
+    preview = await web.client.post("/mass?lang=fr", data={"csrf": await web.csrf(), **asked, "step": "preview"})
     token = once_of(preview.text)
     await web.client.post("/logout", data={"csrf": await web.csrf()})
     await web.login("admin", "admin")
