@@ -175,7 +175,9 @@ async def test_the_web_form_posted_twice_makes_one_follow_up_and_a_recent_one_as
         first = await web.post("/followup/new", data=posted)
         assert first.status_code == 200 and 'class="success"' in first.text
         again = await web.post("/followup/new", data=posted)  # the same form, a second time
-        assert again.status_code == 400 and "Cette relance est déjà faite" in again.text
+        # the second post shows the first one's result (the quote's follow-ups), nothing is sent again
+        assert again.status_code == 409 and "Ce formulaire a déjà été envoyé : c&#39;est fait" in again.text
+        assert f'href="/quotes/{quote_id}/followups"' in again.text
         assert len(smtp_sink.messages) == 1
 
         fresh = _csrf_and_attempt((await web.get(f"/quotes/{quote_id}/followup")).text)

@@ -161,7 +161,10 @@ def test_header_injection_is_impossible(sink: SmtpSink) -> None:
     assert str(received.message["Subject"]) == "Devis Bcc: evil@x.fr"
 
 
-@pytest.mark.parametrize("address", ["not-an-address", "a@b.fr, c@d.fr", "a@b.fr\r\nBcc: e@x.fr", "a b@c.fr"])
+@pytest.mark.parametrize(
+    "address",
+    ["not-an-address", "a@b.fr, c@d.fr", "a@b.fr\r\nBcc: e@x.fr", "a b@c.fr", '"a@b.fr" <evil@x.fr>', "<evil@x.fr>"],
+)
 def test_invalid_address_is_permanent(sink: SmtpSink, address: str) -> None:
     with pytest.raises(MailPermanentError, match="valid"):
         message(smtp_for(sink), Recipient(address, "X", "customer"))

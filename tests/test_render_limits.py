@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,21 @@ def test_hostile_templates_stop_with_a_template_error(
     message = render_error(example_settings, "Bonjour\n" + template)
     assert "model 'M', email_text, line 2" in message
     assert expected in message
+
+
+@pytest.mark.parametrize("consumer", ["list", "join", "sort", "unique", "reverse"])
+def test_a_lazy_sequence_is_bounded_while_a_filter_reads_it(example_settings: Settings, consumer: str) -> None:
+    """100,000 texts of 99,999 characters (10 GB) stop at the size limit: at most a few MB are ever built."""
+    template = "Bonjour\n{{ range(100000)|map('center', 99999)|" + consumer + "|length }}"
+    tracemalloc.start()
+    try:
+        message = render_error(example_settings, template)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "model 'M', email_text, line 2" in message
+    assert "would be longer than 100,000 characters or items" in message
+    assert peak < 20_000_000, f"{peak:,} bytes allocated before the limit stopped it"
 
 
 def test_output_size_per_field(example_settings: Settings) -> None:

@@ -413,8 +413,23 @@ async def test_new_followup_from_a_customer_lists_only_its_quotes(web: Web) -> N
 # --------------------------------------------------------------------------- Relance massive
 
 
+def once_of(html: str) -> str:
+    """The one-time token of a mass preview's confirmation form."""
+    match = re.search(r'name="once" value="([0-9a-f]{32})"', html)
+    assert match, "no one-time token in the confirmation form"
+    return match.group(1)
+
+
+async def confirm_mass(web: Web, data: dict[str, str | list[str]]) -> httpx.Response:
+    """The mass preview of ``data``, then its confirmation form posted (a 303 to the job's page)."""
+    preview = await web.client.post("/mass", data={"csrf": await web.csrf(), **data})
+    assert preview.status_code == 200, preview.text
+    confirm = {"csrf": csrf_of(preview.text), "once": once_of(preview.text), **data, "step": "run"}
+    return await web.client.post("/mass", data=confirm)
+
+
 async def run_mass(web: Web, data: dict[str, str | list[str]]) -> httpx.Response:
-    answer = await web.client.post("/mass", data={"csrf": await web.csrf(), "step": "run", **data})
+    answer = await confirm_mass(web, data)
     assert answer.status_code == 303, answer.text
     job_url = answer.headers["location"]
     for _ in range(600):
@@ -474,8 +489,7 @@ async def test_downloads_are_limited_to_generated_files(web: Web) -> None:
 
 async def test_a_job_is_visible_only_to_its_owner(web: Web) -> None:
     await web.login()
-    answer = await web.client.post("/mass", data={"csrf": await web.csrf(), "letter": web.sample.refs["expired"],
-                                                  "step": "run"})
+    answer = await confirm_mass(web, {"letter": web.sample.refs["expired"]})
     job_url = answer.headers["location"]
     await web.client.post("/logout", data={"csrf": await web.csrf()})
     await web.login("admin", "admin")

@@ -491,8 +491,11 @@ class WebSettings(_Section):
     secret_key_env: str | None = None
     session_hours: int = Field(8, ge=1, le=168)
     language: Literal["fr", "en"] = "fr"
-    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks); none by default.
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or
+    # networks); none by default. A request forwarded as https gets a Secure cookie and HSTS.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # The site is served over https only: the session cookie is always Secure, HSTS always sent.
+    secure_cookie: bool = False
 
     @field_validator("trusted_proxies")
     @classmethod

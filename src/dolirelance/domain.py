@@ -406,3 +406,17 @@ def split_address(value: str) -> tuple[str, str, str]:
     except (ValueError, IndexError) as exc:
         raise ValueError(f"{flat!r} is not a valid e-mail address: {exc}") from None
     return name, local, domain
+
+
+def bare_address(value: str) -> str:
+    """An address field of Dolibarr (a customer's, contact's or user's e-mail) → the address it holds.
+
+    Such a field holds one plain address: a list (``a@x, b@y``), a display name
+    (``"claire@x" <evil@y>``), angle brackets or a comment would send the e-mail elsewhere than
+    the address people read, so each is refused with ValueError, as a list is by :func:`split_address`.
+    """
+    flat = " ".join(value.replace("\r", " ").replace("\n", " ").split())
+    name, local, domain = split_address(flat)
+    if name or flat != f"{local}@{domain}":
+        raise ValueError(f"{flat!r} is not a single valid e-mail address")
+    return flat

@@ -23,6 +23,7 @@ message. The tree, with each class's code::
     │   └── MailUncertain               mail-uncertain
     ├── FollowUpError                   follow-up
     │   ├── NoEmailAddress              no-email
+    │   ├── BadEmailAddress             bad-address
     │   ├── QuoteNotOpen                quote-not-open
     │   ├── FollowUpInProgress          in-progress
     │   │   └── FollowUpAlreadyDone     already-done
@@ -62,6 +63,7 @@ class ErrorCode(StrEnum):
     MAIL_UNCERTAIN = "mail-uncertain"
     FOLLOW_UP = "follow-up"
     NO_EMAIL = "no-email"
+    BAD_ADDRESS = "bad-address"
     QUOTE_NOT_OPEN = "quote-not-open"
     IN_PROGRESS = "in-progress"
     ALREADY_DONE = "already-done"
@@ -212,6 +214,12 @@ class NoEmailAddress(FollowUpError):
     """Neither the quote's CUSTOMER contacts nor the customer have an e-mail address."""
 
     code = ErrorCode.NO_EMAIL
+
+
+class BadEmailAddress(FollowUpError):
+    """An e-mail address in Dolibarr is not one plain address (a list, a name with it, a typo): nothing sent."""
+
+    code = ErrorCode.BAD_ADDRESS
 
 
 class QuoteNotOpen(FollowUpError):

@@ -35,7 +35,7 @@ from typing import Literal
 import dkim
 
 from dolirelance.config import SmtpSettings
-from dolirelance.domain import Recipient, User, split_address
+from dolirelance.domain import Recipient, User, bare_address, split_address
 from dolirelance.errors import (
     DolirelanceError,
     MailError,
@@ -123,9 +123,13 @@ def _one_line(value: str) -> str:
 
 
 def parse_address(value: str, *, display_name: str | None = None, role: str = "address") -> Address:
-    """One e-mail address (optionally "Name <addr>") → :class:`Address`; MailPermanentError if not."""
+    """One e-mail address (optionally "Name <addr>") → :class:`Address`; MailPermanentError if not.
+
+    With ``display_name`` (an address field of Dolibarr, the name beside it), ``value`` must be
+    the address alone: a name or brackets in it would send the e-mail to another address.
+    """
     try:
-        name, local, domain = split_address(value)
+        name, local, domain = split_address(bare_address(value) if display_name is not None else value)
     except ValueError as exc:
         raise MailPermanentError(
             f"{role} {exc}", remedy="correct the address in Dolibarr (or in dolirelance.toml)"

@@ -881,20 +881,33 @@ def _estimate_growth(name: str, target: object, args: tuple[Any, ...], kwargs: M
 
 
 def _materialized(value: Any) -> Any:
-    """A lazy iterable (``map``, ``select``...) as a list, so its size can be known; bounded as it is read."""
+    """A lazy iterable (``map``, ``select``...) as a list, so its size can be known; bounded as it is read.
+
+    The size is counted item by item as :func:`_size` would count the whole list, so that a
+    sequence of large items (``range(n)|map("center", w)``) stops at the limit, not after it is built.
+    """
     if isinstance(value, (str, bytes, Mapping, list, tuple, set, frozenset)) or not isinstance(value, Iterable):
         return value
-    limit = _budget().limits.max_value_size
+    budget = _budget()
+    limit = budget.limits.max_value_size
     items: list[Any] = []
+    total = 1  # the list itself, as _size counts it
     for item in value:
+        budget.tick()
+        total += 1 + _size(item, limit - total + 1)
+        if total > limit:
+            raise _LimitExceeded(f"a sequence would be longer than {limit:,} characters or items")
         items.append(item)
-        if len(items) > limit:
-            raise _LimitExceeded(f"a sequence would have more than {limit:,} items")
     return items
 
 
 def _first_str(params: Iterable[Any]) -> str:
     return next((p for p in params if isinstance(p, str)), "")
+
+
+# Filters that read a whole (possibly lazy) sequence into a list or a text: the sequence is read
+# through _materialized, bounded while it is built, not measured once built.
+_CONSUMING_FILTERS = frozenset({"list", "join", "sort", "reverse", "unique", "slice", "batch", "groupby"})
 
 
 def _bounded_filter(name: str, filter_function: Callable[..., Any]) -> Callable[..., Any]:
@@ -904,7 +917,7 @@ def _bounded_filter(name: str, filter_function: Callable[..., Any]) -> Callable[
         budget.tick()
         # the value comes first, after a context / eval context / environment when the filter asks for one
         passed = sum(1 for a in args[:1] if isinstance(a, (Context, EvalContext, ImmutableSandboxedEnvironment)))
-        if name == "join" and len(args) > passed:
+        if name in _CONSUMING_FILTERS and len(args) > passed:
             args = (*args[:passed], _materialized(args[passed]), *args[passed + 1 :])
         values = list(args[passed:])
         value, params = (values[0] if values else None), tuple(values[1:])

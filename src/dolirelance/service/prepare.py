@@ -17,10 +17,12 @@ from dolirelance.domain import (
     QuoteContact,
     Recipient,
     User,
+    bare_address,
     choose_recipients,
     no_email_message,
 )
 from dolirelance.errors import (
+    BadEmailAddress,
     DolibarrError,
     DolibarrNotFound,
     FollowUpError,
@@ -161,6 +163,17 @@ def letter_file_name(quote: Quote, today: date, key: str) -> str:
     return safe_file_name(f"relance-{quote.ref}-{today.isoformat()}-{suffix}.pdf")
 
 
+def _check_address(quote: Quote, address: str, whose: str) -> None:
+    """An address read from Dolibarr must be one plain address, else nothing is sent (BadEmailAddress)."""
+    try:
+        bare_address(address)
+    except ValueError as exc:
+        raise BadEmailAddress(
+            f"{quote.ref}: the e-mail address of {whose} {exc}",
+            remedy="correct it in Dolibarr: one plain address like name@example.com (nothing was sent)",
+        ) from None
+
+
 def addressee(quote: Quote, recipients: Sequence[Recipient]) -> QuoteContact | None:
     """The contact the text is written to; None when writing to the company itself.
 
@@ -246,10 +259,14 @@ async def prepare_followup(
         recipients = tuple(r for r in choose_recipients(quote, customer) if r.email.lower() not in blocked_addresses)
         if not recipients:
             raise NoEmailAddress(no_email_message(quote, customer))
+        for recipient in recipients:
+            _check_address(quote, recipient.email, f"{recipient.name} ({recipient.source})")
     contact = addressee(quote, recipients)
     sales_rep = await sales_rep_of(rt, quote, acting_user)
     # automatic mails are signed by the sales rep, unless Dolibarr would not say who that is beyond an id
     sender = sales_rep if automatic_step is not None and sales_rep.full_name else acting_user
+    if channel is Channel.EMAIL and sender.email:  # the Reply-To of the e-mail
+        _check_address(quote, sender.email, f"{sender.full_name or sender.login} (user)")
     company = await rt.company()
     last = history.last
     ctx = FollowUpContext(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import os
 import re
 import secrets
@@ -32,6 +33,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dolirelance.config import Settings
 from dolirelance.domain import Channel, QuoteFilter, Recipient, choose_recipients
@@ -80,6 +82,7 @@ from dolirelance.service.access import Access, access_configured, access_of, ref
 from dolirelance.service.report import effectiveness_report
 from dolirelance.web.charts import CHARTS, chart_png, chart_svg
 from dolirelance.web.email_frames import EmailFrames, frame_policy
+from dolirelance.web.forms import OneTimeForms, Replayed
 from dolirelance.web.jobs import JobBoard, MassJob
 from dolirelance.web.labels import LABELS, LANGUAGES
 from dolirelance.web.report_page import REPORT_LABELS, ReportCache, ReportQuery, number_text, percent_text
@@ -124,6 +127,8 @@ class WebState:
     # session id -> (when read, what the user may do): pages reuse it for [access] cache_seconds
     access_cache: dict[str, tuple[float, Access]] = field(default_factory=dict)
     email_frames: EmailFrames = field(default_factory=EmailFrames)
+    # the one-time tokens of the sending forms (see web.forms)
+    forms: OneTimeForms = field(default_factory=lambda: OneTimeForms(lifetime_seconds=8 * 3600))
 
     async def access(self, session: Session) -> Access:
         """What the session's user may do under ``[access]``, as Dolibarr said it at most ``cache_seconds`` ago."""
@@ -183,19 +188,9 @@ class WebState:
             _owner_file(path).write_text(login, encoding="utf-8")
 
     def client_address(self, request: Request) -> str:
-        """The browser's address: X-Forwarded-For only when the peer is a configured proxy."""
-        peer = request.client.host if request.client else "unknown"
-        if not self.trusted_proxies or not _in_networks(peer, self.trusted_proxies):
-            return peer
-        chain = [hop.strip() for hop in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if hop.strip()]
-        for hop in reversed(chain):  # the nearest hop that is not one of our proxies is the client
-            if not _in_networks(hop, self.trusted_proxies):
-                return hop
-        return chain[0] if chain else peer
-
-    @property
-    def trusted_proxies(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(item, strict=False) for item in self.settings.web.trusted_proxies]
+        """The browser's address: taken from X-Forwarded-For only behind [web] trusted_proxies
+        (ProxyHeadersMiddleware, see create_web_app); otherwise whoever connected."""
+        return request.client.host if request.client else "unknown"
 
     def dolibarr_document_url(self, quote_ref: str, file_name: str) -> str:
         """Dolibarr's own download page for a file attached to a quote (the user's Dolibarr session)."""
@@ -205,14 +200,6 @@ class WebState:
 
 def _owner_file(path: Path) -> Path:
     return path.with_name(path.name + ".owner")  # never matches DOWNLOADABLE
-
-
-def _in_networks(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -261,10 +248,11 @@ def _set_cookie(request: Request, response: Response, session: Session) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         state.sessions.cookie_value(session),
-        max_age=state.settings.web.session_hours * 3600,
+        max_age=state.sessions.seconds_left(session),
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        # https as the browser sees it: X-Forwarded-Proto is believed from [web] trusted_proxies only
+        secure=state.settings.web.secure_cookie or request.url.scheme == "https",
         path="/",
     )
 
@@ -436,10 +424,10 @@ async def login_submit(request: Request) -> Response:
         return response
     labels = LABELS[_language(request, session)]
     client = state.client_address(request)
-    if state.limiter.blocked(client, login):
+    wait = state.limiter.begin(client, login)  # counted now, before Dolibarr is asked
+    if wait is not None:
         log.warning("login rate limit reached for client=%s login=%s", client, login)
-        return _render(request, session, "login.html", status_code=429, next=next_page, login=login,
-                       error=(labels["login_rate_limited"], None))
+        return _rate_limited(request, session, labels, wait, next_page=next_page, login=login)
     password = form.get("password", [""])[0]
     try:
         if not login or not password:
@@ -449,13 +437,13 @@ async def login_submit(request: Request) -> Response:
         async with state.runtime(probe) as rt:
             me = await rt.me()
     except DolibarrAuthError:
-        state.limiter.record_failure(client, login)
         log.info("failed login for %s from %s", login, client)
         return _render(request, session, "login.html", status_code=401, next=next_page, login=login,
                        error=(labels["login_failed"], None))
     except DolirelanceError as exc:
         return _render(request, session, "login.html", status_code=502, next=next_page, login=login,
                        error=_error_text(exc, _language(request, session)))
+    state.limiter.succeeded(client, login)
     fresh = state.sessions.renew(session)
     fresh.api_key, fresh.login, fresh.user_id, fresh.display_name = key, me.login, me.id, me.full_name
     fresh.sees_all_customers = me.admin or "societe.client.voir" in me.rights
@@ -463,6 +451,17 @@ async def login_submit(request: Request) -> Response:
     redirect = RedirectResponse(next_page, status_code=303)
     _set_cookie(request, redirect, fresh)
     return redirect
+
+
+def _rate_limited(
+    request: Request, session: Session, labels: dict[str, str], wait: float, *, next_page: str, login: str
+) -> Response:
+    """The login page refusing to try: too many attempts, and in how many minutes to try again."""
+    minutes = max(1, math.ceil(wait / 60))
+    response = _render(request, session, "login.html", status_code=429, next=next_page, login=login,
+                       error=(labels["login_rate_limited"].format(minutes=minutes), None))
+    response.headers["retry-after"] = str(math.ceil(wait))
+    return response
 
 
 async def logout_page(request: Request) -> Response:
@@ -720,9 +719,20 @@ async def _mass_plan(
 
 @logged_in
 async def mass_run(request: Request, session: Session) -> Response:
-    """The mass form: ``step=preview`` (the default) shows what would leave; ``step=run`` runs it."""
-    state = _state(request)
+    """The mass form: ``step=preview`` (the default) shows what would leave; ``step=run`` runs it.
+
+    The preview hands out a one-time token with its confirmation form: a run needs one, and the
+    same token posted again (twice « Confirmer », two tabs) shows the first run, never starts another.
+    """
     form = await _sending_form(request, session)
+    if _first(form, "step") != "run":
+        return await _mass_step(request, session, form)
+    return await _once(request, session, _first(form, "once"), lambda: _mass_step(request, session, form),
+                       issued_only=True, result_of=lambda response: response.headers.get("location"))
+
+
+async def _mass_step(request: Request, session: Session, form: dict[str, list[str]]) -> Response:
+    state = _state(request)
     lang = _language(request, session)
     labels = LABELS[lang]
     asked = MassRequest.from_form(form)
@@ -747,7 +757,7 @@ async def mass_run(request: Request, session: Session) -> Response:
         if not run:
             items = [item for items, _ in plans for item in items]
             return _render(request, session, "mass_preview.html", asked=asked,
-                           lines=_preview_lines(rt, items, lang, asked),
+                           lines=_preview_lines(rt, items, lang, asked), once=state.forms.issue(session.session_id),
                            next_date=next_date or rt.today() + timedelta(days=rt.settings.followup.next_delay),
                            day_off=_day_off_label(rt), today_day=rt.today())
 
@@ -883,7 +893,7 @@ async def _render_new(
         else "", models=rt.model_names(), model=model, note=note, next_date=next_date or default_next.isoformat(),
         today=rt.today().isoformat(), channel=channel, done=done, recipients=recipients, chosen=chosen,
         # one token per form shown: posting it twice (a double click) makes one follow-up, not two
-        attempt=attempt or secrets.token_hex(16), confirm_recent=confirm_recent,
+        attempt=attempt or _state(request).forms.issue(session.session_id), confirm_recent=confirm_recent,
         day_off=_day_off_label(rt), today_day=rt.today(), local=lambda moment: moment.astimezone(rt.tz),
     )
 
@@ -1072,11 +1082,31 @@ def _outcome_error(outcome: FollowUpOutcome, lang: str) -> FormError:
 
 @logged_in
 async def new_submit(request: Request, session: Session) -> Response:
-    state = _state(request)
+    """Sends the follow-up the form asks, once per form token (``attempt``, also its ledger key)."""
     form = await _sending_form(request, session)
+    asked = FollowUpForm.from_values(lambda name: _first(form, name))
+    return await _once(request, session, asked.attempt, lambda: _new_submit(request, session, asked),
+                       issued_only=False,
+                       result_of=lambda response: f"/quotes/{asked.quote_id}/followups"
+                       if response.status_code == 200 else None)
+
+
+async def _once(
+    request: Request, session: Session, token: str, work: Callable[[], Awaitable[Response]], *,
+    issued_only: bool, result_of: Callable[[Response], str | None],
+) -> Response:
+    """``work`` for the first post of a sending form's token; for another post, the page saying so."""
+    done = await _state(request).forms.once(session.session_id, token, work, result_of=result_of,
+                                            issued_only=issued_only)
+    if isinstance(done, Replayed):
+        return _render(request, session, "already_posted.html", status_code=409, replay=done)
+    return done
+
+
+async def _new_submit(request: Request, session: Session, asked: FollowUpForm) -> Response:
+    state = _state(request)
     lang = _language(request, session)
     labels = LABELS[lang]
-    asked = FollowUpForm.from_values(lambda name: _first(form, name))
     async with state.runtime(session) as rt:
         try:
             channel = asked.checked(labels)
@@ -1248,14 +1278,18 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
                             status_code=500)
 
 
+HSTS = b"max-age=31536000"  # one year: browsers then refuse plain http for this host
+
+
 class SecurityHeaders:
     """CSP (scripts and styles only from this site), no sniffing, framing only by Dolibarr.
 
     A response that sets one of these headers itself keeps its own (a framed e-mail's stricter CSP).
     """
 
-    def __init__(self, app: ASGIApp, frame_ancestors: str) -> None:
+    def __init__(self, app: ASGIApp, frame_ancestors: str, always_https: bool = False) -> None:
         self.app = app
+        self.always_https = always_https  # [web] secure_cookie: the site is served over https only
         self.headers = [
             (b"content-security-policy",
              f"default-src 'self'; frame-ancestors 'self' {frame_ancestors}; form-action 'self'; "
@@ -1270,11 +1304,15 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        headers = self.headers
+        if self.always_https or scope.get("scheme") == "https":  # https as the browser sees it
+            headers = [*headers, (b"strict-transport-security", HSTS)]
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 own = list(message.get("headers", []))
                 named = {name.lower() for name, _ in own}
-                message["headers"] = own + [(name, value) for name, value in self.headers if name not in named]
+                message["headers"] = own + [(name, value) for name, value in headers if name not in named]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -1342,6 +1380,7 @@ def create_web_app(
     app.state.web = WebState(
         settings=settings,
         sessions=SessionStore(secret_key=_secret_key(settings), lifetime_seconds=settings.web.session_hours * 3600),
+        forms=OneTimeForms(lifetime_seconds=settings.web.session_hours * 3600),
         limiter=LoginLimiter(),
         templates=_make_templates(),
         dolibarr_transport=dolibarr_transport,
@@ -1351,7 +1390,10 @@ def create_web_app(
     app.state.report_cache = ReportCache()
     app.state.selections = SelectionCache()
     dolibarr_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.dolibarr.url))
-    app.add_middleware(SecurityHeaders, frame_ancestors=dolibarr_origin)
+    app.add_middleware(SecurityHeaders, frame_ancestors=dolibarr_origin, always_https=settings.web.secure_cookie)
+    if settings.web.trusted_proxies:  # outermost: the pages see the scheme and client the proxy saw
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=[
+            str(ipaddress.ip_network(item, strict=False)) for item in settings.web.trusted_proxies])
     return app
 
 
@@ -1364,7 +1406,7 @@ def serve_web(
     """
     app = create_web_app(settings, dolibarr_transport=dolibarr_transport)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the app
-    # reads it itself, only from [web] trusted_proxies (WebState.client_address).
+    # believes X-Forwarded-For and -Proto only from [web] trusted_proxies (create_web_app).
     uvicorn.run(
         app,
         host=settings.web.host,

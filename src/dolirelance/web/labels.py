@@ -18,7 +18,7 @@ LABELS: dict[str, dict[str, str]] = {
         "password": "Mot de passe",
         "sign_in": "Se connecter",
         "login_failed": "Identifiant ou mot de passe incorrect.",
-        "login_rate_limited": "Trop d'essais de connexion. Réessayez dans quelques minutes.",
+        "login_rate_limited": "Trop d'essais de connexion : réessayez dans {minutes} min.",
         "csrf_failed": "Le formulaire a expiré. Rechargez la page et recommencez.",
         "ref": "Réf.",
         "opt_out": "pas de relance auto",
@@ -185,6 +185,10 @@ LABELS: dict[str, dict[str, str]] = {
         "err_in_progress": "Une autre relance de ce devis est en cours : rien n'a été envoyé, pour ne pas "
         "relancer le client deux fois.",
         "err_followup": "La relance ne peut pas être faite ainsi.",
+        "bad_address": "Une adresse e-mail de Dolibarr n'est pas une adresse unique valide : rien n'est parti.",
+        "bad_address_remedy": "Corrigez-la dans Dolibarr (fiche du client, du contact ou de l'utilisateur) : "
+                              "une seule adresse, sans nom, comme nom@exemple.fr.",
+        "bad_address_short": "adresse e-mail invalide dans Dolibarr : rien n'est parti",
         "err_unknown_model": "Ce modèle de relance n'existe pas.",
         "err_no_customer": "Aucun client ne correspond à « {text} ».",
         "err_no_customer_remedy": "Donnez le nom, le code ou l'identifiant du client.",
@@ -202,6 +206,13 @@ LABELS: dict[str, dict[str, str]] = {
         "quote_select_help": "Choisir un devis (au clavier : flèches puis Entrée) affiche son destinataire.",
         "form_too_large": "Le formulaire envoyé est trop gros (plus de 1 Mo).",
         "already_done": "Cette relance est déjà faite (le formulaire a été envoyé deux fois) : rien n'est reparti.",
+        "form_posted_title": "Formulaire déjà envoyé",
+        "form_posted_done": "Ce formulaire a déjà été envoyé : c'est fait, et rien n'est reparti une seconde fois.",
+        "form_posted_running": "Ce formulaire a déjà été envoyé et il est en cours : rien n'est reparti une seconde "
+                               "fois. Le suivi des relances montrera le résultat.",
+        "form_posted_unknown": "Ce formulaire a expiré ou a déjà servi : rien n'est parti. Refaites l'aperçu, "
+                               "puis confirmez.",
+        "form_posted_see_result": "Voir le résultat",
         "not_recorded_yet": "La relance est partie mais n'est pas encore enregistrée dans Dolibarr.",
         "not_recorded_yet_remedy": "Rien à refaire : dolirelance l'enregistrera (dolirelance retry).",
         "this_page": "cette page",
@@ -228,7 +239,7 @@ LABELS: dict[str, dict[str, str]] = {
         "password": "Password",
         "sign_in": "Log in",
         "login_failed": "Wrong login or password.",
-        "login_rate_limited": "Too many login attempts. Try again in a few minutes.",
+        "login_rate_limited": "Too many login attempts: try again in {minutes} min.",
         "csrf_failed": "The form has expired. Reload the page and try again.",
         "ref": "Ref.",
         "opt_out": "no auto follow-up",
@@ -393,6 +404,10 @@ LABELS: dict[str, dict[str, str]] = {
         "err_in_progress": "Another follow-up of this quote is in progress: nothing was sent, so that the "
         "customer is not followed up twice.",
         "err_followup": "The follow-up cannot be done that way.",
+        "bad_address": "An e-mail address in Dolibarr is not a single valid address: nothing left.",
+        "bad_address_remedy": "Correct it in Dolibarr (the customer's, contact's or user's card): "
+                              "one address, without a name, like name@example.com.",
+        "bad_address_short": "invalid e-mail address in Dolibarr: nothing left",
         "err_unknown_model": "This follow-up model does not exist.",
         "err_no_customer": "No customer matches « {text} ».",
         "err_no_customer_remedy": "Give the customer's name, code or id.",
@@ -410,6 +425,13 @@ LABELS: dict[str, dict[str, str]] = {
         "quote_select_help": "Choosing a quote (from the keyboard: arrows, then Enter) shows its recipient.",
         "form_too_large": "The form sent is too large (over 1 MB).",
         "already_done": "This follow-up is already done (the form was posted twice): nothing left again.",
+        "form_posted_title": "Form already sent",
+        "form_posted_done": "This form was sent already: it is done, and nothing left a second time.",
+        "form_posted_running": "This form was sent already and is still at work: nothing left a second time. "
+                               "The follow-ups page will show the result.",
+        "form_posted_unknown": "This form has expired or was used already: nothing left. Preview again, "
+                               "then confirm.",
+        "form_posted_see_result": "See the result",
         "not_recorded_yet": "The follow-up left but is not recorded in Dolibarr yet.",
         "not_recorded_yet_remedy": "Nothing to do again: dolirelance records it (dolirelance retry).",
         "this_page": "this page",

@@ -56,6 +56,7 @@ WORDS: dict[ErrorCode, Words] = {
     ErrorCode.MAIL_UNCERTAIN: Words("err_mail_uncertain", "err_mail_uncertain_remedy"),
     ErrorCode.FOLLOW_UP: Words("err_followup"),
     ErrorCode.NO_EMAIL: Words("no_email_reason", keep_detail=False),
+    ErrorCode.BAD_ADDRESS: Words("bad_address", "bad_address_remedy"),
     ErrorCode.QUOTE_NOT_OPEN: Words("quote_not_open", keep_detail=False),
     ErrorCode.IN_PROGRESS: Words("err_in_progress", keep_detail=False),
     ErrorCode.ALREADY_DONE: Words("already_done", keep_detail=False),
@@ -89,6 +90,7 @@ def _detail(exc: DolirelanceError) -> str:
 # Shorter words where a line of a list says why one quote was left out.
 _SHORT = {
     ErrorCode.NO_EMAIL: "no_email_short",
+    ErrorCode.BAD_ADDRESS: "bad_address_short",
     ErrorCode.RECENT: "recent_held",
     ErrorCode.IN_PROGRESS: "in_progress_elsewhere",
 }
