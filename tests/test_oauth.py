@@ -298,6 +298,45 @@ def test_a_google_service_account_gets_a_token_for_the_mailbox_it_acts_as(
     assert tokens.per_mailbox
 
 
+def test_a_microsoft_app_signs_in_with_its_certificate_instead_of_a_secret(
+    tmp_path: Path, settings: Settings, oauth: OAuthServer, oauth_sink: OAuthSmtpSink
+) -> None:
+    """certificate_file: the token request is a client assertion signed by the certificate's key (x5t named)."""
+    oauth.certificate_pem = self_signed_certificate(tmp_path / "app.pem")
+    microsoft = OAuth2Settings(provider="microsoft", tenant_id="contoso.test", client_id=oauth.client_id,
+                               certificate_file=Path("app.pem"), token_url=oauth.token_url)  # fmt: skip
+    send(settings, TokenSource(microsoft, base_dir=tmp_path, clock=Seconds()), a_message())
+    assert len(oauth_sink.messages) == 1 and [t.grant for t in oauth.tokens.values()] == ["client_credentials"]
+
+    oauth.certificate_pem = self_signed_certificate(tmp_path / "other.pem")  # Entra holds another certificate
+    with pytest.raises(MailPermanentError, match="invalid_client") as caught:
+        send(settings, TokenSource(microsoft, base_dir=tmp_path, clock=Seconds()), a_message())
+    assert caught.value.remedy is not None and "certificate" in caught.value.remedy
+
+
+def self_signed_certificate(path: Path) -> bytes:
+    """A PEM file with a new key and its self-signed certificate; returns the certificate alone."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dolirelance")])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(start).not_valid_after(start + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())  # fmt: skip
+    path.write_bytes(key_pem + certificate_pem)
+    return certificate_pem
+
+
 # --------------------------------------------------------------------------------------- doctor, secrets
 
 
@@ -359,6 +398,20 @@ def test_oauth2_settings_say_what_each_provider_needs() -> None:
     assert microsoft.effective_scope == "https://outlook.office365.com/.default"
     google = OAuth2Settings(provider="google", service_account_file=Path("sa.json"))
     assert google.effective_scope == "https://mail.google.com/"
+
+
+def test_config_check_names_a_missing_client_secret_variable(
+    tmp_path: Path, oauth: OAuthServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`config check` with the client secret's variable unset: the key and the variable named, no traceback."""
+    from in_process_cli import run_main
+
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    with DovecotServer(MAILBOX) as dovecot:
+        path = oauth_config(tmp_path, 2525, "key", dovecot, oauth, microsoft_table(oauth))
+    result = run_main(["config", "check", "--config", str(path)], capsys, monkeypatch)
+    assert result.code != 0 and "Traceback" not in result.text
+    assert "oauth2.client_secret" in result.flat and SECRET_ENV in result.flat
 
 
 def test_oauth2_auth_without_an_oauth2_table_is_a_configuration_error(tmp_path: Path) -> None:

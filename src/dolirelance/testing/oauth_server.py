@@ -59,6 +59,7 @@ class OAuthServer:
         lifetime: int = 3600,
         refresh_token: str | None = None,
         service_account_email: str = "dolirelance@project.iam.example.test",
+        certificate_pem: bytes | None = None,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret or "app-secret-" + secrets.token_urlsafe(12)
@@ -66,6 +67,8 @@ class OAuthServer:
         self.mailbox = mailbox
         self.lifetime = lifetime
         self.service_account_email = service_account_email
+        # the app's certificate (Microsoft's "certificate credential"): a client assertion signed by its key
+        self.certificate_pem = certificate_pem
         self.tokens: dict[str, IssuedToken] = {}
         self.introspections = 0
         self.client_revoked = False
@@ -143,9 +146,14 @@ class OAuthServer:
                 return _error("invalid_grant", "the assertion is not a JWT from the service account", 400)
         else:
             client_id, secret = _client_credentials(request, form)
+            if "client_assertion" in form:  # the app is named by the assertion (checked below)
+                client_id = form.get("client_id") or self.client_id
             if self.client_revoked or client_id != self.client_id:
                 return _error("invalid_client", "AADSTS7000215: Invalid client secret provided.", 401)
-            if grant == "client_credentials":
+            if grant == "client_credentials" and "client_assertion" in form:
+                if not self._assertion_signed_by_the_certificate(form["client_assertion"]):
+                    return _error("invalid_client", "AADSTS700027: the client assertion's signature is invalid.", 401)
+            elif grant == "client_credentials":
                 if secret != self.client_secret:
                     return _error("invalid_client", "AADSTS7000215: Invalid client secret provided.", 401)
             elif grant == "refresh_token":
@@ -158,6 +166,32 @@ class OAuthServer:
         with self._lock:
             self.tokens[token] = IssuedToken(mailbox=mailbox, grant=grant)
         return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime})
+
+    def _assertion_signed_by_the_certificate(self, assertion: str) -> bool:
+        """As Entra checks it: signed by the certificate's key, named by its x5t thumbprint, from the app, for us."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+        from joserfc.jwk import RSAKey
+
+        if self.certificate_pem is None:
+            return False
+        certificate = x509.load_pem_x509_certificate(self.certificate_pem)
+        public = certificate.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        thumbprint = base64.urlsafe_b64encode(certificate.fingerprint(hashes.SHA1())).decode().rstrip("=")
+        try:
+            token = jwt.decode(assertion, RSAKey.import_key(public), algorithms=["RS256"])
+        except (JoseError, ValueError):
+            return False
+        claims = token.claims
+        return (
+            token.header.get("x5t") == thumbprint
+            and claims.get("iss") == claims.get("sub") == self.client_id
+            and claims.get("aud") == self.token_url
+        )
 
     async def _introspect(self, request: Request) -> Response:
         if request.method == "POST":
