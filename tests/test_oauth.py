@@ -157,6 +157,16 @@ def test_smtp_and_imap_sign_in_with_one_token_of_the_microsoft_app(
     assert oauth.introspections == 2  # the SMTP server and dovecot each asked the endpoint
 
 
+def test_dovecot_asks_the_endpoint_by_get_as_well(settings: Settings, oauth: OAuthServer) -> None:
+    """introspection_mode = get: dovecot passes the token in the URL; the sign-in works the same."""
+    assert settings.oauth2 is not None and settings.imap is not None
+    with DovecotServer(MAILBOX, oauth=oauth, introspection_mode="get") as by_get:
+        imap = settings.imap.model_copy(update={"port": by_get.port})
+        with RepliesMailbox(imap, tokens=TokenSource(settings.oauth2, clock=Seconds())) as mailbox:
+            assert mailbox.new_messages().uids == ()
+    assert oauth.introspections == 1
+
+
 def test_a_token_about_to_expire_is_replaced_before_signing_in(
     settings: Settings, oauth: OAuthServer, oauth_sink: OAuthSmtpSink
 ) -> None:
@@ -203,7 +213,8 @@ async def test_a_revoked_app_sends_nothing_and_says_what_to_check(
     oauth.revoke_client()
     transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
     async with open_runtime(settings, transport=transport, now=clock) as rt:
-        rt.token_source = TokenSource(settings.oauth2, clock=Seconds())  # type: ignore[arg-type]
+        assert settings.oauth2 is not None
+        rt.token_source = TokenSource(settings.oauth2, clock=Seconds())
         outcome = await follow_up(rt, sample_data.refs["about_to_expire"], channel=Channel.EMAIL)
         entries = rt.ledger.entries_for_quotes([sample_data.quotes["about_to_expire"]])
 
@@ -355,13 +366,21 @@ async def test_doctor_signs_in_to_both_servers_and_says_what_fails(settings: Set
 
 
 def test_no_secret_or_token_in_logs_reprs_or_errors(
-    settings: Settings, oauth: OAuthServer, oauth_sink: OAuthSmtpSink, caplog: pytest.LogCaptureFixture
+    settings: Settings,
+    oauth: OAuthServer,
+    oauth_sink: OAuthSmtpSink,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """At DEBUG (as --debug), through a sign-in, a renewal and a refusal: neither the secret nor a token shows."""
+    """At DEBUG (as --debug), through sign-ins (secret, refresh token), a renewal and refusals: no secret shows."""
     assert settings.oauth2 is not None
     caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv(REFRESH_ENV, oauth.refresh_token)
+    generic = OAuth2Settings(provider="generic", token_url=oauth.token_url, client_id=oauth.client_id,
+                             client_secret_env=SECRET_ENV, refresh_token_env=REFRESH_ENV)  # fmt: skip
+    send(settings, TokenSource(generic, clock=Seconds()), a_message("by the refresh token"))
     tokens = TokenSource(settings.oauth2, clock=Seconds())
-    shown: list[str] = [repr(settings), repr(settings.oauth2), repr(tokens), str(tokens.__dict__.get("_held"))]
+    shown: list[str] = [repr(settings), repr(settings.oauth2), repr(generic), repr(tokens)]
     send(settings, tokens, a_message("one"))
     oauth.expire_tokens()
     send(settings, tokens, a_message("two"))
@@ -375,7 +394,7 @@ def test_no_secret_or_token_in_logs_reprs_or_errors(
     shown += [r.getMessage() for r in ours]
 
     everything = "\n".join(shown)
-    assert len(oauth.issued()) == 2 and ours  # something was logged, tokens were given
+    assert len(oauth.issued()) == 3 and ours  # something was logged, tokens were given
     for secret in [oauth.client_secret, oauth.refresh_token, *oauth.issued()]:
         assert secret not in everything
 

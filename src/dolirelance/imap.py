@@ -122,6 +122,11 @@ class RepliesMailbox:
                 status, said = "NO", str(exc)
             if status == "OK":
                 return
+            if "[UNAVAILABLE]" in said:  # RFC 5530: the server could not check the token now
+                raise MailboxError(
+                    f"the replies mailbox at {where} could not check the OAuth2 token now: {said[:200]}",
+                    remedy="a temporary failure on the server's side: the next reading tries again",
+                )
             tokens.forget(user)
             if attempt == 2:
                 raise MailboxError(

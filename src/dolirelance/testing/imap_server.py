@@ -114,8 +114,10 @@ class DovecotServer:
         oauth_passdb = ""
         if self.oauth is not None:
             mechanisms += " xoauth2 oauthbearer"
+            # get: dovecot appends the token to the URL
+            url = self.oauth.introspection_url + ("?token=" if self.introspection_mode == "get" else "")
             (root / "dovecot-oauth2.conf.ext").write_text(
-                f"introspection_url = {self.oauth.introspection_url}\n"
+                f"introspection_url = {url}\n"
                 f"introspection_mode = {self.introspection_mode}\n"
                 "username_attribute = username\n"
                 "active_attribute = active\n"
