@@ -27,7 +27,7 @@ from dolirelance.imap import RepliesMailbox
 from dolirelance.ledger import FollowUpState
 from dolirelance.mail import SmtpSender
 from dolirelance.oauth import TokenSource
-from dolirelance.service import follow_up, open_runtime
+from dolirelance.service import follow_up, open_runtime, read_replies
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.imap_server import DovecotServer
 from dolirelance.testing.oauth_server import OAuthServer, OAuthSmtpSink
@@ -264,6 +264,22 @@ def test_a_mailbox_the_app_was_not_given_is_refused_with_the_exchange_grants_to_
     assert f"refused the OAuth2 token for {MAILBOX}" in imap_error.value.message
     assert imap_error.value.remedy is not None and "IMAP.AccessAsApp" in imap_error.value.remedy
     assert oauth_sink.messages == [] and oauth_sink.refused_tokens == 2  # the second try with a new token
+
+
+async def test_the_runtime_reads_the_replies_mailbox_by_oauth2_and_keeps_its_token_across_runtimes(
+    settings: Settings, oauth: OAuthServer, oauth_dovecot: DovecotServer, fake_dolibarr: FakeDolibarr,
+    clock: MutableClock,
+) -> None:
+    """`replies --once` and the daemon's passes (one runtime each) sign in with one token held by the process."""
+    oauth_dovecot.deliver(b"From: a@b.test\r\nSubject: hello\r\nMessage-ID: <x@b.test>\r\n\r\nhello\r\n")
+    transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
+    held = []
+    for _ in range(2):
+        async with open_runtime(settings, transport=transport, now=clock) as rt:
+            report = await read_replies(rt)
+            held.append(rt.tokens)
+        assert report.ok, report
+    assert held[0] is held[1] and len(oauth.issued()) == 1
 
 
 # --------------------------------------------------------------------------------------- other providers
