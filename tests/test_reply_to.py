@@ -14,28 +14,31 @@ from pathlib import Path
 import pytest
 
 from conftest import MutableClock
-from dolirelance.config import Settings, load_config
+from dolirelance.config import Settings, SmtpSettings, load_config
 from dolirelance.demo import write_demo_config
 from dolirelance.domain import Recipient, User
 from dolirelance.mail import build_email
+from dolirelance.render import RenderedFollowUp
 from dolirelance.testing import FakeDolibarr, SampleData
 from dolirelance.testing.imap_server import DovecotServer
 from dolirelance.testing.mailbox_samples import customer_reply
 from dolirelance.testing.smtp_sink import SmtpSink
 from in_process_cli import CliResult, run_main, served_for_cli
 from mailbox_samples import NEEDS_DOVECOT
-from test_mail import RENDERED, SENT_AT, smtp_for
 
 SOPHIE = "sophie.dupont@garage-dupont.test"
 SALES_PERSON = User(id=3, login="tbernard", firstname="Thomas", lastname="Bernard", email="thomas@solaire-ra.fr")
 MAILBOX = "Relances <relances@solaire-ra.fr>"
+SENT_AT = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+RENDERED = RenderedFollowUp(model_name="1ère relance", lang="fr", email_subject="Votre devis", email_text="Madame,",
+                            email_html=None, letter_subject="x", letter_text="x")  # fmt: skip
 
 
 def reply_to(**options: object) -> list[str]:
-    with SmtpSink() as sink:
-        message = build_email(smtp=smtp_for(sink), sender_user=options.pop("user", SALES_PERSON),  # type: ignore[arg-type]
-                              recipients=(Recipient(SOPHIE, "Sophie Dupont", "customer"),), rendered=RENDERED,
-                              attachments=(), now=SENT_AT, **options)  # type: ignore[arg-type]  # fmt: skip
+    smtp = SmtpSettings(sender="Solaire <devis@solaire-ra.fr>")
+    message = build_email(smtp=smtp, sender_user=options.pop("user", SALES_PERSON),  # type: ignore[arg-type]
+                          recipients=(Recipient(SOPHIE, "Sophie Dupont", "customer"),), rendered=RENDERED,
+                          attachments=(), now=SENT_AT, **options)  # type: ignore[arg-type]  # fmt: skip
     return [address for _, address in getaddresses([str(v) for v in message.get_all("Reply-To", [])])]
 
 
