@@ -16,6 +16,7 @@ from dolirelance import starter
 from dolirelance.checks import version_checks
 from dolirelance.demo import write_demo_config
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
+from dolirelance.testing.imap_server import dovecot_available
 from dolirelance.testing.smtp_sink import SmtpSink
 
 REPO = Path(__file__).resolve().parents[1]
@@ -208,6 +209,10 @@ def test_demo_runs_the_whole_cycle(tmp_path: Path) -> None:
     assert "7. dolirelance report" in result.stdout and "signed after a follow-up:" in result.stdout
     assert "missing" not in result.stdout  # doctor: the demo user has every right the demo uses
     assert "unexpected" not in result.stdout + result.stderr
+    if dovecot_available():  # her answer goes to the Reply-To: the sales person and the replies mailbox
+        flat = " ".join(result.stdout.split())
+        assert "her answer goes to the e-mail's Reply-To" in flat and "relances@example.test" in flat
+        assert "AC_RELANCE_REPLY" in result.stdout
 
 
 def test_demo_user_can_list_quotes_by_sales_rep(tmp_path: Path) -> None:

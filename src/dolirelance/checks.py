@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from dolirelance.config import Settings
+from dolirelance.config import REPLY_TO_REMEDY, ImapSettings, Settings
 from dolirelance.dolibarr.versions import REPRESENTATIVES_BROKEN, TESTED_RANGE, in_tested_range, quirks_for
 from dolirelance.domain import QuoteFilter, User
 from dolirelance.errors import (
@@ -15,7 +15,9 @@ from dolirelance.errors import (
     DolirelanceError,
     SetupIncomplete,
 )
+from dolirelance.imap import FolderState, RepliesMailbox
 from dolirelance.mail import check_connection
+from dolirelance.oauth import TokenSource, shared_token_source
 from dolirelance.rights import RIGHTS
 from dolirelance.service import Runtime, auto_rules, ledger_location, open_ledger, open_runtime
 from dolirelance.service.access import Access, access_configured, access_of, groups_menu
@@ -203,11 +205,7 @@ async def run_doctor(settings: Settings) -> list[Check]:
                 checks.append(Check("company", False, exc.message, exc.remedy))
     except DolirelanceError as exc:
         checks.append(Check("Dolibarr", False, exc.message, exc.remedy))
-    try:
-        greeting = await asyncio.to_thread(check_connection, settings.smtp)
-        checks.append(Check("SMTP", True, f"{settings.smtp.host}:{settings.smtp.port} answers: {greeting}"))
-    except DolirelanceError as exc:
-        checks.append(Check("SMTP", False, exc.message, exc.remedy))
+    checks.extend(await mail_checks(settings))
     try:
         ledger = open_ledger(settings)
         counts = ledger.counts()
@@ -225,6 +223,51 @@ async def run_doctor(settings: Settings) -> list[Check]:
     except DolirelanceError as exc:
         checks.append(Check("ledger", False, exc.message, exc.remedy))
     return checks
+
+
+async def mail_checks(settings: Settings, *, tokens: TokenSource | None = None) -> list[Check]:
+    """Sign in to the SMTP server and to the replies mailbox as the commands will (password or OAuth2),
+    and say whether customers' replies can reach that mailbox."""
+    if tokens is None and settings.oauth2 is not None:
+        tokens = shared_token_source(settings.oauth2, settings.base_dir)
+    smtp = settings.smtp
+    checks: list[Check] = []
+    how = " (OAuth2)" if smtp.auth == "oauth2" else ""
+    try:
+        greeting = await asyncio.to_thread(check_connection, smtp, tokens=tokens)
+        signed_in = f", signed in as {smtp.username}{how}" if smtp.username else ""
+        checks.append(Check("SMTP", True, f"{smtp.host}:{smtp.port} answers: {greeting}{signed_in}"))
+    except DolirelanceError as exc:
+        checks.append(Check("SMTP", False, exc.message, exc.remedy))
+    imap = settings.imap
+    if imap is None:
+        return checks
+    try:
+        state = await asyncio.to_thread(_read_mailbox_state, imap, tokens)
+        how = " (OAuth2)" if imap.auth == "oauth2" else ""
+        checks.append(Check("replies mailbox", True, f"{imap.host}:{imap.effective_port}, signed in as "
+                            f"{imap.username}{how}; {imap.folder}: {len(state.uids)} message(s) to read"))  # fmt: skip
+    except DolirelanceError as exc:
+        checks.append(Check("replies mailbox", False, exc.message, exc.remedy))
+    for problem in settings.reply_problems():
+        checks.append(Check("replies reach the mailbox", False, problem, REPLY_TO_REMEDY, warning=True))
+    if not settings.reply_problems():
+        checks.append(Check("replies reach the mailbox", True,
+                            f"Reply-To: {_reply_to_shown(settings)}"))  # fmt: skip
+    return checks
+
+
+def _reply_to_shown(settings: Settings) -> str:
+    mode = settings.reply_to_mode
+    mailbox = settings.replies_address or ""
+    if mode == "mailbox":
+        return mailbox
+    return f"the sales person, {mailbox}"
+
+
+def _read_mailbox_state(imap: ImapSettings, tokens: TokenSource | None) -> FolderState:
+    with RepliesMailbox(imap, tokens=tokens) as mailbox:
+        return mailbox.new_messages()
 
 
 async def ensure_opt_out_field(settings: Settings) -> str:

@@ -22,7 +22,14 @@ from rich.console import Console
 from rich.table import Table
 
 from dolirelance import __version__
-from dolirelance.config import Settings, find_config_path, load_config, parse_day_offset, secret_problems
+from dolirelance.config import (
+    REPLY_TO_REMEDY,
+    Settings,
+    find_config_path,
+    load_config,
+    parse_day_offset,
+    secret_problems,
+)
 from dolirelance.domain import Channel, QuoteFilter
 from dolirelance.errors import ConfigError, DolirelanceError, FollowUpError
 from dolirelance.logsetup import LogFormat, configure_logging
@@ -201,6 +208,9 @@ def config_check(config: ConfigOption = None) -> None:
         f"{len(settings.auto.steps)} automatic step(s) (auto {'enabled' if settings.auto.enabled else 'disabled'}); "
         f"every text rendered for {len(ADDRESSEE_KINDS)} kinds of addressee, before and after the end of validity"
     )
+    for warning in settings.reply_problems():  # a warning: sending works, replies are not read
+        err.print(f"[yellow]warning:[/] {text(warning)}")
+        err.print(f"  → {text(REPLY_TO_REMEDY)}")
 
 
 @app.command()

@@ -39,7 +39,7 @@ CONFIG_ENV_VAR = "DOLIRELANCE_CONFIG"
 # Ten years: longer than any quote's life, short enough that no date arithmetic can overflow.
 MAX_OFFSET_DAYS = 3650
 # Keys whose values are never shown in messages, whatever their type.
-_SECRET_KEYS = frozenset({"api_key", "password", "secret_key"})
+_SECRET_KEYS = frozenset({"api_key", "password", "secret_key", "client_secret"})
 
 _OFFSET_RE = re.compile(r"^\s*([+-])?\s*(\d+)\s*(day|days|jour|jours|week|weeks|semaine|semaines)?\s*$", re.I)
 
@@ -186,6 +186,8 @@ class SmtpSettings(_Section):
     host: str = "localhost"
     port: int = Field(587, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "starttls"
+    # "password": username + password (AUTH PLAIN/LOGIN); "oauth2": SASL XOAUTH2 with a token from [oauth2].
+    auth: Literal["password", "oauth2"] = "password"
     username: str | None = None
     password: SecretStr | None = None
     password_env: str | None = None
@@ -225,7 +227,15 @@ class SmtpSettings(_Section):
             raise ValueError("dkim_key_file is set: set dkim_selector too (the name published in DNS)")
         return self
 
+    @model_validator(mode="after")
+    def _oauth2_user(self) -> SmtpSettings:
+        if self.auth == "oauth2" and not self.username:
+            raise ValueError('auth = "oauth2": set username to the mailbox that sends (e.g. "devis@example.fr")')
+        return self
+
     def resolved_password(self) -> SecretStr | None:
+        if self.auth == "oauth2":
+            return None
         return _secret(self.password, self.password_env, key="smtp.password")
 
 
@@ -299,6 +309,9 @@ class EmailSettings(_Section):
     text_color: str = Field("#222222", pattern=_COLOR)
     # Signature images from these hosts stay remote images; any other remote image is removed.
     allowed_image_hosts: list[str] = Field(default_factory=list)
+    # Who a customer's "Reply" goes to: the sales person, the replies mailbox ([imap] address), or both
+    # (several addresses in Reply-To). Unset: "both" when [imap] is set, else the sales person.
+    reply_to: Literal["both", "sales_person", "mailbox"] | None = None
 
     @field_validator("allowed_image_hosts")
     @classmethod
@@ -450,9 +463,13 @@ class ImapSettings(_Section):
     host: str
     port: int | None = Field(None, ge=1, le=65535)  # None: 993 with tls, 143 otherwise
     security: Literal["none", "starttls", "tls"] = "tls"
+    # "password": LOGIN with username + password; "oauth2": SASL XOAUTH2 with a token from [oauth2].
+    auth: Literal["password", "oauth2"] = "password"
     username: str
     password: SecretStr | None = None
     password_env: str | None = None
+    # The mailbox's own e-mail address: our e-mails' Reply-To names it so that replies reach it.
+    address: str | None = None
     folder: str = "INBOX"
     # What becomes of a message once Dolibarr holds its record: a keyword on it, or a move to a folder.
     processed: Literal["flag", "move"] = "flag"
@@ -468,10 +485,20 @@ class ImapSettings(_Section):
     def _ascii_password(cls, value: SecretStr | None) -> SecretStr | None:
         return _check_ascii_secret(value)
 
+    @field_validator("address")
+    @classmethod
+    def _mailbox_address(cls, value: str | None) -> str | None:
+        return None if value is None else _check_address(value)
+
     @model_validator(mode="after")
     def _password_given(self) -> ImapSettings:
+        if self.auth == "oauth2":
+            return self
         if (self.password is None or not self.password.get_secret_value()) and not self.password_env:
-            raise ValueError("set password_env (the environment variable holding the IMAP password) or password")
+            raise ValueError(
+                "set password_env (the environment variable holding the IMAP password) or password, "
+                'or auth = "oauth2" with an [oauth2] table'
+            )
         return self
 
     @property
@@ -480,8 +507,103 @@ class ImapSettings(_Section):
 
     def resolved_password(self) -> SecretStr:
         secret = _secret(self.password, self.password_env, key="imap.password")
-        assert secret is not None  # _password_given
+        if secret is None:  # auth = "oauth2": no password; _password_given checked the other case
+            raise ConfigError(
+                [ConfigProblem("configuration", None, "imap.password", 'auth = "oauth2" signs in without a password')]
+            )
         return secret
+
+
+REPLY_TO_REMEDY = (
+    'set [imap] address to the replies mailbox\'s e-mail address and [email] reply_to = "both" (or "mailbox")'
+)
+_MICROSOFT_TOKEN_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
+_GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+DEFAULT_SCOPES = {
+    "microsoft": "https://outlook.office365.com/.default",
+    "google": "https://mail.google.com/",
+}
+
+
+class OAuth2Settings(_Section):
+    """``[oauth2]``: where the tokens come from when ``[smtp]`` or ``[imap]`` has ``auth = "oauth2"``.
+
+    - ``microsoft``: an Entra app registration, client-credentials flow (SMTP.SendAsApp, IMAP.AccessAsApp):
+      ``tenant_id``, ``client_id``, and ``client_secret_env`` or ``certificate_file``.
+    - ``google``: a service account with domain-wide delegation (``service_account_file``; the token is asked
+      for each mailbox), or a user account (``client_id``, ``client_secret_env``, ``refresh_token_env``).
+    - ``generic``: ``token_url``, ``client_id``, ``client_secret_env``; ``refresh_token_env`` for a user's
+      grant, else the client-credentials flow.
+    """
+
+    provider: Literal["microsoft", "google", "generic"]
+    tenant_id: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]{1,253}$")
+    client_id: str | None = Field(None, min_length=1, max_length=255)
+    client_secret: SecretStr | None = None
+    client_secret_env: str | None = None
+    # Microsoft: a PEM file holding the app's certificate and its private key (instead of a client secret).
+    certificate_file: Path | None = None
+    scope: str | None = None
+    token_url: str | None = None
+    refresh_token_env: str | None = None
+    service_account_file: Path | None = None
+    timeout: float = Field(30.0, gt=0, le=600)
+
+    @field_validator("token_url")
+    @classmethod
+    def _url_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError('expected an http(s) URL like "https://login.example.com/oauth2/token"')
+        return value
+
+    @field_validator("client_secret")
+    @classmethod
+    def _ascii_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_ascii_secret(value)
+
+    @model_validator(mode="after")
+    def _complete(self) -> OAuth2Settings:
+        has_secret = bool(self.client_secret and self.client_secret.get_secret_value()) or bool(self.client_secret_env)
+        if self.provider == "microsoft":
+            missing = [key for key in ("tenant_id", "client_id") if not getattr(self, key)]
+            if missing:
+                needs = " and ".join(missing)
+                raise ValueError(f'provider = "microsoft" needs {needs} (from the Entra app\'s overview)')
+            if has_secret == (self.certificate_file is not None):
+                raise ValueError('provider = "microsoft" needs client_secret_env or certificate_file (one of them)')
+        elif self.provider == "google":
+            if self.service_account_file is None and not (self.client_id and has_secret and self.refresh_token_env):
+                raise ValueError(
+                    'provider = "google" needs service_account_file (Google Workspace, domain-wide delegation), '
+                    "or client_id, client_secret_env and refresh_token_env (a user account)"
+                )
+        else:
+            missing = [key for key in ("token_url", "client_id") if not getattr(self, key)]
+            if not has_secret and not self.refresh_token_env:
+                missing.append("client_secret_env (or refresh_token_env)")
+            if missing:
+                raise ValueError(f'provider = "generic" needs {", ".join(missing)}')
+        if self.certificate_file is not None and self.provider != "microsoft":
+            raise ValueError('certificate_file is for provider = "microsoft" only')
+        return self
+
+    @property
+    def effective_token_url(self) -> str:
+        if self.token_url:
+            return self.token_url
+        if self.provider == "microsoft":
+            return _MICROSOFT_TOKEN_URL.format(tenant=self.tenant_id)
+        return _GOOGLE_TOKEN_URL  # generic always has token_url (_complete)
+
+    @property
+    def effective_scope(self) -> str | None:
+        return self.scope or DEFAULT_SCOPES.get(self.provider)
+
+    def resolved_client_secret(self) -> SecretStr | None:
+        return _secret(self.client_secret, self.client_secret_env, key="oauth2.client_secret")
+
+    def resolved_refresh_token(self) -> SecretStr | None:
+        return _secret(None, self.refresh_token_env, key="oauth2.refresh_token")
 
 
 class WebSettings(_Section):
@@ -539,6 +661,7 @@ class Settings(_Section):
     web: WebSettings = WebSettings()
     access: AccessSettings = AccessSettings()
     imap: ImapSettings | None = None
+    oauth2: OAuth2Settings | None = None
     # Directory of the config file: *_file and logo paths are relative to it.
     base_dir: Path = Path(".")
 
@@ -554,7 +677,46 @@ class Settings(_Section):
                     f"auto step at {format_day_offset(step.offset)} uses model {step.model!r}, "
                     f"which is not defined; models are: {', '.join(names)}"
                 )
+        for section, auth in (("smtp", self.smtp.auth), ("imap", self.imap.auth if self.imap else None)):
+            if auth == "oauth2" and self.oauth2 is None:
+                raise ValueError(f'[{section}] auth = "oauth2" needs an [oauth2] table (see docs/replies.md)')
         return self
+
+    @property
+    def reply_to_mode(self) -> Literal["both", "sales_person", "mailbox"]:
+        """``[email] reply_to``, its default following ``[imap]``."""
+        if self.email.reply_to is not None:
+            return self.email.reply_to
+        return "both" if self.imap is not None else "sales_person"
+
+    @property
+    def replies_address(self) -> str | None:
+        """The replies mailbox's address: ``[imap] address``, else the From's when the From is that mailbox."""
+        if self.imap is None:
+            return None
+        if self.imap.address:
+            return self.imap.address
+        sender = split_address(self.smtp.sender)
+        if f"{sender[1]}@{sender[2]}".lower() == self.imap.username.strip().lower():
+            return self.smtp.sender
+        return None
+
+    def reply_problems(self) -> list[str]:
+        """Why customers' replies may miss the replies mailbox (warnings for ``config check`` and ``doctor``)."""
+        if self.imap is None:
+            return []
+        mode = self.reply_to_mode
+        if mode == "sales_person":
+            return [
+                '[email] reply_to = "sales_person": customers\' replies go to the sales people\'s own mailboxes, '
+                "which `replies` does not read; their replies will not stop the automatic follow-ups"
+            ]
+        if self.replies_address is None:
+            return [
+                "[imap] address is not set and the From ([smtp] sender) is not the replies mailbox "
+                f"({self.imap.username}): customers' replies will not reach it; set [imap] address"
+            ]
+        return []
 
     def model(self, name: str) -> ModelSettings:
         for model in self.models:
@@ -654,6 +816,8 @@ def _load_template_files(settings: Settings, source: str, locator: _TomlLocator)
         ("letter", "logo", settings.letter.logo),
         ("email", "logo", settings.email.logo),
         ("smtp", "dkim_key_file", settings.smtp.dkim_key_file),
+        ("oauth2", "certificate_file", settings.oauth2.certificate_file if settings.oauth2 else None),
+        ("oauth2", "service_account_file", settings.oauth2.service_account_file if settings.oauth2 else None),
     )
     for section, key, path in files:
         if path is not None and not settings.resolve_path(path).is_file():
@@ -712,15 +876,17 @@ def secret_problems(settings: Settings, source: str) -> list[ConfigProblem]:
     checks: list[Callable[[], object]] = [settings.dolibarr.resolved_api_key, settings.smtp.resolved_password]
     if web.secret_key_env:
         checks.append(lambda: _secret(web.secret_key, web.secret_key_env, key="web.secret_key"))
-    if settings.imap is not None:
+    if settings.imap is not None and settings.imap.auth == "password":
         checks.append(settings.imap.resolved_password)
+    if settings.oauth2 is not None:
+        checks += [settings.oauth2.resolved_client_secret, settings.oauth2.resolved_refresh_token]
     for resolve in checks:
         try:
             resolve()
         except ConfigError as exc:
             problems.extend(exc.problems)
     smtp = settings.smtp
-    if smtp.username and smtp.password is None and not smtp.password_env:
+    if smtp.auth == "password" and smtp.username and smtp.password is None and not smtp.password_env:
         problems.append(
             ConfigProblem(source, None, "smtp.password", "smtp.username is set but no password (or password_env)")
         )

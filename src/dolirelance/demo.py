@@ -118,6 +118,8 @@ port = {imap.port}
 security = "none"
 username = "{imap.user}"
 password = "{imap.password}"
+# the mailbox's own address: with it, our e-mails' Reply-To names the sales person and this mailbox
+address = "Relances Solaire <{imap.user}>"
 """
     path = out_dir / "dolirelance.toml"
     path.write_text(config, encoding="utf-8")
@@ -195,7 +197,11 @@ def run_demo(
         if mailbox is None:
             console.print("(skipped: dovecot is not installed here; `apt-get install dovecot-imapd` to see it)")
         elif about:
-            _deliver_reply_and_bounce(mailbox, sink, sample)
+            answered_to = _deliver_reply_and_bounce(mailbox, sink, sample)
+            console.print(
+                f"Sophie Dupont clicks Reply: her answer goes to the e-mail's Reply-To, {', '.join(answered_to)}; "
+                f"the replies mailbox ({mailbox.user}) gets its copy"
+            )
             _tolerate_exit(lambda: commands.replies(config))
             console.print("explain after the reply: the sequence of this quote stops")
             commands.explain(about, config)
@@ -236,20 +242,30 @@ def run_demo(
             )
 
 
-def _deliver_reply_and_bounce(mailbox: DovecotServer, sink: SmtpSink, sample: SampleData) -> None:
-    """Sophie Dupont answers the follow-up of her quote; Jean Martin's address turns out not to exist."""
+def _deliver_reply_and_bounce(mailbox: DovecotServer, sink: SmtpSink, sample: SampleData) -> list[str]:
+    """Sophie Dupont answers the follow-up of her quote; Jean Martin's address turns out not to exist.
+
+    Her answer goes where a mail client's "Reply" sends it: to every address of the received e-mail's
+    Reply-To (the sales person and the replies mailbox); the copy to the mailbox is the one delivered here.
+    Returns the addresses she wrote to.
+    """
     from datetime import UTC, datetime
+    from email.utils import getaddresses
 
     now = datetime.now(UTC)
+    answered_to: list[str] = []
     for received in sink.messages:
         to = received.rcpt_tos[0] if received.rcpt_tos else ""
         subject, message_id = str(received.message["Subject"]), str(received.message["Message-ID"])
         sender = str(received.message["From"])
+        reply_to = [str(value) for value in received.message.get_all("Reply-To", [])]
         if to.startswith("sophie.dupont@"):
-            mailbox.deliver(customer_reply(sender=to, sender_name="Sophie Dupont", to=sender, subject=subject,
-                                           in_reply_to=message_id, at=now))  # fmt: skip
+            answered_to = [address for _, address in getaddresses(reply_to or [sender])]
+            mailbox.deliver(customer_reply(sender=to, sender_name="Sophie Dupont", to=", ".join(reply_to or [sender]),
+                                           subject=subject, in_reply_to=message_id, at=now))  # fmt: skip
         elif to.startswith("jean.martin@"):
             mailbox.deliver(hard_bounce(recipient=to, to=sender, subject=subject, returned_id=message_id, at=now))
+    return answered_to
 
 
 def _tolerate_exit(action: Callable[[], None]) -> None:

@@ -34,7 +34,8 @@ message. The tree, with each class's code::
     ├── SetupIncomplete                 setup-incomplete
     ├── InitError                       init
     ├── LedgerError                     ledger
-    └── MailboxError                    mailbox
+    ├── MailboxError                    mailbox
+    └── OAuthTokenError                 error (SMTP and IMAP word it as their own)
 """
 
 from __future__ import annotations
@@ -290,3 +291,12 @@ class MailboxError(DolirelanceError):
     """The replies mailbox (IMAP) cannot be reached, logged into or read."""
 
     code = ErrorCode.MAILBOX
+
+
+class OAuthTokenError(DolirelanceError):
+    """No OAuth2 access token for the SMTP or IMAP sign-in: the token endpoint refused, or cannot be reached
+    (``temporary``). Mail and mailbox code turn it into their own error, nothing being sent or read."""
+
+    def __init__(self, message: str, *, remedy: str | None = None, temporary: bool = False) -> None:
+        super().__init__(message, remedy=remedy)
+        self.temporary = temporary

@@ -14,13 +14,17 @@ import socket
 import ssl
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import imap_tools
 from imap_tools import AND, NOT
 from imap_tools.errors import MailboxLoginError, UnexpectedCommandStatusError
 
 from dolirelance.config import ImapSettings
-from dolirelance.errors import MailboxError
+from dolirelance.errors import MailboxError, OAuthTokenError
+
+if TYPE_CHECKING:
+    from dolirelance.oauth import TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +46,9 @@ def mailbox_name(settings: ImapSettings) -> str:
 class RepliesMailbox:
     """One IMAP session on the configured folder (a context manager)."""
 
-    def __init__(self, settings: ImapSettings) -> None:
+    def __init__(self, settings: ImapSettings, *, tokens: TokenSource | None = None) -> None:
         self.settings = settings
+        self._tokens = tokens  # for auth = "oauth2"
         self._box: imap_tools.BaseMailBox | None = None
 
     def __enter__(self) -> RepliesMailbox:
@@ -63,7 +68,13 @@ class RepliesMailbox:
                 remedy="check [imap] host, port and security in dolirelance.toml (993 for tls, 143 for starttls)",
             ) from None
         try:
-            box.login(settings.username, settings.resolved_password().get_secret_value())
+            if settings.auth == "oauth2":
+                self._sign_in_oauth2(box, where)
+            else:
+                box.login(settings.username, settings.resolved_password().get_secret_value())
+        except MailboxError:
+            _logout_quietly(box)
+            raise
         except MailboxLoginError:
             _logout_quietly(box)
             raise MailboxError(
@@ -88,6 +99,40 @@ class RepliesMailbox:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def _sign_in_oauth2(self, box: imap_tools.BaseMailBox, where: str) -> None:
+        """AUTHENTICATE XOAUTH2 with a token from ``[oauth2]``; a refused token is dropped and a new one tried
+        once (it may have expired or been revoked early), then the refusal says what to check."""
+        from dolirelance.oauth import server_refusal_remedy, xoauth2_response
+
+        user, tokens = self.settings.username, self._tokens
+        if tokens is None:
+            raise MailboxError('[imap] auth = "oauth2" but no token source was given',
+                               remedy="add an [oauth2] table to dolirelance.toml")  # fmt: skip
+        for attempt in (1, 2):
+            try:
+                token = tokens.token_for(user)
+            except OAuthTokenError as exc:
+                raise MailboxError(f"no OAuth2 token to sign in to the replies mailbox at {where}: {exc.message}",
+                                   remedy=exc.remedy) from None  # fmt: skip
+            try:
+                status, data = box.client.authenticate("XOAUTH2", _XOAuth2Answers(xoauth2_response(user, token)))
+                said = " ".join(_text(item) for item in data)
+            except imaplib.IMAP4.error as exc:
+                status, said = "NO", str(exc)
+            if status == "OK":
+                return
+            if "[UNAVAILABLE]" in said:  # RFC 5530: the server could not check the token now
+                raise MailboxError(
+                    f"the replies mailbox at {where} could not check the OAuth2 token now: {said[:200]}",
+                    remedy="a temporary failure on the server's side: the next reading tries again",
+                )
+            tokens.forget(user)
+            if attempt == 2:
+                raise MailboxError(
+                    f"the replies mailbox at {where} refused the OAuth2 token for {user}: {said[:200]}",
+                    remedy=server_refusal_remedy(tokens.settings, "IMAP"),
+                )
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -142,6 +187,20 @@ class RepliesMailbox:
                 f"mailbox: {exc}",
                 remedy="its record is in Dolibarr already; the next run marks it (check the mailbox's rights)",
             ) from None
+
+
+class _XOAuth2Answers:
+    """imaplib's authenticator: the credentials first, then an empty line for the server's error challenge."""
+
+    def __init__(self, response: str) -> None:
+        self._pending = [response.encode("utf-8")]
+
+    def __call__(self, challenge: bytes) -> bytes:
+        return self._pending.pop() if self._pending else b""
+
+
+def _text(item: object) -> str:
+    return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
 
 
 def _logout_quietly(box: imap_tools.BaseMailBox) -> None:

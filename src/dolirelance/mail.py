@@ -30,7 +30,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dkim
 
@@ -42,11 +42,17 @@ from dolirelance.errors import (
     MailPermanentError,
     MailTemporaryError,
     MailUncertain,
+    OAuthTokenError,
 )
 from dolirelance.htmlmail import standalone_html
 from dolirelance.render import RenderedFollowUp
 
+if TYPE_CHECKING:
+    from dolirelance.oauth import TokenSource
+
 _BACKOFF_SECONDS = (1.0, 3.0, 10.0)
+
+ReplyToMode = Literal["both", "sales_person", "mailbox"]
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -152,11 +158,15 @@ def build_email(
     now: datetime,
     automatic: bool = False,
     message_id: str | None = None,
+    reply_to: ReplyToMode = "sales_person",
+    replies_mailbox: str | None = None,
 ) -> EmailMessage:
     """The follow-up e-mail: text (and HTML) body and exactly the PDFs given.
 
     ``now`` (from the injected clock) dates it; ``automatic`` marks it ``Auto-Submitted: auto-generated``
     (RFC 3834), so that vacation responders do not answer it; people's follow-ups are not marked.
+    ``reply_to`` says who a customer's "Reply" reaches: the sales person, the replies mailbox
+    (``replies_mailbox``, the ``[imap]`` address), or both (RFC 5322 allows several Reply-To addresses).
     """
     if not recipients:
         raise MailPermanentError("the e-mail has no recipient", remedy="add an e-mail address in Dolibarr")
@@ -165,10 +175,9 @@ def build_email(
         sender = Address(_one_line(sender_user.full_name), sender.username, sender.domain)
     message = EmailMessage(policy=MESSAGE_POLICY)
     message["From"] = sender
-    if sender_user.email:
-        message["Reply-To"] = parse_address(
-            sender_user.email, display_name=sender_user.full_name, role="the user's e-mail"
-        )
+    answer_to = _reply_to_addresses(sender_user, reply_to, replies_mailbox)
+    if answer_to:
+        message["Reply-To"] = answer_to
     message["To"] = [parse_address(r.email, display_name=r.name, role="recipient") for r in recipients]
     if smtp.bcc:
         message["Bcc"] = [parse_address(address, role="smtp.bcc") for address in smtp.bcc]
@@ -207,6 +216,21 @@ def build_email(
             # "=_" never appears in base64 or quoted-printable text: no need to search the body for it
             part.set_boundary(f"=_{secrets.token_hex(12)}")
     return message
+
+
+def _reply_to_addresses(sales_person: User, mode: ReplyToMode, replies_mailbox: str | None) -> list[Address]:
+    """The Reply-To addresses: the sales person's, the replies mailbox's, or both (each address once)."""
+    chosen: list[Address] = []
+    # no mailbox known: as without [imap]
+    if (mode in ("sales_person", "both") or replies_mailbox is None) and sales_person.email:
+        chosen.append(
+            parse_address(sales_person.email, display_name=sales_person.full_name, role="the user's e-mail")
+        )
+    if mode in ("mailbox", "both") and replies_mailbox is not None:
+        mailbox = parse_address(replies_mailbox, role="[imap] address")
+        if all(mailbox.addr_spec.lower() != known.addr_spec.lower() for known in chosen):
+            chosen.append(mailbox)
+    return chosen
 
 
 def envelope_recipients(message: EmailMessage) -> list[str]:
@@ -299,9 +323,11 @@ class SmtpSender:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         dkim: DkimSigner | None = None,
+        tokens: TokenSource | None = None,
     ) -> None:
         self._settings = smtp
         self._dkim = dkim
+        self._tokens = tokens
         self._clock = clock
         self._sleep = sleep
         self._connection: smtplib.SMTP | None = None
@@ -420,7 +446,7 @@ class SmtpSender:
 
     def _connect(self) -> smtplib.SMTP:
         if self._connection is None:
-            self._connection = open_connection(self._settings)
+            self._connection = open_connection(self._settings, tokens=self._tokens)
         return self._connection
 
     def _drop(self) -> None:
@@ -430,8 +456,8 @@ class SmtpSender:
                 connection.close()
 
 
-def open_connection(smtp: SmtpSettings) -> smtplib.SMTP:
-    """Connect, say EHLO, STARTTLS when asked, log in when a username is set."""
+def open_connection(smtp: SmtpSettings, *, tokens: TokenSource | None = None) -> smtplib.SMTP:
+    """Connect, say EHLO, STARTTLS when asked, log in when a username is set (by XOAUTH2 with ``auth = "oauth2"``)."""
     where = f"{smtp.host}:{smtp.port}"
     connection: smtplib.SMTP
     try:
@@ -445,9 +471,14 @@ def open_connection(smtp: SmtpSettings) -> smtplib.SMTP:
         if smtp.security == "starttls":
             connection.starttls(context=ssl.create_default_context())
             connection.ehlo()
-        if smtp.username:
+        if smtp.auth == "oauth2":
+            _sign_in_oauth2(connection, smtp, tokens, where)
+        elif smtp.username:
             password = smtp.resolved_password()
             connection.login(smtp.username, password.get_secret_value() if password else "")
+    except MailError:
+        connection.close()
+        raise
     except smtplib.SMTPAuthenticationError as exc:
         raise MailPermanentError(
             f"the SMTP server {where} refused the login of {smtp.username}: {exc.smtp_code} {_text(exc.smtp_error)}",
@@ -473,9 +504,56 @@ def open_connection(smtp: SmtpSettings) -> smtplib.SMTP:
     return connection
 
 
-def check_connection(smtp: SmtpSettings) -> str:
+def _sign_in_oauth2(connection: smtplib.SMTP, smtp: SmtpSettings, tokens: TokenSource | None, where: str) -> None:
+    """AUTH XOAUTH2 with a token from ``tokens``; a refused token is dropped and a new one tried once
+    (it may have expired or been revoked early), then the refusal says what to check."""
+    from dolirelance.oauth import server_refusal_remedy, xoauth2_response
+
+    user = smtp.username or ""
+    if tokens is None:
+        raise MailPermanentError(
+            'smtp.auth = "oauth2" but no token source was given', remedy="add an [oauth2] table to dolirelance.toml"
+        )
+    offered = connection.esmtp_features.get("auth", "").upper().split()
+    if "XOAUTH2" not in offered:
+        raise MailPermanentError(
+            f"the SMTP server {where} does not offer the XOAUTH2 sign-in (it offers: {' '.join(offered) or 'none'})",
+            remedy="check smtp.host, port and security (Microsoft 365: smtp.office365.com, 587, starttls; "
+            "Google: smtp.gmail.com, 587, starttls)",
+        )
+    for attempt in (1, 2):
+        try:
+            token = tokens.token_for(user)
+        except OAuthTokenError as exc:
+            error = MailTemporaryError if exc.temporary else MailPermanentError
+            raise error(f"no OAuth2 token to sign in to the SMTP server {where}: {exc.message}",
+                        remedy=exc.remedy) from None  # fmt: skip
+        try:
+            connection.auth("XOAUTH2", _XOAuth2Answer(xoauth2_response(user, token)))
+            return
+        except smtplib.SMTPAuthenticationError as exc:
+            tokens.forget(user)
+            if attempt == 2:
+                raise MailPermanentError(
+                    f"the SMTP server {where} refused the OAuth2 token for {user}: "
+                    f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                    remedy=server_refusal_remedy(tokens.settings, "SMTP"),
+                ) from None
+
+
+class _XOAuth2Answer:
+    """smtplib's authobject: the credentials first; an empty line answers the server's error challenge (334)."""
+
+    def __init__(self, response: str) -> None:
+        self._response = response
+
+    def __call__(self, challenge: bytes | None = None) -> str:
+        return self._response if challenge is None else ""
+
+
+def check_connection(smtp: SmtpSettings, *, tokens: TokenSource | None = None) -> str:
     """Connect, EHLO, log in and quit; return the server's greeting (``dolirelance doctor``)."""
-    connection = open_connection(smtp)
+    connection = open_connection(smtp, tokens=tokens)
     try:
         code, text = connection.ehlo()
         greeting = _text(text).splitlines()[0] if text else ""

@@ -296,6 +296,8 @@ async def prepare_followup(
             attachments=attachments,
             now=rt.now(),
             automatic=automatic_step is not None,
+            reply_to=rt.settings.reply_to_mode,
+            replies_mailbox=rt.settings.replies_address,
         )
     else:
         composer = LetterComposer(rt.settings, company, pages=rt.letter_pages)

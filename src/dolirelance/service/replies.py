@@ -112,7 +112,7 @@ async def read_replies(rt: Runtime, *, should_stop: Callable[[], bool] = lambda:
     name = mailbox_name(settings)
     report = RepliesReport(mailbox=name, started_at=rt.now())
     messages = MailboxLedger(rt.ledger, name)
-    mailbox = RepliesMailbox(settings)
+    mailbox = RepliesMailbox(settings, tokens=rt.tokens)
     try:
         await asyncio.to_thread(mailbox.__enter__)
         folder = await asyncio.to_thread(mailbox.new_messages)

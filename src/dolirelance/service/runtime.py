@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dolirelance.ledger import Ledger
     from dolirelance.letter import PdfPageCache
     from dolirelance.mail import SmtpSender
+    from dolirelance.oauth import TokenSource
     from dolirelance.render import Renderer
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Runtime:
     now: Callable[[], datetime] = _utc_now
     smtp_factory: Callable[[], AbstractContextManager[SmtpSender]] | None = None
     ledger_clock: Callable[[], datetime] | None = None
+    # OAuth2 tokens for SMTP and IMAP (auth = "oauth2"); by default the process's, kept across runtimes
+    token_source: TokenSource | None = None
     _ledger: Ledger | None = None
     _renderer: Renderer | None = None
     _letter_pages: PdfPageCache | None = None
@@ -102,6 +105,15 @@ class Runtime:
     def today(self) -> date:
         return self.now().astimezone(self.tz).date()
 
+    @property
+    def tokens(self) -> TokenSource | None:
+        """Where SMTP and IMAP get their OAuth2 tokens; None without an ``[oauth2]`` table."""
+        if self.token_source is None and self.settings.oauth2 is not None:
+            from dolirelance.oauth import shared_token_source
+
+            self.token_source = shared_token_source(self.settings.oauth2, self.settings.base_dir)
+        return self.token_source
+
     def open_smtp(self) -> AbstractContextManager[SmtpSender]:
         if self.smtp_factory is not None:
             return self.smtp_factory()
@@ -109,7 +121,7 @@ class Runtime:
         from dolirelance.mail import SmtpSender, dkim_signer
 
         key_file = self.settings.resolve_path(smtp.dkim_key_file) if smtp.dkim_key_file else None
-        return SmtpSender(smtp, dkim=dkim_signer(smtp, key_file))
+        return SmtpSender(smtp, dkim=dkim_signer(smtp, key_file), tokens=self.tokens)
 
     async def company(self) -> Company:
         if self._company is None:

@@ -7,6 +7,10 @@
 Dovecot runs as the current user (as ``nobody`` when started by root), listens on a free port of
 127.0.0.1 without TLS, keeps its mail in a temporary maildir and authenticates one user from a
 passwd-file. Nothing is installed or left behind.
+
+With ``oauth=`` (a :class:`~dolirelance.testing.oauth_server.OAuthServer`), dovecot also takes the SASL
+XOAUTH2 and OAUTHBEARER sign-ins, its ``oauth2`` passdb asking the server's introspection URL whether the
+token is active and for which user (the password still works, for :meth:`DovecotServer.deliver`).
 """
 
 from __future__ import annotations
@@ -22,10 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import imap_tools
 
 from dolirelance.testing.smtp_sink import free_port
+
+if TYPE_CHECKING:
+    from dolirelance.testing.oauth_server import OAuthServer
 
 DOVECOT_BINARY = "/usr/sbin/dovecot"
 _UNPRIVILEGED_USER = "nobody"
@@ -38,11 +46,20 @@ def dovecot_available() -> bool:
 class DovecotServer:
     """One dovecot with one mailbox (``user`` / ``password``); started in ``__enter__``."""
 
-    def __init__(self, user: str = "relances@example.test", password: str = "imap-secret") -> None:
+    def __init__(
+        self,
+        user: str = "relances@example.test",
+        password: str = "imap-secret",
+        *,
+        oauth: OAuthServer | None = None,
+        introspection_mode: str = "post",
+    ) -> None:
         self.host = "127.0.0.1"
         self.port = 0
         self.user = user
         self.password = password
+        self.oauth = oauth
+        self.introspection_mode = introspection_mode
         self._dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -93,6 +110,26 @@ class DovecotServer:
         for sub in ("run", "mail", "home"):
             (root / sub).mkdir()
         (root / "passwd").write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n", encoding="utf-8")
+        mechanisms = "plain login"
+        oauth_passdb = ""
+        if self.oauth is not None:
+            mechanisms += " xoauth2 oauthbearer"
+            # get: dovecot appends the token to the URL
+            url = self.oauth.introspection_url + ("?token=" if self.introspection_mode == "get" else "")
+            (root / "dovecot-oauth2.conf.ext").write_text(
+                f"introspection_url = {url}\n"
+                f"introspection_mode = {self.introspection_mode}\n"
+                "username_attribute = username\n"
+                "active_attribute = active\n"
+                "active_value = true\n",
+                encoding="utf-8",
+            )
+            oauth_passdb = f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/dovecot-oauth2.conf.ext
+}}
+"""
         config = root / "dovecot.conf"
         config.write_text(
             f"""
@@ -104,7 +141,7 @@ protocols = imap
 listen = {self.host}
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 default_internal_user = {run_as.pw_name}
 default_internal_group = {_group_name(run_as)}
 default_login_user = {run_as.pw_name}
@@ -114,9 +151,10 @@ mail_gid = {run_as.pw_gid}
 first_valid_uid = 0
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN {root}/passwd
 }}
-userdb {{
+{oauth_passdb}userdb {{
   driver = static
   args = uid={run_as.pw_uid} gid={run_as.pw_gid} home={root}/home/%u
 }}
