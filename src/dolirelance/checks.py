@@ -18,7 +18,7 @@ from dolirelance.errors import (
 from dolirelance.mail import check_connection
 from dolirelance.rights import RIGHTS
 from dolirelance.service import Runtime, auto_rules, ledger_location, open_ledger, open_runtime
-from dolirelance.service.access import Access, access_configured, access_of, groups_menu
+from dolirelance.service.access import Access, access_configured, access_of, groups_menu, refusal
 from dolirelance.service.auto import plan_run
 
 OPT_OUT_LABEL = "Ne pas relancer automatiquement"
@@ -133,7 +133,11 @@ async def access_checks(rt: Runtime, user: User) -> list[Check]:
     except DolirelanceError as exc:
         checks.append(Check("access API user", False, exc.message, exc.remedy, warning=True))
         return checks
-    if level < Access.SEND:
+    if level < Access.SEND and rt.settings.access.module_rights:
+        refused = refusal(rt.settings.access, user, Access.SEND)
+        checks.append(Check("access API user", False, f"{refused.message}: `remind`, `mass`, `retry`, `run` and the "
+                            "daemon with this key will refuse to send", refused.remedy, warning=True))
+    elif level < Access.SEND:
         senders = rt.settings.access.senders_group
         checks.append(Check("access API user", False, f"{user.login} is not in the group '{senders}': `remind`, "
                             "`mass`, `retry`, `run` and the daemon with this key will refuse to send",

@@ -85,6 +85,8 @@ from dolirelance.web.labels import LABELS, LANGUAGES
 from dolirelance.web.report_page import REPORT_LABELS, ReportCache, ReportQuery, number_text, percent_text
 from dolirelance.web.security import SESSION_COOKIE, LoginLimiter, Session, SessionStore, csrf_ok
 from dolirelance.web.selections import SelectionCache
+from dolirelance.web.sso import FIELDS as SSO_FIELDS
+from dolirelance.web.sso import SsoRefused, SsoVerifier, login_page_for, requested_path, sso_verifier
 from dolirelance.web.user_errors import PageError, outcome_note, page_error, plan_note
 
 __all__ = ["create_web_app", "serve_web"]
@@ -124,6 +126,8 @@ class WebState:
     # session id -> (when read, what the user may do): pages reuse it for [access] cache_seconds
     access_cache: dict[str, tuple[float, Access]] = field(default_factory=dict)
     email_frames: EmailFrames = field(default_factory=EmailFrames)
+    # the Dolibarr module's signed links ([web] dolibarr_sso_secret_env); None: the password only
+    sso: SsoVerifier | None = None
 
     async def access(self, session: Session) -> Access:
         """What the session's user may do under ``[access]``, as Dolibarr said it at most ``cache_seconds`` ago."""
@@ -461,6 +465,59 @@ async def login_submit(request: Request) -> Response:
     fresh.sees_all_customers = me.admin or "societe.client.voir" in me.rights
     log.info("login of %s", me.login)
     redirect = RedirectResponse(next_page, status_code=303)
+    _set_cookie(request, redirect, fresh)
+    return redirect
+
+
+async def login_dolibarr(request: Request) -> Response:
+    """The Dolibarr module's signed token in place of the password (web/sso.py), then the page it asked for.
+
+    Refused (another login's key, expired, replayed, badly signed) exactly like a wrong password. Without a
+    shared secret here, or for a user without an API key in Dolibarr yet, the login page as before.
+    """
+    state = _state(request)
+    form = await _read_form(request)
+    fields = {name: _first(form, name) for name in SSO_FIELDS}
+    if state.sso is None:
+        return RedirectResponse(login_page_for(fields), status_code=303)
+    new = (session := _session(request)) is None
+    session = session or state.sessions.create()
+    labels = LABELS[_language(request, session)]
+    client = state.client_address(request)
+    login = fields["login"][:255]
+
+    def login_form(status_code: int, error: str) -> Response:
+        response = _render(request, session, "login.html", status_code=status_code,
+                           next=requested_path(fields), login=login, error=(error, None))  # fmt: skip
+        if new:
+            _set_cookie(request, response, session)
+        return response
+
+    if state.limiter.blocked(client, login):
+        log.warning("login rate limit reached for client=%s login=%s", client, login)
+        return login_form(429, labels["login_rate_limited"])
+    moment = (state.now or (lambda: datetime.now(UTC)))()
+    try:
+        claim = state.sso.verify(fields, moment.timestamp())
+        if claim.api_key is None:  # no API key in Dolibarr yet: the password once (Dolibarr makes the key)
+            return RedirectResponse(login_page_for(fields), status_code=303)
+        probe = Session(session_id="", csrf_token="", expires_at=0, api_key=claim.api_key)
+        async with state.runtime(probe) as rt:
+            me = await rt.me()
+        if me.login != claim.login:
+            raise SsoRefused(f"the API key is {me.login}'s")
+    except (SsoRefused, DolibarrAuthError) as exc:
+        state.limiter.record_failure(client, login)
+        log.info("refused sign-in from Dolibarr for %s from %s: %s", login, client, exc)
+        return login_form(401, labels["login_failed"])
+    except DolirelanceError as exc:
+        return _render(request, session, "login.html", status_code=502, next=requested_path(fields), login=login,
+                       error=_error_text(exc, _language(request, session)))
+    fresh = state.sessions.renew(session)
+    fresh.api_key, fresh.login, fresh.user_id, fresh.display_name = claim.api_key, me.login, me.id, me.full_name
+    fresh.sees_all_customers = me.admin or "societe.client.voir" in me.rights
+    log.info("login of %s from Dolibarr", me.login)
+    redirect = RedirectResponse(claim.path, status_code=303)
     _set_cookie(request, redirect, fresh)
     return redirect
 
@@ -897,7 +954,9 @@ async def new_page(request: Request, session: Session) -> Response:
             await read_quote(rt, quote_id)  # a quote that does not exist: the 404 page, not an empty form
         if customer_id.isdigit():
             await read_customer(rt, int(customer_id))
-        return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id)
+        channel = request.query_params.get("channel", "")  # the Dolibarr module's « Relancer par e-mail / courrier »
+        return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id,
+                                 channel=channel if channel in ("email", "letter") else "")
 
 
 @dataclass(frozen=True)
@@ -1309,6 +1368,7 @@ def create_web_app(
         Route("/healthz", healthz),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login_submit, methods=["POST"]),
+        Route("/login/dolibarr", login_dolibarr, methods=["POST"]),
         Route("/logout", logout_page, methods=["GET"]),
         Route("/logout", logout_submit, methods=["POST"]),
         Route("/mass", mass_page, methods=["GET"]),
@@ -1347,6 +1407,7 @@ def create_web_app(
         dolibarr_transport=dolibarr_transport,
         now=now,
         smtp_factory=smtp_factory,
+        sso=sso_verifier(settings.web),
     )
     app.state.report_cache = ReportCache()
     app.state.selections = SelectionCache()
