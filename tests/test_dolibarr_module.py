@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from dolirelance import __version__
-from dolirelance.domain import Channel, EventFilter
 from dolirelance.dolibarr_module_zip import build_module_zip, module_files, zip_name
+from dolirelance.domain import Channel, EventFilter
 from dolirelance.history import record_of
 from dolirelance.service import Runtime, follow_up
 from dolirelance.service.access import MODULE_READ_RIGHT, MODULE_WRITE_RIGHT
