@@ -1,0 +1,120 @@
+"""``[access] module_rights``: with the Dolibarr module installed, its rights « Lire les relances de devis »
+(dolirelance.read) and « Créer des relances de devis » (dolirelance.write) decide who reads and who sends,
+read in ``GET /users/info?includepermissions=1`` as Dolibarr gives them; on 20.0.0 and 23.0.0-beta."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_NOW, MutableClock
+from dolirelance.config import parse_config
+from dolirelance.errors import ConfigError
+from dolirelance.testing import FakeDolibarr, SampleData, create_app
+from dolirelance.testing.sample_data import SALES_RIGHTS
+from dolirelance.testing.smtp_sink import SmtpSink
+from dolirelance.web.sso import sign_token
+from test_access import Web, access_web_app, shown
+from test_web import FAKE_URL, WEB_CONFIG
+
+pytestmark = ON_EACH_RECORDED_VERSION
+READ, WRITE = "dolirelance.read", "dolirelance.write"
+PEOPLE = {"lecteur": {READ}, "vendeur": {READ, WRITE}, "sansdroit": set()}
+SECRET = "a-secret-shared-with-dolibarr-0123456789abcdef"
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as running:
+        yield running
+
+
+@pytest.fixture
+async def web(
+    tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Web]:
+    for login, module_rights in PEOPLE.items():
+        user = fake_dolibarr.add_user(login, api_key=f"{login}-key", password=login,
+                                      rights=set(SALES_RIGHTS) | module_rights, firstname=login.title())  # fmt: skip
+        sample_data.users[login], sample_data.api_keys[login] = user.id, user.api_key
+    monkeypatch.setenv("DOLIRELANCE_TEST_SSO_SECRET", SECRET)
+    clock = MutableClock(SAMPLE_NOW)
+    settings, client, app = access_web_app(tmp_path, fake_dolibarr, sink, clock, "module_rights = true\n")
+    settings = settings.model_copy(
+        update={"web": settings.web.model_copy(update={"dolibarr_sso_secret_env": "DOLIRELANCE_TEST_SSO_SECRET"})}
+    )
+    async with client:
+        yield Web(client, fake_dolibarr, sample_data, sink, settings, clock)
+        await app.state.web.jobs.wait_all()  # type: ignore[attr-defined]
+
+
+async def test_users_info_gives_the_modules_rights_as_dolibarr_does(
+    fake_dolibarr: FakeDolibarr, sample_data: SampleData
+) -> None:
+    """User::loadRights sets ``$user->rights->dolirelance->read = 1`` for a right without sub-permission."""
+    user = fake_dolibarr.add_user("vendeur2", api_key="v2", rights={READ, WRITE, "propal.lire", "user.self.creer"})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(fake_dolibarr)),
+                                 base_url="http://dolibarr.test") as client:  # fmt: skip
+        info = (await client.get("/api/index.php/users/info", params={"includepermissions": 1},
+                                 headers={"DOLAPIKEY": user.api_key})).json()  # fmt: skip
+    assert info["rights"]["dolirelance"] == {"read": 1, "write": 1}
+
+
+async def test_the_write_right_sends(web: Web) -> None:
+    await web.login("vendeur")
+    assert 'id="cannot-send"' not in (await web.client.get("/mass")).text
+    answer = await web.remind()
+    assert answer.status_code == 200, answer.text
+    assert len(web.sink.messages) == 1
+
+
+async def test_the_read_right_alone_reads_but_cannot_send(web: Web) -> None:
+    await web.login("lecteur")
+    for page in ("/mass", "/followups", "/todo"):
+        assert (await web.client.get(page)).status_code == 200, page
+    refused = await web.remind()
+    assert refused.status_code == 403
+    assert "lecteur may not send follow-ups" in shown(refused)
+    assert "« Créer des relances de devis » (dolirelance.write)" in shown(refused)
+    assert web.nothing_sent()
+
+
+async def test_without_the_modules_rights_nothing_is_open(web: Web) -> None:
+    await web.login("sansdroit")
+    page = await web.client.get("/followups")
+    assert page.status_code == 403
+    assert "« Lire les relances de devis » (dolirelance.read)" in shown(page)
+
+
+async def test_an_admin_needs_no_module_right(web: Web) -> None:
+    await web.login("admin")
+    assert (await web.remind()).status_code == 200
+    assert len(web.sink.messages) == 1
+
+
+async def test_arriving_from_dolibarr_the_same_rights_apply(
+    tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, sink: SmtpSink, web: Web
+) -> None:
+    """Signed in by the module's token, a reader still cannot send: the rights come from /users/info."""
+    from dolirelance.web import create_web_app
+
+    app = create_web_app(web.settings, dolibarr_transport=httpx.ASGITransport(app=create_app(fake_dolibarr)),
+                         now=web.clock)  # fmt: skip
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar.test") as client:
+        arrived = await client.post("/login/dolibarr", data=sign_token(
+            SECRET.encode(), login="lecteur", quote_id=sample_data.quotes["about_to_expire"], target="email",
+            api_key="lecteur-key", now=int(SAMPLE_NOW.timestamp())))  # fmt: skip
+        assert arrived.status_code == 303
+        form = await client.get(arrived.headers["location"])
+        assert form.status_code == 200 and 'type="submit" disabled>' in form.text
+
+
+def test_module_rights_and_groups_are_not_mixed(tmp_path: Path, dolibarr_version: str) -> None:
+    text = WEB_CONFIG.format(dolibarr_url=FAKE_URL, smtp_port=25, ledger=tmp_path / "l.sqlite3")
+    with pytest.raises(ConfigError, match="leave senders_group and readers_group unset"):
+        parse_config(text + '\n[access]\nmodule_rights = true\nsenders_group = "Relances"\n', source="t",
+                     base_dir=tmp_path)  # fmt: skip
