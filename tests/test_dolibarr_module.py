@@ -17,20 +17,25 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
+from conftest import SAMPLE_NOW
 from dolirelance import __version__
 from dolirelance.dolibarr_module_zip import build_module_zip, module_files, zip_name
 from dolirelance.domain import Channel, EventFilter
 from dolirelance.history import record_of
 from dolirelance.service import Runtime, follow_up
 from dolirelance.service.access import MODULE_READ_RIGHT, MODULE_WRITE_RIGHT
-from dolirelance.testing import FakeDolibarr, SampleData
+from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.smtp_sink import SmtpSink
+from dolirelance.web import create_web_app
 from in_process_cli import run_main
+from test_web import FAKE_URL, web_settings
 
 REPO = Path(__file__).resolve().parent.parent
 PHP_TESTS = REPO / "tests" / "php"
+MODULE_CLASSES = REPO / "src" / "dolirelance" / "dolibarr_module" / "dolirelance" / "class"
 
 
 def _tool(name: str) -> str:
@@ -226,3 +231,34 @@ async def test_the_tab_reads_what_the_python_side_writes(
     [open_todo] = [e for e in events if e.code == "AC_RELANCE_TODO" and e.percentage < 100]
     assert letter["next_from"] == "todo" and letter["next_time"] == open_todo.datep
     assert letter["todo_id"] == open_todo.id
+
+
+async def test_a_token_the_php_module_signs_signs_the_user_in(
+    php: str, tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DolirelanceToken::sign (random nonce and IV, as go.php calls it) → POST /login/dolibarr → signed in."""
+    secret = "a-secret-made-by-the-setup-page-0123456789abcdef"
+    monkeypatch.setenv("DOLIRELANCE_TEST_SSO_SECRET", secret)
+    base = web_settings(tmp_path, dolibarr_url=FAKE_URL, smtp_port=1)
+    settings = base.model_copy(update={"web": base.web.model_copy(
+        update={"dolibarr_sso_secret_env": "DOLIRELANCE_TEST_SSO_SECRET"})})  # fmt: skip
+    quote_id = sample_data.quotes["about_to_expire"]
+    script = (
+        f"require '{MODULE_CLASSES}/DolirelanceToken.php';"
+        "echo json_encode(DolirelanceToken::sign(getenv('SECRET'), 'jdupont', (int) getenv('QUOTE'), 'letter',"
+        " getenv('API_KEY'), (int) getenv('NOW')));"
+    )
+    env = {**os.environ, "SECRET": secret, "QUOTE": str(quote_id), "API_KEY": sample_data.api_keys["jdupont"],
+           "NOW": str(int(SAMPLE_NOW.timestamp()))}  # fmt: skip
+    signed = json.loads(subprocess.run([php, "-r", script], capture_output=True, text=True, check=True,
+                                       env=env).stdout)  # fmt: skip
+    assert sample_data.api_keys["jdupont"] not in json.dumps(signed)
+    app = create_web_app(settings, dolibarr_transport=httpx.ASGITransport(app=create_app(fake_dolibarr)),
+                         now=lambda: SAMPLE_NOW)  # fmt: skip
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar.test") as client:
+        arrived = await client.post("/login/dolibarr", data=signed)
+        assert arrived.status_code == 303
+        assert arrived.headers["location"] == f"/quotes/{quote_id}/followup?channel=letter"
+        page = await client.get(arrived.headers["location"])
+        assert page.status_code == 200 and "Julie Dupont" in page.text
+        assert (await client.post("/login/dolibarr", data=signed)).status_code == 401  # once only

@@ -66,6 +66,7 @@ async def test_a_signed_link_arrives_signed_in_on_the_quote(
     page = await sidecar.get(answer.headers["location"])
     assert page.status_code == 200
     assert "Julie Dupont" in page.text and sample_data.refs["about_to_expire"] in page.text
+    assert 'value="email" id="channel-email" checked' in page.text  # « Relancer par e-mail »: e-mail chosen
     assert fake_dolibarr.count_requests("/login", "POST") + fake_dolibarr.count_requests("/login", "GET") == 0
     assert sample_data.api_keys["jdupont"] not in answer.headers["set-cookie"]
 
