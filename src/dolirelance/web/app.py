@@ -484,18 +484,18 @@ async def login_dolibarr(request: Request) -> Response:
     session = session or state.sessions.create()
     labels = LABELS[_language(request, session)]
     client = state.client_address(request)
-    login = fields["login"][:255]
+    login = "".join(char for char in fields["login"][:255] if char.isprintable())  # it goes into the log
 
-    def login_form(status_code: int, error: str) -> Response:
+    def login_form(status_code: int, error: PageErrorBox) -> Response:
         response = _render(request, session, "login.html", status_code=status_code,
-                           next=requested_path(fields), login=login, error=(error, None))  # fmt: skip
+                           next=requested_path(fields), login=login, error=error)  # fmt: skip
         if new:
             _set_cookie(request, response, session)
         return response
 
     if state.limiter.blocked(client, login):
         log.warning("login rate limit reached for client=%s login=%s", client, login)
-        return login_form(429, labels["login_rate_limited"])
+        return login_form(429, (labels["login_rate_limited"], None))
     moment = (state.now or (lambda: datetime.now(UTC)))()
     try:
         claim = state.sso.verify(fields, moment.timestamp())
@@ -509,10 +509,9 @@ async def login_dolibarr(request: Request) -> Response:
     except (SsoRefused, DolibarrAuthError) as exc:
         state.limiter.record_failure(client, login)
         log.info("refused sign-in from Dolibarr for %s from %s: %s", login, client, exc)
-        return login_form(401, labels["login_failed"])
-    except DolirelanceError as exc:
-        return _render(request, session, "login.html", status_code=502, next=requested_path(fields), login=login,
-                       error=_error_text(exc, _language(request, session)))
+        return login_form(401, (labels["login_failed"], None))
+    except DolirelanceError as exc:  # Dolibarr down or answering oddly: not the user's fault, not a failed login
+        return login_form(502, _error_text(exc, _language(request, session)))
     fresh = state.sessions.renew(session)
     fresh.api_key, fresh.login, fresh.user_id, fresh.display_name = claim.api_key, me.login, me.id, me.full_name
     fresh.sees_all_customers = me.admin or "societe.client.voir" in me.rights
