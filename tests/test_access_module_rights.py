@@ -11,9 +11,11 @@ import httpx
 import pytest
 
 from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_NOW, MutableClock
-from dolirelance.config import parse_config
+from dolirelance.checks import run_doctor
+from dolirelance.config import load_config, parse_config
+from dolirelance.demo import write_demo_config
 from dolirelance.errors import ConfigError
-from dolirelance.testing import FakeDolibarr, SampleData, create_app
+from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
 from dolirelance.testing.sample_data import SALES_RIGHTS
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web.sso import sign_token
@@ -118,3 +120,18 @@ def test_module_rights_and_groups_are_not_mixed(tmp_path: Path, dolibarr_version
     with pytest.raises(ConfigError, match="leave senders_group and readers_group unset"):
         parse_config(text + '\n[access]\nmodule_rights = true\nsenders_group = "Relances"\n', source="t",
                      base_dir=tmp_path)  # fmt: skip
+
+
+async def test_doctor_says_when_the_module_is_there_but_its_rights_unused(
+    tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, dolibarr_version: str
+) -> None:
+    fake_dolibarr.users[sample_data.users["jdupont"]].rights |= {READ, WRITE}
+    with serve_in_thread(create_app(fake_dolibarr)) as url:
+        config = write_demo_config(tmp_path, dolibarr_url=url, api_key=sample_data.api_keys["jdupont"], smtp_port=1)
+        unused = [c for c in await run_doctor(load_config(config)) if c.name == "access"]
+        assert len(unused) == 1 and not unused[0].ok and unused[0].warning
+        assert "module_rights = true" in (unused[0].remedy or "")
+        config.write_text(config.read_text(encoding="utf-8") + "\n[access]\nmodule_rights = true\n", encoding="utf-8")
+        checks = await run_doctor(load_config(config))
+        assert not [c for c in checks if c.name == "access"]
+        assert not [c for c in checks if c.name == "access API user"]  # jdupont may send

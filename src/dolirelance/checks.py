@@ -196,6 +196,12 @@ async def run_doctor(settings: Settings) -> list[Check]:
                         warning=True,
                     )
                 )
+            if not settings.access.module_rights and any(right.startswith("dolirelance.") for right in user.rights):
+                checks.append(Check(
+                    "access", False, "the Dolibarr module « Relances devis (dolirelance) » is installed (the API "
+                    "user has its rights), but its rights do not decide who sends: [access] module_rights is off",
+                    "set [access] module_rights = true (docs/dolibarr-setup.md, section 9)", warning=True,
+                ))  # fmt: skip
             if access_configured(settings.access):
                 checks.extend(await access_checks(rt, user))
             if settings.auto.steps:
