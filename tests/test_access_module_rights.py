@@ -78,6 +78,9 @@ async def test_the_read_right_alone_reads_but_cannot_send(web: Web) -> None:
     await web.login("lecteur")
     for page in ("/mass", "/followups", "/todo"):
         assert (await web.client.get(page)).status_code == 200, page
+    mass = await web.client.get("/mass")
+    assert 'id="run-mass" disabled>' in mass.text
+    assert "de vous donner le droit « Créer des relances de devis »" in shown(mass)
     refused = await web.remind()
     assert refused.status_code == 403
     assert "lecteur may not send follow-ups" in shown(refused)

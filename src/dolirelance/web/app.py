@@ -76,7 +76,15 @@ from dolirelance.service import (
     upcoming,
     working_calendar,
 )
-from dolirelance.service.access import Access, access_configured, access_of, refusal, require_access
+from dolirelance.service.access import (
+    MODULE_RIGHT_LABELS,
+    MODULE_WRITE_RIGHT,
+    Access,
+    access_configured,
+    access_of,
+    refusal,
+    require_access,
+)
 from dolirelance.service.report import effectiveness_report
 from dolirelance.web.charts import CHARTS, chart_png, chart_svg
 from dolirelance.web.email_frames import EmailFrames, frame_policy
@@ -284,6 +292,10 @@ def _render(
     state = _state(request)
     lang = _language(request, session)
     labels = LABELS[lang]
+    send_right = state.settings.access.senders_group or ""
+    if state.settings.access.module_rights:  # "ask for the right « Créer des relances de devis »", not a group
+        labels = {**labels, "cannot_send": labels["cannot_send_module"]}
+        send_right = MODULE_RIGHT_LABELS[MODULE_WRITE_RIGHT]
     html = state.templates.get_template(template).render(
         t=labels,
         lang=lang,
@@ -294,7 +306,7 @@ def _render(
         fmt_amount=lambda value, currency="EUR": _format_amount(value, currency, lang),
         error=context.pop("error", None),
         can_send=getattr(request.state, "can_send", True),
-        senders_group=state.settings.access.senders_group or "",
+        senders_group=send_right,
         **context,
     )
     return HTMLResponse(html, status_code=status_code)
