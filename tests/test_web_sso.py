@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import SAMPLE_NOW
+from conftest import SAMPLE_NOW, without_backoff
 from dolirelance.config import Settings
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.web import create_web_app
@@ -216,3 +216,17 @@ def test_the_clock_skew_allowed() -> None:
     fields = sign_token(SECRET.encode(), login="x", quote_id=0, target="mass", api_key="k", now=NOW)
     later = (SAMPLE_NOW + timedelta(seconds=89)).timestamp()
     assert verifier.verify(fields, now=later).api_key == "k"
+
+
+async def test_dolibarr_down_is_not_a_failed_login(
+    sidecar: httpx.AsyncClient, sample_data: SampleData, fake_dolibarr: FakeDolibarr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dolibarr not answering /users/info: the login page says so (502), no failed login is counted."""
+    without_backoff(monkeypatch)
+    for _ in range(5):
+        fake_dolibarr.fail_next(10, 503, path_prefix="/users/info")
+        answer = await sidecar.post("/login/dolibarr", data=token(sample_data))
+        assert answer.status_code == 502
+        assert "Identifiant ou mot de passe incorrect." not in answer.text
+        fake_dolibarr.clear_faults()
+    assert (await sidecar.post("/login/dolibarr", data=token(sample_data))).status_code == 303
