@@ -19,7 +19,8 @@ from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_t
 from dolirelance.testing.sample_data import SALES_RIGHTS
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web.sso import sign_token
-from test_access import Web, access_web_app, shown
+from in_process_cli import served_for_cli
+from test_access import Cli, Web, access_web_app, shown
 from test_web import FAKE_URL, WEB_CONFIG
 
 pytestmark = ON_EACH_RECORDED_VERSION
@@ -138,3 +139,30 @@ async def test_doctor_says_when_the_module_is_there_but_its_rights_unused(
         checks = await run_doctor(load_config(config))
         assert not [c for c in checks if c.name == "access"]
         assert not [c for c in checks if c.name == "access API user"]  # jdupont may send
+
+
+@pytest.fixture
+def module_cli(fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock,
+               tmp_path: Path, capsys: pytest.CaptureFixture[str],
+               monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:  # fmt: skip
+    for login, module_rights in PEOPLE.items():
+        user = fake_dolibarr.add_user(login, api_key=f"{login}-key", password=login,
+                                      rights=set(SALES_RIGHTS) | module_rights, firstname=login.title())  # fmt: skip
+        sample_data.users[login], sample_data.api_keys[login] = user.id, user.api_key
+    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
+        yield Cli(fake_dolibarr, sample_data, smtp_sink, url, tmp_path, capsys, monkeypatch,
+                  access="module_rights = true\n")  # fmt: skip
+
+
+def test_cli_the_api_keys_user_needs_the_write_right(module_cli: Cli) -> None:
+    """remind, mass and the automatic run check the API key's user's module right, before anything is claimed."""
+    ref = module_cli.sample.refs["about_to_expire"]
+    refused = module_cli("remind", ref, "--email", login="lecteur")
+    assert refused.code == 1 and "lecteur may not send follow-ups" in refused.flat
+    assert "« Créer des relances de devis » (dolirelance.write)" in refused.flat
+    assert module_cli("run", "--once", login="lecteur").code == 1
+    assert module_cli.nothing_sent("lecteur")
+    assert module_cli("explain", ref, login="lecteur").code == 0  # reading needs only dolirelance.read
+    assert module_cli("explain", ref, login="sansdroit").code == 1
+    assert module_cli("remind", ref, "--email", login="vendeur").code == 0
+    assert len(module_cli.sink.messages) == 1
