@@ -20,7 +20,7 @@ from dolirelance.mail import check_connection
 from dolirelance.oauth import TokenSource, shared_token_source
 from dolirelance.rights import RIGHTS
 from dolirelance.service import Runtime, auto_rules, ledger_location, open_ledger, open_runtime
-from dolirelance.service.access import Access, access_configured, access_of, groups_menu
+from dolirelance.service.access import Access, access_configured, access_of, groups_menu, refusal
 from dolirelance.service.auto import plan_run
 
 OPT_OUT_LABEL = "Ne pas relancer automatiquement"
@@ -135,7 +135,11 @@ async def access_checks(rt: Runtime, user: User) -> list[Check]:
     except DolirelanceError as exc:
         checks.append(Check("access API user", False, exc.message, exc.remedy, warning=True))
         return checks
-    if level < Access.SEND:
+    if level < Access.SEND and rt.settings.access.module_rights:
+        refused = refusal(rt.settings.access, user, Access.SEND)
+        checks.append(Check("access API user", False, f"{refused.message}: `remind`, `mass`, `retry`, `run` and the "
+                            "daemon with this key will refuse to send", refused.remedy, warning=True))
+    elif level < Access.SEND:
         senders = rt.settings.access.senders_group
         checks.append(Check("access API user", False, f"{user.login} is not in the group '{senders}': `remind`, "
                             "`mass`, `retry`, `run` and the daemon with this key will refuse to send",
@@ -194,6 +198,12 @@ async def run_doctor(settings: Settings) -> list[Check]:
                         warning=True,
                     )
                 )
+            if not settings.access.module_rights and any(right.startswith("dolirelance.") for right in user.rights):
+                checks.append(Check(
+                    "access", False, "the Dolibarr module « Relances devis (dolirelance) » is installed (the API "
+                    "user has its rights), but its rights do not decide who sends: [access] module_rights is off",
+                    "set [access] module_rights = true (docs/dolibarr-setup.md, section 9)", warning=True,
+                ))  # fmt: skip
             if access_configured(settings.access):
                 checks.extend(await access_checks(rt, user))
             if settings.auto.steps:

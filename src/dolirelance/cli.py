@@ -1231,6 +1231,23 @@ def web(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.TEX
     serve_web(settings)
 
 
+@app.command("dolibarr-module")
+def dolibarr_module(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the zip into.")] = Path("."),
+) -> None:
+    """Write the Dolibarr module (tabs « Relances », home box, menu, rights) as a zip to install in Dolibarr."""
+    from dolirelance.dolibarr_module_zip import build_module_zip
+
+    path = build_module_zip(out_dir, __version__)
+    out.print(f"wrote {path}", markup=False, highlight=False)
+    out.print(
+        "install it in Dolibarr: Home > Setup > Modules > « Déployer un module externe » (Deploy/install external "
+        "module), or unzip it into htdocs/custom/; then enable « Relances devis (dolirelance) »",
+        markup=False,
+        highlight=False,
+    )
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes its files.")] = Path("dolirelance-demo"),

@@ -611,6 +611,9 @@ class WebSettings(_Section):
     port: int = Field(8788, ge=0, le=65535)
     secret_key: SecretStr | None = None
     secret_key_env: str | None = None
+    # The environment variable holding the secret shared with the Dolibarr module (its setup page):
+    # links from Dolibarr arrive signed in (web/sso.py). Unset: the password, as always.
+    dolibarr_sso_secret_env: str | None = Field(None, min_length=1, max_length=255)
     session_hours: int = Field(8, ge=1, le=168)
     language: Literal["fr", "en"] = "fr"
     # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or
@@ -637,11 +640,17 @@ class AccessSettings(_Section):
     senders_group: str | None = Field(None, min_length=1, max_length=255)
     # Members may see the pages, histories, previews and `explain`, without sending.
     readers_group: str | None = Field(None, min_length=1, max_length=255)
+    # The rights of the Dolibarr module (« Lire / Créer des relances de devis ») decide instead of the groups.
+    module_rights: bool = False
     # How long the web pages reuse a membership read from Dolibarr; every send reads it again.
     cache_seconds: int = Field(60, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _distinct(self) -> AccessSettings:
+        if self.module_rights and (self.senders_group is not None or self.readers_group is not None):
+            raise ValueError(
+                "module_rights = true uses the Dolibarr module's rights: leave senders_group and readers_group unset"
+            )
         if self.senders_group is not None and self.senders_group == self.readers_group:
             raise ValueError("senders_group and readers_group name the same group; senders may read already")
         return self

@@ -5,6 +5,9 @@
 - ``readers_group``: its members may read (pages, histories, previews, ``explain``) without sending.
   Unset while ``senders_group`` is set: everyone may read.
 - Dolibarr administrators may always do both, as in Dolibarr.
+- ``module_rights = true`` (the Dolibarr module installed): its rights decide instead of groups,
+  ``dolirelance.write`` (« Créer des relances de devis ») to send, ``dolirelance.read`` (« Lire les
+  relances de devis ») to read, as ``GET /users/info?includepermissions=1`` gives them for the acting user.
 
 Membership is what Dolibarr says for the acting user: ``GET /users/info``'s ``user_group_list``, read
 with that user's own key (it needs only ``user.self.creer``, on 20 and 23 alike), else
@@ -23,6 +26,14 @@ from dolirelance.service.runtime import Runtime, api_user
 
 log = logging.getLogger(__name__)
 
+# The Dolibarr module's rights (modDolirelance: rights_class "dolirelance"), as dotted names.
+MODULE_READ_RIGHT = "dolirelance.read"
+MODULE_WRITE_RIGHT = "dolirelance.write"
+MODULE_RIGHT_LABELS = {
+    MODULE_READ_RIGHT: "Lire les relances de devis",
+    MODULE_WRITE_RIGHT: "Créer des relances de devis",
+}
+
 def groups_menu(fr_tail: str = "", en_tail: str = "") -> str:
     """Where groups are managed, in Dolibarr's French menus then English ones (``tail``: what follows)."""
     return f"Utilisateurs & Groupes > Groupes{fr_tail} (Users & Groups > Groups{en_tail})"
@@ -35,7 +46,7 @@ class Access(enum.IntEnum):
 
 
 def access_configured(settings: AccessSettings) -> bool:
-    return settings.senders_group is not None or settings.readers_group is not None
+    return settings.module_rights or settings.senders_group is not None or settings.readers_group is not None
 
 
 async def groups_of(rt: Runtime, user: User) -> frozenset[str]:
@@ -56,6 +67,10 @@ async def access_of(rt: Runtime, user: User) -> Access:
     settings = rt.settings.access
     if not access_configured(settings) or user.admin:
         return Access.SEND
+    if settings.module_rights:
+        if MODULE_WRITE_RIGHT in user.rights:
+            return Access.SEND
+        return Access.READ if MODULE_READ_RIGHT in user.rights else Access.NONE
     groups = await groups_of(rt, user)
     if settings.senders_group is None or settings.senders_group in groups:
         return Access.SEND
@@ -65,7 +80,16 @@ async def access_of(rt: Runtime, user: User) -> Access:
 
 
 def refusal(settings: AccessSettings, user: User, needed: Access) -> AccessDenied:
-    """The error naming the group and who can change it."""
+    """The error naming the group (or the module's right) and who can change it."""
+    if settings.module_rights:
+        right = MODULE_WRITE_RIGHT if needed is Access.SEND else MODULE_READ_RIGHT
+        label = MODULE_RIGHT_LABELS[right]
+        what = "send follow-ups" if needed is Access.SEND else "use dolirelance"
+        return AccessDenied(
+            f"{user.login} may not {what}: the Dolibarr right « {label} » ({right}) is needed",
+            remedy="ask a Dolibarr administrator to give it to you: Utilisateurs & Groupes > the user > Permissions "
+            f"> Relances devis (dolirelance) > « {label} »" + ("; nothing was sent" if needed is Access.SEND else ""),
+        )
     if needed is Access.SEND:
         group = settings.senders_group
         return AccessDenied(

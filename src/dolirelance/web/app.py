@@ -78,7 +78,15 @@ from dolirelance.service import (
     upcoming,
     working_calendar,
 )
-from dolirelance.service.access import Access, access_configured, access_of, refusal, require_access
+from dolirelance.service.access import (
+    MODULE_RIGHT_LABELS,
+    MODULE_WRITE_RIGHT,
+    Access,
+    access_configured,
+    access_of,
+    refusal,
+    require_access,
+)
 from dolirelance.service.report import effectiveness_report
 from dolirelance.web.charts import CHARTS, chart_png, chart_svg
 from dolirelance.web.email_frames import EmailFrames, frame_policy
@@ -88,6 +96,8 @@ from dolirelance.web.labels import LABELS, LANGUAGES
 from dolirelance.web.report_page import REPORT_LABELS, ReportCache, ReportQuery, number_text, percent_text
 from dolirelance.web.security import SESSION_COOKIE, LoginLimiter, Session, SessionStore, csrf_ok
 from dolirelance.web.selections import SelectionCache
+from dolirelance.web.sso import FIELDS as SSO_FIELDS
+from dolirelance.web.sso import SsoRefused, SsoVerifier, login_page_for, requested_path, sso_verifier
 from dolirelance.web.user_errors import PageError, outcome_note, page_error, plan_note
 
 __all__ = ["create_web_app", "serve_web"]
@@ -129,6 +139,8 @@ class WebState:
     email_frames: EmailFrames = field(default_factory=EmailFrames)
     # the one-time tokens of the sending forms (see web.forms)
     forms: OneTimeForms = field(default_factory=lambda: OneTimeForms(lifetime_seconds=8 * 3600))
+    # the Dolibarr module's signed links ([web] dolibarr_sso_secret_env); None: the password only
+    sso: SsoVerifier | None = None
 
     async def access(self, session: Session) -> Access:
         """What the session's user may do under ``[access]``, as Dolibarr said it at most ``cache_seconds`` ago."""
@@ -268,6 +280,10 @@ def _render(
     state = _state(request)
     lang = _language(request, session)
     labels = LABELS[lang]
+    send_right = state.settings.access.senders_group or ""
+    if state.settings.access.module_rights:  # "ask for the right « Créer des relances de devis »", not a group
+        labels = {**labels, "cannot_send": labels["cannot_send_module"]}
+        send_right = MODULE_RIGHT_LABELS[MODULE_WRITE_RIGHT]
     html = state.templates.get_template(template).render(
         t=labels,
         lang=lang,
@@ -278,7 +294,7 @@ def _render(
         fmt_amount=lambda value, currency="EUR": _format_amount(value, currency, lang),
         error=context.pop("error", None),
         can_send=getattr(request.state, "can_send", True),
-        senders_group=state.settings.access.senders_group or "",
+        senders_group=send_right,
         **context,
     )
     return HTMLResponse(html, status_code=status_code)
@@ -440,7 +456,8 @@ async def login_submit(request: Request) -> Response:
         log.info("failed login for %s from %s", login, client)
         return _render(request, session, "login.html", status_code=401, next=next_page, login=login,
                        error=(labels["login_failed"], None))
-    except DolirelanceError as exc:
+    except DolirelanceError as exc:  # Dolibarr down or answering oddly: not a failed login
+        state.limiter.succeeded(client, login)
         return _render(request, session, "login.html", status_code=502, next=next_page, login=login,
                        error=_error_text(exc, _language(request, session)))
     state.limiter.succeeded(client, login)
@@ -462,6 +479,63 @@ def _rate_limited(
                        error=(labels["login_rate_limited"].format(minutes=minutes), None))
     response.headers["retry-after"] = str(math.ceil(wait))
     return response
+
+
+async def login_dolibarr(request: Request) -> Response:
+    """The Dolibarr module's signed token in place of the password (web/sso.py), then the page it asked for.
+
+    Refused (another login's key, expired, replayed, badly signed) exactly like a wrong password. Without a
+    shared secret here, or for a user without an API key in Dolibarr yet, the login page as before.
+    """
+    state = _state(request)
+    form = await _read_form(request)
+    fields = {name: _first(form, name) for name in SSO_FIELDS}
+    if state.sso is None:
+        return RedirectResponse(login_page_for(fields), status_code=303)
+    new = (session := _session(request)) is None
+    session = session or state.sessions.create()
+    labels = LABELS[_language(request, session)]
+    client = state.client_address(request)
+    login = "".join(char for char in fields["login"][:255] if char.isprintable())  # it goes into the log
+
+    def login_form(status_code: int, error: PageErrorBox) -> Response:
+        response = _render(request, session, "login.html", status_code=status_code,
+                           next=requested_path(fields), login=login, error=error)  # fmt: skip
+        if new:
+            _set_cookie(request, response, session)
+        return response
+
+    wait = state.limiter.begin(client, login)  # counted now, before Dolibarr is asked
+    if wait is not None:
+        log.warning("login rate limit reached for client=%s login=%s", client, login)
+        response = _rate_limited(request, session, labels, wait, next_page=requested_path(fields), login=login)
+        if new:
+            _set_cookie(request, response, session)
+        return response
+    moment = (state.now or (lambda: datetime.now(UTC)))()
+    try:
+        claim = state.sso.verify(fields, moment.timestamp())
+        if claim.api_key is None:  # no API key in Dolibarr yet: the password once (Dolibarr makes the key)
+            return RedirectResponse(login_page_for(fields), status_code=303)
+        probe = Session(session_id="", csrf_token="", expires_at=0, api_key=claim.api_key)
+        async with state.runtime(probe) as rt:
+            me = await rt.me()
+        if me.login != claim.login:
+            raise SsoRefused(f"the API key is {me.login}'s")
+    except (SsoRefused, DolibarrAuthError) as exc:
+        log.info("refused sign-in from Dolibarr for %s from %s: %s", login, client, exc)
+        return login_form(401, (labels["login_failed"], None))
+    except DolirelanceError as exc:  # Dolibarr down or answering oddly: not the user's fault, not a failed login
+        state.limiter.succeeded(client, login)
+        return login_form(502, _error_text(exc, _language(request, session)))
+    state.limiter.succeeded(client, login)
+    fresh = state.sessions.renew(session)
+    fresh.api_key, fresh.login, fresh.user_id, fresh.display_name = claim.api_key, me.login, me.id, me.full_name
+    fresh.sees_all_customers = me.admin or "societe.client.voir" in me.rights
+    log.info("login of %s from Dolibarr", me.login)
+    redirect = RedirectResponse(claim.path, status_code=303)
+    _set_cookie(request, redirect, fresh)
+    return redirect
 
 
 async def logout_page(request: Request) -> Response:
@@ -907,7 +981,9 @@ async def new_page(request: Request, session: Session) -> Response:
             await read_quote(rt, quote_id)  # a quote that does not exist: the 404 page, not an empty form
         if customer_id.isdigit():
             await read_customer(rt, int(customer_id))
-        return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id)
+        channel = request.query_params.get("channel", "")  # the Dolibarr module's « Relancer par e-mail / courrier »
+        return await _render_new(request, session, rt, quote_id=quote_id, customer_id=customer_id,
+                                 channel=channel if channel in ("email", "letter") else "")
 
 
 @dataclass(frozen=True)
@@ -1347,6 +1423,7 @@ def create_web_app(
         Route("/healthz", healthz),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login_submit, methods=["POST"]),
+        Route("/login/dolibarr", login_dolibarr, methods=["POST"]),
         Route("/logout", logout_page, methods=["GET"]),
         Route("/logout", logout_submit, methods=["POST"]),
         Route("/mass", mass_page, methods=["GET"]),
@@ -1386,6 +1463,7 @@ def create_web_app(
         dolibarr_transport=dolibarr_transport,
         now=now,
         smtp_factory=smtp_factory,
+        sso=sso_verifier(settings.web),
     )
     app.state.report_cache = ReportCache()
     app.state.selections = SelectionCache()

@@ -50,6 +50,8 @@ LABELS: dict[str, dict[str, str]] = {
         "run_mass": "Lancer la relance",
         "cannot_send": "Vous pouvez consulter mais pas envoyer de relances : demandez à un administrateur Dolibarr "
         "de vous ajouter au groupe « {} » (Utilisateurs & Groupes > Groupes).",
+        "cannot_send_module": "Vous pouvez consulter mais pas envoyer de relances : demandez à un administrateur "
+        "Dolibarr de vous donner le droit « {} » (Utilisateurs & Groupes > l'utilisateur > Permissions).",
         "no_open_quotes": "Aucun devis ouvert.",
         "in_progress": "Relance en cours…",
         "done_count": "traités",
@@ -271,6 +273,8 @@ LABELS: dict[str, dict[str, str]] = {
         "run_mass": "Run the follow-up",
         "cannot_send": "You may look but not send follow-ups: ask a Dolibarr administrator to add you to the "
         "group '{}' (Users & Groups > Groups).",
+        "cannot_send_module": "You may look but not send follow-ups: ask a Dolibarr administrator to give you the "
+        "right « {} » (Users & Groups > the user > Permissions).",
         "no_open_quotes": "No open quotes.",
         "in_progress": "Follow-up in progress…",
         "done_count": "done",

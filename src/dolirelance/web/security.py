@@ -172,7 +172,7 @@ class LoginLimiter:
         return None
 
     def succeeded(self, client: str, login: str) -> None:
-        """The attempt counted by :meth:`begin` was a good login: it is not a failure."""
+        """The attempt counted by :meth:`begin` was no failure: a good login, or Dolibarr never answered."""
         for key in self._keys(client, login):
             attempts = self._failures.get(key)
             if attempts:
@@ -186,16 +186,6 @@ class LoginLimiter:
             if self._count(key) >= self.max_failures and (failures := self._failures[key])
         ]
         return max(waits) if waits else None
-
-    def blocked(self, client: str, login: str) -> bool:
-        return self.retry_after(client, login) is not None
-
-    def record_failure(self, client: str, login: str) -> None:
-        """A failure counted afterwards (prefer :meth:`begin`, which counts before Dolibarr is asked)."""
-        now = self.clock()
-        for key in self._keys(client, login):
-            self._failures.setdefault(key, deque()).append(now)
-        self._prune()
 
     def _keys(self, client: str, login: str) -> tuple[str, str]:
         return f"ip:{client}", f"login:{login.strip().lower()}"
