@@ -23,15 +23,21 @@ import json
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx  # only for its errors and transport type: the requests are Authlib's
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import AssertionClient, OAuth2Client
-from authlib.oauth2.rfc7523 import PrivateKeyJWT
+
+with warnings.catch_warnings():
+    # Authlib 1.9 warns on import that its httpx client will move to "httpx2" (pyproject pins 1.9):
+    # a note for us, not for the people running dolirelance, who would see it on every command
+    warnings.simplefilter("ignore")
+    from authlib.integrations.base_client import OAuthError
+    from authlib.integrations.httpx_client import AssertionClient, OAuth2Client
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
 from dolirelance.config import OAuth2Settings
 from dolirelance.errors import OAuthTokenError
