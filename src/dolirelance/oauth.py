@@ -31,10 +31,9 @@ from typing import Any, Literal
 
 import httpx  # only for its errors and transport type: the requests are Authlib's
 
-with warnings.catch_warnings():
+with warnings.catch_warnings(record=True):  # Authlib sets its own "always" filter on import
     # Authlib 1.9 warns on import that its httpx client will move to "httpx2" (pyproject pins 1.9):
     # a note for us, not for the people running dolirelance, who would see it on every command
-    warnings.simplefilter("ignore")
     from authlib.integrations.base_client import OAuthError
     from authlib.integrations.httpx_client import AssertionClient, OAuth2Client
     from authlib.oauth2.rfc7523 import PrivateKeyJWT

@@ -30,8 +30,9 @@ function dolirelanceAdminPrepareHead()
 	$head[0][0] = dol_buildpath('/dolirelance/admin/setup.php', 1);
 	$head[0][1] = $langs->trans('Settings');
 	$head[0][2] = 'settings';
-	complete_head_from_modules($conf, $langs, null, $head, 1, 'dolirelance@dolirelance');
-	complete_head_from_modules($conf, $langs, null, $head, 1, 'dolirelance@dolirelance', 'remove');
+	$h = 1;  // passed by reference: Dolibarr counts the tabs other modules add
+	complete_head_from_modules($conf, $langs, null, $head, $h, 'dolirelance@dolirelance');
+	complete_head_from_modules($conf, $langs, null, $head, $h, 'dolirelance@dolirelance', 'remove');
 	return $head;
 }
 
