@@ -42,7 +42,7 @@ def test_replies_from_common_clients_keep_only_what_the_customer_wrote(
     [
         ("postfix_dsn.eml", True, "550 5.1.1", True),
         ("exchange_ndr.eml", True, "5.1.10 RESOLVER.ADR.RecipientNotFound", True),
-        ("qmail_bounce.eml", True, "no mailbox here by that name", False),
+        ("qmail_bounce.eml", True, "no mailbox here by that name", True),  # its inline copy of our e-mail
         ("postfix_delayed.eml", False, "Connection timed out", False),
     ],
 )

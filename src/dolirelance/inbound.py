@@ -17,17 +17,31 @@
 
 A message that cannot be understood at all (no header, or a header that cannot be decoded) raises
 :class:`UnreadableMessage`: the caller leaves it in place and reports it.
+
+Strangers write to the replies mailbox, so nothing here trusts a message's size or shape:
+:func:`prescan` bounds the header (fields, their length, encoded words) and the MIME structure (parts,
+multipart containers) on the raw bytes before the ``email`` package sees them (a 340 KB Subject of
+20,000 encoded words takes it gigabytes), and :func:`read_message_contained` parses in a worker process
+with a memory and a time limit. Nor does anything here trust what a message says of itself: the
+``Authentication-Results`` header is believed only when the receiving server named by
+``trusted_authserv_id`` wrote it (:func:`sender_authentication`).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
+import resource
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
+from multiprocessing.connection import Connection
+from urllib.parse import unquote_to_bytes
 
+import authres
 from flufl.bounce import all_failures
 from mailparser_reply import EmailReplyParser
 
@@ -50,6 +64,14 @@ _BOUNCE_SUBJECT = re.compile(
 )
 _STATUS = re.compile(r"\b([245])\.\d{1,3}\.\d{1,3}\b")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+# "Message-ID: <...>" in the text of a non-standard bounce's copy of the returned message (qmail)
+_MESSAGE_ID_LINE = re.compile(r"(?im)^message-id:\s*(<[^<>\s]+>)")
+
+
+# Parsing workers are forked from a server process that imported this module once (not from the
+# daemon, whose threads and event loop a fork would copy): cheap to start, clean to limit.
+_WORKERS = multiprocessing.get_context("forkserver")
+_WORKERS.set_forkserver_preload([__name__])
 
 
 class UnreadableMessage(DolirelanceError):
@@ -77,27 +99,35 @@ class InboundMessage:
     auto_answer: str | None = None  # why it is an automatic answer
     failures: tuple[FailedRecipient, ...] = ()  # a bounce when not empty
     bounced_message_ids: tuple[str, ...] = ()  # Message-IDs of the returned message, when included
+    envelope_ids: tuple[str, ...] = ()  # a DSN's Original-Envelope-Id (the ENVID we sent), decoded
+    # what the trusted receiving server's Authentication-Results says of the sender's domain
+    # ("dmarc=pass header.from=… (mx.example)"), None when it vouches for nothing
+    sender_authenticated: str | None = None
 
     @property
     def is_bounce(self) -> bool:
         return bool(self.failures)
 
 
-def read_message(raw: bytes) -> InboundMessage:
-    """Read and sort one message (see the module docstring); raises :class:`UnreadableMessage`."""
+def read_message(raw: bytes, *, trusted_authserv_id: str | None = None) -> InboundMessage:
+    """Read and sort one message (see the module docstring); raises :class:`UnreadableMessage`.
+
+    Call :func:`prescan` first (or :func:`read_message_contained`, which does): this parses whatever
+    it is given, in this process.
+    """
     try:
         message = message_from_bytes(raw, policy=policy.default)
         assert isinstance(message, EmailMessage)
         if not message.keys():
             raise UnreadableMessage("the message has no header at all")
-        return _read(message)
+        return _read(message, trusted_authserv_id)
     except UnreadableMessage:
         raise
     except Exception as exc:  # the email package raises many kinds on broken headers
         raise UnreadableMessage(f"the message cannot be read: {type(exc).__name__}: {exc}") from None
 
 
-def _read(message: EmailMessage) -> InboundMessage:
+def _read(message: EmailMessage, trusted_authserv_id: str | None) -> InboundMessage:
     senders = getaddresses([str(message.get("From", ""))])
     sender_name, sender = senders[0] if senders else ("", "")
     if not sender and not message.get("Message-ID") and not message.get("Subject"):
@@ -115,6 +145,8 @@ def _read(message: EmailMessage) -> InboundMessage:
         auto_answer=None if failures else _auto_answer(message, subject),
         failures=failures,
         bounced_message_ids=_returned_ids(message) if failures else (),
+        envelope_ids=_envelope_ids(message) if failures else (),
+        sender_authenticated=sender_authentication(message, sender.strip().lower(), trusted_authserv_id),
     )
 
 
@@ -153,6 +185,135 @@ def _auto_answer(message: Message, subject: str) -> str | None:
     if _AUTO_SUBJECT.match(subject):
         return f"subject {subject[:60]!r}"
     return None
+
+
+# -- bounded reading -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLimits:
+    """What a message may hold before it is parsed, and what parsing it may cost."""
+
+    max_header_fields: int = 500
+    max_header_field_bytes: int = 32 * 1024  # one field, unfolded (a long References is a few KB)
+    max_header_bytes: int = 256 * 1024
+    max_encoded_words: int = 2000  # "=?utf-8?q?...?=" in the whole message
+    max_mime_parts: int = 1000
+    max_multiparts: int = 64  # multipart containers: bounds the nesting depth too
+    memory_mb: int = 192  # address space the parsing worker may add to its own
+    seconds: float = 20.0
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_ENCODED_WORD = re.compile(rb"=\?[^?\s]{1,64}\?[bBqQ]\?")
+_PART_HEADER = re.compile(rb"(?im)^content-type:")
+_MULTIPART = re.compile(rb"(?im)^content-type:[ \t]*(?:\r?\n[ \t]+)?multipart/")
+
+
+def prescan(raw: bytes, limits: ReadLimits = ReadLimits()) -> str | None:
+    """Why the raw message is not to be parsed at all (None: it may be): a cheap look at its bytes.
+
+    Counts the top header's fields and their unfolded lengths, the encoded words and the MIME parts
+    of the whole message: the shapes that make the ``email`` package take gigabytes or minutes.
+    """
+    end = _HEADER_END.search(raw)
+    header = raw[: end.start()] if end else raw
+    if len(header) > limits.max_header_bytes:
+        return f"its header is {len(header) // 1024} KB (at most {limits.max_header_bytes // 1024} KB are read)"
+    fields, longest, current = 0, 0, 0
+    for line in header.splitlines():
+        if line[:1] in (b" ", b"\t"):
+            current += len(line)
+        else:
+            fields += 1
+            current = len(line)
+        longest = max(longest, current)
+    if fields > limits.max_header_fields:
+        return f"its header has {fields} fields (at most {limits.max_header_fields} are read)"
+    if longest > limits.max_header_field_bytes:
+        return (
+            f"one of its header fields is {longest // 1024} KB long "
+            f"(at most {limits.max_header_field_bytes // 1024} KB are read)"
+        )
+    words = sum(1 for _ in _ENCODED_WORD.finditer(raw))
+    if words > limits.max_encoded_words:
+        return f"it holds {words} encoded words (at most {limits.max_encoded_words} are read)"
+    parts = sum(1 for _ in _PART_HEADER.finditer(raw))
+    if parts > limits.max_mime_parts:
+        return f"it has {parts} MIME parts (at most {limits.max_mime_parts} are read)"
+    multiparts = sum(1 for _ in _MULTIPART.finditer(raw))
+    if multiparts > limits.max_multiparts:
+        return f"it nests {multiparts} multipart containers (at most {limits.max_multiparts} are read)"
+    return None
+
+
+def read_message_contained(
+    raw: bytes, *, limits: ReadLimits = ReadLimits(), trusted_authserv_id: str | None = None
+) -> InboundMessage:
+    """:func:`prescan`, then :func:`read_message` in a worker process with a memory and a time limit.
+
+    Blocking (the caller runs it off the event loop). A message over the limits, or a worker that
+    dies, raises :class:`UnreadableMessage`.
+    """
+    refused = prescan(raw, limits)
+    if refused is not None:
+        raise UnreadableMessage(f"the message is not read: {refused}")
+    receiving, sending = _WORKERS.Pipe(duplex=True)
+    worker = _WORKERS.Process(
+        target=_parse_in_worker,
+        args=(sending, limits.memory_mb, limits.seconds, trusted_authserv_id),
+        name="dolirelance-read-message",
+        daemon=True,
+    )
+    worker.start()
+    sending.close()
+    try:
+        receiving.send_bytes(raw)
+        if not receiving.poll(limits.seconds):
+            raise UnreadableMessage(f"reading the message took more than {limits.seconds:g} s: it is not read")
+        status, value = receiving.recv()
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        raise UnreadableMessage(
+            f"reading the message needed more than {limits.memory_mb} MB of memory: it is not read"
+        ) from None
+    finally:
+        receiving.close()
+        if worker.is_alive():
+            worker.kill()
+        worker.join(5)
+        worker.close()
+    if status == "ok" and isinstance(value, InboundMessage):
+        return value
+    raise UnreadableMessage(str(value))
+
+
+def _parse_in_worker(conn: Connection, memory_mb: int, seconds: float, trusted_authserv_id: str | None) -> None:
+    """The worker: limits itself, reads one message from ``conn``, answers ("ok", message) or ("error", why)."""
+    try:
+        raw = conn.recv_bytes()
+        own = _address_space_bytes()
+        if own is not None:
+            limit = own + memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        cpu = int(seconds) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        try:
+            conn.send(("ok", read_message(raw, trusted_authserv_id=trusted_authserv_id)))
+        except UnreadableMessage as exc:
+            conn.send(("error", exc.message))
+        except MemoryError:
+            conn.send(("error", f"reading the message needed more than {memory_mb} MB of memory: it is not read"))
+    finally:
+        conn.close()
+
+
+def _address_space_bytes() -> int | None:
+    """This process's virtual memory size (Linux), the base of its RLIMIT_AS."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 # -- bounces ------------------------------------------------------------------------------------
@@ -235,7 +396,79 @@ def _returned_ids(message: Message) -> tuple[str, ...]:
             found = _first_id(str(headers.get("Message-ID", "")))
             if found:
                 ids.append(found)
+        elif kind == "text/plain":
+            # a non-standard bounce (qmail) quotes the returned message in its text
+            ids += _MESSAGE_ID_LINE.findall(_decoded(part))
+    own = _first_id(str(message.get("Message-ID", "")))
+    return tuple(found for found in dict.fromkeys(ids) if found != own)
+
+
+def _envelope_ids(message: Message) -> tuple[str, ...]:
+    """The ``Original-Envelope-Id`` of every delivery-status part: the ENVID we gave in MAIL FROM (xtext)."""
+    ids: list[str] = []
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        payload = part.get_payload()
+        for block in [b for b in payload if isinstance(b, Message)] if isinstance(payload, list) else []:
+            value = str(block.get("Original-Envelope-Id", "")).strip()
+            if value:
+                ids.append(xtext_decode(value))
     return tuple(dict.fromkeys(ids))
+
+
+def xtext_encode(value: str) -> str:
+    """RFC 3461 xtext: "+" and "=", controls, spaces and non-ASCII as ``+XX``."""
+    return "".join(
+        f"+{byte:02X}" if byte < 33 or byte > 126 or byte in (43, 61) else chr(byte) for byte in value.encode("utf-8")
+    )
+
+
+def xtext_decode(value: str) -> str:
+    return unquote_to_bytes(value.replace("%", "%25").replace("+", "%")).decode("utf-8", "replace")
+
+
+# -- who vouches for the sender ------------------------------------------------------------------
+
+
+def sender_authentication(message: Message, sender: str, trusted_authserv_id: str | None) -> str | None:
+    """What the trusted receiving server says of the sender's domain, when it vouches for it.
+
+    Only the topmost ``Authentication-Results`` header whose authserv-id is ``trusted_authserv_id``
+    counts: the receiving server adds it on top of whatever the message carried (and is meant to
+    remove forged ones with its own id, RFC 8601 §5). It vouches when it shows ``dmarc=pass`` for the
+    From domain, or ``dkim=pass`` with a signing domain (``header.d``/``header.i``) of the sender's.
+    """
+    if not trusted_authserv_id or "@" not in sender:
+        return None
+    domain = sender.rpartition("@")[2]
+    trusted = trusted_authserv_id.strip().lower()
+    for value in message.get_all("Authentication-Results") or []:
+        try:
+            header = authres.AuthenticationResultsHeader.parse_value(" ".join(str(value).split()))
+        except Exception:  # authres raises its own SyntaxError and others on garbage: not the trusted one
+            continue
+        if str(header.authserv_id or "").lower() != trusted:
+            continue
+        for result in header.results:
+            method, verdict = str(result.method).lower(), str(result.result).lower()
+            props = {f"{p.type}.{p.name}".lower(): str(p.value or "").lower() for p in result.properties}
+            if method == "dmarc" and verdict == "pass":
+                from_domain = props.get("header.from", domain)
+                if _same_domain(domain, from_domain):
+                    return f"dmarc=pass header.from={from_domain} ({trusted})"
+            if method == "dkim" and verdict == "pass":
+                signer = props.get("header.d") or props.get("header.i", "").rpartition("@")[2]
+                if signer and _same_domain(domain, signer):
+                    return f"dkim=pass header.d={signer} ({trusted})"
+        return None  # the topmost trusted header decides
+    return None
+
+
+def _same_domain(sender_domain: str, signer: str) -> bool:
+    """The signer is the sender's domain or one it belongs to (DMARC's relaxed alignment, roughly)."""
+    signer = signer.strip().strip(".")
+    return bool(signer) and "." in signer and (sender_domain == signer or sender_domain.endswith("." + signer))
 
 
 # -- text ---------------------------------------------------------------------------------------
