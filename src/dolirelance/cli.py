@@ -888,13 +888,22 @@ def explain_cmd(
         out.print(text(prepared.rendered.email_text))
 
 
+def _proof(proof: str | None) -> str:
+    """How a reply was known to answer our e-mail (docs/replies.md: what is trusted)."""
+    if proof is None:  # recorded before the proof was kept
+        return ""
+    if proof == "message-id":
+        return " (it answers our e-mail: In-Reply-To/References)"
+    return f" (the receiving server vouches for the sender: {_short(proof, 120)})"
+
+
 def _explain_answer(found: Any, tz: ZoneInfo) -> str:
     """One reply or bounce of the quote, dated, as `explain` lists them."""
     answer = found.answer
     when = f"on {_when(answer.at, tz)} (event {answer.event_id})"
     if answer.kind == "reply":
         said = f': "{_short(answer.excerpt, 200)}"' if answer.excerpt else ""
-        return f"the customer replied {when} from {answer.address or '?'}{said}"
+        return f"the customer replied {when} from {answer.address or '?'}{said}{_proof(answer.proof)}"
     why = f" ({_short(answer.reason, 200)})" if answer.reason else ""
     if found.address_blocked:
         after = "automatic runs do not use it until the customer or contact card holding it is changed in Dolibarr"
