@@ -111,3 +111,19 @@ async def test_without_a_trusted_server_a_subject_match_is_only_checked(world: W
     assert [(m.kind, m.outcome) for m in report.messages] == [("unverified-reply", "recorded")]
     assert not events(world.fake, "AC_RELANCE_REPLY")
     assert (await explain(runtime, ref, on=STEP_TWO_DAY)).decision.kind is DecisionKind.DUE
+
+
+async def test_our_envid_comes_back_in_a_report_and_proves_it(world: World) -> None:
+    """The sink offers DSN: MAIL FROM gives ENVID=<our Message-ID> and RET=HDRS; a report that returns only
+    the Original-Envelope-Id is a proven permanent bounce (event, address blocked)."""
+    ref = world.sample.refs["about_to_expire"]
+    await world.run_then_deliver()
+    [sent] = [m for m in world.sink.messages if SOPHIE in m.rcpt_tos]
+    assert sent.dsn == {"ENVID": str(sent.message["Message-ID"]), "RET": "HDRS"}  # its xtext is itself here
+    world.dovecot.deliver(sample_message("envid_dsn.eml", message_id=sent.dsn["ENVID"], ref=ref, customer=SOPHIE))
+
+    report = await read_replies(world.runtime)
+
+    assert [(m.kind, m.outcome, m.address) for m in report.messages] == [("bounce", "recorded", SOPHIE)]
+    assert len(events(world.fake, "AC_RELANCE_BOUNCE", world.sample.quotes["about_to_expire"])) == 1
+    assert SOPHIE in (await explain(world.runtime, ref, on=STEP_TWO_DAY)).blocked

@@ -417,14 +417,8 @@ def _envelope_ids(message: Message) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
-def xtext_encode(value: str) -> str:
-    """RFC 3461 xtext: "+" and "=", controls, spaces and non-ASCII as ``+XX``."""
-    return "".join(
-        f"+{byte:02X}" if byte < 33 or byte > 126 or byte in (43, 61) else chr(byte) for byte in value.encode("utf-8")
-    )
-
-
 def xtext_decode(value: str) -> str:
+    """RFC 3461 xtext (``+XX`` for "+", "=", controls, spaces) back to text (mail.py encodes ENVID so)."""
     return unquote_to_bytes(value.replace("%", "%25").replace("+", "%")).decode("utf-8", "replace")
 
 
