@@ -21,7 +21,7 @@ A message that cannot be understood at all (no header, or a header that cannot b
 Strangers write to the replies mailbox, so nothing here trusts a message's size or shape:
 :func:`prescan` bounds the header (fields, their length, encoded words) and the MIME structure (parts,
 multipart containers) on the raw bytes before the ``email`` package sees them (a 340 KB Subject of
-20,000 encoded words takes it gigabytes), and :func:`read_message_contained` parses in a worker process
+20,000 encoded words takes it gigabytes), and a :class:`MessageReader` parses in a worker process
 with a memory and a time limit. Nor does anything here trust what a message says of itself: the
 ``Authentication-Results`` header is believed only when the receiving server named by
 ``trusted_authserv_id`` wrote it (:func:`sender_authentication`).
@@ -29,16 +29,21 @@ with a memory and a time limit. Nor does anything here trust what a message says
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
 import re
 import resource
+import select
+import struct
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
-from multiprocessing.connection import Connection
+from typing import IO
 from urllib.parse import unquote_to_bytes
 
 import authres
@@ -49,6 +54,8 @@ from dolirelance.errors import DolirelanceError
 
 EXCERPT_LINES = 8
 EXCERPT_CHARS = 600
+# The excerpt is taken from the start of the text only (the quoted-text parser is slow on megabytes).
+EXCERPT_SOURCE_CHARS = 64 * 1024
 
 _AUTO_SUBJECT = re.compile(
     r"^\s*(réponse automatique|reponse automatique|r[ée]ponse en votre absence|absence|absent|auto:|"
@@ -66,12 +73,6 @@ _STATUS = re.compile(r"\b([245])\.\d{1,3}\.\d{1,3}\b")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 # "Message-ID: <...>" in the text of a non-standard bounce's copy of the returned message (qmail)
 _MESSAGE_ID_LINE = re.compile(r"(?im)^message-id:\s*(<[^<>\s]+>)")
-
-
-# Parsing workers are forked from a server process that imported this module once (not from the
-# daemon, whose threads and event loop a fork would copy): cheap to start, clean to limit.
-_WORKERS = multiprocessing.get_context("forkserver")
-_WORKERS.set_forkserver_preload([__name__])
 
 
 class UnreadableMessage(DolirelanceError):
@@ -121,7 +122,7 @@ def read_message(raw: bytes, *, trusted_authserv_id: str | None = None) -> Inbou
         if not message.keys():
             raise UnreadableMessage("the message has no header at all")
         return _read(message, trusted_authserv_id)
-    except UnreadableMessage:
+    except (UnreadableMessage, MemoryError):
         raise
     except Exception as exc:  # the email package raises many kinds on broken headers
         raise UnreadableMessage(f"the message cannot be read: {type(exc).__name__}: {exc}") from None
@@ -141,7 +142,7 @@ def _read(message: EmailMessage, trusted_authserv_id: str | None) -> InboundMess
         subject=subject,
         sent_at=_date(message),
         referenced_ids=_referenced(message),
-        excerpt="" if failures else excerpt_of(_text_of(message)),
+        excerpt="" if failures else excerpt_of(_text_of(message)[:EXCERPT_SOURCE_CHARS]),
         auto_answer=None if failures else _auto_answer(message, subject),
         failures=failures,
         bounced_message_ids=_returned_ids(message) if failures else (),
@@ -238,73 +239,149 @@ def prescan(raw: bytes, limits: ReadLimits = ReadLimits()) -> str | None:
     words = sum(1 for _ in _ENCODED_WORD.finditer(raw))
     if words > limits.max_encoded_words:
         return f"it holds {words} encoded words (at most {limits.max_encoded_words} are read)"
-    parts = sum(1 for _ in _PART_HEADER.finditer(raw))
-    if parts > limits.max_mime_parts:
-        return f"it has {parts} MIME parts (at most {limits.max_mime_parts} are read)"
     multiparts = sum(1 for _ in _MULTIPART.finditer(raw))
     if multiparts > limits.max_multiparts:
         return f"it nests {multiparts} multipart containers (at most {limits.max_multiparts} are read)"
+    parts = sum(1 for _ in _PART_HEADER.finditer(raw))
+    if parts > limits.max_mime_parts:
+        return f"it has {parts} MIME parts (at most {limits.max_mime_parts} are read)"
     return None
+
+
+class MessageReader:
+    """Parses messages in a worker process limited in memory (RLIMIT_AS) and time (a context manager).
+
+    One worker serves one reading of the mailbox, a message at a time (its start, ~0.3 s, is paid
+    once); a worker over its memory or time, or dead, is killed, the message is unreadable, and the next
+    message gets a new worker. Blocking: the caller runs :meth:`read` off the event loop.
+    """
+
+    def __init__(self, limits: ReadLimits = ReadLimits(), *, trusted_authserv_id: str | None = None) -> None:
+        self.limits = limits
+        self.trusted_authserv_id = trusted_authserv_id
+        self._worker: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> MessageReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let the worker end (its input closed), or kill it."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        if worker.stdin is not None:
+            worker.stdin.close()
+        try:
+            worker.wait(2)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        if worker.stdout is not None:
+            worker.stdout.close()
+
+    def read(self, raw: bytes) -> InboundMessage:
+        """:func:`prescan`, then :func:`read_message` in the worker; raises :class:`UnreadableMessage`."""
+        refused = prescan(raw, self.limits)
+        if refused is not None:
+            raise UnreadableMessage(f"the message is not read: {refused}")
+        limits = self.limits
+        worker = self._worker or self._start()
+        assert worker.stdin is not None and worker.stdout is not None
+        try:
+            worker.stdin.write(struct.pack(">Q", len(raw)) + raw)
+            worker.stdin.flush()
+            answer = _read_frame(worker.stdout, time.monotonic() + limits.seconds)
+        except TimeoutError:
+            self._kill()
+            why = f"reading the message took more than {limits.seconds:g} s: it is not read"
+            raise UnreadableMessage(why) from None
+        except (OSError, EOFError):  # the worker died (killed by the system when over its memory)
+            self._kill()
+            raise UnreadableMessage(
+                f"reading the message needed more than {limits.memory_mb} MB of memory: it is not read"
+            ) from None
+        status, value = pickle.loads(answer)  # our own worker's answer
+        if status == "ok" and isinstance(value, InboundMessage):
+            return value
+        if status == "exit":  # it ran out of memory and stops: the next message gets a new one
+            self._kill()
+        raise UnreadableMessage(str(value))
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-c", "import dolirelance.inbound as i; i.serve_worker()"]
+        command += [str(self.limits.memory_mb), self.trusted_authserv_id or ""]
+        self._worker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        return self._worker
+
+    def _kill(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.kill()
+            worker.wait()
+            for stream in (worker.stdin, worker.stdout):
+                if stream is not None:
+                    stream.close()
 
 
 def read_message_contained(
     raw: bytes, *, limits: ReadLimits = ReadLimits(), trusted_authserv_id: str | None = None
 ) -> InboundMessage:
-    """:func:`prescan`, then :func:`read_message` in a worker process with a memory and a time limit.
-
-    Blocking (the caller runs it off the event loop). A message over the limits, or a worker that
-    dies, raises :class:`UnreadableMessage`.
-    """
-    refused = prescan(raw, limits)
-    if refused is not None:
-        raise UnreadableMessage(f"the message is not read: {refused}")
-    receiving, sending = _WORKERS.Pipe(duplex=True)
-    worker = _WORKERS.Process(
-        target=_parse_in_worker,
-        args=(sending, limits.memory_mb, limits.seconds, trusted_authserv_id),
-        name="dolirelance-read-message",
-        daemon=True,
-    )
-    worker.start()
-    sending.close()
-    try:
-        receiving.send_bytes(raw)
-        if not receiving.poll(limits.seconds):
-            raise UnreadableMessage(f"reading the message took more than {limits.seconds:g} s: it is not read")
-        status, value = receiving.recv()
-    except (EOFError, BrokenPipeError, ConnectionResetError):
-        raise UnreadableMessage(
-            f"reading the message needed more than {limits.memory_mb} MB of memory: it is not read"
-        ) from None
-    finally:
-        receiving.close()
-        if worker.is_alive():
-            worker.kill()
-        worker.join(5)
-        worker.close()
-    if status == "ok" and isinstance(value, InboundMessage):
-        return value
-    raise UnreadableMessage(str(value))
+    """One message read by a :class:`MessageReader` of its own (a worker started for it)."""
+    with MessageReader(limits, trusted_authserv_id=trusted_authserv_id) as reader:
+        return reader.read(raw)
 
 
-def _parse_in_worker(conn: Connection, memory_mb: int, seconds: float, trusted_authserv_id: str | None) -> None:
-    """The worker: limits itself, reads one message from ``conn``, answers ("ok", message) or ("error", why)."""
-    try:
-        raw = conn.recv_bytes()
-        own = _address_space_bytes()
-        if own is not None:
-            limit = own + memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        cpu = int(seconds) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+def _read_frame(stream: IO[bytes], deadline: float) -> bytes:
+    """One length-prefixed frame from the worker's stdout by ``deadline`` (else TimeoutError); EOFError
+    when the worker is gone."""
+    fd = stream.fileno()
+    data = b""
+    wanted = 8
+    length: int | None = None
+    while len(data) < wanted:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise TimeoutError
+        chunk = os.read(fd, min(wanted - len(data), 1 << 20))
+        if not chunk:
+            raise EOFError
+        data += chunk
+        if length is None and len(data) >= 8:
+            length = int(struct.unpack(">Q", data[:8])[0])
+            data, wanted = data[8:], length
+    return data
+
+
+def serve_worker() -> None:
+    """The worker's loop (:class:`MessageReader` starts it): frames of raw messages in on stdin, frames of
+    ("ok", message) / ("error", why) / ("exit", why: out of memory, it stops) out on stdout."""
+    memory_mb, trusted_authserv_id = int(sys.argv[1]), sys.argv[2] or None
+    own = _address_space_bytes()
+    if own is not None:
+        limit = own + memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        head = source.read(8)
+        if len(head) < 8:
+            return
+        raw = source.read(struct.unpack(">Q", head)[0])
+        answer: tuple[str, object]
         try:
-            conn.send(("ok", read_message(raw, trusted_authserv_id=trusted_authserv_id)))
+            answer = ("ok", read_message(raw, trusted_authserv_id=trusted_authserv_id))
         except UnreadableMessage as exc:
-            conn.send(("error", exc.message))
+            answer = ("error", exc.message)
         except MemoryError:
-            conn.send(("error", f"reading the message needed more than {memory_mb} MB of memory: it is not read"))
-    finally:
-        conn.close()
+            answer = ("exit", f"reading the message needed more than {memory_mb} MB of memory: it is not read")
+        del raw
+        frame = pickle.dumps(answer)
+        sink.write(struct.pack(">Q", len(frame)) + frame)
+        sink.flush()
+        if answer[0] == "exit":
+            return
 
 
 def _address_space_bytes() -> int | None:
@@ -330,7 +407,7 @@ def _failures(message: EmailMessage, subject: str, sender: str) -> tuple[FailedR
         return ()
     temporary, permanent = all_failures(message)
     reasons = _dsn_reasons(message)
-    text = _text_of(message, prefer_report=True)
+    text = _text_of(message, prefer_report=True)[: 4 * EXCERPT_SOURCE_CHARS]
     found: dict[str, FailedRecipient] = {}
     for raw_address, is_permanent in [*((a, True) for a in permanent), *((a, False) for a in temporary)]:
         address = raw_address.decode("utf-8", "replace") if isinstance(raw_address, bytes) else raw_address

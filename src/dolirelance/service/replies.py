@@ -60,9 +60,9 @@ from dolirelance.imap import RepliesMailbox, TooBig, mailbox_name
 from dolirelance.inbound import (
     FailedRecipient,
     InboundMessage,
+    MessageReader,
     ReadLimits,
     UnreadableMessage,
-    read_message_contained,
 )
 from dolirelance.ledger import FINISHED_MESSAGE_STATES, Entry, MailboxLedger, MessageState
 from dolirelance.service.prepare import sales_rep_of
@@ -147,6 +147,8 @@ async def read_replies(rt: Runtime, *, should_stop: Callable[[], bool] = lambda:
     report = RepliesReport(mailbox=name, started_at=rt.now())
     messages = MailboxLedger(rt.ledger, name)
     mailbox = RepliesMailbox(settings)
+    limits = ReadLimits(memory_mb=settings.read_memory_mb, seconds=settings.read_seconds)
+    reader = MessageReader(limits, trusted_authserv_id=settings.trusted_authserv_id)
     try:
         await asyncio.to_thread(mailbox.__enter__)
         folder = await asyncio.to_thread(mailbox.new_messages)
@@ -161,7 +163,7 @@ async def read_replies(rt: Runtime, *, should_stop: Callable[[], bool] = lambda:
                 await _mark_processed(mailbox, messages, folder.uidvalidity, uid)
                 report.flagged_later += 1
                 continue
-            outcome = await _process(rt, mailbox, messages, folder.uidvalidity, uid)
+            outcome = await _process(rt, mailbox, reader, messages, folder.uidvalidity, uid)
             if outcome is not None:
                 report.messages.append(outcome)
                 _log_outcome(outcome)
@@ -169,6 +171,7 @@ async def read_replies(rt: Runtime, *, should_stop: Callable[[], bool] = lambda:
         report.error = exc.message + (f" ({exc.remedy})" if exc.remedy else "")
         log.error("reading the replies mailbox %s stopped: %s", name, report.error)
     finally:
+        await asyncio.to_thread(reader.close)
         await asyncio.to_thread(mailbox.__exit__, None, None, None)
     report.finished_at = rt.now()
     return report
@@ -180,7 +183,7 @@ async def _mark_processed(mailbox: RepliesMailbox, messages: MailboxLedger, uidv
 
 
 async def _process(
-    rt: Runtime, mailbox: RepliesMailbox, messages: MailboxLedger, uidvalidity: int, uid: int
+    rt: Runtime, mailbox: RepliesMailbox, reader: MessageReader, messages: MailboxLedger, uidvalidity: int, uid: int
 ) -> MessageOutcome | None:
     claimed = await asyncio.to_thread(messages.claim_message, uidvalidity, uid)
     if claimed is None:  # another run holds it right now
@@ -192,17 +195,13 @@ async def _process(
     if isinstance(fetched, TooBig):
         return await _too_big(rt, fetched, messages, uidvalidity, uid)
     raw = fetched
-    settings = _imap(rt)
     unfinished = await asyncio.to_thread(messages.start_reading, uidvalidity, uid)
     try:
         if unfinished >= MAX_UNFINISHED_READINGS:
             raise UnreadableMessage(
                 f"{unfinished} readings died while parsing it (memory or time): it is not parsed again"
             )
-        limits = ReadLimits(memory_mb=settings.read_memory_mb, seconds=settings.read_seconds)
-        inbound = await asyncio.to_thread(
-            read_message_contained, raw, limits=limits, trusted_authserv_id=settings.trusted_authserv_id
-        )
+        inbound = await asyncio.to_thread(reader.read, raw)
     except UnreadableMessage as exc:
         await asyncio.to_thread(messages.mark, uidvalidity, uid, MessageState.UNREADABLE, kind="unreadable",
                                 error=exc.message[:2000], read_attempts=0)  # fmt: skip
@@ -516,9 +515,7 @@ async def _record_unverified_bounce(
                  todo_event_id=todo_id, detail=detail)  # fmt: skip
 
 
-async def _too_big(
-    rt: Runtime, too_big: TooBig, messages: MailboxLedger, uidvalidity: int, uid: int
-) -> MessageOutcome:
+async def _too_big(rt: Runtime, too_big: TooBig, messages: MailboxLedger, uidvalidity: int, uid: int) -> MessageOutcome:
     """A message over ``max_message_kb``: reported, left in place; when its header names one of our
     e-mails, a to-do (once) tells the sales person to read it in the mailbox."""
     limit = _imap(rt).max_message_kb
