@@ -9,9 +9,17 @@ Anything else is a to-do for a person to check, and none of its words is written
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import get_args
+
+import pytest
+
+from dolirelance.cli import print_replies_report
+from dolirelance.config import Settings
 from dolirelance.history import decode_facts
 from dolirelance.policy import DecisionKind
 from dolirelance.service import explain, read_replies
+from dolirelance.service.replies import Kind, MessageOutcome, RepliesReport
 from mailbox_samples import NEEDS_DOVECOT, sample_message
 from test_replies import SOPHIE, STEP_TWO_DAY, World, dovecot, events, settings, world
 
@@ -127,3 +135,20 @@ async def test_our_envid_comes_back_in_a_report_and_proves_it(world: World) -> N
     assert [(m.kind, m.outcome, m.address) for m in report.messages] == [("bounce", "recorded", SOPHIE)]
     assert len(events(world.fake, "AC_RELANCE_BOUNCE", world.sample.quotes["about_to_expire"])) == 1
     assert SOPHIE in (await explain(world.runtime, ref, on=STEP_TWO_DAY)).blocked
+
+
+def test_the_replies_report_prints_every_kind_and_e_mail_text_as_text(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`replies --once` prints each kind of message; what came in an e-mail is printed as text, not markup."""
+    started = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)
+    report = RepliesReport(mailbox="box", started_at=started)
+    for uid, kind in enumerate(get_args(Kind), start=1):
+        message = MessageOutcome(uid, kind, "recorded", sender="[bold]x@attacker.test[/bold]", subject="[red]hi[/red]",
+                                 quote_ref="PR2611-0042", address="s@c.test", todo_event_id=7)  # fmt: skip
+        report.messages.append(message)
+    print_replies_report(report, settings)
+    printed = capsys.readouterr().out
+    assert printed.count("uid ") == len(get_args(Kind))
+    assert "unverified reply from [bold]x@attacker.test[/bold]" in printed  # shown, not interpreted
+    assert "too big to read" in printed and "unverified bounce of s@c.test" in printed

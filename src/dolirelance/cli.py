@@ -1023,6 +1023,12 @@ def print_replies_report(report: Any, settings: Settings) -> None:
             "auto-answer": f"automatic answer from {message.sender} ({message.quote_ref}): noted, nothing stops",
             "other": f"left alone: {message.sender} “{message.subject[:60]}”",
             "unreadable": "cannot be read: left in place",
+            "too-big": "too big to read: left in place"
+            + (f"; to-do {message.todo_event_id} on {message.quote_ref}" if message.todo_event_id else ""),
+            "unverified-reply": f"unverified reply from {message.sender} ({message.quote_ref}): to-do "
+            f"{message.todo_event_id} to check it, nothing stops",
+            "unverified-bounce": f"unverified bounce of {message.address} ({message.quote_ref}): to-do "
+            f"{message.todo_event_id} to check the address, nothing blocked",
         }[message.kind]
         if message.outcome == "failed":
             what = f"{message.kind} from {message.sender}: not recorded yet"
