@@ -21,7 +21,7 @@ from dolirelance.policy import DecisionKind
 from dolirelance.service import explain, read_replies
 from dolirelance.service.replies import Kind, MessageOutcome, RepliesReport
 from mailbox_samples import NEEDS_DOVECOT, sample_message
-from test_replies import SOPHIE, STEP_TWO_DAY, World, dovecot, events, settings, world
+from test_replies import SOPHIE, STEP_TWO_DAY, World, dovecot, events, message_id_to, settings, world
 
 __all__ = ["dovecot", "settings", "world"]  # the fixtures, served here too
 pytestmark = NEEDS_DOVECOT
@@ -152,3 +152,30 @@ def test_the_replies_report_prints_every_kind_and_e_mail_text_as_text(
     assert printed.count("uid ") == len(get_args(Kind))
     assert "unverified reply from [bold]x@attacker.test[/bold]" in printed  # shown, not interpreted
     assert "too big to read" in printed and "unverified bounce of s@c.test" in printed
+
+
+async def test_what_a_reply_says_goes_into_dolibarr_escaped_and_comes_back_as_text(world: World) -> None:
+    """A genuine reply (In-Reply-To) whose name, subject and text hold markup: Dolibarr's HTML note gets
+    it escaped (shown as text, no link); what dolirelance reads back is text (markup-like words dropped by
+    the history's tolerant reading of notes, the rest as written)."""
+    ref = world.sample.refs["about_to_expire"]
+    await world.run_then_deliver()
+    ours = message_id_to(world.sink, SOPHIE)
+    raw = (
+        f'From: "Sophie <b>Dupont</b>" <{SOPHIE}>\r\nTo: devis@solaire-rhone-alpes.test\r\n'
+        f"Subject: Re: devis {ref} <img src=x onerror=alert(1)>\r\nIn-Reply-To: {ours}\r\n"
+        "Date: Mon, 30 Nov 2026 10:00:00 +0100\r\nMessage-ID: <r1@garage-dupont.test>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        'D\'accord & merci : <a href="https://x.test/p">voir ici</a> <script>alert(2)</script>\r\n'
+    ).encode()
+    world.dovecot.deliver(raw)
+
+    report = await read_replies(world.runtime)
+
+    assert [(m.kind, m.outcome) for m in report.messages] == [("reply", "recorded")]
+    [reply] = events(world.fake, "AC_RELANCE_REPLY")
+    for markup in ("<a href", "<script>", "<img", "<b>"):
+        assert markup not in reply.note and markup not in reply.label
+    assert "&lt;a href=" in reply.note and "&amp; merci" in reply.note
+    [answer] = (await explain(world.runtime, ref, on=STEP_TWO_DAY)).history.answers
+    assert answer.excerpt == "D'accord & merci : voir ici alert(2)"
