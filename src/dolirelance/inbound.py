@@ -288,6 +288,8 @@ class MessageReader:
         if refused is not None:
             raise UnreadableMessage(f"the message is not read: {refused}")
         limits = self.limits
+        if self._worker is not None and self._worker.poll() is not None:  # it ended since the last message
+            self._kill()
         worker = self._worker or self._start()
         assert worker.stdin is not None and worker.stdout is not None
         try:
@@ -363,7 +365,10 @@ def serve_worker() -> None:
     if own is not None:
         limit = own + memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    # the answers go to the real stdout; anything a library prints goes to stderr, not into a frame
+    sink = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    source = sys.stdin.buffer
     while True:
         head = source.read(8)
         if len(head) < 8:
