@@ -77,7 +77,7 @@ class _DsnSmtp(SMTP):
         dsn = {}
         for word in words[1:]:
             name, _, value = word.partition("=")
-            if name.upper() in _DSN_MAIL_PARAMETERS and self.session is not None and self.session.extended_smtp:
+            if name.upper() in _DSN_MAIL_PARAMETERS and getattr(self, "dsn_offered", False):
                 dsn[name.upper()] = value
         self.dsn_parameters = dsn
         kept = [w for w in words[1:] if w.partition("=")[0].upper() not in dsn]
@@ -97,7 +97,8 @@ class _Handler:
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
-        return [*responses[:-1], "250-DSN", *responses[-1:]]
+        server.dsn_offered = self._sink.offers_dsn
+        return [*responses[:-1], "250-DSN", *responses[-1:]] if self._sink.offers_dsn else responses
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
@@ -139,8 +140,12 @@ class _Handler:
 class SmtpSink:
     """aiosmtpd on 127.0.0.1 and a free port; ``messages`` holds what arrived."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, eml_dir: Path | None = None):
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int | None = None, eml_dir: Path | None = None, dsn: bool = True
+    ):
         self.host = host
+        # EHLO offers DSN (RFC 3461: ENVID, RET in MAIL FROM); without it those parameters are refused (555)
+        self.offers_dsn = dsn
         self.port = port or free_port(host)
         self.eml_dir = eml_dir
         self.messages: list[ReceivedMessage] = []
