@@ -477,7 +477,7 @@ async def _record_unverified_reply(
         label=f"Vérifier la réponse de {_in_label(inbound.sender)} : devis {quote.ref} ({ctx.customer_name})",
         text=f"Un message signé {_html(inbound.sender)} mentionne le devis {quote.ref}, mais {why}. Il est resté "
         f"dans la boîte des réponses (UID {uid}) : vérifiez auprès du client qu'il vient bien de lui. Les relances "
-        "automatiques continuent tant qu'aucune réponse n'est enregistrée.",
+        "automatiques continuent : pour les arrêter, cochez « Ne pas relancer automatiquement » sur le devis.",
         day=_when(rt, inbound),
     )
     detail = "matched by sender and subject only, nothing vouches for the sender: a person checks it"
