@@ -12,6 +12,9 @@ from dolirelance.testing.imap_server import DovecotServer, dovecot_available
 SAMPLES = Path(__file__).parent / "samples" / "mailbox"
 OUR_ADDRESS = "devis@solaire-rhone-alpes.test"
 IMAP_PASSWORD_ENV = "DOLIRELANCE_TEST_IMAP_PASSWORD"
+# The replies mailbox's receiving server: its Authentication-Results headers are believed ([imap]
+# trusted_authserv_id); the samples that it vouches for carry one with this id.
+TRUSTED_AUTHSERV_ID = "mx.solaire-rhone-alpes.test"
 
 # CI (.ci/run sets CI) installs dovecot: there a missing one fails instead of skipping
 NEEDS_DOVECOT = pytest.mark.skipif(
@@ -26,6 +29,7 @@ def sample_message(name: str, *, message_id: str = "<none@nowhere.test>", ref: s
         (b"@@MESSAGE_ID@@", message_id),
         (b"@@QUOTE_REF@@", ref),
         (b"@@CUSTOMER@@", customer),
+        (b"@@CUSTOMER_DOMAIN@@", customer.rpartition("@")[2]),
         (b"@@US@@", OUR_ADDRESS),
     ):
         raw = raw.replace(placeholder, value.encode())
@@ -42,5 +46,6 @@ def add_imap_section(config: Path, dovecot: DovecotServer) -> None:
         'security = "none"',
         f'username = "{dovecot.user}"',
         f'password_env = "{IMAP_PASSWORD_ENV}"',
+        f'trusted_authserv_id = "{TRUSTED_AUTHSERV_ID}"',
     ]
     config.write_text(config.read_text(encoding="utf-8") + "\n".join(lines) + "\n", encoding="utf-8")

@@ -42,7 +42,7 @@ def test_replies_from_common_clients_keep_only_what_the_customer_wrote(
     [
         ("postfix_dsn.eml", True, "550 5.1.1", True),
         ("exchange_ndr.eml", True, "5.1.10 RESOLVER.ADR.RecipientNotFound", True),
-        ("qmail_bounce.eml", True, "no mailbox here by that name", False),
+        ("qmail_bounce.eml", True, "no mailbox here by that name", True),  # its inline copy of our e-mail
         ("postfix_delayed.eml", False, "Connection timed out", False),
     ],
 )
@@ -98,3 +98,39 @@ def test_the_excerpt_is_short() -> None:
     long_text = "\n".join(f"ligne {n}" for n in range(50))
     assert len(excerpt_of(long_text).splitlines()) == 8
     assert len(excerpt_of("x" * 5000)) == 600 and excerpt_of("x" * 5000).endswith("…")
+
+
+TRUSTED = "mx.us.test"
+
+
+@pytest.mark.parametrize(
+    ("headers", "vouched"),
+    [
+        ([f"{TRUSTED}; dmarc=pass header.from=client.test"], "dmarc=pass header.from=client.test (mx.us.test)"),
+        ([f"{TRUSTED}; dkim=pass header.d=client.test; dmarc=none"], "dkim=pass header.d=client.test (mx.us.test)"),
+        ([f"{TRUSTED}; dkim=pass header.i=@client.test"], "dkim=pass header.d=client.test (mx.us.test)"),
+        ([f"{TRUSTED}; dkim=pass header.d=mail.other.test"], None),  # signed, but by another domain
+        ([f"{TRUSTED}; dkim=pass header.d=test"], None),  # a top-level domain vouches for nobody
+        ([f"{TRUSTED}; dmarc=pass header.from=other.test"], None),  # DMARC of another From domain
+        ([f"{TRUSTED}; dmarc=fail header.from=client.test", f"{TRUSTED}; dmarc=pass"], None),  # the topmost decides
+        (["mx.attacker.test; dmarc=pass header.from=client.test"], None),  # not our server
+        (["garbage ;; =", f"{TRUSTED}; dmarc=pass (p=reject) header.from=client.test"], "dmarc=pass header.from"),
+        ([], None),
+    ],
+)
+def test_only_the_topmost_header_of_the_trusted_server_vouches_for_the_sender(
+    headers: list[str], vouched: str | None
+) -> None:
+    head = "".join(f"Authentication-Results: {value}\r\n" for value in headers)
+    raw = f"{head}From: Sophie <sophie@client.test>\r\nSubject: Re: devis\r\n\r\nBonjour\r\n".encode()
+    found = read_message(raw, trusted_authserv_id=TRUSTED).sender_authenticated
+    assert (found is None) if vouched is None else (found is not None and found.startswith(vouched))
+    assert read_message(raw).sender_authenticated is None  # no trusted server configured: nobody vouches
+
+
+def test_a_subdomain_sender_is_vouched_for_by_its_parent_domain_signature() -> None:
+    raw = (
+        f"Authentication-Results: {TRUSTED}; dkim=pass header.d=client.test\r\n"
+        "From: s@mail.client.test\r\nSubject: x\r\n\r\nx\r\n"
+    ).encode()
+    assert read_message(raw, trusted_authserv_id=TRUSTED).sender_authenticated is not None

@@ -19,7 +19,16 @@ from dolirelance.config import SmtpSettings
 from dolirelance.domain import Recipient, User
 from dolirelance.errors import MailPermanentError, MailTemporaryError
 from dolirelance.htmlmail import InlineImage
-from dolirelance.mail import MESSAGE_POLICY, SmtpSender, build_email, check_connection, message_bytes, write_eml
+from dolirelance.inbound import xtext_decode
+from dolirelance.mail import (
+    MESSAGE_POLICY,
+    SmtpSender,
+    build_email,
+    check_connection,
+    message_bytes,
+    write_eml,
+    xtext_encode,
+)
 from dolirelance.render import RenderedFollowUp
 from dolirelance.testing.smtp_sink import SmtpSink
 
@@ -305,3 +314,24 @@ def test_message_bytes_are_the_standard_librarys_bytes(sink: SmtpSink) -> None:
         if part.is_multipart():
             boundary = (part.get_boundary() or "").encode()
             assert data.count(b"--" + boundary + b"\r\n") == len(part.get_payload())
+
+
+def test_an_envelope_id_with_plus_and_equals_is_xtext() -> None:
+    """RFC 3461: "+", "=", spaces and non-ASCII as +XX; what the replies reader decodes back."""
+    value = "<a+b=c d\u00e9@x.test>"
+    assert xtext_encode(value) == "<a+2Bb+3Dc+20d+C3+A9@x.test>"
+    assert xtext_decode(xtext_encode(value)) == value
+
+
+@pytest.mark.parametrize("offers_dsn", [True, False])
+def test_envid_and_ret_are_given_only_to_a_server_that_offers_dsn(offers_dsn: bool) -> None:
+    """ENVID=<our Message-ID> brings it back in a failure report; a server without DSN would refuse it (555)."""
+    with SmtpSink(dsn=offers_dsn) as server:
+        smtp = smtp_for(server)
+        built = message(smtp, Recipient("julie@boulangerie.fr", "Julie Dupont", "quote contact CUSTOMER", 12))
+        with SmtpSender(smtp) as sender:
+            sender.send(built)
+        [received] = server.messages
+    message_id = str(received.message["Message-ID"])
+    expected = {"ENVID": xtext_encode(message_id), "RET": "HDRS"} if offers_dsn else {}
+    assert received.dsn == expected

@@ -53,3 +53,26 @@ def test_follow_ups_are_found_by_message_id_and_by_recipient(ledger_url: str) ->
         assert ledger.sent_to("jean@client.test", NOW + timedelta(days=1)) == []  # too old
         assert ledger.sent_to("ean@client.test", NOW - timedelta(days=1)) == []  # whole addresses only
         assert ledger.sent_to("%", NOW - timedelta(days=1)) == []
+
+
+def test_readings_that_died_while_parsing_are_counted_across_processes(ledger_url: str) -> None:
+    """start_reading counts the readings before this one that began parsing and never finished; a
+    finished one (read or found unreadable) resets the count."""
+    lease_clock = MutableClock(NOW)
+    first = Ledger(ledger_url, instance="t", clock=lease_clock, lease_clock=lease_clock)
+    second = Ledger(ledger_url, instance="t", clock=lease_clock, lease_clock=lease_clock)
+    try:
+        dead, alive = MailboxLedger(first, "box"), MailboxLedger(second, "box")
+        assert dead.claim_message(7, 1) is not None
+        assert dead.start_reading(7, 1) == 0  # ... and the process is killed while parsing
+        lease_clock.advance(minutes=11)
+        assert alive.claim_message(7, 1) is not None
+        assert alive.start_reading(7, 1) == 1  # one reading died before this one
+        alive.finish_reading(7, 1)
+        assert alive.known(7, [1])[1].read_attempts == 0
+        assert alive.start_reading(7, 1) == 0
+        with pytest.raises(LedgerError, match="no longer held"):
+            dead.start_reading(7, 1)  # not its claim any more
+    finally:
+        first.close()
+        second.close()

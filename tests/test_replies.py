@@ -18,6 +18,7 @@ import pytest
 
 from conftest import MutableClock, product_settings
 from dolirelance.config import Settings, load_config
+from dolirelance.dolibarr.wire import html_to_text
 from dolirelance.domain import Channel
 from dolirelance.errors import MailboxError
 from dolirelance.history import decode_facts
@@ -174,7 +175,8 @@ async def test_a_hard_bounce_makes_a_todo_and_blocks_the_address_until_the_conta
     assert (outcome.kind, outcome.outcome, outcome.address) == ("bounce", "recorded", address)
     assert "5.1.1" in outcome.detail or "5.1.10" in outcome.detail  # the server's reason
     [bounce] = events(fake, "AC_RELANCE_BOUNCE", quote_id)
-    assert address in bounce.note and outcome.detail[:40] in " ".join(bounce.note.split())
+    assert address in bounce.note and outcome.detail[:40] in " ".join(html_to_text(bounce.note).split())
+    assert "<" + address not in bounce.note  # the server's words go into the HTML note escaped
     assert bounce.contact_id == sample_data.contacts["sophie_dupont"]
     todos = events(fake, "AC_RELANCE_TODO", quote_id)
     [fix] = [t for t in todos if decode_facts(t.note).get("for") == "bounce"]

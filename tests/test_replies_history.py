@@ -217,6 +217,7 @@ def test_explain_says_when_the_customer_replied_and_when_the_address_bounced(
         '"Bonjour Madame Dupont, Merci pour votre relance. Nous signons la semaine prochaine, je vous renvoie le '
         "devis paraphé d'ici vendredi. Bien cordialement, Jean Martin\"" in text
     )
+    assert "(it answers our e-mail: In-Reply-To/References)" in text  # which proof made it a reply
 
     blocked = flat(run("explain", answered.bounce_ref).out)
     assert f"the address {BOUNCED} bounced on {BOUNCED_AT} (event {bounce.id}) (550 5.1.1 <{BOUNCED}>:" in blocked

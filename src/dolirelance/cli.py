@@ -898,13 +898,22 @@ def explain_cmd(
         out.print(text(prepared.rendered.email_text))
 
 
+def _proof(proof: str | None) -> str:
+    """How a reply was known to answer our e-mail (docs/replies.md: what is trusted)."""
+    if proof is None:  # recorded before the proof was kept
+        return ""
+    if proof == "message-id":
+        return " (it answers our e-mail: In-Reply-To/References)"
+    return f" (the receiving server vouches for the sender: {_short(proof, 120)})"
+
+
 def _explain_answer(found: Any, tz: ZoneInfo) -> str:
     """One reply or bounce of the quote, dated, as `explain` lists them."""
     answer = found.answer
     when = f"on {_when(answer.at, tz)} (event {answer.event_id})"
     if answer.kind == "reply":
         said = f': "{_short(answer.excerpt, 200)}"' if answer.excerpt else ""
-        return f"the customer replied {when} from {answer.address or '?'}{said}"
+        return f"the customer replied {when} from {answer.address or '?'}{said}{_proof(answer.proof)}"
     why = f" ({_short(answer.reason, 200)})" if answer.reason else ""
     if found.address_blocked:
         after = "automatic runs do not use it until the customer or contact card holding it is changed in Dolibarr"
@@ -1024,6 +1033,12 @@ def print_replies_report(report: Any, settings: Settings) -> None:
             "auto-answer": f"automatic answer from {message.sender} ({message.quote_ref}): noted, nothing stops",
             "other": f"left alone: {message.sender} “{message.subject[:60]}”",
             "unreadable": "cannot be read: left in place",
+            "too-big": "too big to read: left in place"
+            + (f"; to-do {message.todo_event_id} on {message.quote_ref}" if message.todo_event_id else ""),
+            "unverified-reply": f"unverified reply from {message.sender} ({message.quote_ref}): to-do "
+            f"{message.todo_event_id} to check it, nothing stops",
+            "unverified-bounce": f"unverified bounce of {message.address} ({message.quote_ref}): to-do "
+            f"{message.todo_event_id} to check the address, nothing blocked",
         }[message.kind]
         if message.outcome == "failed":
             what = f"{message.kind} from {message.sender}: not recorded yet"

@@ -479,6 +479,15 @@ class ImapSettings(_Section):
     every_minutes: int = Field(5, ge=0, le=1440)
     # A sender matches a follow-up by address (no In-Reply-To) only within this many days of it.
     match_days: int = Field(90, ge=1, le=3650)
+    # A message over this size is never fetched whole: reported, its header only read (10 MB by default).
+    max_message_kb: int = Field(10240, ge=16, le=1024 * 1024)
+    # Each message is parsed in a worker process limited to this much more memory and this long.
+    read_memory_mb: int = Field(192, ge=32, le=4096)
+    read_seconds: float = Field(20.0, gt=0, le=600)
+    # The authserv-id of the replies mailbox's own receiving server (its Authentication-Results headers
+    # are believed, no other's): a reply matched only by sender and subject counts when it shows DMARC
+    # or DKIM pass for the sender's domain. None: such a reply is never believed (a person checks it).
+    trusted_authserv_id: str | None = Field(None, min_length=1, max_length=255)
 
     @field_validator("password")
     @classmethod

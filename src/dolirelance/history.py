@@ -261,6 +261,9 @@ class AnswerRecord:
     excerpt: str | None = None  # a reply's first lines, quoted text left out
     reason: str | None = None  # a bounce's reason, as the receiving server gave it
     file_name: str | None = None  # a reply's message as an .eml in the quote's attached files
+    # how a reply was known to answer our e-mail: "message-id" (In-Reply-To/References), or what the
+    # trusted receiving server said ("dmarc=pass header.from=…"); None for a bounce or an older event
+    proof: str | None = None
 
     def on(self, tz: ZoneInfo) -> date:
         return self.at.astimezone(tz).date()
@@ -284,6 +287,7 @@ def answer_of(event: AgendaEvent) -> AnswerRecord | None:
         excerpt=reply_excerpt_of(event.note) if reply else None,
         reason=None if reply else bounce_reason_of(event.note),
         file_name=facts.get("file") if reply else None,
+        proof=facts.get("proof") if reply else None,
     )
 
 

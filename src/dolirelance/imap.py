@@ -1,7 +1,9 @@
 """The replies mailbox over IMAP (``imap-tools``): list new messages, read one, flag or move it.
 
 Blocking (imaplib underneath): the service calls it off the event loop. Messages are read with
-``BODY.PEEK[]`` so reading never marks them seen: the sales person still finds them unread.
+``BODY.PEEK[]`` so reading never marks them seen: the sales person still finds them unread. Their
+size is asked first (``RFC822.SIZE``), and every fetch is a partial one (``BODY.PEEK[]<0.n>``): a
+message over ``[imap] max_message_kb`` is never fetched whole, whatever size the server announced.
 A processed message gets the keyword :data:`PROCESSED_KEYWORD` (``processed = "flag"``) or is moved
 to ``processed_folder`` (``processed = "move"``); listing leaves out what carries the keyword.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import imaplib
 import logging
+import re
 import socket
 import ssl
 from dataclasses import dataclass
@@ -30,6 +33,19 @@ log = logging.getLogger(__name__)
 
 PROCESSED_KEYWORD = "$DolirelanceDone"
 _ERRORS = (imaplib.IMAP4.error, OSError, ssl.SSLError, socket.timeout, UnexpectedCommandStatusError)
+
+
+_SIZE = re.compile(rb"RFC822\.SIZE\s+(\d+)", re.IGNORECASE)
+# The header fetched of a message too big to read: enough for its Message-ID, In-Reply-To and References.
+HEADER_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TooBig:
+    """A message over the size limit: not fetched; its first ``HEADER_BYTES`` of header only."""
+
+    size: int
+    header: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,18 +174,32 @@ class RepliesMailbox:
             raise MailboxError(f"cannot list the messages of {folder!r} in the replies mailbox: {exc}") from None
         return FolderState(uidvalidity, tuple(uids))
 
-    def read(self, uid: int) -> bytes | None:
-        """The raw message (None when it is gone), without marking it seen."""
+    def read(self, uid: int) -> bytes | TooBig | None:
+        """The raw message, or :class:`TooBig` when over ``max_message_kb`` (None when it is gone),
+        without marking it seen."""
+        limit = self.settings.max_message_kb * 1024
+        sizes = self._fetch(uid, "(RFC822.SIZE)")
+        if not sizes:
+            return None
+        found = next((m for m in (_SIZE.search(_head(item)) for item in sizes) if m), None)
+        size = int(found.group(1)) if found else 0
+        if size <= limit:
+            # partial: a server announcing less than it holds still gives at most limit + 1 bytes
+            raw = _literal(self._fetch(uid, f"(BODY.PEEK[]<0.{limit + 1}>)"))
+            if raw is None or len(raw) <= limit:
+                return raw
+            size = max(size, len(raw))
+        header = _literal(self._fetch(uid, f"(BODY.PEEK[HEADER]<0.{HEADER_BYTES}>)"))
+        return TooBig(size, header or b"")
+
+    def _fetch(self, uid: int, items: str) -> list[object]:
         try:
-            status, data = self.box.client.uid("FETCH", str(uid), "(BODY.PEEK[])")
+            status, data = self.box.client.uid("FETCH", str(uid), items)
         except _ERRORS as exc:
             raise MailboxError(f"cannot read message {uid} of the replies mailbox: {exc}") from None
         if status != "OK":
             raise MailboxError(f"the replies mailbox refused to give message {uid}: {data!r:.200}")
-        for item in data:
-            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
-                return item[1]
-        return None
+        return [item for item in data if item is not None]
 
     def mark_processed(self, uid: int) -> None:
         """Flag the message (keyword) or move it to the processed folder, as configured."""
@@ -201,6 +231,20 @@ class _XOAuth2Answers:
 
 def _text(item: object) -> str:
     return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+
+
+def _head(item: object) -> bytes:
+    """The response line of a FETCH item (a literal comes as (line, bytes))."""
+    if isinstance(item, tuple) and item and isinstance(item[0], bytes):
+        return item[0]
+    return item if isinstance(item, bytes) else b""
+
+
+def _literal(data: list[object]) -> bytes | None:
+    for item in data:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+            return item[1]
+    return None
 
 
 def _logout_quietly(box: imap_tools.BaseMailBox) -> None:

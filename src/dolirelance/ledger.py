@@ -233,6 +233,8 @@ mailbox_messages = Table(
     Column("error", Text, nullable=True),
     Column("created_at", _UtcDateTime, nullable=False),
     Column("updated_at", _UtcDateTime, nullable=False),
+    # readings that began parsing the message and never finished (the process died): see start_reading
+    Column("read_attempts", Integer, nullable=False, server_default="0"),
 )
 Index("ix_mailbox_messages_state", mailbox_messages.c.instance, mailbox_messages.c.mailbox, mailbox_messages.c.state)
 
@@ -263,6 +265,7 @@ class MailboxMessage:
     error: str | None
     created_at: datetime
     updated_at: datetime
+    read_attempts: int = 0
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> MailboxMessage:
@@ -1009,6 +1012,18 @@ class MailboxLedger:
                 remedy="another run took it over after this one's lease expired; nothing is lost, run again",
             )
         return MailboxMessage.from_row(row)
+
+    def start_reading(self, uidvalidity: int, uid: int) -> int:
+        """Count one more reading of a claimed message that begins parsing it; the readings before
+        that never finished (see :meth:`finish_reading`): a message that killed its reader is not
+        parsed again and again."""
+        table = mailbox_messages
+        row = self._set(uidvalidity, uid, (MessageState.CLAIMED,), None, read_attempts=table.c.read_attempts + 1)
+        return row.read_attempts - 1
+
+    def finish_reading(self, uidvalidity: int, uid: int) -> None:
+        """The parsing came back (read or found unreadable): no unfinished reading to count."""
+        self._set(uidvalidity, uid, (MessageState.CLAIMED,), None, read_attempts=0)
 
     def recorded_not_done(self) -> list[MailboxMessage]:
         """Messages Dolibarr holds but not flagged or moved yet (a run died in between)."""

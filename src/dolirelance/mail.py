@@ -421,11 +421,13 @@ class SmtpSender:
         recipients = envelope_recipients(message)
         sender = parseaddr(str(message["From"]))[1]
         payload = _data_payload(message, self._dkim)
+        envelope_id = str(message["Message-ID"] or "").strip()
         reconnected = False
         while True:
             connection = self._connect()
             try:
-                _transmit(connection, payload, sender, recipients, on_content=self._content_sent)
+                _transmit(connection, payload, sender, recipients, on_content=self._content_sent,
+                          envelope_id=envelope_id)  # fmt: skip
             except smtplib.SMTPServerDisconnected as exc:
                 # A connection idle since the previous message may have been closed: reconnect once.
                 self._drop()
@@ -599,15 +601,21 @@ def _transmit(
     recipients: Sequence[str],
     *,
     on_content: Callable[[], None] = lambda: None,
+    envelope_id: str = "",
 ) -> None:
     """MAIL, RCPT, DATA by hand, so that we know when the message itself has been handed over.
+
+    Where the server offers DSN (RFC 3461), MAIL FROM gives ``ENVID=<our Message-ID>`` and ``RET=HDRS``:
+    a failure report then carries our (random) Message-ID back, the proof that it returns our e-mail
+    (the replies reader believes no bounce without it).
 
     Before the content is sent, any failure is safe to retry: nothing can have left. Once the
     content is sent, a lost connection or a missing reply is *uncertain*: the server may have
     queued the message, so it is never retried (a person decides).
     """
     connection.ehlo_or_helo_if_needed()
-    code, reply = connection.mail(sender)
+    options = [f"ENVID={xtext_encode(envelope_id)}", "RET=HDRS"] if envelope_id and connection.has_extn("dsn") else []
+    code, reply = connection.mail(sender, options)
     if code != 250:
         connection.rset()
         raise _reply_error(code, reply, "MAIL FROM")
@@ -635,6 +643,13 @@ def _transmit(
         ) from None
     if code != 250:
         raise _reply_error(code, reply, "the end of DATA")
+
+
+def xtext_encode(value: str) -> str:
+    """RFC 3461 xtext (an ENVID): "+" and "=", controls, spaces and non-ASCII as ``+XX``."""
+    return "".join(
+        f"+{byte:02X}" if byte < 33 or byte > 126 or byte in (43, 61) else chr(byte) for byte in value.encode("utf-8")
+    )
 
 
 def _data_payload(message: EmailMessage, dkim_signer: DkimSigner | None = None) -> bytes:

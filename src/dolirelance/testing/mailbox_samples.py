@@ -67,3 +67,45 @@ Message-ID: {returned_id}
 --{boundary}--
 """
     return text.replace("\n", "\r\n").encode("utf-8")
+
+
+# -- bombs: what a stranger can send to take a replies reader down (issue 24; bench/replies.py, tests) -----
+
+
+def _bomb_head(sender: str, to: str, subject: str, at: datetime, extra: str = "") -> str:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {format_datetime(at)}\r\n"
+        f"Message-ID: {make_msgid(domain='attacker.test')}\r\nMIME-Version: 1.0\r\n{extra}"
+    )
+
+
+def encoded_words_bomb(*, to: str, at: datetime, words: int = 20_000) -> bytes:
+    """A Subject of ``words`` encoded words (20,000: ~340 KB; the email package took 3.4 GB on it)."""
+    subject = "\r\n ".join("=?utf-8?q?=C3=A9t=C3=A9?=" for _ in range(words))
+    head = _bomb_head("x@attacker.test", to, subject, at, "Content-Type: text/plain; charset=utf-8\r\n")
+    return f"{head}\r\nBonjour\r\n".encode()
+
+
+def mime_parts_bomb(*, to: str, at: datetime, parts: int = 50_000) -> bytes:
+    """A multipart/mixed message of ``parts`` tiny parts (50,000: 15 s of CPU to parse)."""
+    boundary = "b0mb"
+    body = "".join(f"--{boundary}\r\nContent-Type: text/plain\r\n\r\n{n}\r\n" for n in range(parts))
+    extra = f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n'
+    return f"{_bomb_head('x@attacker.test', to, 'parts', at, extra)}\r\n{body}--{boundary}--\r\n".encode()
+
+
+def big_body_bomb(*, to: str, at: datetime, megabytes: float = 50, references: str = "") -> bytes:
+    """A plain message of ``megabytes`` of text (50 MB: 34 s and 405 MB); it may name our e-mail."""
+    extra = "Content-Type: text/plain; charset=us-ascii\r\n"
+    if references:
+        extra += f"In-Reply-To: {references}\r\nReferences: {references}\r\n"
+    line = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n"
+    body = line * max(1, int(megabytes * 1024 * 1024 / len(line)))
+    return f"{_bomb_head('x@attacker.test', to, 'Re: big', at, extra)}\r\n{body}".encode()
+
+
+def references_bomb(*, to: str, at: datetime, ids: int = 100_000) -> bytes:
+    """A References header of ``ids`` Message-IDs (100,000: 10 s)."""
+    references = "\r\n ".join(f"<{n}.ref@attacker.test>" for n in range(ids))
+    extra = f"References: {references}\r\nContent-Type: text/plain\r\n"
+    return f"{_bomb_head('x@attacker.test', to, 'Re: refs', at, extra)}\r\nBonjour\r\n".encode()

@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class ReceivedMessage:
     rcpt_tos: list[str]
     message: EmailMessage
     raw: bytes
+    # the DSN parameters of MAIL FROM (RFC 3461), as sent: ENVID (xtext), RET (FULL / HDRS)
+    dsn: dict[str, str] = field(default_factory=dict)
 
     def viewable_html(self) -> str | None:
         """The HTML part as received, its ``cid:`` images written in as ``data:`` URIs (for a browser)."""
@@ -62,9 +65,40 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
+_DSN_MAIL_PARAMETERS = ("ENVID", "RET")
+
+
+class _DsnSmtp(SMTP):
+    """aiosmtpd offering the DSN extension (RFC 3461) as most SMTP servers do: EHLO says ``DSN`` and
+    MAIL FROM takes ``ENVID`` and ``RET`` (kept as sent: aiosmtpd upper-cases the parameters it parses)."""
+
+    async def smtp_MAIL(self, arg: str) -> None:
+        words = (arg or "").split()
+        dsn = {}
+        for word in words[1:]:
+            name, _, value = word.partition("=")
+            if name.upper() in _DSN_MAIL_PARAMETERS and getattr(self, "dsn_offered", False):
+                dsn[name.upper()] = value
+        self.dsn_parameters = dsn
+        kept = [w for w in words[1:] if w.partition("=")[0].upper() not in dsn]
+        await super().smtp_MAIL(" ".join(words[:1] + kept))
+
+
+class _DsnController(Controller):
+    def factory(self) -> SMTP:
+        return _DsnSmtp(self.handler, **self.SMTP_kwargs)
+
+
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        server.dsn_offered = self._sink.offers_dsn
+        return [*responses[:-1], "250-DSN", *responses[-1:]] if self._sink.offers_dsn else responses
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
@@ -74,6 +108,7 @@ class _Handler:
             return "421 4.3.2 closing connection (injected)"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
+        envelope.dsn = dict(getattr(server, "dsn_parameters", {}))
         return "250 OK"
 
     async def handle_RCPT(
@@ -90,7 +125,7 @@ class _Handler:
         if code is not None:
             return f"{code} 4.3.0 try again later (injected)"
         raw = envelope.original_content or envelope.content
-        self._sink._store(envelope.mail_from, list(envelope.rcpt_tos), bytes(raw))
+        self._sink._store(envelope.mail_from, list(envelope.rcpt_tos), bytes(raw), getattr(envelope, "dsn", {}))
         if self._sink._take_hold():
             # The message is kept (it arrived in full) but the client does not hear so until released.
             try:
@@ -105,8 +140,12 @@ class _Handler:
 class SmtpSink:
     """aiosmtpd on 127.0.0.1 and a free port; ``messages`` holds what arrived."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, eml_dir: Path | None = None):
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int | None = None, eml_dir: Path | None = None, dsn: bool = True
+    ):
         self.host = host
+        # EHLO offers DSN (RFC 3461: ENVID, RET in MAIL FROM); without it those parameters are refused (555)
+        self.offers_dsn = dsn
         self.port = port or free_port(host)
         self.eml_dir = eml_dir
         self.messages: list[ReceivedMessage] = []
@@ -117,7 +156,7 @@ class SmtpSink:
         self._holds = 0
         self.holding = 0  # DATA replies held right now
         self._released = threading.Event()
-        self._controller = Controller(_Handler(self), hostname=host, port=self.port)
+        self._controller: Controller = _DsnController(_Handler(self), hostname=host, port=self.port)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -199,10 +238,10 @@ class SmtpSink:
                 return True
             return False
 
-    def _store(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> None:
+    def _store(self, mail_from: str, rcpt_tos: list[str], raw: bytes, dsn: dict[str, str]) -> None:
         parsed = message_from_bytes(raw, policy=policy.default)
         with self._lock:
-            self.messages.append(ReceivedMessage(mail_from, rcpt_tos, parsed, raw))
+            self.messages.append(ReceivedMessage(mail_from, rcpt_tos, parsed, raw, dict(dsn)))
             number = len(self.messages)
         if self.eml_dir is not None:
             self.eml_dir.mkdir(parents=True, exist_ok=True)
