@@ -3268,16 +3268,26 @@ _EMAIL_FIELDS = (
 )
 
 
-def create_event(call: Call) -> Any:
+def _refuse_other_owner(call: Call, body: dict[str, Any], source: str) -> None:
+    """POST and PUT /agendaevents: without agenda.allactions.create the body's ``userownerid`` must be the
+    API user's own id, checked before the event is even read (api_agendaevents.class.php)."""
     call.require("agenda.myactions.create")
-    body = _body_dict(call)
-    owner = _int_or_none(body.get("userownerid"))
-    if owner != call.user.id and not call.user.has_right("agenda.allactions.create"):
+    if call.user.has_right("agenda.allactions.create"):
+        return
+    owner = body.get("userownerid")
+    if owner is None or _php_int(owner) != call.user.id:
+        shown = "" if owner is None else str(owner)
         raise ApiError(
             403,
-            "Insufficient rights to create an event for another user",
-            source="api_agendaevents.class.php:210",
+            f"Insufficient rights to create an Agenda Event for owner id {shown} Your id is {call.user.id}",
+            source=source,
         )
+
+
+def create_event(call: Call) -> Any:
+    body = _body_dict(call)
+    _refuse_other_owner(call, body, "api_agendaevents.class.php:210")
+    owner = _int_or_none(body.get("userownerid"))
     if not body.get("type_code"):
         raise ApiError(400, "type_code field missing", source="api_agendaevents.class.php:420")
     type_code = str(body["type_code"])
@@ -3323,18 +3333,9 @@ def create_event(call: Call) -> Any:
 
 
 def update_event(call: Call) -> Any:
-    call.require("agenda.myactions.create")
-    event = _get_event(call, call.path_args[0])
     body = _body_dict(call)
-    if (
-        not call.user.has_right("agenda.allactions.create")
-        and _int_or_none(body.get("userownerid")) != call.user.id
-    ):
-        raise ApiError(
-            403,
-            "Insufficient rights to update an event of another user",
-            source="api_agendaevents.class.php:280",
-        )
+    _refuse_other_owner(call, body, "api_agendaevents.class.php:280")
+    event = _get_event(call, call.path_args[0])
     if "userownerid" in body:
         event.userownerid = _int_or_none(body["userownerid"])
     for key in ("label", "location", "code"):
