@@ -185,11 +185,9 @@ class DolibarrSettings(_Section):
         assert key is not None  # _key_given guarantees one of the two
         return key
 
-    def resolved_service_api_key(self) -> SecretStr:
-        """The service's key: ``service_api_key`` when set, else ``api_key`` (then the service's own)."""
-        return _secret(self.service_api_key, self.service_api_key_env, key="dolibarr.service_api_key") or (
-            self.resolved_api_key()
-        )
+    def resolved_service_api_key(self) -> SecretStr | None:
+        """The service's own key, when one is configured (``service_api_key`` or ``service_api_key_env``)."""
+        return _secret(self.service_api_key, self.service_api_key_env, key="dolibarr.service_api_key")
 
 
 class SmtpSettings(_Section):

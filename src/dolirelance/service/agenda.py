@@ -25,7 +25,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -186,6 +186,25 @@ async def create_event(rt: Runtime, event: NewAgendaEvent) -> int:
         return await rt.service_dolibarr.create_event(event)
 
 
+async def _create_todo(rt: Runtime, facts: RecordFacts) -> int:
+    """The next to-do for the sales person; when no key here may give it to them, the acting user keeps
+    it (the follow-up is recorded all the same, and the to-do is where they see it)."""
+    event = next_todo_event(rt, facts)
+    try:
+        return await create_event(rt, event)
+    except DolibarrAuthError as exc:
+        if event.owner_id == facts.owner_id:
+            raise
+        log.warning(
+            "%s: the to-do could not be given to user #%s (%s); it is given to user #%s, who did the follow-up",
+            facts.quote_ref,
+            event.owner_id,
+            exc.message,
+            facts.owner_id,
+        )
+        return await rt.dolibarr.create_event(replace(event, owner_id=facts.owner_id))
+
+
 async def close_todos(rt: Runtime, todos: Sequence[TodoRecord], *, fallback_owner: int) -> tuple[TodoRecord, ...]:
     """Mark to-dos done, with the acting key else the service's; the ones neither may close are returned.
 
@@ -238,7 +257,7 @@ async def record_followup(
     done = next((record for record in history.followups if record.key == facts.key), None)
     event_id = done.event_id if done is not None else await create_event(rt, done_event(rt, facts, done_at))
     todo = next((t for t in history.todos if t.key == facts.key and t.purpose is None), None)
-    todo_id = todo.event_id if todo is not None else await create_event(rt, next_todo_event(rt, facts))
+    todo_id = todo.event_id if todo is not None else await _create_todo(rt, facts)
     earlier = [t for t in history.open_todos if t.key != facts.key and t.event_id != todo_id]
     left = await close_todos(rt, earlier, fallback_owner=facts.owner_id)
     return Recorded(event_id, todo_id, left)
@@ -375,4 +394,10 @@ async def describe_owner(rt: Runtime, owner_id: int | None) -> str:
     try:
         return f" by {(await rt.user(owner_id)).full_name}"
     except DolibarrError:
-        return f" by user #{owner_id}"
+        pass
+    if rt.service_dolibarr is not None:  # a sales person may not read other users' cards; the service may
+        try:
+            return f" by {(await rt.service_dolibarr.get_user(owner_id)).full_name}"
+        except DolibarrError:
+            pass
+    return f" by user #{owner_id}"

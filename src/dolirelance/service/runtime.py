@@ -57,8 +57,8 @@ class Runtime:
     _users: dict[int, User] = field(default_factory=dict)
     _me: User | None = None
     _sales_reps: dict[int, list[User]] = field(default_factory=dict)
-    # The service's own key when it is not the acting user's (web sessions, ``[dolibarr] service_api_key``):
-    # reads everyone's follow-up events, closes to-dos the acting user may not touch.
+    # ``[dolibarr] service_api_key`` when it is not the acting user's key (web sessions, a sales person's
+    # own configuration): reads everyone's follow-up events, closes to-dos the acting user may not touch.
     service_dolibarr: DolibarrClient | None = None
 
     @property
@@ -225,7 +225,8 @@ async def open_runtime(
     """A runtime with a Dolibarr client; ``api_key`` overrides the configured one (web sessions)."""
     key = api_key if api_key is not None else settings.dolibarr.resolved_api_key().get_secret_value()
     client = _client(settings, key, transport)
-    service_key = settings.dolibarr.resolved_service_api_key().get_secret_value()
+    service_secret = settings.dolibarr.resolved_service_api_key()
+    service_key = service_secret.get_secret_value() if service_secret is not None else key
     service_client = _client(settings, service_key, transport) if service_key != key else None
     rt = Runtime(settings=settings, dolibarr=client, now=now or _utc_now, smtp_factory=smtp_factory,
                  ledger_clock=now, _ledger=ledger, service_dolibarr=service_client)  # fmt: skip

@@ -569,7 +569,7 @@ class FakeDolibarr:
         self._list_memo: dict[tuple[Any, ...], list[Any]] = {}
         self.requests: list[RequestLogEntry] = []
         # (status, path prefix or None, method or None): the first entry matching a request is used
-        self._fail_queue: list[tuple[int, str | None, str | None]] = []
+        self._fail_queue: list[list[Any]] = []  # [status, path prefix, method, matching requests to let through]
         self._hang_queue: list[float] = []
         # Hangs aimed at some requests: [seconds, path prefix or None, method or None, matches to let through]
         self._targeted_hangs: list[list[Any]] = []
@@ -636,22 +636,33 @@ class FakeDolibarr:
     # ---- fault injection and request log --------------------------------------------------------------
 
     def fail_next(
-        self, count: int = 1, status: int = 503, *, path_prefix: str | None = None, method: str | None = None
+        self,
+        count: int = 1,
+        status: int = 503,
+        *,
+        path_prefix: str | None = None,
+        method: str | None = None,
+        after: int = 0,
     ) -> None:
         """The next ``count`` requests answer ``status`` with Dolibarr's error body.
 
         With ``path_prefix`` (below /api/index.php, e.g. ``"/agendaevents"``: that path and the paths
         below it, ``"/proposals/1"`` is not ``"/proposals/12"``) and/or ``method``, only the next
-        ``count`` requests that match fail; the others are answered normally.
+        ``count`` requests that match fail, once ``after`` matching ones have gone through; the others
+        are answered normally.
         """
-        entry = (status, path_prefix, method.upper() if method else None)
-        self._fail_queue.extend([entry] * count)
+        wanted = method.upper() if method else None
+        self._fail_queue.extend([[status, path_prefix, wanted, after] for _ in range(count)])
 
     def _take_failure(self, method: str, path: str) -> int | None:
-        for index, (status, prefix, wanted_method) in enumerate(self._fail_queue):
+        for index, entry in enumerate(self._fail_queue):
+            status, prefix, wanted_method, after = entry
             if _below(path, prefix) and (wanted_method is None or wanted_method == method):
+                if after:
+                    entry[3] = after - 1
+                    return None
                 del self._fail_queue[index]
-                return status
+                return int(status)
         return None
 
     def hang_next(

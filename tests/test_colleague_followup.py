@@ -1,0 +1,206 @@
+"""A colleague's follow-up, seen and recorded whatever the acting user may see in Dolibarr's agenda.
+
+Marc Leroy is a sales person whose rights show only his own agenda events (no ``agenda.allactions.*``:
+a common set-up). The quote's sales representative is Julie Dupont; the admin followed it up a minute
+before. Through the real entry point (the fake served on loopback, a real SMTP sink, SQLite ledgers):
+
+- the recent-follow-up rule (``[auto] min_gap``) refuses Marc, from Dolibarr's events read with the
+  service's key (``[dolibarr] service_api_key``), or from the ledger alone when it is shared;
+- with ``--force`` his follow-up is sent and recorded (done event + to-do), exit 0, although Dolibarr
+  refuses him the to-do of Julie and the closing of the admin's to-do (the service's key does it, or
+  it is left open and named);
+- ``retry`` after a stop between the done event and RECORDED never writes a second event, even when
+  the retrying user cannot see it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import ON_EACH_RECORDED_VERSION, MutableClock
+from dolirelance.history import decode_facts
+from dolirelance.ledger import FollowUpState, Ledger
+from dolirelance.testing import AgendaEventRecord, FakeDolibarr, SampleData
+from dolirelance.testing.sample_data import SALES_RIGHTS
+from dolirelance.testing.smtp_sink import SmtpSink
+from in_process_cli import CliResult, DemoCli, served_for_cli
+
+pytestmark = ON_EACH_RECORDED_VERSION
+OWN_EVENTS_ONLY = SALES_RIGHTS - {"agenda.allactions.read", "agenda.allactions.create", "agenda.allactions.delete"}
+
+
+@dataclass
+class Cli(DemoCli):
+    """Each login its configuration; ``service_key``: the service's key added to it; ``shared_ledger``:
+    every login writes one ledger (replicas of one instance) instead of one each."""
+
+    clock: MutableClock | None = None
+    service_key: str | None = None
+    shared_ledger: bool = False
+
+    def config(self, login: str = "jdupont") -> Path:
+        path = super().config(login)
+        text = path.read_text(encoding="utf-8")
+        if self.service_key is not None:
+            text = text.replace("[dolibarr]\n", f'[dolibarr]\nservice_api_key = "{self.service_key}"\n', 1)
+        if self.shared_ledger:
+            own = (path.parent / "ledger.sqlite3").as_posix()
+            text = text.replace(own, self.ledger_path.as_posix())
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.tmp_path / "shared-ledger.sqlite3"
+
+    def entries(self, login: str) -> Counter[FollowUpState]:
+        path = self.ledger_path if self.shared_ledger else self.tmp_path / f"cfg-{login}" / "ledger.sqlite3"
+        with Ledger(f"sqlite:///{path.as_posix()}", instance="demo") as ledger:
+            return Counter(entry.state for entry in ledger.recent())
+
+
+@pytest.fixture
+def cli(fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    marc = fake_dolibarr.add_user("mleroy", api_key="mleroy-key", password="mleroy", rights=OWN_EVENTS_ONLY,
+                                  firstname="Marc", lastname="Leroy", email="mleroy@solaire-rhone-alpes.test")
+    sample_data.users["mleroy"], sample_data.api_keys["mleroy"] = marc.id, marc.api_key
+    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
+        yield Cli(fake_dolibarr, sample_data, smtp_sink, url, tmp_path, capsys, monkeypatch, clock=clock)
+
+
+def relance_events(fake: FakeDolibarr, code: str) -> list[AgendaEventRecord]:
+    return sorted((e for e in fake.events.values() if e.code == code), key=lambda e: e.id)
+
+
+def flat(result: CliResult) -> str:
+    return result.flat
+
+
+def admin_follows_up(cli: Cli, ref: str) -> AgendaEventRecord:
+    """The admin's follow-up, then a minute passes; its to-do (owned by the sales rep) is returned."""
+    assert cli.clock is not None
+    done = cli("remind", ref, "--email", login="admin")
+    assert done.code == 0, done
+    cli.clock.advance(seconds=60)
+    [todo] = relance_events(cli.fake, "AC_RELANCE_TODO")
+    assert todo.userownerid == cli.sample.users["jdupont"] and todo.percentage == 0
+    return todo
+
+
+def test_a_sales_person_seeing_only_own_events_is_refused_then_forces_and_is_recorded(cli: Cli) -> None:
+    """With the service's key: refused a minute after the admin's follow-up; --force sends and records it."""
+    ref = cli.sample.refs["about_to_expire"]
+    admins_todo = admin_follows_up(cli, ref)
+    cli.service_key = cli.sample.api_keys["admin"]
+
+    refused = cli("remind", ref, "--email", login="mleroy")
+    assert refused.code == 1 and refused.err.startswith("error: "), refused
+    assert f"{ref} was followed up on" in flat(refused) and "by Alain Martel" in flat(refused)
+    assert "less than 3 day(s) ago" in flat(refused) and "--force" in flat(refused)
+    assert len(cli.sink.messages) == 1  # the admin's only
+
+    forced = cli("remind", ref, "--email", "--force", login="mleroy")
+    assert forced.code == 0, forced
+    assert "sent and recorded in Dolibarr" in flat(forced)
+    assert len(cli.sink.messages) == 2
+    done_events = relance_events(cli.fake, "AC_RELANCE_EMAIL")
+    assert [e.userownerid for e in done_events] == [cli.sample.users["admin"], cli.sample.users["mleroy"]]
+    todos = relance_events(cli.fake, "AC_RELANCE_TODO")
+    assert [(t.id, t.percentage) for t in todos] == [(admins_todo.id, 100), (todos[1].id, 0)]
+    assert todos[1].userownerid == cli.sample.users["jdupont"]  # given by the service's key
+    assert decode_facts(todos[1].note)["key"] == decode_facts(done_events[1].note)["key"]
+    # the forced follow-up recorded, the refused one released with nothing sent
+    assert cli.entries("mleroy") == Counter({FollowUpState.RECORDED: 1, FollowUpState.FAILED: 1})
+
+
+def test_the_shared_ledger_alone_refuses_and_forced_the_follow_up_is_recorded_without_a_service_key(cli: Cli) -> None:
+    """No service key, one ledger for everyone: the ledger says "recent"; forced, the follow-up is recorded
+    (done event, and the to-do for Marc himself: nobody here may give Julie one); the admin's to-do, which
+    Marc's key can neither see nor close, stays open for Julie."""
+    cli.shared_ledger = True
+    ref = cli.sample.refs["about_to_expire"]
+    admins_todo = admin_follows_up(cli, ref)
+
+    refused = cli("remind", ref, "--email", login="mleroy")
+    assert refused.code == 1 and "less than 3 day(s) ago" in flat(refused), refused
+    assert len(cli.sink.messages) == 1
+
+    forced = cli("remind", ref, "--email", "--force", login="mleroy")
+    assert forced.code == 0, forced
+    assert "sent and recorded in Dolibarr" in flat(forced)
+    assert len(cli.sink.messages) == 2
+    [_, marcs] = relance_events(cli.fake, "AC_RELANCE_EMAIL")
+    assert marcs.userownerid == cli.sample.users["mleroy"]
+    todos = relance_events(cli.fake, "AC_RELANCE_TODO")
+    assert [(t.id, t.userownerid, t.percentage) for t in todos] == [
+        (admins_todo.id, cli.sample.users["jdupont"], 0),
+        (todos[1].id, cli.sample.users["mleroy"], 0),
+    ]
+    assert cli.entries("mleroy") == Counter({FollowUpState.RECORDED: 2, FollowUpState.FAILED: 1})
+
+
+def test_a_to_do_the_acting_key_sees_but_may_not_close_is_left_open_and_named(cli: Cli) -> None:
+    """Marc reads every event (agenda.allactions.read) but writes only his own: Dolibarr's history refuses
+    him; forced, his follow-up is recorded and the output names the admin's to-do left open."""
+    cli.fake.users[cli.sample.users["mleroy"]].rights.add("agenda.allactions.read")
+    ref = cli.sample.refs["about_to_expire"]
+    admins_todo = admin_follows_up(cli, ref)
+
+    refused = cli("remind", ref, "--email", login="mleroy")
+    assert refused.code == 1 and "less than 3 day(s) ago" in flat(refused), refused
+
+    forced = cli("remind", ref, "--email", "--force", login="mleroy")
+    assert forced.code == 0, forced
+    assert "sent and recorded in Dolibarr" in flat(forced)
+    assert f"an earlier to-do of another user is still open (#{admins_todo.id}): close it in Dolibarr" in flat(forced)
+    assert cli.fake.events[admins_todo.id].percentage == 0
+    assert len(relance_events(cli.fake, "AC_RELANCE_EMAIL")) == 2 and len(cli.sink.messages) == 2
+
+
+def test_retry_after_a_stop_between_the_event_and_recorded_writes_no_second_event(cli: Cli) -> None:
+    """The done event is in Dolibarr, the to-do is not, the ledger says SENT: Marc's retry without a key that
+    sees every event refuses to write; with the service's key it finds the event and writes only the to-do."""
+    cli.shared_ledger = True
+    ref = cli.sample.refs["about_to_expire"]
+    cli.fake.fail_next(1, 503, path_prefix="/agendaevents", method="POST", after=1)  # the to-do's POST
+    stopped = cli("remind", ref, "--email", login="admin")
+    assert stopped.code == 1 and "not recorded" in flat(stopped), stopped
+    [done] = relance_events(cli.fake, "AC_RELANCE_EMAIL")
+    assert relance_events(cli.fake, "AC_RELANCE_TODO") == []
+    assert cli.entries("mleroy") == Counter({FollowUpState.SENT: 1})
+
+    blind = cli("retry", login="mleroy")
+    assert blind.code == 1, blind
+    assert "sees only their own events" in flat(blind) and "service_api_key" in flat(blind)
+    assert relance_events(cli.fake, "AC_RELANCE_EMAIL") == [done] and relance_events(cli.fake, "AC_RELANCE_TODO") == []
+    assert cli.entries("mleroy") == Counter({FollowUpState.SENT: 1})
+
+    cli.service_key = cli.sample.api_keys["admin"]
+    recorded = cli("retry", login="mleroy")
+    assert recorded.code == 0, recorded
+    assert relance_events(cli.fake, "AC_RELANCE_EMAIL") == [done]  # found by its key, not written again
+    [todo] = relance_events(cli.fake, "AC_RELANCE_TODO")
+    assert todo.userownerid == cli.sample.users["jdupont"]
+    assert decode_facts(todo.note)["key"] == decode_facts(done.note)["key"]
+    assert cli.entries("mleroy") == Counter({FollowUpState.RECORDED: 1})
+    assert len(cli.sink.messages) == 1
+    assert cli("retry", login="mleroy").code == 0 and len(relance_events(cli.fake, "AC_RELANCE_TODO")) == 1
+
+
+def test_the_policy_sees_a_colleagues_follow_up_through_the_service_key(cli: Cli) -> None:
+    """`explain` for Marc (own events only) counts the admin's follow-up only when the service's key reads
+    the history: without it, step 1 would look due again."""
+    ref = cli.sample.refs["about_to_expire"]
+    admin_follows_up(cli, ref)
+    blind = cli("explain", ref, login="mleroy")
+    assert blind.code == 0 and "step 1 (1ère relance) done" not in flat(blind), blind
+    cli.service_key = cli.sample.api_keys["admin"]
+    explained = cli("explain", ref, login="mleroy")
+    assert explained.code == 0, explained
+    assert "step 1 (1ère relance) done: follow-up on 2026-11-28 (manual, 1ère relance)" in flat(explained)
