@@ -91,6 +91,18 @@ def test_happy_path(ledger: Ledger, clock: FakeClock) -> None:
     assert not claim(ledger, key)
 
 
+def test_the_facts_to_record_are_kept_at_sending_and_read_back_by_retry(ledger: Ledger) -> None:
+    """What the recorder writes in Dolibarr is known before the message leaves: kept with SENDING, unchanged
+    by SENT, listed by to_record (``retry`` records from it, nothing rebuilt)."""
+    key = manual_key()
+    assert claim(ledger, key, step=None)
+    assert ledger.get(key).facts is None  # type: ignore[union-attr]
+    facts = '{"key": "%s", "model": "1ère relance", "sales_rep_id": 4}' % key
+    assert ledger.mark_sending(key, facts=facts).facts == facts
+    ledger.mark_sent(key, message_id="<m2@example.fr>", recipients="a@example.fr")
+    assert [(e.key, e.facts) for e in ledger.to_record()] == [(key, facts)]
+
+
 @pytest.mark.parametrize(
     "state_to_reach",
     [
