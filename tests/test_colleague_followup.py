@@ -15,20 +15,27 @@ before. Through the real entry point (the fake served on loopback, a real SMTP s
 
 from __future__ import annotations
 
+import html
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import ON_EACH_RECORDED_VERSION, MutableClock
-from dolirelance.history import decode_facts
+from dolirelance.config import parse_config
+from dolirelance.history import compose_note, decode_facts
 from dolirelance.ledger import FollowUpState, Ledger
-from dolirelance.testing import AgendaEventRecord, FakeDolibarr, SampleData
+from dolirelance.testing import AgendaEventRecord, FakeDolibarr, SampleData, create_app
 from dolirelance.testing.sample_data import SALES_RIGHTS
 from dolirelance.testing.smtp_sink import SmtpSink
+from dolirelance.web import create_web_app
 from in_process_cli import CliResult, DemoCli, served_for_cli
+from test_web import FAKE_URL, WEB_CONFIG, csrf_of
 
 pytestmark = ON_EACH_RECORDED_VERSION
 OWN_EVENTS_ONLY = SALES_RIGHTS - {"agenda.allactions.read", "agenda.allactions.create", "agenda.allactions.delete"}
@@ -162,6 +169,19 @@ def test_a_to_do_the_acting_key_sees_but_may_not_close_is_left_open_and_named(cl
     assert cli.fake.events[admins_todo.id].percentage == 0
     assert len(relance_events(cli.fake, "AC_RELANCE_EMAIL")) == 2 and len(cli.sink.messages) == 2
 
+    # closed later by a key that may, else listed for a person: `retry` does it
+    listed = cli("retry", login="mleroy")
+    assert listed.code == 0, listed
+    assert f"to-do #{admins_todo.id}" in flat(listed) and "may not be closed with this key" in flat(listed)
+    assert cli.fake.events[admins_todo.id].percentage == 0
+    cli.service_key = cli.sample.api_keys["admin"]
+    closed = cli("retry", login="mleroy")
+    assert closed.code == 0 and f"to-do #{admins_todo.id}" in flat(closed) and "closed" in flat(closed), closed
+    assert cli.fake.events[admins_todo.id].percentage == 100
+    [_, marcs_todo] = relance_events(cli.fake, "AC_RELANCE_TODO")
+    assert marcs_todo.percentage == 0  # the next follow-up's to-do stays
+    assert "to-do" not in flat(cli("retry", login="mleroy"))  # nothing left to close
+
 
 def test_retry_after_a_stop_between_the_event_and_recorded_writes_no_second_event(cli: Cli) -> None:
     """The done event is in Dolibarr, the to-do is not, the ledger says SENT: Marc's retry without a key that
@@ -204,3 +224,54 @@ def test_the_policy_sees_a_colleagues_follow_up_through_the_service_key(cli: Cli
     explained = cli("explain", ref, login="mleroy")
     assert explained.code == 0, explained
     assert "step 1 (1ère relance) done: follow-up on 2026-11-28 (manual, 1ère relance)" in flat(explained)
+
+
+# --------------------------------------------------------------------------- web pages
+
+
+def colleagues_followup_only_dolibarr_knows(fake: FakeDolibarr, sample: SampleData, clock: MutableClock) -> None:
+    """The admin's follow-up of a minute ago, made by another instance: in Dolibarr, not in this ledger."""
+    quote = fake.proposals[sample.quotes["about_to_expire"]]
+    note = compose_note("", {"key": "manual:other-instance", "model": "1ère relance", "level": 1,
+                             "channel": "email"})  # fmt: skip
+    fake.add_event(type_code="AC_OTH_AUTO", code="AC_RELANCE_EMAIL", label=f"Relance devis {quote.ref}",
+                   userownerid=sample.users["admin"], datep=clock() - timedelta(minutes=1), note=note,
+                   percentage=100, socid=quote.socid, elementtype="propal", fk_element=quote.id)  # fmt: skip
+
+
+@pytest.mark.parametrize("service_key", [True, False])
+async def test_the_web_warns_a_sales_person_of_a_colleagues_follow_up_read_with_the_service_key(
+    tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink,
+    clock: MutableClock, service_key: bool,
+) -> None:
+    """Marc (own events only) logs in: the preview and the mass page warn of the admin's follow-up only
+    when ``service_api_key`` reads the history (his session's key cannot see it)."""
+    fake_dolibarr.add_user("mleroy", api_key="mleroy-key", password="mleroy", rights=OWN_EVENTS_ONLY,
+                           firstname="Marc", lastname="Leroy")  # fmt: skip
+    colleagues_followup_only_dolibarr_knows(fake_dolibarr, sample_data, clock)
+    text = WEB_CONFIG.format(dolibarr_url=FAKE_URL, smtp_port=smtp_sink.port, ledger=tmp_path / "ledger.sqlite3")
+    if service_key:
+        text = text.replace("[dolibarr]\n", f'[dolibarr]\nservice_api_key = "{sample_data.api_keys["admin"]}"\n', 1)
+    settings = parse_config(text, source="test", base_dir=tmp_path)
+    app = create_web_app(settings, dolibarr_transport=httpx.ASGITransport(app=create_app(fake_dolibarr)), now=clock)
+    quote_id = sample_data.quotes["about_to_expire"]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar.test") as client:
+        login = await client.get("/login")
+        await client.post("/login", data={"csrf": csrf_of(login.text), "login": "mleroy", "password": "mleroy"})
+        form = await client.get(f"/quotes/{quote_id}/followup")
+        preview = await client.post("/followup/preview", data={"csrf": csrf_of(form.text), "quote": str(quote_id),
+                                                                "channel": "email"})  # fmt: skip
+        assert preview.status_code == 200, preview.text
+        page = await client.get("/mass")
+        mass = await client.post("/mass", data={"csrf": csrf_of(page.text),
+                                                "email": [sample_data.refs["about_to_expire"]]})  # fmt: skip
+        assert mass.status_code == 200, mass.text
+    line = re.search(rf'<tr data-ref="{sample_data.refs["about_to_expire"]}".*?</tr>', mass.text, re.S)
+    assert line is not None, mass.text
+    if service_key:
+        assert 'id="recent-warning"' in preview.text and "par Alain Martel" in html.unescape(preview.text)
+        assert "relancé le" in line.group(0)
+    else:  # what the session's key sees: no colleague, no warning
+        assert 'id="recent-warning"' not in preview.text
+        assert "relancé le" not in line.group(0)
+    assert not smtp_sink.messages

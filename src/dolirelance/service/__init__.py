@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from dolirelance.files import write_atomically
     from dolirelance.policy import SkipReason
     from dolirelance.service.access import Access, access_of, require_access
-    from dolirelance.service.agenda import CHANNEL_LABELS_FR, SENT_STATES
+    from dolirelance.service.agenda import CHANNEL_LABELS_FR, SENT_STATES, close_superseded_todos
     from dolirelance.service.answers import QuoteAnswer, quote_answers
     from dolirelance.service.auto import (
         AutoReport,
@@ -112,6 +112,7 @@ _MODULE_OF = {
     "AutoReport": "dolirelance.service.auto",
     "CHANNEL_LABELS_FR": "dolirelance.service.agenda",
     "ChannelChoice": "dolirelance.service.manual",
+    "close_superseded_todos": "dolirelance.service.agenda",
     "Explanation": "dolirelance.service.auto",
     "FollowUpOutcome": "dolirelance.service.delivery",
     "HistoryLine": "dolirelance.service.views",
@@ -227,6 +228,7 @@ __all__ = [
     "auto_rules",
     "candidate_filter",
     "choose_channel",
+    "close_superseded_todos",
     "day_off",
     "default_period_start",
     "deliver",

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from dolirelance.domain import Channel, NewAgendaEvent
+from dolirelance.domain import Channel, EventFilter, NewAgendaEvent
 from dolirelance.errors import DolibarrAuthError, DolibarrError
 from dolirelance.history import (
     CODE_BY_CHANNEL,
@@ -37,6 +37,7 @@ from dolirelance.history import (
     QuoteHistory,
     TodoRecord,
     compose_note,
+    group_by_quote,
 )
 from dolirelance.ledger import Entry, FollowUpState
 from dolirelance.policy import PastFollowUp, local_day
@@ -263,6 +264,33 @@ async def record_followup(
     return Recorded(event_id, todo_id, left)
 
 
+@dataclass(frozen=True)
+class TodoSweep:
+    """Open to-dos of follow-ups superseded by a later one: closed now, or left for a person."""
+
+    closed: tuple[TodoRecord, ...] = ()
+    left_open: tuple[TodoRecord, ...] = ()
+
+
+async def close_superseded_todos(rt: Runtime) -> TodoSweep:
+    """Close the to-dos a later follow-up of the same quote replaced but could not close (its key may not
+    touch someone else's events): one paged query on the open ``AC_RELANCE_TODO`` events, read and closed
+    with the service's key when configured. The ones no key here may close are returned, for a person."""
+    events = await rt.events_reader.list_events(
+        EventFilter(codes=(CODE_TODO,), element_type="propal", percentage=0)
+    )
+    superseded: list[TodoRecord] = []
+    for history in group_by_quote(events).values():
+        pending = sorted(history.open_todos, key=lambda todo: todo.event_id)
+        superseded += pending[:-1]  # the newest to-do is the next follow-up; the others were replaced
+    if not superseded:
+        return TodoSweep()
+    me = await rt.me()
+    left = await close_todos(rt, superseded, fallback_owner=me.id)
+    closed = tuple(todo for todo in superseded if todo not in left)
+    return TodoSweep(closed, left)
+
+
 # -- the last follow-up, for every "followed up recently?" rule ------------------------------------------
 
 
@@ -387,17 +415,26 @@ def is_recent(last: LastFollowUp | None, today: date, gap_days: int, tz: ZoneInf
     return last is not None and (today - last.done_on(tz)).days < gap_days
 
 
+async def owner_name(rt: Runtime, owner_id: int | None) -> str | None:
+    """The full name of an event's owner: read with the acting key, else the service's (a sales person
+    may not read other users' cards); None when neither may."""
+    if not owner_id:
+        return None
+    try:
+        return (await rt.user(owner_id)).full_name
+    except DolibarrError:
+        pass
+    if rt.service_dolibarr is not None:
+        try:
+            return (await rt.service_dolibarr.get_user(owner_id)).full_name
+        except DolibarrError:
+            pass
+    return None
+
+
 async def describe_owner(rt: Runtime, owner_id: int | None) -> str:
     """" by Julie Dupont" (or " by user #7" when Dolibarr will not say), "" when unknown."""
     if not owner_id:
         return ""
-    try:
-        return f" by {(await rt.user(owner_id)).full_name}"
-    except DolibarrError:
-        pass
-    if rt.service_dolibarr is not None:  # a sales person may not read other users' cards; the service may
-        try:
-            return f" by {(await rt.service_dolibarr.get_user(owner_id)).full_name}"
-        except DolibarrError:
-            pass
-    return f" by user #{owner_id}"
+    name = await owner_name(rt, owner_id)
+    return f" by {name}" if name else f" by user #{owner_id}"

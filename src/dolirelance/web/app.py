@@ -77,7 +77,7 @@ from dolirelance.service import (
     working_calendar,
 )
 from dolirelance.service.access import Access, access_configured, access_of, refusal, require_access
-from dolirelance.service.agenda import is_recent, last_followup
+from dolirelance.service.agenda import is_recent, last_followup, owner_name
 from dolirelance.service.report import effectiveness_report
 from dolirelance.web.charts import CHARTS, chart_png, chart_svg
 from dolirelance.web.email_frames import EmailFrames, frame_policy
@@ -1035,12 +1035,8 @@ async def _recent_warning(rt: Runtime, prepared: PreparedFollowUp, lang: str) ->
     if last is None or not is_recent(last, prepared.today, gap, rt.tz):
         return None
     labels = LABELS[lang]
-    who = ""
-    if last.owner_id:
-        try:
-            who = labels["recent_by"].format(name=(await rt.user(last.owner_id)).full_name)
-        except DolirelanceError:
-            who = ""
+    name = await owner_name(rt, last.owner_id)
+    who = labels["recent_by"].format(name=name) if name else ""
     when = f"{_format_date(last.done_at, lang)} {last.done_at.astimezone(rt.tz).strftime('%H:%M')}"
     return labels["recent_warning"].format(when=when, model=last.model or "?", channel=labels[last.channel.value],
                                            who=who, gap=gap)
