@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from dolirelance.domain import Channel, EventFilter, NewAgendaEvent
-from dolirelance.errors import DolibarrAuthError, DolibarrError
+from dolirelance.domain import Channel, EventFilter, NewAgendaEvent, User
+from dolirelance.errors import DolibarrAuthError, DolibarrError, DolibarrNotFound
 from dolirelance.history import (
     CODE_BY_CHANNEL,
     CODE_TODO,
@@ -219,6 +219,8 @@ async def close_todos(rt: Runtime, todos: Sequence[TodoRecord], *, fallback_owne
             try:
                 await client.update_event(todo.event_id, owner_id=owner, percentage=100)
                 break
+            except DolibarrNotFound:  # deleted in Dolibarr meanwhile: nothing left to close
+                break
             except DolibarrAuthError as exc:
                 log.info("to-do %s of user #%s not closed with this key: %s", todo.event_id, owner, exc.message)
         else:
@@ -227,11 +229,9 @@ async def close_todos(rt: Runtime, todos: Sequence[TodoRecord], *, fallback_owne
     return tuple(left)
 
 
-async def reader_sees_everyone(rt: Runtime) -> bool:
-    """Whether the events reader sees every user's events (``agenda.allactions.read`` or admin)."""
-    reader = rt.events_reader
-    user = await (rt.me() if reader is rt.dolibarr else reader.current_user())
-    return user.has_right("agenda.allactions.read")
+async def events_reader_user(rt: Runtime) -> User:
+    """The user whose key reads the follow-up events (with its rights)."""
+    return await (rt.me() if rt.service_dolibarr is None else rt.service_dolibarr.current_user())
 
 
 async def record_followup(
@@ -246,15 +246,15 @@ async def record_followup(
     """
     if history is None:
         history = (await load_history(rt, [facts.quote_id])).get(facts.quote_id, QuoteHistory())
-        if not await reader_sees_everyone(rt):
-            reader = await (rt.me() if rt.events_reader is rt.dolibarr else rt.events_reader.current_user())
-            if {facts.owner_id, facts.sales_rep_id} - {reader.id}:
-                raise DolibarrAuthError(
-                    f"{facts.quote_ref}: the follow-up {facts.key} may already be in Dolibarr, but "
-                    f"{reader.login or f'user #{reader.id}'} sees only their own events, so it could be written twice",
-                    remedy="set [dolibarr] service_api_key to the key of a user with agenda.allactions.read "
-                    "(docs/dolibarr-setup.md), or run `dolirelance retry` with such a key",
-                )
+        reader = await events_reader_user(rt)
+        # a key that sees only its own events may miss ours: writing them again could make a second one
+        if not reader.has_right("agenda.allactions.read") and {facts.owner_id, facts.sales_rep_id} - {reader.id}:
+            raise DolibarrAuthError(
+                f"{facts.quote_ref}: the follow-up {facts.key} may already be in Dolibarr, but "
+                f"{reader.login or f'user #{reader.id}'} sees only their own events, so it could be written twice",
+                remedy="set [dolibarr] service_api_key to the key of a user with agenda.allactions.read "
+                "(docs/dolibarr-setup.md), or run `dolirelance retry` with such a key",
+            )
     done = next((record for record in history.followups if record.key == facts.key), None)
     event_id = done.event_id if done is not None else await create_event(rt, done_event(rt, facts, done_at))
     todo = next((t for t in history.todos if t.key == facts.key and t.purpose is None), None)
