@@ -226,6 +226,17 @@ def test_the_policy_sees_a_colleagues_follow_up_through_the_service_key(cli: Cli
     assert "step 1 (1ère relance) done: follow-up on 2026-11-28 (manual, 1ère relance)" in flat(explained)
 
 
+def test_doctor_says_what_the_service_key_may_do(cli: Cli) -> None:
+    """doctor names the service key's user, and warns when it cannot read or write everyone's events."""
+    cli.service_key = cli.sample.api_keys["admin"]
+    good = cli("doctor", login="mleroy")
+    assert "service key" in flat(good) and "admin: reads every user's follow-ups" in flat(good), good
+    cli.service_key = cli.sample.api_keys["mleroy"] + "-typo"
+    cli.fake.add_user("marc-service", api_key=cli.service_key, rights=OWN_EVENTS_ONLY)
+    weak = cli("doctor", login="mleroy")
+    assert "marc-service lacks agenda.allactions.read, agenda.allactions.create" in flat(weak), weak
+
+
 # --------------------------------------------------------------------------- web pages
 
 
