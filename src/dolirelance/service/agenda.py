@@ -27,6 +27,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, time
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from dolirelance.domain import Channel, EventFilter, NewAgendaEvent, User
@@ -43,6 +44,9 @@ from dolirelance.ledger import Entry, FollowUpState
 from dolirelance.policy import PastFollowUp, local_day
 from dolirelance.service.reads import load_history
 from dolirelance.service.runtime import Runtime
+
+if TYPE_CHECKING:  # prepare reads the last follow-up from here: no import at run time
+    from dolirelance.service.prepare import PreparedFollowUp
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +117,32 @@ class RecordFacts:
             "auto": 1 if self.step is not None else None,
             "step": self.step,
         }
+
+
+def record_facts(rt: Runtime, prepared: PreparedFollowUp) -> RecordFacts:
+    """What the recorder writes for this follow-up, kept in the ledger before it leaves."""
+    is_email = prepared.email is not None
+    return RecordFacts(
+        key=prepared.key,
+        quote_id=prepared.quote.id,
+        quote_ref=prepared.quote.ref,
+        customer_id=prepared.quote.customer_id,
+        customer_name=prepared.customer.name,
+        channel=prepared.channel.value,
+        model=prepared.model,
+        level=prepared.level,
+        note=prepared.note,
+        next_date=prepared.next_date.isoformat(),
+        owner_id=prepared.owner.id,
+        sales_rep_id=prepared.sales_rep.id,
+        contact_id=prepared.contact.contact_id if prepared.contact else None,
+        step=prepared.automatic_step,
+        email_from=rt.settings.smtp.sender if is_email else None,
+        email_to=prepared.recipients_text or None,
+        email_subject=prepared.rendered.email_subject if is_email else None,
+        message_id=prepared.message_id,
+        file_name=prepared.letter_file_name,
+    )
 
 
 @dataclass(frozen=True)

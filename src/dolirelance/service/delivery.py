@@ -37,7 +37,7 @@ from dolirelance.errors import DolibarrError, DolirelanceError, ErrorCode, Ledge
 from dolirelance.ledger import IN_FLIGHT_STATES, Entry, FollowUpState
 from dolirelance.mail import SmtpSender
 from dolirelance.service.access import Access, require_access
-from dolirelance.service.agenda import RecordFacts, record_followup
+from dolirelance.service.agenda import RecordFacts, record_facts, record_followup
 from dolirelance.service.prepare import PreparedFollowUp, addressee, sales_rep_of
 from dolirelance.service.runtime import Runtime
 
@@ -377,32 +377,6 @@ async def _uncertain(rt: Runtime, prepared: PreparedFollowUp, reason: str) -> Fo
     log.error("follow-up %s of %s is UNCERTAIN: %s", prepared.key, prepared.quote.ref, reason)
     await asyncio.to_thread(_after_handover, lambda: rt.ledger.mark_uncertain(prepared.key, reason), prepared)
     return _outcome(prepared, "uncertain", error=f"uncertain: {reason}")
-
-
-def record_facts(rt: Runtime, prepared: PreparedFollowUp) -> RecordFacts:
-    """What the recorder writes for this follow-up, kept in the ledger before it leaves."""
-    is_email = prepared.email is not None
-    return RecordFacts(
-        key=prepared.key,
-        quote_id=prepared.quote.id,
-        quote_ref=prepared.quote.ref,
-        customer_id=prepared.quote.customer_id,
-        customer_name=prepared.customer.name,
-        channel=prepared.channel.value,
-        model=prepared.model,
-        level=prepared.level,
-        note=prepared.note,
-        next_date=prepared.next_date.isoformat(),
-        owner_id=prepared.owner.id,
-        sales_rep_id=prepared.sales_rep.id,
-        contact_id=prepared.contact.contact_id if prepared.contact else None,
-        step=prepared.automatic_step,
-        email_from=rt.settings.smtp.sender if is_email else None,
-        email_to=prepared.recipients_text or None,
-        email_subject=prepared.rendered.email_subject if is_email else None,
-        message_id=prepared.message_id,
-        file_name=prepared.letter_file_name,
-    )
 
 
 def _outcome(prepared: PreparedFollowUp, outcome: Outcome, **extra: object) -> FollowUpOutcome:
