@@ -5,10 +5,15 @@ Recording a follow-up (see design.md, "How a follow-up is written back into Doli
     facts kept in the ledger at SENDING (RecordFacts, JSON)
         ▼
     done event (AC_RELANCE_EMAIL / _LETTER, owner = who did it)   found by our key, else created
-    next to-do (AC_RELANCE_TODO, 9:00 on the next date, owner = the sales person)   found by our key, else created
+    next to-do (AC_RELANCE_TODO, 9:00 on the next date, owner = the sales person)   found by our key, else
+        created (with the service key when the acting key may not; failing both, owned by who did it)
         ▼ the follow-up is recorded
     previous open to-dos of the quote closed: with the acting key, else the service key; a to-do
-    neither may close is left open and named in the outcome (closing it is not part of recording)
+    neither may close is left open and named in the outcome (closing it is not part of recording);
+    ``retry`` closes such replaced to-dos later (:func:`close_superseded_todos`) or lists them
+
+The event codes (``AC_RELANCE_*``, replies' and bounces' too) live in :mod:`dolirelance.history`,
+which reads them back; everything written to Dolibarr's agenda goes through this module.
 
 "Found by our key" reads with :attr:`Runtime.events_reader` (the service's key when configured): a
 sales person who sees only their own events cannot see an event an earlier attempt wrote for someone
