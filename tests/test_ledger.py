@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -89,6 +90,19 @@ def test_happy_path(ledger: Ledger, clock: FakeClock) -> None:
     assert ledger.to_record() == []
     assert ledger.counts()[FollowUpState.RECORDED] == 1
     assert not claim(ledger, key)
+
+
+def test_the_facts_to_record_are_kept_at_sending_and_read_back_by_retry(ledger: Ledger) -> None:
+    """What the recorder writes in Dolibarr is known before the message leaves: kept with SENDING, unchanged
+    by SENT, listed by to_record (``retry`` records from it, nothing rebuilt)."""
+    key = manual_key()
+    assert claim(ledger, key, step=None)
+    claimed = ledger.get(key)
+    assert claimed is not None and claimed.facts is None
+    facts = json.dumps({"key": key, "model": "1ère relance", "sales_rep_id": 4})
+    assert ledger.mark_sending(key, facts=facts).facts == facts
+    ledger.mark_sent(key, message_id="<m2@example.fr>", recipients="a@example.fr")
+    assert [(e.key, e.facts) for e in ledger.to_record()] == [(key, facts)]
 
 
 @pytest.mark.parametrize(

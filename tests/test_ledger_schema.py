@@ -8,12 +8,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, insert, inspect, select
+from sqlalchemy import MetaData, create_engine, insert, inspect, select, text
 
 from dolirelance.errors import LedgerError
 from dolirelance.ledger import SCHEMA_VERSION_TABLE, FollowUpState, Ledger, followups, metadata
 
 NOW = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
+LATER_COLUMNS = ("facts",)  # followups columns added by migrations (0006)
 
 
 def head_revision() -> str:
@@ -37,6 +38,8 @@ def first_released_schema(ledger_url: str) -> None:
     engine = create_engine(ledger_url)
     with engine.begin() as conn:
         legacy.create_all(conn)
+        for column in LATER_COLUMNS:
+            conn.execute(text(f"ALTER TABLE {table.name} DROP COLUMN {column}"))
     engine.dispose()
 
 
@@ -84,6 +87,7 @@ def test_a_ledger_of_the_first_release_is_upgraded_with_its_rows(ledger_url: str
             ix["name"] for ix in inspect(conn).get_indexes("followups")
         }
         assert inspect(conn).has_table("mailbox_messages")  # 0003
+        assert "facts" in {column["name"] for column in inspect(conn).get_columns("followups")}  # 0006
     engine.dispose()
 
 

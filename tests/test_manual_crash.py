@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from crash_helpers import FollowUpWorld as World
 from crash_helpers import fail_the_held_request, follow_up_world, kill, wait_until
 from dolirelance.ledger import FollowUpState
+from dolirelance.testing.sample_data import SALES_RIGHTS
 
 pytestmark = pytest.mark.wall_clock_process  # every test here runs `dolirelance` as a real process
 
@@ -115,3 +117,40 @@ def test_mass_killed_midway_then_run_again_does_each_quote_once(world: World) ->
     assert world.emails_per_ref() == Counter(dict.fromkeys(refs, 1))
     assert sorted(manual_done_events(world).values()) == [1, 1]
     assert first in again.stdout
+
+
+def test_remind_killed_between_the_done_event_and_recorded_is_retried_without_a_second_event(
+    world: World,
+) -> None:
+    """Killed while the to-do's POST is held (the done event is in Dolibarr, the ledger says SENT), then
+    retried by a sales person whose rights show only their own events: without a key that sees every
+    event, retry refuses to write; with the service's key it finds the done event and adds only the to-do."""
+    own_only = SALES_RIGHTS - {"agenda.allactions.read", "agenda.allactions.create"}
+    world.fake.add_user("mleroy", api_key="mleroy-key", rights=own_only, firstname="Marc", lastname="Leroy")
+    ref = world.sample.refs["about_to_expire"]
+    world.fake.hang_next(1, 60, path_prefix="/agendaevents", method="POST", after=1)  # the to-do's POST
+    proc = world.start("remind", ref, "--email")
+    wait_until(lambda: world.fake.hanging == 1, proc, "the POST of the to-do")
+    kill(proc)
+    fail_the_held_request(world.fake, path_prefix="/agendaevents", method="POST")
+    (entry,) = world.entries().values()
+    assert entry.state is FollowUpState.SENT and entry.facts  # what to record was kept before the mail left
+    assert manual_done_events(world) == Counter({entry.quote_id: 1})
+    world.expire_leases()
+
+    text = world.config.read_text(encoding="utf-8")
+    marc = replace(world, config=world.config.with_name("marc.toml"))
+    marc.config.write_text(text.replace(f'api_key = "{world.sample.api_keys["jdupont"]}"', 'api_key = "mleroy-key"'))
+    blind = marc.cli("retry")
+    assert blind.returncode == 1 and "sees only their own events" in flat(blind.stdout + blind.stderr)
+    assert world.entries()[entry.key].state is FollowUpState.SENT
+
+    marc.config.write_text(marc.config.read_text(encoding="utf-8").replace(
+        "[dolibarr]\n", f'[dolibarr]\nservice_api_key = "{world.sample.api_keys["admin"]}"\n', 1))
+    retry = marc.cli("retry")
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    assert world.entries()[entry.key].state is FollowUpState.RECORDED
+    assert manual_done_events(world) == Counter({entry.quote_id: 1})  # found by its key: no second event
+    todos = [e for e in world.fake.events.values() if e.code == "AC_RELANCE_TODO"]
+    assert [t.userownerid for t in todos] == [world.sample.users["jdupont"]]
+    assert world.emails_per_ref() == Counter({ref: 1})

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from dolirelance.config import REPLY_TO_REMEDY, ImapSettings, Settings
+from dolirelance.dolibarr import DolibarrClient
 from dolirelance.dolibarr.versions import REPRESENTATIVES_BROKEN, TESTED_RANGE, in_tested_range, quirks_for
 from dolirelance.domain import QuoteFilter, User
 from dolirelance.errors import (
@@ -149,6 +150,27 @@ async def access_checks(rt: Runtime, user: User) -> list[Check]:
     return checks
 
 
+SERVICE_KEY_RIGHTS = ("agenda.allactions.read", "agenda.allactions.create")
+
+
+async def service_key_check(client: DolibarrClient) -> Check:
+    """``[dolibarr] service_api_key``: whose key it is, and whether it may read and write everyone's events."""
+    try:
+        user = await client.current_user()
+    except DolibarrError as exc:
+        return Check("service key", False, f"[dolibarr] service_api_key: {exc.message}", exc.remedy)
+    missing = [right for right in SERVICE_KEY_RIGHTS if not user.has_right(right)]
+    if missing:
+        return Check(
+            "service key",
+            False,
+            f"{user.login} lacks {', '.join(missing)}: colleagues' follow-ups and to-dos stay out of its reach",
+            f"grant them to {user.login} in Users & Groups > Permissions (docs/dolibarr-setup.md)",
+            warning=True,
+        )
+    return Check("service key", True, f"{user.login}: reads every user's follow-ups, gives and closes their to-dos")
+
+
 async def run_doctor(settings: Settings) -> list[Check]:
     checks: list[Check] = [Check("configuration", True, f"{len(settings.models)} model(s) loaded")]
     user: User | None = None
@@ -184,6 +206,8 @@ async def run_doctor(settings: Settings) -> list[Check]:
                         warning=not right.required,
                     )
                 )
+            if rt.service_dolibarr is not None:
+                checks.append(await service_key_check(rt.service_dolibarr))
             exists = await _opt_out_field_exists(settings, rt.dolibarr)
             field = settings.followup.opt_out_field
             if exists:

@@ -672,15 +672,25 @@ def retry(config: ConfigOption = None) -> None:
 
     settings = _settings(config)
 
-    async def work() -> list[service.FollowUpOutcome]:
+    async def work() -> tuple[list[service.FollowUpOutcome], Any]:
         async with service.open_runtime(settings) as rt:
-            return await service.retry_unrecorded(rt)
+            outcomes = await service.retry_unrecorded(rt)
+            # to-dos a later follow-up replaced but could not close (someone else's): closed now where a key may
+            return outcomes, await service.close_superseded_todos(rt)
 
-    outcomes = _run(work())
+    outcomes, todos = _run(work())
     if not outcomes:
         out.print("nothing to record: every follow-up sent is in Dolibarr")
     for outcome in outcomes:
         _print_outcome(outcome)
+    for todo in todos.closed:
+        out.print(f"[green]✔[/] to-do #{todo.event_id} ({text(todo.label)}) closed: a later follow-up replaced it")
+    for todo in todos.left_open:
+        out.print(
+            f"[yellow]![/] to-do #{todo.event_id} ({text(todo.label)}) of user #{todo.owner_id} was replaced by a "
+            "later follow-up but may not be closed with this key: close it in Dolibarr, or set "
+            "[dolibarr] service_api_key (docs/dolibarr-setup.md)"
+        )
     if any(o.outcome != "recorded" for o in outcomes):
         raise typer.Exit(1)
 

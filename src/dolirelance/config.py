@@ -144,6 +144,10 @@ class DolibarrSettings(_Section):
     url: str = Field(description="API base URL, ending with /api/index.php")
     api_key: SecretStr | None = None
     api_key_env: str | None = None
+    # The service's own key (a user with agenda.allactions.*): reads everyone's follow-up events and
+    # closes other people's to-dos when api_key belongs to a person who sees only their own events.
+    service_api_key: SecretStr | None = None
+    service_api_key_env: str | None = None
     timeout: float = Field(30.0, gt=0, le=600)
     verify_tls: bool = True
     page_size: int = Field(100, ge=1, le=1000)
@@ -165,7 +169,7 @@ class DolibarrSettings(_Section):
     def _tz(cls, value: str | None) -> str | None:
         return None if value is None else _check_timezone(value)
 
-    @field_validator("api_key")
+    @field_validator("api_key", "service_api_key")
     @classmethod
     def _ascii_key(cls, value: SecretStr | None) -> SecretStr | None:
         return _check_ascii_secret(value)
@@ -180,6 +184,10 @@ class DolibarrSettings(_Section):
         key = _secret(self.api_key, self.api_key_env, key="dolibarr.api_key")
         assert key is not None  # _key_given guarantees one of the two
         return key
+
+    def resolved_service_api_key(self) -> SecretStr | None:
+        """The service's own key, when one is configured (``service_api_key`` or ``service_api_key_env``)."""
+        return _secret(self.service_api_key, self.service_api_key_env, key="dolibarr.service_api_key")
 
 
 class SmtpSettings(_Section):

@@ -178,6 +178,7 @@ followups = Table(
     Column("next_date", Date, nullable=True),
     Column("note", Text, nullable=True),
     Column("user_id", Integer, nullable=True),
+    Column("facts", Text, nullable=True),  # JSON: what the recorder writes in Dolibarr (service/agenda.py)
 )
 Index("ix_followups_instance_quote", followups.c.instance, followups.c.quote_id)
 Index("ix_followups_message_id", followups.c.message_id)
@@ -304,6 +305,7 @@ class Entry:
     next_date: date | None
     note: str | None
     user_id: int | None
+    facts: str | None = None  # JSON kept at SENDING: what to record in Dolibarr (service/agenda.py)
 
     @property
     def automatic(self) -> bool:
@@ -589,10 +591,14 @@ class Ledger:
         model: str | None = None,
         next_date: date | None = None,
         file_name: str | None = None,
+        facts: str | None = None,
     ) -> Entry:
         """About to send or file; what is known by now (message id, recipients, the model chosen once the
-        history was read, the letter's file name) is kept so an uncertain one can be recorded."""
+        history was read, the letter's file name, the facts to record) is kept so an uncertain one can be
+        recorded."""
         known: dict[str, Any] = {}
+        if facts:
+            known["facts"] = facts
         if model:
             known["model"] = model
         if next_date is not None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dolirelance.files import write_atomically
     from dolirelance.policy import SkipReason
     from dolirelance.service.access import Access, access_of, require_access
+    from dolirelance.service.agenda import CHANNEL_LABELS_FR, SENT_STATES, close_superseded_todos
     from dolirelance.service.answers import QuoteAnswer, quote_answers
     from dolirelance.service.auto import (
         AutoReport,
@@ -37,9 +38,7 @@ if TYPE_CHECKING:
         working_calendar,
     )
     from dolirelance.service.delivery import (
-        CHANNEL_LABELS_FR,
         IN_PROGRESS_STATES,
-        SENT_STATES,
         Attempt,
         FollowUpOutcome,
         Outcome,
@@ -111,8 +110,9 @@ _MODULE_OF = {
     "AnswerLine": "dolirelance.service.views",
     "Attempt": "dolirelance.service.delivery",
     "AutoReport": "dolirelance.service.auto",
-    "CHANNEL_LABELS_FR": "dolirelance.service.delivery",
+    "CHANNEL_LABELS_FR": "dolirelance.service.agenda",
     "ChannelChoice": "dolirelance.service.manual",
+    "close_superseded_todos": "dolirelance.service.agenda",
     "Explanation": "dolirelance.service.auto",
     "FollowUpOutcome": "dolirelance.service.delivery",
     "HistoryLine": "dolirelance.service.views",
@@ -129,7 +129,7 @@ _MODULE_OF = {
     "REQUIRED_RIGHTS": "dolirelance.service.runtime",
     "RepliesReport": "dolirelance.service.replies",
     "Runtime": "dolirelance.service.runtime",
-    "SENT_STATES": "dolirelance.service.delivery",
+    "SENT_STATES": "dolirelance.service.agenda",
     "SalesRepSelection": "dolirelance.service.views",
     "SkipReason": "dolirelance.policy",
     "SmtpFactory": "dolirelance.service.runtime",
@@ -228,6 +228,7 @@ __all__ = [
     "auto_rules",
     "candidate_filter",
     "choose_channel",
+    "close_superseded_todos",
     "day_off",
     "default_period_start",
     "deliver",

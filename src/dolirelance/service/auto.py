@@ -39,13 +39,12 @@ from dolirelance.policy import (
     SkipReason,
     cap_due,
     decide,
-    local_day,
     plan,
     urgency_key,
 )
 from dolirelance.service.access import Access, require_access
+from dolirelance.service.agenda import past_followups
 from dolirelance.service.delivery import (
-    SENT_STATES,
     STOPPED_BEFORE_SENDING,
     Attempt,
     FollowUpOutcome,
@@ -162,43 +161,6 @@ def day_off(rt: Runtime, day: date | None = None) -> str | None:
     Manual and mass follow-ups are not restricted; front ends use this to warn before sending.
     """
     return working_calendar(rt).why_not_working(day or rt.today())
-
-
-def _past_followups(
-    rt: Runtime, quote_ids: Sequence[int], histories: dict[int, QuoteHistory]
-) -> dict[int, list[PastFollowUp]]:
-    past: dict[int, list[PastFollowUp]] = {}
-    keys_seen: set[str] = set()
-    for quote_id, history in histories.items():
-        for record in history.followups:
-            if record.key:
-                keys_seen.add(record.key)
-            past.setdefault(quote_id, []).append(
-                PastFollowUp(
-                    quote_id=quote_id,
-                    done_on=record.done_on(rt.tz),
-                    model=record.model,
-                    channel=record.channel.value,
-                    automatic=record.automatic,
-                    step=record.step,
-                    source="dolibarr",
-                )
-            )
-    for entry in rt.ledger.entries_for_quotes(quote_ids):
-        if entry.state not in SENT_STATES or entry.key in keys_seen:
-            continue
-        past.setdefault(entry.quote_id, []).append(
-            PastFollowUp(
-                quote_id=entry.quote_id,
-                done_on=local_day(entry.sent_at or entry.created_at, rt.tz),
-                model=entry.model,
-                channel=entry.channel,
-                automatic=entry.step is not None,
-                step=entry.step,
-                source="ledger",
-            )
-        )
-    return past
 
 
 # -- customers' replies and bounces (issue 15): read with the follow-ups, in the same events query --------
@@ -328,7 +290,7 @@ async def explain(rt: Runtime, quote_key: int | str, *, on: date | None = None) 
     )
     today = on or rt.today()
     histories = await load_history(rt, [quote.id])
-    past = (await asyncio.to_thread(_past_followups, rt, [quote.id], histories)).get(quote.id, [])
+    past = (await asyncio.to_thread(past_followups, rt, [quote.id], histories)).get(quote.id, [])
     rules = auto_rules(rt)
     history = histories.get(quote.id, QuoteHistory())
     usable, bounced = tuple(recipients), None
@@ -379,7 +341,7 @@ async def plan_run(rt: Runtime, today: date, rules: AutoRules) -> RunPlan:
     issued = [q.issue_date for q in quotes if q.issue_date is not None]
     since = min(issued) if issued and len(issued) == len(quotes) else None
     histories = await load_history(rt, ids, followups_only=True, since=since) if ids else {}
-    past = await asyncio.to_thread(_past_followups, rt, ids, histories)
+    past = await asyncio.to_thread(past_followups, rt, ids, histories)
     decisions = plan(quotes, past, rules, today, answers_by_quote=customer_answers(rt, histories))
     due = sum(1 for d in decisions if d.kind is DecisionKind.DUE)
     amounts = {q.id: q.total_excl_tax for q in quotes}
@@ -566,7 +528,7 @@ class _Run:
         if self.dry_run:
             past = list(self.planned_past.get(quote.id, []))
         else:  # our own fresh claim must not count as "already done"
-            past = (await asyncio.to_thread(_past_followups, self.rt, [quote.id], {quote.id: history})).get(
+            past = (await asyncio.to_thread(past_followups, self.rt, [quote.id], {quote.id: history})).get(
                 quote.id, []
             )
             past = [p for p in past if not (p.source == "ledger" and p.step == decision.step.number)]

@@ -27,36 +27,22 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time
+from datetime import date, datetime
 from email.message import EmailMessage
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from dolirelance.domain import Channel, NewAgendaEvent, Quote, Recipient, choose_recipients
+from dolirelance.domain import Channel, Quote, choose_recipients
 from dolirelance.errors import DolibarrError, DolirelanceError, ErrorCode, LedgerError, MailError, MailUncertain
-from dolirelance.history import CODE_BY_CHANNEL, CODE_TODO, QuoteHistory, compose_note
 from dolirelance.ledger import IN_FLIGHT_STATES, Entry, FollowUpState
 from dolirelance.mail import SmtpSender
-from dolirelance.render import RenderedFollowUp
 from dolirelance.service.access import Access, require_access
+from dolirelance.service.agenda import RecordFacts, record_facts, record_followup
 from dolirelance.service.prepare import PreparedFollowUp, addressee, sales_rep_of
-from dolirelance.service.reads import load_history
 from dolirelance.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-
-CHANNEL_LABELS_FR = {Channel.EMAIL: "e-mail", Channel.LETTER: "courrier"}
-
-
-SENT_STATES = {
-    FollowUpState.CLAIMED,
-    FollowUpState.SENDING,
-    FollowUpState.SENT,
-    FollowUpState.RECORDED,
-    FollowUpState.UNCERTAIN,
-    FollowUpState.RESOLVED_SENT,
-}
 IN_PROGRESS_STATES = set(IN_FLIGHT_STATES)
 
 # recorded: done and in Dolibarr; sent-not-recorded: done, `retry` records it; uncertain: may have
@@ -83,6 +69,8 @@ class FollowUpOutcome:
     local_copy_error: str | None = None  # done, but its local copy (letter file, print batch) is missing
     done_at: datetime | None = None
     error_code: ErrorCode | None = None  # the kind of ``error`` (refused, failed), for front ends that word it
+    # recorded, but earlier to-dos of the quote (event ids) that no key here may close: a person closes them
+    todos_left_open: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -104,6 +92,9 @@ class FollowUpOutcome:
         text = words[self.outcome]
         if self.local_copy_error:
             text += ", not in the print batch" if letter else ", local copy missing"
+        if self.todos_left_open:
+            ids = ", ".join(f"#{event_id}" for event_id in self.todos_left_open)
+            text += f"; an earlier to-do of another user is still open ({ids}): close it in Dolibarr"
         return text
 
 
@@ -248,7 +239,7 @@ async def deliver(
         return left
     done_at = left
     try:
-        event_id, todo_id = await _record_in_dolibarr(rt, prepared, done_at=done_at)
+        recorded = await record_followup(rt, record_facts(rt, prepared), done_at=done_at, history=prepared.history)
     except Exception as exc:  # Dolibarr down, or anything else: the follow-up happened all the same
         reason = exc.message if isinstance(exc, DolirelanceError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, DolibarrError):
@@ -267,11 +258,21 @@ async def deliver(
         await asyncio.to_thread(
             _after_handover,
             lambda: ledger.mark_recorded(
-                prepared.key, event_id=event_id, todo_event_id=todo_id, file_name=prepared.letter_file_name
+                prepared.key,
+                event_id=recorded.event_id,
+                todo_event_id=recorded.todo_event_id,
+                file_name=prepared.letter_file_name,
             ),
             prepared,
         )
-        outcome = _outcome(prepared, "recorded", event_id=event_id, todo_event_id=todo_id, done_at=done_at)
+        outcome = _outcome(
+            prepared,
+            "recorded",
+            event_id=recorded.event_id,
+            todo_event_id=recorded.todo_event_id,
+            done_at=done_at,
+            todos_left_open=tuple(todo.event_id for todo in recorded.todos_left_open),
+        )
     if keep_copy is not None:
         try:
             await asyncio.to_thread(keep_copy, prepared)
@@ -311,6 +312,7 @@ async def _send(rt: Runtime, prepared: PreparedFollowUp, smtp: SmtpSender | None
             recipients=prepared.recipients_text,
             model=prepared.model,
             next_date=prepared.next_date,
+            facts=record_facts(rt, prepared).to_json(),
         )
         try:
             smtp.send(email)
@@ -347,6 +349,7 @@ async def _file(rt: Runtime, prepared: PreparedFollowUp) -> datetime | FollowUpO
         model=prepared.model,
         next_date=prepared.next_date,
         file_name=prepared.letter_file_name,
+        facts=record_facts(rt, prepared).to_json(),
     )
     try:
         await rt.dolibarr.upload_document(prepared.quote, prepared.letter_file_name, prepared.letter_pdf)
@@ -374,75 +377,6 @@ async def _uncertain(rt: Runtime, prepared: PreparedFollowUp, reason: str) -> Fo
     log.error("follow-up %s of %s is UNCERTAIN: %s", prepared.key, prepared.quote.ref, reason)
     await asyncio.to_thread(_after_handover, lambda: rt.ledger.mark_uncertain(prepared.key, reason), prepared)
     return _outcome(prepared, "uncertain", error=f"uncertain: {reason}")
-
-
-def _facts(prepared: PreparedFollowUp) -> dict[str, str | int | None]:
-    return {
-        "key": prepared.key,
-        "model": prepared.model,
-        "level": prepared.level,
-        "channel": prepared.channel.value,
-        "next": prepared.next_date.isoformat(),
-        "contact": prepared.contact.contact_id if prepared.contact else None,
-        "file": prepared.letter_file_name,
-        "auto": 1 if prepared.automatic_step is not None else None,
-        "step": prepared.automatic_step,
-    }
-
-
-async def _record_in_dolibarr(
-    rt: Runtime, prepared: PreparedFollowUp, *, done_at: datetime, done_event_id: int | None = None
-) -> tuple[int, int | None]:
-    """The done event (dated when it was sent or filed), the previous to-do closed, the next to-do.
-
-    ``done_event_id``: the done event is already in Dolibarr (an earlier attempt died after it).
-    """
-    quote = prepared.quote
-    channel_label = CHANNEL_LABELS_FR[prepared.channel]
-    label = f"Relance devis {quote.ref} ({prepared.model}, {channel_label})"
-    event_id = done_event_id or await rt.dolibarr.create_event(
-        NewAgendaEvent(
-            type_code="AC_OTH_AUTO",
-            code=CODE_BY_CHANNEL[prepared.channel],
-            label=label,
-            note=compose_note(prepared.note, _facts(prepared)),
-            start=done_at,
-            end=done_at,
-            percentage=100,
-            owner_id=prepared.owner.id,
-            customer_id=quote.customer_id,
-            contact_id=prepared.contact.contact_id if prepared.contact else None,
-            element_type="propal",
-            element_id=quote.id,
-            email_from=rt.settings.smtp.sender if prepared.email is not None else None,
-            email_to=prepared.recipients_text or None,
-            email_subject=prepared.rendered.email_subject if prepared.email is not None else None,
-            email_msgid=prepared.message_id,
-        )
-    )
-    for todo in prepared.history.open_todos:
-        await rt.dolibarr.update_event(todo.event_id, owner_id=todo.owner_id or prepared.owner.id, percentage=100)
-    due = datetime.combine(prepared.next_date, time(9, 0), tzinfo=rt.tz)
-    todo_id = await rt.dolibarr.create_event(
-        NewAgendaEvent(
-            type_code="AC_OTH",
-            code=CODE_TODO,
-            label=f"À relancer : devis {quote.ref} ({prepared.customer.name})",
-            note=compose_note(
-                f"Prochaine relance du devis {quote.ref} (dernière : {prepared.model}, {channel_label}).",
-                {"key": prepared.key, "quote": quote.ref},
-            ),
-            start=due,
-            end=due,
-            percentage=0,
-            owner_id=prepared.sales_rep.id,
-            customer_id=quote.customer_id,
-            contact_id=prepared.contact.contact_id if prepared.contact else None,
-            element_type="propal",
-            element_id=quote.id,
-        )
-    )
-    return event_id, todo_id
 
 
 def _outcome(prepared: PreparedFollowUp, outcome: Outcome, **extra: object) -> FollowUpOutcome:
@@ -523,105 +457,59 @@ async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:
     ):  # another process is recording it right now
         return replace(base, outcome="skipped", error="being recorded by another process")
     try:
-        quote = await rt.dolibarr.get_quote(entry.quote_id)
-        history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
-        existing = next((r for r in history.followups if r.key == entry.key), None)
-        todo_done = next((t for t in history.todos if t.key == entry.key), None)
-        if existing is not None and todo_done is not None:  # an earlier attempt died before the ledger knew
-            await asyncio.to_thread(
-                lambda: rt.ledger.mark_recorded(
-                    entry.key, event_id=existing.event_id, todo_event_id=todo_done.event_id, file_name=entry.file_name
-                )
-            )
-            return FollowUpOutcome(
-                entry.quote_ref,
-                "",
-                entry.model,
-                channel,
-                "recorded",
-                key=entry.key,
-                event_id=existing.event_id,
-                step=entry.step,
-            )
-        customer = await rt.dolibarr.get_customer(quote.customer_id)
-        owner = await rt.user(entry.user_id) if entry.user_id else await rt.me()
-        sales_rep = await sales_rep_of(rt, quote, owner)
-        recipients = choose_recipients(quote, customer) if channel is Channel.EMAIL else ()
-        model = entry.model or rt.model_names()[0]
-        today = rt.today()
-        file_name = entry.file_name
-        if channel is Channel.LETTER and file_name is None:  # the ledger learns it only once recorded
-            file_name = await _filed_letter_name(rt, quote, entry.key)
-        sent_email: EmailMessage | None = None
-        if channel is Channel.EMAIL and entry.message_id:  # so the event keeps the mail's Message-ID
-            sent_email = EmailMessage()
-            sent_email["Message-ID"] = entry.message_id
-        prepared = PreparedFollowUp(
-            key=entry.key,
-            quote=quote,
-            customer=customer,
-            contact=addressee(quote, recipients),
-            sender=owner,
-            owner=owner,
-            sales_rep=sales_rep,
-            model=model,
-            level=rt.level_of(model) or 1,
-            channel=channel,
-            note=entry.note or "",
-            today=today,
-            next_date=entry.next_date or today,
-            history=history,
-            rendered=RenderedFollowUp(
-                model_name=model,
-                lang="",
-                email_subject="",
-                email_text="",
-                email_html=None,
-                letter_subject="",
-                letter_text="",
-            ),
-            recipients=tuple(
-                Recipient(e.strip(), "", "ledger") for e in (entry.recipients or "").split(",") if e.strip()
-            ),
-            attachment_names=(),
-            email=sent_email,
-            letter_pdf=None,
-            letter_file_name=file_name,
-            automatic_step=entry.step,
-        )
-        event_id, todo_id = await _record_in_dolibarr(
-            rt,
-            prepared,
-            done_at=entry.sent_at or entry.updated_at,  # when it happened, not when it is recorded
-            done_event_id=existing.event_id if existing is not None else None,
+        facts = RecordFacts.from_json(entry.facts) if entry.facts else await _facts_of_older_entry(rt, entry)
+        recorded = await record_followup(
+            rt, facts, done_at=entry.sent_at or entry.updated_at  # when it happened, not when it is recorded
         )
     except DolibarrError as exc:
         await asyncio.to_thread(rt.ledger.mark_record_failed, entry.key, exc.message)
-        return FollowUpOutcome(
-            entry.quote_ref,
-            "",
-            entry.model,
-            channel,
-            "sent-not-recorded",
-            key=entry.key,
-            error=exc.message,
-            step=entry.step,
-        )
+        return replace(base, error=exc.message if not exc.remedy else f"{exc.message}; {exc.remedy}")
     await asyncio.to_thread(
-        lambda: rt.ledger.mark_recorded(entry.key, event_id=event_id, todo_event_id=todo_id, file_name=file_name)
+        lambda: rt.ledger.mark_recorded(
+            entry.key, event_id=recorded.event_id, todo_event_id=recorded.todo_event_id, file_name=facts.file_name
+        )
     )
-    return FollowUpOutcome(
-        base.quote_ref,
-        customer.name,
-        entry.model,
-        channel,
-        "recorded",
+    return replace(
+        base,
+        customer_name=facts.customer_name,
+        outcome="recorded",
+        event_id=recorded.event_id,
+        todo_event_id=recorded.todo_event_id,
+        todos_left_open=tuple(todo.event_id for todo in recorded.todos_left_open),
+    )
+
+
+async def _facts_of_older_entry(rt: Runtime, entry: Entry) -> RecordFacts:
+    """The facts of an entry written before the ledger kept them (schema 0003): read again from Dolibarr."""
+    channel = Channel(entry.channel)
+    quote = await rt.dolibarr.get_quote(entry.quote_id)
+    customer = await rt.dolibarr.get_customer(quote.customer_id)
+    owner = await rt.user(entry.user_id) if entry.user_id else await rt.me()
+    sales_rep = await sales_rep_of(rt, quote, owner)
+    recipients = choose_recipients(quote, customer) if channel is Channel.EMAIL else ()
+    contact = addressee(quote, recipients)
+    model = entry.model or rt.model_names()[0]
+    file_name = entry.file_name
+    if channel is Channel.LETTER and file_name is None:  # the ledger learns it only once recorded
+        file_name = await _filed_letter_name(rt, quote, entry.key)
+    return RecordFacts(
         key=entry.key,
-        recipients=base.recipients,
-        message_id=entry.message_id,
-        event_id=event_id,
-        todo_event_id=todo_id,
+        quote_id=quote.id,
+        quote_ref=quote.ref,
+        customer_id=quote.customer_id,
+        customer_name=customer.name,
+        channel=channel.value,
+        model=model,
+        level=rt.level_of(model) or 1,
+        note=entry.note or "",
+        next_date=(entry.next_date or rt.today()).isoformat(),
+        owner_id=owner.id,
+        sales_rep_id=sales_rep.id,
+        contact_id=contact.contact_id if contact else None,
         step=entry.step,
+        email_to=entry.recipients or None,
+        message_id=entry.message_id or None,  # so the event keeps the mail's Message-ID
+        file_name=file_name,
     )
 
 

@@ -37,10 +37,12 @@ from dolirelance.errors import (
     UnknownModel,
 )
 from dolirelance.files import write_atomically
+from dolirelance.history import QuoteHistory
 from dolirelance.ledger import manual_key
 from dolirelance.letter import LetterBatch, batch_sort_key
 from dolirelance.mail import SmtpSender
 from dolirelance.service.access import Access, require_access
+from dolirelance.service.agenda import LastFollowUp, is_recent, last_followups
 from dolirelance.service.delivery import (
     Attempt,
     FollowUpOutcome,
@@ -157,6 +159,7 @@ class MassItem:
     problem: str | None = None
     refused: bool = False  # the problem is another follow-up in flight or a recent one (not a failure)
     problem_code: ErrorCode | None = None  # the problem's kind, for front ends that word it themselves
+    last: LastFollowUp | None = None  # the quote's last follow-up by anyone (ledger and Dolibarr)
 
 
 @dataclass
@@ -267,8 +270,15 @@ async def plan_mass(
     in_progress = await asyncio.to_thread(ledger_problems, rt, [row.quote.id for row in rows])
     today = rt.today()
     gap = rt.settings.auto.min_gap
+    # the rows' last follow-up in Dolibarr (read with the service's key) with the ledger's, for everyone
+    lasts = await last_followups(
+        rt,
+        [row.quote.id for row in rows],
+        {row.quote.id: QuoteHistory(followups=(row.last,)) for row in rows if row.last is not None},
+    )
     items = []
     for row in rows:
+        last = lasts.get(row.quote.id)
         the_model = (per_quote_models or {}).get(row.quote.ref) or model or row.next_model
         quote = full.get(row.quote.id, row.quote)
         chosen_channel, recipient = choose_channel(channel, quote, row.customer)
@@ -277,9 +287,9 @@ async def plan_mass(
             problem, code = f"{row.quote.ref} is {row.quote.status.label}", ErrorCode.QUOTE_NOT_OPEN
         elif row.quote.id in in_progress:
             problem, refused, code = in_progress[row.quote.id], True, ErrorCode.IN_PROGRESS
-        elif not force and row.last is not None and (today - row.last.done_on(rt.tz)).days < gap:
-            when = row.last.done_on(rt.tz).isoformat()
-            problem, refused = f"followed up on {when} ({row.last.model or '?'}), less than {gap} day(s) ago", True
+        elif not force and last is not None and is_recent(last, today, gap, rt.tz):
+            when = last.done_on(rt.tz).isoformat()
+            problem, refused = f"followed up on {when} ({last.model or '?'}), less than {gap} day(s) ago", True
             code = ErrorCode.RECENT
         elif chosen_channel is Channel.EMAIL and recipient == "(no e-mail address)":
             problem, code = f"{row.quote.ref}: no e-mail address (use --letter or --prefer-email)", ErrorCode.NO_EMAIL
@@ -292,6 +302,7 @@ async def plan_mass(
                 problem=problem,
                 refused=refused,
                 problem_code=code,
+                last=last,
             )
         )
     order = rt.settings.letter.batch_order

@@ -36,6 +36,7 @@ from dolirelance.ledger import manual_key
 from dolirelance.letter import LetterComposer
 from dolirelance.mail import build_email
 from dolirelance.render import FollowUpContext, RenderedFollowUp
+from dolirelance.service.agenda import describe_owner, is_recent, last_followup
 from dolirelance.service.reads import (
     load_history,
     next_model_name,
@@ -191,17 +192,19 @@ def addressee(quote: Quote, recipients: Sequence[Recipient]) -> QuoteContact | N
     return active[0] if active else None
 
 
-async def refuse_if_recent(rt: Runtime, quote: Quote, history: QuoteHistory, gap_days: int, today: date) -> None:
-    """A person following up a quote already followed up within ``gap_days`` days must say so."""
-    last = history.last
-    if last is None or (today - last.done_on(rt.tz)).days >= gap_days:
+async def refuse_if_recent(
+    rt: Runtime, quote: Quote, history: QuoteHistory, gap_days: int, today: date, *, key: str | None = None
+) -> None:
+    """A person following up a quote already followed up within ``gap_days`` days must say so.
+
+    The last follow-up is everyone's (:func:`~dolirelance.service.agenda.last_followup`): the ledger's and
+    Dolibarr's, whatever the acting user may see; ``key``: the follow-up being made, not counted.
+    """
+    last = await last_followup(rt, quote.id, history, exclude_key=key)
+    if not is_recent(last, today, gap_days, rt.tz):
         return
-    who = ""
-    if last.owner_id:
-        try:
-            who = f" by {(await rt.user(last.owner_id)).full_name}"
-        except DolibarrError:
-            who = f" by user #{last.owner_id}"
+    assert last is not None
+    who = await describe_owner(rt, last.owner_id)
     when = last.done_at.astimezone(rt.tz).strftime("%Y-%m-%d %H:%M")
     channel = "letter" if last.channel is Channel.LETTER else "e-mail"
     raise RecentFollowUp(
@@ -246,7 +249,7 @@ async def prepare_followup(
     if history is None:
         history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
     if recent_gap_days is not None:
-        await refuse_if_recent(rt, quote, history, recent_gap_days, today)
+        await refuse_if_recent(rt, quote, history, recent_gap_days, today, key=key)
     model_name = model or next_model_name(rt, history.last)
     level = rt.level_of(model_name)
     if level is None:

@@ -33,7 +33,8 @@ async def load_history(
     followups_only: bool = False,
     since: date | None = None,
 ) -> dict[int, QuoteHistory]:
-    """Follow-ups and to-dos by quote, read with paged bulk queries on the AC_RELANCE events.
+    """Follow-ups and to-dos by quote, read with paged bulk queries on the AC_RELANCE events, with the
+    service's key (:attr:`Runtime.events_reader`): a sales person's own key may see only their events.
 
     ``followups_only`` leaves the to-dos out (the customers' replies and bounces are kept: the
     automatic rules listen to them); ``since`` leaves out events before that day (a
@@ -57,7 +58,7 @@ async def load_history(
         element_ids=element_ids,
         start_from=start,
     )
-    events = await rt.dolibarr.list_events(flt)
+    events = await rt.events_reader.list_events(flt)  # the service's key: every user's follow-ups
     grouped = group_by_quote(events)
     if quote_ids is not None:
         wanted = set(quote_ids)

@@ -41,7 +41,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from dolirelance.config import ImapSettings
@@ -65,6 +65,7 @@ from dolirelance.inbound import (
     UnreadableMessage,
 )
 from dolirelance.ledger import FINISHED_MESSAGE_STATES, Entry, MailboxLedger, MessageState
+from dolirelance.service.agenda import TYPE_DONE, TYPE_PLANNED, close_todos, create_event, todo_start
 from dolirelance.service.prepare import sales_rep_of
 from dolirelance.service.reads import load_history
 from dolirelance.service.runtime import Runtime
@@ -411,8 +412,8 @@ async def _record_reply(
     )  # fmt: skip
     await asyncio.to_thread(messages.note, uidvalidity, uid, event_id=event_id, quote_id=quote.id,
                             quote_ref=quote.ref, followup_key=followup.key)  # fmt: skip
-    for todo in ctx.history.open_todos:  # the customer answered: the planned follow-up is moot
-        await rt.dolibarr.update_event(todo.event_id, owner_id=todo.owner_id or ctx.owner_id, percentage=100)
+    # the customer answered: the planned follow-up is moot (a to-do no key here may close stays open)
+    await close_todos(rt, ctx.history.open_todos, fallback_owner=ctx.owner_id)
     todo_id = await _todo(
         rt,
         ctx,
@@ -592,9 +593,10 @@ async def _answer_event(
     existing = next((a for a in ctx.history.answers if a.key == key), None)
     if existing is not None and existing.event_id is not None:
         return existing.event_id
-    return await rt.dolibarr.create_event(
+    return await create_event(
+        rt,
         NewAgendaEvent(
-            type_code="AC_OTH_AUTO",
+            type_code=TYPE_DONE,
             code=code,
             label=label,
             note=note,
@@ -610,7 +612,7 @@ async def _answer_event(
             email_to=email_to,
             email_subject=email_subject,
             email_msgid=email_msgid,
-        )
+        ),
     )
 
 
@@ -622,10 +624,11 @@ async def _todo(
     if existing is not None:
         return existing.event_id
     due = max(day, rt.now()).astimezone(rt.tz)
-    start = datetime.combine(due.date(), time(9, 0), tzinfo=rt.tz)
-    return await rt.dolibarr.create_event(
+    start = todo_start(rt, due.date())
+    return await create_event(
+        rt,
         NewAgendaEvent(
-            type_code="AC_OTH",
+            type_code=TYPE_PLANNED,
             code=CODE_TODO,
             label=label,
             note=compose_note(text, {"key": key, "quote": ctx.quote.ref, "for": purpose}),
@@ -637,7 +640,7 @@ async def _todo(
             contact_id=ctx.contact.contact_id if ctx.contact else None,
             element_type="propal",
             element_id=ctx.quote.id,
-        )
+        ),
     )
 
 

@@ -46,7 +46,7 @@ class Runtime:
     """Everything a use case needs, built once at the edge (CLI, daemon, web)."""
 
     settings: Settings
-    dolibarr: DolibarrClient
+    dolibarr: DolibarrClient  # the acting user's key: what they do is theirs in Dolibarr
     now: Callable[[], datetime] = _utc_now
     smtp_factory: Callable[[], AbstractContextManager[SmtpSender]] | None = None
     ledger_clock: Callable[[], datetime] | None = None
@@ -60,6 +60,15 @@ class Runtime:
     _users: dict[int, User] = field(default_factory=dict)
     _me: User | None = None
     _sales_reps: dict[int, list[User]] = field(default_factory=dict)
+    # ``[dolibarr] service_api_key`` when it is not the acting user's key (web sessions, a sales person's
+    # own configuration): reads everyone's follow-up events, closes to-dos the acting user may not touch.
+    service_dolibarr: DolibarrClient | None = None
+
+    @property
+    def events_reader(self) -> DolibarrClient:
+        """The client that reads follow-up events: the service's key sees every user's, a sales person's
+        own key may see only theirs (Dolibarr without ``agenda.allactions.read``)."""
+        return self.service_dolibarr or self.dolibarr
 
     @property
     def ledger(self) -> Ledger:
@@ -201,6 +210,20 @@ def state_directory(settings: Settings) -> Path:
     return default_ledger_path().parent
 
 
+def _client(settings: Settings, key: str, transport: object | None) -> DolibarrClient:
+    return DolibarrClient(
+        settings.dolibarr.url,
+        key,
+        timeout=settings.dolibarr.timeout,
+        verify_tls=settings.dolibarr.verify_tls,
+        page_size=settings.dolibarr.page_size,
+        max_concurrency=settings.dolibarr.max_concurrency,
+        server_timezone=settings.dolibarr.timezone,
+        opt_out_field=settings.followup.opt_out_field,
+        transport=transport,  # type: ignore[arg-type]
+    )
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings,
@@ -213,22 +236,19 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """A runtime with a Dolibarr client; ``api_key`` overrides the configured one (web sessions)."""
     key = api_key if api_key is not None else settings.dolibarr.resolved_api_key().get_secret_value()
-    client = DolibarrClient(
-        settings.dolibarr.url,
-        key,
-        timeout=settings.dolibarr.timeout,
-        verify_tls=settings.dolibarr.verify_tls,
-        page_size=settings.dolibarr.page_size,
-        max_concurrency=settings.dolibarr.max_concurrency,
-        server_timezone=settings.dolibarr.timezone,
-        opt_out_field=settings.followup.opt_out_field,
-        transport=transport,  # type: ignore[arg-type]
-    )
+    client = _client(settings, key, transport)
+    service_secret = settings.dolibarr.resolved_service_api_key()
+    service_key = service_secret.get_secret_value() if service_secret is not None else key
+    service_client = _client(settings, service_key, transport) if service_key != key else None
     rt = Runtime(settings=settings, dolibarr=client, now=now or _utc_now, smtp_factory=smtp_factory,
-                 ledger_clock=now, _ledger=ledger)  # fmt: skip
+                 ledger_clock=now, _ledger=ledger, service_dolibarr=service_client)  # fmt: skip
     try:
         async with client:
-            yield rt
+            if service_client is None:
+                yield rt
+            else:
+                async with service_client:
+                    yield rt
     finally:
         if ledger is None and rt.ledger_opened:  # opened here, on first use
             rt.ledger.close()

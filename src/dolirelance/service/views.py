@@ -178,7 +178,7 @@ def _screen_order(quote: Quote) -> tuple[date, int]:
 
 async def due_quote_ids(rt: Runtime) -> tuple[int, ...]:
     """The quotes whose next follow-up (open to-do) is due today or earlier: one paged events query."""
-    events = await rt.dolibarr.list_events(EventFilter(codes=(CODE_TODO,), element_type="propal", percentage=0))
+    events = await rt.events_reader.list_events(EventFilter(codes=(CODE_TODO,), element_type="propal", percentage=0))
     today = rt.today()
     return tuple(
         sorted(
@@ -265,7 +265,7 @@ async def _histories_of(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, Quot
     """The follow-ups and to-dos of these quotes only (their ids in the filter, by chunks)."""
     flt = EventFilter(code_prefix=CODE_PREFIX, element_type="propal", element_ids=tuple(sorted(set(quote_ids))))
     wanted = set(quote_ids)
-    return {qid: h for qid, h in group_by_quote(await rt.dolibarr.list_events(flt)).items() if qid in wanted}
+    return {qid: h for qid, h in group_by_quote(await rt.events_reader.list_events(flt)).items() if qid in wanted}
 
 
 async def _no_histories() -> dict[int, QuoteHistory]:
@@ -361,7 +361,7 @@ async def history_view(
         pass  # the open quotes among those the events name, read once the events are known
     else:
         raise FollowUpError("say which history", remedy="use --quote REF, --customer ID-or-name or --open")
-    events = await rt.dolibarr.list_events(flt)
+    events = await rt.events_reader.list_events(flt)
     histories = group_by_quote(events).values()
     records = [r for h in histories for r in h.followups]
     answers = [a for h in histories for a in h.answers]
@@ -421,7 +421,7 @@ async def upcoming(rt: Runtime, *, login: str | None = None, days: int = 30) -> 
     user = await rt.dolibarr.find_user_by_login(login) if login and login != me.login else me
     today = rt.today()
     horizon = today + timedelta(days=days)
-    events = await rt.dolibarr.list_events(
+    events = await rt.events_reader.list_events(
         EventFilter(codes=(CODE_TODO,), element_type="propal", owner_ids=(user.id,), percentage=0)
     )
     todos = [t for h in group_by_quote(events).values() for t in h.open_todos]
@@ -449,4 +449,4 @@ async def upcoming(rt: Runtime, *, login: str | None = None, days: int = 30) -> 
 async def _answers_of(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, tuple[AnswerRecord, ...]]:
     """The replies and bounces of these quotes: one events request (by chunks of ids), not one per quote."""
     flt = EventFilter(codes=ANSWER_CODES, element_type="propal", element_ids=tuple(sorted(set(quote_ids))))
-    return {qid: h.answers for qid, h in group_by_quote(await rt.dolibarr.list_events(flt)).items() if h.answers}
+    return {qid: h.answers for qid, h in group_by_quote(await rt.events_reader.list_events(flt)).items() if h.answers}

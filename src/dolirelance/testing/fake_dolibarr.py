@@ -569,7 +569,7 @@ class FakeDolibarr:
         self._list_memo: dict[tuple[Any, ...], list[Any]] = {}
         self.requests: list[RequestLogEntry] = []
         # (status, path prefix or None, method or None): the first entry matching a request is used
-        self._fail_queue: list[tuple[int, str | None, str | None]] = []
+        self._fail_queue: list[list[Any]] = []  # [status, path prefix, method, matching requests to let through]
         self._hang_queue: list[float] = []
         # Hangs aimed at some requests: [seconds, path prefix or None, method or None, matches to let through]
         self._targeted_hangs: list[list[Any]] = []
@@ -636,22 +636,33 @@ class FakeDolibarr:
     # ---- fault injection and request log --------------------------------------------------------------
 
     def fail_next(
-        self, count: int = 1, status: int = 503, *, path_prefix: str | None = None, method: str | None = None
+        self,
+        count: int = 1,
+        status: int = 503,
+        *,
+        path_prefix: str | None = None,
+        method: str | None = None,
+        after: int = 0,
     ) -> None:
         """The next ``count`` requests answer ``status`` with Dolibarr's error body.
 
         With ``path_prefix`` (below /api/index.php, e.g. ``"/agendaevents"``: that path and the paths
         below it, ``"/proposals/1"`` is not ``"/proposals/12"``) and/or ``method``, only the next
-        ``count`` requests that match fail; the others are answered normally.
+        ``count`` requests that match fail, once ``after`` matching ones have gone through; the others
+        are answered normally.
         """
-        entry = (status, path_prefix, method.upper() if method else None)
-        self._fail_queue.extend([entry] * count)
+        wanted = method.upper() if method else None
+        self._fail_queue.extend([[status, path_prefix, wanted, after] for _ in range(count)])
 
     def _take_failure(self, method: str, path: str) -> int | None:
-        for index, (status, prefix, wanted_method) in enumerate(self._fail_queue):
+        for index, entry in enumerate(self._fail_queue):
+            status, prefix, wanted_method, after = entry
             if _below(path, prefix) and (wanted_method is None or wanted_method == method):
+                if after:
+                    entry[3] = after - 1
+                    return None
                 del self._fail_queue[index]
-                return status
+                return int(status)
         return None
 
     def hang_next(
@@ -3268,16 +3279,26 @@ _EMAIL_FIELDS = (
 )
 
 
-def create_event(call: Call) -> Any:
+def _refuse_other_owner(call: Call, body: dict[str, Any], source: str) -> None:
+    """POST and PUT /agendaevents: without agenda.allactions.create the body's ``userownerid`` must be the
+    API user's own id, checked before the event is even read (api_agendaevents.class.php)."""
     call.require("agenda.myactions.create")
-    body = _body_dict(call)
-    owner = _int_or_none(body.get("userownerid"))
-    if owner != call.user.id and not call.user.has_right("agenda.allactions.create"):
+    if call.user.has_right("agenda.allactions.create"):
+        return
+    owner = body.get("userownerid")
+    if owner is None or _php_int(owner) != call.user.id:
+        shown = "" if owner is None else str(owner)
         raise ApiError(
             403,
-            "Insufficient rights to create an event for another user",
-            source="api_agendaevents.class.php:210",
+            f"Insufficient rights to create an Agenda Event for owner id {shown} Your id is {call.user.id}",
+            source=source,
         )
+
+
+def create_event(call: Call) -> Any:
+    body = _body_dict(call)
+    _refuse_other_owner(call, body, "api_agendaevents.class.php:210")
+    owner = _int_or_none(body.get("userownerid"))
     if not body.get("type_code"):
         raise ApiError(400, "type_code field missing", source="api_agendaevents.class.php:420")
     type_code = str(body["type_code"])
@@ -3323,18 +3344,9 @@ def create_event(call: Call) -> Any:
 
 
 def update_event(call: Call) -> Any:
-    call.require("agenda.myactions.create")
-    event = _get_event(call, call.path_args[0])
     body = _body_dict(call)
-    if (
-        not call.user.has_right("agenda.allactions.create")
-        and _int_or_none(body.get("userownerid")) != call.user.id
-    ):
-        raise ApiError(
-            403,
-            "Insufficient rights to update an event of another user",
-            source="api_agendaevents.class.php:280",
-        )
+    _refuse_other_owner(call, body, "api_agendaevents.class.php:280")
+    event = _get_event(call, call.path_args[0])
     if "userownerid" in body:
         event.userownerid = _int_or_none(body["userownerid"])
     for key in ("label", "location", "code"):

@@ -87,6 +87,7 @@ from dolirelance.service.access import (
     refusal,
     require_access,
 )
+from dolirelance.service.agenda import is_recent, last_followup, owner_name
 from dolirelance.service.report import effectiveness_report
 from dolirelance.web.charts import CHARTS, chart_png, chart_svg
 from dolirelance.web.email_frames import EmailFrames, frame_policy
@@ -859,9 +860,9 @@ def _preview_lines(rt: Runtime, items: Sequence[MassItem], lang: str, asked: Mas
     gap = rt.settings.auto.min_gap
     lines = []
     for item in items:
-        quote, customer, last = item.row.quote, item.row.customer, item.row.last
+        quote, customer, last = item.row.quote, item.row.customer, item.last  # everyone's last follow-up
         recipients = choose_recipients(quote, customer) if customer is not None else ()
-        recent = last is not None and (rt.today() - last.done_on(rt.tz)).days < gap
+        recent = is_recent(last, rt.today(), gap, rt.tz)
         warning = None
         if recent and last is not None:
             warning = labels["recent_short"].format(when=_format_date(last.done_at, lang), model=last.model or "?")
@@ -1114,16 +1115,14 @@ async def _preview_asked_in_query(request: Request, session: Session, channel: C
 
 async def _recent_warning(rt: Runtime, prepared: PreparedFollowUp, lang: str) -> str | None:
     """The warning shown when the quote was followed up within ``[auto] min_gap`` days (None otherwise)."""
-    last, gap = prepared.history.last, rt.settings.auto.min_gap
-    if last is None or (prepared.today - last.done_on(rt.tz)).days >= gap:
+    gap = rt.settings.auto.min_gap
+    # everyone's last follow-up: the ledger's and Dolibarr's (read with the service's key)
+    last = await last_followup(rt, prepared.quote.id, prepared.history, exclude_key=prepared.key)
+    if last is None or not is_recent(last, prepared.today, gap, rt.tz):
         return None
     labels = LABELS[lang]
-    who = ""
-    if last.owner_id:
-        try:
-            who = labels["recent_by"].format(name=(await rt.user(last.owner_id)).full_name)
-        except DolirelanceError:
-            who = ""
+    name = await owner_name(rt, last.owner_id)
+    who = labels["recent_by"].format(name=name) if name else ""
     when = f"{_format_date(last.done_at, lang)} {last.done_at.astimezone(rt.tz).strftime('%H:%M')}"
     return labels["recent_warning"].format(when=when, model=last.model or "?", channel=labels[last.channel.value],
                                            who=who, gap=gap)
