@@ -35,7 +35,7 @@ message. The tree, with each class's code::
     ├── InitError                       init
     ├── LedgerError                     ledger
     ├── MailboxError                    mailbox
-    └── OAuthTokenError                 error (SMTP and IMAP word it as their own)
+    └── OAuthTokenError                 oauth
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class ErrorCode(StrEnum):
     INIT = "init"
     LEDGER = "ledger"
     MAILBOX = "mailbox"
+    OAUTH = "oauth"
 
 
 class DolirelanceError(Exception):
@@ -296,6 +297,8 @@ class MailboxError(DolirelanceError):
 class OAuthTokenError(DolirelanceError):
     """No OAuth2 access token for the SMTP or IMAP sign-in: the token endpoint refused, or cannot be reached
     (``temporary``). Mail and mailbox code turn it into their own error, nothing being sent or read."""
+
+    code = ErrorCode.OAUTH
 
     def __init__(self, message: str, *, remedy: str | None = None, temporary: bool = False) -> None:
         super().__init__(message, remedy=remedy)

@@ -68,6 +68,7 @@ WORDS: dict[ErrorCode, Words] = {
     ErrorCode.INIT: Words("err_init", _ADMIN),
     ErrorCode.LEDGER: Words("err_ledger", _ADMIN),
     ErrorCode.MAILBOX: Words("err_mailbox", _ADMIN),
+    ErrorCode.OAUTH: Words("err_oauth", _ADMIN),
 }
 
 
