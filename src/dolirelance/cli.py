@@ -430,7 +430,7 @@ def preview(
             html_path = email.with_suffix(".html")
             service.write_atomically(html_path, html.encode("utf-8"))
             out.print(f"its HTML part, to open in a browser: {text(html_path)}")
-    out.print(f"attachments: {text(', '.join(prepared.attachment_names))}")
+    out.print(f"attachments: {text(prepared.attachments_text)}")
     if prepared.quote.opt_out:
         out.print(f"{text(prepared.quote.ref)} is opt-out: automatic runs skip it (a manual follow-up still goes out)")
 
@@ -884,7 +884,7 @@ def explain_cmd(
         out.print("\n[bold]E-mail that would go out:[/]")
         email = prepared.email
         out.print(text(f"From: {email['From']}\nTo: {email['To']}\nSubject: {email['Subject']}"))
-        out.print(f"Attachments: {text(', '.join(prepared.attachment_names))}\n")
+        out.print(f"Attachments: {text(prepared.attachments_text)}\n")
         out.print(text(prepared.rendered.email_text))
 
 

@@ -65,7 +65,7 @@ DEFAULT_TIMEZONE = "Europe/Paris"
 # Only what Quote needs: without `properties` every proposal comes with all its lines (~12 KB each).
 QUOTE_PROPERTIES = (
     "id,ref,socid,status,date,datep,fin_validite,total_ht,total_tva,total_ttc,multicurrency_code,"
-    "ref_client,array_options,last_main_doc,user_author_id,note_public,contacts_ids"
+    "ref_client,array_options,last_main_doc,user_author_id,note_public,contacts_ids,date_modification,date_validation"
 )
 REPORT_QUOTE_PROPERTIES = QUOTE_PROPERTIES + ",date_signature"
 # Only what Customer and Contact need, for the bulk reads (a real server still loads each object).
@@ -1431,11 +1431,18 @@ def _likely_right(call: _Call) -> str:
 def _file_content(answer: Any, route: str) -> bytes:
     payload = wire.parse(wire.WireFile, answer, route)
     try:
-        return base64.b64decode(payload.content, validate=False)
+        content = base64.b64decode(payload.content, validate=False)
     except (binascii.Error, ValueError):
         raise DolibarrResponseError(
             f"unexpected answer from Dolibarr on {route}: content is not base64"
         ) from None
+    if payload.filesize is not None and payload.filesize != len(content):
+        raise DolibarrResponseError(
+            f"unexpected answer from Dolibarr on {route}: {payload.filename or 'the file'} came with "
+            f"{len(content)} bytes where Dolibarr says it has {payload.filesize}",
+            remedy="try again; if it persists, check the web server's limits (memory, output size)",
+        )
+    return content
 
 
 def _ms(started: float) -> float:
