@@ -99,19 +99,20 @@ def serve_sink(pipe: Connection) -> None:
             pipe.send(len(sink.messages))
 
 
-def serve_fake(n: int, with_cost: bool, pipe: Connection) -> None:
+def serve_fake(n: int, cost: CostModel | None, pipe: Connection) -> None:
     """Child process: seed, serve over HTTP, report the URL and the number of open quotes, wait."""
     fake = FakeDolibarr(timezone="Europe/Paris", now=lambda: NOW)
     seed_first_day(fake, n, random.Random(n))
-    if with_cost:
+    if cost is not None:
         # A real server's caches are warm after the first reads: so are the fake's (see _list_memo).
-        fake.cost = CostModel(per_request=0, per_row=0)
+        fake.cost = CostModel.free()
         asyncio.run(warm_up(fake))
-        fake.cost = CostModel()
+        fake.cost = cost
     open_count = sum(1 for p in fake.proposals.values() if p.status == 1)
     with serve_in_thread(create_app(fake)) as url:
         pipe.send((url, open_count))
-        pipe.recv()  # the parent says stop
+        while pipe.recv() == "costs":  # the server time charged so far; anything else: stop
+            pipe.send(fake._costs.summary() if fake._costs is not None else None)
 
 
 async def warm_up(fake: FakeDolibarr) -> None:
@@ -156,10 +157,14 @@ async def read_floor(url: str) -> tuple[float, int, int]:
     return time.perf_counter() - started, requests, len(ids)
 
 
-async def auto_runs(config: Path, *, real: bool, max_per_run: int | None) -> dict[str, Any]:
+async def auto_runs(
+    config: Path, *, real: bool, max_per_run: int | None, rebuild_pdf: str = "when_stale"
+) -> dict[str, Any]:
     settings = load_config(config)
     if max_per_run is not None:
         settings = settings.model_copy(update={"auto": settings.auto.model_copy(update={"max_per_run": max_per_run})})
+    followup = settings.followup.model_copy(update={"rebuild_pdf": rebuild_pdf})
+    settings = settings.model_copy(update={"followup": followup})
     results: dict[str, Any] = {}
     async with open_runtime(settings, now=lambda: NOW) as rt:
         await rt.dolibarr.status()  # the connection and /status, outside of the measures
@@ -284,11 +289,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--skip-real", action="store_true", help="measure without the real run")
     parser.add_argument("--no-cost", action="store_true", help="the fake answers as fast as it can")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the real run to this file")
+    parser.add_argument("--cost", nargs="*", default=[], metavar="FIELD=SECONDS",
+                        help="change the cost model, e.g. per_property=0.00002 (to calibrate it)")  # fmt: skip
     args = parser.parse_args(argv)
+    model = CostModel(**{field: float(value) for field, value in (item.split("=", 1) for item in args.cost)})
     parts = set(args.parts) - ({"real"} if args.skip_real else set())
     ctx = multiprocessing.get_context("fork")
     parent_end, child_end = ctx.Pipe()
-    server = ctx.Process(target=serve_fake, args=(args.open, not args.no_cost, child_end), daemon=True)
+    server = ctx.Process(target=serve_fake, args=(args.open, None if args.no_cost else model, child_end), daemon=True)
     sink_end, sink_child_end = ctx.Pipe()
     sink = ctx.Process(target=serve_sink, args=(sink_child_end,), daemon=True)
     seeding = time.perf_counter()
@@ -297,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     url, open_count = parent_end.recv()
     sink_port = sink_end.recv()
     print(f"fake Dolibarr: {open_count} open quotes, seeded and serving in {time.perf_counter() - seeding:.1f} s")
-    cost = "off" if args.no_cost else str(CostModel())
+    cost = "off" if args.no_cost else str(model)
     print(f"cost model: {cost}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     floor_s = math.nan
@@ -332,32 +340,65 @@ def main(argv: Sequence[str] | None = None) -> None:
                           f"({mass['emails']} e-mails, {mass['letters']} letters) in {mass['seconds']:.1f} s = "
                           f"{rate:.1f}/s; {mass['failed']} failed; {mass['requests']} requests")  # fmt: skip
             if "real" in parts:
-                sink_end.send("count")
-                received_before = sink_end.recv()
-                cpu_before = time.process_time()
-                profiler = cProfile.Profile() if args.profile else None
-                if profiler is not None:
-                    profiler.enable()
-                real = asyncio.run(auto_runs(config, real=True, max_per_run=100_000))["real run"]
-                if profiler is not None:
-                    profiler.disable()
-                    profiler.dump_stats(args.profile)
-                cpu = time.process_time() - cpu_before
-                sink_end.send("count")
-                received = sink_end.recv() - received_before
-                rate = real["sent"] / real["seconds"] if real["seconds"] else 0.0
-                print(f"real run: {real['sent']} follow-ups sent and recorded in {real['seconds']:.1f} s = "
-                      f"{rate:.1f}/s; {real['failed']} failed; {received} e-mails received; "
-                      f"{real['requests']} requests; CPU of this process {cpu:.1f} s "
-                      f"({cpu / max(real['sent'], 1) * 1000:.1f} ms per follow-up)")  # fmt: skip
-                for route, count in sorted(real["by_route"].items()):
-                    print(f"    {count:>6}  {route}")
+                for mode in ("always", "when_stale"):
+                    measure_real_run(config, mode, sink_end, parent_end, args.profile)
     finally:
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         parent_end.send("stop")
         sink_end.send("stop")
         server.join(timeout=10)
         sink.join(timeout=10)
+
+
+# Issue 28, measured on a real Dolibarr 20.0.0 (10,006 open quotes, first day): the dry run at
+# 0.76–0.99 × the floor; a real run of 200 follow-ups that rebuilt each quote's PDF: 800 requests,
+# 40 s of Dolibarr's time.
+REAL_DRY_RATIO = (0.76, 0.99)
+REAL_RUN_REQUESTS = 800
+REAL_RUN_SERVER_SECONDS = 40.0
+
+
+def server_costs(fake_end: Connection) -> dict[str, Any]:
+    fake_end.send("costs")
+    costs: dict[str, Any] | None = fake_end.recv()
+    return costs or {"server_seconds": 0.0, "requests": 0, "seconds_by_kind": {}, "requests_by_kind": {}}
+
+
+def measure_real_run(config: Path, mode: str, sink_end: Connection, fake_end: Connection, profile: Path | None) -> None:
+    """A real run capped at [auto] max_per_run (200), the quote PDFs rebuilt ``always`` or ``when_stale``."""
+    sink_end.send("count")
+    received_before = sink_end.recv()
+    costs_before = server_costs(fake_end)
+    cpu_before = time.process_time()
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
+    real = asyncio.run(auto_runs(config, real=True, max_per_run=None, rebuild_pdf=mode))["real run"]
+    if profiler is not None and profile is not None:
+        profiler.disable()
+        profiler.dump_stats(profile.with_suffix(f".{mode}.prof"))
+    cpu = time.process_time() - cpu_before
+    costs = server_costs(fake_end)
+    sink_end.send("count")
+    received = sink_end.recv() - received_before
+    sent = max(real["sent"], 1)
+    server = costs["server_seconds"] - costs_before["server_seconds"]
+    rate = real["sent"] / real["seconds"] if real["seconds"] else 0.0
+    print(f"real run, rebuild_pdf = {mode!r}: {real['sent']} follow-ups sent and recorded in "
+          f"{real['seconds']:.1f} s = {rate:.1f}/s; {real['failed']} failed; {received} e-mails received; "
+          f"{real['requests']} requests; Dolibarr server time {server:.1f} s = {server / sent * 1000:.0f} ms "
+          f"per follow-up; CPU of this process {cpu:.1f} s ({cpu / sent * 1000:.1f} ms per follow-up)")  # fmt: skip
+    if mode == "always":
+        print(f"    real Dolibarr (issue 28): {REAL_RUN_REQUESTS} requests "
+              f"({real['requests'] / REAL_RUN_REQUESTS:.2f} × here), {REAL_RUN_SERVER_SECONDS:.0f} s of server time "
+              f"({server / REAL_RUN_SERVER_SECONDS:.2f} × here)")  # fmt: skip
+    before_seconds, before_requests = costs_before["seconds_by_kind"], costs_before["requests_by_kind"]
+    spent = {kind: seconds - before_seconds.get(kind, 0.0) for kind, seconds in costs["seconds_by_kind"].items()}
+    for kind in sorted(spent, key=lambda k: -spent[k]):
+        count = costs["requests_by_kind"].get(kind, 0) - before_requests.get(kind, 0)
+        if count:
+            print(f"    {count:>6}  {kind:<32} {spent[kind]:6.1f} s server time "
+                  f"({spent[kind] / sent * 1000:5.1f} ms per follow-up)")  # fmt: skip
 
 
 def measure_dry_runs(config: Path, floor_s: float) -> None:
@@ -374,6 +415,9 @@ def measure_dry_runs(config: Path, floor_s: float) -> None:
           f"({dry['seconds'] / floor_s:.2f} × floor), "
           f"{dry['requests']} requests (bound without the constant: {bound}); "
           f"{window} quotes in the window, {dry['due']} due, {dry['deferred']} deferred")  # fmt: skip
+    low, high = REAL_DRY_RATIO
+    print(f"    real Dolibarr (issue 28): {low:.2f}–{high:.2f} × floor; here {dry['seconds'] / floor_s:.2f} × "
+          f"({dry['seconds'] / floor_s / ((low + high) / 2):.2f} × the middle of the real range)")  # fmt: skip
     for route, count in sorted(dry["by_route"].items()):
         print(f"    {count:>6}  {route}")
 

@@ -283,7 +283,7 @@ def quotes(
                 flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_before=rt.today() if expired else None)
                 if as_json:
                     out.file.write("[")
-                async for rows in service.iter_quote_rows(rt, flt, sales_rep=sales_rep):
+                async for rows in service.iter_quote_rows(rt, flt, sales_rep=sales_rep, shown_only=True):
                     if as_json:
                         items = (json.dumps(_quote_json(row, tz), ensure_ascii=False) for row in rows)
                         out.file.write(("," if count else "") + "\n" + ",\n".join(items))

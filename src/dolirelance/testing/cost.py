@@ -63,7 +63,7 @@ class CostModel:
 
     per_request: float = 0.010
     per_row: float = 0.0007
-    per_property: float = 0.000012
+    per_property: float = 0.00003
     workers: int = 8
     cores: int = 2
     kinds: Mapping[str, float] = field(default_factory=lambda: KIND_COSTS)
