@@ -75,6 +75,8 @@ async def client(
     settings = web_settings(tmp_path, dolibarr_url=FAKE_URL, smtp_port=25)
     app = create_web_app(settings, dolibarr_transport=httpx.ASGITransport(app=create_app(fake_dolibarr)),
                          now=lambda: SAMPLE_NOW)
+    # the page waits for its figures however slow the machine (the default gives up after 1.5 s)
+    app.state.report_first_answer_seconds = None
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar.test") as http:
         page = await http.get("/login")
         await http.post("/login", data={"csrf": csrf_of(page.text), "login": "jdupont", "password": "relance",
