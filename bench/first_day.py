@@ -3,8 +3,9 @@
 Scenario (issue 11): 10,000 open quotes (plus the sample's), their end of validity spread so that
 ~20 % of them have a step due today (steps -5 days / +10 days, window 30 days), none followed up
 before. The fake Dolibarr runs in its own process over HTTP on loopback, with the cost model of a
-real Dolibarr 20 (``dolirelance.testing.CostModel``: ~10 ms per request, ~1 ms per object returned
-whatever ``properties`` says, 4 PHP workers, 2 cores).
+real Dolibarr 20 (``dolirelance.testing.CostModel``: ~10 ms per request, ~0.7 ms per object listed plus
+a little per property kept, per kind for requests on one object (builddoc ~140 ms), 8 PHP workers,
+2 cores); it counts the server time it charges, by kind of request.
 
 Measured, in this order, in the same run:
 
@@ -19,9 +20,11 @@ Measured, in this order, in the same run:
 - **mass**: ``mass_follow_up()`` of ``--mass`` open quotes (e-mail, a letter where there is no
   address), first one at a time (``max_concurrency = 1``, as before issue 11), then the same number
   of other quotes with the configured ``max_concurrency``: follow-ups per second of each;
-- **real run**: ``run_auto()`` e-mailing the due quotes (capped by ``[auto] max_per_run``, raised
-  here to send them all) to an SMTP sink on loopback with the rate limit off, each recorded in
-  Dolibarr: follow-ups per second, and the CPU time of the measured process.
+- **real run**: ``run_auto()`` e-mailing the due quotes (capped by ``[auto] max_per_run``, 200) to an
+  SMTP sink on loopback with the rate limit off, each recorded in Dolibarr: follow-ups per second,
+  requests, Dolibarr's server time by kind of request, and the CPU time of the measured process;
+  once with ``[followup] rebuild_pdf = "always"`` (as measured on a real Dolibarr in issue 28, the
+  figures printed beside), then on a fresh first day with ``"when_stale"`` (the default).
 
 The fake Dolibarr and the SMTP sink each run in their own process, as a real Dolibarr and a real
 SMTP server would: the measured process pays only for its own work.
