@@ -6,6 +6,7 @@ Against the fake Dolibarr (in-process) and a real SMTP server on loopback: what 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 from collections.abc import AsyncIterator
@@ -108,6 +109,30 @@ async def test_a_quote_without_pdf_gets_one_built_and_named_as_of_today(
     assert pdf_parts(received.message) == [
         (f"{ref}.pdf", main_file(fake_dolibarr, quote_id), "PDF du devis du 28/11/2026")
     ]
+
+
+async def test_a_pdf_replaced_while_being_read_is_not_sent_but_rebuilt(
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink
+) -> None:
+    """The file changes between its listing and its download: those bytes are refused, a PDF is rebuilt."""
+    ref, quote_id = sample_data.refs["about_to_expire"], sample_data.quotes["about_to_expire"]
+    fake_dolibarr.hang_next(1, 60, path_prefix="/documents/download", method="GET")
+    sending = asyncio.ensure_future(follow_up(runtime, ref, channel=Channel.EMAIL))
+    for _ in range(10_000):  # no clock involved: the in-process requests progress as the loop turns
+        if fake_dolibarr.hanging:
+            break
+        await asyncio.sleep(0)
+    assert fake_dolibarr.hanging == 1, "the download should be in progress"
+    proposal = fake_dolibarr.proposals[quote_id]
+    [stored] = [f for f in fake_dolibarr.proposal_files(proposal) if f.name == f"{ref}.pdf"]
+    stored.content = stored.content.replace(b"%PDF-1.", b"%PDF-9.", 1)  # same size, other bytes
+    fake_dolibarr.release_hangs()
+
+    assert (await sending).outcome == "recorded"
+    assert requests(fake_dolibarr, "/documents/builddoc", "PUT") == 1
+    [received] = smtp_sink.messages
+    [(_, content, _)] = pdf_parts(received.message)
+    assert content == main_file(fake_dolibarr, quote_id) and content.startswith(b"%PDF-1.")
 
 
 async def test_rebuild_always_rebuilds_even_a_fresh_pdf(

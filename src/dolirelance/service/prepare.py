@@ -204,7 +204,7 @@ def content_mismatch(document: Document, content: bytes) -> str | None:
     """What differs between the downloaded bytes and what Dolibarr's file list said of them."""
     if len(content) != document.size:
         return f"{len(content)} bytes downloaded where the file list says {document.size}"
-    if document.md5 is not None and hashlib.md5(content).hexdigest() != document.md5:
+    if document.md5 is not None and hashlib.md5(content, usedforsecurity=False).hexdigest() != document.md5:
         return "the downloaded bytes do not match the MD5 of Dolibarr's file index"
     return None
 
@@ -220,7 +220,7 @@ async def main_quote_pdf(rt: Runtime, quote: Quote, documents: Sequence[Document
             documents = await rt.dolibarr.list_documents(quote)
         found = main_document(quote, documents)
         reason = stale_reason(quote, found)
-        if found is not None and reason is None:
+        if found is not None and found.modified is not None and reason is None:
             try:
                 content = await rt.dolibarr.download_document(found.relative_path)
             except DolibarrNotFound:
@@ -228,7 +228,6 @@ async def main_quote_pdf(rt: Runtime, quote: Quote, documents: Sequence[Document
             else:
                 reason = content_mismatch(found, content)
                 if reason is None:
-                    assert found.modified is not None  # stale_reason said so
                     return QuotePdf(found.name, content, found.modified.astimezone(rt.tz).date(), rebuilt=False)
                 log.warning("%s: rebuilding its PDF: %s", quote.ref, reason)
         log.info("%s: building its PDF: %s", quote.ref, reason)
