@@ -5,11 +5,11 @@ Measured on a real Dolibarr 20.0.0 (2 cores, MariaDB, loopback, 10,006 open prop
 
 - about 10 ms per request whatever it asks (bootstrap, authentication, routing);
 - a list: about 0.7 ms per object the answer holds, whatever ``properties`` says (the server loads
-  every object of a page before it drops the fields nobody asked for), plus 0.025 ms per property
-  kept: a row with all its properties (~100) costs about 4 times an id alone. Calibrated between two
-  real figures that a per-property cost cannot both meet (docs/automatic.md): the first-day dry run
-  at 0.76–0.99 × the cost of reading every open quote's id once (the bench says ~0.6), and
-  ``quotes --json`` with 17 properties a quote at 1.44 × that (the bench says ~1.6);
+  every object of a page before it drops the fields nobody asked for), plus 0.04 ms per property
+  kept: a row with all its properties (~100) costs about 6 times an id alone. Calibrated on the
+  first-day dry run, at 0.76–0.99 × the cost of reading every open quote's id once (the bench says
+  0.6–0.7); ``quotes`` with 17 properties a quote, really 1.44 × that, comes out 25 % dearer
+  (docs/automatic.md: no one per-property cost meets both);
 - requests on one object, by kind (issue 28, a real run of 200 follow-ups): ``PUT /documents/builddoc``
   ~140 ms (the PDF is drawn again), ``POST /agendaevents`` ~15 ms, ``GET /proposals/{id}`` ~19 ms.
   Not measured, estimated from Dolibarr's PHP (``api_documents.class.php``): ``GET /documents``
@@ -65,7 +65,7 @@ class CostModel:
 
     per_request: float = 0.010
     per_row: float = 0.0007
-    per_property: float = 0.000025
+    per_property: float = 0.00004
     workers: int = 8
     cores: int = 2
     kinds: Mapping[str, float] = field(default_factory=lambda: KIND_COSTS)
