@@ -1,7 +1,8 @@
 """Steady days of automatic runs: what a daily run costs grows with the due quotes and the window, not the open ones.
 
 The fake Dolibarr answers in-process (httpx.ASGITransport) with the cost model of a real Dolibarr 20
-(``fake.cost = CostModel()``: ~10 ms per request, ~1 ms per object returned, 4 workers, 2 cores).
+(``fake.cost = CostModel()``: ~10 ms per request, ~0.7 ms per object listed plus a little per property,
+per kind for requests on one object, 8 workers, 2 cores).
 ``bench/first_day.py`` measures the first day (no history, ~20 % due) against a fake in its own process.
 
 Each scenario seeds three kinds of open quotes (steps -5 days / +10 days, last window 30 days):

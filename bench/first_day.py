@@ -3,8 +3,9 @@
 Scenario (issue 11): 10,000 open quotes (plus the sample's), their end of validity spread so that
 ~20 % of them have a step due today (steps -5 days / +10 days, window 30 days), none followed up
 before. The fake Dolibarr runs in its own process over HTTP on loopback, with the cost model of a
-real Dolibarr 20 (``dolirelance.testing.CostModel``: ~10 ms per request, ~1 ms per object returned
-whatever ``properties`` says, 4 PHP workers, 2 cores).
+real Dolibarr 20 (``dolirelance.testing.CostModel``: ~10 ms per request, ~0.7 ms per object listed plus
+a little per property kept, per kind for requests on one object (builddoc ~140 ms), 8 PHP workers,
+2 cores); it counts the server time it charges, by kind of request.
 
 Measured, in this order, in the same run:
 
@@ -19,9 +20,11 @@ Measured, in this order, in the same run:
 - **mass**: ``mass_follow_up()`` of ``--mass`` open quotes (e-mail, a letter where there is no
   address), first one at a time (``max_concurrency = 1``, as before issue 11), then the same number
   of other quotes with the configured ``max_concurrency``: follow-ups per second of each;
-- **real run**: ``run_auto()`` e-mailing the due quotes (capped by ``[auto] max_per_run``, raised
-  here to send them all) to an SMTP sink on loopback with the rate limit off, each recorded in
-  Dolibarr: follow-ups per second, and the CPU time of the measured process.
+- **real run**: ``run_auto()`` e-mailing the due quotes (capped by ``[auto] max_per_run``, 200) to an
+  SMTP sink on loopback with the rate limit off, each recorded in Dolibarr: follow-ups per second,
+  requests, Dolibarr's server time by kind of request, and the CPU time of the measured process;
+  once with ``[followup] rebuild_pdf = "always"`` (as measured on a real Dolibarr in issue 28, the
+  figures printed beside), then on a fresh first day with ``"when_stale"`` (the default).
 
 The fake Dolibarr and the SMTP sink each run in their own process, as a real Dolibarr and a real
 SMTP server would: the measured process pays only for its own work.
@@ -99,19 +102,30 @@ def serve_sink(pipe: Connection) -> None:
             pipe.send(len(sink.messages))
 
 
-def serve_fake(n: int, with_cost: bool, pipe: Connection) -> None:
+def start_fake(ctx: Any, n: int, cost: CostModel | None) -> tuple[Any, Connection, str]:
+    """A fake Dolibarr in its own process, seeded with ``n`` open quotes: (process, pipe, URL)."""
+    parent_end, child_end = ctx.Pipe()
+    server = ctx.Process(target=serve_fake, args=(n, cost, child_end), daemon=True)
+    server.start()
+    url, open_count = parent_end.recv()
+    print(f"fake Dolibarr: {open_count} open quotes")
+    return server, parent_end, url
+
+
+def serve_fake(n: int, cost: CostModel | None, pipe: Connection) -> None:
     """Child process: seed, serve over HTTP, report the URL and the number of open quotes, wait."""
     fake = FakeDolibarr(timezone="Europe/Paris", now=lambda: NOW)
     seed_first_day(fake, n, random.Random(n))
-    if with_cost:
+    if cost is not None:
         # A real server's caches are warm after the first reads: so are the fake's (see _list_memo).
-        fake.cost = CostModel(per_request=0, per_row=0)
+        fake.cost = CostModel.free()
         asyncio.run(warm_up(fake))
-        fake.cost = CostModel()
+        fake.cost = cost
     open_count = sum(1 for p in fake.proposals.values() if p.status == 1)
     with serve_in_thread(create_app(fake)) as url:
         pipe.send((url, open_count))
-        pipe.recv()  # the parent says stop
+        while pipe.recv() == "costs":  # the server time charged so far; anything else: stop
+            pipe.send(fake._costs.summary() if fake._costs is not None else None)
 
 
 async def warm_up(fake: FakeDolibarr) -> None:
@@ -156,20 +170,24 @@ async def read_floor(url: str) -> tuple[float, int, int]:
     return time.perf_counter() - started, requests, len(ids)
 
 
-async def auto_runs(config: Path, *, real: bool, max_per_run: int | None) -> dict[str, Any]:
+async def auto_runs(
+    config: Path, *, real: bool, max_per_run: int | None, rebuild_pdf: str = "when_stale", dry: bool = True
+) -> dict[str, Any]:
     settings = load_config(config)
     if max_per_run is not None:
         settings = settings.model_copy(update={"auto": settings.auto.model_copy(update={"max_per_run": max_per_run})})
+    followup = settings.followup.model_copy(update={"rebuild_pdf": rebuild_pdf})
+    settings = settings.model_copy(update={"followup": followup})
     results: dict[str, Any] = {}
     async with open_runtime(settings, now=lambda: NOW) as rt:
         await rt.dolibarr.status()  # the connection and /status, outside of the measures
-        for label, dry in (("dry run", True), ("real run", False)):
-            if dry is False and not real:
+        for label, dry_run in (("dry run", True), ("real run", False)):
+            if (dry_run and not dry) or (not dry_run and not real):
                 continue
             before = rt.dolibarr.request_count
             by_route_before = dict(rt.dolibarr.requests_by_route)
             started = time.perf_counter()
-            report = await run_auto(rt, dry_run=dry)
+            report = await run_auto(rt, dry_run=dry_run)
             elapsed = time.perf_counter() - started
             assert report.error is None, report.error
             by_route = {
@@ -210,7 +228,8 @@ def run_quotes_cli(config: Path) -> tuple[float, float, float, int]:
 
 
 async def quotes_in_process(config: Path) -> tuple[float, int]:
-    """What ``quotes`` does once started: every open quote streamed with its history and customer."""
+    """What ``quotes`` did before issue 28, once started: every open quote streamed with its history and
+    customer, each with every property a run reads (the command now reads only what it shows)."""
     from dolirelance.domain import QuoteFilter
     from dolirelance.service import iter_quote_rows
 
@@ -284,20 +303,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--skip-real", action="store_true", help="measure without the real run")
     parser.add_argument("--no-cost", action="store_true", help="the fake answers as fast as it can")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the real run to this file")
+    parser.add_argument("--cost", nargs="*", default=[], metavar="FIELD=SECONDS",
+                        help="change the cost model, e.g. per_property=0.00002 (to calibrate it)")  # fmt: skip
     args = parser.parse_args(argv)
+    model = CostModel(**{field: float(value) for field, value in (item.split("=", 1) for item in args.cost)})
     parts = set(args.parts) - ({"real"} if args.skip_real else set())
     ctx = multiprocessing.get_context("fork")
-    parent_end, child_end = ctx.Pipe()
-    server = ctx.Process(target=serve_fake, args=(args.open, not args.no_cost, child_end), daemon=True)
     sink_end, sink_child_end = ctx.Pipe()
     sink = ctx.Process(target=serve_sink, args=(sink_child_end,), daemon=True)
     seeding = time.perf_counter()
-    server.start()
     sink.start()
-    url, open_count = parent_end.recv()
+    server, parent_end, url = start_fake(ctx, args.open, None if args.no_cost else model)
     sink_port = sink_end.recv()
-    print(f"fake Dolibarr: {open_count} open quotes, seeded and serving in {time.perf_counter() - seeding:.1f} s")
-    cost = "off" if args.no_cost else str(CostModel())
+    print(f"fake Dolibarr: seeded and serving in {time.perf_counter() - seeding:.1f} s")
+    cost = "off" if args.no_cost else str(model)
     print(f"cost model: {cost}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     floor_s = math.nan
@@ -316,8 +335,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"quotes --json: {quotes_count} quotes in {quotes_s:.2f} s ({quotes_s / floor_s:.2f} × floor), "
                       f"CPU {quotes_cpu:.2f} s, max RSS {quotes_mb:.0f} MB (the whole process)")  # fmt: skip
                 inside_s, inside_count = asyncio.run(quotes_in_process(config))
-                print(f"quotes without the process start-up (in this process): {inside_count} quotes in "
-                      f"{inside_s:.2f} s ({inside_s / floor_s:.2f} × floor)")  # fmt: skip
+                print(f"quotes with every property a run reads (real Dolibarr: 1.44 × floor), in this process: "
+                      f"{inside_count} quotes in {inside_s:.2f} s ({inside_s / floor_s:.2f} × floor)")  # fmt: skip
                 if "floor" in parts:  # the floor again: the machine's load may have changed meanwhile
                     again, _, _ = asyncio.run(read_floor(url))
                     print(f"floor again: {again:.2f} s; quotes --json is {quotes_s / max(floor_s, again):.2f} × "
@@ -332,32 +351,78 @@ def main(argv: Sequence[str] | None = None) -> None:
                           f"({mass['emails']} e-mails, {mass['letters']} letters) in {mass['seconds']:.1f} s = "
                           f"{rate:.1f}/s; {mass['failed']} failed; {mass['requests']} requests")  # fmt: skip
             if "real" in parts:
-                sink_end.send("count")
-                received_before = sink_end.recv()
-                cpu_before = time.process_time()
-                profiler = cProfile.Profile() if args.profile else None
-                if profiler is not None:
-                    profiler.enable()
-                real = asyncio.run(auto_runs(config, real=True, max_per_run=100_000))["real run"]
-                if profiler is not None:
-                    profiler.disable()
-                    profiler.dump_stats(args.profile)
-                cpu = time.process_time() - cpu_before
-                sink_end.send("count")
-                received = sink_end.recv() - received_before
-                rate = real["sent"] / real["seconds"] if real["seconds"] else 0.0
-                print(f"real run: {real['sent']} follow-ups sent and recorded in {real['seconds']:.1f} s = "
-                      f"{rate:.1f}/s; {real['failed']} failed; {received} e-mails received; "
-                      f"{real['requests']} requests; CPU of this process {cpu:.1f} s "
-                      f"({cpu / max(real['sent'], 1) * 1000:.1f} ms per follow-up)")  # fmt: skip
-                for route, count in sorted(real["by_route"].items()):
-                    print(f"    {count:>6}  {route}")
+                # each mode on the first day as it was: the second one on a fresh fake, seeded the same
+                measure_real_run(config, "always", sink_end, parent_end, args.profile)
+                fresh, fresh_end, fresh_url = start_fake(ctx, args.open, None if args.no_cost else model)
+                try:
+                    (workdir / "fresh").mkdir()
+                    fresh_config = write_demo_config(workdir / "fresh", dolibarr_url=fresh_url, api_key=API_KEY,
+                                                     smtp_port=sink_port)  # fmt: skip
+                    measure_real_run(fresh_config, "when_stale", sink_end, fresh_end, args.profile)
+                finally:
+                    fresh_end.send("stop")
+                    fresh.join(timeout=10)
     finally:
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         parent_end.send("stop")
         sink_end.send("stop")
         server.join(timeout=10)
         sink.join(timeout=10)
+
+
+# Issue 28, measured on a real Dolibarr 20.0.0 (10,006 open quotes, first day): the dry run at
+# 0.76–0.99 × the floor; a real run of 200 follow-ups that rebuilt each quote's PDF: 800 requests,
+# 40 s of Dolibarr's time.
+REAL_DRY_RATIO = (0.76, 0.99)
+REAL_RUN_REQUESTS = 800
+REAL_RUN_SERVER_SECONDS = 40.0
+
+
+def server_costs(fake_end: Connection) -> dict[str, Any]:
+    fake_end.send("costs")
+    costs: dict[str, Any] | None = fake_end.recv()
+    return costs or {"server_seconds": 0.0, "requests": 0, "seconds_by_kind": {}, "requests_by_kind": {}}
+
+
+def measure_real_run(config: Path, mode: str, sink_end: Connection, fake_end: Connection, profile: Path | None) -> None:
+    """A real run capped at [auto] max_per_run (200), the quote PDFs rebuilt ``always`` or ``when_stale``."""
+    sink_end.send("count")
+    received_before = sink_end.recv()
+    costs_before = server_costs(fake_end)
+    cpu_before = time.process_time()
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
+    real = asyncio.run(auto_runs(config, real=True, max_per_run=None, rebuild_pdf=mode, dry=False))["real run"]
+    if profiler is not None and profile is not None:
+        profiler.disable()
+        profiler.dump_stats(profile.with_suffix(f".{mode}.prof"))
+    cpu = time.process_time() - cpu_before
+    costs = server_costs(fake_end)
+    sink_end.send("count")
+    received = sink_end.recv() - received_before
+    sent = max(real["sent"], 1)
+    server = costs["server_seconds"] - costs_before["server_seconds"]
+    rate = real["sent"] / real["seconds"] if real["seconds"] else 0.0
+    print(f"real run, rebuild_pdf = {mode!r}: {real['sent']} follow-ups sent and recorded in "
+          f"{real['seconds']:.1f} s = {rate:.1f}/s; {real['failed']} failed; {received} e-mails received; "
+          f"{real['requests']} requests; Dolibarr server time {server:.1f} s = {server / sent * 1000:.0f} ms "
+          f"per follow-up; CPU of this process {cpu:.1f} s ({cpu / sent * 1000:.1f} ms per follow-up)")  # fmt: skip
+    if mode == "always":
+        print(f"    real Dolibarr (issue 28), 200 sent: {REAL_RUN_REQUESTS} requests, {REAL_RUN_SERVER_SECONDS:.0f} s "
+              f"of server time; here, scaled to 200: {real['requests'] / sent * 200:.0f} requests "
+              f"({real['requests'] / sent * 200 / REAL_RUN_REQUESTS:.2f} × real), {server / sent * 200:.1f} s "
+              f"({server / sent * 200 / REAL_RUN_SERVER_SECONDS:.2f} × real)")  # fmt: skip
+    before_seconds, before_requests = costs_before["seconds_by_kind"], costs_before["requests_by_kind"]
+    spent = {kind: seconds - before_seconds.get(kind, 0.0) for kind, seconds in costs["seconds_by_kind"].items()}
+    own = sum(seconds for kind, seconds in spent.items() if kind in CostModel().kinds)
+    print(f"    of which the follow-ups' own requests (one object each): {own / sent * 1000:.0f} ms per follow-up; "
+          f"the run's list reads: {(server - own):.1f} s")  # fmt: skip
+    for kind in sorted(spent, key=lambda k: -spent[k]):
+        count = costs["requests_by_kind"].get(kind, 0) - before_requests.get(kind, 0)
+        if count:
+            print(f"    {count:>6}  {kind:<32} {spent[kind]:6.1f} s server time "
+                  f"({spent[kind] / sent * 1000:5.1f} ms per follow-up)")  # fmt: skip
 
 
 def measure_dry_runs(config: Path, floor_s: float) -> None:
@@ -374,6 +439,9 @@ def measure_dry_runs(config: Path, floor_s: float) -> None:
           f"({dry['seconds'] / floor_s:.2f} × floor), "
           f"{dry['requests']} requests (bound without the constant: {bound}); "
           f"{window} quotes in the window, {dry['due']} due, {dry['deferred']} deferred")  # fmt: skip
+    low, high = REAL_DRY_RATIO
+    print(f"    real Dolibarr (issue 28): {low:.2f}–{high:.2f} × floor; here {dry['seconds'] / floor_s:.2f} × "
+          f"({dry['seconds'] / floor_s / ((low + high) / 2):.2f} × the middle of the real range)")  # fmt: skip
     for route, count in sorted(dry["by_route"].items()):
         print(f"    {count:>6}  {route}")
 

@@ -12,7 +12,11 @@ whole list): the bench memoizes the fake's filter-and-sort per query (the data d
 while the report reads it) so that the wall time is not the fake's. Request counts are unchanged.
 Memory: the growth of the process's peak RSS while the report runs (the fake's answers included).
 
-Run: .venv/bin/python bench/report.py [--sizes 1000 10000] [--latency 0.0]
+With ``--web``: the page « Efficacité des relances » over the same data, the fake charging what a real
+Dolibarr 20 does (``CostModel``): seconds to the page's first answer, then to its figures
+(``/report/figures``, which the page's script asks for when they were not ready in time).
+
+Run: .venv/bin/python bench/report.py [--sizes 1000 10000] [--latency 0.0] [--web]
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from dolirelance.domain import Channel
 from dolirelance.history import CODE_BY_CHANNEL, CODE_TODO, compose_note
 from dolirelance.service import open_runtime
 from dolirelance.service.report import effectiveness_report
-from dolirelance.testing import FakeDolibarr, create_app, fake_dolibarr, load_sample_data
+from dolirelance.testing import CostModel, FakeDolibarr, create_app, fake_dolibarr, load_sample_data
 
 TODAY = date(2026, 11, 28)
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
@@ -128,11 +132,53 @@ async def measure(n: int, latency: float, workdir: Path) -> dict[str, object]:
     return results
 
 
+def measure_web(n: int, workdir: Path) -> dict[str, object]:
+    """The report page over N quotes and ~2·N follow-ups, the fake costing like a real Dolibarr."""
+    from starlette.testclient import TestClient
+
+    from dolirelance.web import create_web_app
+
+    fake = FakeDolibarr(timezone="Europe/Paris", now=lambda: NOW)
+    followups = seed(fake, n, random.Random(n))
+    fake.cost = CostModel.free()  # a real server's caches are warm: so are the fake's (its list memo)
+    config = write_demo_config(workdir, dolibarr_url="http://dolibarr.test/api/index.php",
+                               api_key="demo-sales-key", smtp_port=25)  # fmt: skip
+    app = create_web_app(load_config(config), dolibarr_transport=httpx.ASGITransport(app=create_app(fake)),
+                         now=lambda: NOW)  # fmt: skip
+    with TestClient(app) as client:
+        token = client.get("/login").text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        client.post("/login", data={"login": "jdupont", "password": "relance", "csrf": token})
+        client.get("/report.json?from=2026-11-01")  # warm the fake's caches on another period
+        fake.cost = CostModel()
+        fake.reset_requests()
+        started = time.perf_counter()
+        page = client.get("/report")
+        first = time.perf_counter() - started
+        later = "data-figures-url" in page.text
+        figures = client.get("/report/figures") if later else page
+        ready = time.perf_counter() - started
+        costs = fake._costs.summary() if fake._costs is not None else {"server_seconds": 0.0}
+    return {"n": len(fake.proposals), "followups": followups, "events": len(fake.events), "first": first,
+            "later": later, "ready": ready, "status": (page.status_code, figures.status_code),
+            "requests": len(fake.requests), "server": costs["server_seconds"]}  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--web", action="store_true", help="the web page, the fake costing like a real Dolibarr")
     args = parser.parse_args(argv)
+    if args.web:
+        print(f"cost model: {CostModel()}")
+        for n in args.sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                r = measure_web(n, Path(tmp))
+            print(f"{r['n']} quotes, {r['followups']} follow-ups ({r['events']} events): first answer of the "
+                  f"report page {r['first']:.2f} s (figures {'after it' if r['later'] else 'in it'}), figures "
+                  f"ready after {r['ready']:.1f} s; HTTP {r['status']}; {r['requests']} requests to Dolibarr, "
+                  f"{r['server']:.1f} s of its time")  # fmt: skip
+        return
     memoize_fake_filters()
     print(f"latency {args.latency * 1000:.0f} ms per request, page size 100, max_concurrency 4")
     print(f"{'quotes':>7} {'follow-ups':>10} {'events':>7} {'requests':>8} {'bound':>6} {'/proposals':>10} "

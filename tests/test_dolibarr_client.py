@@ -458,7 +458,8 @@ async def test_list_quotes_query(mock: respx.MockRouter, client: DolibarrClient)
     )
     assert params["properties"] == (
         "id,ref,socid,status,date,datep,fin_validite,total_ht,total_tva,total_ttc,multicurrency_code,"
-        "ref_client,array_options,last_main_doc,user_author_id,note_public,contacts_ids"
+        "ref_client,array_options,last_main_doc,user_author_id,note_public,contacts_ids,"
+        "date_modification,date_validation"  # when the quote last changed: is its PDF older?
     )
     assert (params["sortfield"], params["sortorder"], params["limit"], params["page"]) == (
         "t.rowid",
@@ -728,6 +729,31 @@ async def test_documents(mock: respx.MockRouter, client: DolibarrClient) -> None
         "fileencoding": "base64",
         "overwriteifexists": 0,
     }
+
+
+async def test_a_download_cut_short_is_an_error_not_a_smaller_pdf(
+    mock: respx.MockRouter, client: DolibarrClient
+) -> None:
+    """Fewer bytes than the ``filesize`` Dolibarr announces: refused, never attached as the quote's PDF."""
+    pdf = b"%PDF-1.7 test"
+    answer = {"filename": "PR2611-0001.pdf", "filesize": len(pdf) + 100, "content": base64.b64encode(pdf).decode()}
+    mock.get("/documents/download").respond(200, json=answer)
+    with pytest.raises(DolibarrResponseError, match="came with 13 bytes where Dolibarr says it has 113"):
+        await client.download_document("PR2611-0001/PR2611-0001.pdf")
+
+
+async def test_the_file_list_gives_each_files_md5_when_indexed(
+    mock: respx.MockRouter, client: DolibarrClient
+) -> None:
+    """The file index's ``label`` (an MD5 of the content) is kept; a file outside the index has none."""
+    entry = {"name": "PR2611-0001.pdf", "level1name": "PR2611-0001", "relativename": "PR2611-0001.pdf",
+             "date": 1795828819, "size": 8900, "label": "14D9ADE8099C8C77ABACEC94F18316CE"}  # fmt: skip
+    outside_index = {**entry, "name": "plan.pdf", "relativename": "plan.pdf", "label": None}
+    mock.get("/documents").respond(200, json=[entry, outside_index])
+    indexed, outside = await client.list_documents(sample_quote())
+    assert (indexed.size, indexed.md5) == (8900, "14d9ade8099c8c77abacec94f18316ce")
+    assert indexed.modified is not None and int(indexed.modified.timestamp()) == 1795828819
+    assert outside.md5 is None
 
 
 async def test_extrafields(mock: respx.MockRouter, client: DolibarrClient) -> None:

@@ -59,3 +59,36 @@ def test_cost_model_refuses_impossible_figures() -> None:
         CostModel(workers=0)
     with pytest.raises(ValueError):
         CostModel(per_row=-1)
+
+
+async def test_requests_on_one_object_are_charged_by_kind(sample_data: SampleData, fake_dolibarr: FakeDolibarr) -> None:
+    """builddoc costs what its kind costs, a proposal read its own; server time is counted by kind."""
+    kinds = {"PUT /documents/builddoc": 0.004, "GET /proposals/{id}": 0.002}
+    fake_dolibarr.cost = CostModel(per_request=0.001, per_row=0.0, per_property=0.0, kinds=kinds)
+    quote_id = sample_data.quotes["about_to_expire"]
+    ref = fake_dolibarr.proposals[quote_id].ref
+    async with client_for(fake_dolibarr) as client:
+        body = {"modulepart": "propal", "original_file": f"{ref}/{ref}.pdf"}
+        built = await client.put("/documents/builddoc", json=body)
+        read = await client.get(f"/proposals/{quote_id}")
+    assert (built.status_code, read.status_code) == (200, 200)
+    assert fake_dolibarr._costs is not None
+    summary = fake_dolibarr._costs.summary()
+    assert summary["requests_by_kind"] == {"PUT /documents/builddoc": 1, "GET /proposals/{id}": 1}
+    assert summary["seconds_by_kind"]["PUT /documents/builddoc"] == pytest.approx(0.005)
+    assert summary["seconds_by_kind"]["GET /proposals/{id}"] == pytest.approx(0.003)
+    assert summary["server_seconds"] == pytest.approx(0.008)
+
+
+async def test_a_list_row_costs_more_with_more_properties(sample_data: SampleData, fake_dolibarr: FakeDolibarr) -> None:
+    """Five whole proposals cost more than the same five ids: per row, plus per property kept."""
+    fake_dolibarr.cost = CostModel(per_request=0.0, per_row=0.0001, per_property=0.00001, kinds={})
+    async with client_for(fake_dolibarr) as client:
+        await client.get("/proposals", params={"limit": 5, "properties": "id"})
+        assert fake_dolibarr._costs is not None
+        ids_only = fake_dolibarr._costs.server_seconds
+        full = (await client.get("/proposals", params={"limit": 5})).json()
+    whole = fake_dolibarr._costs.server_seconds - ids_only
+    assert ids_only == pytest.approx(5 * (0.0001 + 0.00001))
+    assert whole == pytest.approx(5 * 0.0001 + sum(len(item) for item in full) * 0.00001)
+    assert whole > 5 * ids_only

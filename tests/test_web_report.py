@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -74,6 +75,8 @@ async def client(
     settings = web_settings(tmp_path, dolibarr_url=FAKE_URL, smtp_port=25)
     app = create_web_app(settings, dolibarr_transport=httpx.ASGITransport(app=create_app(fake_dolibarr)),
                          now=lambda: SAMPLE_NOW)
+    # the page waits for its figures however slow the machine (the default gives up after 1.5 s)
+    app.state.report_first_answer_seconds = None
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar.test") as http:
         page = await http.get("/login")
         await http.post("/login", data={"csrf": csrf_of(page.text), "login": "jdupont", "password": "relance",
@@ -149,3 +152,37 @@ async def test_bad_dates_and_a_reversed_period_are_explained(client: httpx.Async
     reversed_period = await client.get("/report?from=2026-11-01&to=2026-10-01")
     assert reversed_period.status_code == 400
     assert "before it starts" in reversed_period.text
+
+
+async def test_the_page_answers_before_a_slow_reading_and_its_figures_follow(
+    client: httpx.AsyncClient, fake_dolibarr: FakeDolibarr
+) -> None:
+    """Dolibarr slow to list the events: the page answers with its filters, then /report/figures gives the
+    same tables once read; the reading the page started is the one the figures and charts use."""
+    client_app = client._transport.app  # type: ignore[attr-defined]
+    client_app.state.report_first_answer_seconds = 0  # the first answer does not wait at all
+    fake_dolibarr.hang_next(1, 60, path_prefix="/agendaevents", method="GET")
+    fake_dolibarr.reset_requests()
+    page = await client.get("/report?from=2026-09-01&to=2026-11-30")
+    assert page.status_code == 200
+    assert 'data-figures-url="/report/figures?from=2026-09-01&amp;to=2026-11-30"' in page.text
+    assert "Calcul des chiffres en cours" in page.text and tables_of(page.text) == {}
+    assert 'href="/report?from=2026-09-01&amp;to=2026-11-30&amp;wait=1"' in page.text  # without JavaScript
+    for _ in range(10_000):  # the reading goes on after the answer (same event loop, no clock involved)
+        if fake_dolibarr.hanging:
+            break
+        await asyncio.sleep(0)
+    assert fake_dolibarr.hanging == 1
+    fake_dolibarr.release_hangs()
+    figures = await client.get("/report/figures?from=2026-09-01&to=2026-11-30")
+    assert figures.status_code == 200 and not figures.text.lstrip().startswith("<!DOCTYPE")
+    waited = await client.get("/report?from=2026-09-01&to=2026-11-30")  # read now: the page shows them
+    assert tables_of(figures.text) == tables_of(waited.text) != {}
+    assert (await client.get("/report/charts/funnel.svg?from=2026-09-01&to=2026-11-30")).status_code == 200
+    assert fake_dolibarr.requests_by_path()["GET /agendaevents"] == 1  # one reading for all of them
+
+
+async def test_figures_of_a_bad_period_say_what_is_wrong(client: httpx.AsyncClient) -> None:
+    """The figures asked alone for an end before the start: the same message as the page, status 400."""
+    answer = await client.get("/report/figures?from=2026-11-01&to=2026-10-01")
+    assert answer.status_code == 400 and "before it starts" in answer.text

@@ -293,7 +293,7 @@ def quotes(
                 flt = QuoteFilter(customer_ids=customer_ids, end_of_validity_before=rt.today() if expired else None)
                 if as_json:
                     out.file.write("[")
-                async for rows in service.iter_quote_rows(rt, flt, sales_rep=sales_rep):
+                async for rows in service.iter_quote_rows(rt, flt, sales_rep=sales_rep, shown_only=True):
                     if as_json:
                         items = (json.dumps(_quote_json(row, tz), ensure_ascii=False) for row in rows)
                         out.file.write(("," if count else "") + "\n" + ",\n".join(items))
@@ -440,7 +440,7 @@ def preview(
             html_path = email.with_suffix(".html")
             service.write_atomically(html_path, html.encode("utf-8"))
             out.print(f"its HTML part, to open in a browser: {text(html_path)}")
-    out.print(f"attachments: {text(', '.join(prepared.attachment_names))}")
+    out.print(f"attachments: {text(prepared.attachments_text)}")
     if prepared.quote.opt_out:
         out.print(f"{text(prepared.quote.ref)} is opt-out: automatic runs skip it (a manual follow-up still goes out)")
 
@@ -904,7 +904,7 @@ def explain_cmd(
         out.print("\n[bold]E-mail that would go out:[/]")
         email = prepared.email
         out.print(text(f"From: {email['From']}\nTo: {email['To']}\nSubject: {email['Subject']}"))
-        out.print(f"Attachments: {text(', '.join(prepared.attachment_names))}\n")
+        out.print(f"Attachments: {text(prepared.attachments_text)}\n")
         out.print(text(prepared.rendered.email_text))
 
 

@@ -249,6 +249,9 @@ class SmtpSettings(_Section):
 
 class FollowupSettings(_Section):
     attach_other_pdfs: bool = False
+    # "when_stale": attach the quote's PDF as it is in Dolibarr, rebuilt only when missing or older than
+    # the quote's last change (as Dolibarr does when a quote is sent from its card); "always": rebuild it.
+    rebuild_pdf: Literal["when_stale", "always"] = "when_stale"
     next_delay: DayOffset = 15
     opt_out_field: str = Field("norelance", pattern=r"^[a-z0-9_]{1,64}$")
     default_language: str = "fr"

@@ -86,6 +86,9 @@ class Quote:
     author_id: int | None = None
     note_public: str = ""
     signed_on: date | None = None  # Dolibarr's date_signature (read only where asked for)
+    # The quote's last change in Dolibarr (``date_modification``, else its validation): a main PDF
+    # older than that may not show the quote as it is now.
+    changed_at: datetime | None = None
     # Filled only when the quote was read one by one with its contacts.
     contacts: tuple[QuoteContact, ...] = ()
     # Ids of every external contact linked to the quote, any role: what a list says (``contacts_ids``).
@@ -270,6 +273,7 @@ class Document:
     size: int
     modified: datetime | None
     origin: str = ""  # "generated", "uploaded", "api", ""
+    md5: str | None = None  # of the content, from Dolibarr's file index (its ``label``) when it has one
 
     @property
     def is_pdf(self) -> bool:

@@ -20,7 +20,7 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from email.contentmanager import ContentManager, raw_data_manager
 from email.generator import BytesGenerator
@@ -160,8 +160,12 @@ def build_email(
     message_id: str | None = None,
     reply_to: ReplyToMode = "sales_person",
     replies_mailbox: str | None = None,
+    descriptions: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """The follow-up e-mail: text (and HTML) body and exactly the PDFs given.
+
+    ``descriptions``: by file name, what an attachment is (its ``Content-Description``, RFC 2045),
+    « PDF du devis du 28/11/2026 ».
 
     ``now`` (from the injected clock) dates it; ``automatic`` marks it ``Auto-Submitted: auto-generated``
     (RFC 3834), so that vacation responders do not answer it; people's follow-ups are not marked.
@@ -209,6 +213,9 @@ def build_email(
             filename=_one_line(filename) or "document.pdf",
             content_manager=_CONTENT,
         )
+        description = (descriptions or {}).get(filename)
+        if description:
+            list(message.iter_attachments())[-1]["Content-Description"] = _one_line(description)
     # last: building the body moves or drops the Content-* headers set before it
     message["Content-Language"] = rendered.lang
     for part in message.walk():

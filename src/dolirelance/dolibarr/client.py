@@ -65,9 +65,22 @@ DEFAULT_TIMEZONE = "Europe/Paris"
 # Only what Quote needs: without `properties` every proposal comes with all its lines (~12 KB each).
 QUOTE_PROPERTIES = (
     "id,ref,socid,status,date,datep,fin_validite,total_ht,total_tva,total_ttc,multicurrency_code,"
-    "ref_client,array_options,last_main_doc,user_author_id,note_public,contacts_ids"
+    "ref_client,array_options,last_main_doc,user_author_id,note_public,contacts_ids,date_modification,date_validation"
 )
-REPORT_QUOTE_PROPERTIES = QUOTE_PROPERTIES + ",date_signature"
+# A real server charges a list row a little per property it keeps (testing/cost.py): lists that only
+# show a few read only those. Servers before 20 ignore `properties` and send whole objects (same answers).
+# The report: status, amount, issue, end and signature days.
+REPORT_QUOTE_PROPERTIES = "id,ref,socid,status,date,datep,fin_validite,total_ht,multicurrency_code,date_signature"
+# What the quotes overview (`quotes`) shows: ref, customer, amounts, end of validity, opt-out; the author
+# stands in for the sales rep where Dolibarr cannot list representatives.
+OVERVIEW_QUOTE_PROPERTIES = (
+    "id,ref,socid,status,fin_validite,total_ht,total_ttc,multicurrency_code,array_options,user_author_id"
+)
+# Only what AgendaEvent needs (an event row has ~80 properties); `note`/`percent` are older names.
+EVENT_PROPERTIES = (
+    "id,code,type_code,label,note_private,note,datep,datef,percentage,percent,userownerid,socid,elementtype,"
+    "elementid,fk_element,socpeopleassigned,email_to,email_subject,email_msgid"
+)
 # Only what Customer and Contact need, for the bulk reads (a real server still loads each object).
 CUSTOMER_PROPERTIES = "id,name,email,address,zip,town,country_code,code_client,phone,default_lang,date_modification"
 CONTACT_PROPERTIES = (
@@ -289,8 +302,11 @@ class DolibarrClient:
         quotes = {quote.id: quote for quote in found}
         return [quotes[key] for key in sorted(quotes)]
 
-    async def iter_quotes(self, flt: QuoteFilter) -> AsyncIterator[list[Quote]]:
+    async def iter_quotes(self, flt: QuoteFilter, *, overview: bool = False) -> AsyncIterator[list[Quote]]:
         """The quotes of :meth:`list_quotes`, a page at a time, so that callers keep one page in memory.
+
+        ``overview``: only what a list of quotes shows (``OVERVIEW_QUOTE_PROPERTIES``): no note, no
+        contacts, no PDF path; such quotes are for showing, not for following up.
 
         Pages of at least ``STREAM_PAGE_SIZE`` quotes (a real server's cost is per quote, the
         request's own cost is paid once per page), read ahead with ``max_concurrency - 1`` requests
@@ -310,7 +326,8 @@ class DolibarrClient:
         timezone = asyncio.ensure_future(self.server_timezone())
         opt_out_field = flt.opt_out_field or self._opt_out_field
         route = "GET /proposals"
-        params = _with_filter({"properties": QUOTE_PROPERTIES}, _all(self._quote_criteria(flt)))
+        properties = OVERVIEW_QUOTE_PROPERTIES if overview else QUOTE_PROPERTIES
+        params = _with_filter({"properties": properties}, _all(self._quote_criteria(flt)))
         seen: set[int] = set()
         size = max(self._page_size, STREAM_PAGE_SIZE)
         pages = self._stream("proposals", route, params, sortfield="t.rowid", empty_on_404=True, size=size)
@@ -788,7 +805,9 @@ class DolibarrClient:
                 self._paged(
                     "agendaevents",
                     route,
-                    _with_filter({}, _all(common + ([chunk] if chunk is not None else []))),
+                    _with_filter(
+                        {"properties": EVENT_PROPERTIES}, _all(common + ([chunk] if chunk is not None else []))
+                    ),
                     sortfield="t.id",
                     empty_on_404=True,
                 )
@@ -1431,11 +1450,18 @@ def _likely_right(call: _Call) -> str:
 def _file_content(answer: Any, route: str) -> bytes:
     payload = wire.parse(wire.WireFile, answer, route)
     try:
-        return base64.b64decode(payload.content, validate=False)
+        content = base64.b64decode(payload.content, validate=False)
     except (binascii.Error, ValueError):
         raise DolibarrResponseError(
             f"unexpected answer from Dolibarr on {route}: content is not base64"
         ) from None
+    if payload.filesize is not None and payload.filesize != len(content):
+        raise DolibarrResponseError(
+            f"unexpected answer from Dolibarr on {route}: {payload.filename or 'the file'} came with "
+            f"{len(content)} bytes where Dolibarr says it has {payload.filesize}",
+            remedy="try again; if it persists, check the web server's limits (memory, output size)",
+        )
+    return content
 
 
 def _ms(started: float) -> float:

@@ -283,6 +283,8 @@ class WireQuote(WireModel):
     user_author_id: OptId = Field(None, validation_alias=AliasChoices("user_author_id", "user_author"))
     note_public: Text = ""
     date_signature: Epoch = None
+    date_modification: Epoch = Field(None, validation_alias=AliasChoices("date_modification", "tms"))
+    date_validation: Epoch = None
     # null, bare ids (the default: no type, skipped) or rows (with contact_list=0)
     contacts_ids: list[WireQuoteContact | WireInt] | None = None
     # Dolibarr 22+: the users linked to the quote (SALESREPFOLL...), in the same forms
@@ -330,11 +332,13 @@ class WireQuote(WireModel):
             author_id=self.user_author_id,
             note_public=html_to_text(self.note_public),
             signed_on=epoch_to_date(self.date_signature, tz),
+            changed_at=epoch_to_datetime(self.date_modification or self.date_validation, tz),
             contacts=tuple(contacts),
             contact_ids=self.contact_ids(),
         )
 
 
+_MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -568,6 +572,7 @@ class WireDocument(WireModel):
     size: WireInt = 0
     date: Epoch = None
     gen_or_uploaded: Text = ""
+    label: OptText = None  # the file index's md5 of the content (files.lib.php: "hash of file content")
 
     def file_name(self) -> str:
         return self.filename or self.relativename.rsplit("/", 1)[-1] or self.name
@@ -591,6 +596,7 @@ class WireDocument(WireModel):
             size=self.size,
             modified=epoch_to_datetime(self.date, tz),
             origin=self.gen_or_uploaded,
+            md5=self.label.lower() if self.label and _MD5.fullmatch(self.label) else None,
         )
 
 
@@ -606,6 +612,7 @@ class WireFile(WireModel):
     filename: Text = ""
     content: str
     encoding: Text = "base64"
+    filesize: OptInt = None  # PHP's filesize() of the file on the server
 
 
 class WireExtraField(WireModel):

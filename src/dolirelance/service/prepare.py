@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from dolirelance.dolibarr.wire import safe_file_name
 from dolirelance.domain import (
     Channel,
     Customer,
+    Document,
     Quote,
     QuoteContact,
     Recipient,
@@ -72,6 +74,8 @@ class PreparedFollowUp:
     letter_pdf: bytes | None
     letter_file_name: str | None
     automatic_step: int | None = None
+    # What the quote's own PDF is, for previews: « PDF du devis du 28/11/2026 » ("" when none is attached).
+    quote_pdf_description: str = ""
 
     @property
     def message_id(self) -> str | None:
@@ -80,6 +84,14 @@ class PreparedFollowUp:
     @property
     def recipients_text(self) -> str:
         return ", ".join(r.email for r in self.recipients)
+
+    @property
+    def attachments_text(self) -> str:
+        """``PR2611-0001.pdf (PDF du devis du 28/11/2026), plan.pdf``: the quote's own PDF first, named."""
+        names = list(self.attachment_names)
+        if names and self.quote_pdf_description:
+            names[0] = f"{names[0]} ({self.quote_pdf_description})"
+        return ", ".join(names)
 
 
 def ensure_open(quote: Quote, customer: Customer | None = None) -> None:
@@ -136,26 +148,108 @@ async def sales_rep_of(rt: Runtime, quote: Quote, fallback: User) -> User:
     return fallback
 
 
-async def quote_pdfs(rt: Runtime, quote: Quote) -> list[tuple[str, bytes]]:
-    """The quote's main PDF (built with builddoc when missing) and, when configured, its other PDFs."""
-    files: list[tuple[str, bytes]] = []
-    main_name = f"{quote.ref}.pdf"
-    main: bytes | None = None
-    if quote.main_document:
-        try:
-            main = await rt.dolibarr.download_document(quote.main_document)
-            main_name = quote.main_document.rsplit("/", 1)[-1]
-        except DolibarrNotFound:
-            main = None
-    if main is None:
-        main = await rt.dolibarr.build_document(quote)
-    files.append((main_name, main))
+# A main PDF written this long before the quote's last change was made by that change: Dolibarr writes
+# the file, then records its path on the quote, which stamps the quote's modification date.
+SAME_CHANGE = timedelta(seconds=2)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotePdf:
+    """The quote's main PDF as attached: the file Dolibarr had, or one rebuilt for this follow-up."""
+
+    name: str
+    content: bytes
+    made_on: date  # the file's day in Dolibarr (today when rebuilt)
+    rebuilt: bool
+
+    def description(self, lang: str) -> str:
+        """« PDF du devis du 28/11/2026 »: what previews and the e-mail's attachment call it."""
+        if lang.lower().startswith("en"):
+            return f"Quote PDF of {self.made_on.isoformat()}"
+        return f"PDF du devis du {self.made_on.strftime('%d/%m/%Y')}"
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteAttachments:
+    main: QuotePdf
+    others: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def files(self) -> list[tuple[str, bytes]]:
+        return [(self.main.name, self.main.content), *self.others]
+
+
+def main_document(quote: Quote, documents: Sequence[Document]) -> Document | None:
+    """The quote's main document among its files: ``last_main_doc``, else ``REF/REF.pdf``."""
+    wanted = quote.main_document or f"{quote.ref}/{quote.ref}.pdf"
+    for document in documents:
+        if document.relative_path == wanted:
+            return document
+    fallback = f"{quote.ref}.pdf"
+    return next((d for d in documents if d.name == fallback and not quote.main_document), None)
+
+
+def stale_reason(quote: Quote, document: Document | None) -> str | None:
+    """Why the quote's main document cannot be attached as it is; None when it can."""
+    if document is None:
+        return "it has no PDF in Dolibarr"
+    if document.modified is None:
+        return "Dolibarr does not say when its PDF was made"
+    if quote.changed_at is not None and document.modified < quote.changed_at - SAME_CHANGE:
+        return (
+            f"its PDF ({document.modified.isoformat(timespec='seconds')}) is older than its last change "
+            f"({quote.changed_at.isoformat(timespec='seconds')})"
+        )
+    return None
+
+
+def content_mismatch(document: Document, content: bytes) -> str | None:
+    """What differs between the downloaded bytes and what Dolibarr's file list said of them."""
+    if len(content) != document.size:
+        return f"{len(content)} bytes downloaded where the file list says {document.size}"
+    if document.md5 is not None and hashlib.md5(content, usedforsecurity=False).hexdigest() != document.md5:
+        return "the downloaded bytes do not match the MD5 of Dolibarr's file index"
+    return None
+
+
+async def main_quote_pdf(rt: Runtime, quote: Quote, documents: Sequence[Document] | None) -> QuotePdf:
+    """The PDF Dolibarr would attach (``rebuild_pdf = "when_stale"``), else one built now.
+
+    ``documents``: the quote's files when already listed (None: listed here when needed).
+    """
+    name = quote.main_document.rsplit("/", 1)[-1] if quote.main_document else f"{quote.ref}.pdf"
+    if rt.settings.followup.rebuild_pdf == "when_stale":
+        if documents is None:
+            documents = await rt.dolibarr.list_documents(quote)
+        found = main_document(quote, documents)
+        reason = stale_reason(quote, found)
+        if found is not None and found.modified is not None and reason is None:
+            try:
+                content = await rt.dolibarr.download_document(found.relative_path)
+            except DolibarrNotFound:
+                reason = "its PDF was removed while being read"
+            else:
+                reason = content_mismatch(found, content)
+                if reason is None:
+                    return QuotePdf(found.name, content, found.modified.astimezone(rt.tz).date(), rebuilt=False)
+                log.warning("%s: rebuilding its PDF: %s", quote.ref, reason)
+        log.info("%s: building its PDF: %s", quote.ref, reason)
+    content = await rt.dolibarr.build_document(quote)
+    return QuotePdf(name, content, rt.today(), rebuilt=True)
+
+
+async def quote_pdfs(rt: Runtime, quote: Quote) -> QuoteAttachments:
+    """The quote's main PDF (see :func:`main_quote_pdf`) and, when configured, its other PDFs."""
+    documents: list[Document] | None = None
     if rt.settings.followup.attach_other_pdfs:
-        for document in await rt.dolibarr.list_documents(quote):
-            if not document.is_pdf or document.name == main_name or document.name.startswith("relance-"):
-                continue
-            files.append((document.name, await rt.dolibarr.download_document(document.relative_path)))
-    return files
+        documents = await rt.dolibarr.list_documents(quote)
+    main = await main_quote_pdf(rt, quote, documents)
+    others: list[tuple[str, bytes]] = []
+    for document in documents or ():
+        if not document.is_pdf or document.name == main.name or document.name.startswith("relance-"):
+            continue
+        others.append((document.name, await rt.dolibarr.download_document(document.relative_path)))
+    return QuoteAttachments(main, tuple(others))
 
 
 def letter_file_name(quote: Quote, today: date, key: str) -> str:
@@ -286,6 +380,7 @@ async def prepare_followup(
     )
     rendered = rt.renderer.render(model_name, ctx)
     attachments = await quote_pdfs(rt, quote)
+    pdf_description = attachments.main.description(rendered.lang)
     the_key = key or manual_key()
     email: EmailMessage | None = None
     letter_pdf: bytes | None = None
@@ -296,16 +391,17 @@ async def prepare_followup(
             sender_user=sender,
             recipients=recipients,
             rendered=rendered,
-            attachments=attachments,
+            attachments=attachments.files,
             now=rt.now(),
             automatic=automatic_step is not None,
             reply_to=rt.settings.reply_to_mode,
             replies_mailbox=rt.settings.replies_address,
+            descriptions={attachments.main.name: pdf_description},
         )
     else:
         composer = LetterComposer(rt.settings, company, pages=rt.letter_pages)
         # PDF work off the event loop (daemon, web)
-        letter_pdf = await asyncio.to_thread(composer.compose, ctx, rendered, attachments=attachments)
+        letter_pdf = await asyncio.to_thread(composer.compose, ctx, rendered, attachments=attachments.files)
         file_name = letter_file_name(quote, today, the_key)
     return PreparedFollowUp(
         key=the_key,
@@ -324,9 +420,10 @@ async def prepare_followup(
         history=history,
         rendered=rendered,
         recipients=recipients,
-        attachment_names=tuple(name for name, _ in attachments),
+        attachment_names=tuple(name for name, _ in attachments.files),
         email=email,
         letter_pdf=letter_pdf,
         letter_file_name=file_name,
         automatic_step=automatic_step,
+        quote_pdf_description=pdf_description,
     )

@@ -116,8 +116,12 @@ async def iter_quote_rows(
     *,
     sales_rep: str | None = None,
     due_only: bool = False,
+    shown_only: bool = False,
 ) -> AsyncIterator[list[QuoteRow]]:
     """:func:`quotes_overview` a page at a time: only one page of quotes and its history held at once.
+
+    ``shown_only``: read of each quote only what a list shows (cheaper for Dolibarr); such rows are
+    for showing (``quotes``), not for following up.
 
     Per page of quotes: one events request on those quotes, and one thirdparties request for the
     customers not seen yet (customers are few and kept).
@@ -125,7 +129,7 @@ async def iter_quote_rows(
     customers: dict[int, Customer] = {}
     selection = await SalesRepSelection.of(rt, sales_rep) if sales_rep else None
     today = rt.today()
-    async for page in rt.dolibarr.iter_quotes(flt):
+    async for page in rt.dolibarr.iter_quotes(flt, overview=shown_only):
         if selection is not None:
             page = await selection.keep(page)
         if not page:

@@ -1,49 +1,107 @@
 """What a request costs a real Dolibarr, so that a benchmark on the fake predicts a real server.
 
-Measured on a real Dolibarr 20.0.0 (PHP built-in server with 4 workers, MariaDB, 2 cores, loopback,
-10,006 open proposals; ``shared/dolibarr/API.md``, "What a list costs"):
+Measured on a real Dolibarr 20.0.0 (2 cores, MariaDB, loopback, 10,006 open proposals; ``shared/dolibarr/API.md``,
+"What a list costs", and issue 28: Apache with mod_php, 8 workers):
 
 - about 10 ms per request whatever it asks (bootstrap, authentication, routing);
-- about 1 ms per object the answer holds, whatever ``properties`` says: the server loads every
-  object of a list page before it drops the fields nobody asked for;
-- at most 4 requests served at once (the PHP workers); the others wait in the listen queue;
+- a list: about 0.7 ms per object the answer holds, whatever ``properties`` says (the server loads
+  every object of a page before it drops the fields nobody asked for), plus 0.04 ms per property
+  kept: a row with all its properties (~100) costs about 6 times an id alone. Calibrated on the
+  first-day dry run, at 0.76–0.99 × the cost of reading every open quote's id once (the bench says
+  0.6–0.7); ``quotes`` with 17 properties a quote, really 1.44 × that, comes out 25 % dearer
+  (docs/automatic.md: no one per-property cost meets both);
+- requests on one object, by kind (issue 28, a real run of 200 follow-ups): ``PUT /documents/builddoc``
+  ~140 ms (the PDF is drawn again), ``POST /agendaevents`` ~15 ms, ``GET /proposals/{id}`` ~19 ms.
+  Not measured, estimated from Dolibarr's PHP (``api_documents.class.php``): ``GET /documents``
+  fetches the proposal (no contacts, no links, no 12 KB answer), lists its directory and its file
+  index: ~14 ms; ``GET /documents/download`` checks the access, reads and encodes the file: ~11 ms;
+- at most ``workers`` requests served at once (the PHP workers); the others wait in the listen queue;
 - the per-object work is CPU: with 2 cores, 4 pages read at once run about 2.5 times faster than
   one after another (10.5 s → 4.0 s), not 4 times.
 
 :class:`CostModel` charges exactly that: a request holds one of ``workers`` slots from the moment
-it is accepted to its answer, pays ``per_request`` of waiting, then ``per_row`` × rows of CPU time
-shared by ``cores``. The fake's own Python time for the request counts towards its CPU time, so
-the fake is never cheaper than the model says, and not much dearer. Writes are charged as one row.
+it is accepted to its answer, pays ``per_request`` of waiting, then its CPU time (by kind, else by
+rows and properties) shared by ``cores``. The fake's own Python time for the request counts towards
+its CPU time, so the fake is never cheaper than the model says, and not much dearer. Other writes
+are charged as one row. :class:`RequestCosts` adds up the server time charged, by kind of request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, TypeVar
 
-__all__ = ["CostModel", "RequestCosts"]
+__all__ = ["Charge", "CostModel", "RequestCosts"]
 
 T = TypeVar("T")
 
 # CPU time is handed out in slices so that concurrent requests share the cores (processor sharing).
 _SLICE_SECONDS = 0.02
 
+# CPU seconds of a request on one object, by route ("METHOD /template"), on top of ``per_request``.
+KIND_COSTS: Mapping[str, float] = MappingProxyType(
+    {
+        "PUT /documents/builddoc": 0.130,  # 140 ms measured
+        "POST /agendaevents": 0.005,  # 15 ms measured
+        "PUT /agendaevents/{id}": 0.005,  # a write like the create, without triggers
+        "GET /proposals/{id}": 0.009,  # 19 ms measured (contacts, links, a 12 KB answer)
+        "GET /proposals/ref/{ref}": 0.009,
+        "GET /documents": 0.004,  # estimated: the proposal fetched, a directory and an index read
+        "GET /documents/download": 0.001,  # estimated: an access check, a file read and encoded
+        "POST /documents/upload": 0.005,  # estimated: a file written and indexed
+        "PUT /proposals/{id}": 0.010,  # estimated: the row rewritten, two PROPAL_MODIFY triggers
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class CostModel:
-    """Per-request and per-row cost and the number of requests served at once (PHP workers)."""
+    """Per-request, per-row, per-property and per-kind costs, and the requests served at once."""
 
     per_request: float = 0.010
-    per_row: float = 0.001
-    workers: int = 4
+    per_row: float = 0.0007
+    per_property: float = 0.00004
+    workers: int = 8
     cores: int = 2
+    kinds: Mapping[str, float] = field(default_factory=lambda: KIND_COSTS)
 
     def __post_init__(self) -> None:
-        if self.per_request < 0 or self.per_row < 0 or self.workers < 1 or self.cores < 1:
+        costs = (self.per_request, self.per_row, self.per_property, *self.kinds.values())
+        if any(cost < 0 for cost in costs) or self.workers < 1 or self.cores < 1:
             raise ValueError("costs must be >= 0, workers and cores >= 1")
+
+    @classmethod
+    def free(cls) -> CostModel:
+        """Nothing charged (a warm-up), but the fake keeps its list caches as with a real model."""
+        return cls(per_request=0.0, per_row=0.0, per_property=0.0, kinds={})
+
+    def cpu_seconds(self, charge: Charge) -> float:
+        """The CPU time a request costs: its kind's, else its rows' and their properties'."""
+        if charge.kind in self.kinds:
+            return self.kinds[charge.kind]
+        return charge.rows * self.per_row + charge.properties * self.per_property
+
+    def __str__(self) -> str:
+        return (
+            f"{self.per_request * 1000:g} ms per request, {self.per_row * 1000:g} ms per list row + "
+            f"{self.per_property * 1000:g} ms per property, by kind: "
+            + ", ".join(f"{kind} +{cost * 1000:g} ms" for kind, cost in self.kinds.items())
+            + f"; {self.workers} workers, {self.cores} cores"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What one answer is charged for: its kind ("METHOD /template"), rows and list properties."""
+
+    kind: str = ""
+    rows: int = 0
+    properties: int = 0
 
 
 @dataclass
@@ -57,6 +115,10 @@ class RequestCosts:
     busy_workers: int = 0
     most_busy_workers: int = 0  # the most requests served at once so far
     rows_served: int = 0  # objects charged for so far
+    # Server time charged so far (waiting + CPU, not the queueing for a worker or a core), by kind.
+    server_seconds: float = 0.0
+    seconds_by_kind: dict[str, float] = field(default_factory=dict)
+    requests_by_kind: Counter[str] = field(default_factory=Counter)
 
     def _slots(self) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
@@ -66,7 +128,7 @@ class RequestCosts:
             self._cores = asyncio.Semaphore(self.model.cores)
         return self._workers, self._cores
 
-    async def serve(self, handle: Callable[[], Awaitable[T]], rows_of: Callable[[T], int]) -> T:
+    async def serve(self, handle: Callable[[], Awaitable[T]], charge_of: Callable[[T], Charge]) -> T:
         """Run ``handle`` as a real server would: in a worker slot, then wait what the model charges."""
         workers, cores = self._slots()
         async with workers:
@@ -77,9 +139,15 @@ class RequestCosts:
                 answer = await handle()
                 spent = time.perf_counter() - started
                 await asyncio.sleep(self.model.per_request)
-                rows = rows_of(answer)
-                self.rows_served += rows
-                cpu = rows * self.model.per_row - spent
+                charge = charge_of(answer)
+                self.rows_served += charge.rows
+                charged = self.model.cpu_seconds(charge)
+                self.server_seconds += self.model.per_request + charged
+                self.seconds_by_kind[charge.kind] = (
+                    self.seconds_by_kind.get(charge.kind, 0.0) + self.model.per_request + charged
+                )
+                self.requests_by_kind[charge.kind] += 1
+                cpu = charged - spent
                 while cpu > 0:
                     async with cores:
                         piece = min(cpu, _SLICE_SECONDS)
@@ -89,7 +157,20 @@ class RequestCosts:
             finally:
                 self.busy_workers -= 1
 
+    def summary(self) -> dict[str, Any]:
+        """Server time and requests so far, by kind (plain values: it crosses a process pipe)."""
+        return {
+            "server_seconds": self.server_seconds,
+            "requests": sum(self.requests_by_kind.values()),
+            "seconds_by_kind": dict(self.seconds_by_kind),
+            "requests_by_kind": dict(self.requests_by_kind),
+        }
 
-def rows_in(answer: Any) -> int:
-    """Objects a JSON answer holds: the items of a list, else one."""
-    return len(answer) if isinstance(answer, list) else 1
+
+def charge_of(kind: str, answer: Any) -> Charge:
+    """The charge of a JSON answer: the items of a list and their properties, else one object."""
+    if isinstance(answer, dict) and isinstance(answer.get("data"), list):  # pagination_data=true
+        answer = answer["data"]
+    if isinstance(answer, list):
+        return Charge(kind, len(answer), sum(len(item) for item in answer if isinstance(item, dict)))
+    return Charge(kind, 1, 0)

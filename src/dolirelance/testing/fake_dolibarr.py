@@ -9,7 +9,8 @@ strings, 404-as-empty on some lists, 304 with no body, the PUT ``fin_validite`` 
 :mod:`dolirelance.testing.fake_versions`.
 
 Cost: ``fake.cost = CostModel()`` makes every request cost what it costs a real Dolibarr 20 (per
-request, per row returned, at most 4 served at once; see :mod:`dolirelance.testing.cost`). Off by
+request, per kind of request, per row and property listed, at most 8 served at once; see
+:mod:`dolirelance.testing.cost`). Off by
 default. Fault injection for tests: ``fake.latency``, ``fake.fail_next()``, ``fake.hang_next()``, and the request
 log ``fake.requests`` / ``fake.count_requests()``.
 
@@ -46,7 +47,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dolirelance.testing import fake_versions
-from dolirelance.testing.cost import CostModel, RequestCosts, rows_in
+from dolirelance.testing.cost import Charge, CostModel, RequestCosts, charge_of
 from dolirelance.testing.fake_versions import FakeVersion
 from dolirelance.testing.pdf import ProposalPdfLine, ProposalPdfParty, render_proposal_pdf
 from dolirelance.testing.sqlfilters import (
@@ -1259,7 +1260,12 @@ class FakeDolibarr:
         stored = self._store_file(
             proposal, f"{directory}.pdf", content, "generated", user_id or self.admin_user.id
         )
-        proposal.last_main_doc = f"propale/{directory}/{directory}.pdf"
+        main_doc = f"propale/{directory}/{directory}.pdf"
+        if proposal.last_main_doc != main_doc:
+            # CommonObject::indexFile() records the path with an UPDATE, which stamps the row's tms
+            # (MariaDB's ON UPDATE CURRENT_TIMESTAMP: only when a value changes, not on a rebuild)
+            proposal.last_main_doc = main_doc
+            proposal.touch(self.now_epoch())
         proposal.row_cache = None
         return stored
 
@@ -2267,6 +2273,7 @@ class _RouteSpec:
     pattern: re.Pattern[str]
     handler: Handler
     literal: bool  # Restler answers 405 (not 404) only for literal paths served under another method
+    kind: str  # "METHOD /template": what the cost model charges by
 
 
 class _Router:
@@ -2275,7 +2282,7 @@ class _Router:
 
     def add(self, method: str, template: str, handler: Handler) -> None:
         regex = "^" + re.sub(r"\{[a-z_]+\}", r"([^/]+)", template) + "$"
-        self.routes.append(_RouteSpec(method, re.compile(regex), handler, "{" not in template))
+        self.routes.append(_RouteSpec(method, re.compile(regex), handler, "{" not in template, f"{method} {template}"))
 
     def match(self, method: str, path: str) -> tuple[_RouteSpec | None, tuple[str, ...], bool]:
         """(route, args, path_exists_with_other_method)"""
@@ -3589,6 +3596,8 @@ def _build_router(version: FakeVersion) -> _Router:
 
 
 _NO_AUTH = {"/login"}
+# An error or a 304: the request is paid for, no object is.
+_UNCHARGED = Charge("error or nothing to do")
 
 
 def create_app(fake: FakeDolibarr) -> Starlette:
@@ -3602,7 +3611,7 @@ def create_app(fake: FakeDolibarr) -> Starlette:
             fake._costs = RequestCosts(fake.cost)
         if request.method.upper() != "GET":
             fake._list_memo.clear()
-        return await fake._costs.serve(lambda: serve(request), lambda _: int(getattr(request.state, "rows", 0)))
+        return await fake._costs.serve(lambda: serve(request), lambda _: getattr(request.state, "charge", _UNCHARGED))
 
     async def serve(request: Request) -> Response:
         method = request.method.upper()
@@ -3685,7 +3694,7 @@ def create_app(fake: FakeDolibarr) -> Starlette:
         call = Call(fake, user or fake.admin_user, params, body, tuple(unquote(arg) for arg in args), method)
         try:
             result = route.handler(call)
-            request.state.rows = rows_in(result)
+            request.state.charge = charge_of(route.kind, result)
         except NotModified:
             return Response(b"", status_code=304)
         except ApiError as error:

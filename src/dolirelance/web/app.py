@@ -94,7 +94,14 @@ from dolirelance.web.email_frames import EmailFrames, frame_policy
 from dolirelance.web.forms import OneTimeForms, Replayed
 from dolirelance.web.jobs import JobBoard, MassJob
 from dolirelance.web.labels import LABELS, LANGUAGES
-from dolirelance.web.report_page import REPORT_LABELS, ReportCache, ReportQuery, number_text, percent_text
+from dolirelance.web.report_page import (
+    FIRST_ANSWER_SECONDS,
+    REPORT_LABELS,
+    ReportCache,
+    ReportQuery,
+    number_text,
+    percent_text,
+)
 from dolirelance.web.security import SESSION_COOKIE, LoginLimiter, Session, SessionStore, csrf_ok
 from dolirelance.web.selections import SelectionCache
 from dolirelance.web.sso import FIELDS as SSO_FIELDS
@@ -1283,14 +1290,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 # --------------------------------------------------------------------------- Efficacité des relances
 
 
+def _report_reading(request: Request, session: Session, query: ReportQuery) -> asyncio.Task[Report]:
+    """The report's reading from Dolibarr, started once per session and query (see ReportCache)."""
+    state = _state(request)
+
+    async def compute() -> Report:
+        async with state.runtime(session) as rt:
+            return await effectiveness_report(rt, start=query.start, end=query.end,
+                                              sales_rep=query.sales_rep or None, model=query.model or None)
+
+    cache: ReportCache = request.app.state.report_cache
+    return cache.computing(session.session_id, query, compute)
+
+
 async def _report_for(request: Request, session: Session, query: ReportQuery) -> Report:
     cache: ReportCache = request.app.state.report_cache
     found = cache.get(session.session_id, query)
     if found is None:
-        async with _state(request).runtime(session) as rt:
-            found = await effectiveness_report(rt, start=query.start, end=query.end,
-                                               sales_rep=query.sales_rep or None, model=query.model or None)
-        cache.put(session.session_id, query, found)
+        found = await asyncio.shield(_report_reading(request, session, query))
     return found
 
 
@@ -1299,19 +1316,53 @@ async def report_page(request: Request, session: Session) -> Response:
     lang = _language(request, session)
     words = REPORT_LABELS[lang]
     context: dict[str, Any] = {"r": words, "report": None, "query": ReportQuery(), "charts": list(CHARTS),
+                               "figures_url": None, "wait_url": None,
                                "models": [m.name for m in _state(request).settings.models],
                                "percent": lambda rate: percent_text(rate, lang),
                                "number": lambda value: number_text(value, lang)}
     try:
-        context["query"] = ReportQuery.parse(dict(request.query_params))
+        query = context["query"] = ReportQuery.parse(dict(request.query_params))
     except ValueError:
         return _render(request, session, "report.html", status_code=400, error=(words["bad_date"], None), **context)
-    try:
-        context["report"] = await _report_for(request, session, context["query"])
-    except DolirelanceError as exc:
-        return _render(request, session, "report.html", status_code=400, error=_error_text(exc, lang),
-                       **context)
+    # the first answer waits a moment for the figures, not for thousands of rows: they follow (app.js)
+    cache: ReportCache = request.app.state.report_cache
+    report = cache.get(session.session_id, query)
+    if report is None:
+        reading = _report_reading(request, session, query)
+        waiting = None if request.query_params.get("wait") else request.app.state.report_first_answer_seconds
+        await asyncio.wait({reading}, timeout=waiting)
+        if not reading.done():
+            qs = query.query_string()
+            context["figures_url"] = "/report/figures" + (f"?{qs}" if qs else "")
+            context["wait_url"] = "/report?" + (f"{qs}&" if qs else "") + "wait=1"
+            return _render(request, session, "report.html", **context)
+        try:
+            report = reading.result()
+        except DolirelanceError as exc:
+            return _render(request, session, "report.html", status_code=400, error=_error_text(exc, lang),
+                           **context)
+    context["report"] = report
     return _render(request, session, "report.html", **context)
+
+
+@logged_in
+async def report_figures(request: Request, session: Session) -> Response:
+    """The report's figures alone, for the page that answered before they were read."""
+    lang = _language(request, session)
+    words = REPORT_LABELS[lang]
+    context: dict[str, Any] = {"r": words, "report": None, "charts": list(CHARTS),
+                               "percent": lambda rate: percent_text(rate, lang),
+                               "number": lambda value: number_text(value, lang)}
+    try:
+        query = context["query"] = ReportQuery.parse(dict(request.query_params))
+    except ValueError:
+        raise HTTPException(400, "dates are YYYY-MM-DD") from None
+    try:
+        context["report"] = await _report_for(request, session, query)
+    except DolirelanceError as exc:
+        return _render(request, session, "report_figures.html", status_code=400, error=_error_text(exc, lang),
+                       **context)
+    return _render(request, session, "report_figures.html", **context)
 
 
 @logged_in
@@ -1446,6 +1497,7 @@ def create_web_app(
         Route("/todo", todo_page),
         Route("/report", report_page),
         Route("/report.json", report_json),
+        Route("/report/figures", report_figures),
         Route("/report/charts/{name}.{fmt}", report_chart),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -1465,6 +1517,7 @@ def create_web_app(
         sso=sso_verifier(settings.web),
     )
     app.state.report_cache = ReportCache()
+    app.state.report_first_answer_seconds = FIRST_ANSWER_SECONDS
     app.state.selections = SelectionCache()
     dolibarr_origin = "{0.scheme}://{0.netloc}".format(urlsplit(settings.dolibarr.url))
     app.add_middleware(SecurityHeaders, frame_ancestors=dolibarr_origin, always_https=settings.web.secure_cookie)

@@ -2,13 +2,19 @@
 
 The handlers live in :mod:`dolirelance.web.app` (they need its session and rendering helpers); this
 module holds what is particular to the page: its words, its query, and a small per-session cache so
-that the page and its chart images (separate requests) cost one reading of Dolibarr, not six.
+that the page, its figures and its chart images (separate requests) cost one reading of Dolibarr.
+
+The page answers at once with its filters; when the report takes longer than ``FIRST_ANSWER_SECONDS``
+to read (thousands of quotes and follow-ups), its figures come after, from ``/report/figures``, and
+the charts after them: the reading started by the page goes on and is shared, never started twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
@@ -19,6 +25,8 @@ __all__ = ["REPORT_LABELS", "ReportCache", "ReportQuery", "number_text", "percen
 
 CACHE_SECONDS = 300
 CACHE_ENTRIES = 32
+# How long the page waits for its figures before answering without them (they follow).
+FIRST_ANSWER_SECONDS = 1.5
 
 REPORT_LABELS: dict[str, dict[str, str]] = {
     "fr": {
@@ -69,6 +77,8 @@ REPORT_LABELS: dict[str, dict[str, str]] = {
         "chart_months": "Relances faites et montant signé, mois par mois",
         "chart_comparison": "Taux de signature avec et sans relance",
         "bad_date": "Date invalide (format attendu : AAAA-MM-JJ).",
+        "computing": "Calcul des chiffres en cours… ils s'afficheront ici.",
+        "show_when_ready": "Afficher les chiffres (la page attend qu'ils soient prêts)",
     },
     "en": {
         "report": "Follow-up effectiveness",
@@ -118,6 +128,8 @@ REPORT_LABELS: dict[str, dict[str, str]] = {
         "chart_months": "Follow-ups done and amount signed, month by month",
         "chart_comparison": "Signature rate with and without follow-up",
         "bad_date": "Invalid date (expected: YYYY-MM-DD).",
+        "computing": "Working out the figures… they will show here.",
+        "show_when_ready": "Show the figures (the page waits until they are ready)",
     },
 }
 
@@ -173,12 +185,38 @@ class ReportCache:
         self._seconds = seconds
         self._entries = entries
         self._items: OrderedDict[tuple[str, ReportQuery], tuple[float, Report]] = OrderedDict()
+        self._pending: dict[tuple[str, ReportQuery], asyncio.Task[Report]] = {}
 
     def get(self, session_id: str, query: ReportQuery) -> Report | None:
         found = self._items.get((session_id, query))
         if found is None or time.monotonic() - found[0] > self._seconds:
             return None
         return found[1]
+
+    def computing(
+        self, session_id: str, query: ReportQuery, compute: Callable[[], Awaitable[Report]]
+    ) -> asyncio.Task[Report]:
+        """The reading of this report in progress, started now if it is not: one per session and query.
+
+        Its result goes into the cache; awaiting it through :func:`asyncio.shield` lets a request that
+        goes away (a closed tab) leave it to the others.
+        """
+        key = (session_id, query)
+        task = self._pending.get(key)
+        if task is None:
+
+            async def read() -> Report:
+                try:
+                    report = await compute()
+                    self.put(session_id, query, report)
+                    return report
+                finally:
+                    self._pending.pop(key, None)
+
+            task = self._pending[key] = asyncio.ensure_future(read())
+            # a reading nobody waits for any more (the page gave up) keeps its error to itself
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return task
 
     def put(self, session_id: str, query: ReportQuery, report: Report) -> None:
         self._items[(session_id, query)] = (time.monotonic(), report)

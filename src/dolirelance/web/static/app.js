@@ -1,5 +1,6 @@
 // dolirelance pages: "tous / aucun" buttons, the mass page's totals, the quote picker, the progress
-// of a mass follow-up. Served as a file (no inline script) so the CSP can stay "default-src 'self'".
+// of a mass follow-up, the report's figures when they come after the page. Served as a file (no
+// inline script) so the CSP can stay "default-src 'self'".
 "use strict";
 
 document.addEventListener("DOMContentLoaded", function () {
@@ -70,5 +71,17 @@ document.addEventListener("DOMContentLoaded", function () {
         .catch(function () { window.setTimeout(poll, 2000); });
     };
     window.setTimeout(poll, 300);
+  }
+
+  // The report's figures, when the page answered before they were read: they replace the notice.
+  var figures = document.getElementById("report-figures");
+  if (figures && figures.dataset.figuresUrl) {
+    fetch(figures.dataset.figuresUrl, { credentials: "same-origin" })
+      .then(function (answer) { return answer.text(); })
+      .then(function (text) {
+        var parsed = new DOMParser().parseFromString(text, "text/html").getElementById("report-figures");
+        if (parsed) { figures.replaceWith(document.adoptNode(parsed)); }
+      })
+      .catch(function () { figures.removeAttribute("aria-busy"); });
   }
 });
