@@ -1,32 +1,7 @@
-"""The ledger: claims and outcomes of follow-ups, so nothing is ever sent twice.
-
-SQLAlchemy Core over a SQLite file (default, in the user's state directory) or PostgreSQL
-(``postgresql+psycopg://...``, shared by several replicas). Every method is one short
-transaction, and every state change is a conditional ``UPDATE ... WHERE state IN (...)`` whose
-row count says whether this process won, so SQLite and PostgreSQL give the same guarantees.
-Read-only queries take no write lock. The schema is versioned with Alembic
-(:mod:`dolirelance.migrations`) and brought up to date each time a ledger is opened.
-
-One follow-up in flight per quote: a partial unique index on ``(instance, quote_id)`` over the
-in-flight states (CLAIMED, SENDING, SENT, UNCERTAIN, RESOLVED_SENT) makes the database itself refuse
-a second claim on a quote, whatever its key, in every process and replica. Automatic steps also
-keep their per-step key (``auto:<instance>:<quote>:step<n>``), so a step done is never done again.
-
-Life of a follow-up::
-
-    claim ─► CLAIMED ─► SENDING ─► SENT ─► RECORDED
-                │           │  └─(dies, lease expires)─► UNCERTAIN ─resolve─► RESOLVED_SENT ─► RECORDED
-                │           │                                         └────► RESOLVED_NOT_SENT
-                └───────────┴─► FAILED (nothing left; a later claim may take the key over)
-
-A claim holds a lease, measured on the database's clock (PostgreSQL ``now()``, SQLite's own).
-:meth:`Ledger.recover_abandoned` turns expired SENDING rows into UNCERTAIN (a person settles them
-with :meth:`Ledger.resolve`; never re-sent by itself) and expired CLAIMED rows into FAILED.
-"""
+"""Follow-ups in the ledger: claims, leases and outcomes (see :mod:`dolirelance.ledger`)."""
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import uuid
@@ -34,38 +9,19 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
-    BigInteger,
-    Column,
     ColumnElement,
     Connection,
-    Date,
-    DateTime,
-    Dialect,
     Engine,
-    Index,
-    Integer,
     Interval,
-    MetaData,
     Row,
-    String,
-    Table,
-    Text,
-    TypeDecorator,
     and_,
     bindparam,
     create_engine,
-    event,
     func,
-    inspect,
     literal,
     or_,
     select,
@@ -80,43 +36,20 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Executable
 
 from dolirelance.errors import LedgerError
-
-APP_NAME = "dolirelance"
-DEFAULT_FILE_NAME = "dolirelance-ledger.sqlite3"
-_SQLITE_BUSY_TIMEOUT_MS = 30_000
-_SCHEMA_LOCK_ID = 0x646F6C69  # "doli": serialises schema upgrades between replicas on PostgreSQL
-SCHEMA_VERSION_TABLE = "dolirelance_ledger_version"
-FIRST_RELEASED_REVISION = "0001"  # the schema create_all made before migrations existed
-
-log = logging.getLogger("dolirelance.ledger")
-
-
-class FollowUpState(StrEnum):
-    CLAIMED = "claimed"  # we will send; nothing left yet
-    SENDING = "sending"  # talking to SMTP: outcome unknown if we die now
-    SENT = "sent"  # the message left; Dolibarr not written yet
-    RECORDED = "recorded"  # Dolibarr has the event
-    FAILED = "failed"  # nothing was sent; the key may be claimed again
-    UNCERTAIN = "uncertain"  # died while SENDING: a person must resolve it
-    RESOLVED_SENT = "resolved_sent"  # a person confirmed it left: still to record
-    RESOLVED_NOT_SENT = "resolved_not_sent"  # a person confirmed it did not: released
-
-
-# States in which a follow-up holds its quote: at most one such row per quote (unique index).
-IN_FLIGHT_STATES = (
-    FollowUpState.CLAIMED,
-    FollowUpState.SENDING,
-    FollowUpState.SENT,
-    FollowUpState.UNCERTAIN,
-    FollowUpState.RESOLVED_SENT,
+from dolirelance.ledger.schema import (
+    _SCHEMA_LOCK_ID,
+    _SQLITE_BUSY_TIMEOUT_MS,
+    IN_FLIGHT_STATES,
+    RELEASED_STATES,
+    TO_RECORD_STATES,
+    FollowUpState,
+    _configure_sqlite,
+    _mask,
+    _upgrade_schema,
+    _UtcDateTime,
+    default_ledger_path,
+    followups,
 )
-# States a new claim may take over (besides CLAIMED with an expired lease).
-RELEASED_STATES = (FollowUpState.FAILED, FollowUpState.RESOLVED_NOT_SENT)
-TO_RECORD_STATES = (FollowUpState.SENT, FollowUpState.RESOLVED_SENT)
-
-
-def default_ledger_path() -> Path:
-    return Path(platformdirs.user_state_dir(APP_NAME)) / DEFAULT_FILE_NAME
 
 
 def auto_key(instance: str, quote_id: int, step: int) -> str:
@@ -125,150 +58,6 @@ def auto_key(instance: str, quote_id: int, step: int) -> str:
 
 def manual_key() -> str:
     return f"manual:{uuid.uuid4()}"
-
-
-class _UtcDateTime(TypeDecorator[datetime]):
-    """Aware datetimes stored in UTC; SQLite drops the offset, so it is put back on read."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("the ledger stores timezone-aware datetimes only")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-metadata = MetaData()
-
-followups = Table(
-    "followups",
-    metadata,
-    Column("key", String(200), primary_key=True),
-    Column("instance", String(64), nullable=False),
-    Column("quote_id", Integer, nullable=False),
-    Column("quote_ref", String(128), nullable=False),
-    Column("step", Integer, nullable=True),
-    Column("model", String(128), nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("state", String(32), nullable=False),
-    Column("run_id", String(64), nullable=False),
-    Column("owner", String(255), nullable=True),
-    Column("lease_until", _UtcDateTime, nullable=True),
-    Column("message_id", String(255), nullable=True),
-    Column("recipients", Text, nullable=True),
-    Column("event_id", Integer, nullable=True),
-    Column("todo_event_id", Integer, nullable=True),
-    Column("file_name", String(255), nullable=True),
-    Column("error", Text, nullable=True),
-    Column("created_at", _UtcDateTime, nullable=False),
-    Column("updated_at", _UtcDateTime, nullable=False),
-    Column("sent_at", _UtcDateTime, nullable=True),
-    Column("recorded_at", _UtcDateTime, nullable=True),
-    Column("resolved_by", String(255), nullable=True),
-    Column("resolution", String(32), nullable=True),
-    Column("next_date", Date, nullable=True),
-    Column("note", Text, nullable=True),
-    Column("user_id", Integer, nullable=True),
-)
-Index("ix_followups_instance_quote", followups.c.instance, followups.c.quote_id)
-Index("ix_followups_message_id", followups.c.message_id)
-Index("ix_followups_instance_state", followups.c.instance, followups.c.state)
-_IN_FLIGHT_SQL = "state IN ({})".format(", ".join(f"'{state.value}'" for state in IN_FLIGHT_STATES))
-Index(
-    "ux_followups_one_in_flight",
-    followups.c.instance,
-    followups.c.quote_id,
-    unique=True,
-    sqlite_where=text(_IN_FLIGHT_SQL),
-    postgresql_where=text(_IN_FLIGHT_SQL),
-)
-
-
-
-
-class MessageState(StrEnum):
-    """What became of one message of the replies mailbox (see :meth:`Ledger.claim_message`)."""
-
-    CLAIMED = "claimed"  # being processed (lease); a process that died leaves it to be taken over
-    RECORDED = "recorded"  # Dolibarr holds its record (or it needed none): still to flag or move
-    DONE = "done"  # flagged or moved in the mailbox
-    IGNORED = "ignored"  # not about our follow-ups: left alone in the mailbox
-    UNREADABLE = "unreadable"  # could not be read: left in place, reported
-
-
-# A message in one of these states is never processed again.
-FINISHED_MESSAGE_STATES = (MessageState.DONE, MessageState.IGNORED, MessageState.UNREADABLE)
-
-mailbox_messages = Table(
-    "mailbox_messages",
-    metadata,
-    Column("instance", String(64), primary_key=True),
-    Column("mailbox", String(255), primary_key=True),
-    Column("uidvalidity", BigInteger, primary_key=True),
-    Column("uid", BigInteger, primary_key=True),
-    Column("state", String(32), nullable=False),
-    Column("kind", String(32), nullable=True),
-    Column("owner", String(255), nullable=True),
-    Column("lease_until", _UtcDateTime, nullable=True),
-    Column("message_id", String(998), nullable=True),
-    Column("sender", String(320), nullable=True),
-    Column("subject", Text, nullable=True),
-    Column("received_at", _UtcDateTime, nullable=True),
-    Column("followup_key", String(200), nullable=True),
-    Column("quote_id", Integer, nullable=True),
-    Column("quote_ref", String(128), nullable=True),
-    Column("address", String(320), nullable=True),
-    Column("detail", Text, nullable=True),
-    Column("event_id", Integer, nullable=True),
-    Column("todo_event_id", Integer, nullable=True),
-    Column("error", Text, nullable=True),
-    Column("created_at", _UtcDateTime, nullable=False),
-    Column("updated_at", _UtcDateTime, nullable=False),
-)
-Index("ix_mailbox_messages_state", mailbox_messages.c.instance, mailbox_messages.c.mailbox, mailbox_messages.c.state)
-
-
-@dataclass(frozen=True, slots=True)
-class MailboxMessage:
-    """One row of ``mailbox_messages``: a message of the replies mailbox and its outcome."""
-
-    instance: str
-    mailbox: str
-    uidvalidity: int
-    uid: int
-    state: MessageState
-    kind: str | None
-    owner: str | None
-    lease_until: datetime | None
-    message_id: str | None
-    sender: str | None
-    subject: str | None
-    received_at: datetime | None
-    followup_key: str | None
-    quote_id: int | None
-    quote_ref: str | None
-    address: str | None
-    detail: str | None
-    event_id: int | None
-    todo_event_id: int | None
-    error: str | None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row[Any]) -> MailboxMessage:
-        values: dict[str, Any] = dict(row._mapping)
-        values["state"] = MessageState(values["state"])
-        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,15 +116,6 @@ class Claim:
 
     def __bool__(self) -> bool:
         return self.won
-
-
-def _mask(url: str | None) -> str:
-    if url is None:
-        return "(none)"
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparsable URL)"
 
 
 def _owner_identity() -> str:
@@ -895,139 +675,6 @@ class Ledger:
         return {state: found.get(state.value, 0) for state in FollowUpState}
 
 
-class MailboxLedger:
-    """The ledger's memory of the replies mailbox: each message (UIDVALIDITY, UID) processed once.
-
-    Life of a message::
-
-        claim_message ─► CLAIMED ─► (Dolibarr holds the record) ─► RECORDED ─► (flagged or moved) ─► DONE
-             │              └─ (dies: lease expires, the next run takes it over and finds what Dolibarr has)
-             ├─► IGNORED     not about our follow-ups: left alone
-             └─► UNREADABLE  left in place, reported
-
-    A claim is won by one process only (insert, or take over an expired CLAIMED row); RECORDED means
-    Dolibarr needs nothing more, whoever flags the message afterwards.
-    """
-
-    def __init__(self, ledger: Ledger, mailbox: str) -> None:
-        self._ledger = ledger
-        self.mailbox = mailbox[:255]
-
-    def _where(self, uidvalidity: int, uid: int) -> ColumnElement[bool]:
-        table = mailbox_messages
-        return and_(
-            table.c.instance == self._ledger.instance,
-            table.c.mailbox == self.mailbox,
-            table.c.uidvalidity == uidvalidity,
-            table.c.uid == uid,
-        )
-
-    def known(self, uidvalidity: int, uids: Sequence[int]) -> dict[int, MailboxMessage]:
-        """The rows of these UIDs (of this UIDVALIDITY) the ledger already has."""
-        found: dict[int, MailboxMessage] = {}
-        table = mailbox_messages
-        unique = sorted(set(uids))
-        for start in range(0, len(unique), 500):
-            query = select(table).where(
-                table.c.instance == self._ledger.instance,
-                table.c.mailbox == self.mailbox,
-                table.c.uidvalidity == uidvalidity,
-                table.c.uid.in_(unique[start : start + 500]),
-            )
-            with self._ledger._transaction("read mailbox messages", read_only=True) as conn:
-                found.update({row.uid: MailboxMessage.from_row(row) for row in conn.execute(query)})
-        return found
-
-    def claim_message(self, uidvalidity: int, uid: int) -> MailboxMessage | None:
-        """Take one message for this process; None when it is finished, RECORDED or held by a live claim."""
-        ledger, table = self._ledger, mailbox_messages
-        now = ledger._clock()
-        lease_expired = or_(table.c.lease_until.is_(None), table.c.lease_until < ledger._lease_now(0))
-        with ledger._transaction(f"claim mailbox message {uid}") as conn:
-            dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            row = conn.execute(
-                dialect_insert(table)
-                .values(
-                    instance=ledger.instance,
-                    mailbox=self.mailbox,
-                    uidvalidity=uidvalidity,
-                    uid=uid,
-                    state=MessageState.CLAIMED.value,
-                    owner=ledger.owner,
-                    lease_until=ledger._lease_end(),
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing()
-                .returning(*table.c)
-            ).first()
-            if row is None:
-                row = conn.execute(
-                    update(table)
-                    .where(
-                        self._where(uidvalidity, uid),
-                        table.c.state == MessageState.CLAIMED.value,
-                        or_(table.c.owner == ledger.owner, lease_expired),
-                    )
-                    .values(owner=ledger.owner, lease_until=ledger._lease_end(), updated_at=now)
-                    .returning(*table.c)
-                ).first()
-        return MailboxMessage.from_row(row) if row is not None else None
-
-    def note(self, uidvalidity: int, uid: int, **values: Any) -> MailboxMessage:
-        """Keep what is known of a claimed message (kind, sender, quote, event ids...)."""
-        return self._set(uidvalidity, uid, (MessageState.CLAIMED,), None, **values)
-
-    def mark(self, uidvalidity: int, uid: int, state: MessageState, **values: Any) -> MailboxMessage:
-        """CLAIMED → RECORDED / IGNORED / UNREADABLE, or RECORDED → DONE."""
-        from_states = (MessageState.RECORDED,) if state is MessageState.DONE else (MessageState.CLAIMED,)
-        return self._set(uidvalidity, uid, from_states, state, **values)
-
-    def _set(
-        self,
-        uidvalidity: int,
-        uid: int,
-        from_states: Sequence[MessageState],
-        to_state: MessageState | None,
-        **values: Any,
-    ) -> MailboxMessage:
-        ledger, table = self._ledger, mailbox_messages
-        if to_state is not None:
-            values["state"] = to_state.value
-            if to_state is not MessageState.CLAIMED:
-                values["lease_until"] = None
-        conditions = [self._where(uidvalidity, uid), table.c.state.in_([s.value for s in from_states])]
-        if MessageState.CLAIMED in from_states:
-            conditions.append(table.c.owner == ledger.owner)
-        with ledger._transaction(f"note mailbox message {uid}") as conn:
-            row = conn.execute(
-                update(table).where(*conditions).values(updated_at=ledger._clock(), **values).returning(*table.c)
-            ).first()
-        if row is None:
-            raise LedgerError(
-                f"mailbox message {uid} (UIDVALIDITY {uidvalidity}) is no longer held by this process",
-                remedy="another run took it over after this one's lease expired; nothing is lost, run again",
-            )
-        return MailboxMessage.from_row(row)
-
-    def recorded_not_done(self) -> list[MailboxMessage]:
-        """Messages Dolibarr holds but not flagged or moved yet (a run died in between)."""
-        table = mailbox_messages
-        query = select(table).where(
-            table.c.instance == self._ledger.instance,
-            table.c.mailbox == self.mailbox,
-            table.c.state == MessageState.RECORDED.value,
-        )
-        with self._ledger._transaction("read recorded mailbox messages", read_only=True) as conn:
-            return [MailboxMessage.from_row(row) for row in conn.execute(query.order_by(table.c.uid))]
-
-    def all_messages(self) -> list[MailboxMessage]:
-        table = mailbox_messages
-        query = select(table).where(table.c.instance == self._ledger.instance, table.c.mailbox == self.mailbox)
-        with self._ledger._transaction("read mailbox messages", read_only=True) as conn:
-            return [MailboxMessage.from_row(row) for row in conn.execute(query.order_by(table.c.uid))]
-
-
 def _value_shape(values: Mapping[str, Any]) -> tuple[tuple[tuple[str, int | None], ...], dict[str, Any]]:
     """The shape of the values a statement sets (which columns; which take a SQL expression, and
     which) and the parameters for the others: two calls of one shape share one statement."""
@@ -1045,46 +692,3 @@ def _setters(values: Mapping[str, Any]) -> dict[str, Any]:
         name: value if isinstance(value, ColumnElement) else bindparam(f"v_{name}", type_=followups.c[name].type)
         for name, value in values.items()
     }
-
-
-def _upgrade_schema(conn: Connection, url: str) -> None:
-    """Apply the migrations in :mod:`dolirelance.migrations` (a ledger from before them is stamped 0001)."""
-    config = AlembicConfig()
-    config.set_main_option("script_location", "dolirelance:migrations")
-    config.attributes["connection"] = conn
-    config.attributes["version_table"] = SCHEMA_VERSION_TABLE
-    # Alembic narrates every step at INFO; the daemon's log gets one line of ours instead.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    inspector = inspect(conn)
-    if inspector.has_table(followups.name) and not inspector.has_table(SCHEMA_VERSION_TABLE):
-        alembic_command.stamp(config, FIRST_RELEASED_REVISION)
-    before = MigrationContext.configure(conn, opts={"version_table": SCHEMA_VERSION_TABLE}).get_current_revision()
-    try:
-        alembic_command.upgrade(config, "head")
-    except RuntimeError as exc:  # a migration that cannot go on says why
-        raise LedgerError(
-            f"the ledger database {_mask(url)} cannot be upgraded: {exc}",
-            remedy="nothing was changed; do what the message says, then start again",
-        ) from None
-    after = MigrationContext.configure(conn, opts={"version_table": SCHEMA_VERSION_TABLE}).get_current_revision()
-    if after != before:
-        log.info("ledger schema upgraded from %s to %s", before or "(new)", after)
-
-
-def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
-    """WAL, a busy timeout, and BEGIN IMMEDIATE so two processes on one file queue up, not fail."""
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
-        if wal:
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        read_only = conn.get_execution_options().get("dolirelance_read_only", False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
