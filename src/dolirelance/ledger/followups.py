@@ -2,50 +2,35 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Engine,
-    Interval,
     Row,
     and_,
     bindparam,
-    create_engine,
     func,
-    literal,
     or_,
     select,
-    text,
-    type_coerce,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
 
 from dolirelance.errors import LedgerError
+from dolirelance.ledger.database import LedgerDatabase, utc_now
 from dolirelance.ledger.schema import (
-    _SCHEMA_LOCK_ID,
-    _SQLITE_BUSY_TIMEOUT_MS,
     IN_FLIGHT_STATES,
     RELEASED_STATES,
     TO_RECORD_STATES,
     FollowUpState,
-    _configure_sqlite,
-    _mask,
-    _upgrade_schema,
     _UtcDateTime,
     default_ledger_path,
     followups,
@@ -118,14 +103,6 @@ class Claim:
         return self.won
 
 
-def _owner_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Ledger:
     """Claims and outcomes of follow-ups for one ``instance``."""
 
@@ -134,8 +111,8 @@ class Ledger:
         url: str | None,
         *,
         instance: str,
-        lease_seconds: int = 600,
-        clock: Callable[[], datetime] = _utc_now,
+        lease_seconds: float = 600,
+        clock: Callable[[], datetime] = utc_now,
         lease_clock: Callable[[], datetime] | None = None,
     ) -> None:
         """``clock`` dates the rows (created, sent...); leases run on the database's own clock
@@ -144,77 +121,23 @@ class Ledger:
         if url is None:
             path = default_ledger_path()
             url = URL.create("sqlite", database=str(path)).render_as_string()
+        self.database = LedgerDatabase(url, lease_seconds=lease_seconds, clock=clock, lease_clock=lease_clock)
         self.url = url
         self.instance = instance
-        self.lease = timedelta(seconds=lease_seconds)
-        self.owner = _owner_identity()
-        self._clock = clock
-        self._lease_clock = lease_clock
-        self._database_now: dict[int, ColumnElement[datetime]] = {}
+        self.lease = self.database.lease
+        self.owner = self.database.owner
         # Statements built once per shape and run again with new parameters: SQLAlchemy then skips
         # building the statement and its cache key (most of a ledger write's CPU time otherwise).
         self._statements: dict[Hashable, Any] = {}
-        self._engine = self._create_engine(url)
-        self._read_only_engine = self._engine.execution_options(dolirelance_read_only=True)
-        with self._transaction("bring its schema up to date") as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
-            _upgrade_schema(conn, self.url)
-
-    # -- setup --------------------------------------------------------------------------------
-
-    def _create_engine(self, url: str) -> Engine:
-        try:
-            parsed = make_url(url)
-        except ArgumentError:
-            raise LedgerError(
-                f"the ledger URL {_mask(url)!r} is not a database URL",
-                remedy='set ledger.url to "sqlite:///path/to/file" or "postgresql+psycopg://user@host/db"',
-            ) from None
-        try:
-            if parsed.get_backend_name() != "sqlite":
-                return create_engine(parsed, pool_pre_ping=True)
-            in_memory = parsed.database in (None, "", ":memory:")
-            if not in_memory:
-                assert parsed.database is not None
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(
-                parsed,
-                connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-                poolclass=StaticPool if in_memory else None,
-            )
-        except (SQLAlchemyError, ImportError, OSError) as exc:
-            raise LedgerError(
-                f"cannot open the ledger database {_mask(url)}: {exc}",
-                remedy="check ledger.url in dolirelance.toml, the driver (psycopg for PostgreSQL) "
-                "and that the directory is writable",
-            ) from None
-        _configure_sqlite(engine, wal=not in_memory)
-        return engine
 
     def close(self) -> None:
-        self._engine.dispose()
+        self.database.close()
 
     def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    @contextmanager
-    def _transaction(self, action: str, *, read_only: bool = False) -> Iterator[Connection]:
-        """One transaction; ``read_only`` ones take no write lock (a plain BEGIN on SQLite)."""
-        engine = self._read_only_engine if read_only else self._engine
-        try:
-            with engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            reason = getattr(exc, "orig", None) or exc
-            raise LedgerError(
-                f"the ledger database {_mask(self.url)} could not {action}: {reason}",
-                remedy="check that the database is reachable and writable (ledger.url in "
-                "dolirelance.toml); if another dolirelance holds it locked, run again later",
-            ) from exc
 
     # -- claims and transitions -----------------------------------------------------------------
 
@@ -240,7 +163,7 @@ class Ledger:
         Refused when the key is taken (in flight or done) or when another follow-up of the same quote
         is in flight; the refusal names the entry that holds it.
         """
-        now = self._clock()
+        now = self.database.now()
         fresh: dict[str, Any] = {
             "instance": self.instance,
             "quote_id": quote_id,
@@ -251,7 +174,7 @@ class Ledger:
             "state": FollowUpState.CLAIMED.value,
             "run_id": run_id,
             "owner": self.owner,
-            "lease_until": self._lease_end(),
+            "lease_until": self.database.lease_end(),
             "note": note,
             "user_id": user_id,
             "next_date": next_date,
@@ -264,7 +187,7 @@ class Ledger:
             )
         )  # fmt: skip
         try:
-            with self._transaction(f"claim {key}") as conn:
+            with self.database.transaction(f"claim {key}") as conn:
                 won = self._claim_in(conn, key, now, fresh, cleared)
         except LedgerError as exc:
             if not isinstance(exc.__cause__, IntegrityError):
@@ -353,7 +276,7 @@ class Ledger:
                 followups.c.state.in_([state.value for state in IN_FLIGHT_STATES]),
             ),
         )
-        with self._transaction(f"read the follow-up in flight of quote {quote_id}", read_only=True) as conn:
+        with self.database.transaction(f"read the follow-up in flight of quote {quote_id}", read_only=True) as conn:
             row = conn.execute(query, {"holder_quote": quote_id}).first()
         return Entry.from_row(row) if row is not None else None
 
@@ -380,10 +303,12 @@ class Ledger:
             known["message_id"] = message_id
         if recipients:
             known["recipients"] = recipients if isinstance(recipients, str) else ", ".join(recipients)
-        return self._move(key, (FollowUpState.CLAIMED,), FollowUpState.SENDING, lease_until=self._lease_end(), **known)
+        return self._move(
+            key, (FollowUpState.CLAIMED,), FollowUpState.SENDING, lease_until=self.database.lease_end(), **known
+        )
 
     def mark_sent(self, key: str, *, message_id: str, recipients: str | Sequence[str]) -> Entry:
-        now = self._clock()
+        now = self.database.now()
         shown = recipients if isinstance(recipients, str) else ", ".join(recipients)
         return self._move(
             key,
@@ -392,7 +317,7 @@ class Ledger:
             message_id=message_id,
             recipients=shown,
             sent_at=now,
-            lease_until=self._lease_end(),
+            lease_until=self.database.lease_end(),
             error=None,
         )
 
@@ -401,8 +326,8 @@ class Ledger:
 
         True when this process now holds it: it was already ours, or its lease has expired.
         """
-        now = self._clock()
-        with self._transaction(f"take {key} for recording") as conn:
+        now = self.database.now()
+        with self.database.transaction(f"take {key} for recording") as conn:
             result = conn.execute(
                 update(followups)
                 .where(
@@ -410,7 +335,7 @@ class Ledger:
                     followups.c.state.in_([state.value for state in TO_RECORD_STATES]),
                     or_(followups.c.owner == self.owner, self._lease_expired()),
                 )
-                .values(owner=self.owner, lease_until=self._lease_end(), updated_at=now)
+                .values(owner=self.owner, lease_until=self.database.lease_end(), updated_at=now)
                 .returning(followups.c.key)
             ).first()
             return result is not None
@@ -428,7 +353,7 @@ class Ledger:
             event_id=event_id,
             todo_event_id=todo_event_id,
             file_name=file_name,
-            recorded_at=self._clock(),
+            recorded_at=self.database.now(),
             lease_until=None,
             error=None,
             or_released=True,
@@ -465,7 +390,7 @@ class Ledger:
 
         ``or_released``: an entry whose lease has expired (its owner died or let it go) is taken over.
         """
-        now = self._clock()
+        now = self.database.now()
         if to_state is not None:
             values["state"] = to_state.value
         if or_released:
@@ -490,7 +415,7 @@ class Ledger:
 
         target = to_state.value if to_state is not None else "updated"
         statement = self._statement(("move", tuple(from_states), or_released, shape), build)
-        with self._transaction(f"mark {key} {target}") as conn:
+        with self.database.transaction(f"mark {key} {target}") as conn:
             changed = conn.execute(statement, {**params, "moved_key": key}).first()
             if changed is not None:
                 return Entry.from_row(changed)
@@ -510,42 +435,19 @@ class Ledger:
         )
 
     def _lease_expired(self) -> ColumnElement[bool]:
-        return or_(followups.c.lease_until.is_(None), followups.c.lease_until < self._lease_now(0))
-
-    def _lease_end(self) -> ColumnElement[datetime]:
-        return self._lease_now(int(self.lease.total_seconds()))
-
-    def _lease_now(self, plus_seconds: int) -> ColumnElement[datetime]:
-        """The lease clock's now (+ seconds) as SQL: the database's clock unless ``lease_clock`` is set."""
-        # the clock is read when the statement runs: the expression is built once
-        expression = self._database_now.get(plus_seconds)
-        if expression is None:
-            lease_clock = self._lease_clock
-            if lease_clock is not None:
-                expression = bindparam(
-                    f"lease_now_{plus_seconds}".replace("-", "minus_"),
-                    type_=_UtcDateTime,
-                    callable_=lambda: lease_clock() + timedelta(seconds=plus_seconds),
-                )
-            elif self._engine.dialect.name == "postgresql":
-                expression = func.now() + literal(timedelta(seconds=plus_seconds), Interval)
-            else:  # SQLite's clock, in the text form SQLAlchemy stores (UTC, microseconds)
-                stamp = func.strftime("%Y-%m-%d %H:%M:%f", "now", f"{plus_seconds:+d} seconds")
-                expression = type_coerce(stamp.concat("000"), _UtcDateTime)
-            self._database_now[plus_seconds] = expression
-        return expression
+        return self.database.lease_expired(followups.c.lease_until)
 
     # -- recovery and resolution ----------------------------------------------------------------
 
     def recover_abandoned(self) -> list[Entry]:
         """Expired SENDING → UNCERTAIN, expired CLAIMED → FAILED; returns the rows changed here."""
-        now = self._clock()
+        now = self.database.now()
         changed: list[Entry] = []
         moves = (
             (FollowUpState.SENDING, FollowUpState.UNCERTAIN, "the process died while talking to SMTP"),
             (FollowUpState.CLAIMED, FollowUpState.FAILED, "abandoned before sending"),
         )
-        with self._transaction("recover abandoned claims") as conn:
+        with self.database.transaction("recover abandoned claims") as conn:
             for from_state, to_state, error in moves:
                 rows = conn.execute(
                     update(followups)
@@ -562,9 +464,9 @@ class Ledger:
 
     def resolve(self, key: str, *, sent: bool, by: str) -> Entry:
         """A person says whether an UNCERTAIN message left (``dolirelance ledger resolve``)."""
-        now = self._clock()
+        now = self.database.now()
         to_state = FollowUpState.RESOLVED_SENT if sent else FollowUpState.RESOLVED_NOT_SENT
-        with self._transaction(f"resolve {key}") as conn:
+        with self.database.transaction(f"resolve {key}") as conn:
             changed = conn.execute(
                 update(followups)
                 .where(followups.c.key == key, followups.c.state == FollowUpState.UNCERTAIN.value)
@@ -591,7 +493,7 @@ class Ledger:
 
     def get(self, key: str) -> Entry | None:
         query = self._statement("get", lambda: select(followups).where(followups.c.key == bindparam("key")))
-        with self._transaction(f"read {key}", read_only=True) as conn:
+        with self.database.transaction(f"read {key}", read_only=True) as conn:
             row = conn.execute(query, {"key": key}).first()
         return Entry.from_row(row) if row is not None else None
 
@@ -605,7 +507,7 @@ class Ledger:
         order = followups.c.updated_at.desc() if newest_first else followups.c.created_at
         query = select(followups).where(followups.c.instance == self.instance, *conditions)
         query = query.order_by(order, followups.c.key).limit(limit)
-        with self._transaction(action, read_only=True) as conn:
+        with self.database.transaction(action, read_only=True) as conn:
             return [Entry.from_row(row) for row in conn.execute(query)]
 
     def uncertain(self) -> list[Entry]:
@@ -633,7 +535,7 @@ class Ledger:
         )
         for start in range(0, len(unique), 500):  # keep the IN list within every driver's limits
             chunk = unique[start : start + 500]
-            with self._transaction("read entries of quotes", read_only=True) as conn:
+            with self.database.transaction("read entries of quotes", read_only=True) as conn:
                 entries += [Entry.from_row(row) for row in conn.execute(query, {"ids": chunk})]
         return entries
 
@@ -670,7 +572,7 @@ class Ledger:
             .where(followups.c.instance == self.instance)
             .group_by(followups.c.state)
         )
-        with self._transaction("count entries", read_only=True) as conn:
+        with self.database.transaction("count entries", read_only=True) as conn:
             found: Mapping[str, int] = {str(state): int(count) for state, count in conn.execute(query)}
         return {state: found.get(state.value, 0) for state in FollowUpState}
 

@@ -71,13 +71,14 @@ class MailboxLedger:
     """
 
     def __init__(self, ledger: Ledger, mailbox: str) -> None:
-        self._ledger = ledger
+        self._database = ledger.database
+        self._instance = ledger.instance
         self.mailbox = mailbox[:255]
 
     def _where(self, uidvalidity: int, uid: int) -> ColumnElement[bool]:
         table = mailbox_messages
         return and_(
-            table.c.instance == self._ledger.instance,
+            table.c.instance == self._instance,
             table.c.mailbox == self.mailbox,
             table.c.uidvalidity == uidvalidity,
             table.c.uid == uid,
@@ -90,32 +91,32 @@ class MailboxLedger:
         unique = sorted(set(uids))
         for start in range(0, len(unique), 500):
             query = select(table).where(
-                table.c.instance == self._ledger.instance,
+                table.c.instance == self._instance,
                 table.c.mailbox == self.mailbox,
                 table.c.uidvalidity == uidvalidity,
                 table.c.uid.in_(unique[start : start + 500]),
             )
-            with self._ledger._transaction("read mailbox messages", read_only=True) as conn:
+            with self._database.transaction("read mailbox messages", read_only=True) as conn:
                 found.update({row.uid: MailboxMessage.from_row(row) for row in conn.execute(query)})
         return found
 
     def claim_message(self, uidvalidity: int, uid: int) -> MailboxMessage | None:
         """Take one message for this process; None when it is finished, RECORDED or held by a live claim."""
-        ledger, table = self._ledger, mailbox_messages
-        now = ledger._clock()
-        lease_expired = or_(table.c.lease_until.is_(None), table.c.lease_until < ledger._lease_now(0))
-        with ledger._transaction(f"claim mailbox message {uid}") as conn:
+        database, table = self._database, mailbox_messages
+        now = database.now()
+        lease_expired = database.lease_expired(table.c.lease_until)
+        with database.transaction(f"claim mailbox message {uid}") as conn:
             dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             row = conn.execute(
                 dialect_insert(table)
                 .values(
-                    instance=ledger.instance,
+                    instance=self._instance,
                     mailbox=self.mailbox,
                     uidvalidity=uidvalidity,
                     uid=uid,
                     state=MessageState.CLAIMED.value,
-                    owner=ledger.owner,
-                    lease_until=ledger._lease_end(),
+                    owner=database.owner,
+                    lease_until=database.lease_end(),
                     created_at=now,
                     updated_at=now,
                 )
@@ -128,9 +129,9 @@ class MailboxLedger:
                     .where(
                         self._where(uidvalidity, uid),
                         table.c.state == MessageState.CLAIMED.value,
-                        or_(table.c.owner == ledger.owner, lease_expired),
+                        or_(table.c.owner == database.owner, lease_expired),
                     )
-                    .values(owner=ledger.owner, lease_until=ledger._lease_end(), updated_at=now)
+                    .values(owner=database.owner, lease_until=database.lease_end(), updated_at=now)
                     .returning(*table.c)
                 ).first()
         return MailboxMessage.from_row(row) if row is not None else None
@@ -152,17 +153,17 @@ class MailboxLedger:
         to_state: MessageState | None,
         **values: Any,
     ) -> MailboxMessage:
-        ledger, table = self._ledger, mailbox_messages
+        database, table = self._database, mailbox_messages
         if to_state is not None:
             values["state"] = to_state.value
             if to_state is not MessageState.CLAIMED:
                 values["lease_until"] = None
         conditions = [self._where(uidvalidity, uid), table.c.state.in_([s.value for s in from_states])]
         if MessageState.CLAIMED in from_states:
-            conditions.append(table.c.owner == ledger.owner)
-        with ledger._transaction(f"note mailbox message {uid}") as conn:
+            conditions.append(table.c.owner == database.owner)
+        with database.transaction(f"note mailbox message {uid}") as conn:
             row = conn.execute(
-                update(table).where(*conditions).values(updated_at=ledger._clock(), **values).returning(*table.c)
+                update(table).where(*conditions).values(updated_at=database.now(), **values).returning(*table.c)
             ).first()
         if row is None:
             raise LedgerError(
@@ -175,15 +176,15 @@ class MailboxLedger:
         """Messages Dolibarr holds but not flagged or moved yet (a run died in between)."""
         table = mailbox_messages
         query = select(table).where(
-            table.c.instance == self._ledger.instance,
+            table.c.instance == self._instance,
             table.c.mailbox == self.mailbox,
             table.c.state == MessageState.RECORDED.value,
         )
-        with self._ledger._transaction("read recorded mailbox messages", read_only=True) as conn:
+        with self._database.transaction("read recorded mailbox messages", read_only=True) as conn:
             return [MailboxMessage.from_row(row) for row in conn.execute(query.order_by(table.c.uid))]
 
     def all_messages(self) -> list[MailboxMessage]:
         table = mailbox_messages
-        query = select(table).where(table.c.instance == self._ledger.instance, table.c.mailbox == self.mailbox)
-        with self._ledger._transaction("read mailbox messages", read_only=True) as conn:
+        query = select(table).where(table.c.instance == self._instance, table.c.mailbox == self.mailbox)
+        with self._database.transaction("read mailbox messages", read_only=True) as conn:
             return [MailboxMessage.from_row(row) for row in conn.execute(query.order_by(table.c.uid))]
