@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -26,8 +26,10 @@ from sqlalchemy.sql import Executable
 
 from dolirelance.errors import LedgerError
 from dolirelance.ledger.database import LedgerDatabase, utc_now
+from dolirelance.ledger.lease import BEATS_PER_LEASE, Heartbeat
 from dolirelance.ledger.schema import (
     IN_FLIGHT_STATES,
+    LIVE_STATES,
     RELEASED_STATES,
     TO_RECORD_STATES,
     FollowUpState,
@@ -129,8 +131,10 @@ class Ledger:
         # Statements built once per shape and run again with new parameters: SQLAlchemy then skips
         # building the statement and its cache key (most of a ledger write's CPU time otherwise).
         self._statements: dict[Hashable, Any] = {}
+        self.heartbeat = Heartbeat(self.renew_leases, interval=lease_seconds / BEATS_PER_LEASE)
 
     def close(self) -> None:
+        self.heartbeat.stop()
         self.database.close()
 
     def __enter__(self) -> Ledger:
@@ -194,6 +198,7 @@ class Ledger:
                 raise
             won = False  # a concurrent claim on the same quote got in first (unique index)
         if won:
+            self.heartbeat.hold(key)
             return Claim(True)
         return Claim(False, self.holder(quote_id) or self.get(key))
 
@@ -338,7 +343,10 @@ class Ledger:
                 .values(owner=self.owner, lease_until=self.database.lease_end(), updated_at=now)
                 .returning(followups.c.key)
             ).first()
-            return result is not None
+        if result is None:
+            return False
+        self.heartbeat.hold(key)
+        return True
 
     def mark_recorded(
         self, key: str, *, event_id: int, todo_event_id: int | None = None, file_name: str | None = None
@@ -418,7 +426,10 @@ class Ledger:
         with self.database.transaction(f"mark {key} {target}") as conn:
             changed = conn.execute(statement, {**params, "moved_key": key}).first()
             if changed is not None:
-                return Entry.from_row(changed)
+                moved = Entry.from_row(changed)
+                if moved.state not in LIVE_STATES or moved.lease_until is None:
+                    self.heartbeat.let_go(key)  # done, released, or handed to a person: nothing to keep alive
+                return moved
             row = conn.execute(select(followups).where(followups.c.key == key)).first()
         expected = " or ".join(state.value for state in from_states)
         if row is None:
@@ -436,6 +447,30 @@ class Ledger:
 
     def _lease_expired(self) -> ColumnElement[bool]:
         return self.database.lease_expired(followups.c.lease_until)
+
+    def renew_leases(self, keys: Collection[str]) -> int:
+        """Renew the leases of these claims, still this process's and still being worked on (the heartbeat)."""
+        if not keys:
+            return 0
+        statement = self._statement(
+            "renew leases",
+            lambda: (
+                update(followups)
+                .where(
+                    followups.c.key.in_(bindparam("renewed_keys", expanding=True)),
+                    followups.c.owner == self.owner,
+                    followups.c.state.in_([state.value for state in LIVE_STATES]),
+                    followups.c.lease_until.is_not(None),
+                )
+                .values(lease_until=self.database.lease_end())
+            ),
+        )
+        with self.database.transaction(f"renew the leases of {len(keys)} claim(s)") as conn:
+            return conn.execute(statement, {"renewed_keys": sorted(keys)}).rowcount
+
+    def let_go(self, key: str) -> None:
+        """Stop renewing ``key``'s lease: this process no longer works on it (whatever state it is in)."""
+        self.heartbeat.let_go(key)
 
     # -- recovery and resolution ----------------------------------------------------------------
 

@@ -65,6 +65,8 @@ IN_FLIGHT_STATES = (
     FollowUpState.UNCERTAIN,
     FollowUpState.RESOLVED_SENT,
 )
+# States in which the process that holds a claim is working on it: its heartbeat renews their lease.
+LIVE_STATES = (FollowUpState.CLAIMED, FollowUpState.SENDING, FollowUpState.SENT, FollowUpState.RESOLVED_SENT)
 # States a new claim may take over (besides CLAIMED with an expired lease).
 RELEASED_STATES = (FollowUpState.FAILED, FollowUpState.RESOLVED_NOT_SENT)
 TO_RECORD_STATES = (FollowUpState.SENT, FollowUpState.RESOLVED_SENT)

@@ -170,11 +170,11 @@ class SharedSmtp(SmtpSender):
         self._should_stop = should_stop
         self._lock = threading.Lock()
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, on_turn: Callable[[], object] | None = None) -> None:
         with self._lock:
             if self._should_stop():
                 raise StoppedBeforeSending(STOPPED_BEFORE_SENDING)
-            self._sender.send(message)
+            self._sender.send(message, on_turn=on_turn)
 
 
 def not_in_batch(reason: str, file_name: str | None) -> str:
@@ -189,50 +189,58 @@ async def deliver(
     *,
     smtp: SmtpSender | None,
     keep_copy: KeepCopy | None = None,
-    claimed: bool = False,
 ) -> FollowUpOutcome:
     """Claim, prepare, send or file, record, keep the local copy: the protocol of the module docstring.
 
     ``prepare`` runs only once the claim is won; an error it raises releases the claim and is raised
-    again (the caller says why it failed). ``claimed``: the caller already holds ``attempt.key``.
+    again (the caller says why it failed). While this runs the ledger's heartbeat keeps the claim alive.
     """
     ledger = rt.ledger
-    if not claimed:
-        claim = await asyncio.to_thread(
-            ledger.claim,
-            attempt.key,
-            quote_id=attempt.quote_id,
-            quote_ref=attempt.quote_ref,
-            step=attempt.step,
-            model=attempt.model or "",
-            channel=attempt.channel.value,
-            run_id=attempt.run_id,
-            note=attempt.note,
-            user_id=attempt.user_id,
-            next_date=attempt.next_date,
+    claim = await asyncio.to_thread(
+        ledger.claim,
+        attempt.key,
+        quote_id=attempt.quote_id,
+        quote_ref=attempt.quote_ref,
+        step=attempt.step,
+        model=attempt.model or "",
+        channel=attempt.channel.value,
+        run_id=attempt.run_id,
+        note=attempt.note,
+        user_id=attempt.user_id,
+        next_date=attempt.next_date,
+    )
+    if not claim.won:
+        if claim.holder is not None and claim.holder.state is FollowUpState.SENDING:
+            await asyncio.to_thread(ledger.recover_abandoned)  # a dead sender's row says UNCERTAIN
+            claim = replace(claim, holder=await asyncio.to_thread(ledger.holder, attempt.quote_id) or claim.holder)
+        why = (
+            describe_holder(claim.holder, rt.tz, quote_ref=attempt.quote_ref)
+            if claim.holder is not None
+            else f"{attempt.quote_ref}: another follow-up holds this quote"
         )
-        if not claim.won:
-            if claim.holder is not None and claim.holder.state is FollowUpState.SENDING:
-                await asyncio.to_thread(ledger.recover_abandoned)  # a dead sender's row says UNCERTAIN
-                claim = replace(claim, holder=await asyncio.to_thread(ledger.holder, attempt.quote_id) or claim.holder)
-            why = (
-                describe_holder(claim.holder, rt.tz, quote_ref=attempt.quote_ref)
-                if claim.holder is not None
-                else f"{attempt.quote_ref}: another follow-up holds this quote"
-            )
-            return FollowUpOutcome(
-                attempt.quote_ref,
-                attempt.customer_name,
-                attempt.model,
-                attempt.channel,
-                "refused",
-                key=attempt.key,
-                error=why,
-                step=attempt.step,
-                error_code=ErrorCode.ALREADY_DONE
-                if claim.holder is not None and claim.holder.state is FollowUpState.RECORDED
-                else ErrorCode.IN_PROGRESS,
-            )
+        return FollowUpOutcome(
+            attempt.quote_ref,
+            attempt.customer_name,
+            attempt.model,
+            attempt.channel,
+            "refused",
+            key=attempt.key,
+            error=why,
+            step=attempt.step,
+            error_code=ErrorCode.ALREADY_DONE
+            if claim.holder is not None and claim.holder.state is FollowUpState.RECORDED
+            else ErrorCode.IN_PROGRESS,
+        )
+    try:
+        return await _deliver_claimed(rt, attempt, prepare, smtp=smtp, keep_copy=keep_copy)
+    finally:  # done, released, uncertain or left for `retry`: this process no longer works on it
+        ledger.let_go(attempt.key)
+
+
+async def _deliver_claimed(
+    rt: Runtime, attempt: Attempt, prepare: Prepare, *, smtp: SmtpSender | None, keep_copy: KeepCopy | None
+) -> FollowUpOutcome:
+    ledger = rt.ledger
     try:
         prepared = await prepare()
     except BaseException as exc:  # cancelled too: nothing left, let the quote go
@@ -299,22 +307,35 @@ async def _send(rt: Runtime, prepared: PreparedFollowUp, smtp: SmtpSender | None
     ledger = rt.ledger
     email = prepared.email
 
+    turn_error: list[LedgerError] = []
+
+    def mark_sending() -> None:
+        try:
+            ledger.mark_sending(
+                prepared.key,
+                message_id=prepared.message_id,
+                recipients=prepared.recipients_text,
+                model=prepared.model,
+                next_date=prepared.next_date,
+            )
+        except LedgerError as exc:
+            turn_error.append(exc)
+            raise
+
     def hand_over() -> datetime | Exception:
-        """SENDING, the message to SMTP, then SENT: the protocol's order, in one trip to a worker thread.
+        """The SMTP turn (after the shared connection's lock and the pacing wait): SENDING, the message
+        to SMTP, then SENT: the protocol's order, in one trip to a worker thread. Until its turn comes
+        the claim stays CLAIMED, its lease renewed by the heartbeat: a run killed while it waits leaves
+        nothing uncertain.
 
         A ledger error before the message is handed over is raised (nothing left); the sender's error
         is returned, to be placed below.
         """
-        ledger.mark_sending(
-            prepared.key,
-            message_id=prepared.message_id,
-            recipients=prepared.recipients_text,
-            model=prepared.model,
-            next_date=prepared.next_date,
-        )
         try:
-            smtp.send(email)
+            smtp.send(email, on_turn=mark_sending)
         except Exception as exc:
+            if turn_error and exc is turn_error[0]:
+                raise
             return exc
         done_at = rt.now()
         _after_handover(
