@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, insert, inspect, select
+from sqlalchemy import Column, Index, MetaData, Table, create_engine, insert, inspect, select
 
 from dolirelance.errors import LedgerError
 from dolirelance.ledger import SCHEMA_VERSION_TABLE, FollowUpState, Ledger, followups, metadata
@@ -29,11 +29,16 @@ def head_revision() -> str:
 def first_released_schema(ledger_url: str) -> None:
     """What the first release made with ``metadata.create_all``: the table and its two plain indexes."""
     legacy = MetaData()
-    table = followups.to_metadata(legacy)
-    first_indexes = {"ix_followups_instance_quote", "ix_followups_instance_state"}
-    for index in list(table.indexes):
-        if index.name not in first_indexes:  # later migrations add the others
-            table.indexes.discard(index)
+    later_columns = {"printed_at"}  # added by migration 0005
+    columns = [
+        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        for c in followups.columns
+        if c.name not in later_columns
+    ]
+    table = Table(followups.name, legacy, *columns)
+    # the first release's two plain indexes; later migrations add the others
+    Index("ix_followups_instance_quote", table.c.instance, table.c.quote_id)
+    Index("ix_followups_instance_state", table.c.instance, table.c.state)
     engine = create_engine(ledger_url)
     with engine.begin() as conn:
         legacy.create_all(conn)

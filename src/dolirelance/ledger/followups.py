@@ -14,6 +14,7 @@ from sqlalchemy import (
     Row,
     and_,
     bindparam,
+    case,
     func,
     or_,
     select,
@@ -28,6 +29,9 @@ from dolirelance.errors import LedgerError
 from dolirelance.ledger.database import LedgerDatabase, utc_now
 from dolirelance.ledger.lease import BEATS_PER_LEASE, Heartbeat
 from dolirelance.ledger.schema import (
+    ABANDONABLE_STATES,
+    FILED_STATES,
+    HANDING_OVER_STATES,
     IN_FLIGHT_STATES,
     LIVE_STATES,
     RELEASED_STATES,
@@ -77,15 +81,11 @@ class Entry:
     next_date: date | None
     note: str | None
     user_id: int | None
+    printed_at: datetime | None
 
     @property
     def automatic(self) -> bool:
         return self.key.startswith("auto:")
-
-    @property
-    def may_have_left(self) -> bool:
-        """True unless the message certainly did not leave (the policy counts these as done)."""
-        return self.state not in (FollowUpState.CLAIMED, *RELEASED_STATES)
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Entry:
@@ -295,8 +295,9 @@ class Ledger:
         next_date: date | None = None,
         file_name: str | None = None,
     ) -> Entry:
-        """About to send or file; what is known by now (message id, recipients, the model chosen once the
-        history was read, the letter's file name) is kept so an uncertain one can be recorded."""
+        """An e-mail's SMTP turn begins (a letter: ``file_name`` given, its upload begins: FILING); what is
+        known by now (message id, recipients, the model chosen once the history was read, the letter's file
+        name) is kept so an uncertain one can be recorded."""
         known: dict[str, Any] = {}
         if model:
             known["model"] = model
@@ -308,8 +309,18 @@ class Ledger:
             known["message_id"] = message_id
         if recipients:
             known["recipients"] = recipients if isinstance(recipients, str) else ", ".join(recipients)
+        to_state = FollowUpState.FILING if file_name else FollowUpState.SENDING
+        return self._move(key, (FollowUpState.CLAIMED,), to_state, lease_until=self.database.lease_end(), **known)
+
+    def mark_filed(self, key: str) -> Entry:
+        """The letter is in the quote's files (its upload answered, or found there by its name)."""
         return self._move(
-            key, (FollowUpState.CLAIMED,), FollowUpState.SENDING, lease_until=self.database.lease_end(), **known
+            key,
+            (FollowUpState.FILING,),
+            FollowUpState.FILED,
+            sent_at=self.database.now(),
+            lease_until=self.database.lease_end(),
+            error=None,
         )
 
     def mark_sent(self, key: str, *, message_id: str, recipients: str | Sequence[str]) -> Entry:
@@ -357,7 +368,8 @@ class Ledger:
         return self._move(
             key,
             TO_RECORD_STATES,
-            FollowUpState.RECORDED,
+            None,
+            state=self._recorded_state,
             event_id=event_id,
             todo_event_id=todo_event_id,
             file_name=file_name,
@@ -372,18 +384,100 @@ class Ledger:
         return self._move(key, TO_RECORD_STATES, None, error=error, lease_until=None, or_released=True)
 
     def mark_failed(self, key: str, error: str) -> Entry:
-        """Nothing was sent (refused before or by SMTP): release the key."""
+        """Nothing was sent or filed (refused before, by SMTP, by Dolibarr): release the key."""
         return self._move(
             key,
-            (FollowUpState.CLAIMED, FollowUpState.SENDING),
+            (FollowUpState.CLAIMED, *HANDING_OVER_STATES),
             FollowUpState.FAILED,
             error=error,
             lease_until=None,
         )
 
     def mark_uncertain(self, key: str, error: str) -> Entry:
-        """SMTP took the message but never answered: a person must say whether it left."""
-        return self._move(key, (FollowUpState.SENDING,), FollowUpState.UNCERTAIN, error=error, lease_until=None)
+        """SMTP took the message but never answered (a letter: Dolibarr took the upload but never answered,
+        and the file is not found): a person, or a later look in the quote's files, says whether it left."""
+        return self._move(key, HANDING_OVER_STATES, FollowUpState.UNCERTAIN, error=error, lease_until=None)
+
+    def mark_printed(self, keys: Sequence[str]) -> int:
+        """These letters are in a print file now (whoever filed them); returns how many were not yet.
+
+        A recorded letter becomes PRINTED; one filed but not recorded yet keeps its state and becomes
+        PRINTED when it is recorded (``printed_at`` remembers it)."""
+        if not keys:
+            return 0
+        now = self.database.now()
+        with self.database.transaction(f"mark {len(keys)} letter(s) printed") as conn:
+            return int(
+                conn.execute(
+                    update(followups)
+                    .where(
+                        followups.c.instance == self.instance,
+                        followups.c.key.in_(list(keys)),
+                        followups.c.channel == "letter",
+                        followups.c.state.in_([state.value for state in FILED_STATES]),
+                        followups.c.printed_at.is_(None),
+                    )
+                    .values(
+                        printed_at=now,
+                        state=case(
+                            (followups.c.state == FollowUpState.RECORDED.value, FollowUpState.PRINTED.value),
+                            else_=followups.c.state,
+                        ),
+                    )
+                ).rowcount
+            )
+
+    def close_unrecordable(self, key: str, reason: str) -> Entry:
+        """Done but can never be recorded (its quote is gone from Dolibarr): closed with the reason, so
+        ``retry`` stops failing on it; never done again."""
+        return self._move(
+            key,
+            TO_RECORD_STATES,
+            FollowUpState.ABANDONED,
+            error=reason,
+            resolution="not recordable",
+            lease_until=None,
+            or_released=True,
+        )
+
+    def abandon(self, key: str, *, by: str, reason: str) -> Entry:
+        """A person closes a stuck entry (``ledger resolve KEY --abandon``): never sent, filed or recorded
+        by dolirelance from now on. Refused while a live process still works on it."""
+        now = self.database.now()
+        with self.database.transaction(f"abandon {key}") as conn:
+            changed = conn.execute(
+                update(followups)
+                .where(
+                    followups.c.key == key,
+                    followups.c.state.in_([state.value for state in ABANDONABLE_STATES]),
+                    self._lease_expired(),
+                )
+                .values(
+                    state=FollowUpState.ABANDONED.value,
+                    resolved_by=by,
+                    resolution="abandoned",
+                    error=reason,
+                    updated_at=now,
+                    lease_until=None,
+                )
+                .returning(*followups.c)
+            ).first()
+            if changed is not None:
+                return Entry.from_row(changed)
+            row = conn.execute(select(followups).where(followups.c.key == key)).first()
+        if row is None:
+            raise LedgerError(f"no ledger entry {key!r}", remedy="see the entries with `dolirelance status`")
+        entry = Entry.from_row(row)
+        if entry.state not in ABANDONABLE_STATES:
+            raise LedgerError(
+                f"ledger entry {key!r} is {entry.state.value}: nothing to abandon",
+                remedy="only entries still in flight (claimed, sending, sent, filing, filed, uncertain, "
+                "resolved_sent) are abandoned; see `dolirelance status`",
+            )
+        raise LedgerError(
+            f"ledger entry {key!r} is {entry.state.value} and still worked on by {entry.owner}",
+            remedy="wait for that run to end (or for its lease to run out if it died), then try again",
+        )
 
     def _move(
         self,
@@ -445,6 +539,11 @@ class Ledger:
             remedy="its lease probably expired and another run took it over; see `dolirelance status`",
         )
 
+    # RECORDED, or PRINTED for a letter already in a print file
+    _recorded_state = case(
+        (followups.c.printed_at.is_not(None), FollowUpState.PRINTED.value), else_=FollowUpState.RECORDED.value
+    )
+
     def _lease_expired(self) -> ColumnElement[bool]:
         return self.database.lease_expired(followups.c.lease_until)
 
@@ -475,11 +574,17 @@ class Ledger:
     # -- recovery and resolution ----------------------------------------------------------------
 
     def recover_abandoned(self) -> list[Entry]:
-        """Expired SENDING → UNCERTAIN, expired CLAIMED → FAILED; returns the rows changed here."""
+        """Claims whose heartbeat stopped (lease expired): SENDING and FILING → UNCERTAIN, CLAIMED → FAILED;
+        returns the rows changed here."""
         now = self.database.now()
         changed: list[Entry] = []
         moves = (
             (FollowUpState.SENDING, FollowUpState.UNCERTAIN, "the process died while talking to SMTP"),
+            (
+                FollowUpState.FILING,
+                FollowUpState.UNCERTAIN,
+                "the process died while filing the letter in Dolibarr; check the quote's files",
+            ),
             (FollowUpState.CLAIMED, FollowUpState.FAILED, "abandoned before sending"),
         )
         with self.database.transaction("recover abandoned claims") as conn:
@@ -544,6 +649,20 @@ class Ledger:
         query = query.order_by(order, followups.c.key).limit(limit)
         with self.database.transaction(action, read_only=True) as conn:
             return [Entry.from_row(row) for row in conn.execute(query)]
+
+    def letters_to_print(self) -> list[Entry]:
+        """Letters filed in Dolibarr but in no print file yet (a batch killed midway, a letter done alone)."""
+        return self._select(
+            "list letters to print",
+            followups.c.channel == "letter",
+            followups.c.state.in_([state.value for state in FILED_STATES]),
+            followups.c.printed_at.is_(None),
+        )
+
+    def abandoned(self, limit: int = 50) -> list[Entry]:
+        return self._select(
+            "list abandoned entries", followups.c.state == FollowUpState.ABANDONED.value, limit=limit, newest_first=True
+        )
 
     def uncertain(self) -> list[Entry]:
         return self._select("list uncertain entries", followups.c.state == FollowUpState.UNCERTAIN.value)

@@ -47,29 +47,54 @@ log = logging.getLogger("dolirelance.ledger")
 
 
 class FollowUpState(StrEnum):
-    CLAIMED = "claimed"  # we will send; nothing left yet
-    SENDING = "sending"  # talking to SMTP: outcome unknown if we die now
-    SENT = "sent"  # the message left; Dolibarr not written yet
+    CLAIMED = "claimed"  # we will send or file; nothing left yet
+    SENDING = "sending"  # an e-mail's SMTP turn: outcome unknown if we die now
+    SENT = "sent"  # the e-mail left; Dolibarr not written yet
+    FILING = "filing"  # a letter being uploaded to the quote's files: look for it by name if we die now
+    FILED = "filed"  # the letter is in the quote's files; Dolibarr's events not written yet
     RECORDED = "recorded"  # Dolibarr has the event
-    FAILED = "failed"  # nothing was sent; the key may be claimed again
-    UNCERTAIN = "uncertain"  # died while SENDING: a person must resolve it
-    RESOLVED_SENT = "resolved_sent"  # a person confirmed it left: still to record
-    RESOLVED_NOT_SENT = "resolved_not_sent"  # a person confirmed it did not: released
+    PRINTED = "printed"  # a recorded letter that is in a print file
+    FAILED = "failed"  # nothing was sent or filed; the key may be claimed again
+    UNCERTAIN = "uncertain"  # died (or lost the answer) while SENDING or FILING: settled by a person or a look
+    RESOLVED_SENT = "resolved_sent"  # a person (or a look in the quote's files) confirmed it left: still to record
+    RESOLVED_NOT_SENT = "resolved_not_sent"  # confirmed it did not: released
+    ABANDONED = "abandoned"  # closed unrecorded (its quote is gone, or a person gave up): never redone by itself
 
 
-# States in which a follow-up holds its quote: at most one such row per quote (unique index).
+# States in which a follow-up holds its quote: at most one such row per quote (unique index, migration 0005).
 IN_FLIGHT_STATES = (
     FollowUpState.CLAIMED,
     FollowUpState.SENDING,
     FollowUpState.SENT,
+    FollowUpState.FILING,
+    FollowUpState.FILED,
     FollowUpState.UNCERTAIN,
     FollowUpState.RESOLVED_SENT,
 )
 # States in which the process that holds a claim is working on it: its heartbeat renews their lease.
-LIVE_STATES = (FollowUpState.CLAIMED, FollowUpState.SENDING, FollowUpState.SENT, FollowUpState.RESOLVED_SENT)
+LIVE_STATES = (
+    FollowUpState.CLAIMED,
+    FollowUpState.SENDING,
+    FollowUpState.SENT,
+    FollowUpState.FILING,
+    FollowUpState.FILED,
+    FollowUpState.RESOLVED_SENT,
+)
+# The hand-over in progress: an e-mail's SMTP turn, a letter's upload (uncertain if the process dies now).
+HANDING_OVER_STATES = (FollowUpState.SENDING, FollowUpState.FILING)
 # States a new claim may take over (besides CLAIMED with an expired lease).
 RELEASED_STATES = (FollowUpState.FAILED, FollowUpState.RESOLVED_NOT_SENT)
-TO_RECORD_STATES = (FollowUpState.SENT, FollowUpState.RESOLVED_SENT)
+# Done (e-mail sent, letter filed) and still to record in Dolibarr.
+TO_RECORD_STATES = (FollowUpState.SENT, FollowUpState.FILED, FollowUpState.RESOLVED_SENT)
+# A letter in the quote's files (to record, or recorded): what a print file may take.
+FILED_STATES = (FollowUpState.FILED, FollowUpState.RESOLVED_SENT, FollowUpState.RECORDED)
+# Done and recorded.
+RECORDED_STATES = (FollowUpState.RECORDED, FollowUpState.PRINTED)
+# States a follow-up counts as done in (or about to be, or may be): never done again by itself, and the
+# minimum gap since the last follow-up counts from it. Only FAILED and RESOLVED_NOT_SENT do not count.
+COUNTS_AS_DONE_STATES = tuple(state for state in FollowUpState if state not in RELEASED_STATES)
+# Stuck states a person may close with ``ledger resolve KEY --abandon`` (once no process works on them).
+ABANDONABLE_STATES = IN_FLIGHT_STATES
 
 
 def default_ledger_path() -> Path:
@@ -127,6 +152,7 @@ followups = Table(
     Column("next_date", Date, nullable=True),
     Column("note", Text, nullable=True),
     Column("user_id", Integer, nullable=True),
+    Column("printed_at", _UtcDateTime, nullable=True),  # a letter: when it went into a print file
 )
 Index("ix_followups_instance_quote", followups.c.instance, followups.c.quote_id)
 Index("ix_followups_message_id", followups.c.message_id)

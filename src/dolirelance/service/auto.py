@@ -28,7 +28,7 @@ from dolirelance.domain import (
 )
 from dolirelance.errors import DolirelanceError
 from dolirelance.history import QuoteHistory
-from dolirelance.ledger import Entry
+from dolirelance.ledger import COUNTS_AS_DONE_STATES, Entry, FollowUpState
 from dolirelance.mail import SmtpSender
 from dolirelance.policy import (
     AutoRules,
@@ -45,12 +45,12 @@ from dolirelance.policy import (
 )
 from dolirelance.service.access import Access, require_access
 from dolirelance.service.delivery import (
-    SENT_STATES,
     STOPPED_BEFORE_SENDING,
     Attempt,
     FollowUpOutcome,
     SharedSmtp,
     deliver,
+    how_to_settle,
     retry_unrecorded,
 )
 from dolirelance.service.prepare import PreparedFollowUp, prepare_followup
@@ -185,7 +185,7 @@ def _past_followups(
                 )
             )
     for entry in rt.ledger.entries_for_quotes(quote_ids):
-        if entry.state not in SENT_STATES or entry.key in keys_seen:
+        if entry.state not in COUNTS_AS_DONE_STATES or entry.key in keys_seen:
             continue
         past.setdefault(entry.quote_id, []).append(
             PastFollowUp(
@@ -410,14 +410,15 @@ async def run_auto(
     rt.forget_people()
     try:
         if not dry_run:
-            report.newly_uncertain = await asyncio.to_thread(rt.ledger.recover_abandoned)
+            recovered = await asyncio.to_thread(rt.ledger.recover_abandoned)
+            # claims released (nothing had left) are not news; those that may have left are
+            report.newly_uncertain = [e for e in recovered if e.state is FollowUpState.UNCERTAIN]
             for entry in report.newly_uncertain:
                 log.error(
-                    "follow-up %s of %s is UNCERTAIN (the process died while sending); "
-                    "check the mailbox, then `dolirelance ledger resolve %s --sent|--not-sent`",
+                    "follow-up %s of %s is UNCERTAIN (the process died while handing it over); %s",
                     entry.key,
                     entry.quote_ref,
-                    entry.key,
+                    how_to_settle(entry),
                 )
             report.recorded_later = await retry_unrecorded(rt)
         rules = auto_rules(rt)
