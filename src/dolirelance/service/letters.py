@@ -31,21 +31,22 @@ class PrintReport:
     missing: list[tuple[Entry, str]] = field(default_factory=list)  # (letter, why it is not in the file)
 
 
-def letters_to_print(rt: Runtime) -> list[Entry]:
-    """Letters filed in Dolibarr and recorded, but in no print file yet (oldest first)."""
-    return rt.ledger.letters_to_print()
+def letters_to_print(rt: Runtime, user_id: int | None = None) -> list[Entry]:
+    """Letters filed in Dolibarr but in no print file yet (oldest first); ``user_id``: only that user's."""
+    return [e for e in rt.ledger.letters_to_print() if user_id is None or e.user_id == user_id]
 
 
-async def print_letters(rt: Runtime, out_dir: Path | None = None) -> PrintReport:
+async def print_letters(rt: Runtime, out_dir: Path | None = None, *, user_id: int | None = None) -> PrintReport:
     """One print file of every letter filed but not printed yet, taken from the quotes' files in Dolibarr
     (the letter as filed, attachments included), in ``[letter] batch_order``; those letters are then PRINTED.
 
     A letter whose file is no longer in its quote's files is left out and said so (it stays listed).
+    ``user_id``: only the letters that user made (a sales person on the web pages).
     """
     from dolirelance.letter import LetterBatch, batch_sort_key
 
     report = PrintReport()
-    pending = await asyncio.to_thread(rt.ledger.letters_to_print)
+    pending = await asyncio.to_thread(letters_to_print, rt, user_id)
     if not pending:
         return report
     await require_access(rt, Access.SEND)
@@ -67,7 +68,7 @@ async def print_letters(rt: Runtime, out_dir: Path | None = None) -> PrintReport
         return report
     found.sort(key=lambda item: item[0])
     out = rt.settings.resolve_path(out_dir or rt.settings.letter.output_dir)
-    path = out / f"relances-{rt.today().isoformat()}-reprise-{uuid.uuid4().hex[:8]}.pdf"
+    path = out / f"relances-{rt.today().isoformat()}-{uuid.uuid4().hex[:8]}.pdf"  # named like a mass run's
 
     def write() -> None:
         with LetterBatch(path, duplex=rt.settings.letter.duplex, pages=rt.letter_pages) as batch:
