@@ -8,7 +8,10 @@ import re
 import pytest
 from pypdf import PdfReader
 
+from dolirelance.domain import Channel
 from dolirelance.letter import LetterBatch
+from dolirelance.service import FollowUpOutcome
+from dolirelance.web.user_errors import outcome_note
 from test_web import Web, run_mass
 from test_web import sink as sink  # the fixtures
 from test_web import web as web
@@ -49,3 +52,16 @@ async def test_the_print_button_needs_the_csrf_token(web: Web) -> None:
     await web.login()
     refused = await web.client.post("/letters/print", data={})
     assert refused.status_code == 403
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_an_uncertain_letter_sends_people_to_the_quotes_files_not_to_a_mailbox(lang: str) -> None:
+    letter = FollowUpOutcome("PR1", "Client", "m", Channel.LETTER, "uncertain", error="uncertain: no answer")
+    email = FollowUpOutcome("PR1", "Client", "m", Channel.EMAIL, "uncertain", error="uncertain: no answer")
+    letter_note, email_note = outcome_note(letter, lang), outcome_note(email, lang)
+    assert letter_note is not None and email_note is not None
+    files = {"fr": "fichiers du devis", "en": "quote's files"}[lang]
+    mailbox = {"fr": "boîte", "en": "mail"}[lang]
+    assert files in f"{letter_note.message} {letter_note.remedy}"
+    assert mailbox not in f"{letter_note.message} {letter_note.remedy}"
+    assert mailbox in f"{email_note.message} {email_note.remedy}"
