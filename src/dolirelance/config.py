@@ -185,8 +185,6 @@ class DolibarrSettings(_Section):
 
 # The SMTP sender's waits between two attempts of one message (the last one repeats).
 SMTP_RETRY_WAITS = (1.0, 3.0, 10.0)
-# Exchanges of one SMTP attempt that may each take the whole timeout: connect and greeting, envelope, content.
-SMTP_EXCHANGES_PER_ATTEMPT = 3
 DEFAULT_LEASE_SECONDS = 600
 
 
@@ -240,7 +238,8 @@ class SmtpSettings(_Section):
         """The longest one message can hold the SMTP connection: pacing, every attempt, the waits between."""
         pacing = 60.0 / self.rate_limit_per_minute if self.rate_limit_per_minute > 0 else 0.0
         waits = sum(SMTP_RETRY_WAITS[min(i, len(SMTP_RETRY_WAITS) - 1)] for i in range(self.max_retries))
-        return (self.max_retries + 1) * (pacing + SMTP_EXCHANGES_PER_ATTEMPT * self.timeout) + waits
+        # an attempt that stalls stalls on one exchange, which `timeout` ends
+        return (self.max_retries + 1) * (pacing + self.timeout) + waits
 
 
 class FollowupSettings(_Section):
