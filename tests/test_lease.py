@@ -58,20 +58,20 @@ def test_the_heartbeat_renews_only_the_claims_its_process_works_on(ledger_url: s
 
 
 def test_a_claim_whose_heartbeat_stopped_is_recovered(ledger_url: str) -> None:
-    """Real time on the database's clock: a 1 s lease outlives 3 s while its heartbeat beats, and runs
+    """Real time on the database's clock: a 2 s lease outlives 4 s while its heartbeat beats, and runs
     out once the heartbeat stops (the process died)."""
-    with Ledger(ledger_url, instance=INSTANCE, lease_seconds=1) as live, Ledger(ledger_url, instance=INSTANCE) as other:
+    with Ledger(ledger_url, instance=INSTANCE, lease_seconds=2) as live, Ledger(ledger_url, instance=INSTANCE) as other:
         assert _claim(live, "manual:live", 1)
         live.mark_sending("manual:live")
         stop = threading.Event()
         recovered: list[Entry] = []
-        for _ in range(30):  # 3 s, three lease lengths
+        for _ in range(40):  # 4 s, two lease lengths
             recovered += other.recover_abandoned()
             stop.wait(0.1)
         assert recovered == [] and live.heartbeat.beats >= 2
 
         live.heartbeat.stop()  # the process dies: no more beats, the row stays SENDING
-        for _ in range(50):
+        for _ in range(80):
             recovered += other.recover_abandoned()
             if recovered:
                 break
