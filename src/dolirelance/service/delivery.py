@@ -410,9 +410,11 @@ async def _file(rt: Runtime, prepared: PreparedFollowUp) -> datetime | FollowUpO
     try:
         await rt.dolibarr.upload_document(prepared.quote, name, prepared.letter_pdf)
     except (DolibarrUnavailable, DolibarrResponseError, DolibarrRequestError) as exc:
-        # the request left: Dolibarr may have stored it (a 400 may be "this file exists" from an earlier try)
+        # The request left: Dolibarr may have stored it (a 400 may be "this file exists" from an earlier try
+        # with this key, a 5xx may come after the file was written). Looked for by its name before anything.
         found = await _letter_in_files(rt, prepared.quote, name)
-        if found is None or (found is False and not isinstance(exc, DolibarrRequestError)):
+        answered = exc.status_code is not None  # an answer ends the request: not there now, never there
+        if found is None or (found is False and not answered):
             look = "could not look for it" if found is None else "it is not in the quote's files yet"
             return await _uncertain(
                 rt,
@@ -420,7 +422,7 @@ async def _file(rt: Runtime, prepared: PreparedFollowUp) -> datetime | FollowUpO
                 f"the upload of {name} got no clear answer ({exc}) and {look}; check the quote's files in "
                 "Dolibarr (`dolirelance retry` looks again)",
             )
-        if found is False:  # refused, and not there: nothing was filed
+        if found is False:  # Dolibarr answered no, and the file is not there: nothing was filed
             reason = f"the letter could not be filed in Dolibarr: {exc}"
             await asyncio.to_thread(_release, rt, prepared.key, reason)
             return _outcome(prepared, "failed", error=reason, error_code=exc.code)
