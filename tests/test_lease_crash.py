@@ -14,7 +14,7 @@ import pytest
 
 from conftest import pg_schema_url
 from crash_helpers import FollowUpWorld as World
-from crash_helpers import follow_up_world, kill, wait_until
+from crash_helpers import fail_the_held_request, follow_up_world, kill, wait_until
 from dolirelance.ledger import FollowUpState
 
 pytestmark = pytest.mark.wall_clock_process  # runs `dolirelance` as a real process
@@ -75,3 +75,43 @@ def test_mass_killed_during_a_hand_over_leaves_only_that_message_uncertain(world
     done = Counter(e.fk_element for e in world.fake.events.values() if e.code == "AC_RELANCE_EMAIL")
     assert sorted(done.values()) == [1, 1, 1, 1]
     assert world.emails_per_ref() == Counter(dict.fromkeys(refs, 1))
+
+
+def test_mass_letters_killed_midway_leave_a_list_to_print_and_nothing_filed_twice(world: World) -> None:
+    roles = ("expired", "no_email", "no_pdf")
+    refs = [world.sample.refs[role] for role in roles]
+    world.fake.hang_next(1, 60, path_prefix="/documents/upload", method="POST", after=2)  # the third upload
+    out = world.config.parent / "letters"
+    proc = world.start("mass", *refs, "--letter", "--force", "--out", str(out))
+
+    def two_done_one_filing() -> bool:
+        states = Counter(e.state for e in world.entries().values())
+        return world.fake.hanging == 1 and states == {FollowUpState.RECORDED: 2, FollowUpState.FILING: 1}
+
+    wait_until(two_done_one_filing, proc, "two letters recorded and the third one's upload held")
+    kill(proc)
+    fail_the_held_request(world.fake, path_prefix="/documents/upload", method="POST")  # it never lands
+    assert list(out.glob("relances-*.pdf")) == []  # the print file was never completed
+
+    status = world.cli("status")
+    flat = " ".join(status.stdout.split())
+    assert "2 letter(s) filed in Dolibarr but in no print file" in flat, status.stdout + status.stderr
+
+    world.expire_leases()
+    retry = world.cli("retry")  # the third: looked for in its quote's files, not there: left to a person
+    assert retry.returncode == 1 and "is not in the quote's files" in " ".join(retry.stdout.split())
+    (filing,) = [e for e in world.entries().values() if e.state is FollowUpState.UNCERTAIN]
+    assert world.cli("ledger", "resolve", filing.key, "--not-sent").returncode == 0
+
+    printed = world.cli("letters", "print", "--out", str(out))
+    assert printed.returncode == 0, printed.stdout + printed.stderr
+    assert len(list(out.glob("relances-*.pdf"))) == 1
+    again = world.cli("mass", *refs, "--letter", "--out", str(out))  # the third is done now, the others are recent
+    assert "1 done" in " ".join(again.stdout.split()), again.stdout + again.stderr
+    uploads = [r for r in world.fake.requests if r.method == "POST" and r.path == "/documents/upload"]
+    letters = [e for e in world.fake.events.values() if e.code == "AC_RELANCE_LETTER"]
+    assert len(letters) == 3 and len({e.fk_element for e in letters}) == 3  # one letter per quote, recorded once
+    assert len(uploads) == 4  # three filed, plus the one that never landed
+    for role in roles:
+        files = world.fake.files.get(world.sample.refs[role], {})
+        assert len([name for name in files if name.startswith("relance-")]) == 1

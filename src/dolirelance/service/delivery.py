@@ -584,6 +584,7 @@ async def retry_unrecorded(rt: Runtime) -> list[FollowUpOutcome]:
     Under ``[access] senders_group`` only a sender (the API key's user) may, before anything is taken.
     """
     outcomes: list[FollowUpOutcome] = []
+    await asyncio.to_thread(rt.ledger.recover_abandoned)  # claims whose process died: released or uncertain
     letters = [e for e in await asyncio.to_thread(rt.ledger.uncertain) if e.channel == Channel.LETTER.value]
     entries = await asyncio.to_thread(rt.ledger.to_record)
     if not entries and not letters:
