@@ -598,7 +598,10 @@ async def retry_unrecorded(rt: Runtime) -> list[FollowUpOutcome]:
         entries = await asyncio.to_thread(rt.ledger.to_record)  # with the letters found
     for entry in entries:
         closed = await _close_if_quote_gone(rt, entry)
-        outcomes.append(closed if closed is not None else await _record_entry(rt, entry))
+        try:
+            outcomes.append(closed if closed is not None else await _record_entry(rt, entry))
+        finally:  # recorded, left for later or failed unexpectedly: its lease is no longer renewed
+            rt.ledger.let_go(entry.key)
     return outcomes
 
 
