@@ -53,6 +53,10 @@ config_app = typer.Typer(help="Check the configuration file.", no_args_is_help=T
 ledger_app = typer.Typer(help="Inspect and settle the ledger of sent follow-ups.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(ledger_app, name="ledger")
+letters_app = typer.Typer(
+    help="Letters filed in Dolibarr: the print file of those not printed yet.", no_args_is_help=True
+)
+app.add_typer(letters_app, name="letters")
 
 # Piped output (CI logs, files) gets a wide fixed width so tables stay readable.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -524,6 +528,10 @@ def _print_outcome(outcome: Any) -> None:
         out.print(
             f"[yellow]![/] {text(outcome.quote_ref)}: {what} {text(outcome.summary)}; {text(outcome.error or '')}"
         )
+    elif outcome.outcome == "closed":
+        out.print(
+            f"[yellow]-[/] {text(outcome.quote_ref)}: {what} {text(outcome.summary)}; {text(outcome.error or '')}"
+        )
     elif outcome.outcome == "refused":
         out.print(
             f"[yellow]-[/] {text(outcome.quote_ref)} {text(outcome.customer_name)}: "
@@ -691,7 +699,7 @@ def retry(config: ConfigOption = None) -> None:
             "later follow-up but may not be closed with this key: close it in Dolibarr, or set "
             "[dolibarr] service_api_key (docs/dolibarr-setup.md)"
         )
-    if any(o.outcome != "recorded" for o in outcomes):
+    if any(o.outcome not in ("recorded", "closed") for o in outcomes):
         raise typer.Exit(1)
 
 
@@ -964,6 +972,7 @@ def run_cmd(
 
 def print_auto_report(report: Any, settings: Settings) -> None:
     from dolirelance.policy import DecisionKind
+    from dolirelance.service import how_to_settle
 
     title = "Dry run" if report.dry_run else "Automatic run"
     out.print(f"[bold]{title} for {report.today.isoformat()}[/] ({len(report.decisions)} candidate quote(s))")
@@ -993,8 +1002,8 @@ def print_auto_report(report: Any, settings: Settings) -> None:
     )
     for entry in report.uncertain:
         out.print(
-            f"[red]uncertain[/] {text(entry.key)} ({text(entry.quote_ref)}): the process stopped while sending; "
-            f"check the mailbox, then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
+            f"[red]uncertain[/] {text(entry.key)} ({text(entry.quote_ref)}): the process stopped while handing it "
+            f"over; {text(how_to_settle(entry))}"
         )
     for row in report.rejected:
         out.print(f"[red]left out[/] {text(row.describe())}\n    → {text(row.remedy)}")
@@ -1091,8 +1100,8 @@ def setup(config: ConfigOption = None) -> None:
 
 @app.command()
 def status(config: ConfigOption = None) -> None:
-    """The ledger: counts by state, uncertain follow-ups, follow-ups sent but not recorded."""
-    from dolirelance.service import open_ledger
+    """The ledger: counts by state, uncertain follow-ups, follow-ups not recorded, letters not printed."""
+    from dolirelance.service import how_to_settle, open_ledger
 
     settings = _settings(config)
     tz = _business_tz(settings)
@@ -1101,6 +1110,8 @@ def status(config: ConfigOption = None) -> None:
         counts = ledger.counts()
         uncertain = ledger.uncertain()
         to_record = ledger.to_record()
+        to_print = ledger.letters_to_print()
+        abandoned = ledger.abandoned(10)
         recent = ledger.recent(10)
     finally:
         ledger.close()
@@ -1109,12 +1120,24 @@ def status(config: ConfigOption = None) -> None:
         out.print(
             f"[red]uncertain[/] {text(entry.key)} {text(entry.quote_ref)} ({text(entry.model)}) "
             f"since {_when(entry.updated_at, tz)} "
-            f"({tz.key}): "
-            f"check the mailbox, then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
+            f"({tz.key}): {text(how_to_settle(entry))}"
         )
     for entry in to_record:
+        done = "filed" if entry.channel == "letter" else "sent"
         out.print(
-            f"[yellow]sent, not recorded[/] {text(entry.key)} {text(entry.quote_ref)}: `dolirelance retry` records it"
+            f"[yellow]{done}, not recorded[/] {text(entry.key)} {text(entry.quote_ref)}: `dolirelance retry` records it"
+        )
+    if to_print:
+        out.print(
+            f"[yellow]{len(to_print)} letter(s) filed in Dolibarr but in no print file[/]: "
+            "`dolirelance letters print` makes one"
+        )
+        for entry in to_print:
+            out.print(f"  {text(entry.quote_ref)} {text(entry.file_name or '')} ({_when(entry.updated_at, tz)})")
+    for entry in abandoned:
+        out.print(
+            f"[dim]closed unrecorded[/] {text(entry.key)} {text(entry.quote_ref)} ({_when(entry.updated_at, tz)}): "
+            f"{text(entry.error or '')}" + (f" — by {text(entry.resolved_by)}" if entry.resolved_by else "")
         )
     if recent:
         table = Table(title="last follow-ups")
@@ -1136,28 +1159,73 @@ def status(config: ConfigOption = None) -> None:
 
 @ledger_app.command("resolve")
 def ledger_resolve(
-    key: Annotated[str, typer.Argument(help="The uncertain entry's key (see `dolirelance status`).")],
-    sent: Annotated[bool, typer.Option("--sent", help="The e-mail did leave: record it in Dolibarr.")] = False,
+    key: Annotated[str, typer.Argument(help="The entry's key (see `dolirelance status`).")],
+    sent: Annotated[
+        bool, typer.Option("--sent", help="The e-mail left (the letter is in the quote's files): record it.")
+    ] = False,
     not_sent: Annotated[bool, typer.Option("--not-sent", help="It did not leave: a later run may send it.")] = False,
+    abandon: Annotated[
+        bool,
+        typer.Option(
+            "--abandon",
+            help="Close a stuck entry (any state still in flight) without recording it: never done again by itself.",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Settle an uncertain follow-up after checking the mailbox."""
+    """Settle an uncertain follow-up after checking the mailbox (a letter: the quote's files), or close a stuck one."""
     import getpass
 
     from dolirelance.service import open_ledger
 
-    if sent == not_sent:
-        raise FollowUpError("say what happened", remedy="add --sent or --not-sent")
+    if sum((sent, not_sent, abandon)) != 1:
+        raise FollowUpError("say what happened", remedy="add one of --sent, --not-sent or --abandon")
     settings = _settings(config)
     ledger = open_ledger(settings)
     try:
-        entry = ledger.resolve(key, sent=sent, by=getpass.getuser())
+        if abandon:
+            entry = ledger.abandon(key, by=getpass.getuser(), reason="closed by a person (ledger resolve --abandon)")
+        else:
+            entry = ledger.resolve(key, sent=sent, by=getpass.getuser())
     finally:
         ledger.close()
-    if sent:
+    if abandon:
+        out.print(
+            f"{text(entry.key)} ({text(entry.quote_ref)}) closed: dolirelance will not send, file or record it; "
+            "the quote is free for another follow-up"
+        )
+    elif sent:
         out.print(f"{text(entry.key)} marked as sent; `dolirelance retry` (or the next run) records it in Dolibarr")
     else:
         out.print(f"{text(entry.key)} marked as not sent; the next automatic run may send it if still due")
+
+
+@letters_app.command("print")
+def letters_print(
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder of the print file (default: [letter] output_dir).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """One print file of the letters filed in Dolibarr but in no print file yet (a mass run killed midway...)."""
+    from dolirelance import service
+
+    settings = _settings(config)
+
+    async def work() -> service.PrintReport:
+        async with service.open_runtime(settings) as rt:
+            return await service.print_letters(rt, out_dir)
+
+    report = _run(work())
+    if report.path is None and not report.missing:
+        out.print("nothing to print: every letter filed is in a print file")
+    if report.path is not None:
+        refs = ", ".join(entry.quote_ref for entry in report.printed)
+        out.print(f"[green]✔[/] {len(report.printed)} letter(s) in {text(str(report.path))}: {text(refs)}")
+    for entry, why in report.missing:
+        out.print(f"[red]✘[/] {text(entry.quote_ref)} {text(entry.file_name or '')}: {text(why)}; it stays listed")
+    if report.missing:
+        raise typer.Exit(1)
 
 
 # --------------------------------------------------------------------------- report
@@ -1220,29 +1288,53 @@ def _print_report(result: Report) -> None:
     titles = {"model": "Model", "step": "Step", "channel": "Channel", "sales_person": "Sales person"}
     for grouping in GROUPINGS:
         table = Table(title=f"Per {titles[grouping].lower()}")
-        for column in (titles[grouping], "Follow-ups", "Quotes", "Signed after", "Median days", "Refused",
-                       "Open", "Expired", "Other", "Amount signed"):
+        for column in (
+            titles[grouping],
+            "Follow-ups",
+            "Quotes",
+            "Signed after",
+            "Median days",
+            "Refused",
+            "Open",
+            "Expired",
+            "Other",
+            "Amount signed",
+        ):
             table.add_column(column, justify="left" if column == titles[grouping] else "right")
         for row in groups_of(result, grouping):
             tally = row.tally
             days = tally.median_days_to_signature
-            table.add_row(text(row.key), str(tally.followups), str(tally.quotes), str(tally.conversion),
-                          "" if days is None else f"{days:g}", str(tally.refused), str(tally.open),
-                          str(tally.expired), str(tally.other), _money(tally.amount_signed, "EUR"))
+            table.add_row(
+                text(row.key),
+                str(tally.followups),
+                str(tally.quotes),
+                str(tally.conversion),
+                "" if days is None else f"{days:g}",
+                str(tally.refused),
+                str(tally.open),
+                str(tally.expired),
+                str(tally.other),
+                _money(tally.amount_signed, "EUR"),
+            )
         out.print(table)
     funnel = Table(title="Funnel: the quotes' n-th follow-up in the period")
     for column in ("Follow-up", "Quotes reaching it", "Signed after it", "Amount signed"):
         funnel.add_column(column, justify="right")
     for stage in result.funnel:
-        funnel.add_row(str(stage.rank), str(stage.reached), str(Rate(stage.signed, stage.reached)),
-                       _money(stage.amount_signed, "EUR"))
+        funnel.add_row(
+            str(stage.rank),
+            str(stage.reached),
+            str(Rate(stage.signed, stage.reached)),
+            _money(stage.amount_signed, "EUR"),
+        )
     out.print(funnel)
     months = Table(title="Month by month")
     for column in ("Month", "Follow-ups", "Signed after a follow-up", "Amount signed"):
         months.add_column(column, justify="right")
     for month in result.months:
-        months.add_row(month.month.strftime("%Y-%m"), str(month.followups), str(month.signed),
-                       _money(month.amount_signed, "EUR"))
+        months.add_row(
+            month.month.strftime("%Y-%m"), str(month.followups), str(month.signed), _money(month.amount_signed, "EUR")
+        )
     out.print(months)
 
 
@@ -1359,7 +1451,10 @@ def hoist_global_options(argv: list[str]) -> list[str]:
         if sub is not None:
             command = sub
             takes_value = {
-                opt for param in sub.params if not getattr(param, "is_flag", False) for opt in param.opts
+                opt
+                for param in sub.params
+                if not getattr(param, "is_flag", False)
+                for opt in param.opts
                 if opt.startswith("-")
             }
     return hoisted + rest

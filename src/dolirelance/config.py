@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from datetime import time
+from math import ceil
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -98,7 +99,7 @@ def _check_language(value: str) -> str:
     try:
         Locale.parse(code)
     except (UnknownLocaleError, ValueError, TypeError):
-        raise ValueError(f"{value[:20]!r} is not a known language; use a code like \"fr\", \"en\" or \"de\"") from None
+        raise ValueError(f'{value[:20]!r} is not a known language; use a code like "fr", "en" or "de"') from None
     return value
 
 
@@ -112,7 +113,7 @@ def _check_address(value: str) -> str:
     try:
         split_address(value)
     except ValueError as exc:
-        raise ValueError(f"{exc}; write it like \"Name <devis@example.fr>\" or devis@example.fr") from None
+        raise ValueError(f'{exc}; write it like "Name <devis@example.fr>" or devis@example.fr') from None
     return value
 
 
@@ -190,6 +191,11 @@ class DolibarrSettings(_Section):
         return _secret(self.service_api_key, self.service_api_key_env, key="dolibarr.service_api_key")
 
 
+# The SMTP sender's waits between two attempts of one message (the last one repeats).
+SMTP_RETRY_WAITS = (1.0, 3.0, 10.0)
+DEFAULT_LEASE_SECONDS = 600
+
+
 class SmtpSettings(_Section):
     host: str = "localhost"
     port: int = Field(587, ge=1, le=65535)
@@ -245,6 +251,13 @@ class SmtpSettings(_Section):
         if self.auth == "oauth2":
             return None
         return _secret(self.password, self.password_env, key="smtp.password")
+
+    def turn_seconds(self) -> float:
+        """The longest one message can hold the SMTP connection: pacing, every attempt, the waits between."""
+        pacing = 60.0 / self.rate_limit_per_minute if self.rate_limit_per_minute > 0 else 0.0
+        waits = sum(SMTP_RETRY_WAITS[min(i, len(SMTP_RETRY_WAITS) - 1)] for i in range(self.max_retries))
+        # an attempt that stalls stalls on one exchange, which `timeout` ends
+        return (self.max_retries + 1) * (pacing + self.timeout) + waits
 
 
 class FollowupSettings(_Section):
@@ -329,7 +342,7 @@ class EmailSettings(_Section):
     def _hosts(cls, value: list[str]) -> list[str]:
         for host in value:
             if not re.match(r"^[A-Za-z0-9.-]{1,253}$", host):
-                raise ValueError(f"{host[:60]!r} is not a host name like \"www.example.fr\" (no scheme, no path)")
+                raise ValueError(f'{host[:60]!r} is not a host name like "www.example.fr" (no scheme, no path)')
         return [host.lower() for host in value]
 
 
@@ -461,6 +474,9 @@ class LedgerSettings(_Section):
     url: str | None = None
     # Names this installation in the ledger's claims (several replicas share one instance name).
     instance: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # How long a claim holds without its process's heartbeat (renewed every third of it while the process
+    # lives); None: 600 s, or more when the SMTP settings' worst case needs it (see Settings.lease_seconds).
+    lease_seconds: int | None = Field(None, ge=1, le=86_400)
 
 
 class ServeSettings(_Section):
@@ -649,7 +665,7 @@ class WebSettings(_Section):
             try:
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
-                raise ValueError(f"{item[:60]!r} is not an IP address or network like \"10.0.0.0/8\"") from None
+                raise ValueError(f'{item[:60]!r} is not an IP address or network like "10.0.0.0/8"') from None
         return value
 
 
@@ -709,6 +725,16 @@ class Settings(_Section):
         for section, auth in (("smtp", self.smtp.auth), ("imap", self.imap.auth if self.imap else None)):
             if auth == "oauth2" and self.oauth2 is None:
                 raise ValueError(f'[{section}] auth = "oauth2" needs an [oauth2] table (see docs/replies.md)')
+        needed = self.worst_smtp_wait()
+        if self.ledger.lease_seconds is not None and self.ledger.lease_seconds < needed:
+            raise ValueError(
+                f"[ledger] lease_seconds = {self.ledger.lease_seconds} is shorter than the longest an e-mail may "
+                f"wait for its SMTP turn to end ({needed:.0f} s: [dolibarr] max_concurrency = "
+                f"{self.dolibarr.max_concurrency} messages ahead, each up to {self.smtp.turn_seconds():.0f} s "
+                f"with [smtp] timeout = {self.smtp.timeout:g}, max_retries = {self.smtp.max_retries}, "
+                f"rate_limit_per_minute = {self.smtp.rate_limit_per_minute}); set lease_seconds to at least "
+                f"{ceil(needed)} or remove it (it is then computed), or lower max_concurrency or max_retries"
+            )
         return self
 
     @property
@@ -746,6 +772,22 @@ class Settings(_Section):
                 f"({self.imap.username}): customers' replies will not reach it; set [imap] address"
             ]
         return []
+
+    def worst_smtp_wait(self) -> float:
+        """The longest a claimed e-mail can wait until its SMTP turn ends: every follow-up running at once
+        (``[dolibarr] max_concurrency``) ahead of it on the run's one connection, then its own turn."""
+        return self.dolibarr.max_concurrency * self.smtp.turn_seconds()
+
+    @property
+    def lease_seconds(self) -> int:
+        """The ledger's lease: as set, else 600 s or the settings' worst SMTP wait if longer.
+
+        The heartbeat renews a live claim's lease long before it ends; the lease alone still covers
+        the worst case, so a heartbeat held up by a busy database never gives a live claim away.
+        """
+        if self.ledger.lease_seconds is not None:
+            return self.ledger.lease_seconds
+        return max(DEFAULT_LEASE_SECONDS, ceil(self.worst_smtp_wait()))
 
     def model(self, name: str) -> ModelSettings:
         for model in self.models:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Literal
 
 import dkim
 
-from dolirelance.config import SmtpSettings
+from dolirelance.config import SMTP_RETRY_WAITS, SmtpSettings
 from dolirelance.domain import Recipient, User, bare_address, split_address
 from dolirelance.errors import (
     DolirelanceError,
@@ -49,8 +49,6 @@ from dolirelance.render import RenderedFollowUp
 
 if TYPE_CHECKING:
     from dolirelance.oauth import TokenSource
-
-_BACKOFF_SECONDS = (1.0, 3.0, 10.0)
 
 ReplyToMode = Literal["both", "sales_person", "mailbox"]
 
@@ -368,23 +366,29 @@ class SmtpSender:
             except (smtplib.SMTPException, OSError):
                 connection.close()
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, on_turn: Callable[[], object] | None = None) -> None:
         """Send one message; retry temporary failures up to ``smtp.max_retries`` times.
 
         Raises :class:`MailUncertain` only when the content may have left; every other error means
         nothing left (the claim can be released). After an uncertain send the connection is dropped:
         the next message goes over a new one, never over a session in an unknown state.
+
+        ``on_turn`` is called once, after the pacing wait and before anything is said to the server:
+        the message's SMTP turn begins (the ledger marks it SENDING there). An error it raises stops
+        the send at once, nothing sent.
         """
         attempts = self._settings.max_retries + 1
         for attempt in range(attempts):
             self._pace()
+            if on_turn is not None and attempt == 0:
+                on_turn()
             try:
                 self._send_guarded(message)
             except MailTemporaryError:
                 self._drop()
                 if attempt + 1 >= attempts:
                     raise
-                self._sleep(_BACKOFF_SECONDS[min(attempt, len(_BACKOFF_SECONDS) - 1)])
+                self._sleep(SMTP_RETRY_WAITS[min(attempt, len(SMTP_RETRY_WAITS) - 1)])
                 continue
             self._last_sent = self._clock()
             self.sent += 1

@@ -9,6 +9,7 @@ One module per use case, each importing only those above it:
 - :mod:`.prepare`: a quote → exactly what will be sent or printed, nothing done;
 - :mod:`.delivery`: claim, send or file, record (the exactly-once core), and retry;
 - :mod:`.manual`: remind and mass follow-ups;
+- :mod:`.letters`: letters filed but in no print file yet, and the print file that gathers them;
 - :mod:`.auto`: the automatic run and ``explain``;
 - :mod:`.answers`: a quote's replies and bounces as ``explain`` shows them;
 - :mod:`.report`: the effectiveness report (which follow-ups pay), read in bulk.
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from dolirelance.files import write_atomically
     from dolirelance.policy import SkipReason
     from dolirelance.service.access import Access, access_of, require_access
-    from dolirelance.service.agenda import CHANNEL_LABELS_FR, SENT_STATES, close_superseded_todos
+    from dolirelance.service.agenda import CHANNEL_LABELS_FR, close_superseded_todos
     from dolirelance.service.answers import QuoteAnswer, quote_answers
     from dolirelance.service.auto import (
         AutoReport,
@@ -38,15 +39,16 @@ if TYPE_CHECKING:
         working_calendar,
     )
     from dolirelance.service.delivery import (
-        IN_PROGRESS_STATES,
         Attempt,
         FollowUpOutcome,
         Outcome,
         deliver,
         describe_holder,
+        how_to_settle,
         ledger_problems,
         retry_unrecorded,
     )
+    from dolirelance.service.letters import PrintReport, letters_to_print, print_letters
     from dolirelance.service.manual import (
         ChannelChoice,
         MassItem,
@@ -116,20 +118,19 @@ _MODULE_OF = {
     "Explanation": "dolirelance.service.auto",
     "FollowUpOutcome": "dolirelance.service.delivery",
     "HistoryLine": "dolirelance.service.views",
-    "IN_PROGRESS_STATES": "dolirelance.service.delivery",
     "MassItem": "dolirelance.service.manual",
     "MassReport": "dolirelance.service.manual",
     "MassSelection": "dolirelance.service.manual",
     "MessageOutcome": "dolirelance.service.replies",
     "Outcome": "dolirelance.service.delivery",
     "PreparedFollowUp": "dolirelance.service.prepare",
+    "PrintReport": "dolirelance.service.letters",
     "QuoteAnswer": "dolirelance.service.answers",
     "QuoteRow": "dolirelance.service.views",
     "QuotesSelection": "dolirelance.service.views",
     "REQUIRED_RIGHTS": "dolirelance.service.runtime",
     "RepliesReport": "dolirelance.service.replies",
     "Runtime": "dolirelance.service.runtime",
-    "SENT_STATES": "dolirelance.service.agenda",
     "SalesRepSelection": "dolirelance.service.views",
     "SkipReason": "dolirelance.policy",
     "SmtpFactory": "dolirelance.service.runtime",
@@ -144,6 +145,7 @@ _MODULE_OF = {
     "default_period_start": "dolirelance.service.report",
     "deliver": "dolirelance.service.delivery",
     "describe_holder": "dolirelance.service.delivery",
+    "how_to_settle": "dolirelance.service.delivery",
     "due_quote_ids": "dolirelance.service.views",
     "effectiveness_report": "dolirelance.service.report",
     "email_reachable": "dolirelance.service.manual",
@@ -155,6 +157,7 @@ _MODULE_OF = {
     "ledger_location": "dolirelance.service.runtime",
     "ledger_problems": "dolirelance.service.delivery",
     "letter_file_name": "dolirelance.service.prepare",
+    "letters_to_print": "dolirelance.service.letters",
     "load_history": "dolirelance.service.reads",
     "log_in": "dolirelance.service.runtime",
     "mass_follow_up": "dolirelance.service.manual",
@@ -162,6 +165,7 @@ _MODULE_OF = {
     "open_ledger": "dolirelance.service.runtime",
     "open_runtime": "dolirelance.service.runtime",
     "plan_mass": "dolirelance.service.manual",
+    "print_letters": "dolirelance.service.letters",
     "prepare_followup": "dolirelance.service.prepare",
     "quote_pdfs": "dolirelance.service.prepare",
     "quote_answers": "dolirelance.service.answers",
@@ -196,9 +200,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CHANNEL_LABELS_FR",
-    "IN_PROGRESS_STATES",
     "REQUIRED_RIGHTS",
-    "SENT_STATES",
     "Access",
     "AnswerLine",
     "Attempt",
@@ -213,6 +215,7 @@ __all__ = [
     "MessageOutcome",
     "Outcome",
     "PreparedFollowUp",
+    "PrintReport",
     "QuoteAnswer",
     "QuoteRow",
     "QuotesSelection",
@@ -240,10 +243,12 @@ __all__ = [
     "explain",
     "follow_up",
     "history_view",
+    "how_to_settle",
     "iter_quote_rows",
     "ledger_location",
     "ledger_problems",
     "letter_file_name",
+    "letters_to_print",
     "load_history",
     "log_in",
     "mass_follow_up",
@@ -252,6 +257,7 @@ __all__ = [
     "open_runtime",
     "plan_mass",
     "prepare_followup",
+    "print_letters",
     "quote_answers",
     "quote_pdfs",
     "quotes_overview",

@@ -45,7 +45,7 @@ from dolirelance.history import (
     compose_note,
     group_by_quote,
 )
-from dolirelance.ledger import Entry, FollowUpState
+from dolirelance.ledger import COUNTS_AS_DONE_STATES, Entry
 from dolirelance.policy import PastFollowUp, local_day
 from dolirelance.service.reads import load_history
 from dolirelance.service.runtime import Runtime
@@ -60,17 +60,6 @@ TYPE_PLANNED = "AC_OTH"  # a to-do a person will do
 TODO_TIME = time(9, 0)  # to-dos are due at 9:00 on their day, in the configured timezone
 CHANNEL_LABELS_FR = {Channel.EMAIL: "e-mail", Channel.LETTER: "courrier"}
 
-# Ledger states in which a follow-up counts as made (or possibly made) for the "followed up recently?" rules.
-SENT_STATES = frozenset(
-    {
-        FollowUpState.CLAIMED,
-        FollowUpState.SENDING,
-        FollowUpState.SENT,
-        FollowUpState.RECORDED,
-        FollowUpState.UNCERTAIN,
-        FollowUpState.RESOLVED_SENT,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -376,7 +365,7 @@ def past_followups(
                 )
             )
     for entry in rt.ledger.entries_for_quotes(quote_ids) if entries is None else entries:
-        if entry.state not in SENT_STATES or entry.key in keys_seen:
+        if entry.state not in COUNTS_AS_DONE_STATES or entry.key in keys_seen:
             continue
         past.setdefault(entry.quote_id, []).append(
             PastFollowUp(
@@ -411,7 +400,7 @@ def _last_of(
                 keep(LastFollowUp(quote_id, record.done_at, record.model, record.channel, record.owner_id,
                                   record.key, "dolibarr"))  # fmt: skip
     for entry in entries:
-        if entry.state not in SENT_STATES or entry.key == exclude_key or entry.quote_id not in wanted:
+        if entry.state not in COUNTS_AS_DONE_STATES or entry.key == exclude_key or entry.quote_id not in wanted:
             continue
         keep(LastFollowUp(entry.quote_id, _ledger_time(entry), entry.model or None, Channel(entry.channel),
                           entry.user_id, entry.key, "ledger"))  # fmt: skip

@@ -28,7 +28,7 @@ from dolirelance.domain import (
 )
 from dolirelance.errors import DolirelanceError
 from dolirelance.history import QuoteHistory
-from dolirelance.ledger import Entry
+from dolirelance.ledger import Entry, FollowUpState
 from dolirelance.mail import SmtpSender
 from dolirelance.policy import (
     AutoRules,
@@ -50,6 +50,7 @@ from dolirelance.service.delivery import (
     FollowUpOutcome,
     SharedSmtp,
     deliver,
+    how_to_settle,
     retry_unrecorded,
 )
 from dolirelance.service.prepare import PreparedFollowUp, prepare_followup
@@ -372,14 +373,15 @@ async def run_auto(
     rt.forget_people()
     try:
         if not dry_run:
-            report.newly_uncertain = await asyncio.to_thread(rt.ledger.recover_abandoned)
+            recovered = await asyncio.to_thread(rt.ledger.recover_abandoned)
+            # claims released (nothing had left) are not news; those that may have left are
+            report.newly_uncertain = [e for e in recovered if e.state is FollowUpState.UNCERTAIN]
             for entry in report.newly_uncertain:
                 log.error(
-                    "follow-up %s of %s is UNCERTAIN (the process died while sending); "
-                    "check the mailbox, then `dolirelance ledger resolve %s --sent|--not-sent`",
+                    "follow-up %s of %s is UNCERTAIN (the process died while handing it over); %s",
                     entry.key,
                     entry.quote_ref,
-                    entry.key,
+                    how_to_settle(entry),
                 )
             report.recorded_later = await retry_unrecorded(rt)
         rules = auto_rules(rt)

@@ -33,8 +33,26 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from dolirelance.domain import Channel, Quote, choose_recipients
-from dolirelance.errors import DolibarrError, DolirelanceError, ErrorCode, LedgerError, MailError, MailUncertain
-from dolirelance.ledger import IN_FLIGHT_STATES, Entry, FollowUpState
+from dolirelance.errors import (
+    DolibarrError,
+    DolibarrNotFound,
+    DolibarrRequestError,
+    DolibarrResponseError,
+    DolibarrUnavailable,
+    DolirelanceError,
+    ErrorCode,
+    LedgerError,
+    MailError,
+    MailUncertain,
+)
+from dolirelance.ledger import (
+    HANDING_OVER_STATES,
+    IN_FLIGHT_STATES,
+    RECORDED_STATES,
+    TO_RECORD_STATES,
+    Entry,
+    FollowUpState,
+)
 from dolirelance.mail import SmtpSender
 from dolirelance.service.access import Access, require_access
 from dolirelance.service.agenda import RecordFacts, record_facts, record_followup
@@ -43,12 +61,12 @@ from dolirelance.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-IN_PROGRESS_STATES = set(IN_FLIGHT_STATES)
 
 # recorded: done and in Dolibarr; sent-not-recorded: done, `retry` records it; uncertain: may have
 # left, a person decides; failed: nothing left, claim released; refused: another follow-up holds the
-# quote (or this one is already done); skipped: an automatic step no longer due.
-Outcome = Literal["recorded", "sent-not-recorded", "uncertain", "failed", "refused", "skipped"]
+# quote (or this one is already done); skipped: an automatic step no longer due; closed: done, but its
+# quote is gone from Dolibarr: never recorded, never done again.
+Outcome = Literal["recorded", "sent-not-recorded", "uncertain", "failed", "refused", "skipped", "closed"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +93,7 @@ class FollowUpOutcome:
     @property
     def ok(self) -> bool:
         """The follow-up happened (whether or not it is in Dolibarr yet): never do it again."""
-        return self.outcome in ("recorded", "sent-not-recorded")
+        return self.outcome in ("recorded", "sent-not-recorded", "closed")
 
     @property
     def summary(self) -> str:
@@ -88,6 +106,7 @@ class FollowUpOutcome:
             "failed": "failed, nothing was filed" if letter else "failed, nothing was sent",
             "refused": "refused",
             "skipped": "skipped",
+            "closed": "closed unrecorded (its quote is gone from Dolibarr)",
         }
         text = words[self.outcome]
         if self.local_copy_error:
@@ -106,19 +125,35 @@ def describe_holder(entry: Entry, tz: ZoneInfo, *, quote_ref: str | None = None)
     who = f"{origin} run {entry.run_id}" + (f" by user #{entry.user_id}" if entry.user_id else "")
     what = "letter" if entry.channel == Channel.LETTER.value else "e-mail"
     if entry.state is FollowUpState.UNCERTAIN:
+        happened = "filed" if entry.channel == Channel.LETTER.value else "sent"
         return (
-            f"{ref}: an earlier {what} follow-up ({entry.key}, {who}, {since}) may have been sent; check the "
-            f"mailbox, then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
+            f"{ref}: an earlier {what} follow-up ({entry.key}, {who}, {since}) may have been {happened}; "
+            + how_to_settle(entry)
         )
-    if entry.state in (FollowUpState.SENT, FollowUpState.RESOLVED_SENT):
+    if entry.state in TO_RECORD_STATES:
         done = (entry.sent_at or entry.created_at).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
         return (
             f"{ref}: a {what} follow-up done {done} ({who}) is not recorded in Dolibarr yet; "
             "run `dolirelance retry` first"
         )
-    if entry.state is FollowUpState.RECORDED:
+    if entry.state in RECORDED_STATES:
         return f"{ref}: this follow-up is already done ({who}, {since}, recorded in Dolibarr)"
+    if entry.state is FollowUpState.ABANDONED:
+        return f"{ref}: this follow-up was closed without being recorded ({who}, {since}: {entry.error or '-'})"
     return f"{ref}: another {what} follow-up of this quote is in progress ({who}, {entry.state.value} since {since})"
+
+
+def how_to_settle(entry: Entry) -> str:
+    """What a person does about an uncertain entry: where to look, then the command that says what was found."""
+    if entry.channel == Channel.LETTER.value:
+        return (
+            f"check the quote's files in Dolibarr for {entry.file_name or 'the letter'} (`dolirelance retry` "
+            f"looks for it too), then `dolirelance ledger resolve {entry.key} --sent|--not-sent`"
+        )
+    return (
+        "check the sender's mailbox or the SMTP server's log, then "
+        f"`dolirelance ledger resolve {entry.key} --sent|--not-sent`"
+    )
 
 
 @dataclass(frozen=True)
@@ -161,11 +196,11 @@ class SharedSmtp(SmtpSender):
         self._should_stop = should_stop
         self._lock = threading.Lock()
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, *, on_turn: Callable[[], object] | None = None) -> None:
         with self._lock:
             if self._should_stop():
                 raise StoppedBeforeSending(STOPPED_BEFORE_SENDING)
-            self._sender.send(message)
+            self._sender.send(message, on_turn=on_turn)
 
 
 def not_in_batch(reason: str, file_name: str | None) -> str:
@@ -180,50 +215,58 @@ async def deliver(
     *,
     smtp: SmtpSender | None,
     keep_copy: KeepCopy | None = None,
-    claimed: bool = False,
 ) -> FollowUpOutcome:
     """Claim, prepare, send or file, record, keep the local copy: the protocol of the module docstring.
 
     ``prepare`` runs only once the claim is won; an error it raises releases the claim and is raised
-    again (the caller says why it failed). ``claimed``: the caller already holds ``attempt.key``.
+    again (the caller says why it failed). While this runs the ledger's heartbeat keeps the claim alive.
     """
     ledger = rt.ledger
-    if not claimed:
-        claim = await asyncio.to_thread(
-            ledger.claim,
-            attempt.key,
-            quote_id=attempt.quote_id,
-            quote_ref=attempt.quote_ref,
-            step=attempt.step,
-            model=attempt.model or "",
-            channel=attempt.channel.value,
-            run_id=attempt.run_id,
-            note=attempt.note,
-            user_id=attempt.user_id,
-            next_date=attempt.next_date,
+    claim = await asyncio.to_thread(
+        ledger.claim,
+        attempt.key,
+        quote_id=attempt.quote_id,
+        quote_ref=attempt.quote_ref,
+        step=attempt.step,
+        model=attempt.model or "",
+        channel=attempt.channel.value,
+        run_id=attempt.run_id,
+        note=attempt.note,
+        user_id=attempt.user_id,
+        next_date=attempt.next_date,
+    )
+    if not claim.won:
+        if claim.holder is not None and claim.holder.state in HANDING_OVER_STATES:
+            await asyncio.to_thread(ledger.recover_abandoned)  # a dead sender's row says UNCERTAIN
+            claim = replace(claim, holder=await asyncio.to_thread(ledger.holder, attempt.quote_id) or claim.holder)
+        why = (
+            describe_holder(claim.holder, rt.tz, quote_ref=attempt.quote_ref)
+            if claim.holder is not None
+            else f"{attempt.quote_ref}: another follow-up holds this quote"
         )
-        if not claim.won:
-            if claim.holder is not None and claim.holder.state is FollowUpState.SENDING:
-                await asyncio.to_thread(ledger.recover_abandoned)  # a dead sender's row says UNCERTAIN
-                claim = replace(claim, holder=await asyncio.to_thread(ledger.holder, attempt.quote_id) or claim.holder)
-            why = (
-                describe_holder(claim.holder, rt.tz, quote_ref=attempt.quote_ref)
-                if claim.holder is not None
-                else f"{attempt.quote_ref}: another follow-up holds this quote"
-            )
-            return FollowUpOutcome(
-                attempt.quote_ref,
-                attempt.customer_name,
-                attempt.model,
-                attempt.channel,
-                "refused",
-                key=attempt.key,
-                error=why,
-                step=attempt.step,
-                error_code=ErrorCode.ALREADY_DONE
-                if claim.holder is not None and claim.holder.state is FollowUpState.RECORDED
-                else ErrorCode.IN_PROGRESS,
-            )
+        return FollowUpOutcome(
+            attempt.quote_ref,
+            attempt.customer_name,
+            attempt.model,
+            attempt.channel,
+            "refused",
+            key=attempt.key,
+            error=why,
+            step=attempt.step,
+            error_code=ErrorCode.ALREADY_DONE
+            if claim.holder is not None and claim.holder.state in RECORDED_STATES
+            else ErrorCode.IN_PROGRESS,
+        )
+    try:
+        return await _deliver_claimed(rt, attempt, prepare, smtp=smtp, keep_copy=keep_copy)
+    finally:  # done, released, uncertain or left for `retry`: this process no longer works on it
+        ledger.let_go(attempt.key)
+
+
+async def _deliver_claimed(
+    rt: Runtime, attempt: Attempt, prepare: Prepare, *, smtp: SmtpSender | None, keep_copy: KeepCopy | None
+) -> FollowUpOutcome:
+    ledger = rt.ledger
     try:
         prepared = await prepare()
     except BaseException as exc:  # cancelled too: nothing left, let the quote go
@@ -255,7 +298,7 @@ async def deliver(
             error=f"done, but not recorded in Dolibarr yet ({reason}); `dolirelance retry` records it",
         )
     else:
-        await asyncio.to_thread(
+        noted = await asyncio.to_thread(
             _after_handover,
             lambda: ledger.mark_recorded(
                 prepared.key,
@@ -265,14 +308,26 @@ async def deliver(
             ),
             prepared,
         )
-        outcome = _outcome(
-            prepared,
-            "recorded",
-            event_id=recorded.event_id,
-            todo_event_id=recorded.todo_event_id,
-            done_at=done_at,
-            todos_left_open=tuple(todo.event_id for todo in recorded.todos_left_open),
-        )
+        if noted:  # "recorded" only once the ledger says so
+            outcome = _outcome(
+                prepared,
+                "recorded",
+                event_id=recorded.event_id,
+                todo_event_id=recorded.todo_event_id,
+                done_at=done_at,
+                todos_left_open=tuple(todo.event_id for todo in recorded.todos_left_open),
+            )
+        else:
+            outcome = _outcome(
+                prepared,
+                "sent-not-recorded",
+                event_id=recorded.event_id,
+                todo_event_id=recorded.todo_event_id,
+                done_at=done_at,
+                error=f"done and written in Dolibarr (event {recorded.event_id}), but the ledger could not note "
+                "it; `dolirelance status` shows where it stands, `dolirelance retry` brings the ledger up to "
+                "date without writing Dolibarr again",
+            )
     if keep_copy is not None:
         try:
             await asyncio.to_thread(keep_copy, prepared)
@@ -300,23 +355,37 @@ async def _send(rt: Runtime, prepared: PreparedFollowUp, smtp: SmtpSender | None
     ledger = rt.ledger
     email = prepared.email
 
+    turn_error: list[LedgerError] = []
+    facts = record_facts(rt, prepared).to_json()
+
+    def mark_sending() -> None:
+        try:
+            ledger.mark_sending(
+                prepared.key,
+                message_id=prepared.message_id,
+                recipients=prepared.recipients_text,
+                model=prepared.model,
+                next_date=prepared.next_date,
+                facts=facts,
+            )
+        except LedgerError as exc:
+            turn_error.append(exc)
+            raise
+
     def hand_over() -> datetime | Exception:
-        """SENDING, the message to SMTP, then SENT: the protocol's order, in one trip to a worker thread.
+        """The SMTP turn (after the shared connection's lock and the pacing wait): SENDING, the message
+        to SMTP, then SENT: the protocol's order, in one trip to a worker thread. Until its turn comes
+        the claim stays CLAIMED, its lease renewed by the heartbeat: a run killed while it waits leaves
+        nothing uncertain.
 
         A ledger error before the message is handed over is raised (nothing left); the sender's error
         is returned, to be placed below.
         """
-        ledger.mark_sending(
-            prepared.key,
-            message_id=prepared.message_id,
-            recipients=prepared.recipients_text,
-            model=prepared.model,
-            next_date=prepared.next_date,
-            facts=record_facts(rt, prepared).to_json(),
-        )
         try:
-            smtp.send(email)
+            smtp.send(email, on_turn=mark_sending)
         except Exception as exc:
+            if turn_error and exc is turn_error[0]:
+                raise
             return exc
         done_at = rt.now()
         _after_handover(
@@ -341,19 +410,43 @@ async def _send(rt: Runtime, prepared: PreparedFollowUp, smtp: SmtpSender | None
 
 
 async def _file(rt: Runtime, prepared: PreparedFollowUp) -> datetime | FollowUpOutcome:
+    """FILING, the upload to the quote's files, then FILED. An upload whose answer is lost (Dolibarr timed
+    out or failed after the request left, or answered that the file exists) is looked for by its name
+    before anything else: found, it was filed; not found, it is uncertain. Never uploaded twice."""
     assert prepared.letter_pdf is not None and prepared.letter_file_name is not None
     ledger = rt.ledger
+    name = prepared.letter_file_name
     await asyncio.to_thread(
         ledger.mark_sending,
         prepared.key,
         model=prepared.model,
         next_date=prepared.next_date,
-        file_name=prepared.letter_file_name,
+        file_name=name,
         facts=record_facts(rt, prepared).to_json(),
     )
     try:
-        await rt.dolibarr.upload_document(prepared.quote, prepared.letter_file_name, prepared.letter_pdf)
-    except DolibarrError as exc:  # Dolibarr answered no: nothing was filed
+        await rt.dolibarr.upload_document(prepared.quote, name, prepared.letter_pdf)
+    except (DolibarrUnavailable, DolibarrResponseError, DolibarrRequestError) as exc:
+        # The request left: Dolibarr may have stored it (a 400 may be "this file exists" from an earlier try
+        # with this key, a 5xx may come after the file was written). Looked for by its name before anything.
+        found = await _letter_in_files(rt, prepared.quote, name)
+        answered = exc.status_code is not None  # an answer ends the request: not there now, never there
+        if found is None or (found is False and not answered):
+            look = "could not look for it" if found is None else "it is not in the quote's files yet"
+            return await _uncertain(
+                rt,
+                prepared,
+                f"the upload of {name} got no clear answer ({exc}) and {look}; check the quote's files in "
+                "Dolibarr (`dolirelance retry` looks again)",
+            )
+        if found is False:  # Dolibarr answered no, and the file is not there: nothing was filed
+            reason = f"the letter could not be filed in Dolibarr: {exc}"
+            await asyncio.to_thread(_release, rt, prepared.key, reason)
+            return _outcome(prepared, "failed", error=reason, error_code=exc.code)
+        log.warning(
+            "letter %s of %s: no clear answer (%s), but it is in the quote's files", name, prepared.quote.ref, exc
+        )
+    except DolibarrError as exc:  # refused before anything was stored (rights, unknown quote): nothing filed
         reason = f"the letter could not be filed in Dolibarr: {exc}"
         await asyncio.to_thread(_release, rt, prepared.key, reason)
         return _outcome(prepared, "failed", error=reason, error_code=exc.code)
@@ -362,14 +455,22 @@ async def _file(rt: Runtime, prepared: PreparedFollowUp) -> datetime | FollowUpO
         return await _uncertain(
             rt,
             prepared,
-            f"filing the letter stopped on an unexpected error ({type(exc).__name__}: {exc}); look for "
-            f"{prepared.letter_file_name} in the quote's files in Dolibarr",
+            f"filing the letter stopped on an unexpected error ({type(exc).__name__}: {exc}); check the "
+            f"quote's files in Dolibarr for {name}",
         )
     done_at = rt.now()
-    await asyncio.to_thread(
-        _after_handover, lambda: ledger.mark_sent(prepared.key, message_id="", recipients=""), prepared
-    )
+    await asyncio.to_thread(_after_handover, lambda: ledger.mark_filed(prepared.key), prepared)
     return done_at
+
+
+async def _letter_in_files(rt: Runtime, quote: Quote, name: str) -> bool | None:
+    """Whether the quote's files hold ``name`` (None: Dolibarr could not say)."""
+    try:
+        documents = await rt.dolibarr.list_documents(quote)
+    except DolibarrError as exc:
+        log.warning("could not list the files of %s to look for %s: %s", quote.ref, name, exc)
+        return None
+    return any(document.name == name for document in documents)
 
 
 async def _uncertain(rt: Runtime, prepared: PreparedFollowUp, reason: str) -> FollowUpOutcome:
@@ -420,7 +521,7 @@ def ledger_problems(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, str]:
     rt.ledger.recover_abandoned()
     problems: dict[int, str] = {}
     for entry in rt.ledger.entries_for_quotes(quote_ids):
-        if entry.state in IN_PROGRESS_STATES:
+        if entry.state in IN_FLIGHT_STATES:
             problems[entry.quote_id] = describe_holder(entry, rt.tz)
     return problems
 
@@ -430,13 +531,83 @@ async def retry_unrecorded(rt: Runtime) -> list[FollowUpOutcome]:
 
     Under ``[access] senders_group`` only a sender (the API key's user) may, before anything is taken.
     """
-    outcomes = []
+    outcomes: list[FollowUpOutcome] = []
+    await asyncio.to_thread(rt.ledger.recover_abandoned)  # claims whose process died: released or uncertain
+    letters = [e for e in await asyncio.to_thread(rt.ledger.uncertain) if e.channel == Channel.LETTER.value]
     entries = await asyncio.to_thread(rt.ledger.to_record)
-    if entries:
-        await require_access(rt, Access.SEND)
+    if not entries and not letters:
+        return outcomes
+    await require_access(rt, Access.SEND)
+    for letter in letters:  # an upload without an answer: is the letter in the quote's files?
+        looked = await _look_for_uncertain_letter(rt, letter)
+        if looked is not None:
+            outcomes.append(looked)
+    if letters:
+        entries = await asyncio.to_thread(rt.ledger.to_record)  # with the letters found
     for entry in entries:
-        outcomes.append(await _record_entry(rt, entry))
+        closed = await _close_if_quote_gone(rt, entry)
+        try:
+            outcomes.append(closed if closed is not None else await _record_entry(rt, entry))
+        finally:  # recorded, left for later or failed unexpectedly: its lease is no longer renewed
+            rt.ledger.let_go(entry.key)
     return outcomes
+
+
+async def _look_for_uncertain_letter(rt: Runtime, entry: Entry) -> FollowUpOutcome | None:
+    """An uncertain letter found in its quote's files was filed: resolved as such (then recorded).
+    Not found (or not looked for): it stays uncertain for a person, said in the outcome."""
+    base = FollowUpOutcome(
+        entry.quote_ref, "", entry.model, Channel.LETTER, "uncertain", key=entry.key, file_name=entry.file_name,
+        step=entry.step,
+    )  # fmt: skip
+    try:
+        quote = await rt.dolibarr.get_quote(entry.quote_id)
+    except DolibarrNotFound:
+        return replace(base, error=f"uncertain: quote #{entry.quote_id} is gone from Dolibarr; " + how_to_settle(entry))
+    except DolibarrError as exc:
+        return replace(base, error=f"uncertain: could not look for the letter ({exc.message})")
+    found = await _letter_in_files(rt, quote, entry.file_name) if entry.file_name else None
+    if not found:
+        if found is None and entry.file_name:
+            return replace(base, error="uncertain: could not list the quote's files; " + how_to_settle(entry))
+        return replace(
+            base,
+            error=f"uncertain: {entry.file_name or 'the letter'} is not in the quote's files; " + how_to_settle(entry),
+        )
+    await asyncio.to_thread(
+        rt.ledger.resolve, entry.key, sent=True, by="dolirelance retry (found in the quote's files)"
+    )
+    log.info("letter %s of %s found in the quote's files: filed", entry.file_name, entry.quote_ref)
+    return None
+
+
+async def _close_if_quote_gone(rt: Runtime, entry: Entry) -> FollowUpOutcome | None:
+    """A follow-up done whose quote was deleted in Dolibarr can never be recorded: closed with a note, so
+    ``retry`` (and ``run --once``) stop failing on it every day. None: the quote is there (or cannot be read
+    now, and recording will say why)."""
+    try:
+        await rt.dolibarr.get_quote(entry.quote_id)
+    except DolibarrNotFound:
+        pass
+    except DolibarrError:
+        return None
+    else:
+        return None
+    happened = "filed" if entry.channel == Channel.LETTER.value else "sent"
+    reason = f"quote {entry.quote_ref} (#{entry.quote_id}) is gone from Dolibarr: {happened}, but never recorded"
+    try:
+        closed = await asyncio.to_thread(rt.ledger.close_unrecordable, entry.key, reason)
+    except LedgerError as exc:  # another process took it meanwhile: it says what became of it
+        return FollowUpOutcome(
+            entry.quote_ref, "", entry.model, Channel(entry.channel), "skipped", key=entry.key, error=exc.message,
+            step=entry.step,
+        )  # fmt: skip
+    log.warning("follow-up %s closed: %s", entry.key, reason)
+    return FollowUpOutcome(
+        closed.quote_ref, "", closed.model, Channel(closed.channel), "closed", key=closed.key,
+        recipients=closed.recipients or "", message_id=closed.message_id, file_name=closed.file_name,
+        error=reason, step=closed.step,
+    )  # fmt: skip
 
 
 async def _record_entry(rt: Runtime, entry: Entry) -> FollowUpOutcome:

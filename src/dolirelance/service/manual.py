@@ -32,6 +32,7 @@ from dolirelance.errors import (
     FollowUpAlreadyDone,
     FollowUpError,
     FollowUpInProgress,
+    LedgerError,
     LetterError,
     RecentFollowUp,
     UnknownModel,
@@ -119,6 +120,8 @@ async def follow_up(
     )
     with smtp_cm as smtp:
         outcome = await deliver(rt, attempt, prepare, smtp=smtp, keep_copy=keep_copy)
+    if letter_out is not None and outcome.channel is Channel.LETTER and outcome.ok and not outcome.local_copy_error:
+        await _note_printed(rt, [outcome])  # its local copy is its print file
     if outcome.outcome == "refused":
         refusal = FollowUpAlreadyDone if outcome.error_code is ErrorCode.ALREADY_DONE else FollowUpInProgress
         raise refusal(
@@ -396,6 +399,7 @@ async def mass_follow_up(
         report.letters_count = 0
     if report.letters_count:
         report.letters_pdf = pdf_path
+        await _note_printed(rt, report.outcomes)
     elif pdf_path.exists():
         pdf_path.unlink()
     return report
@@ -462,6 +466,20 @@ class _InPlanOrder:
             reason = exc.message if isinstance(exc, DolirelanceError) else str(exc)
             return replace(outcome, local_copy_error=not_in_batch(reason, letter.letter_file_name))
         return outcome
+
+
+async def _note_printed(rt: Runtime, outcomes: Sequence[FollowUpOutcome]) -> None:
+    """The ledger notes the letters that are in a print file now; those it cannot note stay listed as
+    "to print" (`dolirelance status`): printed twice at worst, never lost."""
+    keys = [
+        o.key
+        for o in outcomes
+        if o.key and o.channel is Channel.LETTER and o.ok and o.outcome != "closed" and not o.local_copy_error
+    ]
+    try:
+        await asyncio.to_thread(rt.ledger.mark_printed, keys)
+    except LedgerError as exc:
+        log.error("the ledger could not note %d letter(s) as printed: %s", len(keys), exc.message)
 
 
 async def _mass_one(

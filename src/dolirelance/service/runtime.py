@@ -190,7 +190,12 @@ def open_ledger(settings: Settings, *, clock: Callable[[], datetime] | None = No
     """The configured ledger, its schema brought up to date; front ends open it only through here."""
     from dolirelance.ledger import Ledger
 
-    return Ledger(settings.ledger.url, instance=settings.ledger.instance, clock=clock or _utc_now)
+    return Ledger(
+        settings.ledger.url,
+        instance=settings.ledger.instance,
+        lease_seconds=settings.lease_seconds,
+        clock=clock or _utc_now,
+    )
 
 
 def ledger_location(settings: Settings) -> str:

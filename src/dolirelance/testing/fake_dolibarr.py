@@ -11,7 +11,8 @@ strings, 404-as-empty on some lists, 304 with no body, the PUT ``fin_validite`` 
 Cost: ``fake.cost = CostModel()`` makes every request cost what it costs a real Dolibarr 20 (per
 request, per kind of request, per row and property listed, at most 8 served at once; see
 :mod:`dolirelance.testing.cost`). Off by
-default. Fault injection for tests: ``fake.latency``, ``fake.fail_next()``, ``fake.hang_next()``, and the request
+default. Fault injection for tests: ``fake.latency``, ``fake.fail_next()``, ``fake.hang_next()``,
+``fake.hang_after_applying()``, and the request
 log ``fake.requests`` / ``fake.count_requests()``.
 
 Not from the transcript, so guessed from Dolibarr's PHP source: the texts of the 409 "extrafield
@@ -574,6 +575,8 @@ class FakeDolibarr:
         self._hang_queue: list[float] = []
         # Hangs aimed at some requests: [seconds, path prefix or None, method or None, matches to let through]
         self._targeted_hangs: list[list[Any]] = []
+        # Hangs after the request was applied (stored, written): [seconds, path prefix or None, method or None]
+        self._hangs_after_applying: list[list[Any]] = []
         self._hang_generation = 0
         self.hanging = 0  # requests sleeping in a hang right now
 
@@ -687,6 +690,22 @@ class FakeDolibarr:
         wanted = method.upper() if method else None
         self._targeted_hangs.extend([[seconds, path_prefix, wanted, after] for _ in range(count)])
 
+    def hang_after_applying(
+        self, count: int = 1, seconds: float = 30.0, *, path_prefix: str | None = None, method: str | None = None
+    ) -> None:
+        """The next ``count`` matching requests are applied (the upload stored, the event written), then
+        their answer is held ``seconds``: the client times out not knowing that it worked.
+        :meth:`release_hangs` sends the held answers at once."""
+        wanted = method.upper() if method else None
+        self._hangs_after_applying.extend([[seconds, path_prefix, wanted] for _ in range(count)])
+
+    def _take_hang_after_applying(self, method: str, path: str) -> float | None:
+        for index, (seconds, prefix, wanted_method) in enumerate(self._hangs_after_applying):
+            if _below(path, prefix) and (wanted_method is None or wanted_method == method):
+                del self._hangs_after_applying[index]
+                return float(seconds)
+        return None
+
     def release_hangs(self) -> None:
         """End every hang in progress now (the requests go on and are answered)."""
         self._hang_generation += 1
@@ -696,6 +715,7 @@ class FakeDolibarr:
         self._fail_queue.clear()
         self._hang_queue.clear()
         self._targeted_hangs.clear()
+        self._hangs_after_applying.clear()
         self.release_hangs()
 
     def _take_hang(self, method: str, path: str) -> float | None:
@@ -3702,6 +3722,9 @@ def create_app(fake: FakeDolibarr) -> Starlette:
         finally:
             if method != "GET":
                 fake._list_memo.clear()
+        hang_after = fake._take_hang_after_applying(method, path) if fake._hangs_after_applying else None
+        if hang_after is not None:  # applied: the answer is what never comes
+            await fake._hang(hang_after)
         return _json(result)
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]

@@ -48,6 +48,7 @@ from dolirelance.errors import (
     RecentFollowUp,
 )
 from dolirelance.formatting import format_amount, format_short_day
+from dolirelance.ledger import Entry
 from dolirelance.mail import viewable_html
 from dolirelance.report import Report, as_dict
 from dolirelance.service import (
@@ -64,11 +65,13 @@ from dolirelance.service import (
     email_reachable,
     follow_up,
     history_view,
+    letters_to_print,
     log_in,
     mass_follow_up,
     open_runtime,
     plan_mass,
     prepare_followup,
+    print_letters,
     quotes_overview,
     quotes_screen,
     quotes_selection,
@@ -710,6 +713,7 @@ async def _render_mass(
             MASS_PAGE_SIZE),
         soon=(SOON_PAST_DAYS, SOON_AHEAD_DAYS), max_selection=MAX_MASS_SELECTION, select_all=select_all,
         filters=filters, models=rt.model_names(), files=_state(request).generated_files(session),
+        to_print=await _letters_to_print(rt, session),
         ticked_letters=ticked_letters, ticked_emails=ticked_emails, note=note,
         next_date=next_date or default_next.isoformat(), today=rt.today().isoformat(), left_out=left_out,
         day_off=_day_off_label(rt), today_day=rt.today(), local=lambda moment: moment.astimezone(rt.tz),
@@ -911,6 +915,25 @@ def _job_error(job: MassJob, lang: str) -> PageError | None:
     if job.error is not None:  # not one of ours: the log has the traceback
         return PageError(LABELS[lang]["server_error"], None, job.error)
     return None
+
+
+async def _letters_to_print(rt: Runtime, session: Session) -> list[Entry]:
+    """The letters filed but in no print file this user may print: all of them with societe.client.voir."""
+    return await asyncio.to_thread(letters_to_print, rt, None if session.sees_all_customers else session.user_id)
+
+
+@logged_in
+async def print_filed_letters(request: Request, session: Session) -> Response:
+    """One print file of the letters filed but never printed (a mass run cut short): then the mass page."""
+    form = await _read_form(request)
+    _check_csrf(session, form)
+    state = _state(request)
+    async with state.runtime(session) as rt:
+        user_id = None if session.sees_all_customers else session.user_id
+        report = await print_letters(rt, state.output_dir, user_id=user_id)
+    if report.path is not None:
+        state.record_owner(report.path, session.login)
+    return RedirectResponse("/mass", status_code=303)
 
 
 @logged_in
@@ -1482,6 +1505,7 @@ def create_web_app(
         Route("/mass/jobs/{job_id}", mass_job_page),
         Route("/mass/jobs/{job_id}/status", mass_job_status),
         Route("/files/{name}", download_file),
+        Route("/letters/print", print_filed_letters, methods=["POST"]),
         Route("/followup/new", new_page, methods=["GET"]),
         Route("/followup/new", new_submit, methods=["POST"]),
         Route("/followup/preview", new_preview, methods=["POST"]),

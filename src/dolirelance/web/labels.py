@@ -63,6 +63,8 @@ LABELS: dict[str, dict[str, str]] = {
         "letters_pdf": "Courriers à imprimer (PDF)",
         "generated_files": "Fichiers générés",
         "no_files": "Aucun fichier.",
+        "letters_to_print": "Courriers déposés dans les fichiers des devis mais dans aucun fichier à imprimer",
+        "build_print_file": "Faire le fichier à imprimer",
         "left_out": "Devis écartés : Dolibarr a envoyé des données illisibles, à corriger dans Dolibarr.",
         "send_email": "Envoyer par e-mail",
         "save": "Enregistrer la relance",
@@ -181,6 +183,10 @@ LABELS: dict[str, dict[str, str]] = {
         "err_mail_uncertain": "Le message a été remis au serveur d'e-mail sans confirmation : il est peut-être parti.",
         "err_mail_uncertain_remedy": "Ne relancez pas : l'administrateur vérifie la boîte d'envoi "
         "(dolirelance ledger resolve).",
+        "err_letter_uncertain": "Le courrier a été envoyé à Dolibarr sans confirmation : il est peut-être "
+        "déjà dans les fichiers du devis.",
+        "err_letter_uncertain_remedy": "Ne refaites pas le courrier : vérifiez les fichiers du devis dans Dolibarr "
+        "(dolirelance retry l'y cherche aussi, puis dolirelance ledger resolve).",
         "err_letter": "Le courrier n'a pas pu être produit (PDF du devis illisible ou fichier manquant).",
         "err_template": "Le modèle de relance contient une erreur.",
         "err_ledger": "Le registre des relances est inaccessible : rien n'a été envoyé.",
@@ -287,6 +293,8 @@ LABELS: dict[str, dict[str, str]] = {
         "letters_pdf": "Letters to print (PDF)",
         "generated_files": "Generated files",
         "no_files": "No files.",
+        "letters_to_print": "Letters filed in the quotes' files but in no print file",
+        "build_print_file": "Make the print file",
         "left_out": "Quotes left out: Dolibarr sent data that cannot be read; correct it in Dolibarr.",
         "send_email": "Send by e-mail",
         "save": "Record the follow-up",
@@ -403,6 +411,10 @@ LABELS: dict[str, dict[str, str]] = {
         "err_mail_uncertain": "The message was handed to the mail server without a confirmation: it may have left.",
         "err_mail_uncertain_remedy": "Do not follow up again: the administrator checks the sent mail "
         "(dolirelance ledger resolve).",
+        "err_letter_uncertain": "The letter was sent to Dolibarr without a confirmation: it may already be in "
+        "the quote's files.",
+        "err_letter_uncertain_remedy": "Do not make the letter again: check the quote's files in Dolibarr "
+        "(dolirelance retry looks for it too, then dolirelance ledger resolve).",
         "err_letter": "The letter could not be made (the quote's PDF cannot be read, or a file is missing).",
         "err_template": "The follow-up model has an error.",
         "err_ledger": "The follow-up ledger cannot be reached: nothing was sent.",

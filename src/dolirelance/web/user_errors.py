@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dolirelance.domain import Channel
 from dolirelance.errors import DolirelanceError, ErrorCode, NoCustomerMatch
 from dolirelance.service import FollowUpOutcome
 from dolirelance.web.labels import LABELS
@@ -117,6 +118,8 @@ def outcome_note(outcome: FollowUpOutcome, lang: str) -> PageError | None:
         return PageError(labels["not_recorded_yet"], labels["not_recorded_yet_remedy"], text)
     if outcome.ok:
         return PageError(labels["not_in_batch"], None, text) if outcome.local_copy_error else None
+    if outcome.outcome == "uncertain" and outcome.channel is Channel.LETTER:  # the quote's files, not a mailbox
+        return PageError(labels["err_letter_uncertain"], labels["err_letter_uncertain_remedy"], text)
     if outcome.outcome == "uncertain":
         return PageError(labels["err_mail_uncertain"], labels["err_mail_uncertain_remedy"], text)
     code = outcome.error_code
