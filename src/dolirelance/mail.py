@@ -442,6 +442,11 @@ def open_connection(smtp: SmtpSettings) -> smtplib.SMTP:
             connection.starttls(context=ssl.create_default_context())
             connection.ehlo()
         if smtp.username:
+            if not connection.has_extn("auth"):
+                raise MailPermanentError(
+                    f"the SMTP server {where} offers no login (no AUTH) but smtp.username is set",
+                    remedy=_no_auth_remedy(smtp, connection),
+                )
             password = smtp.resolved_password()
             connection.login(smtp.username, password.get_secret_value() if password else "")
     except smtplib.SMTPAuthenticationError as exc:
@@ -467,6 +472,13 @@ def open_connection(smtp: SmtpSettings) -> smtplib.SMTP:
             remedy="check smtp.host and smtp.port, and that the server is reachable",
         ) from None
     return connection
+
+
+def _no_auth_remedy(smtp: SmtpSettings, connection: smtplib.SMTP) -> str:
+    """What to change when the server offers no AUTH: encryption first if it offers that, else the login."""
+    if smtp.security == "none" and connection.has_extn("starttls"):
+        return 'set smtp.security = "starttls": this server offers the login only over an encrypted connection'
+    return "remove smtp.username (and the password): this server takes mail without a login"
 
 
 def check_connection(smtp: SmtpSettings) -> str:
