@@ -313,7 +313,7 @@ def quotes(
                         out.file.write(("," if count else "") + "\n" + ",\n".join(items))
                     else:
                         print_table(out, _QUOTE_COLUMNS, [_quote_cells(row, tz) for row in rows],
-                                    header=count == 0, layout=layout)  # fmt: skip
+                                    header=count == 0, layout=layout, heading=2)  # fmt: skip
                     count += len(rows)
                     total += sum((row.quote.total_excl_tax for row in rows), Decimal(0))
                 if as_json:
@@ -674,7 +674,7 @@ def _print_mass_plan(items: list[Any], *, dry_run: bool, tz: ZoneInfo) -> None:
             text(item.problem or (item.channel.value if item.channel else "")),
             text(item.recipient),
         ])  # fmt: skip
-    print_table(out, _MASS_COLUMNS, rows, title=("Dry run: " if dry_run else "") + f"{len(items)} quote(s)")
+    print_table(out, _MASS_COLUMNS, rows, title=("Dry run: " if dry_run else "") + f"{len(items)} quote(s)", heading=2)
 
 
 # --------------------------------------------------------------------------- retry / history / upcoming

@@ -25,6 +25,8 @@ __all__ = ["Column", "TableLayout", "print_table"]
 _GAP = 2
 # A free-text column narrower than this is unreadable: the records are printed as blocks instead.
 _MIN_TEXT_WIDTH = 10
+# A free text this short (a model's name, a person's) gets its whole width before longer texts share the rest.
+_SHORT_TEXT = 16
 _INDENT = 2
 
 
@@ -60,17 +62,23 @@ class TableLayout:
         room = total - sum(widths) - _GAP * (len(widths) - 1)
         if room < 0:
             return None
-        # share what is left among the free-text columns, evenly, none wider than its text
-        growing = [index for index, column in enumerate(self.columns) if not column.whole]
-        while room > 0:
-            growing = [index for index in growing if widths[index] < natural[index]]
-            if not growing:
-                break
-            share = max(room // len(growing), 1)
-            for index in growing:
-                extra = min(share, natural[index] - widths[index], room)
-                widths[index] += extra
-                room -= extra
+        # what is left: first to the short texts (a model, a login) so that they do not wrap, then to the
+        # others in proportion to what they lack (a long note gets more than a name), none wider than its text
+        text_columns = sorted((i for i, c in enumerate(self.columns) if not c.whole), key=lambda i: natural[i])
+        for index in text_columns:
+            if natural[index] <= _SHORT_TEXT and natural[index] - widths[index] <= room:
+                room -= natural[index] - widths[index]
+                widths[index] = natural[index]
+        lacking = {index: natural[index] - widths[index] for index in text_columns if natural[index] > widths[index]}
+        total_lack = sum(lacking.values())
+        for index, lack in lacking.items():
+            extra = min(lack, room * lack // total_lack) if total_lack else 0
+            widths[index] += extra
+        room = total - sum(widths) - _GAP * (len(widths) - 1)
+        for index in lacking:  # the remainder of the divisions, one column at a time
+            extra = min(natural[index] - widths[index], room)
+            widths[index] += extra
+            room -= extra
         return widths
 
 
