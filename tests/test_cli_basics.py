@@ -191,7 +191,7 @@ def test_setup_without_admin_key_explains_the_manual_way(
 
 
 def test_demo_runs_the_whole_cycle(tmp_path: Path) -> None:
-    result = run_cli("demo", "--out", str(tmp_path / "demo"))
+    result = run_cli("demo", "--out", str(tmp_path / "demo"), "--port", "8799")
     assert result.returncode == 0, result.stderr
     out = tmp_path / "demo"
     emails = sorted((out / "emails").glob("*.eml"))
@@ -208,6 +208,10 @@ def test_demo_runs_the_whole_cycle(tmp_path: Path) -> None:
     assert "7. dolirelance report" in result.stdout and "signed after a follow-up:" in result.stdout
     assert "missing" not in result.stdout  # doctor: the demo user has every right the demo uses
     assert "unexpected" not in result.stdout + result.stderr
+    # the "try:" commands need the fake Dolibarr, which stops with the demo: the output says so
+    flat = " ".join(result.stdout.split())
+    assert "try, after `dolirelance demo --keep-running` (the fake Dolibarr stops with the demo):" in flat
+    assert "[web]\nport = 8799\n" in (out / "dolirelance.toml").read_text(encoding="utf-8")  # --port
 
 
 def test_demo_user_can_list_quotes_by_sales_rep(tmp_path: Path) -> None:

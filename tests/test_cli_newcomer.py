@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +85,19 @@ def test_a_login_to_a_server_without_auth_says_to_remove_the_username(settings: 
         check_connection(smtp)
     assert "offers no login (no AUTH) but smtp.username is set" in caught.value.message
     assert (caught.value.remedy or "").startswith("remove smtp.username")
+
+
+def test_a_second_demo_on_a_taken_port_stops_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = run_main(
+            ["demo", "--keep-running", "--port", str(port), "--out", str(tmp_path / "demo")], capsys, monkeypatch
+        )
+    assert result.code == 2, result
+    assert result.err.startswith(f"error: port {port} is taken"), result.err
+    assert f"--keep-running --port {port + 1}" in result.err
+    assert result.out == "" and not (tmp_path / "demo").exists()  # nothing of the demo ran

@@ -1278,9 +1278,18 @@ def demo(
         bool, typer.Option("--keep-running", help="Keep the fake Dolibarr and the web pages up until Ctrl-C.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="With --keep-running: log every web request.")] = False,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="With --keep-running: the web pages' port.")
+    ] = 8788,
 ) -> None:
     """The whole cycle on a bundled fake Dolibarr with French sample data, a local SMTP sink and SQLite."""
-    from dolirelance.demo import DemoCommands, run_demo
+    from dolirelance.demo import DemoCommands, run_demo, web_port_taken
+
+    if keep_running and web_port_taken(port):  # said before the demo runs, not after
+        raise CommandLineError(
+            f"port {port} is taken: another program (another `dolirelance demo --keep-running`?) listens on it",
+            remedy=f"stop it, or choose another port: dolirelance demo --keep-running --port {port + 1}",
+        )
 
     commands = DemoCommands(
         doctor=lambda config: doctor(config=config),
@@ -1292,7 +1301,7 @@ def demo(
         report=lambda config: report(config=config),
         replies=lambda config: replies_cmd(once=True, config=config),
     )
-    run_demo(out_dir.resolve(), commands, console=out, keep_running=keep_running, verbose=verbose)
+    run_demo(out_dir.resolve(), commands, console=out, keep_running=keep_running, verbose=verbose, web_port=port)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -27,6 +28,7 @@ from dolirelance.testing.smtp_sink import SmtpSink
 
 DEMO_USER = "jdupont"
 DEMO_PASSWORD = "relance"
+DEMO_WEB_PORT = 8788  # the web pages of `demo --keep-running` (`--port` chooses another)
 
 
 def write_demo_config(
@@ -35,7 +37,7 @@ def write_demo_config(
     dolibarr_url: str,
     api_key: str,
     smtp_port: int,
-    web_port: int = 8788,
+    web_port: int = DEMO_WEB_PORT,
     imap: DovecotServer | None = None,
 ) -> Path:
     """The demo's configuration: the packaged starter models and steps, pointed at the fake and the sink
@@ -126,7 +128,7 @@ password = "{imap.password}"
 
 @contextmanager
 def demo_environment(
-    out_dir: Path, today: date
+    out_dir: Path, today: date, *, web_port: int = DEMO_WEB_PORT
 ) -> Iterator[tuple[FakeDolibarr, SampleData, SmtpSink, Path, str, DovecotServer | None]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("emails", "letters", "ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm"):
@@ -146,7 +148,12 @@ def demo_environment(
         sink = stack.enter_context(SmtpSink(eml_dir=out_dir / "emails"))
         mailbox = stack.enter_context(DovecotServer()) if dovecot_available() else None
         config = write_demo_config(
-            out_dir, dolibarr_url=url, api_key=sample.api_keys[DEMO_USER], smtp_port=sink.port, imap=mailbox
+            out_dir,
+            dolibarr_url=url,
+            api_key=sample.api_keys[DEMO_USER],
+            smtp_port=sink.port,
+            web_port=web_port,
+            imap=mailbox,
         )
         yield fake, sample, sink, config, url, mailbox
 
@@ -169,11 +176,27 @@ class DemoCommands:
     replies: Callable[[Path], None]
 
 
+def web_port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether another program (another demo) listens on ``host:port`` already: checked before the demo runs."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def run_demo(
-    out_dir: Path, commands: DemoCommands, *, console: Console, keep_running: bool = False, verbose: bool = False
+    out_dir: Path,
+    commands: DemoCommands,
+    *,
+    console: Console,
+    keep_running: bool = False,
+    verbose: bool = False,
+    web_port: int = DEMO_WEB_PORT,
 ) -> None:
     today = date.today()
-    with demo_environment(out_dir, today) as (fake, sample, sink, config, url, mailbox):
+    with demo_environment(out_dir, today, web_port=web_port) as (fake, sample, sink, config, url, mailbox):
         console.rule("[bold]dolirelance demo")
         console.print(f"fake Dolibarr 20.0.0 with French sample data: {url} (user {DEMO_USER})")
         console.print(f"SMTP sink: 127.0.0.1:{sink.port} (messages saved as .eml)")
@@ -225,8 +248,13 @@ def run_demo(
         for pdf in letters:
             console.print(f"  letters to print: {pdf}")
         console.print(f"  ledger: {out_dir / 'ledger.sqlite3'}")
-        console.print(f"  try: dolirelance --config {config} explain {about or 'REF'} --preview")
-        console.print(f"  try: dolirelance --config {config} report --json   (or --csv)")
+        # the commands below ask the fake Dolibarr, which lives as long as the demo does
+        if keep_running:
+            console.print("  try, in another terminal while the demo runs:")
+        else:
+            console.print("  try, after `dolirelance demo --keep-running` (the fake Dolibarr stops with the demo):")
+        console.print(f"    dolirelance --config {config} explain {about or 'REF'} --preview")
+        console.print(f"    dolirelance --config {config} report --json   (or --csv)")
         if keep_running:
             _serve_web_until_interrupted(config, console, verbose=verbose)
         else:
