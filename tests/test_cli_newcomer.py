@@ -101,3 +101,14 @@ def test_a_second_demo_on_a_taken_port_stops_before_running(
     assert result.err.startswith(f"error: port {port} is taken"), result.err
     assert f"--keep-running --port {port + 1}" in result.err
     assert result.out == "" and not (tmp_path / "demo").exists()  # nothing of the demo ran
+
+
+def test_a_letter_says_where_to_get_it_to_print(cli: Cli) -> None:
+    ref = cli.sample.refs["no_email"]
+    result = cli("remind", ref, "--letter")
+    assert result.code == 0, result
+    flat = " ".join(result.out.split())
+    assert "to print it: open relance-" in flat and "in the quote's attached files in Dolibarr" in flat
+    assert "(with --out letter.pdf, a letter is also written here)" in flat
+    written = cli("remind", cli.sample.refs["expired"], "--letter", "--force", "--out", str(cli.tmp_path / "l.pdf"))
+    assert written.code == 0 and "to print it" not in written.out, written

@@ -499,6 +499,11 @@ def remind(
 
     outcome = _run(work())
     _print_outcome(outcome)
+    if by_letter and out_path is None and outcome.outcome == "recorded":
+        out.print(
+            f"to print it: open {text(outcome.file_name or 'the letter')} in the quote's attached files in Dolibarr "
+            "(with --out letter.pdf, a letter is also written here)"
+        )
     code = exit_code_for([outcome])
     if code:
         raise typer.Exit(code)
@@ -1268,7 +1273,7 @@ def web(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.TEX
 
     settings = _settings(config)
     configure_logging(logging.DEBUG if state.debug else logging.INFO, log_format)
-    serve_web(settings)
+    serve_web(settings, access_log=state.debug)  # a line per request only with --debug
 
 
 @app.command()

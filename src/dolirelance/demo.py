@@ -224,7 +224,7 @@ def run_demo(
             commands.explain(about, config)
         mass_refs = [sample.refs[role] for role in ("no_email", "opt_out", "not_yet_due") if role in sample.refs]
         console.rule(f"5. dolirelance mass {' '.join(mass_refs)} --prefer-email (letters where no e-mail)")
-        _tolerate_exit(lambda: commands.mass(mass_refs, "Relance de fin de mois (démo)", config))
+        _tolerate_exit(lambda: commands.mass(mass_refs, "Relance groupée (démo)", config))  # true on any day
         console.rule("6. dolirelance history --open")
         commands.history_open(config)
         console.rule("7. dolirelance report (which follow-ups pay; seeded history of the last months)")
