@@ -112,3 +112,28 @@ def test_a_letter_says_where_to_get_it_to_print(cli: Cli) -> None:
     assert "(with --out letter.pdf, a letter is also written here)" in flat
     written = cli("remind", cli.sample.refs["expired"], "--letter", "--force", "--out", str(cli.tmp_path / "l.pdf"))
     assert written.code == 0 and "to print it" not in written.out, written
+
+
+async def test_without_company_a_non_admin_key_is_told_to_fill_it(
+    settings: Settings, fake_dolibarr: FakeDolibarr, clock: MutableClock
+) -> None:
+    """The cause is the missing [company] (only an admin reads Dolibarr's), not a right of the sales person:
+    the page says the set-up is not finished, the CLI and the detail say what to fill."""
+    import httpx
+
+    from dolirelance.errors import SetupIncomplete
+    from dolirelance.service import open_runtime
+    from dolirelance.testing import create_app
+    from dolirelance.web.labels import LABELS
+    from dolirelance.web.user_errors import page_error
+
+    no_company = settings.model_copy(update={"company": None})
+    transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
+    async with open_runtime(no_company, transport=transport, now=clock) as rt:  # jdupont: not an admin
+        with pytest.raises(SetupIncomplete) as caught:
+            await rt.company()
+    assert caught.value.message.startswith("dolirelance.toml has no [company] table")
+    assert (caught.value.remedy or "").startswith("fill the [company] table of dolirelance.toml")
+    shown = page_error(caught.value, "fr")
+    assert shown.message == LABELS["fr"]["err_setup"] and "[company]" in (shown.detail or "")
+    assert "droit" not in shown.message

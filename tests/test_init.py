@@ -45,6 +45,8 @@ def test_init_writes_a_config_that_checks_out(
     ):
         assert f"warning: {key} is still the example '{value}'" in warnings, warnings
     assert "→ set your own in" in warnings
+    # the starter leaves [company] commented: only an admin key could read it from Dolibarr
+    assert "warning: no [company] table: letters and e-mails take the company from Dolibarr" in warnings
 
 
 def test_config_check_names_a_typo_in_the_written_english_html(

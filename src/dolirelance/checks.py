@@ -220,7 +220,7 @@ async def _doctor_checks(settings: Settings, stand_in_ledger: Ledger | None = No
             try:
                 company = await rt.company()
                 checks.append(Check("company", True, f"{company.name} {company.town}".strip()))
-            except DolibarrError as exc:
+            except (DolibarrError, SetupIncomplete) as exc:
                 checks.append(Check("company", False, exc.message, exc.remedy))
     except DolirelanceError as exc:
         checks.append(Check("Dolibarr", False, exc.message, exc.remedy))

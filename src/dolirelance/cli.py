@@ -215,6 +215,9 @@ def config_check(config: ConfigOption = None) -> None:
         raise typer.Exit(2)
     from dolirelance.starter import example_values_left
 
+    if settings.company is None:
+        err.print("[yellow]warning:[/] no \\[company] table: letters and e-mails take the company from Dolibarr")
+        err.print("  → fill \\[company] unless the API user is admin (only an admin may read it); `doctor` checks")
     for key, value in example_values_left(settings):  # a warning: the file itself is valid
         err.print(f"[yellow]warning:[/] {text(key)} is still the example {text(value)!r}")
         err.print(f"  → {text('set your own in ' + str(path) + ' (then `dolirelance doctor` checks it works)')}")
