@@ -1,5 +1,6 @@
-"""The mass page on a laptop (1366 × 900 and 1280 × 800) in Debian's Chromium: its tick boxes, the page's
-main action, are in view without scrolling sideways, whatever the length of a ref's labels."""
+"""The screens people have, in Debian's Chromium: on a laptop (1366 × 900 and 1280 × 800) the mass page's
+tick boxes, its main action, are in view without scrolling sideways, whatever the length of a ref's labels;
+on a phone the header leaves the page its room and the report's tables need no sideways scroll."""
 
 from __future__ import annotations
 
@@ -70,3 +71,34 @@ def test_the_tick_boxes_are_in_view_on_a_laptop(web_url: str, viewport: dict[str
     hidden = [box for box in seen["boxes"] if box["left"] < 0 or box["right"] > seen["width"]]
     assert not hidden, (viewport, hidden)
     assert seen["regionScroll"] <= 0 and seen["pageScroll"] <= 0, (viewport, seen)
+
+
+def test_on_a_phone_the_header_leaves_the_page_its_room(web_url: str) -> None:
+    """At 390 × 844 the header (name, languages, log-out, menu) takes under a fifth of the screen (it took
+    225 px), and the report's tables read without scrolling sideways."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page: Any = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR").new_page()
+            page.set_default_timeout(20_000)
+            page.goto(f"{web_url}/login")
+            page.fill("input[name=login]", "jdupont")
+            page.fill("input[name=password]", "relance")
+            page.click("button[type=submit]")
+            expect(page.locator("h1")).to_have_text("Relance massive")
+            header = page.evaluate("() => document.querySelector('header').getBoundingClientRect().height")
+            menu = page.evaluate("() => [...document.querySelectorAll('header nav a')].map(a => a.offsetHeight)")
+            logout_visible = page.locator("header .logout button").is_visible()
+            page.goto(f"{web_url}/report")
+            expect(page.locator("#by-model")).to_be_attached()
+            sideways = page.evaluate(
+                "() => [...document.querySelectorAll('table.report')].map(t => t.closest('.scroll'))"
+                ".map(r => r.scrollWidth - r.clientWidth)"
+            )
+        finally:
+            browser.close()
+    assert header <= 150, header
+    assert all(height >= 44 for height in menu) and logout_visible  # still easy to touch
+    assert sideways and all(extra <= 0 for extra in sideways), sideways  # the report's tables: cards, no scroll
