@@ -137,3 +137,17 @@ async def test_without_company_a_non_admin_key_is_told_to_fill_it(
     shown = page_error(caught.value, "fr")
     assert shown.message == LABELS["fr"]["err_setup"] and "[company]" in (shown.detail or "")
     assert "droit" not in shown.message
+
+
+def test_the_cap_warning_keeps_its_brackets(
+    cli: Cli, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[auto] max_per_run` in the run's warning is printed as written, not eaten as rich markup."""
+    config = cli.config()
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("[auto]\n", "[auto]\nmax_per_run = 1\n", 1), encoding="utf-8"
+    )
+    result = run_main(["run", "--once", "--dry-run", "--config", str(config)], capsys, monkeypatch)
+    assert result.code == 0, result
+    flat = " ".join(result.out.split())
+    assert "automatic follow-ups are due but [auto] max_per_run = 1:" in flat, flat
