@@ -23,7 +23,7 @@ from dolirelance.starter import example_config_text, write_default_templates
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
 from dolirelance.testing.imap_server import DovecotServer, dovecot_available
 from dolirelance.testing.mailbox_samples import customer_reply, hard_bounce
-from dolirelance.testing.report_history import seed_report_history
+from dolirelance.testing.report_history import DEMO_EXTRA, HISTORY, seed_report_history
 from dolirelance.testing.smtp_sink import SmtpSink
 
 DEMO_USER = "jdupont"
@@ -142,7 +142,7 @@ def demo_environment(
     # The sample's sales user lacks user.user.lire (tests need a user without it); the demo's user has
     # every right the demo uses, so `doctor` is all green and `quotes --sales-rep` works.
     fake.users[sample.users[DEMO_USER]].rights.add("user.user.lire")
-    seed_report_history(fake, sample)  # a past for `report` to say something about
+    seed_report_history(fake, sample, plans=HISTORY + DEMO_EXTRA)  # a past for `report` to say something about
     with ExitStack() as stack:
         url = stack.enter_context(serve_in_thread(create_app(fake)))
         sink = stack.enter_context(SmtpSink(eml_dir=out_dir / "emails"))
