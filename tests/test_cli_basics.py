@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -192,7 +193,7 @@ def test_setup_without_admin_key_explains_the_manual_way(
 
 
 def test_demo_runs_the_whole_cycle(tmp_path: Path) -> None:
-    result = run_cli("demo", "--out", str(tmp_path / "demo"))
+    result = run_cli("demo", "--out", str(tmp_path / "demo"), "--port", "8799")
     assert result.returncode == 0, result.stderr
     out = tmp_path / "demo"
     emails = sorted((out / "emails").glob("*.eml"))
@@ -207,10 +208,17 @@ def test_demo_runs_the_whole_cycle(tmp_path: Path) -> None:
     assert "jdupont / relance" in result.stdout
     # the seeded history gives the report something to say (figures: tests/test_report_e2e.py)
     assert "7. dolirelance report" in result.stdout and "signed after a follow-up:" in result.stdout
+    # the demo makes its point: quotes followed up sign more often than those without a follow-up
+    followed = re.search(r"signed after a follow-up: \d+/\d+ \(([\d.]+) %\)", result.stdout)
+    alone = re.search(r"without any follow-up: signed \d+/\d+ \(([\d.]+) %\)", " ".join(result.stdout.split()))
+    assert followed and alone and float(followed[1]) > float(alone[1]), (followed, alone)
     assert "missing" not in result.stdout  # doctor: the demo user has every right the demo uses
     assert "unexpected" not in result.stdout + result.stderr
+    # the "try:" commands need the fake Dolibarr, which stops with the demo: the output says so
+    flat = " ".join(result.stdout.split())
+    assert "try, after `dolirelance demo --keep-running` (the fake Dolibarr stops with the demo):" in flat
+    assert "[web]\nport = 8799\n" in (out / "dolirelance.toml").read_text(encoding="utf-8")  # --port
     if dovecot_available():  # her answer goes to the Reply-To: the sales person and the replies mailbox
-        flat = " ".join(result.stdout.split())
         assert "her answer goes to the e-mail's Reply-To" in flat and "relances@example.test" in flat
         assert "AC_RELANCE_REPLY" in result.stdout
 

@@ -108,20 +108,30 @@ def test_remind_by_letter_with_an_explicit_date_and_out_file(cli: Cli) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "fragments"),
+    ("args", "fragments", "code"),
     [
-        (["--email"], ["has no e-mail address"]),
-        (["--email", "--letter"], ["choose one channel", "add --email or --letter"]),
-        ([], ["choose one channel"]),
-        (["--letter", "--model", "Relance finale"], ["unknown model 'Relance finale'", "1ère relance, 2nde relance"]),
-        (["--letter", "--next", "2026-11-01"], ["the next follow-up date 2026-11-01 is in the past"]),
-        (["--letter", "--next", "demain"], ["--next 'demain' is neither a date nor a delay"]),
+        (["--email"], ["has no e-mail address"], 1),
+        # what the command line does not say is a usage error: exit 2, as the README says
+        (["--email", "--letter"], ["choose one channel", "add --email or --letter"], 2),
+        ([], ["choose one channel"], 2),
+        (
+            ["--letter", "--model", "Relance finale"],
+            ["unknown model 'Relance finale'", "1ère relance, 2nde relance"],
+            1,
+        ),
+        (["--letter", "--next", "2026-11-01"], ["the next follow-up date 2026-11-01 is in the past"], 2),
+        (["--letter", "--next", "-3 days"], ["the next follow-up date 2026-11-25 is in the past"], 2),
+        (["--letter", "--next", "demain"], ["--next 'demain' is neither a date nor a delay"], 2),
+        (["--letter", "--next", "22/12/2026"], ["--next '22/12/2026' is neither a date nor a delay"], 2),
     ],
 )
-def test_remind_errors_are_one_clear_line(cli: Cli, args: list[str], fragments: list[str]) -> None:
+def test_remind_errors_are_one_clear_line(cli: Cli, args: list[str], fragments: list[str], code: int) -> None:
     result = cli("remind", cli.sample.refs["no_email"], *args)
-    assert_clean_error(result, *fragments)
+    assert_clean_error(result, *fragments, code=code)
     assert relance_events(cli.fake) == [] and cli.sink.messages == [] and writes(cli.fake) == []
+    if code == 2:  # a follow-up that never started leaves nothing in the ledger (no `failed` row)
+        status = cli("status")
+        assert status.code == 0 and status.out.startswith("ledger: empty"), status
 
 
 def test_remind_without_email_gives_the_exact_message(cli: Cli) -> None:
@@ -218,10 +228,10 @@ def test_mass_filters_and_model_choices(cli: Cli) -> None:
     assert result.code == 0 and "Dry run: 0 quote(s)" in result.out
     result = cli("mass", refs["expired"], "--letter", "--model-for", f"{refs['expired']}=2nde relance", "--dry-run")
     assert result.code == 0 and "2nde relance" in result.out
-    assert_clean_error(cli("mass", refs["expired"], "--letter", "--model-for", "oops"), "is not REF=MODEL")
+    assert_clean_error(cli("mass", refs["expired"], "--letter", "--model-for", "oops"), "is not REF=MODEL", code=2)
     assert_clean_error(cli("mass", refs["expired"], "--letter", "--model", "Nope"), "unknown model 'Nope'")
     assert_clean_error(cli("mass", "--letter"), "no quotes selected")
-    assert_clean_error(cli("mass", refs["expired"]), "choose one channel")
+    assert_clean_error(cli("mass", refs["expired"]), "choose one channel", code=2)
     assert_clean_error(cli("mass", "PR9999-0001", "--letter"), "quote(s) not found: PR9999-0001")
     assert writes(cli.fake) == [] and cli.sink.messages == []
 
@@ -291,8 +301,8 @@ def test_history_views(cli: Cli, clock: MutableClock) -> None:
     assert opened.code == 0 and "3 follow-up(s)" in opened.out and refs["not_yet_due"] not in opened.out
     assert cli.fake.count_requests("/agendaevents", "GET") <= 4
 
-    assert_clean_error(cli("history"), "say which history")
-    assert_clean_error(cli("history", "--open", "--quote", refs["expired"]), "say which history")
+    assert_clean_error(cli("history"), "say which history", code=2)
+    assert_clean_error(cli("history", "--open", "--quote", refs["expired"]), "say which history", code=2)
 
 
 def test_upcoming(cli: Cli, clock: MutableClock) -> None:
@@ -353,7 +363,7 @@ def test_preview_writes_exactly_what_would_be_sent_and_does_nothing(cli: Cli) ->
 
 
 def test_preview_needs_one_output(cli: Cli) -> None:
-    assert_clean_error(cli("preview", cli.sample.refs["two_contacts"]), "--letter out.pdf or --email out.eml")
+    assert_clean_error(cli("preview", cli.sample.refs["two_contacts"]), "--letter out.pdf or --email out.eml", code=2)
 
 
 def test_times_amounts_and_opt_out_read_the_same_everywhere(cli: Cli) -> None:
@@ -378,7 +388,9 @@ def test_times_amounts_and_opt_out_read_the_same_everywhere(cli: Cli) -> None:
     assert plan.code == 0, plan
     assert f"{refs['opt_out']} (opt-out)" in flat(plan.out)
     assert_clean_error(
-        cli("mass", refs["expired"], "--email", "--dry-run", "--next", "dans 3 jours"), "is neither a date nor a delay"
+        cli("mass", refs["expired"], "--email", "--dry-run", "--next", "dans 3 jours"),
+        "is neither a date nor a delay",
+        code=2,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -53,6 +54,52 @@ def test_markup_in_help_is_shown_literally(capsys: pytest.CaptureFixture[str], m
     """`[auto] time` in a docstring is printed, not eaten as rich markup."""
     result = run(["serve", "--help"], capsys, monkeypatch)
     assert "[auto] time" in " ".join(result.out.split())
+
+
+def test_every_bracket_of_the_help_texts_is_shown(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[auto]`, `[access]` in any command's or option's help are printed, not eaten as rich markup."""
+    for path in every_command():
+        command: Any = typer.main.get_command(app)
+        for name in path:
+            command = command.commands[name]
+        texts = [command.help or "", *(getattr(param, "help", None) or "" for param in command.params)]
+        brackets = {f"[{word}]" for help_text in texts for word in re.findall(r"\\?\[(\w+)\]", help_text)}
+        if not brackets:
+            continue
+        shown = " ".join(run([*path, "--help"], capsys, monkeypatch).out.replace("│", " ").split())
+        assert all(bracket in shown for bracket in brackets), (path, brackets, shown)
+
+
+# Options that are there but do not say what to do: usage errors too (exit 2), with our remedy.
+INCOMPLETE = [
+    (["remind", "PR2611-0001"], "choose one channel"),
+    (["remind", "PR2611-0001", "--email", "--letter"], "choose one channel"),
+    (["mass", "PR2611-0001"], "choose one channel"),
+    (["history"], "say which history"),
+    (["run"], "`run` needs --once"),
+    (["run", "--once", "--on", "2026-12-01"], "--on only goes with --dry-run"),
+    (["replies"], "`replies` needs --once"),
+    (["report", "--from", "01/01/2026"], "--from '01/01/2026' is not a date"),
+    (["report", "--json", "--csv"], "--json and --csv cannot go together"),
+    (["explain", "PR2611-0001", "--on", "tomorrow"], "--on 'tomorrow' is not a date"),
+    (["run", "--once", "--dry-run", "--on", "tomorrow"], "--on 'tomorrow' is not a date"),
+    (["preview", "PR2611-0001"], "say what to preview"),
+    (["ledger", "resolve", "KEY"], "say what happened"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"), INCOMPLETE, ids=lambda value: " ".join(value) if isinstance(value, list) else ""
+)
+def test_incomplete_command_lines_exit_2_with_a_remedy(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run(argv, capsys, monkeypatch)
+    assert result.code == 2, result
+    assert result.err.startswith("error: ") and message in result.err, result.err
+    assert "  → " in result.err and "Traceback" not in result.text
 
 
 TYPOS = [

@@ -36,6 +36,17 @@ def test_init_writes_a_config_that_checks_out(
     code, out, err = run(["--config", str(target / "dolirelance.toml"), "config", "check"], capsys, monkeypatch)
     assert code == 0, err
     assert out.startswith("ok ")
+    # valid, but not finished: each example value left is named (a warning, not a failure)
+    warnings = " ".join(err.split())
+    for key, value in (
+        ("[dolibarr] url", "https://erp.example.fr/api/index.php"),
+        ("[smtp] host", "smtp.example.fr"),
+        ("[smtp] sender", "Solaire Rhône-Alpes <devis@example.fr>"),
+    ):
+        assert f"warning: {key} is still the example '{value}'" in warnings, warnings
+    assert "→ set your own in" in warnings
+    # the starter leaves [company] commented: only an admin key could read it from Dolibarr
+    assert "warning: no [company] table: letters and e-mails take the company from Dolibarr" in warnings
 
 
 def test_config_check_names_a_typo_in_the_written_english_html(
@@ -105,6 +116,11 @@ def test_answers_given_as_options_land_in_the_file(
     assert settings.dolibarr.url == "https://crm.acme.test/api/index.php"
     assert settings.smtp.host == "mail.acme.test"
     assert settings.smtp.sender == 'Acme "Devis" <devis@acme.test>'
+    code, out, err = run(["config", "check", "-c", str(tmp_path / "dolirelance.toml")], capsys, monkeypatch)
+    assert code == 0 and out.startswith("ok "), err
+    # the SMTP login is still the example one (init does not ask it): only that is named
+    assert "[smtp] username is still the example 'devis@example.fr'" in " ".join(err.split())
+    assert "sender" not in err and "[smtp] host" not in err and "[dolibarr]" not in err
 
 
 def test_each_answer_replaces_exactly_one_example_line() -> None:
@@ -115,8 +131,8 @@ def test_each_answer_replaces_exactly_one_example_line() -> None:
     assert starter_config_text(StarterAnswers()) == text
 
 
-def test_at_a_terminal_init_asks_and_keeps_the_defaults_offered(tmp_path: Path) -> None:
-    """On a terminal: three questions; Enter keeps the example value shown."""
+def test_at_a_terminal_init_asks_without_offering_made_up_values(tmp_path: Path) -> None:
+    """On a terminal: three questions, an example in each but no default: Enter asks again."""
     import os
     import pty
     import subprocess
@@ -127,7 +143,7 @@ def test_at_a_terminal_init_asks_and_keeps_the_defaults_offered(tmp_path: Path) 
     proc = subprocess.Popen(command, stdin=child_fd, stdout=child_fd, stderr=child_fd, close_fds=True)
     os.close(child_fd)
     seen = b""
-    answers = [b"https://crm.acme.test/api/index.php\n", b"\n", b"Acme <devis@acme.test>\n"]
+    answers = [b"https://crm.acme.test/api/index.php\n", b"\n", b"mail.acme.test\n", b"Acme <devis@acme.test>\n"]
     answered = 0
     deadline = time.monotonic() + 30
     while proc.poll() is None and time.monotonic() < deadline:
@@ -135,15 +151,31 @@ def test_at_a_terminal_init_asks_and_keeps_the_defaults_offered(tmp_path: Path) 
             seen += os.read(main_fd, 4096)
         except OSError:
             break
-        while answered < min(seen.count(b"]: "), len(answers)):  # each prompt shows its default: "[...]: "
+        while answered < min(seen.count(b"): "), len(answers)):  # each prompt ends with its example: "(like …): "
             os.write(main_fd, answers[answered])
             answered += 1
     proc.wait(timeout=10)
     os.close(main_fd)
     assert proc.returncode == 0, seen.decode(errors="replace")
     text = seen.decode(errors="replace")
-    assert "Dolibarr API URL" in text and "SMTP server [smtp.example.fr]" in text and "Sender (From)" in text
+    assert "Dolibarr API URL" in text and "SMTP server (like smtp.your-company.fr): " in text and "Sender" in text
+    assert text.count("SMTP server") == 2  # Enter alone asked again
+    assert "example.fr" not in text  # nothing made up is offered
     written = (tmp_path / "site" / "dolirelance.toml").read_text(encoding="utf-8")
     assert 'url = "https://crm.acme.test/api/index.php"' in written
-    assert 'host = "smtp.example.fr"' in written
+    assert 'host = "mail.acme.test"' in written
     assert 'sender = "Acme <devis@acme.test>"' in written
+
+
+def test_the_top_level_example_files_are_what_init_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config.example.toml and templates/ at the top of the repository, the first files a reader opens,
+    are the package's defaults byte for byte: change src/dolirelance/defaults/ and copy them over."""
+    repository = Path(__file__).resolve().parent.parent
+    code, _, err = run(["init", str(tmp_path)], capsys, monkeypatch)
+    assert code == 0, err
+    assert (repository / "config.example.toml").read_bytes() == (tmp_path / "dolirelance.toml").read_bytes()
+    shown = {path.name: path.read_bytes() for path in (repository / "templates").iterdir()}
+    written = {path.name: path.read_bytes() for path in (tmp_path / "templates").iterdir()}
+    assert shown == written

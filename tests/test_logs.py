@@ -97,3 +97,25 @@ def test_serve_with_json_logs_writes_only_json_lines(tmp_path: Path) -> None:
     assert any(e.startswith("health endpoint on http://127.0.0.1:") for e in events), events
     assert events[-1] == "stopped" and records[-1]["level"] == "info"
     assert all(r["logger"].startswith("dolirelance") for r in records)
+
+
+def test_a_line_per_http_request_only_with_debug(fake_dolibarr: FakeDolibarr) -> None:
+    """`serve` and `web` log at INFO: the requests to Dolibarr are not listed there; `--debug` lists them."""
+    import httpx
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.getLogger("httpx").level)
+    try:
+        with serve_in_thread(create_app(fake_dolibarr)) as url:
+            for level, listed in ((logging.INFO, False), (logging.DEBUG, True)):
+                stream = io.StringIO()
+                configure_logging(level, LogFormat.TEXT, stream=stream)
+                assert httpx.get(f"{url}/status").status_code in (200, 401)
+                assert ("HTTP Request: GET" in stream.getvalue()) is listed, (level, stream.getvalue())
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+        logging.getLogger("httpx").setLevel(saved[2])

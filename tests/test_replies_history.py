@@ -73,19 +73,10 @@ def answer_events(fake: FakeDolibarr, code: str) -> list[object]:
 
 
 def table_rows(out: str) -> list[dict[str, str]]:
-    """The rows of a printed table, each cell's wrapped lines put back together, by column header."""
-    headers = next([cell.strip() for cell in line.split("┃")[1:-1]] for line in out.splitlines() if "┃" in line)
-    rows: list[dict[str, list[str]]] = []
-    for line in out.splitlines():
-        if not line.startswith("│"):
-            continue
-        cells = [cell.strip() for cell in line.split("│")[1:-1]]
-        if cells[0]:  # the Id column starts a row
-            rows.append({header: [] for header in headers})
-        for header, cell in zip(headers, cells, strict=True):
-            if cell:
-                rows[-1][header].append(cell)
-    return [{header: " ".join(parts) for header, parts in row.items()} for row in rows]
+    """The rows of a table as piped (a header line, then one record per line, tab-separated), by column header."""
+    lines = [line for line in out.splitlines() if "\t" in line]
+    headers = lines[0].split("\t")
+    return [dict(zip(headers, line.split("\t"), strict=True)) for line in lines[1:]]
 
 
 def squeezed(value: str) -> str:

@@ -178,16 +178,16 @@ def test_cli_json_csv_and_text_give_the_same_figures(
 def test_cli_bad_input_is_a_clear_error(
     config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A bad date, a reversed period, an unknown model or login: `error:` with what to do, exit 1."""
-    cases = [
-        (["report", "--from", "28/11/2026"], "--from '28/11/2026' is not a date"),
-        (["report", "--from", "2026-11-01", "--to", "2026-10-01"], "ends (2026-10-01) before it starts"),
-        (["report", "--model", "Relance 9"], "no model named 'Relance 9'"),
-        (["report", "--json", "--csv"], "--json and --csv cannot go together"),
+    """A bad date, a reversed period, an unknown model or login: `error:` with what to do, exit 2 or 1."""
+    cases = [  # a command line that cannot be read is a usage error: exit 2
+        (["report", "--from", "28/11/2026"], "--from '28/11/2026' is not a date", 2),
+        (["report", "--from", "2026-11-01", "--to", "2026-10-01"], "ends (2026-10-01) before it starts", 1),
+        (["report", "--model", "Relance 9"], "no model named 'Relance 9'", 1),
+        (["report", "--json", "--csv"], "--json and --csv cannot go together", 2),
     ]
-    for args, message in cases:
+    for args, message, expected_code in cases:
         code, out, err = run_cli(args, config, monkeypatch, capsys)
-        assert code == 1, (args, out, err)
+        assert code == expected_code, (args, out, err)
         assert err.startswith("error: ") and message in " ".join(err.split()), (args, err)
         assert "Traceback" not in err
     assert (SAMPLE_TODAY - timedelta(days=1)).year == 2026

@@ -271,6 +271,25 @@ async def test_english_labels_on_request(web: Web) -> None:
     assert "Mass follow-up" in (await web.client.get("/mass")).text  # kept for the session
 
 
+async def test_the_pages_name_their_icon(web: Web) -> None:
+    """A browser asks for an icon: the pages name one that is there (no 404 in the logs and the console)."""
+    page = (await web.client.get("/login")).text
+    href = re.search(r'<link rel="icon" href="([^"]+)"', page)
+    assert href, page
+    icon = await web.client.get(href.group(1))
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+async def test_english_pages_use_english_punctuation(web: Web) -> None:
+    """No French space before a colon, no « » on the English pages; the French ones keep them."""
+    await web.login()
+    english = (await web.client.get("/mass?all=1&lang=en")).text
+    visible = re.sub(r"<[^>]+>", " ", english)
+    assert "Total:" in " ".join(visible.split()) and " : " not in visible and "«" not in visible
+    french = " ".join(re.sub(r"<[^>]+>", " ", (await web.client.get("/mass?all=1&lang=fr")).text).split())
+    assert "Total :" in french and "« ne pas relancer »" in french
+
+
 async def test_mass_page_lists_open_quotes_with_email_availability(web: Web) -> None:
     await web.login()
     page = (await web.client.get("/mass?all=1")).text

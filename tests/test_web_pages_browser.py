@@ -42,7 +42,7 @@ pytestmark = [
     browser_mark,
     pytest.mark.skipif(
         not AXE_JS.is_file() and not os.environ.get("CI"),
-        reason="axe-core missing: npm install --prefix tests/browser (as .ci/run does)",
+        reason="axe-core missing: npm ci --prefix tests/browser (as .ci/run does)",
     ),
 ]
 

@@ -37,7 +37,7 @@ async def test_the_email_preview_shows_recipient_and_why_subject_text_and_attach
     page = await _preview(web, "about_to_expire", "email", model="1ère relance", note="Appelée")
     ref = web.sample.refs["about_to_expire"]
     assert "Aperçu avant envoi" in page and "Rien n&#39;est encore parti" in page
-    assert "sophie.dupont@garage-dupont.test" in page and "contact client du devis (CUSTOMER)" in page
+    assert "sophie.dupont@garage-dupont.test" in page and "(contact client du devis)" in page  # no nested brackets
     assert f"Votre devis {ref}" in page  # the subject as rendered
     assert f"Votre devis {ref} attend." in page  # the text as rendered
     assert re.search(r'id="preview-attachments">.*\.pdf', page)
@@ -120,7 +120,7 @@ async def test_service_errors_on_french_pages_are_in_french(web: Web) -> None:
     assert "Donnez le nom, le code ou l&#39;identifiant du client." in page.text
     assert "no customer matches" not in page.text
     english = await web.client.get("/mass?customer=Inconnu%20SARL&lang=en")
-    assert "No customer matches « Inconnu SARL »." in english.text
+    assert "No customer matches “Inconnu SARL”." in english.text  # English quotation marks
     # a sales person's filter lists the whole selection first: its errors land on the page too
     with_rep = await web.client.get("/mass?customer=Inconnu%20SARL&sales_rep=jdupont&lang=fr")
     assert with_rep.status_code == 200 and "Aucun client ne correspond à « Inconnu SARL »." in with_rep.text
@@ -136,7 +136,7 @@ async def test_the_mass_preview_lists_what_leaves_before_anything_does(web: Web)
     page = answer.text
     assert "Aperçu avant envoi" in page and 'id="confirm-mass"' in page
     row = re.search(rf'<tr data-ref="{refs["about_to_expire"]}" class="goes">.*?</tr>', page, re.S)
-    assert row and "sophie.dupont@garage-dupont.test" in row.group(0) and "CUSTOMER" in row.group(0)
+    assert row and "sophie.dupont@garage-dupont.test" in row.group(0) and "contact client du devis" in row.group(0)
     no_email = re.search(rf'<tr data-ref="{refs["no_email"]}" class="held">.*?</tr>', page, re.S)
     assert no_email and "pas d&#39;adresse e-mail" in no_email.group(0)
     assert "1 par e-mail, 2 par courrier, 1 écartés." in page

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dolirelance.config import REPLY_TO_REMEDY, ImapSettings, Settings
 from dolirelance.dolibarr import DolibarrClient
@@ -23,6 +26,9 @@ from dolirelance.rights import RIGHTS
 from dolirelance.service import Runtime, auto_rules, ledger_location, open_ledger, open_runtime
 from dolirelance.service.access import Access, access_configured, access_of, groups_menu, refusal
 from dolirelance.service.auto import plan_run
+
+if TYPE_CHECKING:
+    from dolirelance.ledger import Ledger
 
 OPT_OUT_LABEL = "Ne pas relancer automatiquement"
 
@@ -172,10 +178,25 @@ async def service_key_check(client: DolibarrClient) -> Check:
 
 
 async def run_doctor(settings: Settings) -> list[Check]:
+    not_yet = _sqlite_ledger_file(settings)
+    if not_yet is None or not_yet.exists():
+        return await _doctor_checks(settings)
+    # No ledger yet: doctor looks without creating it; today's plan reads an empty one in a scratch folder.
+    from dolirelance.ledger import Ledger
+
+    with tempfile.TemporaryDirectory(prefix="dolirelance-doctor-") as scratch:
+        empty = Ledger(f"sqlite:///{Path(scratch) / 'ledger.sqlite3'}", instance=settings.ledger.instance)
+        try:
+            return await _doctor_checks(settings, empty)
+        finally:
+            empty.close()
+
+
+async def _doctor_checks(settings: Settings, stand_in_ledger: Ledger | None = None) -> list[Check]:
     checks: list[Check] = [Check("configuration", True, f"{len(settings.models)} model(s) loaded")]
     user: User | None = None
     try:
-        async with open_runtime(settings) as rt:
+        async with open_runtime(settings, ledger=stand_in_ledger) as rt:
             status = await rt.dolibarr.status()
             checks.append(Check("Dolibarr", True, f"version {status.version_text} at {settings.dolibarr.url}"))
             checks.extend(version_checks(status.version, status.version_text))
@@ -235,11 +256,16 @@ async def run_doctor(settings: Settings) -> list[Check]:
             try:
                 company = await rt.company()
                 checks.append(Check("company", True, f"{company.name} {company.town}".strip()))
-            except DolibarrError as exc:
+            except (DolibarrError, SetupIncomplete) as exc:
                 checks.append(Check("company", False, exc.message, exc.remedy))
     except DolirelanceError as exc:
         checks.append(Check("Dolibarr", False, exc.message, exc.remedy))
+    checks.append(sender_check(settings))
     checks.extend(await mail_checks(settings))
+    not_yet = _sqlite_ledger_file(settings)
+    if not_yet is not None and not not_yet.exists():  # checked without creating it
+        checks.append(Check("ledger", True, f"{not_yet}: not created yet (the first follow-up creates it)"))
+        return checks
     try:
         ledger = open_ledger(settings)
         counts = ledger.counts()
@@ -302,6 +328,32 @@ def _reply_to_shown(settings: Settings) -> str:
 def _read_mailbox_state(imap: ImapSettings, tokens: TokenSource | None) -> FolderState:
     with RepliesMailbox(imap, tokens=tokens) as mailbox:
         return mailbox.new_messages()
+
+
+def _sqlite_ledger_file(settings: Settings) -> Path | None:
+    """The SQLite ledger's file (the default one when none is configured); None for another database."""
+    from dolirelance.ledger import default_ledger_path
+
+    url = settings.ledger.url
+    if url is None:
+        return default_ledger_path()
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def sender_check(settings: Settings) -> Check:
+    """The From address is the company's own, not the starter file's made-up one."""
+    from dolirelance.starter import is_example_domain, sender_domain
+
+    sender = settings.smtp.sender
+    domain = sender_domain(sender)
+    if is_example_domain(domain):
+        return Check(
+            "sender",
+            False,
+            f"{sender}: {domain} is an example domain, the customers' replies would go nowhere",
+            "set [smtp] sender to your company's address",
+        )
+    return Check("sender", True, sender)
 
 
 async def ensure_opt_out_field(settings: Settings) -> str:

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from dolirelance import __version__
 from dolirelance.config import (
@@ -34,6 +33,7 @@ from dolirelance.domain import Channel, QuoteFilter
 from dolirelance.errors import ConfigError, DolirelanceError, FollowUpError
 from dolirelance.logsetup import LogFormat, configure_logging
 from dolirelance.terminal import plain, text
+from dolirelance.terminal_tables import Column, TableLayout, print_table
 from dolirelance.workdays import describe_day
 
 if TYPE_CHECKING:
@@ -41,6 +41,13 @@ if TYPE_CHECKING:
 from dolirelance.formatting import format_amount
 
 T = TypeVar("T")
+
+
+class CommandLineError(FollowUpError):
+    """The command line does not say what to do (an option missing, two that exclude each other, a bad date).
+
+    Exit 2, as Click's own usage errors, with our ``error:`` and ``→`` remedy.
+    """
 
 app = typer.Typer(
     name="dolirelance",
@@ -58,9 +65,9 @@ letters_app = typer.Typer(
 )
 app.add_typer(letters_app, name="letters")
 
-# Piped output (CI logs, files) gets a wide fixed width so tables stay readable.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+# Lines are not wrapped; the tables fit the terminal, or are plain lines when piped (terminal_tables).
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _State:
@@ -125,16 +132,27 @@ def _parse_next(value: str | None, today: date) -> date | None:
         return None
     text = value.strip()
     try:
-        return date.fromisoformat(text)
+        return _not_past(date.fromisoformat(text), today)
     except ValueError:
         pass
     try:
-        return today + timedelta(days=parse_day_offset(text))
+        day = today + timedelta(days=parse_day_offset(text))
     except ValueError:
-        raise FollowUpError(
+        raise CommandLineError(
             f"--next {value!r} is neither a date nor a delay",
             remedy="write --next 2026-12-15 or --next '+15 days'",
         ) from None
+    return _not_past(day, today)
+
+
+def _not_past(day: date, today: date) -> date:
+    """A next follow-up date from today on: refused before anything starts (nothing claimed in the ledger)."""
+    if day < today:
+        raise CommandLineError(
+            f"the next follow-up date {day.isoformat()} is in the past",
+            remedy="give a date from today on, or a delay like --next '+15 days'",
+        )
+    return day
 
 
 def _parse_day(value: str | None, option: str) -> date | None:
@@ -143,7 +161,7 @@ def _parse_day(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise FollowUpError(f"{option} {value!r} is not a date", remedy=f"write {option} 2026-12-03") from None
+        raise CommandLineError(f"{option} {value!r} is not a date", remedy=f"write {option} 2026-12-03") from None
 
 
 def _money(value: Decimal, currency: str) -> str:
@@ -206,6 +224,14 @@ def config_check(config: ConfigOption = None) -> None:
             if problem.remedy:
                 err.print(f"    → {text(problem.remedy)}")
         raise typer.Exit(2)
+    from dolirelance.starter import example_values_left
+
+    if settings.company is None:
+        err.print("[yellow]warning:[/] no \\[company] table: letters and e-mails take the company from Dolibarr")
+        err.print("  → fill \\[company] unless the API user is admin (only an admin may read it); `doctor` checks")
+    for key, value in example_values_left(settings):  # a warning: the file itself is valid
+        err.print(f"[yellow]warning:[/] {text(key)} is still the example {text(value)!r}")
+        err.print(f"  → {text('set your own in ' + str(path) + ' (then `dolirelance doctor` checks it works)')}")
     variants = sum(len(model.variants) for model in settings.models)
     out.print(
         f"[green]ok[/] {text(path)}: {len(settings.models)} model(s), {variants} language variant(s), "
@@ -232,11 +258,11 @@ def init(
     refuse_to_overwrite(directory)  # before asking anything
     answers = StarterAnswers(dolibarr_url=dolibarr_url, smtp_host=smtp_host, sender=sender)
     if sys.stdin.isatty() and sys.stdout.isatty():  # asks only a person at a terminal
+        # no made-up defaults: the examples are in the prompts, the answers are the person's own
         answers = StarterAnswers(
-            dolibarr_url=dolibarr_url
-            or typer.prompt("Dolibarr API URL", default="https://erp.example.fr/api/index.php"),
-            smtp_host=smtp_host or typer.prompt("SMTP server", default="smtp.example.fr"),
-            sender=sender or typer.prompt("Sender (From)", default="Solaire Rhône-Alpes <devis@example.fr>"),
+            dolibarr_url=dolibarr_url or typer.prompt("Dolibarr API URL (like https://erp.your-company.fr/api/index.php)"),
+            smtp_host=smtp_host or typer.prompt("SMTP server (like smtp.your-company.fr)"),
+            sender=sender or typer.prompt("Sender, the From of the e-mails (like Company <quotes@company.fr>)"),
         )
     written = write_starter_files(directory, answers)
     for path in written:
@@ -287,6 +313,7 @@ def quotes(
 
     left_out: list[Any] = []
     tz = _business_tz(settings)
+    layout = TableLayout(_QUOTE_COLUMNS)  # the pages line up
 
     async def work() -> tuple[int, Decimal]:
         count, total = 0, Decimal(0)
@@ -302,7 +329,8 @@ def quotes(
                         items = (json.dumps(_quote_json(row, tz), ensure_ascii=False) for row in rows)
                         out.file.write(("," if count else "") + "\n" + ",\n".join(items))
                     else:
-                        out.print(_quotes_table(rows, tz, header=count == 0))
+                        print_table(out, _QUOTE_COLUMNS, [_quote_cells(row, tz) for row in rows],
+                                    header=count == 0, layout=layout, heading=2)  # fmt: skip
                     count += len(rows)
                     total += sum((row.quote.total_excl_tax for row in rows), Decimal(0))
                 if as_json:
@@ -363,41 +391,39 @@ def _answer_marks(row: Any, tz: ZoneInfo) -> str:
     return "; ".join(marks)
 
 
-# Fixed widths: each page is its own table, and the pages must line up; together within the 160
-# columns of a pipe (a wider total would squeeze every column).
 _QUOTE_COLUMNS = (
-    ("Ref", 22),
-    ("Customer", 24),
-    ("Amount excl. tax", 16),
-    ("End of validity", 15),
-    ("Last follow-up", 36),
-    ("Next", 10),
-    ("Answer", 24),
+    Column("Ref", whole=True),
+    Column("Customer"),
+    Column("Amount excl. tax", whole=True, right=True),
+    Column("End of validity", whole=True),
+    Column("Last follow-up", whole=True),
+    Column("Model (channel), note"),
+    Column("Next", whole=True),
+    Column("Answer"),
 )
 
 
-def _quotes_table(rows: list[Any], tz: ZoneInfo, *, header: bool) -> Table:
-    table = Table(show_header=header, box=None, pad_edge=False)
-    for column, width in _QUOTE_COLUMNS:
-        # an address that bounced is folded onto the next lines, never cut
-        table.add_column(column, justify="right" if column.startswith("Amount") else "left", width=width,
-                         overflow="fold" if column == "Answer" else "ellipsis")  # fmt: skip
-    for row in rows:
-        last = ""
-        if row.last is not None:
-            last = f"{row.last.done_on(tz).isoformat()} {row.last.model or ''} ({row.last.channel.value})"
-            if row.last.note:
-                last += f" — {row.last.note[:40]}"
-        table.add_row(
-            text(row.quote.ref) + (" [dim](opt-out)[/]" if row.quote.opt_out else ""),
-            text(row.customer.name) if row.customer else f"#{row.quote.customer_id}",
-            _money(row.quote.total_excl_tax, row.quote.currency),
-            _day(row.quote.end_of_validity),
-            text(last),
-            row.next_todo.due_on(tz).isoformat() if row.next_todo else "",
-            text(_answer_marks(row, tz)),
-        )
-    return table
+def _quote_cells(row: Any, tz: ZoneInfo) -> list[str]:
+    how = ""
+    if row.last is not None:
+        how = f"{row.last.model or ''} ({row.last.channel.value})"
+        if row.last.note:
+            how += f" — {_short(row.last.note, 40)}"
+    return [
+        _ref_cell(row.quote.ref, opt_out=row.quote.opt_out),
+        text(row.customer.name) if row.customer else f"#{row.quote.customer_id}",
+        _money(row.quote.total_excl_tax, row.quote.currency),
+        _day(row.quote.end_of_validity),
+        row.last.done_on(tz).isoformat() if row.last is not None else "",
+        text(how),
+        row.next_todo.due_on(tz).isoformat() if row.next_todo else "",
+        text(_answer_marks(row, tz)),
+    ]
+
+
+def _ref_cell(ref: str, *, opt_out: bool) -> str:
+    """A quote's ref, and under it whether it is opt-out (the ref column stays as wide as the ref)."""
+    return text(ref) + ("\n[dim](opt-out)[/]" if opt_out else "")
 
 
 # --------------------------------------------------------------------------- preview / remind
@@ -418,7 +444,7 @@ def preview(
     from dolirelance.mail import viewable_html, write_eml
 
     if (letter is None) == (email is None):
-        raise FollowUpError("say what to preview", remedy="give --letter out.pdf or --email out.eml")
+        raise CommandLineError("say what to preview", remedy="give --letter out.pdf or --email out.eml")
     settings = _settings(config)
 
     async def work() -> service.PreparedFollowUp:
@@ -459,7 +485,7 @@ def remind(
     next_: Annotated[str | None, typer.Option("--next", help="Next follow-up: a date or '+N days'.")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Also write the letter PDF here.")] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Follow up even if the quote was followed up within [auto] min_gap days.")
+        bool, typer.Option("--force", help="Follow up even if the quote was followed up within \\[auto] min_gap days.")
     ] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -471,7 +497,7 @@ def remind(
     from dolirelance import service
 
     if by_email == by_letter:
-        raise FollowUpError("choose one channel", remedy="add --email or --letter")
+        raise CommandLineError("choose one channel", remedy="add --email or --letter")
     settings = _settings(config)
 
     async def work() -> service.FollowUpOutcome:
@@ -490,6 +516,11 @@ def remind(
 
     outcome = _run(work())
     _print_outcome(outcome)
+    if by_letter and out_path is None and outcome.outcome == "recorded":
+        out.print(
+            f"to print it: open {text(outcome.file_name or 'the letter')} in the quote's attached files in Dolibarr "
+            "(with --out letter.pdf, a letter is also written here)"
+        )
     code = exit_code_for([outcome])
     if code:
         raise typer.Exit(code)
@@ -571,7 +602,7 @@ def mass(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Directory for the letters PDF.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen; do nothing.")] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Include quotes followed up within [auto] min_gap days.")
+        bool, typer.Option("--force", help="Include quotes followed up within \\[auto] min_gap days.")
     ] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -583,13 +614,13 @@ def mass(
     from dolirelance import service
 
     if sum((by_email, by_letter, prefer_email)) != 1:
-        raise FollowUpError("choose one channel", remedy="add --email, --letter or --prefer-email")
+        raise CommandLineError("choose one channel", remedy="add --email, --letter or --prefer-email")
     choice: service.ChannelChoice = "email" if by_email else "letter" if by_letter else "prefer-email"
     per_quote: dict[str, str] = {}
     for item in model_for or []:
         quote_ref, sep, model_name = item.partition("=")
         if not sep:
-            raise FollowUpError(
+            raise CommandLineError(
                 f"--model-for {item!r} is not REF=MODEL", remedy="write --model-for 'PR2611-0001=2nde relance'"
             )
         per_quote[quote_ref.strip()] = model_name.strip()
@@ -641,33 +672,35 @@ def mass(
         raise typer.Exit(code)
 
 
+_MASS_COLUMNS = (
+    Column("Ref", whole=True),
+    Column("Customer"),
+    Column("Amount excl. tax", whole=True, right=True),
+    Column("End of validity", whole=True),
+    Column("Last follow-up", whole=True),
+    Column("Last model"),
+    Column("Model"),
+    Column("Channel"),
+    Column("Recipient"),
+)
+
+
 def _print_mass_plan(items: list[Any], *, dry_run: bool, tz: ZoneInfo) -> None:
-    table = Table(title=("Dry run: " if dry_run else "") + f"{len(items)} quote(s)")
-    for column in (
-        "Ref",
-        "Customer",
-        "Amount excl. tax",
-        "End of validity",
-        "Last follow-up",
-        "Model",
-        "Channel",
-        "Recipient",
-    ):
-        table.add_column(column)
+    rows = []
     for item in items:
         row = item.row
-        last = f"{row.last.done_on(tz).isoformat()} {row.last.model or ''}" if row.last else ""
-        table.add_row(
-            text(row.quote.ref) + (" [dim](opt-out)[/]" if row.quote.opt_out else ""),
+        rows.append([
+            _ref_cell(row.quote.ref, opt_out=row.quote.opt_out),
             text(row.customer.name) if row.customer else "",
             _money(row.quote.total_excl_tax, row.quote.currency),
             _day(row.quote.end_of_validity),
-            text(last),
+            row.last.done_on(tz).isoformat() if row.last else "",
+            text(row.last.model or "") if row.last else "",
             text(item.model),
             text(item.problem or (item.channel.value if item.channel else "")),
             text(item.recipient),
-        )
-    out.print(table)
+        ])  # fmt: skip
+    print_table(out, _MASS_COLUMNS, rows, title=("Dry run: " if dry_run else "") + f"{len(items)} quote(s)", heading=2)
 
 
 # --------------------------------------------------------------------------- retry / history / upcoming
@@ -715,7 +748,7 @@ def history(
     from dolirelance import service
 
     if sum((quote is not None, customer is not None, open_)) != 1:
-        raise FollowUpError("say which history", remedy="use one of --quote REF, --customer ID-or-name, --open")
+        raise CommandLineError("say which history", remedy="use one of --quote REF, --customer ID-or-name, --open")
     settings = _settings(config)
 
     async def work() -> list[service.HistoryLine | service.AnswerLine]:
@@ -734,41 +767,50 @@ def history(
         title += f", {count['reply']} {'reply' if count['reply'] == 1 else 'replies'}"
     if count["bounce"]:
         title += f", {count['bounce']} {'bounce' if count['bounce'] == 1 else 'bounces'}"
-    table = Table(title=title)
-    for column in ("Id", "Customer", "Quote", "Note", "Model", "Channel", "User", f"Date ({tz.key})", "Next", "File"):
-        # a narrow terminal wraps notes and file names (an address, a file to open), never cuts them short
-        table.add_column(column, overflow="fold" if column in ("Note", "File") else "ellipsis")
+    columns = (
+        Column(f"Date ({tz.key})", whole=True),
+        Column("Quote", whole=True),
+        Column("Customer"),
+        Column("Note"),
+        Column("Model"),
+        Column("Channel", whole=True),
+        Column("User"),
+        Column("Next", whole=True),
+        Column("File"),  # an address, a file to open: wrapped, never cut short
+        Column("Id", whole=True),
+    )
+    rows = []
     for line in lines:
-        quote_cell = text(line.quote_ref) + ("" if line.quote_open else " (closed)")
+        quote_cell = text(line.quote_ref) + ("" if line.quote_open else "\n(closed)")
         if not isinstance(line, service.HistoryLine):
             answer = line.answer
-            table.add_row(
-                str(answer.event_id),
-                text(line.customer_name),
+            rows.append([
+                _when(answer.at, tz),
                 quote_cell,
+                text(line.customer_name),
                 text(_answer_note(answer)),
                 "",
                 "[magenta]reply[/]" if answer.kind == "reply" else "[red]bounce[/]",
                 "",
-                _when(answer.at, tz),
                 "",
                 text(answer.file_name or ""),
-            )
+                str(answer.event_id),
+            ])  # fmt: skip
             continue
         record = line.record
-        table.add_row(
-            str(record.event_id),
-            text(line.customer_name),
+        rows.append([
+            _when(record.done_at, tz),
             quote_cell,
+            text(line.customer_name),
             text(record.note),
             text(record.model or ""),
             record.channel.value,
             text(line.user_name),
-            _when(record.done_at, tz),
             _day(record.next_date),
             text(record.file_name or ""),
-        )
-    out.print(table)
+            str(record.event_id),
+        ])  # fmt: skip
+    print_table(out, columns, rows, title=title, heading=2)
 
 
 def _short(value: str, limit: int = 100) -> str:
@@ -836,20 +878,26 @@ def upcoming(
 
     lines = _run(work())
     tz = _business_tz(settings)
-    table = Table(title=f"{len(lines)} follow-up(s) to do")
-    for column in ("Due", "Quote", "Customer", "Amount excl. tax", "End of validity", "Answer"):
-        table.add_column(column, overflow="fold" if column == "Answer" else "ellipsis")
+    columns = (
+        Column("Due", whole=True),
+        Column("Quote", whole=True),
+        Column("Customer"),
+        Column("Amount excl. tax", whole=True, right=True),
+        Column("End of validity", whole=True),
+        Column("Answer"),
+    )
+    rows = []
     for line in lines:
         quote_ = line.quote
-        table.add_row(
-            ("[red]" if line.overdue else "") + line.due_on.isoformat() + (" (overdue)[/]" if line.overdue else ""),
-            (text(quote_.ref) + (" [dim](opt-out)[/]" if quote_.opt_out else "")) if quote_ else "",
+        rows.append([
+            ("[red]" + line.due_on.isoformat() + "\n(overdue)[/]") if line.overdue else line.due_on.isoformat(),
+            _ref_cell(quote_.ref, opt_out=quote_.opt_out) if quote_ else "",
             text(line.customer_name),
             _money(quote_.total_excl_tax, quote_.currency) if quote_ else "",
             _day(quote_.end_of_validity) if quote_ else "",
             text(_answer_marks(line, tz)),
-        )
-    out.print(table)
+        ])  # fmt: skip
+    print_table(out, columns, rows, title=f"{len(lines)} follow-up(s) to do", heading=2)
 
 
 # --------------------------------------------------------------------------- automatic
@@ -866,8 +914,8 @@ def explain_cmd(
     from dolirelance import service
     from dolirelance.policy import DecisionKind
 
+    day = _parse_day(on, "--on")  # a usage error before the configuration is read
     settings = _settings(config)
-    day = _parse_day(on, "--on")
 
     async def work() -> tuple[Any, Any, Any, Any, Any, list[service.QuoteAnswer]]:
         async with service.open_runtime(settings) as rt:
@@ -951,13 +999,13 @@ def run_cmd(
     from dolirelance import service
 
     if not once:
-        raise FollowUpError(
+        raise CommandLineError(
             "`run` needs --once", remedy="use `dolirelance run --once`, or `dolirelance serve` for the daemon"
         )
     if on is not None and not dry_run:
-        raise FollowUpError("--on only goes with --dry-run", remedy="add --dry-run, or drop --on")
+        raise CommandLineError("--on only goes with --dry-run", remedy="add --dry-run, or drop --on")
+    day = _parse_day(on, "--on")  # a usage error before the configuration is read
     settings = _settings(config)
-    day = _parse_day(on, "--on")
 
     async def work() -> service.AutoReport:
         async with service.open_runtime(settings) as rt:
@@ -994,7 +1042,7 @@ def print_auto_report(report: Any, settings: Settings) -> None:
     for outcome in report.outcomes:
         _print_outcome(outcome)
     if report.cap_warning:
-        out.print(f"[yellow]warning:[/] {report.cap_warning}")
+        out.print(f"[yellow]warning:[/] {text(report.cap_warning)}")
     skipped = ", ".join(f"{reason} {count}" for reason, count in sorted(report.skipped_by_reason().items()))
     out.print(
         f"due {len(report.due)}, sent {len(report.sent)}, failed {len(report.failed)}"
@@ -1022,7 +1070,7 @@ def replies_cmd(
     from dolirelance import service
 
     if not once:
-        raise FollowUpError(
+        raise CommandLineError(
             "`replies` needs --once",
             remedy="use `dolirelance replies --once`, or `dolirelance serve` to read it every [imap] every_minutes",
         )
@@ -1088,7 +1136,7 @@ def serve(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.T
 
 @app.command()
 def setup(config: ConfigOption = None) -> None:
-    """Create the opt-out extrafield on proposals if missing (needs an admin API key); check the [access] groups."""
+    """Create the opt-out extrafield on proposals if missing (needs an admin API key); check the \\[access] groups."""
     from dolirelance.checks import check_access_groups, ensure_opt_out_field
 
     settings = _settings(config)
@@ -1115,7 +1163,9 @@ def status(config: ConfigOption = None) -> None:
         recent = ledger.recent(10)
     finally:
         ledger.close()
-    out.print("ledger: " + (", ".join(f"{state_} {count}" for state_, count in sorted(counts.items())) or "empty"))
+    # the states that hold follow-ups (on one line that fits a terminal)
+    held = [f"{state_} {count}" for state_, count in sorted(counts.items()) if count]
+    out.print("ledger: " + (", ".join(held) or "empty"))
     for entry in uncertain:
         out.print(
             f"[red]uncertain[/] {text(entry.key)} {text(entry.quote_ref)} ({text(entry.model)}) "
@@ -1140,19 +1190,20 @@ def status(config: ConfigOption = None) -> None:
             f"{text(entry.error or '')}" + (f" — by {text(entry.resolved_by)}" if entry.resolved_by else "")
         )
     if recent:
-        table = Table(title="last follow-ups")
-        for column in (f"When ({tz.key})", "Quote", "Model", "Channel", "State", "Key"):
-            table.add_column(column)
-        for entry in recent:
-            table.add_row(
-                _when(entry.updated_at, tz),
-                text(entry.quote_ref),
-                text(entry.model or ""),
-                entry.channel,
-                str(entry.state),
-                entry.key,
-            )
-        out.print(table)
+        columns = (
+            Column(f"When ({tz.key})", whole=True),
+            Column("Quote", whole=True),
+            Column("Model"),
+            Column("Channel", whole=True),
+            Column("State", whole=True),
+            Column("Key", whole=True),  # to copy into `ledger resolve`
+        )
+        rows = [
+            [_when(entry.updated_at, tz), text(entry.quote_ref), text(entry.model or ""), entry.channel,
+             str(entry.state), text(entry.key)]
+            for entry in recent
+        ]  # fmt: skip
+        print_table(out, columns, rows, title="last follow-ups", heading=2)
     if uncertain:
         raise typer.Exit(1)
 
@@ -1179,7 +1230,7 @@ def ledger_resolve(
     from dolirelance.service import open_ledger
 
     if sum((sent, not_sent, abandon)) != 1:
-        raise FollowUpError("say what happened", remedy="add one of --sent, --not-sent or --abandon")
+        raise CommandLineError("say what happened", remedy="add one of --sent, --not-sent or --abandon")
     settings = _settings(config)
     ledger = open_ledger(settings)
     try:
@@ -1249,7 +1300,7 @@ def report(
     from dolirelance.service.report import effectiveness_report
 
     if as_json and as_csv:
-        raise FollowUpError("--json and --csv cannot go together", remedy="choose one")
+        raise CommandLineError("--json and --csv cannot go together", remedy="choose one")
     first, last = _parse_day(start, "--from"), _parse_day(end, "--to")
     settings = _settings(config)
 
@@ -1276,66 +1327,49 @@ def _print_report(result: Report) -> None:
     median = total.median_days_to_signature
     out.print(
         f"[bold]Follow-ups from {result.period.start} to {result.period.end}[/]: {total.followups} follow-up(s) "
-        f"on {total.quotes} quote(s); signed after a follow-up: {total.conversion}"
+        f"on {total.quotes} quote(s);\nsigned after a follow-up: {total.conversion}"
         + (f", median {median:g} day(s) after it" if median is not None else "")
         + f", {_money(total.amount_signed, 'EUR')} excl. tax"
     )
     comparison = result.without_followup
     out.print(
-        f"Quotes issued in the period without any follow-up: signed {comparison.rate}, "
+        f"Quotes issued in the period without any follow-up: signed {comparison.rate},\n"
         f"{_money(comparison.amount_signed, 'EUR')} excl. tax"
     )
     titles = {"model": "Model", "step": "Step", "channel": "Channel", "sales_person": "Sales person"}
     for grouping in GROUPINGS:
-        table = Table(title=f"Per {titles[grouping].lower()}")
-        for column in (
-            titles[grouping],
-            "Follow-ups",
-            "Quotes",
-            "Signed after",
-            "Median days",
-            "Refused",
-            "Open",
-            "Expired",
-            "Other",
-            "Amount signed",
-        ):
-            table.add_column(column, justify="left" if column == titles[grouping] else "right")
+        columns = [Column(titles[grouping])] + [
+            Column(name, whole=True, right=True)
+            for name in ("Follow-ups", "Quotes", "Signed after", "Median days", "Refused", "Open", "Expired",
+                         "Other", "Amount signed")
+        ]  # fmt: skip
+        rows = []
         for row in groups_of(result, grouping):
             tally = row.tally
             days = tally.median_days_to_signature
-            table.add_row(
-                text(row.key),
-                str(tally.followups),
-                str(tally.quotes),
-                str(tally.conversion),
-                "" if days is None else f"{days:g}",
-                str(tally.refused),
-                str(tally.open),
-                str(tally.expired),
-                str(tally.other),
-                _money(tally.amount_signed, "EUR"),
-            )
-        out.print(table)
-    funnel = Table(title="Funnel: the quotes' n-th follow-up in the period")
-    for column in ("Follow-up", "Quotes reaching it", "Signed after it", "Amount signed"):
-        funnel.add_column(column, justify="right")
-    for stage in result.funnel:
-        funnel.add_row(
-            str(stage.rank),
-            str(stage.reached),
-            str(Rate(stage.signed, stage.reached)),
-            _money(stage.amount_signed, "EUR"),
-        )
-    out.print(funnel)
-    months = Table(title="Month by month")
-    for column in ("Month", "Follow-ups", "Signed after a follow-up", "Amount signed"):
-        months.add_column(column, justify="right")
-    for month in result.months:
-        months.add_row(
-            month.month.strftime("%Y-%m"), str(month.followups), str(month.signed), _money(month.amount_signed, "EUR")
-        )
-    out.print(months)
+            rows.append([text(row.key), str(tally.followups), str(tally.quotes), str(tally.conversion),
+                         "" if days is None else f"{days:g}", str(tally.refused), str(tally.open),
+                         str(tally.expired), str(tally.other), _money(tally.amount_signed, "EUR")])  # fmt: skip
+        print_table(out, columns, rows, title=f"Per {titles[grouping].lower()}")
+    columns = [
+        Column(name, whole=True, right=True)
+        for name in ("Follow-up", "Quotes reaching it", "Signed after it", "Amount signed")
+    ]
+    rows = [
+        [str(stage.rank), str(stage.reached), str(Rate(stage.signed, stage.reached)),
+         _money(stage.amount_signed, "EUR")]
+        for stage in result.funnel
+    ]  # fmt: skip
+    print_table(out, columns, rows, title="Funnel: the quotes' n-th follow-up in the period")
+    columns = [
+        Column(name, whole=True, right=True)
+        for name in ("Month", "Follow-ups", "Signed after a follow-up", "Amount signed")
+    ]
+    rows = [
+        [month.month.strftime("%Y-%m"), str(month.followups), str(month.signed), _money(month.amount_signed, "EUR")]
+        for month in result.months
+    ]
+    print_table(out, columns, rows, title="Month by month")
 
 
 @app.command()
@@ -1345,7 +1379,7 @@ def web(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.TEX
 
     settings = _settings(config)
     configure_logging(logging.DEBUG if state.debug else logging.INFO, log_format)
-    serve_web(settings)
+    serve_web(settings, access_log=state.debug)  # a line per request only with --debug
 
 
 @app.command("dolibarr-module")
@@ -1372,9 +1406,18 @@ def demo(
         bool, typer.Option("--keep-running", help="Keep the fake Dolibarr and the web pages up until Ctrl-C.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="With --keep-running: log every web request.")] = False,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="With --keep-running: the web pages' port.")
+    ] = 8788,
 ) -> None:
     """The whole cycle on a bundled fake Dolibarr with French sample data, a local SMTP sink and SQLite."""
-    from dolirelance.demo import DemoCommands, run_demo
+    from dolirelance.demo import DemoCommands, run_demo, web_port_taken
+
+    if keep_running and web_port_taken(port):  # said before the demo runs, not after
+        raise CommandLineError(
+            f"port {port} is taken: another program (another `dolirelance demo --keep-running`?) listens on it",
+            remedy=f"stop it, or choose another port: dolirelance demo --keep-running --port {port + 1}",
+        )
 
     commands = DemoCommands(
         doctor=lambda config: doctor(config=config),
@@ -1386,7 +1429,7 @@ def demo(
         report=lambda config: report(config=config),
         replies=lambda config: replies_cmd(once=True, config=config),
     )
-    run_demo(out_dir.resolve(), commands, console=out, keep_running=keep_running, verbose=verbose)
+    run_demo(out_dir.resolve(), commands, console=out, keep_running=keep_running, verbose=verbose, web_port=port)
 
 
 def main() -> None:
@@ -1397,7 +1440,7 @@ def main() -> None:
     """
     try:
         app(args=hoist_global_options(sys.argv[1:]), prog_name="dolirelance")
-    except ConfigError as exc:
+    except (ConfigError, CommandLineError) as exc:
         _print_error(exc)
         sys.exit(2)
     except DolirelanceError as exc:

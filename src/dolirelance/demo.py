@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -22,11 +23,12 @@ from dolirelance.starter import example_config_text, write_default_templates
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
 from dolirelance.testing.imap_server import DovecotServer, dovecot_available
 from dolirelance.testing.mailbox_samples import customer_reply, hard_bounce
-from dolirelance.testing.report_history import seed_report_history
+from dolirelance.testing.report_history import DEMO_EXTRA, HISTORY, seed_report_history
 from dolirelance.testing.smtp_sink import SmtpSink
 
 DEMO_USER = "jdupont"
 DEMO_PASSWORD = "relance"
+DEMO_WEB_PORT = 8788  # the web pages of `demo --keep-running` (`--port` chooses another)
 
 
 def write_demo_config(
@@ -35,7 +37,7 @@ def write_demo_config(
     dolibarr_url: str,
     api_key: str,
     smtp_port: int,
-    web_port: int = 8788,
+    web_port: int = DEMO_WEB_PORT,
     imap: DovecotServer | None = None,
 ) -> Path:
     """The demo's configuration: the packaged starter models and steps, pointed at the fake and the sink
@@ -128,7 +130,7 @@ address = "Relances Solaire <{imap.user}>"
 
 @contextmanager
 def demo_environment(
-    out_dir: Path, today: date
+    out_dir: Path, today: date, *, web_port: int = DEMO_WEB_PORT
 ) -> Iterator[tuple[FakeDolibarr, SampleData, SmtpSink, Path, str, DovecotServer | None]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("emails", "letters", "ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm"):
@@ -142,13 +144,18 @@ def demo_environment(
     # The sample's sales user lacks user.user.lire (tests need a user without it); the demo's user has
     # every right the demo uses, so `doctor` is all green and `quotes --sales-rep` works.
     fake.users[sample.users[DEMO_USER]].rights.add("user.user.lire")
-    seed_report_history(fake, sample)  # a past for `report` to say something about
+    seed_report_history(fake, sample, plans=HISTORY + DEMO_EXTRA)  # a past for `report` to say something about
     with ExitStack() as stack:
         url = stack.enter_context(serve_in_thread(create_app(fake)))
         sink = stack.enter_context(SmtpSink(eml_dir=out_dir / "emails"))
         mailbox = stack.enter_context(DovecotServer()) if dovecot_available() else None
         config = write_demo_config(
-            out_dir, dolibarr_url=url, api_key=sample.api_keys[DEMO_USER], smtp_port=sink.port, imap=mailbox
+            out_dir,
+            dolibarr_url=url,
+            api_key=sample.api_keys[DEMO_USER],
+            smtp_port=sink.port,
+            web_port=web_port,
+            imap=mailbox,
         )
         yield fake, sample, sink, config, url, mailbox
 
@@ -171,11 +178,27 @@ class DemoCommands:
     replies: Callable[[Path], None]
 
 
+def web_port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether another program (another demo) listens on ``host:port`` already: checked before the demo runs."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def run_demo(
-    out_dir: Path, commands: DemoCommands, *, console: Console, keep_running: bool = False, verbose: bool = False
+    out_dir: Path,
+    commands: DemoCommands,
+    *,
+    console: Console,
+    keep_running: bool = False,
+    verbose: bool = False,
+    web_port: int = DEMO_WEB_PORT,
 ) -> None:
     today = date.today()
-    with demo_environment(out_dir, today) as (fake, sample, sink, config, url, mailbox):
+    with demo_environment(out_dir, today, web_port=web_port) as (fake, sample, sink, config, url, mailbox):
         console.rule("[bold]dolirelance demo")
         console.print(f"fake Dolibarr 20.0.0 with French sample data: {url} (user {DEMO_USER})")
         console.print(f"SMTP sink: 127.0.0.1:{sink.port} (messages saved as .eml)")
@@ -207,7 +230,7 @@ def run_demo(
             commands.explain(about, config)
         mass_refs = [sample.refs[role] for role in ("no_email", "opt_out", "not_yet_due") if role in sample.refs]
         console.rule(f"5. dolirelance mass {' '.join(mass_refs)} --prefer-email (letters where no e-mail)")
-        _tolerate_exit(lambda: commands.mass(mass_refs, "Relance de fin de mois (démo)", config))
+        _tolerate_exit(lambda: commands.mass(mass_refs, "Relance groupée (démo)", config))  # true on any day
         console.rule("6. dolirelance history --open")
         commands.history_open(config)
         console.rule("7. dolirelance report (which follow-ups pay; seeded history of the last months)")
@@ -231,8 +254,13 @@ def run_demo(
         for pdf in letters:
             console.print(f"  letters to print: {pdf}")
         console.print(f"  ledger: {out_dir / 'ledger.sqlite3'}")
-        console.print(f"  try: dolirelance --config {config} explain {about or 'REF'} --preview")
-        console.print(f"  try: dolirelance --config {config} report --json   (or --csv)")
+        # the commands below ask the fake Dolibarr, which lives as long as the demo does
+        if keep_running:
+            console.print("  try, in another terminal while the demo runs:")
+        else:
+            console.print("  try, after `dolirelance demo --keep-running` (the fake Dolibarr stops with the demo):")
+        console.print(f"    dolirelance --config {config} explain {about or 'REF'} --preview")
+        console.print(f"    dolirelance --config {config} report --json   (or --csv)")
         if keep_running:
             _serve_web_until_interrupted(config, console, verbose=verbose)
         else:

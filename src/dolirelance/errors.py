@@ -271,7 +271,8 @@ class AccessDenied(DolirelanceError):
 
 
 class SetupIncomplete(DolirelanceError):
-    """``dolirelance setup`` found something it cannot create through the API (an [access] group)."""
+    """The setup is not finished: something ``setup`` cannot create through the API (an [access] group), or
+    no ``[company]`` table while the API user may not read Dolibarr's company details."""
 
     code = ErrorCode.SETUP_INCOMPLETE
 

@@ -76,3 +76,7 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # a line per HTTP request (httpx's to Dolibarr, the pages' access log) only with --debug (docs/operations.md)
+    per_request = level if level <= logging.DEBUG else logging.WARNING
+    for name in ("httpx", "uvicorn.access"):
+        logging.getLogger(name).setLevel(per_request)

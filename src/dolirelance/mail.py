@@ -487,6 +487,11 @@ def open_connection(smtp: SmtpSettings, *, tokens: TokenSource | None = None) ->
         if smtp.auth == "oauth2":
             _sign_in_oauth2(connection, smtp, tokens, where)
         elif smtp.username:
+            if not connection.has_extn("auth"):
+                raise MailPermanentError(
+                    f"the SMTP server {where} offers no login (no AUTH) but smtp.username is set",
+                    remedy=_no_auth_remedy(smtp, connection),
+                )
             password = smtp.resolved_password()
             connection.login(smtp.username, password.get_secret_value() if password else "")
     except MailError:
@@ -562,6 +567,13 @@ class _XOAuth2Answer:
 
     def __call__(self, challenge: bytes | None = None) -> str:
         return self._response if challenge is None else ""
+
+
+def _no_auth_remedy(smtp: SmtpSettings, connection: smtplib.SMTP) -> str:
+    """What to change when the server offers no AUTH: encryption first if it offers that, else the login."""
+    if smtp.security == "none" and connection.has_extn("starttls"):
+        return 'set smtp.security = "starttls": this server offers the login only over an encrypted connection'
+    return "remove smtp.username (and the password): this server takes mail without a login"
 
 
 def check_connection(smtp: SmtpSettings, *, tokens: TokenSource | None = None) -> str:

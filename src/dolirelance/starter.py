@@ -9,11 +9,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from email.utils import parseaddr
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from dolirelance.errors import InitError
+
+if TYPE_CHECKING:
+    from dolirelance.config import Settings
 
 CONFIG_NAME = "dolirelance.toml"
 TEMPLATES_DIR = "templates"
@@ -108,3 +114,37 @@ def write_starter_files(directory: Path, answers: StarterAnswers | None = None) 
             remedy="choose a folder you can write to",
         ) from None
     return targets
+
+
+# The made-up domains of the starter file (example.fr) and of RFC 2606: no real server or mailbox is there.
+EXAMPLE_DOMAINS = ("example.fr", "example.com", "example.net", "example.org")
+
+
+def is_example_domain(domain: str) -> bool:
+    """``smtp.example.fr`` or ``example.com``: a name from the examples, not a real one."""
+    name = domain.strip().strip(".").lower()
+    return any(name == example or name.endswith("." + example) for example in EXAMPLE_DOMAINS)
+
+
+def sender_domain(sender: str) -> str:
+    """The domain of a From address (``Name <devis@solaire.fr>`` → ``solaire.fr``)."""
+    return parseaddr(sender)[1].rpartition("@")[2]
+
+
+def example_values_left(settings: Settings) -> list[tuple[str, str]]:
+    """The keys that still hold an example value of the starter file, with that value."""
+    found: list[tuple[str, str]] = []
+
+    def check(key: str, value: str | None, domain: str | None) -> None:
+        if value and domain and is_example_domain(domain):
+            found.append((key, value))
+
+    check("[dolibarr] url", settings.dolibarr.url, urlsplit(settings.dolibarr.url).hostname)
+    check("[smtp] host", settings.smtp.host, settings.smtp.host)
+    username = settings.smtp.username
+    check("[smtp] username", username, username.rpartition("@")[2] if username else None)
+    check("[smtp] sender", settings.smtp.sender, sender_domain(settings.smtp.sender))
+    if settings.imap is not None:
+        check("[imap] host", settings.imap.host, settings.imap.host)
+        check("[imap] username", settings.imap.username, settings.imap.username.rpartition("@")[2])
+    return found

@@ -52,7 +52,7 @@ from dolirelance.service.delivery import (
     ledger_problems,
     not_in_batch,
 )
-from dolirelance.service.prepare import PreparedFollowUp, prepare_followup
+from dolirelance.service.prepare import PreparedFollowUp, ensure_next_date_ahead, prepare_followup
 from dolirelance.service.reads import read_quote, resolve_customer_ids
 from dolirelance.service.runtime import Runtime, api_user, require_rights
 from dolirelance.service.views import QuoteRow, quotes_overview
@@ -82,6 +82,7 @@ async def follow_up(
     days unless ``force``. ``submission``: a form's one-time token; the same token twice (a form
     posted twice) does it once.
     """
+    ensure_next_date_ahead(next_date, rt.today())  # before the ledger holds anything of it
     user = acting_user or await api_user(rt)
     await require_rights(rt, user)
     await require_access(rt, Access.SEND, user)
@@ -331,6 +332,7 @@ async def mass_follow_up(
     origin: str = "mass",
 ) -> MassReport:
     """Follow up every planned quote on the channel its plan shows; one failure never stops the others."""
+    ensure_next_date_ahead(next_date, rt.today())
     user = acting_user or await api_user(rt)
     await require_rights(rt, user)
     await require_access(rt, Access.SEND, user)

@@ -307,6 +307,15 @@ async def refuse_if_recent(
     )
 
 
+def ensure_next_date_ahead(next_date: date | None, today: date) -> None:
+    """Refuse a next follow-up date in the past (checked before a follow-up is claimed, and again here)."""
+    if next_date is not None and next_date < today:
+        raise FollowUpError(
+            f"the next follow-up date {next_date.isoformat()} is in the past",
+            remedy="give a date from today on, or a delay like --next '+15 days'",
+        )
+
+
 async def prepare_followup(
     rt: Runtime,
     quote_key: int | str | Quote,
@@ -335,11 +344,7 @@ async def prepare_followup(
     today = rt.today()
     if next_date is None:
         next_date = today + timedelta(days=rt.settings.followup.next_delay)
-    if next_date < today:
-        raise FollowUpError(
-            f"the next follow-up date {next_date.isoformat()} is in the past",
-            remedy="give a date from today on, or a delay like --next '+15 days'",
-        )
+    ensure_next_date_ahead(next_date, today)
     if history is None:
         history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
     if recent_gap_days is not None:

@@ -12,7 +12,7 @@ from dolirelance.domain import (
     EventFilter,
     Quote,
 )
-from dolirelance.errors import NoCustomerMatch
+from dolirelance.errors import DolibarrNotFound, NoCustomerMatch
 from dolirelance.history import (
     ANSWER_CODES,
     CODE_BY_CHANNEL,
@@ -84,7 +84,20 @@ async def read_quote(rt: Runtime, quote_key: int | str) -> Quote:
     text = str(quote_key).strip()
     if text.isdigit():
         return await rt.dolibarr.get_quote(int(text))
-    return await rt.dolibarr.get_quote_by_ref(text)
+    try:
+        return await rt.dolibarr.get_quote_by_ref(text)
+    except DolibarrNotFound:
+        pass
+    if text.upper() != text:  # "pr2611-0001" typed for PR2611-0001: Dolibarr's refs are upper case
+        try:
+            return await rt.dolibarr.get_quote_by_ref(text.upper())
+        except DolibarrNotFound:
+            pass
+    raise DolibarrNotFound(
+        f"no quote with the reference {text} in Dolibarr",
+        remedy="check the reference (`dolirelance quotes` lists the open quotes), or give the quote's id",
+        status_code=404,
+    )
 
 
 async def resolve_customer_ids(rt: Runtime, customer: str) -> tuple[int, ...]:

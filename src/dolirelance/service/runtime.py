@@ -19,7 +19,7 @@ from dolirelance.domain import (
     User,
     model_level,
 )
-from dolirelance.errors import DolibarrAuthError
+from dolirelance.errors import DolibarrAuthError, SetupIncomplete
 from dolirelance.rights import FOLLOW_UP_RIGHTS
 
 # The ledger (SQLAlchemy, Alembic), the letters (ReportLab, pypdf), the mail and the templates (Jinja2)
@@ -138,7 +138,17 @@ class Runtime:
             if configured is not None:
                 self._company = Company(**configured.model_dump())
             else:
-                self._company = await self.dolibarr.company()
+                try:
+                    self._company = await self.dolibarr.company()
+                except DolibarrAuthError as exc:
+                    # the cause is the missing [company] (only an admin may read Dolibarr's), not a user's right
+                    raise SetupIncomplete(
+                        "dolirelance.toml has no [company] table, and the API user may not read the company "
+                        f"details in Dolibarr (admin only): {exc.message}",
+                        remedy="fill the [company] table of dolirelance.toml (docs/configuration.md), or make "
+                        "the API user admin, or add its login to the Dolibarr constant "
+                        "API_LOGINS_ALLOWED_FOR_GET_COMPANY",
+                    ) from None
         return self._company
 
     async def me(self) -> User:

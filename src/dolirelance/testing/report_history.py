@@ -16,7 +16,7 @@ from dolirelance.history import CODE_BY_CHANNEL, CODE_TODO, compose_note
 from dolirelance.testing.fake_dolibarr import FakeDolibarr
 from dolirelance.testing.sample_data import SampleData
 
-__all__ = ["HISTORY", "FollowUpPlan", "QuotePlan", "seed_report_history"]
+__all__ = ["DEMO_EXTRA", "HISTORY", "FollowUpPlan", "QuotePlan", "seed_report_history"]
 
 FIRST = "1ère relance"
 SECOND = "2nde relance"
@@ -58,11 +58,23 @@ HISTORY = (
 )  # fmt: skip
 
 
-def seed_report_history(fake: FakeDolibarr, sample: SampleData, *, auto_login: str = "admin") -> None:
-    """Add ``HISTORY`` to a fake loaded with the sample data (roles land in ``sample.quotes``)."""
+# The demo's past is HISTORY and these: quotes followed up then signed, as most are where follow-ups pay
+# (the tests' figures are worked out from HISTORY alone).
+DEMO_EXTRA = (
+    QuotePlan("h_demo_signed_1", "cabinet", 110, 30, 2400, (FollowUpPlan(85, EMAIL, FIRST, 1),), 2, 80),
+    QuotePlan("h_demo_signed_2", "garage", 50, 30, 1800,
+              (FollowUpPlan(30, EMAIL, FIRST, 1), FollowUpPlan(18, LETTER, SECOND, 2)), 2, 12),
+    QuotePlan("h_demo_signed_3", "ferme", 45, 30, 950, (FollowUpPlan(25, EMAIL, FIRST, 1),), 2, 20),
+)  # fmt: skip
+
+
+def seed_report_history(
+    fake: FakeDolibarr, sample: SampleData, *, auto_login: str = "admin", plans: tuple[QuotePlan, ...] = HISTORY
+) -> None:
+    """Add ``plans`` (``HISTORY``) to a fake loaded with the sample data (roles land in ``sample.quotes``)."""
     today = sample.today
     robot = sample.users[auto_login]
-    for plan in HISTORY:
+    for plan in plans:
         customer_id = sample.customers[plan.customer]
         rep = fake.thirdparties[customer_id].sales_rep_ids[0]
         proposal = fake.add_proposal(customer_id, date=today - timedelta(days=plan.days_ago),

@@ -10,7 +10,8 @@ with the SQL it builds:
   a quoted whole list (``'2,3'``) becomes broken SQL on the real server, so it raises a SQL error;
 * dates are quoted literals in server-local time (``'2026-11-28'``, ``'2026-11-28 00:00:00'``,
   ``'20261128'``) compared as datetimes with date/datetime columns;
-* ``like`` uses ``%``/``_`` wildcards and is case-insensitive (MariaDB's default collation);
+* ``like`` uses ``%``/``_`` wildcards and ignores case and accents (``hotel`` matches ``Hôtel``), as
+  MariaDB's ``utf8mb4_unicode_ci``, the collation Dolibarr creates its tables with, does;
 * an unquoted non-numeric value is cast to a number by Dolibarr 20 (``(t.ref:=:PR1)`` becomes
   ``t.ref = 0``); MariaDB then compares the column as a number, so a text column whose value does not
   start with digits equals 0. We reproduce that cast.
@@ -23,6 +24,7 @@ raises :class:`SqlFilterSqlError` (the server answers 503).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -309,14 +311,14 @@ def _compile_criterion(criterion: Criterion, kind: ColumnKind) -> Predicate:
         wanted_null = operator == "is"
         return lambda row: (row.get(field) is None) == wanted_null
     if operator in ("like", "notlike"):
-        pattern = _like_regex(_literal_as_text(criterion.values[0]))
+        pattern = _like_regex(_without_accents(_literal_as_text(criterion.values[0])))
         negate = operator == "notlike"
 
         def like(row: Row) -> bool:
             value = row.get(field)
             if value is None or isinstance(criterion.values[0], _Null):
                 return False  # NULL LIKE x is NULL: neither true nor false
-            return bool(pattern.match(_value_as_text(value))) != negate
+            return bool(pattern.match(_without_accents(_value_as_text(value)))) != negate
 
         return like
     if operator in ("in", "notin"):
@@ -457,6 +459,11 @@ def _parse_sql_datetime(text: str) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+def _without_accents(text: str) -> str:
+    """``Hôtel`` as ``Hotel``: the letters a ``_ci`` collation compares equal at its first level."""
+    return "".join(char for char in unicodedata.normalize("NFKD", text) if not unicodedata.combining(char))
 
 
 def _like_regex(pattern: str) -> re.Pattern[str]:

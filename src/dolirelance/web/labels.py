@@ -6,6 +6,7 @@ LANGUAGES = ("fr", "en")
 
 LABELS: dict[str, dict[str, str]] = {
     "fr": {
+        "colon": " : ",  # « Total : 7 devis » (French puts a space before the colon)
         "app_name": "Relances devis",
         "mass": "Relance massive",
         "new": "Nouvelle relance",
@@ -124,7 +125,7 @@ LABELS: dict[str, dict[str, str]] = {
         "file_letter_now": "Enregistrer le courrier",
         "channel_choice": "Canal",
         "recipient": "Destinataire",
-        "why_contact": "contact client du devis (CUSTOMER)",
+        "why_contact": "contact client du devis",  # the CUSTOMER role, in Dolibarr's words
         "why_customer": "adresse du client (le devis n'a pas de contact client avec e-mail)",
         "no_email_reason": "Ni le client ni un contact client du devis n'ont d'adresse e-mail : "
         "ajoutez-en une dans Dolibarr, ou relancez par courrier.",
@@ -236,6 +237,7 @@ LABELS: dict[str, dict[str, str]] = {
         "fichiers du devis dans Dolibarr.",
     },
     "en": {
+        "colon": ": ",  # "Total: 7 quotes"
         "app_name": "Quote follow-ups",
         "mass": "Mass follow-up",
         "new": "New follow-up",
@@ -354,7 +356,7 @@ LABELS: dict[str, dict[str, str]] = {
         "file_letter_now": "Record the letter",
         "channel_choice": "Channel",
         "recipient": "Recipient",
-        "why_contact": "the quote's customer contact (CUSTOMER)",
+        "why_contact": "the quote's customer contact",
         "why_customer": "the customer's address (the quote has no customer contact with an e-mail)",
         "no_email_reason": "Neither the customer nor a customer contact of the quote has an e-mail address: "
         "add one in Dolibarr, or follow up by letter.",
@@ -372,11 +374,11 @@ LABELS: dict[str, dict[str, str]] = {
         "recent_warning": "This quote was already followed up on {when} ({model}, {channel}{who}), less than "
         "{gap} days ago.",
         "recent_by": " by {name}",
-        "recent_confirm": "Tick « Follow up anyway » to follow it up all the same.",
+        "recent_confirm": "Tick “Follow up anyway” to follow it up all the same.",
         "choose_channel": "Choose the channel: e-mail or letter.",
-        "opt_out_note": "This quote is marked « no automatic follow-up »: a manual follow-up still goes out.",
+        "opt_out_note": "This quote is marked “no automatic follow-up”: a manual follow-up still goes out.",
         "due_only": "Follow-up due (next follow-up date reached)",
-        "hide_opt_out": "Hide « no follow-up » quotes",
+        "hide_opt_out": "Hide “no follow-up” quotes",
         "select_all": "The whole selection",
         "select_all_none": "no (the ticked boxes)",
         "select_all_letter": "by letter",
@@ -426,7 +428,7 @@ LABELS: dict[str, dict[str, str]] = {
                               "one address, without a name, like name@example.com.",
         "bad_address_short": "invalid e-mail address in Dolibarr: nothing left",
         "err_unknown_model": "This follow-up model does not exist.",
-        "err_no_customer": "No customer matches « {text} ».",
+        "err_no_customer": "No customer matches “{text}”.",
         "err_no_customer_remedy": "Give the customer's name, code or id.",
         "err_generic": "The request did not go through.",
         "err_config": "The dolirelance configuration is wrong: nothing was sent.",
@@ -459,7 +461,7 @@ LABELS: dict[str, dict[str, str]] = {
         "(Users & Groups > Groups).",
         "refused": "left out",
         "uncertain": "uncertain",
-        "recent_held": "Followed up a short while ago: left out (tick « follow up anyway » on the preview).",
+        "recent_held": "Followed up a short while ago: left out (tick “follow up anyway” on the preview).",
         "not_in_batch": "Done and recorded, but missing from the print file: print it from the quote's files "
         "in Dolibarr.",
     },
