@@ -151,7 +151,7 @@ def test_ledger_resolve_abandon_closes_a_sent_entry_for_good(
     match = re.search(r"sent, not recorded (manual:[0-9a-f-]+)", cli("status").flat)
     assert match is not None
     key = match.group(1)
-    assert cli("ledger", "resolve", key).code == 1  # says what happened: one of the three
+    assert cli("ledger", "resolve", key).code == 2  # a usage error: say what happened, one of the three
     closed = cli("ledger", "resolve", key, "--abandon")
     assert closed.code == 0 and "closed: dolirelance will not send, file or record it" in closed.flat
     after = cli("status")

@@ -730,7 +730,7 @@ def retry(config: ConfigOption = None) -> None:
         out.print(
             f"[yellow]![/] to-do #{todo.event_id} ({text(todo.label)}) of user #{todo.owner_id} was replaced by a "
             "later follow-up but may not be closed with this key: close it in Dolibarr, or set "
-            "[dolibarr] service_api_key (docs/dolibarr-setup.md)"
+            "\\[dolibarr] service_api_key (docs/dolibarr-setup.md)"
         )
     if any(o.outcome not in ("recorded", "closed") for o in outcomes):
         raise typer.Exit(1)
@@ -1254,7 +1254,7 @@ def ledger_resolve(
 @letters_app.command("print")
 def letters_print(
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Folder of the print file (default: [letter] output_dir).")
+        Path | None, typer.Option("--out", help="Folder of the print file (default: \\[letter] output_dir).")
     ] = None,
     config: ConfigOption = None,
 ) -> None:
