@@ -1,5 +1,5 @@
 """Dolibarr REST API access: the only package that imports httpx."""
 
-from dolirelance.dolibarr.client import DolibarrClient, login_for_key
+from dolirelance.dolibarr.client import DolibarrClient, Transport, login_for_key
 
-__all__ = ["DolibarrClient", "login_for_key"]
+__all__ = ["DolibarrClient", "Transport", "login_for_key"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from dolirelance.config import Settings
-from dolirelance.dolibarr import DolibarrClient, login_for_key
+from dolirelance.dolibarr import DolibarrClient, Transport, login_for_key
 from dolirelance.domain import (
     Company,
     User,
@@ -183,7 +183,7 @@ class Runtime:
 SmtpFactory = Callable[[], AbstractContextManager["SmtpSender"]]
 
 
-async def log_in(settings: Settings, login: str, password: str, *, transport: object | None = None) -> str:
+async def log_in(settings: Settings, login: str, password: str, *, transport: Transport | None = None) -> str:
     """A Dolibarr login and password → that user's API key (the web pages' sessions)."""
     dolibarr = settings.dolibarr
     return await login_for_key(
@@ -192,7 +192,7 @@ async def log_in(settings: Settings, login: str, password: str, *, transport: ob
         password,
         timeout=dolibarr.timeout,
         verify_tls=dolibarr.verify_tls,
-        transport=transport,  # type: ignore[arg-type]
+        transport=transport,
     )
 
 
@@ -225,7 +225,7 @@ def state_directory(settings: Settings) -> Path:
     return default_ledger_path().parent
 
 
-def _client(settings: Settings, key: str, transport: object | None) -> DolibarrClient:
+def _client(settings: Settings, key: str, transport: Transport | None) -> DolibarrClient:
     return DolibarrClient(
         settings.dolibarr.url,
         key,
@@ -235,7 +235,7 @@ def _client(settings: Settings, key: str, transport: object | None) -> DolibarrC
         max_concurrency=settings.dolibarr.max_concurrency,
         server_timezone=settings.dolibarr.timezone,
         opt_out_field=settings.followup.opt_out_field,
-        transport=transport,  # type: ignore[arg-type]
+        transport=transport,
     )
 
 
@@ -244,7 +244,7 @@ async def open_runtime(
     settings: Settings,
     *,
     api_key: str | None = None,
-    transport: object | None = None,
+    transport: Transport | None = None,
     now: Callable[[], datetime] | None = None,
     smtp_factory: Callable[[], AbstractContextManager[SmtpSender]] | None = None,
     ledger: Ledger | None = None,

@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 from urllib.parse import quote as url_quote
 
-import httpx
 import uvicorn
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
@@ -36,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dolirelance.config import Settings
+from dolirelance.dolibarr import Transport
 from dolirelance.domain import Channel, QuoteFilter, Recipient, choose_recipients
 from dolirelance.errors import (
     AccessDenied,
@@ -141,7 +141,7 @@ class WebState:
     sessions: SessionStore
     limiter: LoginLimiter
     templates: Environment
-    dolibarr_transport: httpx.AsyncBaseTransport | None = None
+    dolibarr_transport: Transport | None = None
     now: Callable[[], datetime] | None = None
     smtp_factory: SmtpFactory | None = None
     jobs: JobBoard = field(default_factory=JobBoard)
@@ -1486,7 +1486,7 @@ def _secret_key(settings: Settings) -> bytes:
 def create_web_app(
     settings: Settings,
     *,
-    dolibarr_transport: httpx.AsyncBaseTransport | None = None,
+    dolibarr_transport: Transport | None = None,
     now: Callable[[], datetime] | None = None,
     smtp_factory: SmtpFactory | None = None,
 ) -> Starlette:
@@ -1552,7 +1552,7 @@ def create_web_app(
 
 
 def serve_web(
-    settings: Settings, *, dolibarr_transport: httpx.AsyncBaseTransport | None = None, access_log: bool = True
+    settings: Settings, *, dolibarr_transport: Transport | None = None, access_log: bool = True
 ) -> None:
     """Serve the pages on ``[web] host``/``port`` until interrupted (``dolirelance web``).
 
