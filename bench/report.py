@@ -53,10 +53,10 @@ def memoize_fake_filters() -> None:
     original = listing.filter_and_sort
     memo: dict[tuple[object, ...], list[Any]] = {}
 
-    def remembered(call: Any, records: list[Any], columns: Any, row_of: Any, **options: Any) -> list[Any]:
-        key = (id(columns), len(records), call.param("sqlfilters"), call.param("sortfield"), call.param("sortorder"))
+    def remembered(call: Any, records: list[Any], spec: listing.Listing) -> list[Any]:
+        key = (id(spec), len(records), call.param("sqlfilters"), call.param("sortfield"), call.param("sortorder"))
         if key not in memo:
-            memo[key] = original(call, records, columns, row_of, **options)
+            memo[key] = original(call, records, spec)
         return memo[key]
 
     listing.filter_and_sort = remembered  # type: ignore[assignment]

@@ -1,34 +1,6 @@
 """The fake Dolibarr's former one-module home, kept so that ``from dolirelance.testing.fake_dolibarr import
-FakeDolibarr`` goes on working: the fake lives in :mod:`dolirelance.testing.fake`."""
+FakeDolibarr`` goes on working: the fake lives in the package :mod:`dolirelance.testing.fake`."""
 
-from dolirelance.testing.fake import (
-    ALL_RIGHTS,
-    REMOVED,
-    AgendaEventRecord,
-    ApiError,
-    ContactRecord,
-    FakeDolibarr,
-    GroupRecord,
-    ProposalRecord,
-    RequestLogEntry,
-    StoredFile,
-    ThirdPartyRecord,
-    UserRecord,
-    create_app,
-)
-
-__all__ = [
-    "ALL_RIGHTS",
-    "REMOVED",
-    "AgendaEventRecord",
-    "ApiError",
-    "ContactRecord",
-    "FakeDolibarr",
-    "GroupRecord",
-    "ProposalRecord",
-    "RequestLogEntry",
-    "StoredFile",
-    "ThirdPartyRecord",
-    "UserRecord",
-    "create_app",
-]
+# Everything the package exports, listed once (in its __all__), not a second time here.
+from dolirelance.testing.fake import *  # noqa: F403
+from dolirelance.testing.fake import __all__ as __all__

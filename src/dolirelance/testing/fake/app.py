@@ -90,9 +90,7 @@ from dolirelance.testing.fake.routes.setup import (
     setup_company,
     status,
 )
-from dolirelance.testing.fake.store import (
-    FakeDolibarr,
-)
+from dolirelance.testing.fake.store import FakeDolibarr
 from dolirelance.testing.fake_versions import FakeVersion
 
 

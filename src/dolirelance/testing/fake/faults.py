@@ -6,9 +6,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from dolirelance.testing.fake.records import (
-    RequestLogEntry,
-)
+from dolirelance.testing.fake.records import RequestLogEntry
 
 
 def _below(path: str, prefix: str | None) -> bool:

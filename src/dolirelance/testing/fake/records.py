@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from dolirelance.testing.sqlfilters import (
-    RowValue,
-)
+from dolirelance.testing.sqlfilters import RowValue
 
 API_BASE = "/api/index.php"
 DOLIBARR_VERSION = "20.0.0"  # the default version played

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 from dolirelance.testing import fake_versions
+from dolirelance.testing.fake.php_object import php_object
 from dolirelance.testing.fake.records import (
     ALL_RIGHTS,
     CONTACT_TYPE_BY_KEY,
@@ -29,93 +30,7 @@ from dolirelance.testing.fake.records import (
     amount,
     str_id,
 )
-from dolirelance.testing.fake.store import (
-    FakeDolibarr,
-)
-
-_COMMON_HEAD = (
-    "module",
-    "id",
-    "entity",
-    "import_key",
-    "array_options",
-    "array_languages",
-    "contacts_ids",
-    "linkedObjectsIds",
-    "canvas",
-    "fk_project",
-    "contact_id",
-    "user",
-    "origin_type",
-    "origin_id",
-    "ref",
-    "ref_ext",
-    "statut",
-    "status",
-    "country_id",
-    "country_code",
-    "state_id",
-    "region_id",
-    "barcode_type",
-    "barcode_type_coder",
-    "mode_reglement_id",
-    "cond_reglement_id",
-    "demand_reason_id",
-    "transport_mode_id",
-    "shipping_method_id",
-    "shipping_method",
-    "fk_multicurrency",
-    "multicurrency_code",
-    "multicurrency_tx",
-    "multicurrency_total_ht",
-    "multicurrency_total_tva",
-    "multicurrency_total_ttc",
-    "multicurrency_total_localtax1",
-    "multicurrency_total_localtax2",
-    "last_main_doc",
-    "fk_account",
-    "note_public",
-    "note_private",
-    "total_ht",
-    "total_tva",
-    "total_localtax1",
-    "total_localtax2",
-    "total_ttc",
-    "lines",
-    "actiontypecode",
-    "name",
-    "lastname",
-    "firstname",
-    "civility_id",
-    "date_creation",
-    "date_validation",
-    "date_modification",
-    "tms",
-    "date_cloture",
-    "user_author",
-    "user_creation",
-    "user_creation_id",
-    "user_valid",
-    "user_validation",
-    "user_validation_id",
-    "user_closing_id",
-    "user_modification",
-    "user_modification_id",
-    "fk_user_creat",
-    "fk_user_modif",
-    "specimen",
-    "extraparams",
-    "product",
-    "cond_reglement_supplier_id",
-    "deposit_percent",
-    "retained_warranty_fk_cond_reglement",
-    "warehouse_id",
-)
-
-
-def _common(values: Mapping[str, Any], keys: Sequence[str] = _COMMON_HEAD) -> dict[str, Any]:
-    return {key: values.get(key) for key in keys}
-
+from dolirelance.testing.fake.store import FakeDolibarr
 
 ContactsMode = Literal["null", "ids", "full"]
 
@@ -131,16 +46,12 @@ def _array_options(
 
 def render_line(fake: FakeDolibarr, proposal: ProposalRecord, line: ProposalLineRecord) -> dict[str, Any]:
     product = fake.products.get(line.fk_product) if line.fk_product else None
-    head = _common(
+    obj = php_object(
+        "line",
         {
             "id": str(line.id),
             "array_options": [],
             "ref": product.ref if product else None,
-        }
-    )
-    head.pop("lines")
-    head.update(
-        {
             "rowid": str(line.id),
             "fk_propal": str(proposal.id),
             "fk_parent_line": None,
@@ -173,12 +84,9 @@ def render_line(fake: FakeDolibarr, proposal: ProposalRecord, line: ProposalLine
             "multicurrency_total_ht": amount(line.total_ht),
             "multicurrency_total_tva": amount(line.total_tva),
             "multicurrency_total_ttc": amount(line.total_ttc),
-        }
+        },
     )
-    head["total_ht"] = amount(line.total_ht)
-    head["total_tva"] = amount(line.total_tva)
-    head["total_ttc"] = amount(line.total_ttc)
-    return fake_versions.reshape_line(fake.version, head)
+    return fake_versions.reshape_line(fake.version, obj)
 
 
 def render_contact_row(fake: FakeDolibarr, proposal: ProposalRecord, link: ContactLink) -> dict[str, Any]:
@@ -243,45 +151,43 @@ def render_proposal(
     else:
         contacts_value = [str(link.contact_id) for link in proposal.contacts if link.source == "external"]
     total_ht, total_tva, total_ttc = proposal.total_ht, proposal.total_tva, proposal.total_ttc
-    values: dict[str, Any] = {
-        "id": str(proposal.id),
-        "entity": "1",
-        "array_options": _array_options(fake, "propal", proposal.array_options),
-        "contacts_ids": contacts_value,
-        "linkedObjectsIds": [],
-        "ref": proposal.ref,
-        "ref_ext": "",
-        "statut": proposal.status,
-        "status": proposal.status,
-        "mode_reglement_id": str_id(proposal.mode_reglement_id),
-        "cond_reglement_id": str_id(proposal.cond_reglement_id),
-        "demand_reason_id": "0",
-        "fk_multicurrency": "0",
-        "multicurrency_code": "EUR",
-        "multicurrency_tx": "1.00000000",
-        "multicurrency_total_ht": amount(total_ht),
-        "multicurrency_total_tva": amount(total_tva),
-        "multicurrency_total_ttc": amount(total_ttc),
-        "last_main_doc": proposal.last_main_doc,
-        "note_public": proposal.note_public,
-        "note_private": proposal.note_private,
-        "total_ht": amount(total_ht),
-        "total_tva": amount(total_tva),
-        "total_localtax1": "0.00000000",
-        "total_localtax2": "0.00000000",
-        "total_ttc": amount(total_ttc),
-        "lines": [render_line(fake, proposal, line) for line in proposal.lines],
-        "date_creation": proposal.date_creation,
-        "date_validation": _date_or_empty(proposal.date_valid),
-        "date_modification": proposal.tms,
-        "tms": proposal.tms,
-        "user_validation_id": str_id(proposal.user_valid_id),
-        "specimen": 0,
-        "extraparams": [],
-    }
-    obj = _common(values)
-    obj.update(
+    obj = php_object(
+        "proposal",
         {
+            "id": str(proposal.id),
+            "entity": "1",
+            "array_options": _array_options(fake, "propal", proposal.array_options),
+            "contacts_ids": contacts_value,
+            "linkedObjectsIds": [],
+            "ref": proposal.ref,
+            "ref_ext": "",
+            "statut": proposal.status,
+            "status": proposal.status,
+            "mode_reglement_id": str_id(proposal.mode_reglement_id),
+            "cond_reglement_id": str_id(proposal.cond_reglement_id),
+            "demand_reason_id": "0",
+            "fk_multicurrency": "0",
+            "multicurrency_code": "EUR",
+            "multicurrency_tx": "1.00000000",
+            "multicurrency_total_ht": amount(total_ht),
+            "multicurrency_total_tva": amount(total_tva),
+            "multicurrency_total_ttc": amount(total_ttc),
+            "last_main_doc": proposal.last_main_doc,
+            "note_public": proposal.note_public,
+            "note_private": proposal.note_private,
+            "total_ht": amount(total_ht),
+            "total_tva": amount(total_tva),
+            "total_localtax1": "0.00000000",
+            "total_localtax2": "0.00000000",
+            "total_ttc": amount(total_ttc),
+            "lines": [render_line(fake, proposal, line) for line in proposal.lines],
+            "date_creation": proposal.date_creation,
+            "date_validation": _date_or_empty(proposal.date_valid),
+            "date_modification": proposal.tms,
+            "tms": proposal.tms,
+            "user_validation_id": str_id(proposal.user_valid_id),
+            "specimen": 0,
+            "extraparams": [],
             "code": "",
             "socid": str(proposal.socid),
             "contactid": None,
@@ -307,7 +213,7 @@ def render_proposal(
             "fk_incoterms": "0",
             "label_incoterms": None,
             "location_incoterms": "",
-        }
+        },
     )
     internal: list[Any] | None = None
     if contacts != "null":
@@ -327,108 +233,73 @@ def render_proposal(
 
 def render_event(fake: FakeDolibarr, event: AgendaEventRecord, *, in_list: bool = False) -> dict[str, Any]:
     type_id, type_kind, _label, _active = EVENT_TYPES.get(event.type_code, (0, "system", "", True))
-    obj: dict[str, Any] = {
-        "module": None,
-        "id": str(event.id),
-        "entity": "1",
-        "import_key": None,
-        "array_options": _array_options(fake, "actioncomm", event.array_options),
-        "array_languages": None,
-        "contacts_ids": None,
-        "linkedObjectsIds": None if in_list else [],  # only fetch() loads linked objects
-        "fk_project": str_id(event.fk_project),
-        "origin_type": None,
-        "ref": str(event.id),
-        "status": "0",
-        "shipping_method": None,
-        "fk_multicurrency": None,
-        "multicurrency_code": None,
-        "multicurrency_tx": None,
-        "multicurrency_total_ht": None,
-        "multicurrency_total_tva": None,
-        "multicurrency_total_ttc": None,
-        "multicurrency_total_localtax1": None,
-        "multicurrency_total_localtax2": None,
-        "last_main_doc": None,
-        "note_public": None,
-        "note_private": event.note,
-        "actiontypecode": None,
-        "date_creation": None,
-        "date_validation": None,
-        "date_modification": None,
-        "tms": None,
-        "date_cloture": None,
-        "user_author": None,
-        "user_creation": None,
-        "user_creation_id": None,
-        "user_valid": None,
-        "user_validation": None,
-        "user_validation_id": None,
-        "user_closing_id": None,
-        "user_modification": None,
-        "user_modification_id": None,
-        "fk_user_creat": None,
-        "fk_user_modif": None,
-        "specimen": 0,
-        "extraparams": None,
-        "product": None,
-        "cond_reglement_supplier_id": None,
-        "deposit_percent": None,
-        "retained_warranty_fk_cond_reglement": None,
-        "warehouse_id": None,
-        "type_id": str(type_id),
-        "type": type_kind,
-        "type_code": event.type_code,
-        "type_label": None,
-        "type_color": None,
-        "type_picto": None,
-        "code": event.code,
-        "label": event.label,
-        "datec": event.datec,
-        "duree": None,
-        "datem": event.datem,
-        "authorid": str_id(event.authorid),
-        "usermodid": str_id(event.usermodid),
-        "datep": event.datep,
-        "datef": "" if event.datef is None else event.datef,
-        "date_start_in_calendar": None,
-        "date_end_in_calendar": None,
-        "datep2": None,
-        "durationp": -1,
-        "fulldayevent": str(event.fulldayevent),
-        "ponctuel": None,
-        "percentage": str(event.percentage),
-        "location": event.location,
-        "transparency": "0",
-        "priority": str(event.priority),
-        "userassigned": {str(uid): dict(row) for uid, row in event.userassigned.items()},
-        "userownerid": str_id(event.userownerid),
-        "socpeopleassigned": {str(cid): dict(row) for cid, row in event.socpeopleassigned.items()} or [],
-        "otherassigned": [],
-        "reminders": [],
-        "socid": str_id(event.socid),
-        "elementid": str_id(event.fk_element),
-        "elementtype": event.elementtype,
-        "fk_bookcal_calendar": None,
-        "icalname": None,
-        "icalcolor": None,
-        "email_msgid": event.email_msgid,
-        "email_from": event.email_from,
-        "email_sender": event.email_sender,
-        "email_to": event.email_to,
-        "email_tocc": event.email_tocc,
-        "email_tobcc": event.email_tobcc,
-        "email_subject": event.email_subject,
-        "errors_to": event.errors_to,
-        "num_vote": None,
-        "event_paid": None,
-        "status_event_paid": None,
-    }
+    obj = php_object(
+        "event",
+        {
+            "id": str(event.id),
+            "entity": "1",
+            "array_options": _array_options(fake, "actioncomm", event.array_options),
+            "linkedObjectsIds": None if in_list else [],  # only fetch() loads linked objects
+            "fk_project": str_id(event.fk_project),
+            "ref": str(event.id),
+            "status": "0",
+            "note_private": event.note,
+            "specimen": 0,
+            "type_id": str(type_id),
+            "type": type_kind,
+            "type_code": event.type_code,
+            "type_label": None,
+            "type_color": None,
+            "type_picto": None,
+            "code": event.code,
+            "label": event.label,
+            "datec": event.datec,
+            "duree": None,
+            "datem": event.datem,
+            "authorid": str_id(event.authorid),
+            "usermodid": str_id(event.usermodid),
+            "datep": event.datep,
+            "datef": "" if event.datef is None else event.datef,
+            "date_start_in_calendar": None,
+            "date_end_in_calendar": None,
+            "datep2": None,
+            "durationp": -1,
+            "fulldayevent": str(event.fulldayevent),
+            "ponctuel": None,
+            "percentage": str(event.percentage),
+            "location": event.location,
+            "transparency": "0",
+            "priority": str(event.priority),
+            "userassigned": {str(uid): dict(row) for uid, row in event.userassigned.items()},
+            "userownerid": str_id(event.userownerid),
+            "socpeopleassigned": {str(cid): dict(row) for cid, row in event.socpeopleassigned.items()} or [],
+            "otherassigned": [],
+            "reminders": [],
+            "socid": str_id(event.socid),
+            "elementid": str_id(event.fk_element),
+            "elementtype": event.elementtype,
+            "fk_bookcal_calendar": None,
+            "icalname": None,
+            "icalcolor": None,
+            "email_msgid": event.email_msgid,
+            "email_from": event.email_from,
+            "email_sender": event.email_sender,
+            "email_to": event.email_to,
+            "email_tocc": event.email_tocc,
+            "email_tobcc": event.email_tobcc,
+            "email_subject": event.email_subject,
+            "errors_to": event.errors_to,
+            "num_vote": None,
+            "event_paid": None,
+            "status_event_paid": None,
+        },
+    )
     return fake_versions.reshape_event(fake.version, obj)
 
 
 def render_thirdparty(fake: FakeDolibarr, tp: ThirdPartyRecord) -> dict[str, Any]:
-    obj = _common(
+    obj = php_object(
+        "thirdparty",
         {
             "module": "societe",
             "id": str(tp.id),
@@ -444,12 +315,6 @@ def render_thirdparty(fake: FakeDolibarr, tp: ThirdPartyRecord) -> dict[str, Any
             "date_creation": tp.datec,
             "date_modification": tp.tms or tp.datec,
             "specimen": 0,
-        }
-    )
-    for removed in ("lines", "total_ht", "total_tva", "total_localtax1", "total_localtax2", "total_ttc"):
-        obj.pop(removed)
-    obj.update(
-        {
             "name_alias": tp.name_alias,
             "address": tp.address,
             "zip": tp.zip,
@@ -490,31 +355,25 @@ def render_thirdparty(fake: FakeDolibarr, tp: ThirdPartyRecord) -> dict[str, Any
             "parent": None,
             "outstanding_limit": None,
             "price_level": None,
-        }
+        },
     )
     return fake_versions.reshape_thirdparty(fake.version, obj)
 
 
 def render_contact(fake: FakeDolibarr, contact: ContactRecord) -> dict[str, Any]:
-    obj = _common(
+    obj = php_object(
+        "contact",
         {
             "id": str(contact.id),
             "entity": "1",
             "array_options": _array_options(fake, "socpeople", {}),
             "ref": str(contact.id),
             "statut": str(contact.statut),
-            "country_id": None,
             "lastname": contact.lastname,
             "firstname": contact.firstname,
             "date_creation": contact.datec,
             "date_modification": contact.tms or contact.datec,
             "specimen": 0,
-        }
-    )
-    for removed in ("lines", "total_ht", "total_tva", "total_localtax1", "total_localtax2", "total_ttc"):
-        obj.pop(removed)
-    obj.update(
-        {
             "civility_code": contact.civility_code,
             "civility": {"MR": "Monsieur", "MME": "Madame", "MLE": "Mademoiselle"}.get(
                 contact.civility_code or ""
@@ -536,7 +395,7 @@ def render_contact(fake: FakeDolibarr, contact: ContactRecord) -> dict[str, Any]
             "birthday": "",
             "default_lang": contact.default_lang,
             "roles": [],
-        }
+        },
     )
     return fake_versions.reshape_contact(fake.version, obj)
 
@@ -559,66 +418,57 @@ def render_user(
     fake: FakeDolibarr, user: UserRecord, *, with_rights: bool = False, in_info: bool = False
 ) -> dict[str, Any]:
     """A user; only ``/users/info`` fills ``user_group_list`` (Users::getInfo), elsewhere it is null."""
-    obj: dict[str, Any] = {
-        "module": None,
-        "id": str(user.id),
-        "entity": "1",
-        "import_key": None,
-        "array_options": _array_options(fake, "user", {}),
-        "array_languages": None,
-        "contacts_ids": None,
-        "linkedObjectsIds": None,
-        "ref": str(user.id),
-        "ref_ext": None,
-        "statut": str(user.status),
-        "status": str(user.status),
-        "country_id": None,
-        "country_code": None,
-        "note_public": None,
-        "note_private": "",
-        "lastname": user.lastname,
-        "firstname": user.firstname,
-        "civility_id": None,
-        "date_creation": None,
-        "date_modification": None,
-        "specimen": 0,
-        "civility_code": None,
-        "employee": "1",
-        "gender": None,
-        "birth": "",
-        "email": user.email,
-        "personal_email": "",
-        "socialnetworks": [],
-        "job": user.job,
-        "signature": user.signature,
-        "address": "",
-        "zip": "",
-        "town": "",
-        "office_phone": user.office_phone,
-        "office_fax": "",
-        "user_mobile": user.user_mobile,
-        "personal_mobile": "",
-        "admin": "1" if user.admin else "0",
-        "login": user.login,
-        "datec": None,
-        "datem": None,
-        "socid": str_id(user.socid),
-        "contact_id": None,
-        "fk_member": None,
-        "fk_user": None,
-        "fk_user_expense_validator": None,
-        "fk_user_holiday_validator": None,
-        "clicktodial_url": None,
-        "datelastlogin": "",
-        "datepreviouslogin": "",
-        "datestartvalidity": "",
-        "dateendvalidity": "",
-        "photo": None,
-        "lang": None,
-        "user_group_list": [render_group(fake, group, in_user_list=True) for group in fake.groups_of(user.id)]
-        if in_info
-        else None,
-    }
+    obj = php_object(
+        "user",
+        {
+            "id": str(user.id),
+            "entity": "1",
+            "array_options": _array_options(fake, "user", {}),
+            "ref": str(user.id),
+            "statut": str(user.status),
+            "status": str(user.status),
+            "note_private": "",
+            "lastname": user.lastname,
+            "firstname": user.firstname,
+            "specimen": 0,
+            "civility_code": None,
+            "employee": "1",
+            "gender": None,
+            "birth": "",
+            "email": user.email,
+            "personal_email": "",
+            "socialnetworks": [],
+            "job": user.job,
+            "signature": user.signature,
+            "address": "",
+            "zip": "",
+            "town": "",
+            "office_phone": user.office_phone,
+            "office_fax": "",
+            "user_mobile": user.user_mobile,
+            "personal_mobile": "",
+            "admin": "1" if user.admin else "0",
+            "login": user.login,
+            "datec": None,
+            "datem": None,
+            "socid": str_id(user.socid),
+            "contact_id": None,
+            "fk_member": None,
+            "fk_user": None,
+            "fk_user_expense_validator": None,
+            "fk_user_holiday_validator": None,
+            "clicktodial_url": None,
+            "datelastlogin": "",
+            "datepreviouslogin": "",
+            "datestartvalidity": "",
+            "dateendvalidity": "",
+            "photo": None,
+            "lang": None,
+            "user_group_list": [render_group(fake, group, in_user_list=True) for group in fake.groups_of(user.id)]
+            if in_info
+            else None,
+        },
+    )
     if with_rights:
         obj["rights"] = _nested_rights(ALL_RIGHTS if user.admin else user.rights)
     return obj

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dolirelance.testing.fake.records import (
     EVENT_TYPES,
     AgendaEventRecord,
     ContactRecord,
+    GroupRecord,
     ProposalRecord,
     ThirdPartyRecord,
     UserRecord,
@@ -167,11 +168,15 @@ CONTACT_TYPE_COLUMNS: dict[str, ColumnKind] = {
 }
 
 
-def proposal_columns(fake: FakeDolibarr) -> dict[str, ColumnKind]:
-    columns = dict(PROPOSAL_COLUMNS)
-    for extrafield in fake.extrafields.get("propal", {}).values():
-        columns[f"ef.{extrafield.name}"] = _extrafield_kind(extrafield.type)
-    return columns
+def with_extrafields(
+    fake: FakeDolibarr, columns: Mapping[str, ColumnKind], element: str
+) -> dict[str, ColumnKind]:
+    """``columns`` and the extrafields of ``element``, as the list's join names them (ef.<name>)."""
+    joined = dict(columns)
+    for extrafield in fake.extrafields.get(element, {}).values():
+        joined[f"ef.{extrafield.name}"] = _extrafield_kind(extrafield.type)
+    return joined
+
 
 def proposal_row(fake: FakeDolibarr, proposal: ProposalRecord) -> dict[str, RowValue]:
     if proposal.row_cache is not None:
@@ -267,6 +272,24 @@ def user_row(fake: FakeDolibarr, user: UserRecord) -> dict[str, RowValue]:
         "t.admin": int(user.admin),
         "t.fk_soc": user.socid,
         "t.employee": 1,
+    }
+
+
+def group_row(fake: FakeDolibarr, group: GroupRecord) -> dict[str, RowValue]:
+    return {"t.rowid": group.id, "t.entity": 1, "t.nom": group.name, "t.note": group.note}
+
+
+def contact_type_row(fake: FakeDolibarr, row: Mapping[str, Any]) -> dict[str, RowValue]:
+    """A row of llx_c_type_contact (``CONTACT_TYPES``)."""
+    return {
+        "t.rowid": int(row["rowid"]),
+        "t.element": row["type"],
+        "t.source": row["source"],
+        "t.code": row["code"],
+        "t.libelle": row["label"],
+        "t.active": 1,
+        "t.module": row["module"],
+        "t.position": 0,
     }
 
 

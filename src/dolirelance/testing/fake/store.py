@@ -12,10 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dolirelance.testing.cost import CostModel, RequestCosts
-from dolirelance.testing.fake import rows
-from dolirelance.testing.fake.faults import (
-    FaultInjection,
-)
+from dolirelance.testing.fake.faults import FaultInjection
 from dolirelance.testing.fake.records import (
     ALL_RIGHTS,
     DAY,
@@ -40,10 +37,6 @@ from dolirelance.testing.fake.records import (
 )
 from dolirelance.testing.fake_versions import FakeVersion
 from dolirelance.testing.pdf import ProposalPdfLine, ProposalPdfParty, render_proposal_pdf
-from dolirelance.testing.sqlfilters import (
-    ColumnKind,
-    RowValue,
-)
 
 
 class FakeDolibarr(FaultInjection):
@@ -203,9 +196,6 @@ class FakeDolibarr(FaultInjection):
     def groups_of(self, user_id: int) -> list[GroupRecord]:
         """Dolibarr's UserGroup::listGroupsForUser: ordered by name."""
         return sorted((g for g in self.groups.values() if user_id in g.member_ids), key=lambda g: g.name)
-
-    def group_row(self, group: GroupRecord) -> dict[str, RowValue]:
-        return {"t.rowid": group.id, "t.entity": 1, "t.nom": group.name, "t.note": group.note}
 
     # ---- company, extrafields -------------------------------------------------------------------------
 
@@ -690,26 +680,6 @@ class FakeDolibarr(FaultInjection):
         if product:
             return f"{product.ref} - {product.label}" if not line.description else line.description
         return line.description
-
-    # ---- sqlfilters rows (see rows.py) ---------------------------------------------------------------
-
-    def proposal_columns(self) -> dict[str, ColumnKind]:
-        return rows.proposal_columns(self)
-
-    def proposal_row(self, proposal: ProposalRecord) -> dict[str, RowValue]:
-        return rows.proposal_row(self, proposal)
-
-    def event_row(self, event: AgendaEventRecord) -> Mapping[str, RowValue]:
-        return rows.event_row(self, event)
-
-    def thirdparty_row(self, tp: ThirdPartyRecord) -> dict[str, RowValue]:
-        return rows.thirdparty_row(self, tp)
-
-    def contact_row(self, contact: ContactRecord) -> dict[str, RowValue]:
-        return rows.contact_row(self, contact)
-
-    def user_row(self, user: UserRecord) -> dict[str, RowValue]:
-        return rows.user_row(self, user)
 
     # ---- visibility -----------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dolirelance.testing import fake_versions
+from dolirelance.testing.fake import rows
 from dolirelance.testing.fake.records import (
     EVENT_TYPES,
     AgendaEventRecord,
@@ -13,20 +14,26 @@ from dolirelance.testing.fake.records import (
     only_properties,
     php_int,
 )
-from dolirelance.testing.fake.render import (
-    render_event,
-)
+from dolirelance.testing.fake.render import render_event
 from dolirelance.testing.fake.routes import listing
 from dolirelance.testing.fake.routes.call import (
     Call,
     body_dict,
 )
 from dolirelance.testing.fake.routes.listing import (
+    Listing,
     paginate,
     top_level_ids,
 )
-from dolirelance.testing.fake.rows import (
+from dolirelance.testing.fake.rows import EVENT_COLUMNS
+
+# The lists these routes serve, as Dolibarr runs them.
+EVENTS = Listing(
     EVENT_COLUMNS,
+    rows.event_row,
+    "Error when retrieve Agenda Event list",
+    "api_agendaevents.class.php:170",
+    default_sort="t.id",
 )
 
 
@@ -56,15 +63,7 @@ def list_events(call: Call) -> Any:
     if user_ids:
         owners = {php_int(part) for part in user_ids.split(",") if part.strip()}
         records = [event for event in records if event.userownerid in owners]
-    records = listing.filter_and_sort(
-        call,
-        records,
-        EVENT_COLUMNS,
-        fake.event_row,
-        default_sort="t.id",
-        error_prefix="Error when retrieve Agenda Event list",
-        source="api_agendaevents.class.php:170",
-    )
+    records = listing.filter_and_sort(call, records, EVENTS)
     properties = call.param("properties")
     page = [
         only_properties(render_event(fake, event, in_list=True), properties)

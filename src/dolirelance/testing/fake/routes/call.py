@@ -15,9 +15,7 @@ from dolirelance.testing.fake.records import (
     UserRecord,
     error_body,
 )
-from dolirelance.testing.fake.store import (
-    FakeDolibarr,
-)
+from dolirelance.testing.fake.store import FakeDolibarr
 from dolirelance.testing.fake_versions import FakeVersion
 
 

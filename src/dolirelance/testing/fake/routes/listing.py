@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dolirelance.testing import fake_versions
-from dolirelance.testing.fake.records import (
-    ApiError,
-)
-from dolirelance.testing.fake.routes.call import (
-    Call,
-)
+from dolirelance.testing.fake import rows
+from dolirelance.testing.fake.records import ApiError
+from dolirelance.testing.fake.routes.call import Call
+from dolirelance.testing.fake.store import FakeDolibarr
 from dolirelance.testing.sqlfilters import (
     Bare,
     BoolOp,
@@ -36,27 +35,34 @@ def paginate(items: list[Any], call: Call) -> list[Any]:
     return items[start : start + limit]
 
 
-def filter_and_sort(
-    call: Call,
-    records: list[Any],
-    columns: Mapping[str, ColumnKind],
-    row_of: Callable[[Any], Row],
-    *,
-    default_sort: str,
-    error_prefix: str,
-    source: str,
-) -> list[Any]:
+@dataclass(frozen=True)
+class Listing:
+    """One list endpoint as Dolibarr runs it: the SQL columns its ``sqlfilters`` and ``sortfield`` may name,
+    each record as a row of them, its default sort, and the words and PHP line of its SQL errors."""
+
+    columns: Mapping[str, ColumnKind]
+    row_of: Callable[[FakeDolibarr, Any], Row]
+    error_prefix: str
+    source: str
+    default_sort: str = "t.rowid"
+    extrafields_of: str | None = None  # the element whose extrafields are columns too, as ef.<name>
+
+    def columns_for(self, fake: FakeDolibarr) -> Mapping[str, ColumnKind]:
+        if self.extrafields_of is None:
+            return self.columns
+        return rows.with_extrafields(fake, self.columns, self.extrafields_of)
+
+
+def filter_and_sort(call: Call, records: list[Any], listing: Listing) -> list[Any]:
     memo = call.fake._list_memo if call.fake.cost is not None else None
     memo_key = (
         call.user.id,
-        error_prefix,
+        listing.error_prefix,
         tuple(sorted((k, v) for k, v in call.params.items() if k not in _PAGING_PARAMS)),
     )
     if memo is not None and memo_key in memo:
         return memo[memo_key]
-    records = _filter_and_sort_now(
-        call, records, columns, row_of, default_sort=default_sort, error_prefix=error_prefix, source=source
-    )
+    records = filter_and_sort_now(call, records, listing)
     if memo is not None:
         memo[memo_key] = records
     return records
@@ -66,16 +72,14 @@ def filter_and_sort(
 _PAGING_PARAMS = frozenset({"limit", "page", "properties", "pagination_data"})
 
 
-def _filter_and_sort_now(
-    call: Call,
-    records: list[Any],
-    columns: Mapping[str, ColumnKind],
-    row_of: Callable[[Any], Row],
-    *,
-    default_sort: str,
-    error_prefix: str,
-    source: str,
-) -> list[Any]:
+def filter_and_sort_now(call: Call, records: list[Any], listing: Listing) -> list[Any]:
+    fake = call.fake
+    columns = listing.columns_for(fake)
+    default_sort, error_prefix, source = listing.default_sort, listing.error_prefix, listing.source
+
+    def row_of(record: Any) -> Row:
+        return listing.row_of(fake, record)
+
     sqlfilters = call.param("sqlfilters")
     if sqlfilters:
         sqlfilters = fake_versions.accepted_sqlfilters(call.fake.version, sqlfilters)

@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 from dolirelance.testing import fake_versions
+from dolirelance.testing.fake import rows
 from dolirelance.testing.fake.records import (
     ApiError,
     ContactRecord,
@@ -27,9 +28,7 @@ from dolirelance.testing.fake.routes.call import (
     Call,
     body_dict,
 )
-from dolirelance.testing.fake.routes.listing import (
-    paginate,
-)
+from dolirelance.testing.fake.routes.listing import Listing, paginate
 from dolirelance.testing.fake.rows import (
     CONTACT_COLUMNS,
     GROUP_COLUMNS,
@@ -37,20 +36,20 @@ from dolirelance.testing.fake.rows import (
     USER_COLUMNS,
 )
 
+# The lists these routes serve, as Dolibarr runs them.
+THIRDPARTIES = Listing(
+    THIRDPARTY_COLUMNS, rows.thirdparty_row, "Error when retrieve thirdparties", "api_thirdparties.class.php:231"
+)
+CONTACTS = Listing(CONTACT_COLUMNS, rows.contact_row, "Error when retrieve contacts", "api_contacts.class.php:261")
+USERS = Listing(USER_COLUMNS, rows.user_row, "Error when retrieve User list", "api_users.class.php:120")
+GROUPS = Listing(GROUP_COLUMNS, rows.group_row, "Error when retrieve Group list", "api_users.class.php:600")
+
 
 def list_thirdparties(call: Call) -> Any:
     call.require("societe.lire")
     fake = call.fake
     records = [tp for tp in fake.thirdparties.values() if fake.sees_thirdparty(call.user, tp.id)]
-    records = listing.filter_and_sort(
-        call,
-        records,
-        THIRDPARTY_COLUMNS,
-        fake.thirdparty_row,
-        default_sort="t.rowid",
-        error_prefix="Error when retrieve thirdparties",
-        source="api_thirdparties.class.php:231",
-    )
+    records = listing.filter_and_sort(call, records, THIRDPARTIES)
     page = paginate(records, call)
     if not page:
         raise ApiError(
@@ -131,15 +130,7 @@ def list_contacts(call: Call) -> Any:
     if thirdparty_ids:
         wanted = {php_int(part) for part in thirdparty_ids.split(",") if part.strip()}
         records = [c for c in records if c.socid in wanted]
-    records = listing.filter_and_sort(
-        call,
-        records,
-        CONTACT_COLUMNS,
-        fake.contact_row,
-        default_sort="t.rowid",
-        error_prefix="Error when retrieve contacts",
-        source="api_contacts.class.php:261",
-    )
+    records = listing.filter_and_sort(call, records, CONTACTS)
     page = paginate(records, call)
     if not page and not fake.version.empty_contacts_as_list:
         raise ApiError(404, "Contacts not found", source="api_contacts.class.php:267")
@@ -238,15 +229,7 @@ def get_user(call: Call) -> Any:
 def list_users(call: Call) -> Any:
     call.require("user.user.lire")
     fake = call.fake
-    records = listing.filter_and_sort(
-        call,
-        list(fake.users.values()),
-        USER_COLUMNS,
-        fake.user_row,
-        default_sort="t.rowid",
-        error_prefix="Error when retrieve User list",
-        source="api_users.class.php:120",
-    )
+    records = listing.filter_and_sort(call, list(fake.users.values()), USERS)
     return [
         only_properties(render_user(fake, u), call.param("properties")) for u in paginate(records, call)
     ]
@@ -271,15 +254,7 @@ def user_groups(call: Call) -> Any:
 def list_groups(call: Call) -> Any:
     _require_group_reading(call)
     fake = call.fake
-    records = listing.filter_and_sort(
-        call,
-        list(fake.groups.values()),
-        GROUP_COLUMNS,
-        fake.group_row,
-        default_sort="t.rowid",
-        error_prefix="Error when retrieve Group list",
-        source="api_users.class.php:600",
-    )
+    records = listing.filter_and_sort(call, list(fake.groups.values()), GROUPS)
     wanted = call.param("group_ids") or "0"
     if wanted != "0":
         ids = {php_int(part) for part in wanted.split(",") if part}

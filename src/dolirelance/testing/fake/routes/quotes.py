@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from dolirelance.testing import fake_versions
+from dolirelance.testing.fake import rows
 from dolirelance.testing.fake.records import (
     DEFAULT_VALIDITY_DAYS,
     ApiError,
@@ -27,11 +28,20 @@ from dolirelance.testing.fake.routes.call import (
     body_dict,
 )
 from dolirelance.testing.fake.routes.listing import (
+    Listing,
     paginate,
     top_level_ids,
 )
-from dolirelance.testing.fake.store import (
-    FakeDolibarr,
+from dolirelance.testing.fake.rows import PROPOSAL_COLUMNS
+from dolirelance.testing.fake.store import FakeDolibarr
+
+# The lists these routes serve, as Dolibarr runs them.
+PROPOSALS = Listing(
+    PROPOSAL_COLUMNS,
+    rows.proposal_row,
+    "Error when retrieve propal list",
+    "api_proposals.class.php:235",
+    extrafields_of="propal",
 )
 
 
@@ -60,15 +70,7 @@ def list_proposals(call: Call) -> Any:
         records = [p for p in records if p.socid in wanted]
     if not fake.user_sees_all(call.user):
         records = [p for p in records if fake.sees_thirdparty(call.user, p.socid)]
-    records = listing.filter_and_sort(
-        call,
-        records,
-        fake.proposal_columns(),
-        fake.proposal_row,
-        default_sort="t.rowid",
-        error_prefix="Error when retrieve propal list",
-        source="api_proposals.class.php:235",
-    )
+    records = listing.filter_and_sort(call, records, PROPOSALS)
     properties = call.param("properties")
     page = [only_properties(_listed_proposal(fake, p), properties) for p in paginate(records, call)]
     return fake_versions.paginated(fake.version, call.params, page, len(records))

@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from dolirelance.testing.fake import rows
 from dolirelance.testing.fake.records import (
     CONTACT_TYPES,
     EVENT_TYPES,
     ApiError,
     php_int,
 )
-from dolirelance.testing.fake.render import (
-    render_extrafield,
-)
+from dolirelance.testing.fake.render import render_extrafield
 from dolirelance.testing.fake.routes import listing
 from dolirelance.testing.fake.routes.call import (
     Call,
     body_dict,
 )
-from dolirelance.testing.fake.routes.listing import (
-    paginate,
-)
-from dolirelance.testing.fake.rows import (
+from dolirelance.testing.fake.routes.listing import Listing, paginate
+from dolirelance.testing.fake.rows import CONTACT_TYPE_COLUMNS
+
+# The lists these routes serve, as Dolibarr runs them.
+CONTACT_TYPES_LIST = Listing(
     CONTACT_TYPE_COLUMNS,
-)
-from dolirelance.testing.sqlfilters import (
-    Row,
+    rows.contact_type_row,
+    "Error when retrieving list of contacts types",
+    "api_setup.class.php:969",
 )
 
 
@@ -150,27 +149,8 @@ def dictionary_contact_types(call: Call) -> Any:
             "Error when retrieving list of contacts types : Unknown column 'type' in 'WHERE'",
             source="api_setup.class.php:969",
         )
-    rows = [dict(row) for row in CONTACT_TYPES if call.param("type") in (None, "", row["type"])]
-    row_of: Callable[[dict[str, Any]], Row] = lambda row: {  # noqa: E731
-        "t.rowid": int(row["rowid"]),
-        "t.element": row["type"],
-        "t.source": row["source"],
-        "t.code": row["code"],
-        "t.libelle": row["label"],
-        "t.active": 1,
-        "t.module": row["module"],
-        "t.position": 0,
-    }
-    rows = listing.filter_and_sort(
-        call,
-        rows,
-        CONTACT_TYPE_COLUMNS,
-        row_of,
-        default_sort="t.rowid",
-        error_prefix="Error when retrieving list of contacts types",
-        source="api_setup.class.php:969",
-    )
-    return paginate(rows, call)
+    types = [dict(row) for row in CONTACT_TYPES if call.param("type") in (None, "", row["type"])]
+    return paginate(listing.filter_and_sort(call, types, CONTACT_TYPES_LIST), call)
 
 
 def dictionary_event_types(call: Call) -> Any:
