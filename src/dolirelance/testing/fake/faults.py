@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
+from dataclasses import dataclass
 
 from dolirelance.testing.fake.records import RequestLogEntry
 
@@ -18,32 +18,54 @@ def _below(path: str, prefix: str | None) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
+@dataclass(slots=True)
+class _Aimed:
+    """A queued fault (a status to answer, or seconds to hang) and the requests it is aimed at: those below
+    ``prefix`` (any when None) with ``method`` (any when None), once ``after`` of them have gone through."""
+
+    value: float
+    prefix: str | None
+    method: str | None
+    after: int
+
+
+def _aimed(count: int, value: float, path_prefix: str | None, method: str | None, after: int) -> list[_Aimed]:
+    wanted = method.upper() if method else None
+    return [_Aimed(value, path_prefix, wanted, after) for _ in range(count)]
+
+
+def _take(queue: list[_Aimed], method: str, path: str) -> _Aimed | None:
+    """The first fault of ``queue`` aimed at this request, taken out of it (None: let the request through)."""
+    for index, entry in enumerate(queue):
+        if _below(path, entry.prefix) and (entry.method is None or entry.method == method):
+            if entry.after:
+                entry.after -= 1
+                return None
+            del queue[index]
+            return entry
+    return None
+
+
 class FaultInjection:
     """Queued failures and hangs a test aims at some requests, and the log of every request served."""
 
     def __init__(self) -> None:
         self.latency = 0.0
         self.requests: list[RequestLogEntry] = []
-        # (status, path prefix or None, method or None): the first entry matching a request is used
-        self._fail_queue: list[list[Any]] = []  # [status, path prefix, method, matching requests to let through]
+        # The first entry aimed at a request is used: failures (status), hangs aimed at some requests and
+        # hangs after the request was applied (stored, written) (seconds); plain hangs hit the next requests.
+        self._fail_queue: list[_Aimed] = []
         self._hang_queue: list[float] = []
-        # Hangs aimed at some requests: [seconds, path prefix or None, method or None, matches to let through]
-        self._targeted_hangs: list[list[Any]] = []
-        # Hangs after the request was applied (stored, written): [seconds, path prefix or None, method or None]
-        self._hangs_after_applying: list[list[Any]] = []
+        self._targeted_hangs: list[_Aimed] = []
+        self._hangs_after_applying: list[_Aimed] = []
         self._hang_generation = 0
         self.hanging = 0  # requests sleeping in a hang right now
 
     # ---- fault injection and request log --------------------------------------------------------------
 
     def fail_next(
-        self,
-        count: int = 1,
-        status: int = 503,
-        *,
-        path_prefix: str | None = None,
-        method: str | None = None,
-        after: int = 0,
+        self, count: int = 1, status: int = 503, *,
+        path_prefix: str | None = None, method: str | None = None, after: int = 0,
     ) -> None:
         """The next ``count`` requests answer ``status`` with Dolibarr's error body.
 
@@ -52,28 +74,15 @@ class FaultInjection:
         ``count`` requests that match fail, once ``after`` matching ones have gone through; the others
         are answered normally.
         """
-        wanted = method.upper() if method else None
-        self._fail_queue.extend([[status, path_prefix, wanted, after] for _ in range(count)])
+        self._fail_queue.extend(_aimed(count, status, path_prefix, method, after))
 
     def _take_failure(self, method: str, path: str) -> int | None:
-        for index, entry in enumerate(self._fail_queue):
-            status, prefix, wanted_method, after = entry
-            if _below(path, prefix) and (wanted_method is None or wanted_method == method):
-                if after:
-                    entry[3] = after - 1
-                    return None
-                del self._fail_queue[index]
-                return int(status)
-        return None
+        entry = _take(self._fail_queue, method, path)
+        return None if entry is None else int(entry.value)
 
     def hang_next(
-        self,
-        count: int = 1,
-        seconds: float = 30.0,
-        *,
-        path_prefix: str | None = None,
-        method: str | None = None,
-        after: int = 0,
+        self, count: int = 1, seconds: float = 30.0, *,
+        path_prefix: str | None = None, method: str | None = None, after: int = 0,
     ) -> None:
         """The next ``count`` requests sleep ``seconds`` before being answered (client timeouts).
 
@@ -84,8 +93,7 @@ class FaultInjection:
         if path_prefix is None and method is None and not after:
             self._hang_queue.extend([seconds] * count)
             return
-        wanted = method.upper() if method else None
-        self._targeted_hangs.extend([[seconds, path_prefix, wanted, after] for _ in range(count)])
+        self._targeted_hangs.extend(_aimed(count, seconds, path_prefix, method, after))
 
     def hang_after_applying(
         self, count: int = 1, seconds: float = 30.0, *, path_prefix: str | None = None, method: str | None = None
@@ -93,15 +101,11 @@ class FaultInjection:
         """The next ``count`` matching requests are applied (the upload stored, the event written), then
         their answer is held ``seconds``: the client times out not knowing that it worked.
         :meth:`release_hangs` sends the held answers at once."""
-        wanted = method.upper() if method else None
-        self._hangs_after_applying.extend([[seconds, path_prefix, wanted] for _ in range(count)])
+        self._hangs_after_applying.extend(_aimed(count, seconds, path_prefix, method, 0))
 
     def _take_hang_after_applying(self, method: str, path: str) -> float | None:
-        for index, (seconds, prefix, wanted_method) in enumerate(self._hangs_after_applying):
-            if _below(path, prefix) and (wanted_method is None or wanted_method == method):
-                del self._hangs_after_applying[index]
-                return float(seconds)
-        return None
+        entry = _take(self._hangs_after_applying, method, path)
+        return None if entry is None else float(entry.value)
 
     def release_hangs(self) -> None:
         """End every hang in progress now (the requests go on and are answered)."""
@@ -116,15 +120,8 @@ class FaultInjection:
         self.release_hangs()
 
     def _take_hang(self, method: str, path: str) -> float | None:
-        for index, entry in enumerate(self._targeted_hangs):
-            seconds, prefix, wanted_method, after = entry
-            if _below(path, prefix) and (wanted_method is None or wanted_method == method):
-                if after:
-                    entry[3] = after - 1
-                    return None
-                del self._targeted_hangs[index]
-                return float(seconds)
-        return None
+        entry = _take(self._targeted_hangs, method, path)
+        return None if entry is None else float(entry.value)
 
     async def _hang(self, seconds: float) -> None:
         generation = self._hang_generation

@@ -222,57 +222,45 @@ def event_row(fake: FakeDolibarr, event: AgendaEventRecord) -> Mapping[str, RowV
     # Lazy: a filter reads two or three columns of each of thousands of events per request.
     return _LazyEventRow(fake, event)
 
+# The columns that hold a record's attribute as it is, by column (the others are computed in *_row).
+_THIRDPARTY_ATTRIBUTES = dict(zip(
+    ("t.rowid", "t.nom", "t.name_alias", "t.email", "t.phone", "t.address", "t.zip", "t.town", "t.fk_pays",
+     "t.client", "t.status", "t.default_lang"),
+    ("id", "name", "name_alias", "email", "phone", "address", "zip", "town", "country_id",
+     "client", "status", "default_lang"), strict=True,
+))
+_CONTACT_ATTRIBUTES = dict(zip(
+    ("t.rowid", "t.fk_soc", "t.lastname", "t.firstname", "t.civility", "t.email", "t.poste", "t.phone",
+     "t.phone_mobile", "t.statut", "t.default_lang"),
+    ("id", "socid", "lastname", "firstname", "civility_code", "email", "poste", "phone_pro",
+     "phone_mobile", "statut", "default_lang"), strict=True,
+))
+_USER_ATTRIBUTES = dict(zip(
+    ("t.rowid", "t.login", "t.lastname", "t.firstname", "t.email", "t.job", "t.statut", "t.fk_soc"),
+    ("id", "login", "lastname", "firstname", "email", "job", "status", "socid"), strict=True,
+))
+
+
+def _attributes(record: object, columns: Mapping[str, str]) -> dict[str, RowValue]:
+    return {column: getattr(record, attribute) for column, attribute in columns.items()}
+
+
 def thirdparty_row(fake: FakeDolibarr, tp: ThirdPartyRecord) -> dict[str, RowValue]:
-    return {
-        "t.rowid": tp.id,
-        "t.entity": 1,
-        "t.nom": tp.name,
-        "t.name_alias": tp.name_alias,
-        "t.email": tp.email,
-        "t.phone": tp.phone,
-        "t.address": tp.address,
-        "t.zip": tp.zip,
-        "t.town": tp.town,
-        "t.fk_pays": tp.country_id,
-        "t.client": tp.client,
-        "t.fournisseur": 0,
-        "t.code_client": tp.code_client or None,
-        "t.status": tp.status,
-        "t.default_lang": tp.default_lang,
+    computed: dict[str, RowValue] = {
+        "t.entity": 1, "t.fournisseur": 0, "t.code_client": tp.code_client or None,
         "t.datec": fake.local_naive(tp.datec),
     }
+    return _attributes(tp, _THIRDPARTY_ATTRIBUTES) | computed
+
 
 def contact_row(fake: FakeDolibarr, contact: ContactRecord) -> dict[str, RowValue]:
-    return {
-        "t.rowid": contact.id,
-        "t.entity": 1,
-        "t.fk_soc": contact.socid,
-        "t.lastname": contact.lastname,
-        "t.firstname": contact.firstname,
-        "t.civility": contact.civility_code,
-        "t.email": contact.email,
-        "t.poste": contact.poste,
-        "t.phone": contact.phone_pro,
-        "t.phone_mobile": contact.phone_mobile,
-        "t.statut": contact.statut,
-        "t.default_lang": contact.default_lang,
-        "t.datec": fake.local_naive(contact.datec),
-    }
+    computed: dict[str, RowValue] = {"t.entity": 1, "t.datec": fake.local_naive(contact.datec)}
+    return _attributes(contact, _CONTACT_ATTRIBUTES) | computed
+
 
 def user_row(fake: FakeDolibarr, user: UserRecord) -> dict[str, RowValue]:
-    return {
-        "t.rowid": user.id,
-        "t.entity": 1,
-        "t.login": user.login,
-        "t.lastname": user.lastname,
-        "t.firstname": user.firstname,
-        "t.email": user.email,
-        "t.job": user.job,
-        "t.statut": user.status,
-        "t.admin": int(user.admin),
-        "t.fk_soc": user.socid,
-        "t.employee": 1,
-    }
+    computed: dict[str, RowValue] = {"t.entity": 1, "t.admin": int(user.admin), "t.employee": 1}
+    return _attributes(user, _USER_ATTRIBUTES) | computed
 
 
 def group_row(fake: FakeDolibarr, group: GroupRecord) -> dict[str, RowValue]:

@@ -77,9 +77,7 @@ def _get_event(call: Call, raw_id: str) -> AgendaEventRecord:
     if event is None:
         raise ApiError(404, "Agenda Event not found", source="api_agendaevents.class.php:80")
     if not _event_visible(call, event):
-        raise ApiError(
-            403, f"Access not allowed for login {call.user.login}", source="api_agendaevents.class.php:84"
-        )
+        raise call.refused("api_agendaevents.class.php:84")
     return event
 
 

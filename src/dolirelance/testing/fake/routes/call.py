@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from starlette.responses import Response
@@ -53,9 +53,11 @@ class Call:
 
     def require_admin(self) -> None:
         if not self.user.admin:
-            raise ApiError(
-                403, "Access not allowed for login " + self.user.login, source="api_setup.class.php:0"
-            )
+            raise self.refused("api_setup.class.php:0")
+
+    def refused(self, source: str) -> ApiError:
+        """Dolibarr's 403 when this user may not see the object (or use the route)."""
+        return ApiError(403, f"Access not allowed for login {self.user.login}", source=source)
 
 
 Handler = Callable[[Call], Any]
@@ -77,3 +79,9 @@ def body_dict(call: Call) -> dict[str, Any]:
     if not isinstance(call.body, dict):
         raise ApiError(400, "Bad Request: body must be an object", stage="validate", source="Validator.php:0")
     return call.body
+
+
+def record_fields(body: Mapping[str, Any], record_type: type[Any], *left_out: str) -> dict[str, Any]:
+    """The keys of a POSTed ``body`` that are fields of ``record_type`` (others are ignored, as PHP does)."""
+    known = {record_field.name for record_field in fields(record_type)}
+    return {key: value for key, value in body.items() if key in known and key not in left_out}

@@ -27,6 +27,7 @@ from dolirelance.testing.fake.routes import listing
 from dolirelance.testing.fake.routes.call import (
     Call,
     body_dict,
+    record_fields,
 )
 from dolirelance.testing.fake.routes.listing import Listing, paginate
 from dolirelance.testing.fake.rows import (
@@ -64,9 +65,7 @@ def _get_thirdparty(call: Call, raw_id: str) -> ThirdPartyRecord:
     if thirdparty is None:
         raise ApiError(404, "Thirdparty not found", source="api_thirdparties.class.php:2021")
     if not call.fake.sees_thirdparty(call.user, thirdparty.id):
-        raise ApiError(
-            403, f"Access not allowed for login {call.user.login}", source="api_thirdparties.class.php:2025"
-        )
+        raise call.refused("api_thirdparties.class.php:2025")
     return thirdparty
 
 
@@ -80,11 +79,7 @@ def create_thirdparty(call: Call) -> Any:
     body = body_dict(call)
     if not body.get("name"):
         raise ApiError(400, "name field missing", source="api_thirdparties.class.php:2000")
-    fields = {
-        k: v
-        for k, v in body.items()
-        if k in ThirdPartyRecord.__dataclass_fields__ and k not in ("id", "sales_rep_ids")
-    }
+    fields = record_fields(body, ThirdPartyRecord, "id", "sales_rep_ids")
     fields["client"] = php_int(body.get("client", 1))
     fields["code_client"] = str(body.get("code_client") or "")
     if "country_id" in fields:
@@ -143,9 +138,7 @@ def get_contact(call: Call) -> Any:
     if contact is None:
         raise ApiError(404, "Contact not found", source="api_contacts.class.php:100")
     if not call.fake.sees_thirdparty(call.user, contact.socid):
-        raise ApiError(
-            403, f"Access not allowed for login {call.user.login}", source="api_contacts.class.php:104"
-        )
+        raise call.refused("api_contacts.class.php:104")
     return render_contact(call.fake, contact)
 
 
@@ -154,11 +147,7 @@ def create_contact(call: Call) -> Any:
     body = body_dict(call)
     if not body.get("lastname"):
         raise ApiError(400, "lastname field missing", source="api_contacts.class.php:400")
-    fields = {
-        k: v
-        for k, v in body.items()
-        if k in ContactRecord.__dataclass_fields__ and k not in ("id", "socid", "lastname")
-    }
+    fields = record_fields(body, ContactRecord, "id", "socid", "lastname")
     return call.fake.add_contact(int_or_none(body.get("socid")), str(body["lastname"]), **fields).id
 
 

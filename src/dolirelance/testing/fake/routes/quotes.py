@@ -52,7 +52,7 @@ def _get_proposal(
     if proposal is None:
         raise ApiError(404, "Commercial Proposal not found", source=source)
     if not call.fake.sees_thirdparty(call.user, proposal.socid):
-        raise ApiError(403, f"Access not allowed for login {call.user.login}", source=source)
+        raise call.refused(source)
     return proposal
 
 
