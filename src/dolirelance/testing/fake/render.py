@@ -417,12 +417,9 @@ def render_user(
 
 
 def render_representative(user: UserRecord) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "login": user.login,
-        "lastname": user.lastname,
-        "firstname": user.firstname,
-        "email": user.email,
+    """A row of /thirdparties/{id}/representatives (getSalesRepresentatives: llx_user's columns as they are)."""
+    as_stored = {column: getattr(user, column) for column in ("id", "login", "lastname", "firstname", "email")}
+    return as_stored | {
         "phone": user.office_phone,
         "office_phone": user.office_phone,
         "job": user.job,

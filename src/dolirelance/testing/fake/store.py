@@ -38,6 +38,16 @@ from dolirelance.testing.fake.records import (
 from dolirelance.testing.fake_versions import FakeVersion
 from dolirelance.testing.pdf import ProposalPdfLine, ProposalPdfParty, render_proposal_pdf
 
+# The headers an e-mail event keeps (AgendaEventRecord's fields of the same names).
+EMAIL_HEADERS = (
+    "email_msgid", "email_from", "email_sender", "email_to", "email_tocc", "email_tobcc", "email_subject", "errors_to",
+)
+
+
+def _attendees(ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """An event's userassigned or socpeopleassigned: each attendee as Dolibarr stores them (no answer yet)."""
+    return {int(i): {"id": str(i), "mandatory": "0", "answer_status": "0", "transparency": "0"} for i in ids}
+
 
 class FakeDolibarr(FaultInjection):
     """State of the fake server plus seeding methods. Ids are ints here and strings on the wire."""
@@ -531,24 +541,15 @@ class FakeDolibarr(FaultInjection):
         fulldayevent: int = 0,
         location: str = "",
         priority: int = 0,
-        email_to: str | None = None,
-        email_from: str | None = None,
-        email_sender: str | None = None,
-        email_tocc: str | None = None,
-        email_tobcc: str | None = None,
-        email_subject: str | None = None,
-        email_msgid: str | None = None,
-        errors_to: str | None = None,
+        **email: str | None,
     ) -> AgendaEventRecord:
+        """An event; ``email`` holds the headers of an e-mail event (``EMAIL_HEADERS``: email_to, email_msgid...)."""
+        unknown = set(email).difference(EMAIL_HEADERS)
+        if unknown:
+            raise TypeError(f"add_event() got unexpected keyword arguments {sorted(unknown)}")
         now = self.now_epoch()
-        assigned: dict[int, dict[str, str]] = {
-            int(uid): {"id": str(uid), "mandatory": "0", "answer_status": "0", "transparency": "0"}
-            for uid in (userassigned or ({userownerid: {}} if userownerid else {}))
-        }
-        people = {
-            int(cid): {"id": str(cid), "mandatory": "0", "answer_status": "0", "transparency": "0"}
-            for cid in (socpeopleassigned or {})
-        }
+        assigned = _attendees(userassigned or ({userownerid: {}} if userownerid else {}))
+        people = _attendees(socpeopleassigned or {})
         event = AgendaEventRecord(
             id=self._next_id("event"),
             type_code=type_code,
@@ -571,15 +572,9 @@ class FakeDolibarr(FaultInjection):
             fk_element=fk_element,
             userassigned=assigned,
             socpeopleassigned=people,
-            email_to=email_to,
-            email_from=email_from,
-            email_sender=email_sender,
-            email_tocc=email_tocc,
-            email_tobcc=email_tobcc,
-            email_subject=email_subject,
-            email_msgid=email_msgid,
-            errors_to=errors_to,
         )
+        for header, value in email.items():  # checked against EMAIL_HEADERS above
+            setattr(event, header, value)
         self.events[event.id] = event
         return event
 

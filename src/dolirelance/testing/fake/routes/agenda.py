@@ -26,6 +26,7 @@ from dolirelance.testing.fake.routes.listing import (
     top_level_ids,
 )
 from dolirelance.testing.fake.rows import EVENT_COLUMNS
+from dolirelance.testing.fake.store import EMAIL_HEADERS
 
 # The lists these routes serve, as Dolibarr runs them.
 EVENTS = Listing(
@@ -94,18 +95,6 @@ def _assigned(value: Any) -> dict[int, dict[str, str]]:
     return {}
 
 
-_EMAIL_FIELDS = (
-    "email_msgid",
-    "email_from",
-    "email_sender",
-    "email_to",
-    "email_tocc",
-    "email_tobcc",
-    "email_subject",
-    "errors_to",
-)
-
-
 def _refuse_other_owner(call: Call, body: dict[str, Any], source: str) -> None:
     """POST and PUT /agendaevents: without agenda.allactions.create the body's ``userownerid`` must be the
     API user's own id, checked before the event is even read (api_agendaevents.class.php)."""
@@ -163,7 +152,7 @@ def create_event(call: Call) -> Any:
         fulldayevent=php_int(body.get("fulldayevent", 0)),
         location=str(body.get("location") or ""),
         priority=php_int(body.get("priority", 0)),
-        **{key: (None if body.get(key) is None else str(body[key])) for key in _EMAIL_FIELDS},
+        **{key: (None if body.get(key) is None else str(body[key])) for key in EMAIL_HEADERS},
     )
     if isinstance(body.get("array_options"), dict):
         event.array_options = dict(body["array_options"])
@@ -196,7 +185,7 @@ def update_event(call: Call) -> Any:
         event.fk_element = int_or_none(body.get("fk_element", body.get("elementid")))
     if "elementtype" in body:
         event.elementtype = body["elementtype"] or None
-    for key in _EMAIL_FIELDS:
+    for key in EMAIL_HEADERS:
         if key in body:
             setattr(event, key, None if body[key] is None else str(body[key]))
     if isinstance(body.get("array_options"), dict):
