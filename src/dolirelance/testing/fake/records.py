@@ -410,7 +410,7 @@ class RequestLogEntry:
 
 
 # --------------------------------------------------------------------------------------------------
-# Helpers
+# Values as PHP casts and prints them
 
 
 def amount(value: Decimal | None) -> str | None:
@@ -457,7 +457,3 @@ def only_properties(obj: dict[str, Any], properties: str | None) -> dict[str, An
         return obj
     wanted = {name.strip() for name in properties.split(",") if name.strip()}
     return {key: value for key, value in obj.items() if key in wanted}
-
-
-# --------------------------------------------------------------------------------------------------
-# The fake

@@ -178,7 +178,7 @@ def list_products(call: Call) -> Any:
     return [only_properties(item, call.param("properties")) for item in paginate(items, call)]
 
 
-# ---- users, login, status, setup ------------------------------------------------------------------
+# ---- users, groups, login -------------------------------------------------------------------------
 
 
 def login(call: Call) -> Any:
