@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from dolirelance.testing.cost import CostModel, RequestCosts
 from dolirelance.testing.fake.faults import FaultInjection
+from dolirelance.testing.fake.proposal_pdf import proposal_pdf
 from dolirelance.testing.fake.records import (
     ALL_RIGHTS,
     DAY,
@@ -36,7 +37,6 @@ from dolirelance.testing.fake.records import (
     to_decimal,
 )
 from dolirelance.testing.fake_versions import FakeVersion
-from dolirelance.testing.pdf import ProposalPdfLine, ProposalPdfParty, render_proposal_pdf
 
 # The headers an e-mail event keeps (AgendaEventRecord's fields of the same names).
 EMAIL_HEADERS = (
@@ -604,37 +604,7 @@ class FakeDolibarr(FaultInjection):
 
     def build_proposal_pdf(self, proposal_id: int, *, user_id: int | None = None) -> StoredFile:
         proposal = self.proposals[proposal_id]
-        customer = self.thirdparties.get(proposal.socid)
-        content = render_proposal_pdf(
-            ref=proposal.ref,
-            issue_date=self.day_of_epoch(proposal.datep),
-            end_of_validity=self.day_of_epoch(proposal.fin_validite) if proposal.fin_validite else None,
-            company=ProposalPdfParty(
-                self.company.get("name", ""),
-                tuple(
-                    part
-                    for part in (
-                        self.company.get("address", ""),
-                        f"{self.company.get('zip', '')} {self.company.get('town', '')}".strip(),
-                    )
-                    if part
-                ),
-            ),
-            customer=ProposalPdfParty(
-                customer.name if customer else "",
-                tuple(part for part in (customer.address, f"{customer.zip} {customer.town}".strip()) if part)
-                if customer
-                else (),
-            ),
-            lines=[
-                ProposalPdfLine(self._line_label(line), line.qty, line.subprice, line.tva_tx, line.total_ht)
-                for line in proposal.lines
-            ],
-            total_excl_tax=proposal.total_ht,
-            total_tax=proposal.total_tva,
-            total_incl_tax=proposal.total_ttc,
-            note_public=proposal.note_public,
-        )
+        content = proposal_pdf(self, proposal)
         directory = sanitize_filename(proposal.ref)
         stored = self._store_file(
             proposal, f"{directory}.pdf", content, "generated", user_id or self.admin_user.id
@@ -669,12 +639,6 @@ class FakeDolibarr(FaultInjection):
 
     def proposal_files(self, proposal: ProposalRecord) -> list[StoredFile]:
         return list(self.files.get(sanitize_filename(proposal.ref), {}).values())
-
-    def _line_label(self, line: ProposalLineRecord) -> str:
-        product = self.products.get(line.fk_product) if line.fk_product else None
-        if product:
-            return f"{product.ref} - {product.label}" if not line.description else line.description
-        return line.description
 
     # ---- visibility -----------------------------------------------------------------------------------
 
