@@ -41,7 +41,8 @@ from dolirelance.domain import Channel
 from dolirelance.history import CODE_BY_CHANNEL, CODE_TODO, compose_note
 from dolirelance.service import open_runtime
 from dolirelance.service.report import effectiveness_report
-from dolirelance.testing import CostModel, FakeDolibarr, create_app, fake_dolibarr, load_sample_data
+from dolirelance.testing import CostModel, FakeDolibarr, create_app, load_sample_data
+from dolirelance.testing.fake.routes import listing
 
 TODAY = date(2026, 11, 28)
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
@@ -49,16 +50,16 @@ MODELS = ("1ère relance", "2nde relance")
 
 
 def memoize_fake_filters() -> None:
-    original = fake_dolibarr._filter_and_sort
+    original = listing.filter_and_sort
     memo: dict[tuple[object, ...], list[Any]] = {}
 
-    def remembered(call: Any, records: list[Any], columns: Any, row_of: Any, **options: Any) -> list[Any]:
-        key = (id(columns), len(records), call.param("sqlfilters"), call.param("sortfield"), call.param("sortorder"))
+    def remembered(call: Any, records: list[Any], spec: listing.Listing) -> list[Any]:
+        key = (id(spec), len(records), call.param("sqlfilters"), call.param("sortfield"), call.param("sortorder"))
         if key not in memo:
-            memo[key] = original(call, records, columns, row_of, **options)
+            memo[key] = original(call, records, spec)
         return memo[key]
 
-    fake_dolibarr._filter_and_sort = remembered  # type: ignore[assignment]
+    listing.filter_and_sort = remembered  # type: ignore[assignment]
 
 
 def seed(fake: FakeDolibarr, n: int, rng: random.Random) -> int:

@@ -1,7 +1,7 @@
 """Test helpers shipped with the package: a fake Dolibarr (20.0.0, 22.0.4 or 23.0.0-beta) and French sample data."""
 
 from dolirelance.testing.cost import CostModel
-from dolirelance.testing.fake_dolibarr import (
+from dolirelance.testing.fake import (
     ALL_RIGHTS,
     AgendaEventRecord,
     ContactRecord,

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from dolirelance.domain import Channel
 from dolirelance.history import CODE_BY_CHANNEL, CODE_TODO, compose_note
-from dolirelance.testing.fake_dolibarr import FakeDolibarr
+from dolirelance.testing.fake import FakeDolibarr
 from dolirelance.testing.sample_data import SampleData
 
 __all__ = ["DEMO_EXTRA", "HISTORY", "FollowUpPlan", "QuotePlan", "seed_report_history"]

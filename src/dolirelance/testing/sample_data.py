@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from dolirelance.testing.fake_dolibarr import FakeDolibarr
+from dolirelance.testing.fake import FakeDolibarr
 
 __all__ = ["SALES_RIGHTS", "SampleData", "load_sample_data"]
 

@@ -1,0 +1,1 @@
+"""The fake's route handlers, one module per Dolibarr resource."""
