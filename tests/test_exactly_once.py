@@ -155,7 +155,7 @@ async def test_the_mass_preview_shows_what_is_then_sent(
     assert shown[sample_data.refs["contact_without_email"]] == (Channel.EMAIL, "accueil@garage-dupont.test")
     assert shown[sample_data.refs["no_email"]][0] is Channel.LETTER
     report = await mass_follow_up(runtime, items, channel="prefer-email")
-    sent = {o.quote_ref: (o.channel, o.recipients or "courrier") for o in report.outcomes}
+    sent = {o.quote_ref: (o.channel, o.recipients) for o in report.outcomes}
     assert sent == shown
     received = {tuple(m.rcpt_tos) for m in smtp_sink.messages}
     assert received == {("claire@lefevre-archi.test",), ("accueil@garage-dupont.test",)}

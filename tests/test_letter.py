@@ -302,24 +302,24 @@ def test_letter_fonts_embedded_and_subsets_cached(settings: Settings, ctx: Follo
 
 
 def test_letter_pages_parsed_without_pypdf_match_pypdf(settings: Settings, ctx: FollowUpContext) -> None:
-    from dolirelance import letter
+    from dolirelance.letter import pdfmerge
 
     body = "\n\n".join(f"Paragraphe {n} : (parenthèses) \\ " + "texte de relance " * 30 for n in range(30))
     pdf = LetterComposer(settings, ctx.company).letter_pdf(ctx, rendered(body))
-    fast = letter._simple_pages(pdf)
-    slow = letter._from_reader(PdfReader(io.BytesIO(pdf)))
+    fast = pdfmerge._simple_pages(pdf)
+    slow = pdfmerge._from_reader(PdfReader(io.BytesIO(pdf)))
     assert len(fast.pages) == len(slow.pages) >= 2
 
-    def write(pages: letter._Relocatable) -> bytes:
+    def write(pages: pdfmerge.Relocatable) -> bytes:
         out = io.BytesIO()
-        stream = letter._PdfStream(out)
+        stream = pdfmerge.PdfStream(out)
         stream.add_pages(pages)
         stream.close()
         return out.getvalue()
 
     assert text_of(write(fast)) == text_of(write(slow)) == text_of(pdf)
-    with pytest.raises(letter._NotSimple):
-        letter._simple_pages(b"%PDF-1.4 garbage")
+    with pytest.raises(pdfmerge._NotSimple):
+        pdfmerge._simple_pages(b"%PDF-1.4 garbage")
 
 
 def test_corrupt_attachment_not_cached(settings: Settings, ctx: FollowUpContext) -> None:
@@ -352,12 +352,12 @@ def test_raw_stream_data_is_the_encoded_bytes(settings: Settings, ctx: FollowUpC
     """Streams of a foreign PDF are copied still compressed, byte for byte, through pypdf's public API."""
     import zlib
 
-    from dolirelance import letter
+    from dolirelance.letter import pdfmerge
 
     pdf = LetterComposer(settings, ctx.company).letter_pdf(ctx, rendered())
     page = PdfReader(io.BytesIO(pdf)).pages[0]
     contents = page["/Contents"].get_object()
     assert "/FlateDecode" in contents["/Filter"]
-    raw = letter._raw_stream_data(contents)
+    raw = pdfmerge._raw_stream_data(contents)
     assert raw != contents.get_data()
     assert zlib.decompress(raw) == contents.get_data()

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from dolirelance.files import write_atomically
     from dolirelance.policy import SkipReason
     from dolirelance.service.access import Access, access_of, require_access
-    from dolirelance.service.agenda import CHANNEL_LABELS_FR, close_superseded_todos
+    from dolirelance.service.agenda import close_superseded_todos
     from dolirelance.service.answers import QuoteAnswer, quote_answers
     from dolirelance.service.auto import (
         AutoReport,
@@ -112,7 +112,6 @@ _MODULE_OF = {
     "AnswerLine": "dolirelance.service.views",
     "Attempt": "dolirelance.service.delivery",
     "AutoReport": "dolirelance.service.auto",
-    "CHANNEL_LABELS_FR": "dolirelance.service.agenda",
     "ChannelChoice": "dolirelance.service.manual",
     "close_superseded_todos": "dolirelance.service.agenda",
     "Explanation": "dolirelance.service.auto",
@@ -199,7 +198,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CHANNEL_LABELS_FR",
     "REQUIRED_RIGHTS",
     "Access",
     "AnswerLine",

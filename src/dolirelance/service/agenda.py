@@ -58,7 +58,9 @@ log = logging.getLogger(__name__)
 TYPE_DONE = "AC_OTH_AUTO"  # Dolibarr's "automatically inserted" type: a follow-up, reply or bounce done
 TYPE_PLANNED = "AC_OTH"  # a to-do a person will do
 TODO_TIME = time(9, 0)  # to-dos are due at 9:00 on their day, in the configured timezone
-CHANNEL_LABELS_FR = {Channel.EMAIL: "e-mail", Channel.LETTER: "courrier"}
+# The channel in the labels and notes of the events written into Dolibarr: French, as the other words
+# dolirelance writes there, whatever the language of its pages (the front ends word channels themselves)
+DOLIBARR_CHANNEL_LABELS = {Channel.EMAIL: "e-mail", Channel.LETTER: "courrier"}
 
 
 
@@ -149,7 +151,7 @@ class Recorded:
 
 
 def followup_label(facts: RecordFacts) -> str:
-    return f"Relance devis {facts.quote_ref} ({facts.model}, {CHANNEL_LABELS_FR[facts.channel_kind]})"
+    return f"Relance devis {facts.quote_ref} ({facts.model}, {DOLIBARR_CHANNEL_LABELS[facts.channel_kind]})"
 
 
 def todo_start(rt: Runtime, day: date) -> datetime:
@@ -179,7 +181,7 @@ def done_event(rt: Runtime, facts: RecordFacts, done_at: datetime) -> NewAgendaE
 
 def next_todo_event(rt: Runtime, facts: RecordFacts) -> NewAgendaEvent:
     due = todo_start(rt, date.fromisoformat(facts.next_date))
-    channel_label = CHANNEL_LABELS_FR[facts.channel_kind]
+    channel_label = DOLIBARR_CHANNEL_LABELS[facts.channel_kind]
     return NewAgendaEvent(
         type_code=TYPE_PLANNED,
         code=CODE_TODO,

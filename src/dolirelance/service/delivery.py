@@ -8,7 +8,7 @@ forms, automatic runs); ``retry`` goes through :func:`retry_unrecorded`. Ledger 
         ▼
     prepare (history, recent guard, render, PDFs) ──error──► FAILED, claim released ─► "failed: reason"
         ▼
-    SENDING ──error before the content left (render, address, RCPT, missing secret)──► FAILED ─► "failed"
+    SENDING ──error before the content left (address, RCPT, missing secret, upload refused)──► FAILED ─► "failed"
         │   └─content handed over, no reply (or an unforeseen error midway)──► UNCERTAIN ─► "uncertain"
         │                                     (never retried; the batch reconnects; a person resolves)
         ▼ e-mail accepted / letter filed in Dolibarr

@@ -159,7 +159,7 @@ class MassItem:
     row: QuoteRow
     model: str
     channel: Channel | None
-    recipient: str
+    recipient: str  # the e-mail addresses, comma-separated; empty for a letter or without any
     problem: str | None = None
     refused: bool = False  # the problem is another follow-up in flight or a recent one (not a failure)
     problem_code: ErrorCode | None = None  # the problem's kind, for front ends that word it themselves
@@ -210,12 +210,12 @@ async def select_quotes(rt: Runtime, selection: MassSelection) -> list[QuoteRow]
 
 
 def choose_channel(choice: ChannelChoice, quote: Quote, customer: Customer | None) -> tuple[Channel, str]:
-    """The channel and the recipients shown, from the quote with its contacts: what the sending will use."""
+    """The channel and the e-mail addresses it goes to, from the quote with its contacts: what the sending
+    will use. The addresses are empty for a letter, and for an e-mail without any (the front ends word both)."""
     recipients = choose_recipients(quote, customer) if customer is not None else ()
-    shown = ", ".join(r.email for r in recipients)
     if choice == "letter" or (choice == "prefer-email" and not recipients):
-        return Channel.LETTER, "courrier"
-    return Channel.EMAIL, shown or "(no e-mail address)"
+        return Channel.LETTER, ""
+    return Channel.EMAIL, ", ".join(r.email for r in recipients)
 
 
 async def email_reachable(rt: Runtime, rows: Sequence[QuoteRow]) -> dict[int, bool]:
@@ -295,7 +295,7 @@ async def plan_mass(
             when = last.done_on(rt.tz).isoformat()
             problem, refused = f"followed up on {when} ({last.model or '?'}), less than {gap} day(s) ago", True
             code = ErrorCode.RECENT
-        elif chosen_channel is Channel.EMAIL and recipient == "(no e-mail address)":
+        elif chosen_channel is Channel.EMAIL and not recipient:
             problem, code = f"{row.quote.ref}: no e-mail address (use --letter or --prefer-email)", ErrorCode.NO_EMAIL
         items.append(
             MassItem(

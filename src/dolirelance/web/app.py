@@ -849,7 +849,7 @@ async def _mass_step(request: Request, session: Session, form: dict[str, list[st
 
     async def work(job: MassJob) -> None:
         # Letters first, then e-mails: each run reads the history afresh, so a quote ticked for
-        # both gets two follow-ups and one open to-do, not two.
+        # both gets its letter, and its e-mail is refused as recent ([auto] min_gap) unless forced.
         async with state.runtime(session) as job_rt:
             for items, channel in plans:
                 if not items:
