@@ -280,7 +280,7 @@ def init(
 @app.command()
 def doctor(config: ConfigOption = None) -> None:
     """Check Dolibarr (version, API user, rights, opt-out extrafield) and SMTP, with a remedy for each failure."""
-    from dolirelance.checks import run_doctor
+    from dolirelance.service.checks import run_doctor
 
     settings = _settings(config)
     checks = _run(run_doctor(settings))
@@ -1137,7 +1137,7 @@ def serve(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.T
 @app.command()
 def setup(config: ConfigOption = None) -> None:
     """Create the opt-out extrafield on proposals if missing (needs an admin API key); check the \\[access] groups."""
-    from dolirelance.checks import check_access_groups, ensure_opt_out_field
+    from dolirelance.service.checks import check_access_groups, ensure_opt_out_field
 
     settings = _settings(config)
     message = _run(ensure_opt_out_field(settings))

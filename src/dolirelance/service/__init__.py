@@ -1,6 +1,6 @@
 """The use cases: the only package that wires Dolibarr, rendering, letters, mail and the ledger.
 
-Front ends (CLI, scheduler, web, checks) call these functions and never talk to the parts directly.
+Front ends (CLI, scheduler, web) call these functions and never talk to the parts directly.
 One module per use case, each importing only those above it:
 
 - :mod:`.runtime`: settings, clients and caches built once at the edge; the rights check;
