@@ -22,9 +22,6 @@ Beside them: :mod:`.application` (the Typer app, its groups, the shared options)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from dolirelance.cli import auto, followups, history, install, ledger, mailbox, quotes, servers
 from dolirelance.cli.application import app, config_app, ledger_app, letters_app
 from dolirelance.cli.auto import print_auto_report
@@ -32,7 +29,7 @@ from dolirelance.cli.entry import hoist_global_options, main
 from dolirelance.cli.followups import EXIT_LOCAL_COPY_MISSING, exit_code_for
 from dolirelance.cli.mailbox import print_replies_report
 
-_COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
+_COMMANDS = (
     ("init", install.init),
     ("doctor", install.doctor),
     ("quotes", quotes.quotes),

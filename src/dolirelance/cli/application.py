@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -91,5 +91,5 @@ def load_settings(config: Path | None = None) -> Settings:
     return load_config(find_config_path(config or state.config_path))
 
 
-def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+def run_coroutine(coro: Coroutine[object, object, T]) -> T:
     return asyncio.run(coro)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -18,7 +18,7 @@ from dolirelance.terminal import text
 from dolirelance.workdays import describe_day
 
 if TYPE_CHECKING:
-    pass
+    from dolirelance.service import AutoReport, QuoteAnswer
 
 
 def explain_cmd(
@@ -34,11 +34,11 @@ def explain_cmd(
     day = parse_day(on, "--on")  # a usage error before the configuration is read
     settings = load_settings(config)
 
-    async def work() -> tuple[Any, Any, Any, Any, Any, list[service.QuoteAnswer]]:
+    async def work() -> tuple[service.Explanation, service.PreparedFollowUp | None, list[service.QuoteAnswer]]:
         async with service.open_runtime(settings) as rt:
             await service.require_access(rt, service.Access.READ)
             found = await service.explain(rt, ref, on=day)  # the history it read lists the answers too
-            decision, quote_, customer_, recipients = found.decision, found.quote, found.customer, found.recipients
+            decision, recipients = found.decision, found.recipients
             answers = service.quote_answers(found.history, found.blocked)
             prepared = None
             usable = [r for r in recipients if r.email.strip().lower() not in found.blocked]
@@ -46,18 +46,24 @@ def explain_cmd(
                 me = await rt.me()
                 prepared = await service.prepare_followup(
                     rt,
-                    quote_,
+                    found.quote,
                     channel=Channel.EMAIL,
                     acting_user=me,
                     model=decision.step.model,
                     automatic_step=decision.step.number,
-                    customer=customer_,
+                    customer=found.customer,
                     history=found.history,
                     blocked_addresses=found.blocked,
                 )
-            return decision, quote_, customer_, recipients, prepared, answers
+            return found, prepared, answers
 
-    decision, quote_, customer_, recipients, prepared, answers = run_coroutine(work())
+    explanation, prepared, answers = run_coroutine(work())
+    decision, quote_, customer_, recipients = (
+        explanation.decision,
+        explanation.quote,
+        explanation.customer,
+        explanation.recipients,
+    )
     tz = business_tz(settings)
     colour = {DecisionKind.DUE: "green", DecisionKind.NOT_DUE: "cyan", DecisionKind.SKIPPED: "yellow"}[decision.kind]
     console.out.print(f"[bold]{text(quote_.ref)}[/] {text(customer_.name)} — [{colour}]{text(decision.summary)}[/]")
@@ -90,7 +96,7 @@ def _proof(proof: str | None) -> str:
     return f" (the receiving server vouches for the sender: {short(proof, 120)})"
 
 
-def _explain_answer(found: Any, tz: ZoneInfo) -> str:
+def _explain_answer(found: QuoteAnswer, tz: ZoneInfo) -> str:
     """One reply or bounce of the quote, dated, as `explain` lists them."""
     answer = found.answer
     when = f"on {local_time(answer.at, tz)} (event {answer.event_id})"
@@ -134,7 +140,7 @@ def run_cmd(
         raise typer.Exit(1)
 
 
-def print_auto_report(report: Any, settings: Settings) -> None:
+def print_auto_report(report: AutoReport, settings: Settings) -> None:
     from dolirelance.policy import DecisionKind
     from dolirelance.service import how_to_settle
 
@@ -144,7 +150,7 @@ def print_auto_report(report: Any, settings: Settings) -> None:
         console.out.print(
             "[dim](\\[auto] enabled = false: `serve` does not run by itself; `run --once` runs on demand)[/]"
         )
-    if report.day_off is not None:
+    if report.day_off is not None and report.next_working_day is not None:  # set together
         then, why = describe_day(report.next_working_day), text(report.day_off)
         if report.dry_run:
             console.out.print(f"[yellow]{why}[/]: the run of this day sends nothing; shown: what {then} will decide")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from dolirelance.cli import console
 from dolirelance.cli.application import app, state
@@ -48,9 +47,10 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     A token that is the value of an option (``--note --debug``) or comes after ``--`` stays where it is.
     ``--config`` needs no moving: every command that reads the configuration accepts it too.
     """
-    import typer.main
+    from typer.core import TyperGroup, TyperOption
+    from typer.main import get_command
 
-    command: Any = typer.main.get_command(app)
+    command = get_command(app)
     hoisted: list[str] = []
     rest: list[str] = []
     takes_value: set[str] = set()
@@ -70,13 +70,13 @@ def hoist_global_options(argv: list[str]) -> list[str]:
         if token.startswith("-"):
             expecting_value = token.split("=", 1)[0] in takes_value and "=" not in token
             continue
-        sub = getattr(command, "commands", {}).get(token) if hasattr(command, "commands") else None
+        sub = command.commands.get(token) if isinstance(command, TyperGroup) else None
         if sub is not None:
             command = sub
             takes_value = {
                 opt
                 for param in sub.params
-                if not getattr(param, "is_flag", False)
+                if not (isinstance(param, TyperOption) and param.is_flag)
                 for opt in param.opts
                 if opt.startswith("-")
             }

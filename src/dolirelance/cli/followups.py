@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -17,7 +18,7 @@ from dolirelance.terminal import text
 from dolirelance.terminal_tables import Column, print_table
 
 if TYPE_CHECKING:
-    pass
+    from dolirelance.service import FollowUpOutcome, MassItem
 
 
 def remind(
@@ -73,7 +74,7 @@ def remind(
 EXIT_LOCAL_COPY_MISSING = 3
 
 
-def exit_code_for(outcomes: list[Any]) -> int:
+def exit_code_for(outcomes: Sequence[FollowUpOutcome]) -> int:
     """1 when something failed or needs a person; 3 when all was done but a local copy is missing."""
     if any(o.outcome != "recorded" for o in outcomes):
         return 1
@@ -89,7 +90,7 @@ def _warn_day_off(reason: str | None) -> None:
         )
 
 
-def print_outcome(outcome: Any) -> None:
+def print_outcome(outcome: FollowUpOutcome) -> None:
     what = "e-mail" if outcome.channel is Channel.EMAIL else "letter"
     if outcome.outcome == "recorded":
         to = f" to {text(outcome.recipients)}" if outcome.recipients else ""
@@ -230,7 +231,7 @@ _MASS_COLUMNS = (
 )
 
 
-def _print_mass_plan(items: list[Any], *, dry_run: bool, tz: ZoneInfo) -> None:
+def _print_mass_plan(items: Sequence[MassItem], *, dry_run: bool, tz: ZoneInfo) -> None:
     rows = []
     for item in items:
         row = item.row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -17,7 +17,9 @@ from dolirelance.terminal import text
 from dolirelance.terminal_tables import Column, print_table
 
 if TYPE_CHECKING:
+    from dolirelance.history import AnswerRecord
     from dolirelance.report import Report
+    from dolirelance.service import AnswerLine, HistoryLine
 
 
 def history(
@@ -98,7 +100,7 @@ def history(
     print_table(console.out, columns, rows, title=title, heading=2)
 
 
-def _answer_note(answer: Any) -> str:
+def _answer_note(answer: AnswerRecord) -> str:
     """What a reply or bounce says, in one cell: who, and the first words or the server's reason."""
     if answer.kind == "reply":
         said = f': "{short(answer.excerpt)}"' if answer.excerpt else " (no text)"
@@ -106,17 +108,19 @@ def _answer_note(answer: Any) -> str:
     return f"{answer.address or '?'} bounced" + (f": {short(answer.reason)}" if answer.reason else "")
 
 
-def _history_json(line: Any, tz: ZoneInfo) -> dict[str, Any]:
-    about = {
+def _history_json(line: HistoryLine | AnswerLine, tz: ZoneInfo) -> dict[str, object]:
+    from dolirelance import service
+
+    about: dict[str, object] = {
         "type": line.kind,  # followup, reply or bounce
         "event_id": line.event_id,
         "date": line.at.astimezone(tz).isoformat(),
-        "quote_id": line.answer.quote_id if line.kind != "followup" else line.record.quote_id,
+        "quote_id": line.record.quote_id if isinstance(line, service.HistoryLine) else line.answer.quote_id,
         "quote_ref": line.quote_ref,
         "quote_open": line.quote_open,
         "customer": line.customer_name or None,
     }
-    if line.kind != "followup":
+    if not isinstance(line, service.HistoryLine):  # a reply or a bounce
         answer = line.answer
         return about | {
             "address": answer.address,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -13,11 +13,8 @@ from dolirelance import __version__
 from dolirelance.cli import console
 from dolirelance.cli.application import ConfigOption, load_settings, run_coroutine, state
 from dolirelance.config import REPLY_TO_REMEDY, find_config_path, load_config, secret_problems
-from dolirelance.errors import ConfigError
+from dolirelance.errors import ConfigError, DolirelanceError
 from dolirelance.terminal import text
-
-if TYPE_CHECKING:
-    pass
 
 
 def config_check(config: ConfigOption = None) -> None:
@@ -34,7 +31,7 @@ def config_check(config: ConfigOption = None) -> None:
         raise ConfigError(secrets, remedy="export the variables named by *_env, or set the keys in the file")
     renderer = Renderer(settings)
     contexts = sample_contexts(system_clock().astimezone(ZoneInfo(settings.auto.timezone)).date())
-    found: dict[str, tuple[Any, list[str]]] = {}
+    found: dict[str, tuple[DolirelanceError, list[str]]] = {}
     for label, ctx in contexts:
         for problem in renderer.check(ctx):
             found.setdefault(problem.message, (problem, []))[1].append(label)
@@ -47,11 +44,11 @@ def config_check(config: ConfigOption = None) -> None:
             found[exc.message] = (exc, [label for label, _ in contexts])
     if found:
         console.err.print(f"[red]error:[/] {text(path)}: {len(found)} template problem(s):")
-        for message, (problem, labels) in found.items():
+        for message, (cause, labels) in found.items():
             only = "" if len(labels) == len(contexts) else f" (writing to {'; '.join(labels)})"
             console.err.print(f"  {text(message)}{text(only)}")
-            if problem.remedy:
-                console.err.print(f"    → {text(problem.remedy)}")
+            if cause.remedy:
+                console.err.print(f"    → {text(cause.remedy)}")
         raise typer.Exit(2)
     from dolirelance.starter import example_values_left
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -14,9 +14,6 @@ from dolirelance.cli.cells import business_tz, local_time
 from dolirelance.cli.followups import print_outcome
 from dolirelance.terminal import text
 from dolirelance.terminal_tables import Column, print_table
-
-if TYPE_CHECKING:
-    pass
 
 
 def status(config: ConfigOption = None) -> None:
@@ -162,7 +159,7 @@ def retry(config: ConfigOption = None) -> None:
 
     settings = load_settings(config)
 
-    async def work() -> tuple[list[service.FollowUpOutcome], Any]:
+    async def work() -> tuple[list[service.FollowUpOutcome], service.TodoSweep]:
         async with service.open_runtime(settings) as rt:
             outcomes = await service.retry_unrecorded(rt)
             # to-dos a later follow-up replaced but could not close (someone else's): closed now where a key may

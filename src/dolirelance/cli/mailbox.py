@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ from dolirelance.config import Settings
 from dolirelance.terminal import text
 
 if TYPE_CHECKING:
-    pass
+    from dolirelance.service import RepliesReport
 
 
 def replies_cmd(
@@ -43,7 +43,7 @@ def replies_cmd(
         raise typer.Exit(1)
 
 
-def print_replies_report(report: Any, settings: Settings) -> None:
+def print_replies_report(report: RepliesReport, settings: Settings) -> None:
     tz = business_tz(settings)
     console.out.print(f"[bold]Replies mailbox[/] {text(report.mailbox)} ({local_time(report.started_at, tz)})")
     colours = {"recorded": "green", "noted": "cyan", "ignored": "dim", "unreadable": "red", "failed": "red"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -19,7 +19,8 @@ from dolirelance.terminal import text
 from dolirelance.terminal_tables import Column, TableLayout, print_table
 
 if TYPE_CHECKING:
-    pass
+    from dolirelance.dolibarr.wire import RejectedRow
+    from dolirelance.service import QuoteRow
 
 
 def quotes(
@@ -34,7 +35,7 @@ def quotes(
 
     settings = load_settings(config)
 
-    left_out: list[Any] = []
+    left_out: list[RejectedRow] = []
     tz = business_tz(settings)
     layout = TableLayout(_QUOTE_COLUMNS)  # the pages line up
 
@@ -68,7 +69,7 @@ def quotes(
         console.out.print(f"{count} open quote(s); total excl. tax: {money(total, 'EUR')}")
 
 
-def _quote_json(row: Any, tz: ZoneInfo) -> dict[str, Any]:
+def _quote_json(row: QuoteRow, tz: ZoneInfo) -> dict[str, object]:
     return {
         "id": row.quote.id,
         "ref": row.quote.ref,
@@ -93,7 +94,7 @@ def _quote_json(row: Any, tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def _answers_json(row: Any, tz: ZoneInfo) -> dict[str, Any]:
+def _answers_json(row: QuoteRow, tz: ZoneInfo) -> dict[str, object]:
     """The customer's last reply and the addresses that bounced, as a quote list gives them."""
     reply = row.last_reply
     return {
@@ -119,7 +120,7 @@ _QUOTE_COLUMNS = (
 )
 
 
-def _quote_cells(row: Any, tz: ZoneInfo) -> list[str]:
+def _quote_cells(row: QuoteRow, tz: ZoneInfo) -> list[str]:
     how = ""
     if row.last is not None:
         how = f"{row.last.model or ''} ({row.last.channel.value})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -18,9 +18,6 @@ from dolirelance.cli.install import doctor
 from dolirelance.cli.mailbox import replies_cmd
 from dolirelance.cli.quotes import quotes
 from dolirelance.logsetup import LogFormat, configure_logging
-
-if TYPE_CHECKING:
-    pass
 
 
 def serve(config: ConfigOption = None, log_format: LogFormatOption = LogFormat.TEXT) -> None:
