@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_NOW, MutableClock
-from dolirelance.checks import run_doctor
 from dolirelance.config import load_config, parse_config
 from dolirelance.demo import write_demo_config
 from dolirelance.errors import ConfigError
+from dolirelance.service.checks import run_doctor
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
 from dolirelance.testing.sample_data import SALES_RIGHTS
 from dolirelance.testing.smtp_sink import SmtpSink

@@ -212,7 +212,7 @@ def test_email_known_from_bulk_reads(
 
 async def test_doctor_warns_when_a_run_would_send_more_than_the_cap(runtime: Runtime) -> None:
     """`doctor`'s check of the automatic follow-ups: three due today, a cap of 2 → a warning with a remedy."""
-    from dolirelance.checks import auto_cap_check
+    from dolirelance.service.checks import auto_cap_check
 
     _with_cap(runtime, 2)
     check = await auto_cap_check(runtime)

@@ -14,8 +14,8 @@ from pypdf import PdfReader
 
 from conftest import ON_EACH_RECORDED_VERSION
 from dolirelance import starter
-from dolirelance.checks import version_checks
 from dolirelance.demo import write_demo_config
+from dolirelance.service.checks import version_checks
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, serve_in_thread
 from dolirelance.testing.imap_server import dovecot_available
 from dolirelance.testing.smtp_sink import SmtpSink

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from conftest import MutableClock
-from dolirelance import cli as cli_module
+from dolirelance.cli import console as cli_console
 from dolirelance.testing import FakeDolibarr, SampleData
 from dolirelance.testing.smtp_sink import SmtpSink
 from in_process_cli import DemoCli as Cli
@@ -56,7 +56,7 @@ def in_terminal(cli: Cli, width: int, *args: str) -> str:
     console = Console(file=screen, width=width, force_terminal=True, color_system=None, highlight=False,
                       soft_wrap=True)  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli_module, "out", console)
+        patch.setattr(cli_console, "out", console)
         result = cli(*args)
     assert result.code == 0, result
     return screen.getvalue()

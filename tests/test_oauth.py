@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conftest import MutableClock, product_settings
-from dolirelance.checks import mail_checks
 from dolirelance.config import OAuth2Settings, Settings, load_config
 from dolirelance.domain import Channel
 from dolirelance.errors import MailboxError, MailPermanentError
@@ -28,6 +27,7 @@ from dolirelance.ledger import FollowUpState
 from dolirelance.mail import SmtpSender
 from dolirelance.oauth import TokenSource
 from dolirelance.service import follow_up, open_runtime, read_replies
+from dolirelance.service.checks import mail_checks
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.imap_server import DovecotServer
 from dolirelance.testing.oauth_server import OAuthServer, OAuthSmtpSink

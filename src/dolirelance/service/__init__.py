@@ -1,6 +1,6 @@
 """The use cases: the only package that wires Dolibarr, rendering, letters, mail and the ledger.
 
-Front ends (CLI, scheduler, web, checks) call these functions and never talk to the parts directly.
+Front ends (CLI, scheduler, web) call these functions and never talk to the parts directly.
 One module per use case, each importing only those above it:
 
 - :mod:`.runtime`: settings, clients and caches built once at the edge; the rights check;
@@ -12,7 +12,8 @@ One module per use case, each importing only those above it:
 - :mod:`.letters`: letters filed but in no print file yet, and the print file that gathers them;
 - :mod:`.auto`: the automatic run and ``explain``;
 - :mod:`.answers`: a quote's replies and bounces as ``explain`` shows them;
-- :mod:`.report`: the effectiveness report (which follow-ups pay), read in bulk.
+- :mod:`.report`: the effectiveness report (which follow-ups pay), read in bulk;
+- :mod:`.checks`: ``doctor`` and ``setup``: is everything in place, and what to do if not.
 
 Importing this package imports none of them: each name is imported from its module when first used,
 so a command that only reads (``quotes``) does not pay for the ledger (SQLAlchemy, Alembic), the
@@ -22,11 +23,105 @@ letters (ReportLab, pypdf) or the templates (Jinja2).
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+# The names this package exports, by the module that defines them: the one table the lazy loader
+# and ``__all__`` read. Mypy cannot read a table: the imports under TYPE_CHECKING below say the same
+# for it (pyproject.toml lets them re-export), and tests/test_service_exports.py checks they match.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "dolirelance.files": ("write_atomically",),
+    "dolirelance.policy": ("SkipReason",),
+    "dolirelance.service.access": ("Access", "access_of", "require_access"),
+    "dolirelance.service.agenda": ("TodoSweep", "close_superseded_todos"),
+    "dolirelance.service.answers": ("QuoteAnswer", "quote_answers"),
+    "dolirelance.service.auto": (
+        "AutoReport",
+        "Explanation",
+        "auto_rules",
+        "candidate_filter",
+        "day_off",
+        "explain",
+        "run_auto",
+        "working_calendar",
+    ),
+    "dolirelance.service.delivery": (
+        "Attempt",
+        "FollowUpOutcome",
+        "Outcome",
+        "deliver",
+        "describe_holder",
+        "how_to_settle",
+        "ledger_problems",
+        "retry_unrecorded",
+    ),
+    "dolirelance.service.letters": ("PrintReport", "letters_to_print", "print_letters"),
+    "dolirelance.service.manual": (
+        "ChannelChoice",
+        "MassItem",
+        "MassReport",
+        "MassSelection",
+        "choose_channel",
+        "email_reachable",
+        "follow_up",
+        "mass_follow_up",
+        "plan_mass",
+        "select_quotes",
+    ),
+    "dolirelance.service.prepare": (
+        "PreparedFollowUp",
+        "addressee",
+        "ensure_open",
+        "letter_file_name",
+        "prepare_followup",
+        "quote_pdfs",
+        "sales_rep_of",
+    ),
+    "dolirelance.service.reads": (
+        "load_history",
+        "next_model_name",
+        "read_customer",
+        "read_quote",
+        "resolve_customer_ids",
+    ),
+    "dolirelance.service.replies": ("MessageOutcome", "RepliesReport", "read_replies"),
+    "dolirelance.service.report": ("default_period_start", "effectiveness_report"),
+    "dolirelance.service.runtime": (
+        "REQUIRED_RIGHTS",
+        "Runtime",
+        "SmtpFactory",
+        "api_user",
+        "ledger_location",
+        "log_in",
+        "open_ledger",
+        "open_runtime",
+        "require_rights",
+        "state_directory",
+    ),
+    "dolirelance.service.views": (
+        "AnswerLine",
+        "HistoryLine",
+        "QuoteRow",
+        "QuotesSelection",
+        "SalesRepSelection",
+        "UpcomingLine",
+        "due_quote_ids",
+        "history_view",
+        "iter_quote_rows",
+        "quotes_overview",
+        "quotes_screen",
+        "quotes_selection",
+        "upcoming",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
 if TYPE_CHECKING:
     from dolirelance.files import write_atomically
     from dolirelance.policy import SkipReason
     from dolirelance.service.access import Access, access_of, require_access
-    from dolirelance.service.agenda import close_superseded_todos
+    from dolirelance.service.agenda import (
+        TodoSweep,
+        close_superseded_todos,
+    )
     from dolirelance.service.answers import QuoteAnswer, quote_answers
     from dolirelance.service.auto import (
         AutoReport,
@@ -48,7 +143,11 @@ if TYPE_CHECKING:
         ledger_problems,
         retry_unrecorded,
     )
-    from dolirelance.service.letters import PrintReport, letters_to_print, print_letters
+    from dolirelance.service.letters import (
+        PrintReport,
+        letters_to_print,
+        print_letters,
+    )
     from dolirelance.service.manual import (
         ChannelChoice,
         MassItem,
@@ -77,8 +176,15 @@ if TYPE_CHECKING:
         read_quote,
         resolve_customer_ids,
     )
-    from dolirelance.service.replies import MessageOutcome, RepliesReport, read_replies
-    from dolirelance.service.report import default_period_start, effectiveness_report
+    from dolirelance.service.replies import (
+        MessageOutcome,
+        RepliesReport,
+        read_replies,
+    )
+    from dolirelance.service.report import (
+        default_period_start,
+        effectiveness_report,
+    )
     from dolirelance.service.runtime import (
         REQUIRED_RIGHTS,
         Runtime,
@@ -106,173 +212,12 @@ if TYPE_CHECKING:
         quotes_selection,
         upcoming,
     )
+else:  # hidden from mypy: a name missing from the block above is an error there, not an Any
 
-_MODULE_OF = {
-    "Access": "dolirelance.service.access",
-    "AnswerLine": "dolirelance.service.views",
-    "Attempt": "dolirelance.service.delivery",
-    "AutoReport": "dolirelance.service.auto",
-    "ChannelChoice": "dolirelance.service.manual",
-    "close_superseded_todos": "dolirelance.service.agenda",
-    "Explanation": "dolirelance.service.auto",
-    "FollowUpOutcome": "dolirelance.service.delivery",
-    "HistoryLine": "dolirelance.service.views",
-    "MassItem": "dolirelance.service.manual",
-    "MassReport": "dolirelance.service.manual",
-    "MassSelection": "dolirelance.service.manual",
-    "MessageOutcome": "dolirelance.service.replies",
-    "Outcome": "dolirelance.service.delivery",
-    "PreparedFollowUp": "dolirelance.service.prepare",
-    "PrintReport": "dolirelance.service.letters",
-    "QuoteAnswer": "dolirelance.service.answers",
-    "QuoteRow": "dolirelance.service.views",
-    "QuotesSelection": "dolirelance.service.views",
-    "REQUIRED_RIGHTS": "dolirelance.service.runtime",
-    "RepliesReport": "dolirelance.service.replies",
-    "Runtime": "dolirelance.service.runtime",
-    "SalesRepSelection": "dolirelance.service.views",
-    "SkipReason": "dolirelance.policy",
-    "SmtpFactory": "dolirelance.service.runtime",
-    "UpcomingLine": "dolirelance.service.views",
-    "access_of": "dolirelance.service.access",
-    "addressee": "dolirelance.service.prepare",
-    "api_user": "dolirelance.service.runtime",
-    "auto_rules": "dolirelance.service.auto",
-    "candidate_filter": "dolirelance.service.auto",
-    "choose_channel": "dolirelance.service.manual",
-    "day_off": "dolirelance.service.auto",
-    "default_period_start": "dolirelance.service.report",
-    "deliver": "dolirelance.service.delivery",
-    "describe_holder": "dolirelance.service.delivery",
-    "how_to_settle": "dolirelance.service.delivery",
-    "due_quote_ids": "dolirelance.service.views",
-    "effectiveness_report": "dolirelance.service.report",
-    "email_reachable": "dolirelance.service.manual",
-    "ensure_open": "dolirelance.service.prepare",
-    "explain": "dolirelance.service.auto",
-    "follow_up": "dolirelance.service.manual",
-    "history_view": "dolirelance.service.views",
-    "iter_quote_rows": "dolirelance.service.views",
-    "ledger_location": "dolirelance.service.runtime",
-    "ledger_problems": "dolirelance.service.delivery",
-    "letter_file_name": "dolirelance.service.prepare",
-    "letters_to_print": "dolirelance.service.letters",
-    "load_history": "dolirelance.service.reads",
-    "log_in": "dolirelance.service.runtime",
-    "mass_follow_up": "dolirelance.service.manual",
-    "next_model_name": "dolirelance.service.reads",
-    "open_ledger": "dolirelance.service.runtime",
-    "open_runtime": "dolirelance.service.runtime",
-    "plan_mass": "dolirelance.service.manual",
-    "print_letters": "dolirelance.service.letters",
-    "prepare_followup": "dolirelance.service.prepare",
-    "quote_pdfs": "dolirelance.service.prepare",
-    "quote_answers": "dolirelance.service.answers",
-    "quotes_overview": "dolirelance.service.views",
-    "quotes_screen": "dolirelance.service.views",
-    "quotes_selection": "dolirelance.service.views",
-    "read_customer": "dolirelance.service.reads",
-    "read_quote": "dolirelance.service.reads",
-    "read_replies": "dolirelance.service.replies",
-    "require_access": "dolirelance.service.access",
-    "require_rights": "dolirelance.service.runtime",
-    "resolve_customer_ids": "dolirelance.service.reads",
-    "retry_unrecorded": "dolirelance.service.delivery",
-    "run_auto": "dolirelance.service.auto",
-    "sales_rep_of": "dolirelance.service.prepare",
-    "select_quotes": "dolirelance.service.manual",
-    "state_directory": "dolirelance.service.runtime",
-    "upcoming": "dolirelance.service.views",
-    "working_calendar": "dolirelance.service.auto",
-    "write_atomically": "dolirelance.files",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # found at once next time
-    return value
-
-
-__all__ = [
-    "REQUIRED_RIGHTS",
-    "Access",
-    "AnswerLine",
-    "Attempt",
-    "AutoReport",
-    "ChannelChoice",
-    "Explanation",
-    "FollowUpOutcome",
-    "HistoryLine",
-    "MassItem",
-    "MassReport",
-    "MassSelection",
-    "MessageOutcome",
-    "Outcome",
-    "PreparedFollowUp",
-    "PrintReport",
-    "QuoteAnswer",
-    "QuoteRow",
-    "QuotesSelection",
-    "RepliesReport",
-    "Runtime",
-    "SalesRepSelection",
-    "SkipReason",
-    "SmtpFactory",
-    "UpcomingLine",
-    "access_of",
-    "addressee",
-    "api_user",
-    "auto_rules",
-    "candidate_filter",
-    "choose_channel",
-    "close_superseded_todos",
-    "day_off",
-    "default_period_start",
-    "deliver",
-    "describe_holder",
-    "due_quote_ids",
-    "effectiveness_report",
-    "email_reachable",
-    "ensure_open",
-    "explain",
-    "follow_up",
-    "history_view",
-    "how_to_settle",
-    "iter_quote_rows",
-    "ledger_location",
-    "ledger_problems",
-    "letter_file_name",
-    "letters_to_print",
-    "load_history",
-    "log_in",
-    "mass_follow_up",
-    "next_model_name",
-    "open_ledger",
-    "open_runtime",
-    "plan_mass",
-    "prepare_followup",
-    "print_letters",
-    "quote_answers",
-    "quote_pdfs",
-    "quotes_overview",
-    "quotes_screen",
-    "quotes_selection",
-    "read_customer",
-    "read_quote",
-    "read_replies",
-    "require_access",
-    "require_rights",
-    "resolve_customer_ids",
-    "retry_unrecorded",
-    "run_auto",
-    "sales_rep_of",
-    "select_quotes",
-    "state_directory",
-    "upcoming",
-    "working_calendar",
-    "write_atomically",
-]
+    def __getattr__(name: str) -> Any:
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(import_module(module), name)
+        globals()[name] = value  # found at once next time
+        return value

@@ -23,9 +23,9 @@ from dolirelance.imap import FolderState, RepliesMailbox
 from dolirelance.mail import check_connection
 from dolirelance.oauth import TokenSource, shared_token_source
 from dolirelance.rights import RIGHTS
-from dolirelance.service import Runtime, auto_rules, ledger_location, open_ledger, open_runtime
 from dolirelance.service.access import Access, access_configured, access_of, groups_menu, refusal
-from dolirelance.service.auto import plan_run
+from dolirelance.service.auto import auto_rules, plan_run
+from dolirelance.service.runtime import Runtime, ledger_location, open_ledger, open_runtime
 
 if TYPE_CHECKING:
     from dolirelance.ledger import Ledger
