@@ -37,7 +37,7 @@ from dolirelance.terminal_tables import Column, TableLayout, print_table
 from dolirelance.workdays import describe_day
 
 if TYPE_CHECKING:
-    from dolirelance.report import Report
+    from dolirelance.effectiveness import Report
 from dolirelance.formatting import format_amount
 
 T = TypeVar("T")
@@ -1296,7 +1296,7 @@ def report(
     import csv
 
     from dolirelance import service
-    from dolirelance.report import CSV_COLUMNS, as_dict, csv_rows
+    from dolirelance.effectiveness import CSV_COLUMNS, as_dict, csv_rows
     from dolirelance.service.report import effectiveness_report
 
     if as_json and as_csv:
@@ -1321,7 +1321,7 @@ def report(
 
 
 def _print_report(result: Report) -> None:
-    from dolirelance.report import GROUPINGS, Rate, groups_of
+    from dolirelance.effectiveness import GROUPINGS, Rate, groups_of
 
     total = result.total
     median = total.median_days_to_signature

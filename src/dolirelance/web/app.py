@@ -37,6 +37,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from dolirelance.config import Settings
 from dolirelance.dolibarr import Transport
 from dolirelance.domain import Channel, QuoteFilter, Recipient, choose_recipients
+from dolirelance.effectiveness import Report, as_dict
 from dolirelance.errors import (
     AccessDenied,
     DolibarrAuthError,
@@ -50,7 +51,6 @@ from dolirelance.errors import (
 from dolirelance.formatting import format_amount, format_short_day
 from dolirelance.ledger import Entry
 from dolirelance.mail import viewable_html
-from dolirelance.report import Report, as_dict
 from dolirelance.service import (
     ChannelChoice,
     FollowUpOutcome,
@@ -97,7 +97,7 @@ from dolirelance.web.email_frames import EmailFrames, frame_policy
 from dolirelance.web.forms import OneTimeForms, Replayed
 from dolirelance.web.jobs import JobBoard, MassJob
 from dolirelance.web.labels import LABELS, LANGUAGES
-from dolirelance.web.report_page import (
+from dolirelance.web.report import (
     FIRST_ANSWER_SECONDS,
     REPORT_LABELS,
     ReportCache,
@@ -778,9 +778,10 @@ class MassRequest:
 
 
 async def _mass_plan(
-    request: Request, session: Session, rt: Runtime, asked: MassRequest, labels: dict[str, str]
+    request: Request, session: Session, rt: Runtime, asked: MassRequest, labels: dict[str, str], *, run: bool
 ) -> list[tuple[list[MassItem], ChannelChoice]]:
-    """The plan of each channel asked, as the sending will do it (``plan_mass``)."""
+    """The plan of each channel asked, as the sending will do it (``plan_mass``); a preview (not ``run``)
+    only reads the ledger."""
     names = rt.model_names()
     if asked.select_all:
         selection = await _mass_selection(request, session, rt, asked.filters)
@@ -792,14 +793,14 @@ async def _mass_plan(
             raise FormError(labels["nothing_selected"])
         per_quote = {ref: m for ref, m in asked.models.items() if m in names}
         choice: ChannelChoice = asked.select_all  # type: ignore[assignment]
-        return [(await _plan(rt, selection.refs, choice, per_quote, asked.force), choice)]
+        return [(await _plan(rt, selection.refs, choice, per_quote, asked.force, run), choice)]
     if not asked.letters and not asked.emails:
         raise FormError(labels["nothing_selected"])
     chosen = asked.letters + asked.emails
     per_quote = {ref: m for ref, m in asked.models.items() if ref in chosen and m in names}
     return [
-        (await _plan(rt, asked.letters, "letter", per_quote, asked.force), "letter"),
-        (await _plan(rt, asked.emails, "email", per_quote, asked.force), "email"),
+        (await _plan(rt, asked.letters, "letter", per_quote, asked.force, run), "letter"),
+        (await _plan(rt, asked.emails, "email", per_quote, asked.force, run), "email"),
     ]
 
 
@@ -826,7 +827,7 @@ async def _mass_step(request: Request, session: Session, form: dict[str, list[st
     async with state.runtime(session) as rt:
         try:
             next_date = _parse_next_date(asked.next_text, rt.today(), labels)
-            plans = await _mass_plan(request, session, rt, asked, labels)
+            plans = await _mass_plan(request, session, rt, asked, labels, run=run)
             acting_user = await rt.me()
             await require_access(rt, Access.SEND, acting_user)
         except (DolirelanceError, FormError) as exc:
@@ -889,11 +890,11 @@ def _preview_lines(rt: Runtime, items: Sequence[MassItem], lang: str, asked: Mas
 
 
 async def _plan(
-    rt: Runtime, refs: tuple[str, ...], channel: ChannelChoice, per_quote: dict[str, str], force: bool
+    rt: Runtime, refs: tuple[str, ...], channel: ChannelChoice, per_quote: dict[str, str], force: bool, run: bool
 ) -> list[MassItem]:
     if not refs:
         return []
-    return await plan_mass(rt, MassSelection(refs=refs), channel=channel, force=force,
+    return await plan_mass(rt, MassSelection(refs=refs), channel=channel, force=force, recover=run,
                            per_quote_models={ref: m for ref, m in per_quote.items() if ref in refs})
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
 
-from dolirelance.report import Rate, Report
+from dolirelance.effectiveness import Rate, Report
 
 __all__ = ["REPORT_LABELS", "ReportCache", "ReportQuery", "number_text", "percent_text"]
 
