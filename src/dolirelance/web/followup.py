@@ -25,7 +25,7 @@ from dolirelance.service import (
     read_customer,
     read_quote,
 )
-from dolirelance.service.agenda import is_recent, last_followup, owner_name
+from dolirelance.service.preview import RecentFollowUpNotice, recent_followup
 from dolirelance.web.email_frames import frame_policy
 from dolirelance.web.forms import FollowUpForm, FormError, first_value, parse_next_date, read_form
 from dolirelance.web.labels import LABELS
@@ -130,7 +130,7 @@ async def new_preview(request: Request, session: Session) -> Response:
             if isinstance(exc, DolibarrAuthError) and exc.status_code == 401:
                 raise
             return await form_again(asked, request, session, rt, error=error_text(exc, lang), status_code=400)
-        recent = await _recent_warning(rt, prepared, lang)
+        recent = _recent_warning(rt, await recent_followup(rt, prepared), lang)
         return render(request, session, "new_preview.html", asked=asked, prepared=prepared, recent=recent,
                        pdf_query=asked.query(), day_off=day_off_label(rt), today_day=rt.today(),
                        email_frame=_email_frame(request, session, prepared))
@@ -182,19 +182,15 @@ async def _preview_asked_in_query(request: Request, session: Session, channel: C
             return render(request, session, "error.html", status_code=400, error=error_text(exc, lang))
 
 
-async def _recent_warning(rt: Runtime, prepared: PreparedFollowUp, lang: str) -> str | None:
-    """The warning shown when the quote was followed up within ``[auto] min_gap`` days (None otherwise)."""
-    gap = rt.settings.auto.min_gap
-    # everyone's last follow-up: the ledger's and Dolibarr's (read with the service's key)
-    last = await last_followup(rt, prepared.quote.id, prepared.history, exclude_key=prepared.key)
-    if last is None or not is_recent(last, prepared.today, gap, rt.tz):
+def _recent_warning(rt: Runtime, recent: RecentFollowUpNotice | None, lang: str) -> str | None:
+    """The warning of a quote followed up within ``[auto] min_gap`` days (:func:`recent_followup`), in ``lang``."""
+    if recent is None:
         return None
-    labels = LABELS[lang]
-    name = await owner_name(rt, last.owner_id)
-    who = labels["recent_by"].format(name=name) if name else ""
+    labels, last = LABELS[lang], recent.last
+    who = labels["recent_by"].format(name=recent.owner_name) if recent.owner_name else ""
     when = f"{format_short_day(last.done_at, lang)} {last.done_at.astimezone(rt.tz).strftime('%H:%M')}"
     return labels["recent_warning"].format(when=when, model=last.model or "?", channel=labels[last.channel.value],
-                                           who=who, gap=gap)
+                                           who=who, gap=recent.gap_days)
 
 
 @logged_in
@@ -257,7 +253,8 @@ async def _new_submit(request: Request, session: Session, asked: FollowUpForm) -
                 raise _outcome_error(outcome, lang)
         except RecentFollowUp:
             prepared = await _prepare_preview(rt, asked, Channel(asked.channel_text), labels)
-            error = (await _recent_warning(rt, prepared, lang) or labels["err_followup"], labels["recent_confirm"])
+            warning = _recent_warning(rt, await recent_followup(rt, prepared), lang)
+            error = (warning or labels["err_followup"], labels["recent_confirm"])
             return await form_again(asked, request, session, rt, error=error, status_code=409, confirm_recent=True)
         except DolibarrNotFound:
             raise

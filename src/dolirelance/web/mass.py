@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from dolirelance.domain import Channel, QuoteFilter, choose_recipients
-from dolirelance.errors import AccessDenied, DolirelanceError, ErrorCode
+from dolirelance.domain import Channel, QuoteFilter
+from dolirelance.errors import AccessDenied, DolirelanceError
 from dolirelance.formatting import format_amount, format_short_day
 from dolirelance.service import (
     ChannelChoice,
@@ -29,7 +29,7 @@ from dolirelance.service import (
     resolve_customer_ids,
 )
 from dolirelance.service.access import Access, require_access
-from dolirelance.service.agenda import is_recent
+from dolirelance.service.preview import mass_preview_lines
 from dolirelance.web.files import unprinted_letters
 from dolirelance.web.forms import FormError, MassFilters, MassRequest, first_value, parse_next_date
 from dolirelance.web.jobs import MassJob
@@ -265,25 +265,21 @@ async def _mass_step(request: Request, session: Session, form: dict[str, list[st
 
 
 def _preview_lines(rt: Runtime, items: Sequence[MassItem], lang: str, asked: MassRequest) -> list[dict[str, Any]]:
-    """Each planned quote as the preview shows it: who gets what, or why it is left out (in ``lang``)."""
+    """Each planned quote as the preview shows it (the service's :func:`mass_preview_lines`), in ``lang``."""
     labels = LABELS[lang]
-    gap = rt.settings.auto.min_gap
     lines = []
-    for item in items:
-        quote, customer, last = item.row.quote, item.row.customer, item.last  # everyone's last follow-up
-        recipients = choose_recipients(quote, customer) if customer is not None else ()
-        recent = is_recent(last, rt.today(), gap, rt.tz)
+    for line in mass_preview_lines(rt, items):
+        item, recent = line.item, line.recent
         warning = None
-        if recent and last is not None:
-            warning = labels["recent_short"].format(when=format_short_day(last.done_at, lang), model=last.model or "?")
-        problem = None
-        if item.problem and not (recent and item.problem_code is ErrorCode.RECENT):  # the warning says it
-            problem = plan_note(item.problem_code, lang)
+        if recent is not None:
+            warning = labels["recent_short"].format(when=format_short_day(recent.last.done_at, lang),
+                                                    model=recent.last.model or "?")
         # the e-mail of a line that goes, shown on its own page (prepared as the sending prepares it)
-        email_query = urlencode({"quote": quote.id, "model": item.model, "note": asked.note,
+        email_query = urlencode({"quote": item.row.quote.id, "model": item.model, "note": asked.note,
                                  "next_date": asked.next_text}) if item.channel is Channel.EMAIL else ""
-        lines.append({"item": item, "recipients": recipients, "warning": warning, "problem": problem,
-                      "held": bool(item.problem), "email_query": email_query})
+        lines.append({"item": item, "recipients": line.recipients, "warning": warning,
+                      "problem": plan_note(line.problem_code, lang) if line.shows_problem else None,
+                      "held": line.held, "email_query": email_query})
     return lines
 
 
