@@ -132,8 +132,8 @@ async def new_preview(request: Request, session: Session) -> Response:
             return await form_again(asked, request, session, rt, error=error_text(exc, lang), status_code=400)
         recent = _recent_warning(rt, await recent_followup(rt, prepared), lang)
         return render(request, session, "new_preview.html", asked=asked, prepared=prepared, recent=recent,
-                       pdf_query=asked.query(), day_off=day_off_label(rt), today_day=rt.today(),
-                       email_frame=_email_frame(request, session, prepared))
+                      pdf_query=asked.query(), day_off=day_off_label(rt), today_day=rt.today(),
+                      email_frame=_email_frame(request, session, prepared))
 
 
 def _email_frame(request: Request, session: Session, prepared: PreparedFollowUp) -> str | None:
@@ -162,7 +162,7 @@ async def email_page(request: Request, session: Session) -> Response:
     if isinstance(prepared, Response):
         return prepared
     return render(request, session, "email_preview.html", prepared=prepared,
-                   email_frame=_email_frame(request, session, prepared))
+                  email_frame=_email_frame(request, session, prepared))
 
 
 async def _preview_asked_in_query(request: Request, session: Session, channel: Channel) -> (
@@ -226,9 +226,9 @@ async def new_submit(request: Request, session: Session) -> Response:
     form = await sending_form(request, session)
     asked = FollowUpForm.from_values(lambda name: first_value(form, name))
     return await run_once(request, session, asked.attempt, lambda: _new_submit(request, session, asked),
-                       issued_only=False,
-                       result_of=lambda response: f"/quotes/{asked.quote_id}/followups"
-                       if response.status_code == 200 else None)
+                          issued_only=False,
+                          result_of=lambda response: f"/quotes/{asked.quote_id}/followups"
+                          if response.status_code == 200 else None)
 
 
 async def _new_submit(request: Request, session: Session, asked: FollowUpForm) -> Response:
@@ -266,7 +266,7 @@ async def _new_submit(request: Request, session: Session, asked: FollowUpForm) -
                 request.state.can_send = False
                 state.access_cache.pop(session.session_id, None)
             return await form_again(asked, request, session, rt, error=error_text(exc, lang),
-                                     status_code=403 if refused else 400)
+                                    status_code=403 if refused else 400)
         done = {
             "outcome": outcome,
             "quote_id": asked.quote_id,

@@ -22,8 +22,6 @@ from dolirelance.domain import Channel
 from dolirelance.web.once import OneTimeForms, Replay, Replayed  # noqa: F401
 
 MAX_FORM_BYTES = 1_000_000
-
-
 # The « Nouvelle relance » form's one-time token, also its follow-up's ledger key.
 ATTEMPT_TOKEN = re.compile(r"[0-9a-f]{32}")
 

@@ -38,4 +38,4 @@ async def followups_page(request: Request, session: Session) -> Response:
         if name and not line.quote_ref.startswith("#"):
             files[line.event_id] = state.dolibarr_document_url(line.quote_ref, name)
     return render(request, session, "followups.html", title=title, title_ref=title_ref, lines=lines, files=files,
-                   quote_id=quote_id, customer_id=customer_id, local=lambda moment: moment.astimezone(tz))
+                  quote_id=quote_id, customer_id=customer_id, local=lambda moment: moment.astimezone(tz))

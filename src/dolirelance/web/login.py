@@ -52,7 +52,7 @@ async def login_submit(request: Request) -> Response:
         fresh = session or state.sessions.create()
         labels = LABELS[language_of(request, fresh)]
         response = render(request, fresh, "login.html", status_code=403, next=next_page, login=login,
-                           error=(labels["csrf_failed"], None))
+                          error=(labels["csrf_failed"], None))
         set_session_cookie(request, response, fresh)
         return response
     labels = LABELS[language_of(request, session)]
@@ -72,11 +72,11 @@ async def login_submit(request: Request) -> Response:
     except DolibarrAuthError:
         log.info("failed login for %s from %s", login, client)
         return render(request, session, "login.html", status_code=401, next=next_page, login=login,
-                       error=(labels["login_failed"], None))
+                      error=(labels["login_failed"], None))
     except DolirelanceError as exc:  # Dolibarr down or answering oddly: not a failed login
         state.limiter.succeeded(client, login)
         return render(request, session, "login.html", status_code=502, next=next_page, login=login,
-                       error=error_text(exc, language_of(request, session)))
+                      error=error_text(exc, language_of(request, session)))
     state.limiter.succeeded(client, login)
     fresh = state.sessions.renew(session)
     fresh.api_key, fresh.login, fresh.user_id, fresh.display_name = key, me.login, me.id, me.full_name
@@ -93,7 +93,7 @@ def _rate_limited(
     """The login page refusing to try: too many attempts, and in how many minutes to try again."""
     minutes = max(1, math.ceil(wait / 60))
     response = render(request, session, "login.html", status_code=429, next=next_page, login=login,
-                       error=(labels["login_rate_limited"].format(minutes=minutes), None))
+                      error=(labels["login_rate_limited"].format(minutes=minutes), None))
     response.headers["retry-after"] = str(math.ceil(wait))
     return response
 
@@ -117,7 +117,7 @@ async def login_dolibarr(request: Request) -> Response:
 
     def login_form(status_code: int, error: PageErrorBox) -> Response:
         response = render(request, session, "login.html", status_code=status_code,
-                           next=requested_path(fields), login=login, error=error)  # fmt: skip
+                          next=requested_path(fields), login=login, error=error)  # fmt: skip
         if new:
             set_session_cookie(request, response, session)
         return response

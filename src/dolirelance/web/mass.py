@@ -53,14 +53,8 @@ from dolirelance.web.user_errors import PageError, outcome_note, page_error, pla
 # quotes" is one click away. Dolibarr sorts and pages the rows shown; the count and total of the whole
 # selection come from one listing of it, fetched by the page right after it is shown (/mass/summary).
 SOON_PAST_DAYS = 30
-
-
 SOON_AHEAD_DAYS = 15
-
-
 MASS_PAGE_SIZE = 100
-
-
 # "The whole selection" is planned quote by quote on a preview a person reads: beyond this, narrow it.
 MAX_MASS_SELECTION = 500
 
@@ -213,7 +207,7 @@ async def mass_run(request: Request, session: Session) -> Response:
     if first_value(form, "step") != "run":
         return await _mass_step(request, session, form)
     return await run_once(request, session, first_value(form, "once"), lambda: _mass_step(request, session, form),
-                       issued_only=True, result_of=lambda response: response.headers.get("location"))
+                          issued_only=True, result_of=lambda response: response.headers.get("location"))
 
 
 async def _mass_step(request: Request, session: Session, form: dict[str, list[str]]) -> Response:
@@ -242,9 +236,9 @@ async def _mass_step(request: Request, session: Session, form: dict[str, list[st
         if not run:
             items = [item for items, _ in plans for item in items]
             return render(request, session, "mass_preview.html", asked=asked,
-                           lines=_preview_lines(rt, items, lang, asked), once=state.forms.issue(session.session_id),
-                           next_date=next_date or rt.today() + timedelta(days=rt.settings.followup.next_delay),
-                           day_off=day_off_label(rt), today_day=rt.today())
+                          lines=_preview_lines(rt, items, lang, asked), once=state.forms.issue(session.session_id),
+                          next_date=next_date or rt.today() + timedelta(days=rt.settings.followup.next_delay),
+                          day_off=day_off_label(rt), today_day=rt.today())
 
     async def work(job: MassJob) -> None:
         # Letters first, then e-mails: each run reads the history afresh, so a quote ticked for
@@ -299,8 +293,8 @@ async def mass_job_page(request: Request, session: Session) -> Response:
         raise HTTPException(404)
     lang = language_of(request, session)
     return render(request, session, "mass_job.html", job=job, files=state_of(request).generated_files(session),
-                   pdf_name=job.letters_pdf.name if job.letters_pdf else None,
-                   outcome_note=lambda outcome: outcome_note(outcome, lang), job_error=_job_error(job, lang))
+                  pdf_name=job.letters_pdf.name if job.letters_pdf else None,
+                  outcome_note=lambda outcome: outcome_note(outcome, lang), job_error=_job_error(job, lang))
 
 
 def _job_error(job: MassJob, lang: str) -> PageError | None:

@@ -37,8 +37,6 @@ from dolirelance.web.state import WebState
 from dolirelance.web.user_errors import page_error
 
 HERE = Path(__file__).parent
-
-
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -148,25 +146,25 @@ def logged_in(handler: Callable[[Request, Session], Awaitable[Response]]) -> Han
         except AccessDenied as exc:
             request.state.can_send = False
             return render(request, session, "error.html", status_code=403,
-                           error=error_text(exc, language_of(request, session)))
+                          error=error_text(exc, language_of(request, session)))
         except DolibarrAuthError as exc:
             if exc.status_code == 401:
                 state_of(request).sessions.drop(session)
                 return RedirectResponse("/login", status_code=303)
             return render(request, session, "error.html", status_code=403,
-                           error=error_text(exc, language_of(request, session)))
+                          error=error_text(exc, language_of(request, session)))
         except DolibarrNotFound as exc:  # a quote or customer that does not exist: a user error, not a 5xx
             return render(request, session, "error.html", status_code=404,
-                           error=error_text(exc, language_of(request, session)))
+                          error=error_text(exc, language_of(request, session)))
         except DolibarrUnavailable as exc:
             return render(request, session, "error.html", status_code=503,
-                           error=error_text(exc, language_of(request, session)))
+                          error=error_text(exc, language_of(request, session)))
         except FollowUpError as exc:  # asked for something that cannot be done: the user's side
             return render(request, session, "error.html", status_code=400,
-                           error=error_text(exc, language_of(request, session)))
+                          error=error_text(exc, language_of(request, session)))
         except DolirelanceError as exc:  # Dolibarr refused or answered oddly, a setting is wrong: not the user's
             return render(request, session, "error.html", status_code=502,
-                           error=error_text(exc, language_of(request, session)))
+                          error=error_text(exc, language_of(request, session)))
 
     return wrapper
 
@@ -193,7 +191,7 @@ async def run_once(
 ) -> Response:
     """``work`` for the first post of a sending form's token; for another post, the page saying so."""
     done = await state_of(request).forms.once(session.session_id, token, work, result_of=result_of,
-                                            issued_only=issued_only)
+                                              issued_only=issued_only)
     if isinstance(done, Replayed):
         return render(request, session, "already_posted.html", status_code=409, replay=done)
     return done

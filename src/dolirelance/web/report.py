@@ -287,7 +287,7 @@ async def report_page(request: Request, session: Session) -> Response:
             report = reading.result()
         except DolirelanceError as exc:
             return render(request, session, "report.html", status_code=400, error=error_text(exc, lang),
-                           **context)
+                          **context)
     context["report"] = report
     return render(request, session, "report.html", **context)
 
@@ -308,7 +308,7 @@ async def report_figures(request: Request, session: Session) -> Response:
         context["report"] = await _report_for(request, session, query)
     except DolirelanceError as exc:
         return render(request, session, "report_figures.html", status_code=400, error=error_text(exc, lang),
-                       **context)
+                      **context)
     return render(request, session, "report_figures.html", **context)
 
 
