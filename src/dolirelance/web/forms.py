@@ -19,9 +19,12 @@ from starlette.requests import Request
 from dolirelance.domain import Channel
 
 # The one-time tokens were kept here before web.once: their names are still importable from here.
-from dolirelance.web.once import OneTimeForms, Replay, Replayed  # noqa: F401
+from dolirelance.web.once import OneTimeForms as OneTimeForms
+from dolirelance.web.once import Replay as Replay
+from dolirelance.web.once import Replayed as Replayed
 
 MAX_FORM_BYTES = 1_000_000
+
 # The « Nouvelle relance » form's one-time token, also its follow-up's ledger key.
 ATTEMPT_TOKEN = re.compile(r"[0-9a-f]{32}")
 
@@ -77,6 +80,7 @@ def parse_next_date(text: str, today: date, labels: dict[str, str]) -> date | No
     return chosen
 
 
+# The mass form's « the whole selection » choices (a ChannelChoice each).
 SELECT_ALL_CHOICES = ("letter", "email", "prefer-email")
 
 
