@@ -157,3 +157,31 @@ def test_the_runtime_opens_the_ledger_with_the_settings_lease(tmp_path: Path, sm
     with open_ledger(settings) as ledger:
         assert ledger.lease == timedelta(seconds=settings.lease_seconds)
         assert ledger.heartbeat.interval == pytest.approx(settings.lease_seconds / 3)
+
+
+def test_a_read_as_recovered_shows_abandoned_claims_moved_on_and_moves_nothing(ledger_url: str) -> None:
+    """What a preview reads: an abandoned claim as recovery would leave it (SENDING → UNCERTAIN, CLAIMED →
+    FAILED), a live one as it is; the rows themselves stay until a sending path recovers them."""
+    clock = MutableClock(SAMPLE_NOW)
+    with (
+        Ledger(ledger_url, instance=INSTANCE, clock=clock, lease_clock=clock) as dead,
+        Ledger(ledger_url, instance=INSTANCE, clock=clock, lease_clock=clock) as reader,
+    ):
+        assert _claim(dead, "manual:sending", 1) and _claim(dead, "manual:claimed", 2)
+        dead.mark_sending("manual:sending")
+        dead.heartbeat.stop()
+        assert {e.key: e.state for e in reader.entries_for_quotes([1, 2], as_recovered=True)} == {
+            "manual:sending": FollowUpState.SENDING, "manual:claimed": FollowUpState.CLAIMED}  # leases still run
+
+        clock.advance(seconds=601)  # past every lease: the claims are abandoned
+        stored = reader.entries_for_quotes([1, 2])
+        seen = {e.key: e for e in reader.entries_for_quotes([1, 2], as_recovered=True)}
+        assert (seen["manual:sending"].state, seen["manual:claimed"].state) == (
+            FollowUpState.UNCERTAIN, FollowUpState.FAILED)
+        assert seen["manual:sending"].error == "the process died while talking to SMTP"
+        assert reader.entries_for_quotes([1, 2]) == stored  # nothing moved
+        assert {e.key: e.state for e in stored} == {
+            "manual:sending": FollowUpState.SENDING, "manual:claimed": FollowUpState.CLAIMED}
+
+        moved = {e.key: e.state for e in reader.recover_abandoned()}  # the sending paths' recovery agrees
+        assert moved == {key: entry.state for key, entry in seen.items()}

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from dolirelance.domain import Channel, Quote, QuoteStatus
-from dolirelance.report import FollowUpFact, Period, Rate, Report, as_dict, compute_report, csv_rows
+from dolirelance.effectiveness import FollowUpFact, Period, Rate, Report, as_dict, compute_report, csv_rows
 
 TODAY = date(2026, 11, 28)
 PERIOD = Period(date(2026, 9, 1), date(2026, 11, 30))
@@ -87,7 +87,7 @@ def report() -> Report:
 
 
 def figures(tally: object) -> tuple[object, ...]:
-    from dolirelance.report import Tally
+    from dolirelance.effectiveness import Tally
 
     assert isinstance(tally, Tally)
     return (

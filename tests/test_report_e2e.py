@@ -18,7 +18,7 @@ import pytest
 from conftest import SAMPLE_TODAY, MutableClock
 from dolirelance.demo import write_demo_config
 from dolirelance.domain import Channel
-from dolirelance.report import as_dict
+from dolirelance.effectiveness import as_dict
 from dolirelance.service import Runtime, follow_up
 from dolirelance.service.report import default_period_start, effectiveness_report
 from dolirelance.testing import FakeDolibarr, SampleData

@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,9 +21,11 @@ from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_NOW
 from dolirelance.config import Settings, parse_config
 from dolirelance.dolibarr import login_for_key
 from dolirelance.errors import DolibarrAuthError
+from dolirelance.ledger import FollowUpState, Ledger
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
+from dolirelance.web.labels import LABELS
 
 FAKE_URL = "http://dolibarr.test/api/index.php"
 # Every page against a Dolibarr 20.0.0 and a 23.0.0-beta.
@@ -457,6 +459,38 @@ async def run_mass(web: Web, data: dict[str, str | list[str]]) -> httpx.Response
             break
         await asyncio.sleep(0.05)
     return await web.client.get(job_url)
+
+
+async def test_a_mass_preview_reads_the_ledger_and_changes_nothing_only_the_run_recovers(web: Web) -> None:
+    """A quote whose sender died mid-send (lease run out) is held on the preview, its row left as it is;
+    confirming the run is what moves the abandoned claim on (to UNCERTAIN, for a person to settle)."""
+    await web.login()
+    ref, quote_id = web.sample.refs["expired"], web.sample.quotes["expired"]
+    long_ago = datetime(2000, 1, 1, tzinfo=UTC)  # a lease taken then has run out on any clock
+    with Ledger(web.settings.ledger.url, instance=web.settings.ledger.instance, lease_clock=lambda: long_ago) as dead:
+        assert dead.claim("manual:dead", quote_id=quote_id, quote_ref=ref, step=None, model="m", channel="email",
+                          run_id="web-dead").won
+        dead.mark_sending("manual:dead")
+        before = dead.get("manual:dead")
+    assert before is not None and before.state is FollowUpState.SENDING
+
+    preview = await web.client.post("/mass", data={"csrf": await web.csrf(), "email": ref})
+    assert preview.status_code == 200, preview.text
+    assert any(LABELS[lang]["in_progress_elsewhere"] in preview.text for lang in LABELS)  # held: it may have left
+    with Ledger(web.settings.ledger.url, instance=web.settings.ledger.instance) as ledger:
+        assert ledger.get("manual:dead") == before  # the preview wrote nothing
+
+    answer = await web.client.post("/mass", data={"csrf": csrf_of(preview.text), "once": once_of(preview.text),
+                                                  "email": ref, "step": "run"})
+    assert answer.status_code == 303, answer.text
+    for _ in range(600):  # the job ends (nothing to send)
+        if (await web.client.get(f"{answer.headers['location']}/status")).json()["finished"]:
+            break
+        await asyncio.sleep(0.05)
+    with Ledger(web.settings.ledger.url, instance=web.settings.ledger.instance) as ledger:
+        after = ledger.get("manual:dead")
+    assert after is not None and after.state is FollowUpState.UNCERTAIN  # the sending path recovered it
+    assert not web.sink.messages  # and sent nothing over a follow-up that may have left
 
 
 async def test_mass_followup_two_letters_one_email(web: Web) -> None:

@@ -178,7 +178,8 @@ def mass(
             await service.require_access(rt, service.Access.READ if dry_run else service.Access.SEND)
             next_date = parse_next(next_, rt.today())  # a bad --next is an error in a dry run too
             items = await service.plan_mass(
-                rt, selection, channel=choice, model=model, per_quote_models=per_quote, force=force
+                rt, selection, channel=choice, model=model, per_quote_models=per_quote, force=force,
+                recover=not dry_run,  # a dry run only reads the ledger
             )
             _print_mass_plan(items, dry_run=dry_run, tz=rt.tz)
             if items:

@@ -17,8 +17,8 @@ from dolirelance.terminal import text
 from dolirelance.terminal_tables import Column, print_table
 
 if TYPE_CHECKING:
+    from dolirelance.effectiveness import Report
     from dolirelance.history import AnswerRecord
-    from dolirelance.report import Report
     from dolirelance.service import AnswerLine, HistoryLine
 
 
@@ -195,7 +195,7 @@ def report(
     import csv
 
     from dolirelance import service
-    from dolirelance.report import CSV_COLUMNS, as_dict, csv_rows
+    from dolirelance.effectiveness import CSV_COLUMNS, as_dict, csv_rows
     from dolirelance.service.report import effectiveness_report
 
     if as_json and as_csv:
@@ -220,7 +220,7 @@ def report(
 
 
 def print_effectiveness_report(result: Report) -> None:
-    from dolirelance.report import GROUPINGS, Rate, groups_of
+    from dolirelance.effectiveness import GROUPINGS, Rate, groups_of
 
     total = result.total
     median = total.median_days_to_signature

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -49,6 +49,18 @@ def auto_key(instance: str, quote_id: int, step: int) -> str:
 
 def manual_key() -> str:
     return f"manual:{uuid.uuid4()}"
+
+
+# What happens to a claim whose heartbeat stopped (lease run out): (from, to, the error noted).
+ABANDONED_MOVES: tuple[tuple[FollowUpState, FollowUpState, str], ...] = (
+    (FollowUpState.SENDING, FollowUpState.UNCERTAIN, "the process died while talking to SMTP"),
+    (
+        FollowUpState.FILING,
+        FollowUpState.UNCERTAIN,
+        "the process died while filing the letter in Dolibarr; check the quote's files",
+    ),
+    (FollowUpState.CLAIMED, FollowUpState.FAILED, "abandoned before sending"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -582,17 +594,8 @@ class Ledger:
         returns the rows changed here."""
         now = self.database.now()
         changed: list[Entry] = []
-        moves = (
-            (FollowUpState.SENDING, FollowUpState.UNCERTAIN, "the process died while talking to SMTP"),
-            (
-                FollowUpState.FILING,
-                FollowUpState.UNCERTAIN,
-                "the process died while filing the letter in Dolibarr; check the quote's files",
-            ),
-            (FollowUpState.CLAIMED, FollowUpState.FAILED, "abandoned before sending"),
-        )
         with self.database.transaction("recover abandoned claims") as conn:
-            for from_state, to_state, error in moves:
+            for from_state, to_state, error in ABANDONED_MOVES:
                 rows = conn.execute(
                     update(followups)
                     .where(
@@ -676,7 +679,9 @@ class Ledger:
         states = [state.value for state in TO_RECORD_STATES]
         return self._select("list entries to record", followups.c.state.in_(states))
 
-    def entries_for_quotes(self, quote_ids: Sequence[int]) -> list[Entry]:
+    def entries_for_quotes(self, quote_ids: Sequence[int], *, as_recovered: bool = False) -> list[Entry]:
+        """The quotes' rows. ``as_recovered``: an abandoned claim (lease run out) is returned as
+        :meth:`recover_abandoned` would leave it, without moving it: a read that changes nothing."""
         if not quote_ids:
             return []
         entries: list[Entry] = []
@@ -684,17 +689,25 @@ class Ledger:
         query = self._statement(
             "entries of quotes",
             lambda: (
-                select(followups)
+                select(followups, self._lease_expired().label("lease_expired"))
                 .where(
                     followups.c.instance == self.instance, followups.c.quote_id.in_(bindparam("ids", expanding=True))
                 )
                 .order_by(followups.c.created_at, followups.c.key)
             ),
         )
+        moves = {from_state: (to_state, error) for from_state, to_state, error in ABANDONED_MOVES}
         for start in range(0, len(unique), 500):  # keep the IN list within every driver's limits
             chunk = unique[start : start + 500]
             with self.database.transaction("read entries of quotes", read_only=True) as conn:
-                entries += [Entry.from_row(row) for row in conn.execute(query, {"ids": chunk})]
+                for row in conn.execute(query, {"ids": chunk}):
+                    values = dict(row._mapping)
+                    expired = bool(values.pop("lease_expired"))
+                    entry = Entry(**{**values, "state": FollowUpState(values["state"])})
+                    move = moves.get(entry.state) if as_recovered and expired else None
+                    if move is not None:
+                        entry = replace(entry, state=move[0], error=move[1], lease_until=None)
+                    entries.append(entry)
         return entries
 
     def by_message_ids(self, message_ids: Sequence[str]) -> list[Entry]:

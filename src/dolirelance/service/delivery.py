@@ -516,11 +516,17 @@ def _after_handover(write: Callable[[], object], prepared: PreparedFollowUp) -> 
     return True
 
 
-def ledger_problems(rt: Runtime, quote_ids: Sequence[int]) -> dict[int, str]:
-    """Quotes with a follow-up in flight (claimed, sending, uncertain, not recorded): shown in previews."""
-    rt.ledger.recover_abandoned()
+def ledger_problems(rt: Runtime, quote_ids: Sequence[int], *, recover: bool = True) -> dict[int, str]:
+    """Quotes with a follow-up in flight (claimed, sending, uncertain, not recorded): shown in previews.
+
+    ``recover`` (the sending paths): abandoned claims are first moved on in the ledger
+    (:meth:`~dolirelance.ledger.Ledger.recover_abandoned`). Without it (a preview), the ledger is only
+    read, an abandoned claim seen as its recovery would leave it: the same answer, nothing written.
+    """
+    if recover:
+        rt.ledger.recover_abandoned()
     problems: dict[int, str] = {}
-    for entry in rt.ledger.entries_for_quotes(quote_ids):
+    for entry in rt.ledger.entries_for_quotes(quote_ids, as_recovered=not recover):
         if entry.state in IN_FLIGHT_STATES:
             problems[entry.quote_id] = describe_holder(entry, rt.tz)
     return problems

@@ -264,14 +264,20 @@ async def plan_mass(
     model: str | None = None,
     per_quote_models: dict[str, str] | None = None,
     force: bool = False,
+    recover: bool = True,
 ) -> list[MassItem]:
+    """Each selected quote with the model, channel and recipient its follow-up would have, or why it is left out.
+
+    ``recover=False`` for a preview: the ledger is only read (see :func:`ledger_problems`); the paths
+    that go on to send keep the default, which moves abandoned claims on first.
+    """
     rows = await select_quotes(rt, selection)
     names = rt.model_names()
     for chosen in [model, *(per_quote_models or {}).values()]:
         if chosen is not None and chosen not in names:
             raise UnknownModel(f"unknown model {chosen!r}", remedy=f"use one of: {', '.join(names)}")
     full = await _with_contacts(rt, rows)
-    in_progress = await asyncio.to_thread(ledger_problems, rt, [row.quote.id for row in rows])
+    in_progress = await asyncio.to_thread(ledger_problems, rt, [row.quote.id for row in rows], recover=recover)
     today = rt.today()
     gap = rt.settings.auto.min_gap
     # the rows' last follow-up in Dolibarr (read with the service's key) with the ledger's, for everyone

@@ -1,4 +1,4 @@
-"""The effectiveness report use case: read in bulk from Dolibarr, then :func:`report.compute_report`.
+"""The effectiveness report use case: read in bulk from Dolibarr, then compute it (:mod:`~dolirelance.effectiveness`).
 
 Requests, whatever the number of quotes: one paged list of our events since the start of the
 period and, side by side with it, one paged list of the quotes issued in the period; then the older
@@ -13,9 +13,9 @@ import logging
 from datetime import date, datetime, time
 
 from dolirelance.domain import EventFilter, QuoteStatus
+from dolirelance.effectiveness import UNKNOWN_MODEL, FollowUpFact, Period, Report, compute_report
 from dolirelance.errors import DolibarrAuthError, DolibarrError, FollowUpError
 from dolirelance.history import CODE_PREFIX, record_of, todo_of
-from dolirelance.report import UNKNOWN_MODEL, FollowUpFact, Period, Report, compute_report
 from dolirelance.service.runtime import Runtime
 
 __all__ = ["default_period_start", "effectiveness_report"]

@@ -15,7 +15,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from dolirelance.report import GroupRow, Rate, Report
+from dolirelance.effectiveness import GroupRow, Rate, Report
 
 __all__ = ["CHARTS", "chart_png", "chart_svg"]
 

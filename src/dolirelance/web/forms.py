@@ -1,131 +1,193 @@
-"""One-time tokens of the forms that send: a form posted twice does its work once.
+"""Reading what the forms post: the body (bounded in size), its fields, and the forms' own shapes
+(the mass filters and request, the « Nouvelle relance » form). Wrong input is a :class:`FormError`.
 
-Each sending form (« Nouvelle relance », the mass confirmation) carries a token the page handed
-out (:meth:`OneTimeForms.issue`). Posting it runs the work through :meth:`OneTimeForms.once`:
-
-- the first post of a token does the work;
-- a post of the same token while the first runs (a double click, two tabs) waits for the first
-  and gets a :class:`Replay` of it (where to see its result), never a second run;
-- a post of a token already used gets the same :class:`Replay`;
-- a first post that did nothing (its page shows an error and asks to correct the form) hands the
-  token back, so the corrected form can be posted with it.
-
-The tokens live in this process's memory, as the sessions do: a bounded number, each for the
-life of a session. The individual form's token is also the ledger key of its follow-up, which
-holds across processes and restarts; the mass form's token exists only here.
+The one-time tokens of the sending forms live in :mod:`dolirelance.web.once`.
 """
 
 from __future__ import annotations
 
-import asyncio
+import re
 import secrets
-import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-from starlette.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 
-MAX_TOKENS = 20_000  # tokens kept at once (every session together); beyond, the oldest is forgotten
-WAIT_FOR_FIRST_SECONDS = 120.0  # how long a second post waits for the first one to finish
+from dolirelance.domain import Channel
+
+# The one-time tokens were kept here before web.once: their names are still importable from here.
+from dolirelance.web.once import OneTimeForms as OneTimeForms
+from dolirelance.web.once import Replay as Replay
+from dolirelance.web.once import Replayed as Replayed
+
+MAX_FORM_BYTES = 1_000_000
+
+# The « Nouvelle relance » form's one-time token, also its follow-up's ledger key.
+ATTEMPT_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 
-class Replay(Enum):
-    """Why a post of a token did not run the work again."""
+class FormError(Exception):
+    """Bad input on a form: the page shows ``message`` above the form (``detail`` collapsed below it)."""
 
-    DONE = "done"  # the first post of this token did it: ``result`` says where to see it
-    RUNNING = "running"  # the first post is still at work (longer than a second post waits)
-    UNKNOWN = "unknown"  # never issued to this session, or forgotten since (expired, restart)
+    def __init__(self, message: str, remedy: str | None = None, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+        self.detail = detail
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """The urlencoded form body (the pages post nothing else), bounded in size *while* reading:
+    a declared length over the limit is refused before a byte is read, a stream is cut at it."""
+    declared = request.headers.get("content-length", "")
+    if declared and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+        raise HTTPException(413, "form too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise HTTPException(413, "form too large")
+        chunks.append(chunk)
+    return parse_qs(b"".join(chunks).decode("utf-8", errors="replace"), keep_blank_values=True)
+
+
+def first_value(form: dict[str, list[str]], name: str, default: str = "") -> str:
+    values = form.get(name)
+    return values[0].strip() if values else default
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path of this site (no scheme, no host, no ``//``) may follow the login."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/mass"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else "/mass"
+
+
+def parse_next_date(text: str, today: date, labels: dict[str, str]) -> date | None:
+    if not text:
+        return None
+    try:
+        chosen = date.fromisoformat(text)
+    except ValueError:
+        raise FormError(labels["bad_date"]) from None
+    if chosen < today:
+        raise FormError(labels["date_in_past"])
+    return chosen
+
+
+# The mass form's « the whole selection » choices (a ChannelChoice each).
+SELECT_ALL_CHOICES = ("letter", "email", "prefer-email")
 
 
 @dataclass(frozen=True)
-class Replayed:
-    """A form posted again: nothing was done a second time."""
+class MassFilters:
+    sales_rep: str = ""
+    customer: str = ""
+    expired: bool = False
+    all_open: bool = False  # False: only the quotes whose end of validity is near
+    due: bool = False  # only the quotes whose next follow-up date is reached
+    hide_opt_out: bool = False
+    page: int = 0
 
-    why: Replay
-    result: str | None = None  # a page of this site showing what the first post did
+    @classmethod
+    def from_values(cls, get: Callable[[str], str]) -> MassFilters:
+        page = get("page")
+        return cls(
+            sales_rep=get("sales_rep"),
+            customer=get("customer"),
+            expired=get("expired") in ("1", "on"),
+            all_open=get("all") in ("1", "on"),
+            due=get("due") in ("1", "on"),
+            hide_opt_out=get("hide_opt_out") in ("1", "on"),
+            page=int(page) - 1 if page.isdigit() and 0 < int(page) < 100_000 else 0,
+        )
+
+    @property
+    def selection_key(self) -> tuple[str, str, bool, bool, bool, bool]:
+        """What selects the quotes (not the page shown)."""
+        return (self.sales_rep, self.customer, self.expired, self.all_open, self.due, self.hide_opt_out)
+
+    def query(self, page: int | None = None) -> str:
+        """The filters as a query string (links, the summary's URL), with ``page`` (1-based) if given."""
+        values = {
+            "sales_rep": self.sales_rep, "customer": self.customer, "expired": "1" if self.expired else "",
+            "all": "1" if self.all_open else "", "due": "1" if self.due else "",
+            "hide_opt_out": "1" if self.hide_opt_out else "",
+        }
+        if page is not None:
+            values["page"] = str(page)
+        return urlencode({key: value for key, value in values.items() if value})
 
 
-@dataclass
-class _Token:
-    session_id: str
-    expires_at: float
-    running: asyncio.Event | None = None  # set while the first post works; set() when it ends
-    result: str | None = None  # where to see the result, once done
+@dataclass(frozen=True)
+class MassRequest:
+    """What the mass form asks: the ticked quotes or the whole selection, the models, note and date."""
+
+    filters: MassFilters
+    letters: tuple[str, ...]
+    emails: tuple[str, ...]
+    select_all: str  # "", or one of SELECT_ALL_CHOICES
+    models: dict[str, str]
+    note: str
+    next_text: str
+    force: bool
+
+    @classmethod
+    def from_form(cls, form: dict[str, list[str]]) -> MassRequest:
+        select_all = first_value(form, "select_all")
+        return cls(
+            filters=MassFilters.from_values(lambda name: first_value(form, name)),
+            letters=tuple(dict.fromkeys(v for v in form.get("letter", []) if v)),
+            emails=tuple(dict.fromkeys(v for v in form.get("email", []) if v)),
+            select_all=select_all if select_all in SELECT_ALL_CHOICES else "",
+            models={key[len("model:"):]: values[0] for key, values in form.items()
+                    if key.startswith("model:") and values},
+            note=first_value(form, "note"),
+            next_text=first_value(form, "next_date"),
+            force=first_value(form, "force") in ("1", "on"),
+        )
 
 
-@dataclass
-class OneTimeForms:
-    lifetime_seconds: float
-    clock: Callable[[], float] = time.time
-    max_tokens: int = MAX_TOKENS
-    wait_seconds: float = WAIT_FOR_FIRST_SECONDS
-    _tokens: OrderedDict[str, _Token] = field(default_factory=OrderedDict)
+@dataclass(frozen=True)
+class FollowUpForm:
+    """What the "Nouvelle relance" form asks (the preview and the sending read the same fields)."""
 
-    def __len__(self) -> int:
-        return len(self._tokens)
+    quote_id: str
+    customer_id: str
+    model: str
+    note: str
+    next_text: str
+    channel_text: str  # "email", "letter", or "" when none was chosen
+    force: bool
+    attempt: str
 
-    def issue(self, session_id: str) -> str:
-        """A new token for a form shown to this session (32 hex digits: it may serve as a ledger key)."""
-        self._forget_old()
-        token = secrets.token_hex(16)
-        self._tokens[token] = _Token(session_id, self.clock() + self.lifetime_seconds)
-        return token
+    @classmethod
+    def from_values(cls, get: Callable[[str], str]) -> FollowUpForm:
+        attempt = get("attempt")
+        channel = get("channel")
+        if not channel and get("send_email"):  # the form before the channel became an explicit choice
+            channel = "email" if get("send_email") in ("1", "on") else "letter"
+        return cls(
+            quote_id=get("quote"), customer_id=get("customer"), model=get("model"), note=get("note"),
+            next_text=get("next_date"), channel_text=channel if channel in ("email", "letter") else "",
+            force=get("force") in ("1", "on"),
+            attempt=attempt if ATTEMPT_TOKEN.fullmatch(attempt) else secrets.token_hex(16),
+        )
 
-    async def once(
-        self,
-        session_id: str,
-        token: str,
-        work: Callable[[], Awaitable[Response]],
-        *,
-        result_of: Callable[[Response], str | None],
-        issued_only: bool,
-    ) -> Response | Replayed:
-        """Run ``work`` for the first post of ``token``; a :class:`Replayed` for any other post.
+    def checked(self, labels: dict[str, str]) -> Channel:
+        if not self.quote_id.isdigit():
+            raise FormError(labels["no_quote_chosen"])
+        if not self.channel_text:
+            raise FormError(labels["choose_channel"])
+        return Channel(self.channel_text)
 
-        ``result_of`` reads the work's response: the page where its result is seen (the token is
-        then used up), or None when nothing was done (the token may be posted again).
-        ``issued_only``: refuse a token this process did not hand out (else it is taken as new).
-        """
-        while True:
-            entry = self._tokens.get(token)
-            if entry is not None and (entry.session_id != session_id or entry.expires_at <= self.clock()):
-                if entry.session_id == session_id:
-                    del self._tokens[token]
-                return Replayed(Replay.UNKNOWN)
-            if entry is None:
-                if issued_only:
-                    return Replayed(Replay.UNKNOWN)
-                self._forget_old()
-                entry = _Token(session_id, self.clock() + self.lifetime_seconds)
-                self._tokens[token] = entry
-            if entry.result is not None:
-                return Replayed(Replay.DONE, entry.result)
-            if entry.running is None:
-                break
-            try:  # a second post of a token at work: wait for the first, then look again
-                await asyncio.wait_for(entry.running.wait(), self.wait_seconds)
-            except TimeoutError:
-                return Replayed(Replay.RUNNING)
-        running = entry.running = asyncio.Event()
-        try:
-            response = await work()
-            entry.result = result_of(response)
-            return response
-        finally:
-            entry.running = None  # done (result set) or handed back (nothing was done)
-            running.set()
+    def query(self) -> str:
+        """The fields the letter's PDF preview needs, as a query string."""
+        return urlencode({"quote": self.quote_id, "model": self.model, "note": self.note,
+                          "next_date": self.next_text})
 
-    def _forget_old(self) -> None:
-        """Forget expired tokens, then the oldest beyond ``max_tokens`` (a token at work stays, moved last)."""
-        now = self.clock()
-        at_work: list[tuple[str, _Token]] = []
-        while self._tokens:
-            token, oldest = next(iter(self._tokens.items()))
-            if oldest.expires_at > now and len(self._tokens) + len(at_work) < self.max_tokens:
-                break
-            del self._tokens[token]
-            if oldest.running is not None:
-                at_work.append((token, oldest))
-        self._tokens.update(at_work)

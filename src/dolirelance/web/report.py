@@ -1,8 +1,7 @@
 """The page "Efficacité des relances": the report's figures as tables and charts.
 
-The handlers live in :mod:`dolirelance.web.app` (they need its session and rendering helpers); this
-module holds what is particular to the page: its words, its query, and a small per-session cache so
-that the page, its figures and its chart images (separate requests) cost one reading of Dolibarr.
+Its handlers, and what is particular to the page: its words, its query, and a small per-session cache
+so that the page, its figures and its chart images (separate requests) cost one reading of Dolibarr.
 
 The page answers at once with its filters; when the report takes longer than ``FIRST_ANSWER_SECONDS``
 to read (thousands of quotes and follow-ups), its figures come after, from ``/report/figures``, and
@@ -17,9 +16,19 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from urllib.parse import urlencode
 
-from dolirelance.report import Rate, Report
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from dolirelance.effectiveness import Rate, Report, as_dict
+from dolirelance.errors import DolirelanceError
+from dolirelance.service.report import effectiveness_report
+from dolirelance.web.charts import CHARTS, chart_png, chart_svg
+from dolirelance.web.page import error_text, language_of, logged_in, render, state_of
+from dolirelance.web.security import Session
 
 __all__ = ["REPORT_LABELS", "ReportCache", "ReportQuery", "number_text", "percent_text"]
 
@@ -223,3 +232,108 @@ class ReportCache:
         self._items.move_to_end((session_id, query))
         while len(self._items) > self._entries:
             self._items.popitem(last=False)
+
+
+# --------------------------------------------------------------------------- the handlers
+
+
+def _report_reading(request: Request, session: Session, query: ReportQuery) -> asyncio.Task[Report]:
+    """The report's reading from Dolibarr, started once per session and query (see ReportCache)."""
+    state = state_of(request)
+
+    async def compute() -> Report:
+        async with state.runtime(session) as rt:
+            return await effectiveness_report(rt, start=query.start, end=query.end,
+                                              sales_rep=query.sales_rep or None, model=query.model or None)
+
+    cache: ReportCache = request.app.state.report_cache
+    return cache.computing(session.session_id, query, compute)
+
+
+async def _report_for(request: Request, session: Session, query: ReportQuery) -> Report:
+    cache: ReportCache = request.app.state.report_cache
+    found = cache.get(session.session_id, query)
+    if found is None:
+        found = await asyncio.shield(_report_reading(request, session, query))
+    return found
+
+
+@logged_in
+async def report_page(request: Request, session: Session) -> Response:
+    lang = language_of(request, session)
+    words = REPORT_LABELS[lang]
+    context: dict[str, Any] = {"r": words, "report": None, "query": ReportQuery(), "charts": list(CHARTS),
+                               "figures_url": None, "wait_url": None,
+                               "models": [m.name for m in state_of(request).settings.models],
+                               "percent": lambda rate: percent_text(rate, lang),
+                               "number": lambda value: number_text(value, lang)}
+    try:
+        query = context["query"] = ReportQuery.parse(dict(request.query_params))
+    except ValueError:
+        return render(request, session, "report.html", status_code=400, error=(words["bad_date"], None), **context)
+    # the first answer waits a moment for the figures, not for thousands of rows: they follow (app.js)
+    cache: ReportCache = request.app.state.report_cache
+    report = cache.get(session.session_id, query)
+    if report is None:
+        reading = _report_reading(request, session, query)
+        waiting = None if request.query_params.get("wait") else request.app.state.report_first_answer_seconds
+        await asyncio.wait({reading}, timeout=waiting)
+        if not reading.done():
+            qs = query.query_string()
+            context["figures_url"] = "/report/figures" + (f"?{qs}" if qs else "")
+            context["wait_url"] = "/report?" + (f"{qs}&" if qs else "") + "wait=1"
+            return render(request, session, "report.html", **context)
+        try:
+            report = reading.result()
+        except DolirelanceError as exc:
+            return render(request, session, "report.html", status_code=400, error=error_text(exc, lang),
+                          **context)
+    context["report"] = report
+    return render(request, session, "report.html", **context)
+
+
+@logged_in
+async def report_figures(request: Request, session: Session) -> Response:
+    """The report's figures alone, for the page that answered before they were read."""
+    lang = language_of(request, session)
+    words = REPORT_LABELS[lang]
+    context: dict[str, Any] = {"r": words, "report": None, "charts": list(CHARTS),
+                               "percent": lambda rate: percent_text(rate, lang),
+                               "number": lambda value: number_text(value, lang)}
+    try:
+        query = context["query"] = ReportQuery.parse(dict(request.query_params))
+    except ValueError:
+        raise HTTPException(400, "dates are YYYY-MM-DD") from None
+    try:
+        context["report"] = await _report_for(request, session, query)
+    except DolirelanceError as exc:
+        return render(request, session, "report_figures.html", status_code=400, error=error_text(exc, lang),
+                      **context)
+    return render(request, session, "report_figures.html", **context)
+
+
+@logged_in
+async def report_json(request: Request, session: Session) -> Response:
+    try:
+        query = ReportQuery.parse(dict(request.query_params))
+    except ValueError:
+        raise HTTPException(400, "dates are YYYY-MM-DD") from None
+    return JSONResponse(as_dict(await _report_for(request, session, query)))
+
+
+@logged_in
+async def report_chart(request: Request, session: Session) -> Response:
+    name, fmt = request.path_params["name"], request.path_params["fmt"]
+    if name not in CHARTS or fmt not in ("svg", "png"):
+        raise HTTPException(404)
+    try:
+        query = ReportQuery.parse(dict(request.query_params))
+    except ValueError:
+        raise HTTPException(400, "dates are YYYY-MM-DD") from None
+    report = await _report_for(request, session, query)
+    draw = chart_svg if fmt == "svg" else chart_png
+    body = await asyncio.to_thread(draw, name, report, language_of(request, session))
+    headers = {}
+    if request.query_params.get("download"):
+        headers["content-disposition"] = f'attachment; filename="relances-{name}.{fmt}"'
+    return Response(body, media_type="image/svg+xml" if fmt == "svg" else "image/png", headers=headers)
