@@ -88,6 +88,7 @@ def test_on_a_phone_the_header_leaves_the_page_its_room(web_url: str) -> None:
             page.fill("input[name=password]", "relance")
             page.click("button[type=submit]")
             expect(page.locator("h1")).to_have_text("Relance massive")
+            page.wait_for_load_state("load")  # the style sheet applied: measured as the person sees it
             header = page.evaluate("() => document.querySelector('header').getBoundingClientRect().height")
             menu = page.evaluate("() => [...document.querySelectorAll('header nav a')].map(a => a.offsetHeight)")
             logout_visible = page.locator("header .logout button").is_visible()
@@ -100,5 +101,5 @@ def test_on_a_phone_the_header_leaves_the_page_its_room(web_url: str) -> None:
         finally:
             browser.close()
     assert header <= 150, header
-    assert all(height >= 44 for height in menu) and logout_visible  # still easy to touch
+    assert all(height >= 44 for height in menu) and logout_visible, (menu, logout_visible)  # still easy to touch
     assert sideways and all(extra <= 0 for extra in sideways), sideways  # the report's tables: cards, no scroll
