@@ -1,12 +1,13 @@
 """``dolirelance.toml`` → validated :class:`Settings`, one concern per module.
 
-- ``loading``: finding, reading and parsing the file; every problem with its file, line and key path.
+- ``loading``: finding, reading and parsing the file (and the template files it names); every problem
+  with its file, line and key path.
 - ``values``: the value types and checks the sections share (day offsets, times, zones, languages).
 - ``secrets``: secrets given inline or through ``*_env`` variables.
 - ``mail``: ``[smtp]``, ``[imap]``, ``[oauth2]``, ``[email]``.
 - ``models``: ``[[models]]`` and their language variants.
 - ``sections``: the other sections.
-- ``settings``: the root :class:`Settings` and its checks across sections.
+- ``settings``: the root :class:`Settings`, its checks across sections, every secret checked at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dolirelance.config.loading import (
     DEFAULT_CONFIG_NAME,
     find_config_path,
     load_config,
+    model_text,
     parse_config,
 )
 from dolirelance.config.mail import (
@@ -27,8 +29,7 @@ from dolirelance.config.mail import (
     OAuth2Settings,
     SmtpSettings,
 )
-from dolirelance.config.models import ModelSettings, ModelVariant, model_text
-from dolirelance.config.secrets import secret_problems
+from dolirelance.config.models import ModelSettings, ModelVariant
 from dolirelance.config.sections import (
     AccessSettings,
     AddressWindow,
@@ -42,7 +43,7 @@ from dolirelance.config.sections import (
     StepSettings,
     WebSettings,
 )
-from dolirelance.config.settings import DEFAULT_LEASE_SECONDS, Settings
+from dolirelance.config.settings import DEFAULT_LEASE_SECONDS, Settings, secret_problems
 from dolirelance.config.values import MAX_OFFSET_DAYS, DayOffset, TimeOfDay, parse_day_offset
 
 __all__ = [

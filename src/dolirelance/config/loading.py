@@ -73,6 +73,17 @@ def parse_config(text: str, *, source: str, base_dir: Path) -> Settings:
     return settings
 
 
+def model_text(settings: Settings, variant: ModelVariant, field: str) -> str | None:
+    """The text of a template field: inline, or read from its ``*_file``."""
+    inline = getattr(variant, field, None)
+    if inline is not None:
+        return str(inline)
+    file_path = getattr(variant, f"{field}_file", None)
+    if file_path is None:
+        return None
+    return settings.resolve_path(file_path).read_text(encoding="utf-8")
+
+
 def _load_template_files(settings: Settings, source: str, locator: _TomlLocator) -> list[ConfigProblem]:
     problems = []
     for index, model in enumerate(settings.models):

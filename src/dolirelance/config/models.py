@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator, model_validator
 
 from dolirelance.config.values import Section, check_language
-
-if TYPE_CHECKING:
-    from dolirelance.config.settings import Settings
 
 _TEMPLATE_FIELDS = ("email_subject", "email_text", "email_html", "email_markdown", "letter_subject", "letter_text")
 
@@ -72,14 +68,3 @@ class ModelSettings(ModelVariant):
         if missing:
             raise ValueError(f"model {self.name!r} lacks {', '.join(missing)} (inline text or a *_file)")
         return self
-
-
-def model_text(settings: Settings, variant: ModelVariant, field: str) -> str | None:
-    """The text of a template field: inline, or read from its ``*_file``."""
-    inline = getattr(variant, field, None)
-    if inline is not None:
-        return str(inline)
-    file_path = getattr(variant, f"{field}_file", None)
-    if file_path is None:
-        return None
-    return settings.resolve_path(file_path).read_text(encoding="utf-8")

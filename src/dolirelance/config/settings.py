@@ -1,7 +1,9 @@
-"""The root :class:`Settings`: every section, the checks across sections and what is derived from several."""
+"""The root :class:`Settings`: every section, the checks across sections and what is derived from several;
+every secret checked at once for ``config check``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import ceil
 from pathlib import Path
 from typing import Literal
@@ -10,6 +12,7 @@ from pydantic import Field, model_validator
 
 from dolirelance.config.mail import EmailSettings, ImapSettings, OAuth2Settings, SmtpSettings
 from dolirelance.config.models import ModelSettings
+from dolirelance.config.secrets import resolve_secret
 from dolirelance.config.sections import (
     AccessSettings,
     AutoSettings,
@@ -23,6 +26,7 @@ from dolirelance.config.sections import (
 )
 from dolirelance.config.values import Section
 from dolirelance.domain import format_day_offset, split_address
+from dolirelance.errors import ConfigError, ConfigProblem
 
 DEFAULT_LEASE_SECONDS = 600
 
@@ -132,3 +136,27 @@ class Settings(Section):
 
     def resolve_path(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base_dir / path
+
+
+def secret_problems(settings: Settings, source: str) -> list[ConfigProblem]:
+    """Every secret the commands need, checked at once (values never shown): for ``config check``."""
+    problems: list[ConfigProblem] = []
+    web = settings.web
+    checks: list[Callable[[], object]] = [settings.dolibarr.resolved_api_key, settings.smtp.resolved_password]
+    if web.secret_key_env:
+        checks.append(lambda: resolve_secret(web.secret_key, web.secret_key_env, key="web.secret_key"))
+    if settings.imap is not None and settings.imap.auth == "password":
+        checks.append(settings.imap.resolved_password)
+    if settings.oauth2 is not None:
+        checks += [settings.oauth2.resolved_client_secret, settings.oauth2.resolved_refresh_token]
+    for resolve in checks:
+        try:
+            resolve()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    smtp = settings.smtp
+    if smtp.auth == "password" and smtp.username and smtp.password is None and not smtp.password_env:
+        problems.append(
+            ConfigProblem(source, None, "smtp.password", "smtp.username is set but no password (or password_env)")
+        )
+    return problems
