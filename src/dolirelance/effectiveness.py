@@ -371,7 +371,8 @@ def _rate(rate: Rate) -> dict[str, int | float | None]:
     return {"count": rate.count, "of": rate.total, "percent": rate.percent}
 
 
-def tally_dict(tally: Tally) -> dict[str, object]:
+def _tally_counts(tally: Tally) -> dict[str, object]:
+    """The counts of a tally, in the order the JSON and the CSV show them."""
     return {
         "followups": tally.followups,
         "quotes": tally.quotes,
@@ -380,6 +381,12 @@ def tally_dict(tally: Tally) -> dict[str, object]:
         "open": tally.open,
         "expired": tally.expired,
         "other": tally.other,
+    }
+
+
+def tally_dict(tally: Tally) -> dict[str, object]:
+    return {
+        **_tally_counts(tally),
         "conversion": _rate(tally.conversion),
         "median_days_to_signature": tally.median_days_to_signature,
         "signed_within_7_days": tally.signed_within(7),
@@ -461,13 +468,7 @@ def csv_rows(report: Report) -> list[dict[str, object]]:
         return {
             "section": section,
             "key": key,
-            "followups": tally.followups,
-            "quotes": tally.quotes,
-            "signed": tally.signed,
-            "refused": tally.refused,
-            "open": tally.open,
-            "expired": tally.expired,
-            "other": tally.other,
+            **_tally_counts(tally),
             "conversion_percent": tally.conversion.percent,
             "median_days_to_signature": tally.median_days_to_signature,
             "amount_signed_excl_tax": _money(tally.amount_signed),

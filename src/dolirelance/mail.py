@@ -29,7 +29,6 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 import dkim
@@ -343,14 +342,8 @@ class SmtpSender:
     def __enter__(self) -> SmtpSender:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> Literal[False]:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
-        return False
 
     @property
     def min_interval(self) -> float:

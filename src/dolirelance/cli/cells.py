@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from dolirelance.config import Settings
 from dolirelance.formatting import format_amount
 from dolirelance.terminal import text
+from dolirelance.terminal_tables import Column
 
 if TYPE_CHECKING:
     from dolirelance.service import QuoteRow, UpcomingLine
@@ -54,3 +55,24 @@ def short(value: str, limit: int = 100) -> str:
     """One line, cut at ``limit`` characters (a table cell; --json keeps the whole text)."""
     one_line = " ".join(value.split())
     return one_line if len(one_line) <= limit else one_line[: limit - 1].rstrip() + "…"
+
+
+# The columns every table of quotes starts with (`quotes`, the mass plan); quote_head_cells fills them.
+QUOTE_HEAD_COLUMNS = (
+    Column("Ref", whole=True),
+    Column("Customer"),
+    Column("Amount excl. tax", whole=True, right=True),
+    Column("End of validity", whole=True),
+    Column("Last follow-up", whole=True),
+)
+
+
+def quote_head_cells(row: QuoteRow, tz: ZoneInfo, *, unknown_customer: str) -> list[str]:
+    """The cells under :data:`QUOTE_HEAD_COLUMNS`; ``unknown_customer`` when the third party is not read."""
+    return [
+        ref_cell(row.quote.ref, opt_out=row.quote.opt_out),
+        text(row.customer.name) if row.customer else unknown_customer,
+        money(row.quote.total_excl_tax, row.quote.currency),
+        iso_day(row.quote.end_of_validity),
+        row.last.done_on(tz).isoformat() if row.last is not None else "",
+    ]

@@ -12,7 +12,7 @@ import typer
 from dolirelance.cli import console
 from dolirelance.cli.application import ConfigOption, load_settings, run_coroutine
 from dolirelance.cli.arguments import CommandLineError, parse_next
-from dolirelance.cli.cells import iso_day, money, ref_cell
+from dolirelance.cli.cells import QUOTE_HEAD_COLUMNS, quote_head_cells
 from dolirelance.domain import Channel
 from dolirelance.terminal import text
 from dolirelance.terminal_tables import Column, print_table
@@ -220,11 +220,7 @@ def mass(
 
 
 _MASS_COLUMNS = (
-    Column("Ref", whole=True),
-    Column("Customer"),
-    Column("Amount excl. tax", whole=True, right=True),
-    Column("End of validity", whole=True),
-    Column("Last follow-up", whole=True),
+    *QUOTE_HEAD_COLUMNS,
     Column("Last model"),
     Column("Model"),
     Column("Channel"),
@@ -237,11 +233,7 @@ def _print_mass_plan(items: Sequence[MassItem], *, dry_run: bool, tz: ZoneInfo) 
     for item in items:
         row = item.row
         rows.append([
-            ref_cell(row.quote.ref, opt_out=row.quote.opt_out),
-            text(row.customer.name) if row.customer else "",
-            money(row.quote.total_excl_tax, row.quote.currency),
-            iso_day(row.quote.end_of_validity),
-            row.last.done_on(tz).isoformat() if row.last else "",
+            *quote_head_cells(row, tz, unknown_customer=""),
             text(row.last.model or "") if row.last else "",
             text(item.model),
             text(item.problem or (item.channel.value if item.channel else "")),

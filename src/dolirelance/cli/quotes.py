@@ -13,7 +13,16 @@ import typer
 from dolirelance.cli import console
 from dolirelance.cli.application import ConfigOption, load_settings, run_coroutine
 from dolirelance.cli.arguments import CommandLineError
-from dolirelance.cli.cells import amount_json, answer_marks, business_tz, iso_day, money, ref_cell, short
+from dolirelance.cli.cells import (
+    QUOTE_HEAD_COLUMNS,
+    amount_json,
+    answer_marks,
+    business_tz,
+    iso_day,
+    money,
+    quote_head_cells,
+    short,
+)
 from dolirelance.domain import Channel, QuoteFilter
 from dolirelance.terminal import text
 from dolirelance.terminal_tables import Column, TableLayout, print_table
@@ -109,11 +118,7 @@ def _answers_json(row: QuoteRow, tz: ZoneInfo) -> dict[str, object]:
 
 
 _QUOTE_COLUMNS = (
-    Column("Ref", whole=True),
-    Column("Customer"),
-    Column("Amount excl. tax", whole=True, right=True),
-    Column("End of validity", whole=True),
-    Column("Last follow-up", whole=True),
+    *QUOTE_HEAD_COLUMNS,
     Column("Model (channel), note"),
     Column("Next", whole=True),
     Column("Answer"),
@@ -127,11 +132,7 @@ def _quote_cells(row: QuoteRow, tz: ZoneInfo) -> list[str]:
         if row.last.note:
             how += f" — {short(row.last.note, 40)}"
     return [
-        ref_cell(row.quote.ref, opt_out=row.quote.opt_out),
-        text(row.customer.name) if row.customer else f"#{row.quote.customer_id}",
-        money(row.quote.total_excl_tax, row.quote.currency),
-        iso_day(row.quote.end_of_validity),
-        row.last.done_on(tz).isoformat() if row.last is not None else "",
+        *quote_head_cells(row, tz, unknown_customer=f"#{row.quote.customer_id}"),
         text(how),
         row.next_todo.due_on(tz).isoformat() if row.next_todo else "",
         text(answer_marks(row, tz)),

@@ -459,31 +459,20 @@ class Ledger:
     def abandon(self, key: str, *, by: str, reason: str) -> Entry:
         """A person closes a stuck entry (``ledger resolve KEY --abandon``): never sent, filed or recorded
         by dolirelance from now on. Refused while a live process still works on it."""
-        now = self.database.now()
-        with self.database.transaction(f"abandon {key}") as conn:
-            changed = conn.execute(
-                update(followups)
-                .where(
-                    followups.c.key == key,
-                    followups.c.state.in_([state.value for state in ABANDONABLE_STATES]),
-                    self._lease_expired(),
-                )
-                .values(
-                    state=FollowUpState.ABANDONED.value,
-                    resolved_by=by,
-                    resolution="abandoned",
-                    error=reason,
-                    updated_at=now,
-                    lease_until=None,
-                )
-                .returning(*followups.c)
-            ).first()
-            if changed is not None:
-                return Entry.from_row(changed)
-            row = conn.execute(select(followups).where(followups.c.key == key)).first()
-        if row is None:
+        found = self._decide(
+            f"abandon {key}",
+            key,
+            [followups.c.state.in_([state.value for state in ABANDONABLE_STATES]), self._lease_expired()],
+            state=FollowUpState.ABANDONED.value,
+            resolved_by=by,
+            resolution="abandoned",
+            error=reason,
+        )
+        if found is None:
             raise LedgerError(f"no ledger entry {key!r}", remedy="see the entries with `dolirelance status`")
-        entry = Entry.from_row(row)
+        entry, changed = found
+        if changed:
+            return entry
         if entry.state not in ABANDONABLE_STATES:
             raise LedgerError(
                 f"ledger entry {key!r} is {entry.state.value}: nothing to abandon",
@@ -611,30 +600,44 @@ class Ledger:
 
     def resolve(self, key: str, *, sent: bool, by: str) -> Entry:
         """A person says whether an UNCERTAIN message left (``dolirelance ledger resolve``)."""
-        now = self.database.now()
         to_state = FollowUpState.RESOLVED_SENT if sent else FollowUpState.RESOLVED_NOT_SENT
-        with self.database.transaction(f"resolve {key}") as conn:
+        found = self._decide(
+            f"resolve {key}",
+            key,
+            [followups.c.state == FollowUpState.UNCERTAIN.value],
+            state=to_state.value,
+            resolved_by=by,
+            resolution="sent" if sent else "not sent",
+        )
+        if found is None:
+            raise LedgerError(f"no ledger entry {key!r}", remedy="list uncertain entries with `dolirelance status`")
+        entry, changed = found
+        if changed:
+            return entry
+        raise LedgerError(
+            f"ledger entry {key!r} is {entry.state.value}, not uncertain: nothing to resolve",
+            remedy="only uncertain entries are resolved; see `dolirelance status`",
+        )
+
+    def _decide(
+        self, action: str, key: str, conditions: Sequence[ColumnElement[bool]], **values: Any
+    ) -> tuple[Entry, bool] | None:
+        """Apply a person's decision to one entry if it still meets ``conditions``, releasing its lease.
+
+        The entry as it now is and whether this changed it; None when there is no entry ``key``.
+        """
+        now = self.database.now()
+        with self.database.transaction(action) as conn:
             changed = conn.execute(
                 update(followups)
-                .where(followups.c.key == key, followups.c.state == FollowUpState.UNCERTAIN.value)
-                .values(
-                    state=to_state.value,
-                    resolved_by=by,
-                    resolution="sent" if sent else "not sent",
-                    updated_at=now,
-                    lease_until=None,
-                )
+                .where(followups.c.key == key, *conditions)
+                .values(**values, updated_at=now, lease_until=None)
                 .returning(*followups.c)
             ).first()
             if changed is not None:
-                return Entry.from_row(changed)
+                return Entry.from_row(changed), True
             row = conn.execute(select(followups).where(followups.c.key == key)).first()
-        if row is None:
-            raise LedgerError(f"no ledger entry {key!r}", remedy="list uncertain entries with `dolirelance status`")
-        raise LedgerError(
-            f"ledger entry {key!r} is {Entry.from_row(row).state.value}, not uncertain: nothing to resolve",
-            remedy="only uncertain entries are resolved; see `dolirelance status`",
-        )
+        return (Entry.from_row(row), False) if row is not None else None
 
     # -- reading --------------------------------------------------------------------------------
 

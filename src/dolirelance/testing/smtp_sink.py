@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
@@ -171,14 +170,8 @@ class SmtpSink:
     def __enter__(self) -> SmtpSink:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> Literal[False]:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
-        return False
 
     # -- fault injection --------------------------------------------------------------------------
 
