@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from dolirelance.config.secrets import resolve_secret
-from dolirelance.config.values import Section, check_address, check_ascii_secret
+from dolirelance.config.values import Address, AsciiSecret, Section, check_address
 from dolirelance.errors import ConfigError, ConfigProblem
 
 # The SMTP sender's waits between two attempts of one message (the last one repeats).
@@ -23,10 +23,10 @@ class SmtpSettings(Section):
     # "password": username + password (AUTH PLAIN/LOGIN); "oauth2": SASL XOAUTH2 with a token from [oauth2].
     auth: Literal["password", "oauth2"] = "password"
     username: str | None = None
-    password: SecretStr | None = None
+    password: AsciiSecret | None = None  # smtplib sends AUTH in ASCII only
     password_env: str | None = None
     timeout: float = Field(30.0, gt=0, le=600)
-    sender: str = Field(description='From address, e.g. "Solaire Rhône-Alpes <devis@example.fr>"')
+    sender: Address = Field(description='From address, e.g. "Solaire Rhône-Alpes <devis@example.fr>"')
     # "user": the display name is the sending user's ("Julie Dupont <devis@...>"); "fixed": as written.
     sender_display_name: Literal["user", "fixed"] = "fixed"
     bcc: list[str] = Field(default_factory=list)
@@ -37,16 +37,6 @@ class SmtpSettings(Section):
     dkim_key_file: Path | None = None
     dkim_selector: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     dkim_domain: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]{1,253}$")
-
-    @field_validator("password")
-    @classmethod
-    def _ascii_password(cls, value: SecretStr | None) -> SecretStr | None:
-        return check_ascii_secret(value)  # smtplib sends AUTH in ASCII only
-
-    @field_validator("sender")
-    @classmethod
-    def _sender_address(cls, value: str) -> str:
-        return check_address(value)
 
     @field_validator("bcc")
     @classmethod
@@ -114,10 +104,10 @@ class ImapSettings(Section):
     # "password": LOGIN with username + password; "oauth2": SASL XOAUTH2 with a token from [oauth2].
     auth: Literal["password", "oauth2"] = "password"
     username: str
-    password: SecretStr | None = None
+    password: AsciiSecret | None = None
     password_env: str | None = None
     # The mailbox's own e-mail address: our e-mails' Reply-To names it so that replies reach it.
-    address: str | None = None
+    address: Address | None = None
     folder: str = "INBOX"
     # What becomes of a message once Dolibarr holds its record: a keyword on it, or a move to a folder.
     processed: Literal["flag", "move"] = "flag"
@@ -136,16 +126,6 @@ class ImapSettings(Section):
     # are believed, no other's): a reply matched only by sender and subject counts when it shows DMARC
     # or DKIM pass for the sender's domain. None: such a reply is never believed (a person checks it).
     trusted_authserv_id: str | None = Field(None, min_length=1, max_length=255)
-
-    @field_validator("password")
-    @classmethod
-    def _ascii_password(cls, value: SecretStr | None) -> SecretStr | None:
-        return check_ascii_secret(value)
-
-    @field_validator("address")
-    @classmethod
-    def _mailbox_address(cls, value: str | None) -> str | None:
-        return None if value is None else check_address(value)
 
     @model_validator(mode="after")
     def _password_given(self) -> ImapSettings:
@@ -196,7 +176,7 @@ class OAuth2Settings(Section):
     provider: Literal["microsoft", "google", "generic"]
     tenant_id: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]{1,253}$")
     client_id: str | None = Field(None, min_length=1, max_length=255)
-    client_secret: SecretStr | None = None
+    client_secret: AsciiSecret | None = None
     client_secret_env: str | None = None
     # Microsoft: a PEM file holding the app's certificate and its private key (instead of a client secret).
     certificate_file: Path | None = None
@@ -212,11 +192,6 @@ class OAuth2Settings(Section):
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError('expected an http(s) URL like "https://login.example.com/oauth2/token"')
         return value
-
-    @field_validator("client_secret")
-    @classmethod
-    def _ascii_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        return check_ascii_secret(value)
 
     @model_validator(mode="after")
     def _complete(self) -> OAuth2Settings:

@@ -12,30 +12,23 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from dolirelance.config.secrets import resolve_secret
-from dolirelance.config.values import (
-    DayOffset,
-    Section,
-    TimeOfDay,
-    check_ascii_secret,
-    check_language,
-    check_timezone,
-)
+from dolirelance.config.values import AsciiSecret, DayOffset, Language, Section, TimeOfDay, Timezone
 from dolirelance.workdays import MONDAY_TO_FRIDAY, parse_region, parse_weekday
 
 
 class DolibarrSettings(Section):
     url: str = Field(description="API base URL, ending with /api/index.php")
-    api_key: SecretStr | None = None
+    api_key: AsciiSecret | None = None
     api_key_env: str | None = None
     # The service's own key (a user with agenda.allactions.*): reads everyone's follow-up events and
     # closes other people's to-dos when api_key belongs to a person who sees only their own events.
-    service_api_key: SecretStr | None = None
+    service_api_key: AsciiSecret | None = None
     service_api_key_env: str | None = None
     timeout: float = Field(30.0, gt=0, le=600)
     verify_tls: bool = True
     page_size: int = Field(100, ge=1, le=1000)
     max_concurrency: int = Field(4, ge=1, le=32)
-    timezone: str | None = Field(None, description="PHP date.timezone of the Dolibarr server")
+    timezone: Timezone | None = Field(None, description="PHP date.timezone of the Dolibarr server")
 
     @field_validator("url")
     @classmethod
@@ -46,16 +39,6 @@ class DolibarrSettings(Section):
         if not value.endswith("/api/index.php"):
             value = value + "/api/index.php"
         return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str | None) -> str | None:
-        return None if value is None else check_timezone(value)
-
-    @field_validator("api_key", "service_api_key")
-    @classmethod
-    def _ascii_key(cls, value: SecretStr | None) -> SecretStr | None:
-        return check_ascii_secret(value)
 
     @model_validator(mode="after")
     def _key_given(self) -> DolibarrSettings:
@@ -80,14 +63,9 @@ class FollowupSettings(Section):
     rebuild_pdf: Literal["when_stale", "always"] = "when_stale"
     next_delay: DayOffset = 15
     opt_out_field: str = Field("norelance", pattern=r"^[a-z0-9_]{1,64}$")
-    default_language: str = "fr"
+    default_language: Language = "fr"
     # Used when a customer has no sales representative and the quote's author cannot be read.
     default_sales_rep: str | None = None
-
-    @field_validator("default_language")
-    @classmethod
-    def _language(cls, value: str) -> str:
-        return check_language(value)
 
     @field_validator("next_delay")
     @classmethod
@@ -142,7 +120,7 @@ class StepSettings(Section):
 class AutoSettings(Section):
     enabled: bool = False
     time: TimeOfDay = time(8, 30)
-    timezone: str = "Europe/Paris"
+    timezone: Timezone = "Europe/Paris"
     steps: list[StepSettings] = Field(default_factory=list)
     min_gap: DayOffset = 3
     # How long after its due day the last step may still go out (earlier steps end when the next is due).
@@ -156,11 +134,6 @@ class AutoSettings(Section):
     # At most this many automatic follow-ups per run, the most urgent first; the others are deferred
     # to the next run (the first day on a large Dolibarr would otherwise send thousands at once).
     max_per_run: int = Field(200, ge=1, le=100_000)
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        return check_timezone(value)
 
     @field_validator("working_days")
     @classmethod

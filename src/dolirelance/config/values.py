@@ -8,7 +8,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, SecretStr
 
 from dolirelance.domain import format_day_offset, split_address
 
@@ -88,6 +88,13 @@ def check_address(value: str) -> str:
     except ValueError as exc:
         raise ValueError(f'{exc}; write it like "Name <devis@example.fr>" or devis@example.fr') from None
     return value
+
+
+# Values checked as they are read: a field of one of these types gets the check, and the same error, as every other.
+Timezone = Annotated[str, AfterValidator(check_timezone)]
+Language = Annotated[str, AfterValidator(check_language)]
+Address = Annotated[str, AfterValidator(check_address)]
+AsciiSecret = Annotated[SecretStr, AfterValidator(check_ascii_secret)]
 
 
 class Section(BaseModel):
