@@ -69,21 +69,11 @@ class ListReads(DolibarrHttp):
         items costs at most ceil(N / page size) + 2 requests.
         """
         size = self._page_size if at_most is None else at_most + 1
-        base = {**params, "limit": size, "sortfield": sortfield, "sortorder": "ASC"}
-
-        async def fetch(page: int) -> list[Any]:
-            answer = await self._call(
-                Call("GET", path, route, {**base, "page": page}, empty_on_404=empty_on_404)
-            )
-            items, _ = unwrap_page(answer, route)
-            return items
-
-        first_answer = await self._call(
-            Call(
-                "GET", path, route, {**base, "page": 0, "pagination_data": "true"}, empty_on_404=empty_on_404
-            )
+        base = _list_query(params, size=size, sortfield=sortfield)
+        fetch = self._page_fetcher(path, route, base, empty_on_404=empty_on_404)
+        first, total = await self._read_page(
+            path, route, {**base, "page": 0, "pagination_data": "true"}, empty_on_404=empty_on_404
         )
-        first, total = unwrap_page(first_answer, route)
         if len(first) < size:
             return first
         if total is not None:
@@ -108,13 +98,8 @@ class ListReads(DolibarrHttp):
         are held, read and not yet taken.
         """
         size = size or self._page_size
-        base = {**params, "limit": size, "sortfield": sortfield, "sortorder": "ASC"}
-
-        async def fetch(page: int) -> list[Any]:
-            answer = await self._call(Call("GET", path, route, {**base, "page": page}, empty_on_404=empty_on_404))
-            items, _ = unwrap_page(answer, route)
-            return items
-
+        base = _list_query(params, size=size, sortfield=sortfield)
+        fetch = self._page_fetcher(path, route, base, empty_on_404=empty_on_404)
         in_flight_at_most = max(1, self._max_concurrency - 1)
         held_at_most = 2 * in_flight_at_most
         pending: collections.deque[asyncio.Task[list[Any]]] = collections.deque()
@@ -149,6 +134,24 @@ class ListReads(DolibarrHttp):
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _read_page(
+        self, path: str, route: str, query: dict[str, str | int], *, empty_on_404: bool
+    ) -> tuple[list[Any], int | None]:
+        """One page of a list route: its items, and the list's total when the server gives one."""
+        answer = await self._call(Call("GET", path, route, query, empty_on_404=empty_on_404))
+        return unwrap_page(answer, route)
+
+    def _page_fetcher(
+        self, path: str, route: str, base: dict[str, str | int], *, empty_on_404: bool
+    ) -> Callable[[int], Awaitable[list[Any]]]:
+        """Reads page N of a list route (``base``: from :func:`_list_query`) and gives its items."""
+
+        async def fetch(page: int) -> list[Any]:
+            items, _ = await self._read_page(path, route, {**base, "page": page}, empty_on_404=empty_on_404)
+            return items
+
+        return fetch
 
     async def _window(
         self, fetch: Callable[[int], Awaitable[list[Any]]], first: list[Any], size: int
@@ -212,6 +215,11 @@ class ListReads(DolibarrHttp):
             yield collected
         finally:
             self._row_collectors.remove(collected)
+
+
+def _list_query(params: dict[str, str | int], *, size: int, sortfield: str) -> dict[str, str | int]:
+    """A list route's query without its page: pages of ``size`` items in a stable order (ascending ``sortfield``)."""
+    return {**params, "limit": size, "sortfield": sortfield, "sortorder": "ASC"}
 
 
 def in_chunks(values: Sequence[T], size: int) -> list[list[T]]:
