@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -99,18 +99,7 @@ async def follow_up(
         next_date=next_date,
     )
 
-    async def prepare() -> PreparedFollowUp:
-        return await prepare_followup(
-            rt,
-            quote,
-            channel=channel,
-            acting_user=user,
-            model=model,
-            note=note,
-            next_date=next_date,
-            key=attempt.key,
-            recent_gap_days=None if force else rt.settings.auto.min_gap,
-        )
+    prepare = _preparer(rt, attempt, quote, user, force=force)
 
     def keep_copy(prepared: PreparedFollowUp) -> None:
         if letter_out is not None and prepared.letter_pdf is not None:
@@ -130,6 +119,28 @@ async def follow_up(
             remedy="nothing was sent, so that the customer is not followed up twice",
         )
     return outcome
+
+
+def _preparer(
+    rt: Runtime,
+    attempt: Attempt,
+    quote: int | Quote,
+    user: User,
+    *,
+    force: bool,
+    customer: Customer | None = None,
+) -> Callable[[], Awaitable[PreparedFollowUp]]:
+    """Prepares, once claimed, the follow-up the attempt claims (its channel, model, note and next date) as
+    ``user``; refused when the quote was followed up within ``[auto] min_gap`` days unless ``force``."""
+
+    async def prepare() -> PreparedFollowUp:
+        return await prepare_followup(
+            rt, quote, key=attempt.key, channel=attempt.channel, model=attempt.model, note=attempt.note,
+            next_date=attempt.next_date, acting_user=user, customer=customer,
+            recent_gap_days=None if force else rt.settings.auto.min_gap,
+        )
+
+    return prepare
 
 
 # --------------------------------------------------------------------------- mass follow-up
@@ -522,19 +533,8 @@ async def _mass_one(
         next_date=next_date,
     )
 
-    async def prepare() -> PreparedFollowUp:
-        return await prepare_followup(
-            rt,
-            quote.id,  # read again once claimed: still open, its contacts and history as they are now
-            channel=channel,
-            acting_user=user,
-            model=item.model,
-            note=note,
-            next_date=next_date,
-            key=attempt.key,
-            customer=item.row.customer,
-            recent_gap_days=None if force else rt.settings.auto.min_gap,
-        )
+    # the quote read again once claimed: still open, its contacts and history as they are now
+    prepare = _preparer(rt, attempt, quote.id, user, force=force, customer=item.row.customer)
 
     def add_to_batch(prepared: PreparedFollowUp) -> None:
         if prepared.letter_pdf is not None:
