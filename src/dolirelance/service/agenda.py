@@ -158,20 +158,40 @@ def todo_start(rt: Runtime, day: date) -> datetime:
     return datetime.combine(day, TODO_TIME, tzinfo=rt.tz)
 
 
-def done_event(rt: Runtime, facts: RecordFacts, done_at: datetime) -> NewAgendaEvent:
+def _event_on_quote(
+    facts: RecordFacts, *, type_code: str, code: str, label: str, note: str, at: datetime, percentage: int,
+    owner_id: int,
+) -> NewAgendaEvent:
+    """An event at one moment, linked to the follow-up's quote, customer and contact (it shows on their cards)."""
     return NewAgendaEvent(
-        type_code=TYPE_DONE,
-        code=CODE_BY_CHANNEL[facts.channel_kind],
-        label=followup_label(facts),
-        note=compose_note(facts.note, facts.facts_line()),
-        start=done_at,
-        end=done_at,
-        percentage=100,
-        owner_id=facts.owner_id,
+        type_code=type_code,
+        code=code,
+        label=label,
+        note=note,
+        start=at,
+        end=at,
+        percentage=percentage,
+        owner_id=owner_id,
         customer_id=facts.customer_id,
         contact_id=facts.contact_id,
         element_type="propal",
         element_id=facts.quote_id,
+    )
+
+
+def done_event(rt: Runtime, facts: RecordFacts, done_at: datetime) -> NewAgendaEvent:
+    event = _event_on_quote(
+        facts,
+        type_code=TYPE_DONE,
+        code=CODE_BY_CHANNEL[facts.channel_kind],
+        label=followup_label(facts),
+        note=compose_note(facts.note, facts.facts_line()),
+        at=done_at,
+        percentage=100,
+        owner_id=facts.owner_id,
+    )
+    return replace(
+        event,
         email_from=facts.email_from,
         email_to=facts.email_to,
         email_subject=facts.email_subject,
@@ -180,9 +200,9 @@ def done_event(rt: Runtime, facts: RecordFacts, done_at: datetime) -> NewAgendaE
 
 
 def next_todo_event(rt: Runtime, facts: RecordFacts) -> NewAgendaEvent:
-    due = todo_start(rt, date.fromisoformat(facts.next_date))
     channel_label = DOLIBARR_CHANNEL_LABELS[facts.channel_kind]
-    return NewAgendaEvent(
+    return _event_on_quote(
+        facts,
         type_code=TYPE_PLANNED,
         code=CODE_TODO,
         label=f"À relancer : devis {facts.quote_ref} ({facts.customer_name})",
@@ -190,14 +210,9 @@ def next_todo_event(rt: Runtime, facts: RecordFacts) -> NewAgendaEvent:
             f"Prochaine relance du devis {facts.quote_ref} (dernière : {facts.model}, {channel_label}).",
             {"key": facts.key, "quote": facts.quote_ref},
         ),
-        start=due,
-        end=due,
+        at=todo_start(rt, date.fromisoformat(facts.next_date)),
         percentage=0,
         owner_id=facts.sales_rep_id,
-        customer_id=facts.customer_id,
-        contact_id=facts.contact_id,
-        element_type="propal",
-        element_id=facts.quote_id,
     )
 
 
