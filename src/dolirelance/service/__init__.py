@@ -46,7 +46,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "run_auto",
         "working_calendar",
     ),
-    "dolirelance.service.delivery": ("Attempt", "deliver"),
+    "dolirelance.service.delivery": (
+        "Attempt",
+        "deliver",
+    ),
     "dolirelance.service.letters": ("PrintReport", "letters_to_print", "print_letters"),
     "dolirelance.service.manual": (
         "ChannelChoice",
@@ -60,7 +63,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "plan_mass",
         "select_quotes",
     ),
-    "dolirelance.service.outcome": ("FollowUpOutcome", "Outcome", "describe_holder", "how_to_settle"),
+    "dolirelance.service.outcome": (
+        "FollowUpOutcome",
+        "Outcome",
+        "describe_holder",
+        "how_to_settle",
+    ),
     "dolirelance.service.prepare": (
         "PreparedFollowUp",
         "addressee",

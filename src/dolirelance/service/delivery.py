@@ -68,6 +68,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# What deliver is handed: the follow-up built once the claim is won, and the keeping of its local copy.
+Prepare = Callable[[], Awaitable[PreparedFollowUp]]
+KeepCopy = Callable[[PreparedFollowUp], None]
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -84,10 +88,6 @@ class Attempt:
     note: str = ""
     next_date: date | None = None
     step: int | None = None
-
-
-Prepare = Callable[[], Awaitable[PreparedFollowUp]]
-KeepCopy = Callable[[PreparedFollowUp], None]
 
 
 async def deliver(
@@ -173,11 +173,13 @@ async def _deliver_claimed(
             "follow-up %s of %s done but not recorded in Dolibarr: %s", prepared.key, prepared.quote.ref, reason
         )
         await asyncio.to_thread(after_handover, lambda: rt.ledger.mark_record_failed(prepared.key, reason), prepared)
-        outcome = outcome_of(
-            prepared,
-            "sent-not-recorded",
+        outcome = replace(
+            outcome_of(
+                prepared,
+                "sent-not-recorded",
+                error=f"done, but not recorded in Dolibarr yet ({reason}); `dolirelance retry` records it",
+            ),
             done_at=done_at,
-            error=f"done, but not recorded in Dolibarr yet ({reason}); `dolirelance retry` records it",
         )
     else:
         noted = await asyncio.to_thread(
@@ -190,8 +192,11 @@ async def _deliver_claimed(
             ),
             prepared,
         )
-        written = outcome_of(
-            prepared, "recorded", event_id=recorded.event_id, todo_event_id=recorded.todo_event_id, done_at=done_at
+        written = replace(
+            outcome_of(prepared, "recorded"),
+            event_id=recorded.event_id,
+            todo_event_id=recorded.todo_event_id,
+            done_at=done_at,
         )
         if noted:  # "recorded" only once the ledger says so
             outcome = replace(written, todos_left_open=tuple(todo.event_id for todo in recorded.todos_left_open))

@@ -108,16 +108,10 @@ def how_to_settle(entry: Entry) -> str:
 
 
 def outcome_of(
-    prepared: PreparedFollowUp,
-    outcome: Outcome,
-    *,
-    error: str | None = None,
-    error_code: ErrorCode | None = None,
-    event_id: int | None = None,
-    todo_event_id: int | None = None,
-    done_at: datetime | None = None,
+    prepared: PreparedFollowUp, outcome: Outcome, *, error: str | None = None, error_code: ErrorCode | None = None
 ) -> FollowUpOutcome:
-    """The outcome of a prepared follow-up: what it is (quote, model, channel, key, recipients...) and how it ended."""
+    """The outcome of a prepared follow-up: what it is (quote, model, channel, key, recipients...), how it
+    ended and why."""
     return FollowUpOutcome(
         quote_ref=prepared.quote.ref,
         customer_name=prepared.customer.name,
@@ -127,11 +121,8 @@ def outcome_of(
         key=prepared.key,
         recipients=prepared.recipients_text,
         message_id=prepared.message_id,
-        event_id=event_id,
-        todo_event_id=todo_event_id,
         file_name=prepared.letter_file_name,
         error=error,
         step=prepared.automatic_step,
-        done_at=done_at,
         error_code=error_code,
     )
