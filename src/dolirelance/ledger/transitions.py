@@ -27,6 +27,11 @@ from dolirelance.ledger.schema import (
 class FollowUpTransitions(FollowUpTable):
     """The moves of :class:`~dolirelance.ledger.Ledger` by the process working on a follow-up."""
 
+    # RECORDED, or PRINTED for a letter already in a print file
+    _recorded_state = case(
+        (followups.c.printed_at.is_not(None), FollowUpState.PRINTED.value), else_=FollowUpState.RECORDED.value
+    )
+
     def mark_sending(
         self,
         key: str,
@@ -222,8 +227,3 @@ class FollowUpTransitions(FollowUpTable):
             f"ledger entry {key!r} belongs to {entry.owner}, not to this process: cannot mark it {target}",
             remedy="its lease probably expired and another run took it over; see `dolirelance status`",
         )
-
-    # RECORDED, or PRINTED for a letter already in a print file
-    _recorded_state = case(
-        (followups.c.printed_at.is_not(None), FollowUpState.PRINTED.value), else_=FollowUpState.RECORDED.value
-    )

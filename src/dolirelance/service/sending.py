@@ -48,6 +48,7 @@ class SharedSmtp(SmtpSender):
 
 
 async def send_email(rt: Runtime, prepared: PreparedFollowUp, smtp: SmtpSender | None) -> datetime | FollowUpOutcome:
+    """Send a claimed e-mail follow-up: when it left, or the outcome when it did not (failed, uncertain)."""
     assert prepared.email is not None and smtp is not None
     ledger = rt.ledger
     email = prepared.email
