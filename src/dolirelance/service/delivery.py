@@ -1,4 +1,5 @@
-"""The exactly-once core: the only code that claims a quote, sends or files a follow-up and records it.
+"""The exactly-once core: with the rooms named at the end, the only code that claims a quote, sends or
+files a follow-up and records it.
 
 Every follow-up goes through :func:`deliver`, whatever started it (``remind``, ``mass``, the web
 forms, automatic runs); ``retry`` goes through :func:`~dolirelance.service.recovery.retry_unrecorded`.
