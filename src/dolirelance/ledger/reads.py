@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, func, select
+from sqlalchemy.sql import Executable
 
 from dolirelance.ledger.entries import ABANDONED_MOVES, Entry
 from dolirelance.ledger.followup_table import FollowUpTable
@@ -34,7 +34,7 @@ class FollowUpReads(FollowUpTable):
         )
         return self._read_one(f"read the follow-up in flight of quote {quote_id}", query, {"holder_quote": quote_id})
 
-    def _read_one(self, action: str, query: Any, params: Mapping[str, Any]) -> Entry | None:
+    def _read_one(self, action: str, query: Executable, params: Mapping[str, object]) -> Entry | None:
         with self.database.transaction(action, read_only=True) as conn:
             row = conn.execute(query, params).first()
         return Entry.from_row(row) if row is not None else None
