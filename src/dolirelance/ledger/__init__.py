@@ -31,10 +31,13 @@ itself) and expired CLAIMED rows into FAILED.
 
 Modules: :mod:`~dolirelance.ledger.schema` (tables, states, migrations), :mod:`~dolirelance.ledger.database`
 (engine, transactions, clocks), :mod:`~dolirelance.ledger.lease`, :mod:`~dolirelance.ledger.followups`
-(:class:`Ledger`), :mod:`~dolirelance.ledger.mailbox` (:class:`MailboxLedger`).
+(:class:`Ledger`, put together from :mod:`~dolirelance.ledger.entries`, :mod:`~dolirelance.ledger.followup_table`,
+:mod:`~dolirelance.ledger.reads`, :mod:`~dolirelance.ledger.claims`, :mod:`~dolirelance.ledger.transitions` and
+:mod:`~dolirelance.ledger.resolution`), :mod:`~dolirelance.ledger.mailbox` (:class:`MailboxLedger`).
 """
 
-from dolirelance.ledger.followups import Claim, Entry, Ledger, auto_key, manual_key
+from dolirelance.ledger.entries import Claim, Entry, auto_key, manual_key
+from dolirelance.ledger.followups import Ledger
 from dolirelance.ledger.mailbox import MailboxLedger, MailboxMessage
 from dolirelance.ledger.schema import (
     ABANDONABLE_STATES,

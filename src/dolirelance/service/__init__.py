@@ -7,7 +7,11 @@ One module per use case, each importing only those above it:
 - :mod:`.reads`: reads several use cases share (a quote by ref, follow-up histories);
 - :mod:`.views`: quotes overview, history, upcoming follow-ups (read only);
 - :mod:`.prepare`: a quote → exactly what will be sent or printed, nothing done;
-- :mod:`.delivery`: claim, send or file, record (the exactly-once core), and retry;
+- :mod:`.outcome`: what became of a follow-up, in words (and who holds a quote refused);
+- :mod:`.handover`: the ledger writes around the hand-over (a claim released, a write after it left);
+- :mod:`.sending`: the e-mail path (the SMTP turn); :mod:`.filing`: the letter path (filed in Dolibarr);
+- :mod:`.recovery`: what earlier runs left: quotes still held, and ``retry``;
+- :mod:`.delivery`: claim, send or file, record: the exactly-once core, in the order of its steps;
 - :mod:`.manual`: remind and mass follow-ups;
 - :mod:`.letters`: letters filed but in no print file yet, and the print file that gathers them;
 - :mod:`.auto`: the automatic run and ``explain``;
@@ -44,13 +48,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "dolirelance.service.delivery": (
         "Attempt",
-        "FollowUpOutcome",
-        "Outcome",
         "deliver",
-        "describe_holder",
-        "how_to_settle",
-        "ledger_problems",
-        "retry_unrecorded",
     ),
     "dolirelance.service.letters": ("PrintReport", "letters_to_print", "print_letters"),
     "dolirelance.service.manual": (
@@ -64,6 +62,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "mass_follow_up",
         "plan_mass",
         "select_quotes",
+    ),
+    "dolirelance.service.outcome": (
+        "FollowUpOutcome",
+        "Outcome",
+        "describe_holder",
+        "how_to_settle",
     ),
     "dolirelance.service.prepare": (
         "PreparedFollowUp",
@@ -81,6 +85,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "read_quote",
         "resolve_customer_ids",
     ),
+    "dolirelance.service.recovery": ("ledger_problems", "retry_unrecorded"),
     "dolirelance.service.replies": ("MessageOutcome", "RepliesReport", "read_replies"),
     "dolirelance.service.report": ("default_period_start", "effectiveness_report"),
     "dolirelance.service.runtime": (
@@ -133,16 +138,7 @@ if TYPE_CHECKING:
         run_auto,
         working_calendar,
     )
-    from dolirelance.service.delivery import (
-        Attempt,
-        FollowUpOutcome,
-        Outcome,
-        deliver,
-        describe_holder,
-        how_to_settle,
-        ledger_problems,
-        retry_unrecorded,
-    )
+    from dolirelance.service.delivery import Attempt, deliver
     from dolirelance.service.letters import (
         PrintReport,
         letters_to_print,
@@ -160,6 +156,7 @@ if TYPE_CHECKING:
         plan_mass,
         select_quotes,
     )
+    from dolirelance.service.outcome import FollowUpOutcome, Outcome, describe_holder, how_to_settle
     from dolirelance.service.prepare import (
         PreparedFollowUp,
         addressee,
@@ -176,6 +173,7 @@ if TYPE_CHECKING:
         read_quote,
         resolve_customer_ids,
     )
+    from dolirelance.service.recovery import ledger_problems, retry_unrecorded
     from dolirelance.service.replies import (
         MessageOutcome,
         RepliesReport,
