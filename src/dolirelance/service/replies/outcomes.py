@@ -1,10 +1,12 @@
-"""What reading the replies mailbox found: each message's kind and outcome, and the run's report."""
+"""A message as read from the replies mailbox, what each one came to (its kind and outcome), the run's report."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
+
+from dolirelance.inbound import InboundMessage
 
 Kind = Literal[
     "reply",
@@ -20,6 +22,17 @@ Kind = Literal[
 # recorded: Dolibarr holds it; noted: nothing to write (auto-answer, temporary bounce); ignored: not ours,
 # left alone; unreadable: left in place; failed: Dolibarr or the mailbox refused, the next run goes on.
 Outcome = Literal["recorded", "noted", "ignored", "unreadable", "failed"]
+
+
+@dataclass(frozen=True)
+class ReadMessage:
+    """One message read whole: where it is, the key its events carry, its bytes and what was parsed of them."""
+
+    uidvalidity: int
+    uid: int
+    key: str
+    raw: bytes
+    inbound: InboundMessage
 
 
 @dataclass(frozen=True)

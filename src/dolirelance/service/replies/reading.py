@@ -18,7 +18,7 @@ from dolirelance.errors import DolibarrError, LedgerError, MailboxError
 from dolirelance.imap import RepliesMailbox, TooBig, mailbox_name
 from dolirelance.inbound import MessageReader, ReadLimits, UnreadableMessage
 from dolirelance.ledger import FINISHED_MESSAGE_STATES, MailboxLedger, MessageState
-from dolirelance.service.replies.outcomes import MessageOutcome, RepliesReport
+from dolirelance.service.replies.outcomes import MessageOutcome, ReadMessage, RepliesReport
 from dolirelance.service.replies.recording import record_too_big
 from dolirelance.service.replies.sorting import sort_and_record
 from dolirelance.service.runtime import Runtime
@@ -125,8 +125,8 @@ async def _process(
     key = message_key(messages.mailbox, uidvalidity, uid)
     base = MessageOutcome(uid, "other", "ignored", sender=inbound.sender, subject=inbound.subject)
     try:
-        outcome = await sort_and_record(rt, inbound, raw, key, uidvalidity, uid, messages, base,
-                                        match_days=settings.match_days)  # fmt: skip
+        message = ReadMessage(uidvalidity, uid, key, raw, inbound)
+        outcome = await sort_and_record(rt, message, messages, base, match_days=settings.match_days)
     except Exception as exc:  # one message's trouble never stops the others; a later run goes on
         if isinstance(exc, DolibarrError):
             reason = exc.message

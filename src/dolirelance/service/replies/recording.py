@@ -28,7 +28,7 @@ from dolirelance.ledger import Entry, MailboxLedger
 from dolirelance.service.agenda import TYPE_DONE, TYPE_PLANNED, close_todos, create_event, todo_start
 from dolirelance.service.prepare import sales_rep_of
 from dolirelance.service.reads import load_history
-from dolirelance.service.replies.outcomes import MessageOutcome
+from dolirelance.service.replies.outcomes import MessageOutcome, ReadMessage
 from dolirelance.service.runtime import Runtime
 
 
@@ -69,23 +69,15 @@ def eml_file_name(quote: Quote, uidvalidity: int, uid: int) -> str:
 
 
 async def record_reply(
-    rt: Runtime,
-    inbound: InboundMessage,
-    raw: bytes,
-    key: str,
-    uidvalidity: int,
-    uid: int,
-    followup: Entry,
-    proof: str,
-    messages: MailboxLedger,
-    base: MessageOutcome,
+    rt: Runtime, message: ReadMessage, followup: Entry, proof: str, messages: MailboxLedger, base: MessageOutcome
 ) -> MessageOutcome:
+    inbound, key, uidvalidity, uid = message.inbound, message.key, message.uidvalidity, message.uid
     ctx = await quote_context(rt, followup, inbound.sender)
     quote = ctx.quote
     at = written_at(rt, inbound)
     file_name = eml_file_name(quote, uidvalidity, uid)
     # the same name each time: a run taking over after a crash overwrites its own upload
-    stored = await rt.dolibarr.upload_document(quote, file_name, raw, overwrite=True)
+    stored = await rt.dolibarr.upload_document(quote, file_name, message.raw, overwrite=True)
     who = _in_label(inbound.sender_name or inbound.sender)
     local = at.astimezone(rt.tz).strftime("%d/%m/%Y %H:%M")
     # Dolibarr shows notes as HTML: the sender's words go in as text
@@ -125,8 +117,9 @@ async def record_reply(
 
 
 async def record_bounce(
-    rt: Runtime, inbound: InboundMessage, key: str, failure: FailedRecipient, followup: Entry, base: MessageOutcome
+    rt: Runtime, message: ReadMessage, failure: FailedRecipient, followup: Entry, base: MessageOutcome
 ) -> MessageOutcome:
+    inbound, key = message.inbound, message.key
     ctx = await quote_context(rt, followup, failure.address)
     quote = ctx.quote
     at = written_at(rt, inbound)
@@ -157,10 +150,11 @@ async def record_bounce(
 
 
 async def record_unverified_reply(
-    rt: Runtime, inbound: InboundMessage, uid: int, key: str, followup: Entry, base: MessageOutcome
+    rt: Runtime, message: ReadMessage, followup: Entry, base: MessageOutcome
 ) -> MessageOutcome:
     """A message from the customer's address naming the quote, that nothing proves she wrote: a person
     checks it. No reply event, nothing stops, and none of its words is written (it may be a forgery)."""
+    inbound, key, uid = message.inbound, message.key, message.uid
     ctx = await quote_context(rt, followup, inbound.sender)
     quote = ctx.quote
     why = (
@@ -184,16 +178,11 @@ async def record_unverified_reply(
 
 
 async def record_unverified_bounce(
-    rt: Runtime,
-    inbound: InboundMessage,
-    uid: int,
-    key: str,
-    failure: FailedRecipient,
-    followup: Entry,
-    base: MessageOutcome,
+    rt: Runtime, message: ReadMessage, failure: FailedRecipient, followup: Entry, base: MessageOutcome
 ) -> MessageOutcome:
     """A failure report naming an address we wrote to, without our Message-ID or ENVID: anyone can write
     one. A person checks the address; nothing is blocked and none of the report's words is written."""
+    inbound, key, uid = message.inbound, message.key, message.uid
     ctx = await quote_context(rt, followup, failure.address)
     quote = ctx.quote
     todo_id = await _todo(

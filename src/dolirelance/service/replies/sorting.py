@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from dolirelance.inbound import FailedRecipient, InboundMessage
 from dolirelance.ledger import Entry, MailboxLedger
-from dolirelance.service.replies.outcomes import MessageOutcome
+from dolirelance.service.replies.outcomes import MessageOutcome, ReadMessage
 from dolirelance.service.replies.recording import (
     record_bounce,
     record_reply,
@@ -28,21 +28,13 @@ PROOF_MESSAGE_ID = "message-id"
 
 
 async def sort_and_record(
-    rt: Runtime,
-    inbound: InboundMessage,
-    raw: bytes,
-    key: str,
-    uidvalidity: int,
-    uid: int,
-    messages: MailboxLedger,
-    base: MessageOutcome,
-    *,
-    match_days: int,
+    rt: Runtime, message: ReadMessage, messages: MailboxLedger, base: MessageOutcome, *, match_days: int
 ) -> MessageOutcome:
     """Sort the message, find the follow-up it answers or returns (sent within ``match_days``), record it."""
+    inbound = message.inbound
     since = rt.now() - timedelta(days=match_days)
     if inbound.is_bounce:
-        return await _bounce(rt, inbound, uid, key, since, base)
+        return await _bounce(rt, message, since, base)
     found = await asyncio.to_thread(_replied_followup, rt, inbound, since)
     if found is None:
         return replace(base, detail="not an answer to a follow-up")
@@ -51,8 +43,8 @@ async def sort_and_record(
         return replace(base, kind="auto-answer", outcome="noted", quote_ref=followup.quote_ref,
                        detail=f"automatic answer ({inbound.auto_answer}): nothing stops")  # fmt: skip
     if proof is None:
-        return await record_unverified_reply(rt, inbound, uid, key, followup, base)
-    return await record_reply(rt, inbound, raw, key, uidvalidity, uid, followup, proof, messages, base)
+        return await record_unverified_reply(rt, message, followup, base)
+    return await record_reply(rt, message, followup, proof, messages, base)
 
 
 def _replied_followup(rt: Runtime, inbound: InboundMessage, since: datetime) -> tuple[Entry, str | None] | None:
@@ -88,8 +80,9 @@ def _bounced_followup(
 
 
 async def _bounce(
-    rt: Runtime, inbound: InboundMessage, uid: int, key: str, since: datetime, base: MessageOutcome
+    rt: Runtime, message: ReadMessage, since: datetime, base: MessageOutcome
 ) -> MessageOutcome:
+    inbound = message.inbound
     matched: list[tuple[FailedRecipient, Entry, bool]] = []
     for failure in inbound.failures:
         found = await asyncio.to_thread(_bounced_followup, rt, inbound, failure, since)
@@ -112,6 +105,6 @@ async def _bounce(
     proven_ones = [(failure, entry) for failure, entry, proven in permanent if proven]
     if not proven_ones:
         failure, entry, _ = permanent[0]
-        return await record_unverified_bounce(rt, inbound, uid, key, failure, entry, base)
+        return await record_unverified_bounce(rt, message, failure, entry, base)
     failure, entry = proven_ones[0]
-    return await record_bounce(rt, inbound, key, failure, entry, base)
+    return await record_bounce(rt, message, failure, entry, base)
