@@ -500,7 +500,7 @@ def _envelope_ids(message: Message) -> tuple[str, ...]:
 
 
 def xtext_decode(value: str) -> str:
-    """RFC 3461 xtext (``+XX`` for "+", "=", controls, spaces) back to text (mail.py encodes ENVID so)."""
+    """RFC 3461 xtext (``+XX`` for "+", "=", controls, spaces) back to text (mail/transmit.py encodes ENVID so)."""
     return unquote_to_bytes(value.replace("%", "%25").replace("+", "%")).decode("utf-8", "replace")
 
 

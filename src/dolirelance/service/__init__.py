@@ -16,6 +16,7 @@ One module per use case, each importing only those above it:
 - :mod:`.letters`: letters filed but in no print file yet, and the print file that gathers them;
 - :mod:`.auto`: the automatic run and ``explain``;
 - :mod:`.answers`: a quote's replies and bounces as ``explain`` shows them;
+- :mod:`.replies`: the replies mailbox read once: each message sorted (reply, bounce…) and recorded;
 - :mod:`.report`: the effectiveness report (which follow-ups pay), read in bulk;
 - :mod:`.checks`: ``doctor`` and ``setup``: is everything in place, and what to do if not.
 
