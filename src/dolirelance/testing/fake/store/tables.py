@@ -1,16 +1,16 @@
-"""The fake server's state: one table of records per resource, its clock, its numbering, its cost model."""
+"""What the fake server's state is made of: a table of records per resource, its clock, numbering and cost.
+
+The rooms of the store (``people``, ``setup``, ``agenda``, ``documents``, ``quotes``) each read and change
+some of it; ``FakeDolibarr.__init__`` fills it as a fresh install has it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from dolirelance.testing.cost import CostModel, RequestCosts
 from dolirelance.testing.fake.faults import FaultInjection
 from dolirelance.testing.fake.records import (
-    DOLIBARR_VERSION,
     AgendaEventRecord,
     ContactRecord,
     ExtraFieldRecord,
@@ -29,46 +29,28 @@ from dolirelance.testing.fake_versions import FakeVersion
 class Tables(ServerClock, FaultInjection):
     """State of the fake server. Ids are ints here and strings on the wire."""
 
-    def __init__(
-        self,
-        *,
-        timezone: str = "UTC",
-        now: Callable[[], datetime] | None = None,
-        bad_key_delay: float = 0.0,
-        data_root: str = "/var/lib/dolibarr/documents",
-        version: str = DOLIBARR_VERSION,
-    ) -> None:
-        self.version = FakeVersion(version)
-        self.tz = ZoneInfo(timezone)
-        self.timezone_name = timezone
-        self._now = now or (lambda: datetime.now(UTC))
-        self.bad_key_delay = bad_key_delay
-        self.data_root = data_root
-        # What a real server charges per request and per row, with its workers (off: tests stay fast).
-        self.cost: CostModel | None = None
-        self._costs: RequestCosts | None = None
-        # With the cost model on, a list's matching rows are kept until the next write through HTTP,
-        # so that the fake's own Python time (one core) stays under what the model charges.
-        self._list_memo: dict[tuple[Any, ...], list[Any]] = {}
-        super().__init__()
+    version: FakeVersion
+    timezone_name: str
+    bad_key_delay: float
+    data_root: str
+    # What a real server charges per request and per row, with its workers (off: tests stay fast).
+    cost: CostModel | None
+    _costs: RequestCosts | None
+    # With the cost model on, a list's matching rows are kept until the next write through HTTP,
+    # so that the fake's own Python time (one core) stays under what the model charges.
+    _list_memo: dict[tuple[Any, ...], list[Any]]
 
-        self.users: dict[int, UserRecord] = {}
-        self.groups: dict[int, GroupRecord] = {}
-        self.thirdparties: dict[int, ThirdPartyRecord] = {}
-        self.contacts: dict[int, ContactRecord] = {}
-        self.products: dict[int, ProductRecord] = {}
-        self.proposals: dict[int, ProposalRecord] = {}
-        self.events: dict[int, AgendaEventRecord] = {}
-        self.extrafields: dict[str, dict[str, ExtraFieldRecord]] = {}
-        self.files: dict[str, dict[str, StoredFile]] = {}  # proposal directory -> name -> file
-        self.company: dict[str, str] = {
-            "name": "Ma Société",
-            "address": "",
-            "zip": "",
-            "town": "",
-            "country_code": "FR",
-        }
-        self.numbers = Numbering()
+    users: dict[int, UserRecord]
+    groups: dict[int, GroupRecord]
+    thirdparties: dict[int, ThirdPartyRecord]
+    contacts: dict[int, ContactRecord]
+    products: dict[int, ProductRecord]
+    proposals: dict[int, ProposalRecord]
+    events: dict[int, AgendaEventRecord]
+    extrafields: dict[str, dict[str, ExtraFieldRecord]]  # element type -> name -> field
+    files: dict[str, dict[str, StoredFile]]  # proposal directory -> name -> file
+    company: dict[str, str]
+    numbers: Numbering
 
     @property
     def admin_user(self) -> UserRecord:
