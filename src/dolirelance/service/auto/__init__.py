@@ -13,7 +13,7 @@ One concern per module, each importing only those above it:
 - ``run``: :func:`run_auto`, the run from start to report.
 """
 
-from dolirelance.domain import email_known  # the run tells a known address with it; imported from here too
+from dolirelance.domain import email_known  # kept importable from here: the run decides with it on bulk reads
 from dolirelance.service.auto.customer_answers import blocked_addresses, customer_answers, usable_recipients
 from dolirelance.service.auto.explain import Explanation, explain
 from dolirelance.service.auto.fresh import AUTO_BATCH
