@@ -1,5 +1,5 @@
 """A quote's replies and bounces as `explain` shows them: when, from or to whom, what, and whether a
-bounced address still keeps the automatic runs away (the rule of :func:`.auto.blocked_addresses`)."""
+bounced address still keeps the automatic runs away (the rule of :func:`.auto.customer_answers.blocked_addresses`)."""
 
 from __future__ import annotations
 

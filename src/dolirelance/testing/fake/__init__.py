@@ -23,11 +23,12 @@ the PHP source (``api_users.class.php``, alike on 20 and 23): ``/users/info``'s 
 route creates a group. Not implemented: ``/setinvoiced``, PUT/DELETE of one proposal line,
 ``/proposals/ref_ext``, ``/contacts/email``. JSON is compact UTF-8 where PHP escapes non-ASCII.
 
-Where each part lives: ``records`` (the tables, constants and errors), ``store`` (``FakeDolibarr``:
-the state and its seeding methods), ``faults`` (failures, hangs, the request log), ``rows`` (records as
-the SQL rows ``sqlfilters`` reads), ``php_object`` (every property of each kind of object, in PHP's
-order) and ``render`` (records as JSON on the wire), ``routes/`` (one module per resource, with
-``call`` and ``listing`` for what they share) and ``app`` (router, WAF, authentication, dispatch).
+Where each part lives: ``records`` (the tables, constants and errors), ``store/`` (``FakeDolibarr``:
+the state, its clock and numbering, and its seeding methods, one module per resource), ``faults``
+(failures, hangs, the request log), ``rows`` (records as the SQL rows ``sqlfilters`` reads),
+``php_object`` (every property of each kind of object, in PHP's order) and ``render`` (records as JSON
+on the wire), ``routes/`` (one module per resource, with ``call`` and ``listing`` for what they share)
+and ``app`` (router, WAF, authentication, dispatch).
 """
 
 from dolirelance.testing.fake.app import create_app

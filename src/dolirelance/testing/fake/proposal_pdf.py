@@ -8,10 +8,10 @@ from dolirelance.testing.fake.records import ProposalLineRecord, ProposalRecord
 from dolirelance.testing.pdf import ProposalPdfLine, ProposalPdfParty, render_proposal_pdf
 
 if TYPE_CHECKING:
-    from dolirelance.testing.fake.store import FakeDolibarr
+    from dolirelance.testing.fake.store.tables import Tables
 
 
-def proposal_pdf(fake: FakeDolibarr, proposal: ProposalRecord) -> bytes:
+def proposal_pdf(fake: Tables, proposal: ProposalRecord) -> bytes:
     customer = fake.thirdparties.get(proposal.socid)
     return render_proposal_pdf(
         ref=proposal.ref,
@@ -45,7 +45,7 @@ def proposal_pdf(fake: FakeDolibarr, proposal: ProposalRecord) -> bytes:
     )
 
 
-def _line_label(fake: FakeDolibarr, line: ProposalLineRecord) -> str:
+def _line_label(fake: Tables, line: ProposalLineRecord) -> str:
     product = fake.products.get(line.fk_product) if line.fk_product else None
     if product:
         return f"{product.ref} - {product.label}" if not line.description else line.description

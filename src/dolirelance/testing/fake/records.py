@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dolirelance.testing.sqlfilters import RowValue
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T")
 
 API_BASE = "/api/index.php"
 DOLIBARR_VERSION = "20.0.0"  # the default version played
@@ -450,6 +455,12 @@ def int_or_none(value: Any) -> int | None:
 def sanitize_filename(name: str) -> str:
     """dol_sanitizeFileName: characters forbidden in file names become ``_``."""
     return re.sub(r"[/\\:*?\"<>|\[\],;=]", "_", name).strip()
+
+
+def known_fields(record_type: type[DataclassInstance], values: Mapping[str, T]) -> dict[str, T]:
+    """The ``values`` named like a field of ``record_type``: a seeding method takes any column, keeps those."""
+    names = {known.name for known in fields(record_type)}
+    return {key: value for key, value in values.items() if key in names}
 
 
 def only_properties(obj: dict[str, Any], properties: str | None) -> dict[str, Any]:
