@@ -53,12 +53,7 @@ print dol_get_fiche_end();
 
 print dolirelanceButtons($user, $object->id);
 
-if (!is_array($rows)) {
-	setEventMessages($rows, null, 'errors');
-	$rows = array();
-}
-print load_fiche_titre($langs->trans('DolirelanceFollowUps'), '', '');
-print dolirelanceTableHtml($db, DolirelanceTable::rows($rows), false);
+print dolirelanceFollowUpsTab($db, $rows, false);
 
 llxFooter();
 $db->close();

@@ -48,12 +48,7 @@ dol_banner_tab($object, 'socid', $linkback, ($user->socid ? 0 : 1), 'rowid', 'no
 
 print dol_get_fiche_end();
 
-if (!is_array($rows)) {
-	setEventMessages($rows, null, 'errors');
-	$rows = array();
-}
-print load_fiche_titre($langs->trans('DolirelanceFollowUps'), '', '');
-print dolirelanceTableHtml($db, DolirelanceTable::rows($rows), true);
+print dolirelanceFollowUpsTab($db, $rows, true);
 
 llxFooter();
 $db->close();
