@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote as url_quote
 
 import httpx
@@ -23,6 +24,9 @@ from dolirelance.dolibarr.client import forget_learned_paths
 from dolirelance.service import Runtime, open_runtime
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data
 from dolirelance.testing.smtp_sink import SmtpSink
+
+if TYPE_CHECKING:
+    from in_process_cli import DemoCli
 
 SAMPLE_TODAY = date(2026, 11, 28)
 # The versions whose real answers were recorded: every end-to-end test of the CLI and the web runs on both.
@@ -141,6 +145,41 @@ def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
     """A real SMTP server on loopback that keeps what it receives (also as .eml files)."""
     with SmtpSink(eml_dir=tmp_path / "eml") as sink:
         yield sink
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback that keeps what it receives in memory (no .eml files)."""
+    with SmtpSink() as running:
+        yield running
+
+
+@pytest.fixture
+def make_cli() -> Callable[..., DemoCli]:
+    """What the ``cli`` fixture builds on its parts. A test module overrides it to use its own ``DemoCli``
+    subclass (more methods, other fields) or to prepare the fake Dolibarr before it is served."""
+    from in_process_cli import DemoCli  # in_process_cli imports this module: not at its top
+
+    return DemoCli
+
+
+@pytest.fixture
+def cli(
+    make_cli: Callable[..., DemoCli],
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+    clock: MutableClock,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[DemoCli]:
+    """`dolirelance ARGS` in this process as the demo's users, on the fake served over HTTP; the product's
+    clock is the one the sample data was built on."""
+    from in_process_cli import served_for_cli
+
+    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
+        yield make_cli(fake_dolibarr, sample_data, smtp_sink, url, tmp_path, capsys, monkeypatch)
 
 
 def product_settings(tmp_path: Path, smtp_port: int, api_key: str) -> Settings:

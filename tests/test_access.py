@@ -8,7 +8,7 @@ e-mail, no event in Dolibarr, no ledger claim).
 from __future__ import annotations
 
 import html
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +24,9 @@ from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.sample_data import SALES_RIGHTS
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
-from in_process_cli import DemoCli, served_for_cli
+from in_process_cli import DemoCli
 from test_web import FAKE_URL, WEB_CONFIG, csrf_of
+from test_web import Web as WebPages
 
 pytestmark = ON_EACH_RECORDED_VERSION
 SENDERS = "Relances devis"
@@ -62,20 +63,13 @@ def nothing_sent(fake: FakeDolibarr, sink: SmtpSink, ledger_url: str, instance: 
 
 
 @dataclass
-class Web:
-    client: httpx.AsyncClient
-    fake: FakeDolibarr
-    sample: SampleData
-    sink: SmtpSink
-    settings: Settings
+class Web(WebPages):
     clock: MutableClock
 
-    async def login(self, login: str) -> httpx.Response:
-        page = await self.client.get("/login")
-        password = {"jdupont": "relance", "admin": "admin"}.get(login, login)
-        return await self.client.post(
-            "/login", data={"csrf": csrf_of(page.text), "login": login, "password": password, "next": "/mass"}
-        )
+    async def login(self, login: str = "jdupont", password: str | None = None) -> httpx.Response:
+        """Signs in; each added person's password is their login."""
+        known = {"jdupont": "relance", "admin": "admin"}
+        return await super().login(login, known.get(login, login) if password is None else password)
 
     async def remind(self, quote_key: str = "about_to_expire") -> httpx.Response:
         quote_id = self.sample.quotes[quote_key]
@@ -91,6 +85,13 @@ class Web:
             "csrf": csrf_of(page.text), "email": [self.sample.refs["about_to_expire"]], "next_date": "2026-12-15",
         })
 
+    async def sends_one_follow_up(self) -> None:
+        """The signed-in user is offered sending on the mass page, and the form's follow-up goes: one e-mail."""
+        assert 'id="cannot-send"' not in (await self.client.get("/mass")).text
+        answer = await self.remind()
+        assert answer.status_code == 200, answer.text
+        assert len(self.sink.messages) == 1
+
     def nothing_sent(self) -> bool:
         assert self.settings.ledger.url is not None
         return nothing_sent(self.fake, self.sink, self.settings.ledger.url)
@@ -102,12 +103,6 @@ def access_web_app(tmp_path: Path, fake: FakeDolibarr, sink: SmtpSink, clock: Mu
     settings = parse_config(text + "\n[access]\n" + access, source="test", base_dir=tmp_path)
     app = create_web_app(settings, dolibarr_transport=httpx.ASGITransport(app=create_app(fake)), now=clock)
     return settings, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar.test"), app
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as running:
-        yield running
 
 
 @pytest.fixture
@@ -162,10 +157,7 @@ async def test_a_sales_person_outside_the_group_reads_but_cannot_send(web: Web) 
 async def test_an_admin_sends_without_being_in_the_group(web: Web) -> None:
     """Dolibarr administrators are always allowed, as in Dolibarr."""
     await web.login("admin")
-    assert 'id="cannot-send"' not in (await web.client.get("/mass")).text
-    answer = await web.remind()
-    assert answer.status_code == 200, answer.text
-    assert len(web.sink.messages) == 1
+    await web.sends_one_follow_up()
 
 
 async def test_a_user_removed_from_the_group_while_logged_in_is_refused_at_the_next_send(web: Web) -> None:
@@ -251,11 +243,10 @@ class Cli(DemoCli):
 
 
 @pytest.fixture
-def cli(fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock,
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+def make_cli(fake_dolibarr: FakeDolibarr, sample_data: SampleData) -> type[Cli]:
+    """conftest's ``cli`` with this module's Cli, the group's members and outsiders in Dolibarr."""
     add_people(fake_dolibarr, sample_data)
-    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
-        yield Cli(fake_dolibarr, sample_data, smtp_sink, url, tmp_path, capsys, monkeypatch)
+    return Cli
 
 
 def test_cli_remind_and_mass_refuse_a_key_outside_the_group(cli: Cli) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from dolirelance.terminal import PlainLogFormatter, plain, text
-from test_cli_followup import Cli, cli, flat  # noqa: F401 - the cli fixture, served fake and SMTP sink
+from test_cli_followup import Cli, flat
 
 MARKUP_NAME = "Dupont [SARL] [/b]"
 ESCAPES = "\x1b[2J\x1b]0;pwned\x07\u202e"
@@ -20,7 +20,7 @@ def test_text_escapes_markup_and_removes_control_characters() -> None:
     assert PlainLogFormatter("%(message)s").format(record) == "left out PR1[2J]0;pwned"
 
 
-def test_markup_and_escapes_in_names_print_as_text_in_every_view(cli: Cli) -> None:  # noqa: F811
+def test_markup_and_escapes_in_names_print_as_text_in_every_view(cli: Cli) -> None:
     """quotes, mass, run, history, upcoming, explain: the customer's name comes out as it is, no crash."""
     cli.fake.thirdparties[cli.sample.customers["boulangerie"]].name = MARKUP_NAME + ESCAPES
     expired = cli.sample.refs["expired"]
@@ -57,7 +57,7 @@ def test_markup_and_escapes_in_names_print_as_text_in_every_view(cli: Cli) -> No
         assert "Traceback" not in result.out + result.err
 
 
-def test_explain_of_a_damaged_quote_says_what_to_fix(cli: Cli) -> None:  # noqa: F811
+def test_explain_of_a_damaged_quote_says_what_to_fix(cli: Cli) -> None:
     """A far-future end of validity: a clear error naming the quote and the field, not a crash."""
     ref, quote_id = cli.sample.refs["expired"], cli.sample.quotes["expired"]
     cli.fake.corrupt_proposal(quote_id, fin_validite=253402214400)

@@ -12,38 +12,20 @@ import email.policy
 import email.utils
 import io
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
 from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_TODAY, MutableClock
 from dolirelance.history import decode_facts
-from dolirelance.testing import AgendaEventRecord, FakeDolibarr, SampleData
-from dolirelance.testing.smtp_sink import SmtpSink
-from in_process_cli import CliResult, served_for_cli
+from dolirelance.testing import AgendaEventRecord, FakeDolibarr
+from in_process_cli import CliResult
 from in_process_cli import DemoCli as Cli
 
 TODAY = SAMPLE_TODAY
 # Every command, end to end, against a Dolibarr 20.0.0 and a 23.0.0-beta.
 pytestmark = ON_EACH_RECORDED_VERSION
-
-
-@pytest.fixture
-def cli(
-    fake_dolibarr: FakeDolibarr,
-    sample_data: SampleData,
-    smtp_sink: SmtpSink,
-    clock: MutableClock,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Cli]:
-    # the product's clock is the one the sample data was built on
-    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
-        yield Cli(fake_dolibarr, sample_data, smtp_sink, url, tmp_path, capsys, monkeypatch)
 
 
 def relance_events(fake: FakeDolibarr, quote_id: int | None = None) -> list[AgendaEventRecord]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,24 +11,9 @@ from conftest import MutableClock
 from dolirelance.config import Settings
 from dolirelance.errors import MailPermanentError
 from dolirelance.mail import check_connection
-from dolirelance.testing import FakeDolibarr, SampleData
-from dolirelance.testing.smtp_sink import SmtpSink
+from dolirelance.testing import FakeDolibarr
 from in_process_cli import DemoCli as Cli
-from in_process_cli import run_main, served_for_cli
-
-
-@pytest.fixture
-def cli(
-    fake_dolibarr: FakeDolibarr,
-    sample_data: SampleData,
-    smtp_sink: SmtpSink,
-    clock: MutableClock,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Cli]:
-    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
-        yield Cli(fake_dolibarr, sample_data, smtp_sink, url, tmp_path, capsys, monkeypatch)
+from in_process_cli import run_main
 
 
 def test_a_ref_is_found_whatever_its_case(cli: Cli) -> None:

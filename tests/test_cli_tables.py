@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from conftest import MutableClock
 from dolirelance.cli import console as cli_console
 from dolirelance.testing import FakeDolibarr, SampleData
-from dolirelance.testing.smtp_sink import SmtpSink
 from in_process_cli import DemoCli as Cli
-from in_process_cli import served_for_cli
 
 WIDTHS = (80, 100, 120)
 LONG_NAME = " et Fils — Boulangerie-Pâtisserie artisanale du Vieux Lyon"
@@ -33,21 +28,13 @@ WHOLE = re.compile(
 
 
 @pytest.fixture
-def cli(
-    fake_dolibarr: FakeDolibarr,
-    sample_data: SampleData,
-    smtp_sink: SmtpSink,
-    clock: MutableClock,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Cli]:
+def make_cli(fake_dolibarr: FakeDolibarr, sample_data: SampleData) -> type[Cli]:
+    """conftest's ``cli``, on customers with long names and a quote with a large amount."""
     for customer in fake_dolibarr.thirdparties.values():
         customer.name += LONG_NAME
     # 1 028 806,58 € + the quote's 900 € of lines excl. tax... the exact figure is read from --json below
     fake_dolibarr.add_proposal_line(sample_data.quotes["about_to_expire"], qty=1, subprice="1234567.89")
-    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
-        yield Cli(fake_dolibarr, sample_data, smtp_sink, url, tmp_path, capsys, monkeypatch)
+    return Cli
 
 
 def in_terminal(cli: Cli, width: int, *args: str) -> str:

@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MutableClock
-from test_cli_followup import Cli, cli, flat, writes
-
-__all__ = ["cli"]  # the fixture, served here too
+from test_cli_followup import Cli, flat, writes
 
 EVERY_DAY = 'working_days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]'
 WORKING_WEEK = 'working_days = ["monday", "tuesday", "wednesday", "thursday", "friday"]'

@@ -18,9 +18,10 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -34,7 +35,7 @@ from dolirelance.testing import AgendaEventRecord, FakeDolibarr, SampleData, cre
 from dolirelance.testing.sample_data import SALES_RIGHTS
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
-from in_process_cli import CliResult, DemoCli, served_for_cli
+from in_process_cli import CliResult, DemoCli
 from test_web import FAKE_URL, WEB_CONFIG, csrf_of
 
 pytestmark = ON_EACH_RECORDED_VERSION
@@ -72,13 +73,12 @@ class Cli(DemoCli):
 
 
 @pytest.fixture
-def cli(fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock,
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+def make_cli(fake_dolibarr: FakeDolibarr, sample_data: SampleData, clock: MutableClock) -> Callable[..., Cli]:
+    """conftest's ``cli`` with this module's Cli on the test's clock, and Marc, who sees his own events only."""
     marc = fake_dolibarr.add_user("mleroy", api_key="mleroy-key", password="mleroy", rights=OWN_EVENTS_ONLY,
                                   firstname="Marc", lastname="Leroy", email="mleroy@solaire-rhone-alpes.test")
     sample_data.users["mleroy"], sample_data.api_keys["mleroy"] = marc.id, marc.api_key
-    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
-        yield Cli(fake_dolibarr, sample_data, smtp_sink, url, tmp_path, capsys, monkeypatch, clock=clock)
+    return partial(Cli, clock=clock)
 
 
 def relance_events(fake: FakeDolibarr, code: str) -> list[AgendaEventRecord]:

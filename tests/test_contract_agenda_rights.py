@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_TODAY, MutableClock
-from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data
+from dolirelance.testing import FakeDolibarr, SampleData, load_sample_data
 from dolirelance.testing.sample_data import SALES_RIGHTS
+from test_fake_dolibarr import client_for
 
 pytestmark = ON_EACH_RECORDED_VERSION
 OWN_EVENTS_ONLY = SALES_RIGHTS - {"agenda.allactions.read", "agenda.allactions.create", "agenda.allactions.delete"}
@@ -36,11 +37,7 @@ class Seeded:
     marcs_event: int
 
     def http(self, key: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(self.fake)),
-            base_url="http://dolibarr.test/api/index.php",
-            headers={"DOLAPIKEY": key},
-        )
+        return client_for(self.fake, key)
 
     @property
     def marc(self) -> int:

@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from conftest import ON_EACH_RECORDED_VERSION, SAMPLE_TODAY, MutableClock
-from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data
+from dolirelance.testing import FakeDolibarr, SampleData, load_sample_data
+from test_fake_dolibarr import client_for
 
 pytestmark = ON_EACH_RECORDED_VERSION
 GROUP = "Relances devis"
@@ -36,11 +37,7 @@ class Seeded:
     empty_group_id: int
 
     def http(self, login: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(self.fake)),
-            base_url="http://dolibarr.test/api/index.php",
-            headers={"DOLAPIKEY": self.sample.api_keys[login]},
-        )
+        return client_for(self.fake, self.sample.api_keys[login])
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from dolirelance.errors import (
     DolibarrResponseError,
     DolibarrUnavailable,
 )
+from test_dolibarr_wire import PROPOSAL_1
 
 BASE = "https://erp.example.test/api/index.php"
 KEY = "s3cr3t-api-key-XYZ"
@@ -390,6 +391,18 @@ async def test_representatives_on_20(mock: respx.MockRouter, client: DolibarrCli
 # ---------------------------------------------------------------------------- paging
 
 
+async def list_every_quote(
+    mock: respx.MockRouter, total: int, *, with_pagination: bool, concurrency: int
+) -> respx.Route:
+    """list_quotes over ``total`` quotes in pages of 10, ``concurrency`` pages at once: every quote, in order,
+    once. The route, for what it was asked."""
+    route = mock.get("/proposals").mock(side_effect=paged_side_effect(total, with_pagination=with_pagination))
+    async with make_client(page_size=10, max_concurrency=concurrency) as dolibarr:
+        quotes = await dolibarr.list_quotes(QuoteFilter())
+    assert [q.id for q in quotes] == list(range(1, total + 1))
+    return route
+
+
 def paged_side_effect(total: int, *, with_pagination: bool) -> Callable[[httpx.Request], httpx.Response]:
     def answer(request: httpx.Request) -> httpx.Response:
         params = request.url.params
@@ -412,19 +425,13 @@ def paged_side_effect(total: int, *, with_pagination: bool) -> Callable[[httpx.R
 async def test_paging_with_total_costs_exactly_the_pages(
     mock: respx.MockRouter, total: int, concurrency: int
 ) -> None:
-    route = mock.get("/proposals").mock(side_effect=paged_side_effect(total, with_pagination=True))
-    async with make_client(page_size=10, max_concurrency=concurrency) as dolibarr:
-        quotes = await dolibarr.list_quotes(QuoteFilter())
-    assert [q.id for q in quotes] == list(range(1, total + 1))
+    route = await list_every_quote(mock, total, with_pagination=True, concurrency=concurrency)
     assert route.call_count == max(1, math.ceil(total / 10))
 
 
 @pytest.mark.parametrize("total", [0, 5, 10, 25, 30])
 async def test_paging_without_total_stops_at_short_page(mock: respx.MockRouter, total: int) -> None:
-    route = mock.get("/proposals").mock(side_effect=paged_side_effect(total, with_pagination=False))
-    async with make_client(page_size=10, max_concurrency=1) as dolibarr:
-        quotes = await dolibarr.list_quotes(QuoteFilter())
-    assert [q.id for q in quotes] == list(range(1, total + 1))
+    route = await list_every_quote(mock, total, with_pagination=False, concurrency=1)
     assert route.call_count <= math.ceil(total / 10) + 1
     pages = [int(call.request.url.params["page"]) for call in route.calls]
     assert pages == list(range(len(pages)))
@@ -432,10 +439,7 @@ async def test_paging_without_total_stops_at_short_page(mock: respx.MockRouter, 
 
 @pytest.mark.parametrize("total", [5, 10, 25, 30, 95])
 async def test_paging_without_total_concurrent_window(mock: respx.MockRouter, total: int) -> None:
-    route = mock.get("/proposals").mock(side_effect=paged_side_effect(total, with_pagination=False))
-    async with make_client(page_size=10, max_concurrency=3) as dolibarr:
-        quotes = await dolibarr.list_quotes(QuoteFilter())
-    assert [q.id for q in quotes] == list(range(1, total + 1))
+    route = await list_every_quote(mock, total, with_pagination=False, concurrency=3)
     # no total on Dolibarr <= 20: at most max_concurrency - 1 pages read past the end
     assert route.call_count <= math.ceil(total / 10) + 1 + (3 - 1)
 
@@ -537,18 +541,8 @@ async def test_list_events_filters(mock: respx.MockRouter) -> None:
 
 
 PROPOSAL_WITH_CONTACTS = {
-    "id": "1",
-    "ref": "PR2611-0001",
-    "socid": "1",
+    **quote_item(1),
     "statut": 1,
-    "status": 1,
-    "date": 1792368000,
-    "fin_validite": 1794996000,
-    "total_ht": "910.00000000",
-    "total_tva": "182.00000000",
-    "total_ttc": "1092.00000000",
-    "multicurrency_code": "EUR",
-    "array_options": {"options_norelance": None},
     "last_main_doc": None,
     "contacts_ids": [
         {
@@ -564,19 +558,7 @@ PROPOSAL_WITH_CONTACTS = {
             "code": "BILLING",
             "libelle": "Facturation",
         },
-        {
-            "parentId": "1",
-            "source": "external",
-            "socid": "1",
-            "id": "1",
-            "lastname": "Martin",
-            "firstname": "Jean",
-            "email": "jean.martin@boulangerie-martin.test",
-            "statuscontact": "1",
-            "rowid": "1",
-            "code": "CUSTOMER",
-            "libelle": "Contact client suivi propale",
-        },
+        PROPOSAL_1["contacts_ids"][1],  # Jean Martin, CUSTOMER: the transcript's row
     ],
 }
 

@@ -85,6 +85,7 @@ def test_the_zip_holds_the_module_folder_with_its_version(built: Path) -> None:
         "dolirelance/class/DolirelanceToken.php",
         "dolirelance/class/DolirelanceTable.php",
         "dolirelance/lib/dolirelance.lib.php",
+        "dolirelance/lib/main_loader.inc.php",
     ):
         assert needed in names
     assert not [name for name in names if "__pycache__" in name or name.endswith((".pyc", ".py"))]
@@ -178,6 +179,43 @@ def test_every_php_file_is_valid(php: str, built: Path, tmp_path: Path) -> None:
     for path in files:
         done = subprocess.run([php, "-l", str(path)], capture_output=True, text=True, check=False)
         assert done.returncode == 0, f"{path}: {done.stdout}{done.stderr}"
+
+
+# A stand-in for Dolibarr's main.inc.php: it makes the globals the pages use, as the real one does.
+_STAND_IN_MAIN = "<?php\n$db = 'the database of ' . __DIR__;\n$user = 'a signed-in user';\nreturn 1;\n"
+# A page as the module's pages start: the loader first, then Dolibarr's globals at the top level.
+_PROBE_PAGE = "<?php\nrequire __DIR__.'/{up}lib/main_loader.inc.php';\necho $db, ' / ', $user;\n"
+
+
+@pytest.mark.parametrize("place", ["htdocs/custom/dolirelance", "htdocs/dolirelance"])
+def test_the_pages_load_dolibarr_wherever_the_module_lives(php: str, built: Path, tmp_path: Path, place: str) -> None:
+    """Every page starts with lib/main_loader.inc.php; it finds main.inc.php with the module in custom/ or in
+    htdocs/, from the module's folder or admin/, whatever folder PHP runs in, and leaves the globals global."""
+    htdocs = tmp_path / "htdocs"
+    htdocs.mkdir()
+    (htdocs / "main.inc.php").write_text(_STAND_IN_MAIN, encoding="utf-8")
+    with zipfile.ZipFile(built) as archive:
+        archive.extractall(tmp_path / place / "..")
+    module = tmp_path / place
+    (module / "probe.php").write_text(_PROBE_PAGE.format(up=""), encoding="utf-8")
+    (module / "admin" / "probe.php").write_text(_PROBE_PAGE.format(up="../"), encoding="utf-8")
+    for page in (module / "probe.php", module / "admin" / "probe.php"):
+        for folder in (page.parent, tmp_path):
+            done = subprocess.run([php, str(page)], capture_output=True, text=True, check=False, cwd=folder)
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert done.stdout == f"the database of {htdocs} / a signed-in user", (page, folder)
+    for page in ("go.php", "propal_relances.php", "societe_relances.php", "relances_list.php", "admin/setup.php"):
+        text = (module / page).read_text(encoding="utf-8")
+        assert "main_loader.inc.php';" in text and "main.inc.php'" not in text, page
+
+
+def test_a_module_outside_dolibarr_says_so(php: str, built: Path, tmp_path: Path) -> None:
+    with zipfile.ZipFile(built) as archive:
+        archive.extractall(tmp_path / "nowhere")
+    page = tmp_path / "nowhere" / "dolirelance" / "probe.php"
+    page.write_text(_PROBE_PAGE.format(up=""), encoding="utf-8")
+    done = subprocess.run([php, str(page)], capture_output=True, text=True, check=False, cwd=page.parent)
+    assert done.stdout == "Include of main fails"
 
 
 def test_the_modules_phpunit_tests_pass(php: str) -> None:

@@ -171,7 +171,8 @@ def test_the_top_level_example_files_are_what_init_writes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """config.example.toml and templates/ at the top of the repository, the first files a reader opens,
-    are the package's defaults byte for byte: change src/dolirelance/defaults/ and copy them over."""
+    are the package's defaults byte for byte: config.example.toml is a copy (change
+    src/dolirelance/defaults/dolirelance.toml and copy it over), templates/ a link to defaults/templates."""
     repository = Path(__file__).resolve().parent.parent
     code, _, err = run(["init", str(tmp_path)], capsys, monkeypatch)
     assert code == 0, err

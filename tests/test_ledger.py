@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,16 @@ def clock() -> FakeClock:
 def ledger(ledger_url: str, clock: FakeClock) -> Iterator[Ledger]:
     with Ledger(ledger_url, instance=INSTANCE, lease_seconds=600, clock=clock, lease_clock=clock) as opened:
         yield opened
+
+
+@contextmanager
+def another_process(ledger: Ledger, clock: FakeClock, instance: str = INSTANCE) -> Iterator[Ledger]:
+    """A second process on ``ledger``'s database (another owner), on the same clock; closed after."""
+    other = Ledger(ledger.url, instance=instance, clock=clock, lease_clock=clock)
+    try:
+        yield other
+    finally:
+        other.close()
 
 
 def claim(ledger: Ledger, key: str, *, quote_id: int | None = None, step: int | None = 1, **extra: Any) -> bool:
@@ -184,10 +195,8 @@ def test_unknown_key_and_foreign_owner(ledger: Ledger, clock: FakeClock) -> None
         ledger.mark_sending("auto:test:1:step1")
     key = ledger.auto_key(7, 1)
     assert claim(ledger, key)
-    other = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
-    with pytest.raises(LedgerError, match="belongs to"):
+    with another_process(ledger, clock) as other, pytest.raises(LedgerError, match="belongs to"):
         other.mark_sending(key)
-    other.close()
 
 
 def test_failed_claim_is_taken_over(ledger: Ledger, clock: FakeClock) -> None:
@@ -196,28 +205,26 @@ def test_failed_claim_is_taken_over(ledger: Ledger, clock: FakeClock) -> None:
     ledger.mark_sending(key)
     failed = ledger.mark_failed(key, "550 mailbox unavailable")
     assert (failed.state, failed.error) == (FollowUpState.FAILED, "550 mailbox unavailable")
-    other = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
-    assert claim(other, key)
-    entry = other.get(key)
-    assert entry is not None
-    assert (entry.state, entry.owner, entry.error) == (FollowUpState.CLAIMED, other.owner, None)
-    assert not claim(ledger, key)
-    with pytest.raises(LedgerError, match="belongs to"):
-        ledger.mark_sending(key)
-    other.close()
+    with another_process(ledger, clock) as other:
+        assert claim(other, key)
+        entry = other.get(key)
+        assert entry is not None
+        assert (entry.state, entry.owner, entry.error) == (FollowUpState.CLAIMED, other.owner, None)
+        assert not claim(ledger, key)
+        with pytest.raises(LedgerError, match="belongs to"):
+            ledger.mark_sending(key)
 
 
 def test_expired_claim_is_taken_over_and_the_late_owner_is_refused(ledger: Ledger, clock: FakeClock) -> None:
     key = ledger.auto_key(7, 1)
     assert claim(ledger, key)
-    other = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
-    clock.advance(seconds=599)
-    assert not claim(other, key)
-    clock.advance(seconds=2)
-    assert claim(other, key)
-    with pytest.raises(LedgerError, match="belongs to"):
-        ledger.mark_sending(key)
-    other.close()
+    with another_process(ledger, clock) as other:
+        clock.advance(seconds=599)
+        assert not claim(other, key)
+        clock.advance(seconds=2)
+        assert claim(other, key)
+        with pytest.raises(LedgerError, match="belongs to"):
+            ledger.mark_sending(key)
 
 
 def test_recover_abandoned(ledger: Ledger, clock: FakeClock) -> None:
@@ -277,30 +284,26 @@ def test_resolve(ledger: Ledger, clock: FakeClock) -> None:
         ledger.resolve("auto:test:99:step1", sent=True, by="julie")
 
     # A resolved entry has no lease: any process records it.
-    recorder = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
-    assert recorder.mark_recorded(left, event_id=9).state is FollowUpState.RECORDED
-    recorder.close()
+    with another_process(ledger, clock) as recorder:
+        assert recorder.mark_recorded(left, event_id=9).state is FollowUpState.RECORDED
 
 
 def test_to_record_after_a_crash_is_taken_over_once_the_lease_expires(ledger: Ledger, clock: FakeClock) -> None:
     key = ledger.auto_key(7, 1)
-    assert claim(ledger, key)
-    ledger.mark_sending(key)
-    ledger.mark_sent(key, message_id="<m@x>", recipients="a@example.fr")
-    retry = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
-    assert not retry.take_for_recording(key)  # the sender may still be recording it
-    clock.advance(seconds=601)
-    assert retry.take_for_recording(key)
-    assert not ledger.take_for_recording(key)
-    failed = retry.mark_record_failed(key, "Dolibarr unavailable")
-    assert (failed.state, failed.error) == (FollowUpState.SENT, "Dolibarr unavailable")
-    assert ledger.take_for_recording(key)  # released at once for the next retry
-    with pytest.raises(LedgerError, match="belongs to"):
-        retry.mark_recorded(key, event_id=3)  # ledger holds it now
-    assert ledger.mark_recorded(key, event_id=3).state is FollowUpState.RECORDED
-    with pytest.raises(LedgerError):
-        ledger.mark_record_failed(key, "too late")
-    retry.close()
+    reach(ledger, clock, key, FollowUpState.SENT)
+    with another_process(ledger, clock) as retry:
+        assert not retry.take_for_recording(key)  # the sender may still be recording it
+        clock.advance(seconds=601)
+        assert retry.take_for_recording(key)
+        assert not ledger.take_for_recording(key)
+        failed = retry.mark_record_failed(key, "Dolibarr unavailable")
+        assert (failed.state, failed.error) == (FollowUpState.SENT, "Dolibarr unavailable")
+        assert ledger.take_for_recording(key)  # released at once for the next retry
+        with pytest.raises(LedgerError, match="belongs to"):
+            retry.mark_recorded(key, event_id=3)  # ledger holds it now
+        assert ledger.mark_recorded(key, event_id=3).state is FollowUpState.RECORDED
+        with pytest.raises(LedgerError):
+            ledger.mark_record_failed(key, "too late")
 
 
 def test_entries_recent_and_instances(ledger: Ledger, clock: FakeClock) -> None:
@@ -316,17 +319,16 @@ def test_entries_recent_and_instances(ledger: Ledger, clock: FakeClock) -> None:
     ledger.mark_failed("auto:test:2:step1", "released")
     clock.advance(seconds=1)
     assert claim(ledger, manual, quote_id=2, step=None)
-    other_instance = Ledger(ledger.url, instance="other", clock=clock, lease_clock=clock)
-    assert claim(other_instance, other_instance.auto_key(2, 1), quote_id=2)
+    with another_process(ledger, clock, instance="other") as other_instance:
+        assert claim(other_instance, other_instance.auto_key(2, 1), quote_id=2)
 
-    entries = ledger.entries_for_quotes([2, 3, 3])
-    assert sorted(e.key for e in entries) == sorted([manual, "auto:test:2:step1", "auto:test:3:step1"])
-    assert {e.automatic for e in entries if e.key == manual} == {False}
-    assert ledger.entries_for_quotes([]) == []
-    assert [e.key for e in ledger.recent(2)] == [manual, "auto:test:2:step1"]
-    assert sum(ledger.counts().values()) == 4
-    assert sum(other_instance.counts().values()) == 1
-    other_instance.close()
+        entries = ledger.entries_for_quotes([2, 3, 3])
+        assert sorted(e.key for e in entries) == sorted([manual, "auto:test:2:step1", "auto:test:3:step1"])
+        assert {e.automatic for e in entries if e.key == manual} == {False}
+        assert ledger.entries_for_quotes([]) == []
+        assert [e.key for e in ledger.recent(2)] == [manual, "auto:test:2:step1"]
+        assert sum(ledger.counts().values()) == 4
+        assert sum(other_instance.counts().values()) == 1
 
 
 def test_default_path_in_the_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
@@ -420,16 +422,13 @@ def test_two_processes_on_postgresql(pg_url: str) -> None:
 
 def test_retry_records_a_crashed_senders_entry_once_its_lease_expired(ledger: Ledger, clock: FakeClock) -> None:
     key = ledger.auto_key(7, 1)
-    assert claim(ledger, key)
-    ledger.mark_sending(key)
-    ledger.mark_sent(key, message_id="<m@x>", recipients="a@example.fr")
-    retry = Ledger(ledger.url, instance=INSTANCE, clock=clock, lease_clock=clock)
-    with pytest.raises(LedgerError, match="belongs to"):
-        retry.mark_recorded(key, event_id=3)
-    clock.advance(seconds=601)
-    recorded = retry.mark_recorded(key, event_id=3)
-    assert (recorded.state, recorded.owner, recorded.event_id) == (FollowUpState.RECORDED, retry.owner, 3)
-    retry.close()
+    reach(ledger, clock, key, FollowUpState.SENT)
+    with another_process(ledger, clock) as retry:
+        with pytest.raises(LedgerError, match="belongs to"):
+            retry.mark_recorded(key, event_id=3)
+        clock.advance(seconds=601)
+        recorded = retry.mark_recorded(key, event_id=3)
+        assert (recorded.state, recorded.owner, recorded.event_id) == (FollowUpState.RECORDED, retry.owner, 3)
 
 
 def test_leases_run_on_the_database_clock_not_the_process_clock(ledger_url: str) -> None:

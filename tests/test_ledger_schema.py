@@ -26,8 +26,9 @@ def head_revision() -> str:
     return head
 
 
-def first_released_schema(ledger_url: str) -> None:
-    """What the first release made with ``metadata.create_all``: the table and its two plain indexes."""
+def first_released_schema(ledger_url: str, *rows: dict[str, object]) -> None:
+    """What the first release made with ``metadata.create_all``: the table and its two plain indexes; the
+    ``rows`` written in it."""
     legacy = MetaData()
     later_columns = {"printed_at", "facts"}  # added by migrations 0005 and 0006
     columns = [
@@ -42,6 +43,8 @@ def first_released_schema(ledger_url: str) -> None:
     engine = create_engine(ledger_url)
     with engine.begin() as conn:
         legacy.create_all(conn)
+        if rows:
+            conn.execute(insert(table), list(rows))
     engine.dispose()
 
 
@@ -65,12 +68,10 @@ def test_a_new_ledger_is_at_the_head_and_matches_the_model(ledger_url: str) -> N
 
 
 def test_a_ledger_of_the_first_release_is_upgraded_with_its_rows(ledger_url: str) -> None:
-    first_released_schema(ledger_url)
+    first_released_schema(
+        ledger_url, row("manual:a", 1, FollowUpState.RECORDED), row("manual:b", 2, FollowUpState.SENT)
+    )
     engine = create_engine(ledger_url)
-    with engine.begin() as conn:
-        conn.execute(
-            insert(followups), [row("manual:a", 1, FollowUpState.RECORDED), row("manual:b", 2, FollowUpState.SENT)]
-        )
     with Ledger(ledger_url, instance="test", clock=lambda: NOW) as ledger:
         assert {e.key: e.state for e in ledger.recent()} == {
             "manual:a": FollowUpState.RECORDED,
@@ -95,12 +96,10 @@ def test_a_ledger_of_the_first_release_is_upgraded_with_its_rows(ledger_url: str
 
 
 def test_a_first_release_ledger_with_two_follow_ups_in_flight_for_one_quote_is_not_touched(ledger_url: str) -> None:
-    first_released_schema(ledger_url)
+    first_released_schema(
+        ledger_url, row("manual:a", 2, FollowUpState.SENT), row("manual:b", 2, FollowUpState.UNCERTAIN)
+    )
     engine = create_engine(ledger_url)
-    with engine.begin() as conn:
-        conn.execute(
-            insert(followups), [row("manual:a", 2, FollowUpState.SENT), row("manual:b", 2, FollowUpState.UNCERTAIN)]
-        )
     with pytest.raises(LedgerError, match=r"several follow-ups in flight for one quote: PR2611-0002 \(2 in flight\)"):
         Ledger(ledger_url, instance="test", clock=lambda: NOW)
     with engine.connect() as conn:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,21 +22,32 @@ from dolirelance.service import Runtime, run_auto
 from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
 
 
-@pytest.fixture
-def json_lines() -> Iterator[io.StringIO]:
-    """The root logger writing JSON lines into a buffer; the previous handlers come back afterwards."""
+@contextmanager
+def logging_put_back(*names: str) -> Iterator[None]:
+    """The root logger's handlers and level, and the levels of the loggers ``names``, as they were before
+    the block (configure_logging changes them for the whole process)."""
     root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    stream = io.StringIO()
-    configure_logging(logging.INFO, LogFormat.JSON, stream=stream)
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in names}
     try:
-        yield stream
+        yield
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)
-        for handler in saved[0]:
+        for handler in handlers:
             root.addHandler(handler)
-        root.setLevel(saved[1])
+        root.setLevel(level)
+        for name, named_level in levels.items():
+            logging.getLogger(name).setLevel(named_level)
+
+
+@pytest.fixture
+def json_lines() -> Iterator[io.StringIO]:
+    """The root logger writing JSON lines into a buffer; the previous handlers come back afterwards."""
+    with logging_put_back():
+        stream = io.StringIO()
+        configure_logging(logging.INFO, LogFormat.JSON, stream=stream)
+        yield stream
 
 
 async def test_an_automatic_run_logs_one_json_object_per_line(
@@ -103,19 +115,9 @@ def test_a_line_per_http_request_only_with_debug(fake_dolibarr: FakeDolibarr) ->
     """`serve` and `web` log at INFO: the requests to Dolibarr are not listed there; `--debug` lists them."""
     import httpx
 
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level, logging.getLogger("httpx").level)
-    try:
-        with serve_in_thread(create_app(fake_dolibarr)) as url:
-            for level, listed in ((logging.INFO, False), (logging.DEBUG, True)):
-                stream = io.StringIO()
-                configure_logging(level, LogFormat.TEXT, stream=stream)
-                assert httpx.get(f"{url}/status").status_code in (200, 401)
-                assert ("HTTP Request: GET" in stream.getvalue()) is listed, (level, stream.getvalue())
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
-        logging.getLogger("httpx").setLevel(saved[2])
+    with logging_put_back("httpx"), serve_in_thread(create_app(fake_dolibarr)) as url:
+        for level, listed in ((logging.INFO, False), (logging.DEBUG, True)):
+            stream = io.StringIO()
+            configure_logging(level, LogFormat.TEXT, stream=stream)
+            assert httpx.get(f"{url}/status").status_code in (200, 401)
+            assert ("HTTP Request: GET" in stream.getvalue()) is listed, (level, stream.getvalue())

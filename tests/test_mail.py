@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Iterator
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -51,12 +50,6 @@ def pdf_bytes(text: str = "DEVIS") -> bytes:
     canvas.drawString(100, 700, text)
     canvas.save()
     return buffer.getvalue()
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as running:
-        yield running
 
 
 def smtp_for(sink: SmtpSink, **overrides: object) -> SmtpSettings:

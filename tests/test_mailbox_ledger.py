@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,11 +15,21 @@ from dolirelance.ledger import Ledger, MailboxLedger, MessageState
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
-def test_one_claim_per_message_until_its_lease_ends(ledger_url: str) -> None:
-    lease_clock = MutableClock(NOW)
+@contextmanager
+def two_processes(ledger_url: str, lease_clock: MutableClock) -> Iterator[tuple[Ledger, Ledger]]:
+    """Two processes of one instance on one ledger, on one clock (leases included); both closed after."""
     first = Ledger(ledger_url, instance="t", clock=lease_clock, lease_clock=lease_clock)
     second = Ledger(ledger_url, instance="t", clock=lease_clock, lease_clock=lease_clock)
     try:
+        yield first, second
+    finally:
+        first.close()
+        second.close()
+
+
+def test_one_claim_per_message_until_its_lease_ends(ledger_url: str) -> None:
+    lease_clock = MutableClock(NOW)
+    with two_processes(ledger_url, lease_clock) as (first, second):
         mine, theirs = MailboxLedger(first, "box"), MailboxLedger(second, "box")
         assert mine.claim_message(7, 1) is not None
         assert theirs.claim_message(7, 1) is None  # held by a live run
@@ -36,9 +48,6 @@ def test_one_claim_per_message_until_its_lease_ends(ledger_url: str) -> None:
         assert theirs.mark(7, 1, MessageState.DONE).state is MessageState.DONE
         assert mine.recorded_not_done() == []
         assert set(mine.known(7, [1, 2])) == {1}
-    finally:
-        first.close()
-        second.close()
 
 
 def test_follow_ups_are_found_by_message_id_and_by_recipient(ledger_url: str) -> None:
@@ -59,9 +68,7 @@ def test_readings_that_died_while_parsing_are_counted_across_processes(ledger_ur
     """start_reading counts the readings before this one that began parsing and never finished; a
     finished one (read or found unreadable) resets the count."""
     lease_clock = MutableClock(NOW)
-    first = Ledger(ledger_url, instance="t", clock=lease_clock, lease_clock=lease_clock)
-    second = Ledger(ledger_url, instance="t", clock=lease_clock, lease_clock=lease_clock)
-    try:
+    with two_processes(ledger_url, lease_clock) as (first, second):
         dead, alive = MailboxLedger(first, "box"), MailboxLedger(second, "box")
         assert dead.claim_message(7, 1) is not None
         assert dead.start_reading(7, 1) == 0  # ... and the process is killed while parsing
@@ -73,6 +80,3 @@ def test_readings_that_died_while_parsing_are_counted_across_processes(ledger_ur
         assert alive.start_reading(7, 1) == 0
         with pytest.raises(LedgerError, match="no longer held"):
             dead.start_reading(7, 1)  # not its claim any more
-    finally:
-        first.close()
-        second.close()

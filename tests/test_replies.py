@@ -8,7 +8,8 @@ and looks at what Dolibarr, the ledger, the mailbox and `explain` then say.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -95,6 +96,37 @@ class World:
         message_id = message_id_to(self.sink, customer)
         self.dovecot.deliver(sample_message(name, message_id=message_id, ref=ref, customer=customer))
         return message_id
+
+    async def one_reply_in_the_inbox(self) -> tuple[MailboxLedger, int]:
+        """The run, then Sophie's Thunderbird reply delivered (UID 1, unread yet): the mailbox's ledger and
+        the INBOX's UIDVALIDITY, to write in it what a reading that died would have left."""
+        await self.run_then_deliver()
+        self.answer("thunderbird_reply.eml", ref=self.sample.refs["about_to_expire"])
+        with self.dovecot.mailbox() as box:
+            box.folder.set("INBOX")
+            uidvalidity = int(box.folder.status("INBOX", ["UIDVALIDITY"])["UIDVALIDITY"])
+        assert self.runtime.settings.imap is not None
+        return MailboxLedger(self.runtime.ledger, mailbox_name(self.runtime.settings.imap)), uidvalidity
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, clock: MutableClock, fake: FakeDolibarr, *, stop_within: float
+) -> AsyncIterator[httpx.AsyncClient]:
+    """`serve` running in this loop on the fake Dolibarr and the injected clock, and a client on its health
+    port; when the block ends, it is asked to stop and must within ``stop_within`` seconds."""
+    transport = httpx.ASGITransport(app=create_app(fake))
+    daemon = Daemon(settings, now=clock, runtime_options={"transport": transport})
+    stop = asyncio.Event()
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve_forever(settings, stop_event=stop, ready=port.set_result, daemon=daemon))
+    bound = await asyncio.wait_for(port, timeout=10)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound}") as client:
+            yield client
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=stop_within)
 
 
 @pytest.fixture
@@ -292,13 +324,7 @@ async def test_reading_again_records_nothing_twice_and_moves_when_asked(world: W
 async def test_a_run_that_died_after_dolibarr_held_the_record_only_flags_the_message(world: World) -> None:
     """RECORDED but not flagged (the process died in between): the next read flags it and writes nothing."""
     runtime = world.runtime
-    await world.run_then_deliver()
-    world.answer("thunderbird_reply.eml", ref=world.sample.refs["about_to_expire"])
-    with world.dovecot.mailbox() as box:
-        box.folder.set("INBOX")
-        uidvalidity = int(box.folder.status("INBOX", ["UIDVALIDITY"])["UIDVALIDITY"])
-    assert runtime.settings.imap is not None
-    ledger = MailboxLedger(runtime.ledger, mailbox_name(runtime.settings.imap))
+    ledger, uidvalidity = await world.one_reply_in_the_inbox()
     assert ledger.claim_message(uidvalidity, 1) is not None
     ledger.mark(uidvalidity, 1, MessageState.RECORDED, kind="reply")
     count = len(world.fake.events)
@@ -341,35 +367,25 @@ async def test_serve_reads_the_mailbox_on_its_schedule(
     smtp_sink: SmtpSink,
 ) -> None:
     """At start, then every [imap] every_minutes on the injected clock; health shows the last reading."""
-    transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
-    daemon = Daemon(settings, now=clock, runtime_options={"transport": transport})
-    stop = asyncio.Event()
-    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve_forever(settings, stop_event=stop, ready=port.set_result, daemon=daemon))
-    bound = await asyncio.wait_for(port, timeout=10)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound}") as client:
-            for _ in range(1000):  # the catch-up run sends today's three e-mails; the first reading finds nothing
-                health = (await client.get("/health")).json()
-                if health["last_run"] and health["replies"] and not health["running"]:
-                    break
-                await asyncio.sleep(0.02)
-            assert health["replies"]["counts"]["recorded"] == 0
-            ref = sample_data.refs["about_to_expire"]
-            message_id = message_id_to(smtp_sink, SOPHIE)
-            dovecot.deliver(sample_message("thunderbird_reply.eml", message_id=message_id, ref=ref, customer=SOPHIE))
-            await asyncio.sleep(0.2)
-            assert not events(fake_dolibarr, "AC_RELANCE_REPLY")  # not before the next reading is due
-            clock.advance(minutes=5)
-            for _ in range(1000):
-                health = (await client.get("/health")).json()
-                if health["replies"]["counts"]["recorded"] == 1:
-                    break
-                await asyncio.sleep(0.02)
-            assert health["replies"]["outcome"] == "ok" and health["replies"]["counts"]["recorded"] == 1
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=20)
+    async with serving(settings, clock, fake_dolibarr, stop_within=20) as client:
+        for _ in range(1000):  # the catch-up run sends today's three e-mails; the first reading finds nothing
+            health = (await client.get("/health")).json()
+            if health["last_run"] and health["replies"] and not health["running"]:
+                break
+            await asyncio.sleep(0.02)
+        assert health["replies"]["counts"]["recorded"] == 0
+        ref = sample_data.refs["about_to_expire"]
+        message_id = message_id_to(smtp_sink, SOPHIE)
+        dovecot.deliver(sample_message("thunderbird_reply.eml", message_id=message_id, ref=ref, customer=SOPHIE))
+        await asyncio.sleep(0.2)
+        assert not events(fake_dolibarr, "AC_RELANCE_REPLY")  # not before the next reading is due
+        clock.advance(minutes=5)
+        for _ in range(1000):
+            health = (await client.get("/health")).json()
+            if health["replies"]["counts"]["recorded"] == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert health["replies"]["outcome"] == "ok" and health["replies"]["counts"]["recorded"] == 1
     assert len(events(fake_dolibarr, "AC_RELANCE_REPLY", sample_data.quotes["about_to_expire"])) == 1
 
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import httpx
-
 from conftest import MutableClock
 from dolirelance.config import Settings
 from dolirelance.history import decode_facts
-from dolirelance.imap import PROCESSED_KEYWORD, mailbox_name
-from dolirelance.ledger import MailboxLedger, MessageState
-from dolirelance.scheduler import Daemon, serve_forever
+from dolirelance.imap import PROCESSED_KEYWORD
+from dolirelance.ledger import MessageState
 from dolirelance.service import read_replies
-from dolirelance.testing import FakeDolibarr, SampleData, create_app
+from dolirelance.testing import FakeDolibarr
 from dolirelance.testing.imap_server import DovecotServer
 from dolirelance.testing.mailbox_samples import (
     big_body_bomb,
@@ -28,9 +25,8 @@ from dolirelance.testing.mailbox_samples import (
     mime_parts_bomb,
     references_bomb,
 )
-from dolirelance.testing.smtp_sink import SmtpSink
 from mailbox_samples import NEEDS_DOVECOT, OUR_ADDRESS, sample_message
-from test_replies import SOPHIE, World, dovecot, events, message_id_to, settings, world
+from test_replies import SOPHIE, World, dovecot, events, message_id_to, serving, settings, world
 
 __all__ = ["dovecot", "settings", "world"]  # the fixtures, served here too
 pytestmark = NEEDS_DOVECOT
@@ -91,13 +87,7 @@ async def test_the_bombs_are_reported_once_and_a_genuine_reply_is_recorded_once(
 async def test_a_message_whose_readings_died_is_not_parsed_again(world: World) -> None:
     """Two readings began parsing it and died (the process killed): the third marks it unreadable unparsed."""
     runtime = world.runtime
-    await world.run_then_deliver()
-    world.answer("thunderbird_reply.eml", ref=world.sample.refs["about_to_expire"])
-    with world.dovecot.mailbox() as box:
-        box.folder.set("INBOX")
-        uidvalidity = int(box.folder.status("INBOX", ["UIDVALIDITY"])["UIDVALIDITY"])
-    assert runtime.settings.imap is not None
-    ledger = MailboxLedger(runtime.ledger, mailbox_name(runtime.settings.imap))
+    ledger, uidvalidity = await world.one_reply_in_the_inbox()
     for dead_reading in range(2):
         assert ledger.claim_message(uidvalidity, 1) is not None
         assert ledger.start_reading(uidvalidity, 1) == dead_reading
@@ -113,37 +103,22 @@ async def test_a_message_whose_readings_died_is_not_parsed_again(world: World) -
 
 
 async def test_health_answers_while_the_mailbox_is_read(
-    settings: Settings,
-    clock: MutableClock,
-    dovecot: DovecotServer,
-    fake_dolibarr: FakeDolibarr,
-    sample_data: SampleData,
-    smtp_sink: SmtpSink,
+    settings: Settings, clock: MutableClock, dovecot: DovecotServer, fake_dolibarr: FakeDolibarr
 ) -> None:
     """`serve` reads a mailbox of bombs and replies: /health answers quickly all along (parsing is off the loop)."""
     for n in range(4):
         dovecot.deliver(mime_parts_bomb(to=OUR_ADDRESS, at=AT, parts=900))  # under the limit: parsed, in the worker
         dovecot.deliver(encoded_words_bomb(to=OUR_ADDRESS, at=AT, words=1500 + n))
-    transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
-    daemon = Daemon(settings, now=clock, runtime_options={"transport": transport})
-    stop = asyncio.Event()
-    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve_forever(settings, stop_event=stop, ready=port.set_result, daemon=daemon))
-    bound = await asyncio.wait_for(port, timeout=10)
     slowest, answered_during_reading = 0.0, 0
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound}") as client:
-            for _ in range(3000):
-                started = asyncio.get_running_loop().time()
-                health = (await client.get("/health")).json()
-                slowest = max(slowest, asyncio.get_running_loop().time() - started)
-                if health.get("replies"):
-                    break
-                answered_during_reading += 1
-                await asyncio.sleep(0.01)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
+    async with serving(settings, clock, fake_dolibarr, stop_within=30) as client:
+        for _ in range(3000):
+            started = asyncio.get_running_loop().time()
+            health = (await client.get("/health")).json()
+            slowest = max(slowest, asyncio.get_running_loop().time() - started)
+            if health.get("replies"):
+                break
+            answered_during_reading += 1
+            await asyncio.sleep(0.01)
     counts = health["replies"]["counts"]
     assert (counts["unreadable"], counts["ignored"]) == (4, 4)  # the reading went through them all
     assert answered_during_reading > 0

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from browser_pages import chromium, sign_in
 from conftest import MutableClock, product_settings
 from dolirelance.config import load_config
 from dolirelance.service import open_runtime, read_replies, run_auto
@@ -28,8 +29,7 @@ from mailbox_samples import IMAP_PASSWORD_ENV, NEEDS_DOVECOT, add_imap_section
 from test_replies import dovecot
 from test_replies_history import AFTER_THE_REPLIES, BOUNCED, REPLIER, Answered, deliver_reply_and_bounce
 from test_web import web_settings
-from test_web_browser import CHROMIUM, CHROMIUM_ARGS
-from test_web_pages_browser import AXE_JS, FAILING_IMPACTS, PAGE_SHOTS, WIDTHS, _axe
+from test_web_pages_browser import AXE_JS, PAGE_SHOTS, WIDTHS, axe_tab, check_page
 from test_web_pages_browser import pytestmark as pages_mark
 
 __all__ = ["dovecot"]  # the fixture, served here too
@@ -82,70 +82,54 @@ def served(
 
 def test_replies_and_bounces_on_the_pages_at_both_widths_with_axe_core(served: Served) -> None:
     """Each page shows the reply or the bounce, fits the window, and has no serious axe-core violation."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     PAGE_SHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            for width_name, viewport in WIDTHS.items():
-                context = browser.new_context(viewport=viewport, bypass_csp=True, locale="fr-FR")
-                page = context.new_page()
-                page.set_default_timeout(20_000)
+    with chromium() as browser:
+        for width_name, viewport in WIDTHS.items():
+            context, page = axe_tab(browser, viewport)
 
-                def check(name: str, *, width: str = width_name, pg: Any = page) -> None:
-                    pg.wait_for_load_state("networkidle")
-                    wide, window = pg.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-                    if wide > window:
-                        problems.append(f"{name} at {width}: page {wide} px wide in {window} px")
-                    for violation in _axe(pg):
-                        if violation.get("impact") in FAILING_IMPACTS:
-                            problems.append(f"{name} at {width}: axe {violation['impact']} {violation['id']}: "
-                                            f"{[n['target'] for n in violation['nodes']][:3]}")
-                    pg.screenshot(path=str(PAGE_SHOTS / f"{name}-{width}.png"), full_page=True)
+            def check(name: str, *, width: str = width_name, pg: Any = page) -> None:
+                check_page(pg, name, width, problems)
 
-                page.goto(f"{served.url}/login")
-                page.fill("input[name=login]", "jdupont")
-                page.fill("input[name=password]", "relance")
-                page.click("button[type=submit]")
-                expect(page.locator("h1")).to_have_text("Relance massive")
+            page.goto(f"{served.url}/login")
+            sign_in(page)
+            expect(page.locator("h1")).to_have_text("Relance massive")
 
-                page.goto(f"{served.url}/quotes/{served.answered.reply_quote}/followups")
-                reply = page.locator("tr.answer.reply")
-                expect(reply).to_contain_text(f"Réponse de {REPLIER}")
-                expect(reply).to_contain_text("Nous signons la semaine prochaine")
-                expect(reply).to_contain_text("30/11/2026 09:12")
-                check("18-suivi-devis-reponse")
+            page.goto(f"{served.url}/quotes/{served.answered.reply_quote}/followups")
+            reply = page.locator("tr.answer.reply")
+            expect(reply).to_contain_text(f"Réponse de {REPLIER}")
+            expect(reply).to_contain_text("Nous signons la semaine prochaine")
+            expect(reply).to_contain_text("30/11/2026 09:12")
+            check("18-suivi-devis-reponse")
 
-                page.goto(f"{served.url}/followups")
-                expect(page.locator("tr.answer.bounce")).to_contain_text(f"{BOUNCED} : e-mail non remis")
-                expect(page.locator("tr.answer")).to_have_count(2)
-                check("19-suivi-reponse-et-echec")
+            page.goto(f"{served.url}/followups")
+            expect(page.locator("tr.answer.bounce")).to_contain_text(f"{BOUNCED} : e-mail non remis")
+            expect(page.locator("tr.answer")).to_have_count(2)
+            check("19-suivi-reponse-et-echec")
 
-                page.goto(f"{served.url}/quotes/{served.answered.reply_quote}/followup")
-                expect(page.locator("#answers")).to_contain_text(f"Le client a répondu le 30/11/2026 09:12 ({REPLIER})")
-                check("20-nouvelle-relance-client-a-repondu")
+            page.goto(f"{served.url}/quotes/{served.answered.reply_quote}/followup")
+            expect(page.locator("#answers")).to_contain_text(f"Le client a répondu le 30/11/2026 09:12 ({REPLIER})")
+            check("20-nouvelle-relance-client-a-repondu")
 
-                # the lists: the marks, a long address kept inside a phone's card
-                page.goto(f"{served.url}/mass?all=1&due=0")
-                replied = page.locator(f"#mass-table tr[data-ref='{served.answered.reply_ref}'] a.mark.reply")
-                expect(replied).to_have_text("a répondu le 30/11/2026")
-                bounced = page.locator(f"#mass-table tr[data-ref='{served.answered.bounce_ref}'] a.mark.bounce")
-                expect(bounced).to_have_text(f"e-mail non remis\u00a0: {BOUNCED}")
-                expect(bounced).to_be_visible()
-                box = bounced.bounding_box()  # the address breaks inside the card: it does not stick out
-                assert box is not None and box["x"] + box["width"] <= viewport["width"], box
-                check("21-relance-massive-reponses")
-                page.goto(f"{served.url}/todo")
-                expect(page.locator("#todo a.mark.bounce")).to_have_text(f"e-mail non remis\u00a0: {BOUNCED}")
-                check("22-a-relancer-adresse-non-remise")
-                page.locator("#todo a.mark.bounce").click()  # to the bounce's row of the quote's "Suivi"
-                expect(page.locator("tr.answer.bounce")).to_contain_text(f"{BOUNCED} : e-mail non remis")
-                bounce_row = page.locator("tr.answer.bounce").get_attribute("id")
-                assert page.url.endswith(f"/quotes/{served.answered.bounce_quote}/followups#{bounce_row}")
-                context.close()
-        finally:
-            browser.close()
+            # the lists: the marks, a long address kept inside a phone's card
+            page.goto(f"{served.url}/mass?all=1&due=0")
+            replied = page.locator(f"#mass-table tr[data-ref='{served.answered.reply_ref}'] a.mark.reply")
+            expect(replied).to_have_text("a répondu le 30/11/2026")
+            bounced = page.locator(f"#mass-table tr[data-ref='{served.answered.bounce_ref}'] a.mark.bounce")
+            expect(bounced).to_have_text(f"e-mail non remis\u00a0: {BOUNCED}")
+            expect(bounced).to_be_visible()
+            box = bounced.bounding_box()  # the address breaks inside the card: it does not stick out
+            assert box is not None and box["x"] + box["width"] <= viewport["width"], box
+            check("21-relance-massive-reponses")
+            page.goto(f"{served.url}/todo")
+            expect(page.locator("#todo a.mark.bounce")).to_have_text(f"e-mail non remis\u00a0: {BOUNCED}")
+            check("22-a-relancer-adresse-non-remise")
+            page.locator("#todo a.mark.bounce").click()  # to the bounce's row of the quote's "Suivi"
+            expect(page.locator("tr.answer.bounce")).to_contain_text(f"{BOUNCED} : e-mail non remis")
+            bounce_row = page.locator("tr.answer.bounce").get_attribute("id")
+            assert page.url.endswith(f"/quotes/{served.answered.bounce_quote}/followups#{bounce_row}")
+            context.close()
     assert AXE_JS.is_file()
     assert not problems, "\n".join(problems)

@@ -24,11 +24,11 @@ from dolirelance.testing.imap_server import DovecotServer
 from dolirelance.testing.smtp_sink import SmtpSink
 from mailbox_samples import NEEDS_DOVECOT
 from mailbox_samples import sample_message as sample
-from test_cli_followup import Cli, cli, flat
+from test_cli_followup import Cli, flat
 from test_replies import dovecot, settings
-from test_web import Web, sink, web
+from test_web import Web, web
 
-__all__ = ["cli", "dovecot", "settings", "sink", "web"]  # the fixtures, served here too
+__all__ = ["dovecot", "settings", "web"]  # the fixtures, served here too
 
 pytestmark = [
     ON_EACH_RECORDED_VERSION,

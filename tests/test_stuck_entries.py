@@ -4,7 +4,7 @@ Each ends closed with a note, never failing every run, never done again (SQLite 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -13,14 +13,13 @@ from pypdf import PdfReader
 
 from conftest import SAMPLE_NOW, MutableClock
 from dolirelance.config import Settings
-from dolirelance.demo import write_demo_config
 from dolirelance.domain import Channel
 from dolirelance.errors import LedgerError
 from dolirelance.ledger import FollowUpState, Ledger
 from dolirelance.service import Runtime, follow_up, open_runtime, retry_unrecorded, run_auto
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.smtp_sink import SmtpSink
-from in_process_cli import CliResult, run_main, served_for_cli
+from in_process_cli import DemoCli
 
 INSTANCE = "test"
 
@@ -92,32 +91,9 @@ async def test_a_follow_up_whose_quote_was_deleted_is_closed_not_retried_every_d
     assert not [e for e in fake_dolibarr.events.values() if e.code == "AC_RELANCE_EMAIL" and e.fk_element == quote_id]
 
 
-@pytest.fixture
-def cli_config(
-    fake_dolibarr: FakeDolibarr,
-    sample_data: SampleData,
-    smtp_sink: SmtpSink,
-    clock: MutableClock,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Path]:
-    with served_for_cli(fake_dolibarr, clock, monkeypatch) as url:
-        yield write_demo_config(
-            tmp_path / "cfg", dolibarr_url=url, api_key=sample_data.api_keys["jdupont"], smtp_port=smtp_sink.port
-        )
-
-
 def test_status_lists_letters_in_no_print_file_and_letters_print_makes_it(
-    cli_config: Path,
-    fake_dolibarr: FakeDolibarr,
-    sample_data: SampleData,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    cli: DemoCli, sample_data: SampleData, tmp_path: Path
 ) -> None:
-    def cli(*args: str) -> CliResult:
-        return run_main([*args, "--config", str(cli_config)], capsys, monkeypatch)
-
     ref = sample_data.refs["no_email"]
     done = cli("remind", ref, "--letter")  # filed and recorded; no local copy asked for
     assert done.code == 0, done.text
@@ -135,15 +111,8 @@ def test_status_lists_letters_in_no_print_file_and_letters_print_makes_it(
 
 
 def test_ledger_resolve_abandon_closes_a_sent_entry_for_good(
-    cli_config: Path,
-    fake_dolibarr: FakeDolibarr,
-    sample_data: SampleData,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    cli: DemoCli, fake_dolibarr: FakeDolibarr, sample_data: SampleData
 ) -> None:
-    def cli(*args: str) -> CliResult:
-        return run_main([*args, "--config", str(cli_config)], capsys, monkeypatch)
-
     ref = sample_data.refs["about_to_expire"]
     fake_dolibarr.fail_next(1, 503, path_prefix="/agendaevents", method="POST")
     sent = cli("remind", ref, "--email")

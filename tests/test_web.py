@@ -7,11 +7,12 @@ import base64
 import io
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -135,22 +136,27 @@ class Web:
         return csrf_of((await self.client.get(path)).text)
 
 
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as running:
-        yield running
+async def served_web(
+    tmp_path: Path, fake: FakeDolibarr, sample: SampleData, sink: SmtpSink, *, peer: str = "127.0.0.1", **web: Any
+) -> AsyncIterator[Web]:
+    """The pages on the fake Dolibarr, asked by an in-process client at ``peer`` (the address the test
+    client's requests come from); ``web``: [web] settings."""
+    settings = web_settings(tmp_path, dolibarr_url=FAKE_URL, smtp_port=sink.port)
+    if web:
+        settings = settings.model_copy(update={"web": settings.web.model_copy(update=web)})
+    app = create_web_app(settings, dolibarr_transport=httpx.ASGITransport(app=create_app(fake)), now=lambda: SAMPLE_NOW)
+    transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sidecar.test") as client:
+        yield Web(client, fake, sample, sink, settings)
+        await app.state.web.jobs.wait_all()  # a mass job a test did not wait for ends before the loop does
 
 
 @pytest.fixture
 async def web(
     tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, sink: SmtpSink
 ) -> AsyncIterator[Web]:
-    settings = web_settings(tmp_path, dolibarr_url=FAKE_URL, smtp_port=sink.port)
-    app = create_web_app(settings, dolibarr_transport=httpx.ASGITransport(app=create_app(fake_dolibarr)),
-                         now=lambda: SAMPLE_NOW)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar.test") as client:
-        yield Web(client, fake_dolibarr, sample_data, sink, settings)
-        await app.state.web.jobs.wait_all()  # a mass job a test did not wait for ends before the loop does
+    async for running in served_web(tmp_path, fake_dolibarr, sample_data, sink):
+        yield running
 
 
 # --------------------------------------------------------------------------- login_for_key

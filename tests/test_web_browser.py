@@ -6,10 +6,7 @@ Screenshots of every page land in ``test-output/screenshots/``.
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,33 +14,19 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from browser_pages import NEEDS_BROWSER, SCREENSHOTS, chromium, sign_in
+from browser_pages import Served as ServedPages
 from conftest import RECORDED_VERSIONS, SAMPLE_NOW, SAMPLE_TODAY
-from dolirelance.testing import FakeDolibarr, SampleData, create_app, load_sample_data, serve_in_thread
+from dolirelance.testing import FakeDolibarr, create_app, load_sample_data, serve_in_thread
 from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
 from test_web import XSS_NAME, seed_xss_customer, web_settings
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
-
-_missing = [what for what, ok in (("playwright", importlib.util.find_spec("playwright") is not None),
-                                  (CHROMIUM, shutil.which(CHROMIUM) is not None)) if not ok]
-pytestmark = pytest.mark.skipif(
-    bool(_missing) and not os.environ.get("CI"),
-    reason=f"browser test needs {' and '.join(_missing)} (install playwright in the venv, apt-get install chromium)",
-)
+pytestmark = NEEDS_BROWSER
 
 
 @dataclass
-class Served:
-    url: str
-    fake: FakeDolibarr
-    sample: SampleData
-    sink: SmtpSink
+class Served(ServedPages):
     xss_customer_id: int
 
 
@@ -61,7 +44,7 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
 
 
 def test_sales_person_journey_in_chromium(served: Served) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     # 20.0.0's journey at the top, the others' in a folder named after the version
     version = served.fake.version.text
@@ -69,86 +52,80 @@ def test_sales_person_journey_in_chromium(served: Served) -> None:
     screenshots.mkdir(parents=True, exist_ok=True)
     refs, quotes = served.sample.refs, served.sample.quotes
     dialogs: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    with chromium() as browser:
+        context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
-            def shot(name: str) -> None:
-                page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+        def shot(name: str) -> None:
+            page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
 
-            # Log in: a deep link leads to the login page, then back to it.
-            page.goto(f"{served.url}/mass")
-            expect(page).to_have_url(f"{served.url}/login?next=%2Fmass")
-            shot("01-login")
-            page.fill("input[name=login]", "jdupont")
-            page.fill("input[name=password]", "relance")
-            page.click("button[type=submit]")
-            expect(page).to_have_url(f"{served.url}/mass")
-            expect(page.locator("h1")).to_have_text("Relance massive")
+        # Log in: a deep link leads to the login page, then back to it.
+        page.goto(f"{served.url}/mass")
+        expect(page).to_have_url(f"{served.url}/login?next=%2Fmass")
+        shot("01-login")
+        sign_in(page)
+        expect(page).to_have_url(f"{served.url}/mass")
+        expect(page.locator("h1")).to_have_text("Relance massive")
 
-            # The customer named like a script shows as text and runs nothing.
-            expect(page.get_by_text(XSS_NAME, exact=True).first).to_be_visible()
-            shot("02-relance-massive")
+        # The customer named like a script shows as text and runs nothing.
+        expect(page.get_by_text(XSS_NAME, exact=True).first).to_be_visible()
+        shot("02-relance-massive")
 
-            # "tous courriers" ticks every letter box, "aucun" clears them.
-            page.click("button.tick[data-tick=letter][data-on='1']")
-            assert page.locator("input[name=letter]:checked").count() == page.locator("input[name=letter]").count()
-            page.click("button.tick[data-tick=letter][data-on='0']")
-            assert page.locator("input[name=letter]:checked").count() == 0
-            # The farm has no e-mail address: no e-mail box to tick.
-            farm_row = page.locator(f"tr[data-ref='{refs['no_email']}']")
-            expect(farm_row.locator("input[type=checkbox][disabled]")).to_have_count(1)
-            expect(farm_row.locator("input[name=email]")).to_have_count(0)
+        # "tous courriers" ticks every letter box, "aucun" clears them.
+        page.click("button.tick[data-tick=letter][data-on='1']")
+        assert page.locator("input[name=letter]:checked").count() == page.locator("input[name=letter]").count()
+        page.click("button.tick[data-tick=letter][data-on='0']")
+        assert page.locator("input[name=letter]:checked").count() == 0
+        # The farm has no e-mail address: no e-mail box to tick.
+        farm_row = page.locator(f"tr[data-ref='{refs['no_email']}']")
+        expect(farm_row.locator("input[type=checkbox][disabled]")).to_have_count(1)
+        expect(farm_row.locator("input[name=email]")).to_have_count(0)
 
-            page.check(f"input[name=letter][value='{refs['expired']}']")
-            page.check(f"input[name=letter][value='{refs['no_email']}']")
-            page.check(f"input[name=email][value='{refs['about_to_expire']}']")
-            page.select_option(f"select[name='model:{refs['expired']}']", "2nde relance")
-            page.fill("input[name=note]", "Campagne de fin de mois")
-            page.click("#run-mass")
-            # the preview first: what would leave, nothing sent yet
-            expect(page.locator("#mass-preview tr.goes")).to_have_count(3)
-            assert not served.sink.messages
-            page.click("#confirm-mass")
-            expect(page.locator("#result")).to_be_visible(timeout=30_000)
-            expect(page.locator("#outcomes tbody tr.ok")).to_have_count(3)
-            shot("03-relance-massive-resultat")
+        page.check(f"input[name=letter][value='{refs['expired']}']")
+        page.check(f"input[name=letter][value='{refs['no_email']}']")
+        page.check(f"input[name=email][value='{refs['about_to_expire']}']")
+        page.select_option(f"select[name='model:{refs['expired']}']", "2nde relance")
+        page.fill("input[name=note]", "Campagne de fin de mois")
+        page.click("#run-mass")
+        # the preview first: what would leave, nothing sent yet
+        expect(page.locator("#mass-preview tr.goes")).to_have_count(3)
+        assert not served.sink.messages
+        page.click("#confirm-mass")
+        expect(page.locator("#result")).to_be_visible(timeout=30_000)
+        expect(page.locator("#outcomes tbody tr.ok")).to_have_count(3)
+        shot("03-relance-massive-resultat")
 
-            with page.expect_download() as download_info:
-                page.click("#letters-pdf")
-            pdf_path = download_info.value.path()
-            reader = PdfReader(io.BytesIO(Path(pdf_path).read_bytes()))
-            text = "\n".join(p.extract_text() for p in reader.pages)
-            assert len(reader.pages) >= 4  # two letters, each followed by its quote
-            assert "Seconde relance de la proposition" in text and refs["no_email"] in text
-            assert len(served.sink.messages) == 1
+        with page.expect_download() as download_info:
+            page.click("#letters-pdf")
+        pdf_path = download_info.value.path()
+        reader = PdfReader(io.BytesIO(Path(pdf_path).read_bytes()))
+        text = "\n".join(p.extract_text() for p in reader.pages)
+        assert len(reader.pages) >= 4  # two letters, each followed by its quote
+        assert "Seconde relance de la proposition" in text and refs["no_email"] in text
+        assert len(served.sink.messages) == 1
 
-            # The three history views.
-            page.goto(f"{served.url}/followups")
-            expect(page.locator("#followups tbody tr")).to_have_count(3)
-            shot("04-suivi-tous")
-            page.goto(f"{served.url}/quotes/{quotes['expired']}/followups")
-            expect(page.locator("#followups tbody tr")).to_have_count(1)
-            expect(page.locator("#followups")).to_contain_text("Campagne de fin de mois")
-            expect(page.locator("#followups")).to_contain_text("Julie Dupont")
-            shot("05-suivi-devis")
-            page.goto(f"{served.url}/customers/{served.sample.customers['garage']}/followups")
-            expect(page.locator("#followups tbody tr")).to_have_count(1)
-            expect(page.locator("#followups")).to_contain_text(refs["about_to_expire"])
-            shot("06-suivi-client")
+        # The three history views.
+        page.goto(f"{served.url}/followups")
+        expect(page.locator("#followups tbody tr")).to_have_count(3)
+        shot("04-suivi-tous")
+        page.goto(f"{served.url}/quotes/{quotes['expired']}/followups")
+        expect(page.locator("#followups tbody tr")).to_have_count(1)
+        expect(page.locator("#followups")).to_contain_text("Campagne de fin de mois")
+        expect(page.locator("#followups")).to_contain_text("Julie Dupont")
+        shot("05-suivi-devis")
+        page.goto(f"{served.url}/customers/{served.sample.customers['garage']}/followups")
+        expect(page.locator("#followups tbody tr")).to_have_count(1)
+        expect(page.locator("#followups")).to_contain_text(refs["about_to_expire"])
+        shot("06-suivi-client")
 
-            # Nouvelle relance from a customer card, and À relancer.
-            page.goto(f"{served.url}/customers/{served.xss_customer_id}/followup")
-            expect(page.get_by_text(f"Client : {XSS_NAME}")).to_be_visible()
-            shot("07-nouvelle-relance")
-            page.goto(f"{served.url}/todo")
-            expect(page.locator("#todo")).to_contain_text(refs["expired"])
-            shot("08-a-relancer")
-            assert served.sample.api_keys["jdupont"] not in page.content()
-        finally:
-            browser.close()
+        # Nouvelle relance from a customer card, and À relancer.
+        page.goto(f"{served.url}/customers/{served.xss_customer_id}/followup")
+        expect(page.get_by_text(f"Client : {XSS_NAME}")).to_be_visible()
+        shot("07-nouvelle-relance")
+        page.goto(f"{served.url}/todo")
+        expect(page.locator("#todo")).to_contain_text(refs["expired"])
+        shot("08-a-relancer")
+        assert served.sample.api_keys["jdupont"] not in page.content()
     assert dialogs == []

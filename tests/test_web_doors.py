@@ -8,7 +8,7 @@ import functools
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,37 +24,10 @@ from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
 from dolirelance.web.forms import OneTimeForms, Replay, Replayed
 from dolirelance.web.security import MAX_PRE_LOGIN, PRE_LOGIN_SECONDS, SessionStore
-from test_web import FAKE_URL, Web, csrf_of, once_of, run_mass, web_settings
+from test_web import Web, csrf_of, once_of, run_mass, served_web, web_settings
+from test_web import web as web  # the fixture, shared
 
-PEER = "127.0.0.1"  # where the test client's requests come from
 DISPLAY_NAME_FORM = '"claire@lefevre-archi.test" <evil@attacker.test>'
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as running:
-        yield running
-
-
-async def _web(
-    tmp_path: Path, fake: FakeDolibarr, sample: SampleData, sink: SmtpSink, *, peer: str = PEER, **web: Any
-) -> AsyncIterator[Web]:
-    settings = web_settings(tmp_path, dolibarr_url=FAKE_URL, smtp_port=sink.port)
-    if web:
-        settings = settings.model_copy(update={"web": settings.web.model_copy(update=web)})
-    app = create_web_app(settings, dolibarr_transport=httpx.ASGITransport(app=create_app(fake)), now=lambda: SAMPLE_NOW)
-    transport = httpx.ASGITransport(app=app, client=(peer, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://sidecar.test") as client:
-        yield Web(client, fake, sample, sink, settings)
-        await app.state.web.jobs.wait_all()
-
-
-@pytest.fixture
-async def web(
-    tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, sink: SmtpSink
-) -> AsyncIterator[Web]:
-    async for running in _web(tmp_path, fake_dolibarr, sample_data, sink):
-        yield running
 
 
 async def _job_done(web: Web, job_url: str) -> httpx.Response:
@@ -116,15 +89,22 @@ async def test_a_mass_run_needs_a_token_this_session_was_given(web: Web) -> None
     assert not [e for e in web.fake.events.values() if e.code.startswith("AC_RELANCE")]
 
 
-async def test_the_new_follow_up_form_posted_twice_at_once_sends_once(web: Web) -> None:
-    """The same « Nouvelle relance » form posted twice in parallel: one e-mail; the other post links to it."""
+async def new_follow_up_form(web: Web) -> tuple[int, str, dict[str, str]]:
+    """Signed in, the « Nouvelle relance » form of the quote about to expire: the quote's id, the form's
+    attempt token and the fields it posts (an e-mail)."""
     await web.login()
     quote_id = web.sample.quotes["about_to_expire"]
     page = (await web.client.get(f"/quotes/{quote_id}/followup")).text
     attempt = re.search(r'name="attempt" value="([0-9a-f]{32})"', page)
     assert attempt
-    posted = {"csrf": csrf_of(page), "attempt": attempt.group(1), "quote": str(quote_id), "channel": "email",
-              "model": "1ère relance"}
+    posted = {"csrf": csrf_of(page), "attempt": attempt.group(1), "quote": str(quote_id), "channel": "email"}
+    return quote_id, attempt.group(1), posted
+
+
+async def test_the_new_follow_up_form_posted_twice_at_once_sends_once(web: Web) -> None:
+    """The same « Nouvelle relance » form posted twice in parallel: one e-mail; the other post links to it."""
+    quote_id, _, form = await new_follow_up_form(web)
+    posted = {**form, "model": "1ère relance"}
 
     answers = await asyncio.gather(*(web.client.post("/followup/new", data=posted) for _ in range(3)))
 
@@ -137,14 +117,9 @@ async def test_the_new_follow_up_form_posted_twice_at_once_sends_once(web: Web) 
 
 async def test_a_form_whose_first_post_did_nothing_can_be_posted_again(web: Web) -> None:
     """A refused first post (a date in the past) hands the token back: the corrected form sends."""
-    await web.login()
-    quote_id = web.sample.quotes["about_to_expire"]
-    page = (await web.client.get(f"/quotes/{quote_id}/followup")).text
-    attempt = re.search(r'name="attempt" value="([0-9a-f]{32})"', page)
-    assert attempt
-    posted = {"csrf": csrf_of(page), "attempt": attempt.group(1), "quote": str(quote_id), "channel": "email"}
+    _, attempt, posted = await new_follow_up_form(web)
     wrong = await web.client.post("/followup/new", data={**posted, "next_date": "2020-01-01"})
-    assert wrong.status_code == 400 and f'value="{attempt.group(1)}"' in wrong.text
+    assert wrong.status_code == 400 and f'value="{attempt}"' in wrong.text
     right = await web.client.post("/followup/new", data={**posted, "next_date": "2026-12-20"})
     assert right.status_code == 200 and 'id="done"' in right.text
     assert len(web.sink.messages) == 1
@@ -182,13 +157,13 @@ async def test_the_limit_holds_per_login_across_addresses_and_per_address_across
                                        headers={"x-forwarded-for": address})
         return answer.status_code
 
-    async for web in _web(tmp_path, fake_dolibarr, sample_data, sink, trusted_proxies=["127.0.0.0/8"]):
-        attempt = functools.partial(try_once, web)
+    async for served in served_web(tmp_path, fake_dolibarr, sample_data, sink, trusted_proxies=["127.0.0.0/8"]):
+        attempt = functools.partial(try_once, served)
 
         assert [await attempt("jdupont", f"203.0.113.{n}") for n in range(6)] == [401] * 5 + [429]
         assert [await attempt(f"someone{n}", "198.51.100.7") for n in range(6)] == [401] * 5 + [429]
         assert await attempt("mleroy", "192.0.2.1") == 401  # another login from another address may try
-        good = await web.login("admin", "admin")
+        good = await served.login("admin", "admin")
         assert good.status_code == 303  # a good login is not counted against anyone
         assert fake_dolibarr.count_requests("/login", "POST") == 12
 
@@ -200,12 +175,12 @@ async def test_https_through_a_trusted_proxy_gets_a_secure_cookie_and_hsts(
     tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, sink: SmtpSink
 ) -> None:
     """X-Forwarded-Proto: https from a trusted proxy: Secure session cookie and Strict-Transport-Security."""
-    async for web in _web(tmp_path, fake_dolibarr, sample_data, sink, trusted_proxies=["127.0.0.0/8"]):
-        page = await web.client.get("/login", headers={"x-forwarded-proto": "https"})
+    async for served in served_web(tmp_path, fake_dolibarr, sample_data, sink, trusted_proxies=["127.0.0.0/8"]):
+        page = await served.client.get("/login", headers={"x-forwarded-proto": "https"})
         assert "; Secure" in page.headers["set-cookie"]
         assert page.headers["strict-transport-security"] == "max-age=31536000"
-        web.client.cookies.clear()
-        plain = await web.client.get("/login", headers={"x-forwarded-proto": "http"})
+        served.client.cookies.clear()
+        plain = await served.client.get("/login", headers={"x-forwarded-proto": "http"})
         assert "Secure" not in plain.headers["set-cookie"] and "strict-transport-security" not in plain.headers
 
 
@@ -213,9 +188,9 @@ async def test_a_forwarded_proto_from_an_unknown_peer_is_not_believed(
     tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, sink: SmtpSink
 ) -> None:
     """A client saying https itself (no trusted proxy in between): no Secure flag, no HSTS."""
-    async for web in _web(tmp_path, fake_dolibarr, sample_data, sink, peer="192.0.2.9",
+    async for served in served_web(tmp_path, fake_dolibarr, sample_data, sink, peer="192.0.2.9",
                           trusted_proxies=["127.0.0.0/8"]):
-        page = await web.client.get("/login", headers={"x-forwarded-proto": "https"})
+        page = await served.client.get("/login", headers={"x-forwarded-proto": "https"})
         assert "Secure" not in page.headers["set-cookie"] and "strict-transport-security" not in page.headers
 
 
@@ -223,12 +198,12 @@ async def test_secure_cookie_setting_makes_every_cookie_secure(
     tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, sink: SmtpSink
 ) -> None:
     """[web] secure_cookie = true: Secure and HSTS whatever the proxy says, the login's cookie too."""
-    async for web in _web(tmp_path, fake_dolibarr, sample_data, sink, secure_cookie=True):
-        page = await web.client.get("/login")
+    async for served in served_web(tmp_path, fake_dolibarr, sample_data, sink, secure_cookie=True):
+        page = await served.client.get("/login")
         assert "; Secure" in page.headers["set-cookie"] and "strict-transport-security" in page.headers
         # a Secure cookie is not sent back over http by the client: given back by hand, as https would
-        web.client.cookies.set("dolirelance_session", page.cookies["dolirelance_session"])
-        answer = await web.client.post("/login", data={"csrf": csrf_of(page.text), "login": "jdupont",
+        served.client.cookies.set("dolirelance_session", page.cookies["dolirelance_session"])
+        answer = await served.client.post("/login", data={"csrf": csrf_of(page.text), "login": "jdupont",
                                                        "password": "relance"})
         assert answer.status_code == 303 and "; Secure" in answer.headers["set-cookie"]
 

@@ -17,7 +17,6 @@ from dolirelance.testing.smtp_sink import SmtpSink
 from dolirelance.web import create_web_app
 from dolirelance.web.email_frames import EmailFrames, frame_policy
 from test_web import FAKE_URL, XSS_NAME, Web, csrf_of, run_mass, seed_xss_customer, web_settings
-from test_web import sink as sink  # the fixture, shared
 
 
 @pytest.fixture

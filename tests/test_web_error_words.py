@@ -14,8 +14,7 @@ from dolirelance.service import FollowUpOutcome
 from dolirelance.web.labels import LABELS
 from dolirelance.web.user_errors import WORDS, outcome_note, page_error, plan_note
 from test_web import Web, run_mass
-from test_web import sink as sink  # the fixtures, shared
-from test_web import web as web
+from test_web import web as web  # the fixture, shared
 
 ERROR_CLASSES = [
     cls for _, cls in inspect.getmembers(errors, inspect.isclass)

@@ -3,50 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
-import pytest
-
-from conftest import SAMPLE_NOW
 from dolirelance.dolibarr.wire import safe_file_name
 from dolirelance.service.prepare import letter_file_name
-from dolirelance.testing import FakeDolibarr, SampleData, create_app
+from dolirelance.testing import FakeDolibarr, SampleData
 from dolirelance.testing.sample_data import SALES_RIGHTS
 from dolirelance.testing.smtp_sink import SmtpSink
-from dolirelance.web import create_web_app
-from test_web import FAKE_URL, Web, csrf_of, run_mass, web_settings
+from test_web import Web, csrf_of, run_mass, served_web
+from test_web import web as web  # the fixture, shared
 
 CHUNK = b"x" * 65_536
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as running:
-        yield running
-
-
-async def _web(
-    tmp_path: Path, fake: FakeDolibarr, sample: SampleData, sink: SmtpSink, *, extra: str = ""
-) -> AsyncIterator[Web]:
-    settings = web_settings(tmp_path, dolibarr_url=FAKE_URL, smtp_port=sink.port)
-    if extra:
-        settings = settings.model_copy(
-            update={"web": settings.web.model_copy(update={"trusted_proxies": [extra]})}
-        )
-    app = create_web_app(settings, dolibarr_transport=httpx.ASGITransport(app=create_app(fake)), now=lambda: SAMPLE_NOW)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://sidecar.test") as client:
-        yield Web(client, fake, sample, sink, settings)
-
-
-@pytest.fixture
-async def web(
-    tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, sink: SmtpSink
-) -> AsyncIterator[Web]:
-    async for running in _web(tmp_path, fake_dolibarr, sample_data, sink):
-        yield running
 
 
 class CountingBody:
@@ -106,8 +74,8 @@ async def test_forwarded_for_from_a_trusted_proxy_names_the_client(
     tmp_path: Path, fake_dolibarr: FakeDolibarr, sample_data: SampleData, sink: SmtpSink
 ) -> None:
     """Behind a configured proxy, each client address has its own limit."""
-    async for web in _web(tmp_path, fake_dolibarr, sample_data, sink, extra="127.0.0.0/8"):
-        assert await _fail_logins(web, 6) == [401] * 6
+    async for served in served_web(tmp_path, fake_dolibarr, sample_data, sink, trusted_proxies=["127.0.0.0/8"]):
+        assert await _fail_logins(served, 6) == [401] * 6
 
 
 async def test_generated_letters_only_for_their_maker_and_users_who_see_every_customer(web: Web) -> None:

@@ -13,7 +13,6 @@ import pytest
 from pypdf import PdfReader
 
 from test_web import Web, csrf_of
-from test_web import sink as sink  # the fixtures, shared
 from test_web import web as web
 
 

@@ -13,8 +13,7 @@ from dolirelance.letter import LetterBatch
 from dolirelance.service import FollowUpOutcome
 from dolirelance.web.user_errors import outcome_note
 from test_web import Web, run_mass
-from test_web import sink as sink  # the fixtures
-from test_web import web as web
+from test_web import web as web  # the fixture, shared
 
 
 async def test_a_mass_run_without_its_print_file_leaves_letters_to_print_from_the_files_zone(

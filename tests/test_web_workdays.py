@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,12 +19,6 @@ from test_web import FAKE_URL, csrf_of, web_settings
 SATURDAY = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
 MONDAY = datetime(2026, 11, 30, 8, 30, tzinfo=UTC)
 CHRISTMAS = datetime(2026, 12, 25, 8, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as running:
-        yield running
 
 
 @pytest.fixture

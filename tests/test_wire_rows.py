@@ -18,20 +18,13 @@ from dolirelance.domain import AgendaEvent, Contact, Customer, Quote, QuoteFilte
 from dolirelance.errors import DolibarrResponseError
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.fake_dolibarr import REMOVED
+from test_dolibarr_client import quote_item
 
 PARIS = ZoneInfo("Europe/Paris")
 GOOD_QUOTE: dict[str, Any] = {
-    "id": "7",
-    "ref": "PR2611-0007",
+    **quote_item(7),
     "socid": "3",
     "statut": 1,
-    "status": 1,
-    "date": 1792368000,
-    "fin_validite": 1794996000,
-    "total_ht": "910.00000000",
-    "total_tva": "182.00000000",
-    "total_ttc": "1092.00000000",
-    "multicurrency_code": "EUR",
     "ref_client": "",
     "note_public": "",
     "array_options": [],

@@ -82,6 +82,23 @@ final class DolirelanceLibTest extends TestCase
 		$this->assertStringContainsString('{DolirelanceNone}', dolirelanceTableHtml(null, array(), false));
 	}
 
+	public function testATabShowsItsFollowUpsOrDolibarrsErrorAboveAnEmptyTable(): void
+	{
+		$rows = array(array('id' => 7, 'code' => 'AC_RELANCE_EMAIL', 'datep' => 1796000000, 'percentage' => 100,
+			'quote_id' => 42, 'owner_id' => 3, 'note' => 'dolirelance: key=a; channel=email'));
+		$shown = dolirelanceFollowUpsTab(null, $rows, false);
+		$this->assertStringStartsWith('[title {DolirelanceFollowUps}]', $shown);
+		$this->assertSame(1, substr_count($shown, '<tr class="oddeven">'));
+		$this->assertSame(8, substr_count($shown, '<th'));  // no quote and customer columns on the quote's card
+		$this->assertSame(array(), $GLOBALS['dolirelance_test_messages']);
+
+		$failed = dolirelanceFollowUpsTab(null, 'Error DB_ERROR_NOSUCHTABLE', true);
+		$this->assertSame(array(array('Error DB_ERROR_NOSUCHTABLE', 'errors')), $GLOBALS['dolirelance_test_messages']);
+		$this->assertStringStartsWith('[title {DolirelanceFollowUps}]', $failed);
+		$this->assertStringContainsString('{DolirelanceNone}', $failed);
+		$this->assertSame(10, substr_count($failed, '<th'));
+	}
+
 	public function testButtonsGoThroughGoPhpAndFollowTheRights(): void
 	{
 		$user = new User();

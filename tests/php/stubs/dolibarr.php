@@ -48,6 +48,16 @@ function img_mime($file)
 function complete_head_from_modules($conf, $langs, $object, &$head, &$h, $type, $mode = 'add')
 {
 }
+function load_fiche_titre($title, $morehtmlright = '', $picto = 'generic')
+{
+	return '[title '.$title.']';
+}
+// The messages Dolibarr would show at the top of the page, kept for the tests to read
+$GLOBALS['dolirelance_test_messages'] = array();
+function setEventMessages($mesg, $mesgs, $style = 'mesgs')
+{
+	$GLOBALS['dolirelance_test_messages'][] = array($mesg, $style);
+}
 
 class DolirelanceTestLangs
 {

@@ -17,19 +17,8 @@
  * goes to the page, and dolirelance asks for the Dolibarr password as before.
  */
 
-$res = 0;
-if (!$res && file_exists('../main.inc.php')) {
-	$res = @include '../main.inc.php';
-}
-if (!$res && file_exists('../../main.inc.php')) {
-	$res = @include '../../main.inc.php';
-}
-if (!$res && file_exists('../../../main.inc.php')) {
-	$res = @include '../../../main.inc.php';
-}
-if (!$res) {
-	die('Include of main fails');
-}
+// Dolibarr's environment, wherever the module lives (custom/ or htdocs/)
+require __DIR__.'/lib/main_loader.inc.php';
 
 require_once DOL_DOCUMENT_ROOT.'/comm/propal/class/propal.class.php';
 dol_include_once('/dolirelance/class/DolirelanceToken.php');

@@ -13,20 +13,8 @@
  * \brief   Tab « Relances » of the proposal card: the quote's follow-ups, replies and bounces.
  */
 
-// Load Dolibarr environment (the module lives in htdocs/custom/dolirelance or htdocs/dolirelance)
-$res = 0;
-if (!$res && file_exists('../main.inc.php')) {
-	$res = @include '../main.inc.php';
-}
-if (!$res && file_exists('../../main.inc.php')) {
-	$res = @include '../../main.inc.php';
-}
-if (!$res && file_exists('../../../main.inc.php')) {
-	$res = @include '../../../main.inc.php';
-}
-if (!$res) {
-	die('Include of main fails');
-}
+// Dolibarr's environment, wherever the module lives (custom/ or htdocs/)
+require __DIR__.'/lib/main_loader.inc.php';
 
 require_once DOL_DOCUMENT_ROOT.'/core/lib/propal.lib.php';
 dol_include_once('/dolirelance/lib/dolirelance.lib.php');
@@ -65,12 +53,7 @@ print dol_get_fiche_end();
 
 print dolirelanceButtons($user, $object->id);
 
-if (!is_array($rows)) {
-	setEventMessages($rows, null, 'errors');
-	$rows = array();
-}
-print load_fiche_titre($langs->trans('DolirelanceFollowUps'), '', '');
-print dolirelanceTableHtml($db, DolirelanceTable::rows($rows), false);
+print dolirelanceFollowUpsTab($db, $rows, false);
 
 llxFooter();
 $db->close();

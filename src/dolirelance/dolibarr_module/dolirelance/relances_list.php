@@ -13,19 +13,8 @@
  * \brief   Menu Commercial > « Relances devis »: the follow-ups of the open quotes (validated, not signed).
  */
 
-$res = 0;
-if (!$res && file_exists('../main.inc.php')) {
-	$res = @include '../main.inc.php';
-}
-if (!$res && file_exists('../../main.inc.php')) {
-	$res = @include '../../main.inc.php';
-}
-if (!$res && file_exists('../../../main.inc.php')) {
-	$res = @include '../../../main.inc.php';
-}
-if (!$res) {
-	die('Include of main fails');
-}
+// Dolibarr's environment, wherever the module lives (custom/ or htdocs/)
+require __DIR__.'/lib/main_loader.inc.php';
 
 dol_include_once('/dolirelance/lib/dolirelance.lib.php');
 

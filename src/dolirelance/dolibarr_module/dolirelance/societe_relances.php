@@ -13,19 +13,8 @@
  * \brief   Tab « Relances devis » of the third-party card: the follow-ups of all the customer's quotes.
  */
 
-$res = 0;
-if (!$res && file_exists('../main.inc.php')) {
-	$res = @include '../main.inc.php';
-}
-if (!$res && file_exists('../../main.inc.php')) {
-	$res = @include '../../main.inc.php';
-}
-if (!$res && file_exists('../../../main.inc.php')) {
-	$res = @include '../../../main.inc.php';
-}
-if (!$res) {
-	die('Include of main fails');
-}
+// Dolibarr's environment, wherever the module lives (custom/ or htdocs/)
+require __DIR__.'/lib/main_loader.inc.php';
 
 require_once DOL_DOCUMENT_ROOT.'/core/lib/company.lib.php';
 require_once DOL_DOCUMENT_ROOT.'/societe/class/societe.class.php';
@@ -59,12 +48,7 @@ dol_banner_tab($object, 'socid', $linkback, ($user->socid ? 0 : 1), 'rowid', 'no
 
 print dol_get_fiche_end();
 
-if (!is_array($rows)) {
-	setEventMessages($rows, null, 'errors');
-	$rows = array();
-}
-print load_fiche_titre($langs->trans('DolirelanceFollowUps'), '', '');
-print dolirelanceTableHtml($db, DolirelanceTable::rows($rows), true);
+print dolirelanceFollowUpsTab($db, $rows, true);
 
 llxFooter();
 $db->close();

@@ -13,19 +13,8 @@
  * \brief   Setup page: dolirelance's address and the secret shared with it (arriving signed in).
  */
 
-$res = 0;
-if (!$res && file_exists('../../main.inc.php')) {
-	$res = @include '../../main.inc.php';
-}
-if (!$res && file_exists('../../../main.inc.php')) {
-	$res = @include '../../../main.inc.php';
-}
-if (!$res && file_exists('../../../../main.inc.php')) {
-	$res = @include '../../../../main.inc.php';
-}
-if (!$res) {
-	die('Include of main fails');
-}
+// Dolibarr's environment, wherever the module lives (custom/ or htdocs/)
+require __DIR__.'/../lib/main_loader.inc.php';
 
 require_once DOL_DOCUMENT_ROOT.'/core/lib/admin.lib.php';
 dol_include_once('/dolirelance/lib/dolirelance.lib.php');

@@ -98,6 +98,27 @@ function dolirelanceEventRows($db, $user, $socid, $quoteId, $filter = '', $limit
 }
 
 /**
+ * A card's tab of follow-ups: its title and the table. When reading them failed, Dolibarr's error is
+ * shown as Dolibarr shows errors, above an empty table.
+ *
+ * @param  DoliDB       $db        Database handler
+ * @param  array|string $rows      dolirelanceEventRows(): the rows, or Dolibarr's error
+ * @param  bool         $withQuote Show the quote and customer columns (customer card)
+ * @return string                  HTML
+ */
+function dolirelanceFollowUpsTab($db, $rows, $withQuote)
+{
+	global $langs;
+
+	if (!is_array($rows)) {
+		setEventMessages($rows, null, 'errors');
+		$rows = array();
+	}
+	return load_fiche_titre($langs->trans('DolirelanceFollowUps'), '', '')
+		.dolirelanceTableHtml($db, DolirelanceTable::rows($rows), $withQuote);
+}
+
+/**
  * The follow-ups table, as Dolibarr's own lists look.
  *
  * @param  DoliDB $db         Database handler
