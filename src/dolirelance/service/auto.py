@@ -14,6 +14,7 @@ from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from dolirelance.config import AutoSettings
+from dolirelance.dolibarr.client import WINDOW_QUOTE_PROPERTIES
 from dolirelance.dolibarr.wire import RejectedRow
 from dolirelance.domain import (
     Channel,
@@ -337,7 +338,7 @@ class RunPlan:
 
 async def plan_run(rt: Runtime, today: date, rules: AutoRules) -> RunPlan:
     """The candidates (one paged list of the step windows), their history (one paged query), the decisions."""
-    quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
+    quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today), properties=WINDOW_QUOTE_PROPERTIES)
     ids = [q.id for q in quotes]
     issued = [q.issue_date for q in quotes if q.issue_date is not None]
     since = min(issued) if issued and len(issued) == len(quotes) else None
