@@ -17,7 +17,8 @@ index's ``label``, "hash of file content"; ``dol_dir_list()`` gives ``date`` = t
   written); a rebuild to the same path does not (MariaDB's ``ON UPDATE`` only when a value changes),
   though the file's ``date`` moves. So a quote naming a ``last_main_doc`` whose ``date_modification``
   is its ``date_validation`` (within 2 s) was not changed after its PDF: dolirelance downloads it
-  without listing the files (``service/prepare.py``, ``unchanged_since_validation``).
+  without listing the files (``service/prepare.py``, ``unchanged_since_validation``), unless the PDF
+  states (TCPDF's ``/CreationDate``, the moment it drew it) that it was drawn before that validation.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from pypdf import PdfReader
@@ -23,9 +24,15 @@ from conftest import MutableClock
 from dolirelance.config import Settings
 from dolirelance.domain import Channel, Document, Quote, QuoteStatus
 from dolirelance.service import Runtime, follow_up, open_runtime, prepare_followup
-from dolirelance.service.prepare import content_mismatch, stale_reason, unchanged_since_validation
+from dolirelance.service.prepare import (
+    content_mismatch,
+    stale_reason,
+    stated_creation,
+    unchanged_since_validation,
+)
 from dolirelance.service.runtime import api_user
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
+from dolirelance.testing.pdf import ProposalPdfParty, render_proposal_pdf
 from dolirelance.testing.smtp_sink import SmtpSink
 
 
@@ -164,6 +171,33 @@ async def test_a_quote_without_pdf_gets_one_built_and_named_as_of_today(
     ]
 
 
+async def test_a_quote_validated_again_without_a_new_pdf_gets_a_rebuilt_one(
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
+) -> None:
+    """Back to draft, changed, validated again through the API (no PDF drawn): its dates look unchanged
+    since that validation, but the PDF it names states an earlier day: its files are read, it is rebuilt."""
+    ref, quote_id = sample_data.refs["about_to_expire"], sample_data.quotes["about_to_expire"]
+    before = main_file(fake_dolibarr, quote_id)
+    clock.advance(days=1)
+    fake_dolibarr.set_proposal_draft(quote_id)
+    fake_dolibarr.update_proposal(quote_id, {"note_public": "Prix revus"}, user_id=fake_dolibarr.admin_user.id)
+    clock.advance(minutes=1)
+    fake_dolibarr.validate_proposal(quote_id)
+    proposal = fake_dolibarr.proposals[quote_id]
+    assert proposal.tms == proposal.date_valid and proposal.last_main_doc  # looks unchanged since validation
+    fake_dolibarr.reset_requests()
+
+    assert (await follow_up(runtime, ref, channel=Channel.EMAIL)).outcome == "recorded"
+
+    assert requests(fake_dolibarr, "/documents/download") == requests(fake_dolibarr, "/documents") == 1
+    assert requests(fake_dolibarr, "/documents/builddoc", "PUT") == 1
+    rebuilt = main_file(fake_dolibarr, quote_id)
+    assert rebuilt != before
+    assert "Prix revus" in "".join(page.extract_text() for page in PdfReader(io.BytesIO(rebuilt)).pages)
+    [received] = smtp_sink.messages
+    assert pdf_parts(received.message) == [(f"{ref}.pdf", rebuilt, "PDF du devis du 29/11/2026")]
+
+
 async def test_a_pdf_replaced_while_being_read_is_not_sent_but_rebuilt(
     runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
 ) -> None:
@@ -259,3 +293,14 @@ def test_only_a_quote_unchanged_since_its_validation_and_naming_its_pdf_skips_th
     assert not unchanged_since_validation(a_quote(validated + timedelta(seconds=3), validated))  # changed since
     assert not unchanged_since_validation(a_quote(validated, validated, main_document=None))  # validated by the API
     assert not unchanged_since_validation(a_quote(validated, None))  # validation date unknown
+
+
+def test_the_creation_date_a_pdf_states_is_read_when_there_is_one() -> None:
+    """TCPDF states when it drew the PDF; a PDF that states nothing, or is no PDF, says None."""
+    made_at = datetime(2026, 11, 28, 9, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    drawn = render_proposal_pdf(ref="PR1", issue_date=None, end_of_validity=None, company=ProposalPdfParty("A"),
+                                customer=ProposalPdfParty("B"), lines=[], total_excl_tax=Decimal(0),
+                                total_tax=Decimal(0), total_incl_tax=Decimal(0), made_at=made_at)  # fmt: skip
+    assert stated_creation(drawn) == made_at
+    assert stated_creation(b"%PDF-1.7 not really") is None
+    assert stated_creation(b"PK\x03\x04 an ODT file") is None

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
+
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
 
 from dolirelance.dolibarr.wire import safe_file_name
 from dolirelance.domain import (
@@ -229,8 +233,10 @@ async def pdf_made_at_validation(rt: Runtime, quote: Quote) -> QuotePdf | None:
     """The PDF made when an unchanged quote was validated, downloaded in one request; None if it cannot be.
 
     No file list: the quote's own dates say the file is current (:func:`unchanged_since_validation`);
-    the download's bytes are checked against the size Dolibarr gives with them. A missing file or
-    bytes not matching: None, and the caller lists the quote's files as for any other quote.
+    the download's bytes are checked against the size Dolibarr gives with them, and the PDF must not
+    state it was drawn before the validation (a quote validated again through the API keeps the PDF
+    of its earlier validation). A missing file, bytes not matching or an older PDF: None, and the
+    caller lists the quote's files as for any other quote.
     """
     if not unchanged_since_validation(quote):
         return None
@@ -243,8 +249,25 @@ async def pdf_made_at_validation(rt: Runtime, quote: Quote) -> QuotePdf | None:
     except DolibarrResponseError as exc:  # the bytes are not those Dolibarr says it sent
         log.warning("%s: its PDF of validation cannot be used: %s", quote.ref, exc)
         return None
+    drawn = stated_creation(content)
+    if drawn is not None and drawn < quote.validated_at - SAME_CHANGE:
+        # validated again (back to draft, then through the API) without a new PDF: its files will say
+        log.info("%s: its PDF (%s) is older than its validation", quote.ref, drawn.isoformat(timespec="seconds"))
+        return None
     name = quote.main_document.rsplit("/", 1)[-1]
     return QuotePdf(name, content, quote.validated_at.astimezone(rt.tz).date(), rebuilt=False)
+
+
+def stated_creation(content: bytes) -> datetime | None:
+    """The creation date a PDF states (Dolibarr's TCPDF: when it drew it); None when it states none."""
+    try:
+        metadata = PdfReader(io.BytesIO(content)).metadata
+        made = metadata.creation_date if metadata is not None else None
+    except (PyPdfError, ValueError, KeyError, TypeError):  # not a PDF, or a date pypdf cannot read
+        return None
+    if made is None:
+        return None
+    return made if made.tzinfo is not None else made.replace(tzinfo=UTC)
 
 
 async def main_quote_pdf(rt: Runtime, quote: Quote, documents: Sequence[Document] | None) -> QuotePdf:
