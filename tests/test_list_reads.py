@@ -8,9 +8,12 @@ the quotes of the period) are independent: the second does not wait for the firs
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote_plus
 
 import pytest
 
+from dolirelance.dolibarr.client import STREAM_PAGE_SIZE
+from dolirelance.dolibarr.paging import ID_LIST_URL_CHARS, ids_by_url_length
 from dolirelance.domain import QuoteFilter, QuoteStatus
 from dolirelance.service import Runtime, iter_quote_rows
 from dolirelance.service.report import effectiveness_report
@@ -89,3 +92,26 @@ async def test_the_report_reads_its_events_and_its_quotes_side_by_side(
     assert result.period.end == sample_data.today
     properties = asked_properties(fake_dolibarr, "/proposals")
     assert "date_signature" in properties and not {"note_public", "contacts_ids", "lines"} & properties
+
+
+def test_ids_are_chunked_by_the_url_they_make() -> None:
+    """A page of 500 quotes' ids is one events request; long ids make shorter lists, never a long URL."""
+    assert [len(chunk) for chunk in ids_by_url_length(list(range(10_000, 10_500)))] == [500]
+    seven_digits = list(range(1_000_000, 1_001_200))
+    chunks = ids_by_url_length(seven_digits)
+    assert [value for chunk in chunks for value in chunk] == seven_digits  # all, in order
+    assert all(len(quote_plus(",".join(map(str, chunk)))) <= ID_LIST_URL_CHARS for chunk in chunks)
+    assert len(chunks) == 3 and ids_by_url_length([]) == []
+
+
+async def test_the_overview_reads_the_history_of_a_page_of_quotes_in_one_request(
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData
+) -> None:
+    customer = sample_data.customers["boulangerie"]
+    for _ in range(STREAM_PAGE_SIZE - len(sample_data.open_quotes)):
+        quote = fake_dolibarr.add_proposal(customer, date=sample_data.today, duree_validite=30)
+        fake_dolibarr.validate_proposal(quote.id)
+    fake_dolibarr.reset_requests()
+    rows = [row async for page in iter_quote_rows(runtime, QuoteFilter(), shown_only=True) for row in page]
+    assert len(rows) == STREAM_PAGE_SIZE
+    assert fake_dolibarr.count_requests("/agendaevents", "GET") == 1
