@@ -3,8 +3,8 @@
 Scenario (issue 11): 10,000 open quotes (plus the sample's), their end of validity spread so that
 ~20 % of them have a step due today (steps -5 days / +10 days, window 30 days), none followed up
 before. The fake Dolibarr runs in its own process over HTTP on loopback, with the cost model of a
-real Dolibarr 20 (``dolirelance.testing.CostModel``: ~10 ms per request, ~0.7 ms per object listed plus
-a little per property kept, per kind for requests on one object (builddoc ~140 ms), 8 PHP workers,
+real Dolibarr 20 (``dolirelance.testing.CostModel``: ~10 ms per request, ~0.7 ms per object listed whatever
+its properties, per kind for requests on one object (builddoc ~140 ms), 8 PHP workers,
 2 cores); it counts the server time it charges, by kind of request.
 
 Measured, in this order, in the same run:

@@ -5,11 +5,13 @@ Measured on a real Dolibarr 20.0.0 (2 cores, MariaDB, loopback, 10,006 open prop
 
 - about 10 ms per request whatever it asks (bootstrap, authentication, routing);
 - a list: about 0.7 ms per object the answer holds, whatever ``properties`` says (the server loads
-  every object of a page before it drops the fields nobody asked for), plus 0.04 ms per property
-  kept: a row with all its properties (~100) costs about 6 times an id alone. Calibrated on the
-  first-day dry run, at 0.76–0.99 × the cost of reading every open quote's id once (the bench says
-  0.6–0.7); ``quotes`` with 17 properties a quote, really 1.44 × that, comes out 25 % dearer
-  (docs/automatic.md: no one per-property cost meets both);
+  every object of a page, its lines, contacts and links, before it drops the fields nobody asked
+  for). Nothing per property kept: pages of 500 open quotes with ``properties=id``, the 10 of the
+  overview and the 19 of a run took the same time on a real 20.0.0 (integrator, 7 Dec 2026:
+  9.4–9.6, 9.0–9.4 and 6.7–8.3 s, ±20 % under load); ``per_property`` stays for whole objects (~100
+  properties and their lines, ~12 KB each), which no list of dolirelance asks for. (Issue 28's
+  model charged 0.04 ms a property, calibrated on the first-day dry run at 0.76–0.99 × the floor;
+  the real server does not show it, and the dry run's gap is elsewhere: docs/automatic.md);
 - requests on one object, by kind (issue 28, a real run of 200 follow-ups): ``PUT /documents/builddoc``
   ~140 ms (the PDF is drawn again), ``POST /agendaevents`` ~15 ms, ``GET /proposals/{id}`` ~19 ms.
   ``GET /documents`` (the proposal fetched, its directory and file index listed) and
@@ -68,7 +70,7 @@ class CostModel:
 
     per_request: float = 0.010
     per_row: float = 0.0007
-    per_property: float = 0.00004
+    per_property: float = 0.0  # none measured up to 19 properties (see above)
     workers: int = 8
     cores: int = 2
     kinds: Mapping[str, float] = field(default_factory=lambda: KIND_COSTS)
