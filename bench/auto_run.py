@@ -1,7 +1,7 @@
 """Steady days of automatic runs: what a daily run costs grows with the due quotes and the window, not the open ones.
 
 The fake Dolibarr answers in-process (httpx.ASGITransport) with the cost model of a real Dolibarr 20
-(``fake.cost = CostModel()``: ~10 ms per request, ~0.7 ms per object listed plus a little per property,
+(``fake.cost = CostModel()``: ~10 ms per request, ~0.7 ms per object listed whatever its properties,
 per kind for requests on one object, 8 workers, 2 cores).
 ``bench/first_day.py`` measures the first day (no history, ~20 % due) against a fake in its own process.
 

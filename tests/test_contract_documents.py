@@ -9,7 +9,16 @@ index's ``label``, "hash of file content"; ``dol_dir_list()`` gives ``date`` = t
   ``builddoc`` and ``/documents/download``), its ``date`` and, from the file index, a 32-hex ``label``;
 * the fake answers the same, with ``label`` = the MD5 of the bytes ``/documents/download`` gives;
 * building the PDF records its path on the quote, which stamps the quote's ``date_modification``
-  no later than the file's ``date``; a change of the quote afterwards makes it newer.
+  no later than the file's ``date``; a change of the quote afterwards makes it newer;
+* ``POST /proposals/{id}/validate`` writes no PDF (``api_proposals.class.php``: ``valid()`` then a
+  fetch; the card's validation is what calls ``generateDocument()``): ``last_main_doc`` stays null,
+  and a real 20.0.0 gave ``date_validation`` = ``date_modification`` and a 404 for the quote's files
+  (measured by the integrator, 7 Dec 2026). The first build then stamps the quote (``last_main_doc``
+  written); a rebuild to the same path does not (MariaDB's ``ON UPDATE`` only when a value changes),
+  though the file's ``date`` moves. So a quote naming a ``last_main_doc`` whose ``date_modification``
+  is its ``date_validation`` (within 2 s) was not changed after its PDF: dolirelance downloads it
+  without listing the files (``service/prepare.py``, ``unchanged_since_validation``), unless the PDF
+  states (TCPDF's ``/CreationDate``, the moment it drew it) that it was drawn before that validation.
 """
 
 from __future__ import annotations
@@ -89,3 +98,50 @@ async def test_the_fake_lists_the_md5_and_size_of_the_bytes_it_downloads() -> No
     assert listed["label"] == hashlib.md5(content).hexdigest()
     assert after_build["date_modification"] <= listed["date"]  # the build stamped the quote, not later
     assert after_change["date_modification"] > listed["date"]  # a change afterwards: the PDF is older
+
+
+def test_the_real_api_validation_writes_no_pdf() -> None:
+    """Recorded: the answer of POST /proposals/1/validate and the read back name no main document."""
+    _, validated = recorded("POST", "validate")
+    _, read_back = recorded("GET", "read back")
+    assert '"status": 1' in validated and '"status": 1' in read_back
+    assert '"last_main_doc": null' in validated and '"last_main_doc": null' in read_back
+
+
+async def test_the_fake_validates_and_builds_as_the_real_server_stamps_the_quote() -> None:
+    """API validation: no PDF, tms = validation; first build stamps the quote, a rebuild does not."""
+    now = RECORDED_AT
+
+    def clock() -> datetime:
+        return now
+
+    fake = FakeDolibarr(now=clock)
+    customer = fake.add_thirdparty(name="Boulangerie Martin", client=1)
+    proposal = fake.add_proposal(customer.id, date=RECORDED_AT - timedelta(days=40), duree_validite=30)
+    fake.add_proposal_line(proposal.id, description="Audit", qty=1, subprice="850")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(fake)),
+        base_url="http://dolibarr.test/api/index.php",
+        headers={"DOLAPIKEY": "admin-key"},
+    ) as client:
+        validated = await client.post(f"/proposals/{proposal.id}/validate", json={"notrigger": 0})
+        after_validation = (await client.get(f"/proposals/{proposal.id}")).json()
+        files_after_validation = await client.get("/documents", params={"modulepart": "propal", "id": proposal.id})
+        ref = after_validation["ref"]
+        build = {"modulepart": "propal", "original_file": f"{ref}/{ref}.pdf"}
+        now += timedelta(seconds=1)
+        await client.put("/documents/builddoc", json=build)
+        after_build = (await client.get(f"/proposals/{proposal.id}")).json()
+        now += timedelta(hours=2)
+        await client.put("/documents/builddoc", json=build)
+        after_rebuild = (await client.get(f"/proposals/{proposal.id}")).json()
+        [listed] = (await client.get("/documents", params={"modulepart": "propal", "id": proposal.id})).json()
+
+    assert validated.status_code == 200 and validated.json()["last_main_doc"] is None
+    assert after_validation["last_main_doc"] is None
+    assert after_validation["date_validation"] == after_validation["date_modification"]
+    assert files_after_validation.status_code == 404
+    assert after_build["last_main_doc"] == f"propale/{ref}/{ref}.pdf"
+    assert after_build["date_modification"] == after_validation["date_validation"] + 1  # stamped by the build
+    assert after_rebuild["date_modification"] == after_build["date_modification"]  # same path: not stamped
+    assert listed["date"] == after_build["date_modification"] + 7200  # the file itself is new

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from pypdf import PdfReader
@@ -23,9 +24,15 @@ from conftest import MutableClock
 from dolirelance.config import Settings
 from dolirelance.domain import Channel, Document, Quote, QuoteStatus
 from dolirelance.service import Runtime, follow_up, open_runtime, prepare_followup
-from dolirelance.service.prepare import content_mismatch, stale_reason
+from dolirelance.service.prepare import (
+    content_mismatch,
+    stale_reason,
+    stated_creation,
+    unchanged_since_validation,
+)
 from dolirelance.service.runtime import api_user
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
+from dolirelance.testing.pdf import ProposalPdfParty, render_proposal_pdf
 from dolirelance.testing.smtp_sink import SmtpSink
 
 
@@ -54,10 +61,31 @@ async def runtime_with(
         yield rt
 
 
-async def test_the_pdf_the_quote_already_has_is_sent_without_rebuilding_it(
+def document_requests(fake: FakeDolibarr) -> int:
+    """Every request about the quote's files: list, download, build, upload."""
+    return sum(fake.count_requests(path, method) for path, method in (
+        ("/documents", "GET"), ("/documents/builddoc", "PUT"), ("/documents/upload", "POST")))  # fmt: skip
+
+
+def regenerated_after_a_change(fake: FakeDolibarr, quote_id: int, clock: MutableClock) -> bytes:
+    """The quote changed an hour after its validation, then « Générer » again: a PDF newer than the change.
+
+    Dolibarr keeps the same ``last_main_doc``, so the rebuild does not stamp the quote (transcript of
+    a real 20.0.0): the quote's dates no longer say its PDF is current, its file list does.
+    """
+    clock.advance(hours=1)
+    fake.update_proposal(quote_id, {"note_public": "Prix revus"}, user_id=fake.admin_user.id)
+    clock.advance(minutes=5)
+    fake.build_proposal_pdf(quote_id)
+    proposal = fake.proposals[quote_id]
+    assert proposal.date_valid is not None and proposal.tms - proposal.date_valid == 3600
+    return main_file(fake, quote_id)
+
+
+async def test_the_pdf_made_at_validation_is_sent_with_one_request(
     runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
 ) -> None:
-    """A PDF made on 28/11 and the quote unchanged since: those bytes are attached, no builddoc at all."""
+    """Validated on 28/11 (its PDF made then) and unchanged since: those bytes, one download, no list, no build."""
     ref, quote_id = sample_data.refs["about_to_expire"], sample_data.quotes["about_to_expire"]
     in_dolibarr = main_file(fake_dolibarr, quote_id)
     clock.advance(days=2)  # the follow-up is done two days after the PDF was made
@@ -66,12 +94,44 @@ async def test_the_pdf_the_quote_already_has_is_sent_without_rebuilding_it(
     outcome = await follow_up(runtime, ref, channel=Channel.EMAIL)
 
     assert outcome.outcome == "recorded"
-    assert requests(fake_dolibarr, "/documents/builddoc", "PUT") == 0
-    assert requests(fake_dolibarr, "/documents") == 1  # the file list: its date, size and MD5
     assert requests(fake_dolibarr, "/documents/download") == 1
+    assert document_requests(fake_dolibarr) == 0  # no file list, no build: the quote's dates say it is current
     [received] = smtp_sink.messages
     assert pdf_parts(received.message) == [(f"{ref}.pdf", in_dolibarr, "PDF du devis du 28/11/2026")]
     assert main_file(fake_dolibarr, quote_id) == in_dolibarr  # nothing rebuilt in Dolibarr either
+
+
+async def test_a_pdf_regenerated_after_a_change_is_sent_after_checking_the_file_list(
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
+) -> None:
+    """Changed after its validation, then its PDF made again: the list shows it newer, it is sent as it is."""
+    ref, quote_id = sample_data.refs["about_to_expire"], sample_data.quotes["about_to_expire"]
+    regenerated = regenerated_after_a_change(fake_dolibarr, quote_id, clock)
+    fake_dolibarr.reset_requests()
+
+    assert (await follow_up(runtime, ref, channel=Channel.EMAIL)).outcome == "recorded"
+
+    assert requests(fake_dolibarr, "/documents") == requests(fake_dolibarr, "/documents/download") == 1
+    assert requests(fake_dolibarr, "/documents/builddoc", "PUT") == 0
+    [received] = smtp_sink.messages
+    assert pdf_parts(received.message) == [(f"{ref}.pdf", regenerated, "PDF du devis du 28/11/2026")]
+
+
+async def test_a_pdf_of_validation_gone_from_the_disk_is_rebuilt(
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink
+) -> None:
+    """``last_main_doc`` names a file no longer there: the download's 404, then the list's, then one build."""
+    ref, quote_id = sample_data.refs["about_to_expire"], sample_data.quotes["about_to_expire"]
+    del fake_dolibarr.files[ref]  # removed on the server's disk; the quote still names it
+    fake_dolibarr.reset_requests()
+
+    assert (await follow_up(runtime, ref, channel=Channel.EMAIL)).outcome == "recorded"
+
+    assert requests(fake_dolibarr, "/documents/download") == requests(fake_dolibarr, "/documents") == 1
+    assert requests(fake_dolibarr, "/documents/builddoc", "PUT") == 1
+    [received] = smtp_sink.messages
+    rebuilt = main_file(fake_dolibarr, quote_id)
+    assert pdf_parts(received.message) == [(f"{ref}.pdf", rebuilt, "PDF du devis du 28/11/2026")]
 
 
 async def test_a_quote_changed_after_its_pdf_was_made_gets_a_rebuilt_one(
@@ -111,11 +171,39 @@ async def test_a_quote_without_pdf_gets_one_built_and_named_as_of_today(
     ]
 
 
+async def test_a_quote_validated_again_without_a_new_pdf_gets_a_rebuilt_one(
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
+) -> None:
+    """Back to draft, changed, validated again through the API (no PDF drawn): its dates look unchanged
+    since that validation, but the PDF it names states an earlier day: its files are read, it is rebuilt."""
+    ref, quote_id = sample_data.refs["about_to_expire"], sample_data.quotes["about_to_expire"]
+    before = main_file(fake_dolibarr, quote_id)
+    clock.advance(days=1)
+    fake_dolibarr.set_proposal_draft(quote_id)
+    fake_dolibarr.update_proposal(quote_id, {"note_public": "Prix revus"}, user_id=fake_dolibarr.admin_user.id)
+    clock.advance(minutes=1)
+    fake_dolibarr.validate_proposal(quote_id)
+    proposal = fake_dolibarr.proposals[quote_id]
+    assert proposal.tms == proposal.date_valid and proposal.last_main_doc  # looks unchanged since validation
+    fake_dolibarr.reset_requests()
+
+    assert (await follow_up(runtime, ref, channel=Channel.EMAIL)).outcome == "recorded"
+
+    assert requests(fake_dolibarr, "/documents/download") == requests(fake_dolibarr, "/documents") == 1
+    assert requests(fake_dolibarr, "/documents/builddoc", "PUT") == 1
+    rebuilt = main_file(fake_dolibarr, quote_id)
+    assert rebuilt != before
+    assert "Prix revus" in "".join(page.extract_text() for page in PdfReader(io.BytesIO(rebuilt)).pages)
+    [received] = smtp_sink.messages
+    assert pdf_parts(received.message) == [(f"{ref}.pdf", rebuilt, "PDF du devis du 29/11/2026")]
+
+
 async def test_a_pdf_replaced_while_being_read_is_not_sent_but_rebuilt(
-    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
 ) -> None:
     """The file changes between its listing and its download: those bytes are refused, a PDF is rebuilt."""
     ref, quote_id = sample_data.refs["about_to_expire"], sample_data.quotes["about_to_expire"]
+    regenerated_after_a_change(fake_dolibarr, quote_id, clock)  # so that its file list is read
     fake_dolibarr.hang_next(1, 60, path_prefix="/documents/download", method="GET")
     sending = asyncio.ensure_future(follow_up(runtime, ref, channel=Channel.EMAIL))
     for _ in range(10_000):  # no clock involved: the in-process requests progress as the loop turns
@@ -168,9 +256,10 @@ async def test_the_preview_names_the_pdf_that_would_go(
 PARIS_NOON = datetime(2026, 11, 28, 11, 0, tzinfo=UTC)
 
 
-def a_quote(changed_at: datetime | None) -> Quote:
+def a_quote(changed_at: datetime | None, validated_at: datetime | None = None,
+            main_document: str | None = "PR2611-0001/PR2611-0001.pdf") -> Quote:  # fmt: skip
     return Quote(1, "PR2611-0001", 1, QuoteStatus.OPEN, None, None, Decimal(0), Decimal(0), Decimal(0), "EUR",
-                 main_document="PR2611-0001/PR2611-0001.pdf", changed_at=changed_at)  # fmt: skip
+                 main_document=main_document, changed_at=changed_at, validated_at=validated_at)  # fmt: skip
 
 
 def a_document(modified: datetime | None, content: bytes = b"%PDF-1.7", md5: str | None = "") -> Document:
@@ -194,3 +283,24 @@ def test_downloaded_bytes_must_match_the_listed_size_and_md5() -> None:
     assert "bytes downloaded" in str(content_mismatch(listed, b"%PDF-1.7 other, longer"))
     assert "MD5" in str(content_mismatch(listed, b"%PDF-1.7 ORIGINAL"))
     assert content_mismatch(a_document(PARIS_NOON, b"%PDF", md5=None), b"%PDF") is None  # no index row
+
+
+def test_only_a_quote_unchanged_since_its_validation_and_naming_its_pdf_skips_the_file_list() -> None:
+    """Dolibarr stamps the quote as it records the PDF made at validation: within 2 s it is that PDF."""
+    validated = PARIS_NOON
+    assert unchanged_since_validation(a_quote(validated, validated))  # made in the same second
+    assert unchanged_since_validation(a_quote(validated + timedelta(seconds=2), validated))
+    assert not unchanged_since_validation(a_quote(validated + timedelta(seconds=3), validated))  # changed since
+    assert not unchanged_since_validation(a_quote(validated, validated, main_document=None))  # validated by the API
+    assert not unchanged_since_validation(a_quote(validated, None))  # validation date unknown
+
+
+def test_the_creation_date_a_pdf_states_is_read_when_there_is_one() -> None:
+    """TCPDF states when it drew the PDF; a PDF that states nothing, or is no PDF, says None."""
+    made_at = datetime(2026, 11, 28, 9, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    drawn = render_proposal_pdf(ref="PR1", issue_date=None, end_of_validity=None, company=ProposalPdfParty("A"),
+                                customer=ProposalPdfParty("B"), lines=[], total_excl_tax=Decimal(0),
+                                total_tax=Decimal(0), total_incl_tax=Decimal(0), made_at=made_at)  # fmt: skip
+    assert stated_creation(drawn) == made_at
+    assert stated_creation(b"%PDF-1.7 not really") is None
+    assert stated_creation(b"PK\x03\x04 an ODT file") is None

@@ -89,6 +89,8 @@ class Quote:
     # The quote's last change in Dolibarr (``date_modification``, else its validation): a main PDF
     # older than that may not show the quote as it is now.
     changed_at: datetime | None = None
+    # When it was validated (``date_validation``): with no change since, its main PDF is the one made then.
+    validated_at: datetime | None = None
     # Filled only when the quote was read one by one with its contacts.
     contacts: tuple[QuoteContact, ...] = ()
     # Ids of every external contact linked to the quote, any role: what a list says (``contacts_ids``).

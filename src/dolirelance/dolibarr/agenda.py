@@ -8,7 +8,7 @@ from typing import Any
 
 from dolirelance.dolibarr import wire
 from dolirelance.dolibarr.http import Call
-from dolirelance.dolibarr.paging import IDS_PER_REQUEST, ListReads, all_of, in_chunks, with_filter
+from dolirelance.dolibarr.paging import ListReads, all_of, ids_by_url_length, with_filter
 from dolirelance.dolibarr.setup import ServerSetup
 from dolirelance.dolibarr.sqlfilters import Filter, criterion, like_prefix, or_
 from dolirelance.domain import AgendaEvent, EventFilter, NewAgendaEvent
@@ -47,7 +47,8 @@ class AgendaRoutes(ServerSetup, ListReads):
             common.append(criterion("t.datep", "<", flt.start_before, tz=tz))
         element_chunks: list[Filter | None] = [
             criterion("t.fk_element", "in", chunk)
-            for chunk in in_chunks(sorted(set(flt.element_ids)), IDS_PER_REQUEST)
+            # one request for a page of 500 quotes (the quotes overview): chunks sized by their URL
+            for chunk in ids_by_url_length(sorted(set(flt.element_ids)))
         ] or [None]
         route = "GET /agendaevents"
         pages = await asyncio.gather(

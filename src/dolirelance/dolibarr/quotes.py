@@ -32,6 +32,7 @@ __all__ = [
     "QUOTE_PROPERTIES",
     "REPORT_QUOTE_PROPERTIES",
     "STREAM_PAGE_SIZE",
+    "WINDOW_QUOTE_PROPERTIES",
     "QuoteRoutes",
 ]
 
@@ -40,15 +41,17 @@ QUOTE_PROPERTIES = (
     "id,ref,socid,status,date,datep,fin_validite,total_ht,total_tva,total_ttc,multicurrency_code,"
     "ref_client,array_options,last_main_doc,user_author_id,note_public,contacts_ids,date_modification,date_validation"
 )
+# What deciding a run needs of each quote in the step windows (policy.decide, the cap's urgency, the
+# dry run's "is there an address?"): the due ones are re-read with QUOTE_PROPERTIES before sending.
+WINDOW_QUOTE_PROPERTIES = "id,ref,socid,status,date,datep,fin_validite,total_ht,array_options,contacts_ids"
 # A real server charges a list row a little per property it keeps (testing/cost.py): lists that only
 # show a few read only those. Servers before 20 ignore `properties` and send whole objects (same answers).
 # The report: status, amount, issue, end and signature days.
 REPORT_QUOTE_PROPERTIES = "id,ref,socid,status,date,datep,fin_validite,total_ht,multicurrency_code,date_signature"
-# What the quotes overview (`quotes`) shows: ref, customer, amounts, end of validity, opt-out; the author
-# stands in for the sales rep where Dolibarr cannot list representatives.
-OVERVIEW_QUOTE_PROPERTIES = (
-    "id,ref,socid,status,fin_validite,total_ht,total_ttc,multicurrency_code,array_options,user_author_id"
-)
+# What the quotes overview (`quotes`) shows: ref, customer, amounts, end of validity, opt-out. Its status
+# is asked only when the filter allows several; the author (`user_author_id`) only when it picks a sales
+# rep's quotes where Dolibarr cannot list representatives (``iter_quotes(author=True)``).
+OVERVIEW_QUOTE_PROPERTIES = "id,ref,socid,status,fin_validite,total_ht,total_ttc,multicurrency_code,array_options"
 # Quotes per page when a list is streamed (``iter_quotes``).
 STREAM_PAGE_SIZE = 500
 # Characters Dolibarr's firewall refuses in a URL path (a draft ref "(PROV12)" hits it).
@@ -60,7 +63,10 @@ class QuoteRoutes(ServerSetup, ListReads):
 
     _opt_out_field: str  # set by DolibarrClient: the extrafield meaning "do not follow up"
 
-    async def list_quotes(self, flt: QuoteFilter, *, light: bool = True) -> list[Quote]:
+    async def list_quotes(
+        self, flt: QuoteFilter, *, light: bool = True, properties: str = QUOTE_PROPERTIES
+    ) -> list[Quote]:
+        """The quotes of ``flt`` with ``properties`` (``light=False``: whole objects), sorted by id."""
         tz = await self.server_timezone()
         common = self._common_quote_criteria(flt)
         # Long id/ref lists are split over several requests (URL length); refs are strings, so no `in`.
@@ -81,7 +87,7 @@ class QuoteRoutes(ServerSetup, ListReads):
             for refs in ref_chunks
             for ids in id_chunks
         ]
-        params: dict[str, str | int] = {"properties": QUOTE_PROPERTIES} if light else {}
+        params: dict[str, str | int] = {"properties": properties} if light else {}
         route = "GET /proposals"
         pages = await asyncio.gather(
             *(
@@ -141,11 +147,14 @@ class QuoteRoutes(ServerSetup, ListReads):
         quotes = {quote.id: quote for quote in found}
         return [quotes[key] for key in sorted(quotes)]
 
-    async def iter_quotes(self, flt: QuoteFilter, *, overview: bool = False) -> AsyncIterator[list[Quote]]:
+    async def iter_quotes(
+        self, flt: QuoteFilter, *, overview: bool = False, author: bool = False
+    ) -> AsyncIterator[list[Quote]]:
         """The quotes of :meth:`list_quotes`, a page at a time, so that callers keep one page in memory.
 
         ``overview``: only what a list of quotes shows (``OVERVIEW_QUOTE_PROPERTIES``): no note, no
-        contacts, no PDF path; such quotes are for showing, not for following up.
+        contacts, no PDF path, the author only with ``author``, the status only when ``flt`` allows
+        several (else it is the one asked for); such quotes are for showing, not for following up.
 
         Pages of at least ``STREAM_PAGE_SIZE`` quotes (a real server's cost is per quote, the
         request's own cost is paid once per page), read ahead with ``max_concurrency - 1`` requests
@@ -165,13 +174,20 @@ class QuoteRoutes(ServerSetup, ListReads):
         timezone = asyncio.ensure_future(self.server_timezone())
         opt_out_field = flt.opt_out_field or self._opt_out_field
         route = "GET /proposals"
-        properties = OVERVIEW_QUOTE_PROPERTIES if overview else QUOTE_PROPERTIES
+        properties, status = QUOTE_PROPERTIES, None
+        if overview:
+            # a real server charges each property of each row: one the filter already decides is not asked
+            status = int(flt.statuses[0]) if len(flt.statuses) == 1 else None
+            shown = [p for p in OVERVIEW_QUOTE_PROPERTIES.split(",") if not (p == "status" and status is not None)]
+            properties = ",".join(shown + (["user_author_id"] if author else []))
         params = with_filter({"properties": properties}, all_of(self._quote_criteria(flt)))
         seen: set[int] = set()
         size = max(self._page_size, STREAM_PAGE_SIZE)
         pages = self._stream("proposals", route, params, sortfield="t.rowid", empty_on_404=True, size=size)
         try:
             async for page in pages:
+                if status is not None:
+                    page = [{"status": status, **item} if isinstance(item, dict) else item for item in page]
                 to_domain = functools.partial(wire.WireQuote.to_domain, tz=await timezone, opt_out_field=opt_out_field)
                 quotes = self._rows(wire.WireQuote, page, route, to_domain)
                 fresh = [quote for quote in quotes if quote.id not in seen]  # rows shift between pages

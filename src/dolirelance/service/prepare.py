@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
+
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
 
 from dolirelance.dolibarr.wire import safe_file_name
 from dolirelance.domain import (
@@ -27,6 +31,7 @@ from dolirelance.errors import (
     BadEmailAddress,
     DolibarrError,
     DolibarrNotFound,
+    DolibarrResponseError,
     FollowUpError,
     NoEmailAddress,
     QuoteNotOpen,
@@ -212,14 +217,71 @@ def content_mismatch(document: Document, content: bytes) -> str | None:
     return None
 
 
+def unchanged_since_validation(quote: Quote) -> bool:
+    """The quote names a main PDF and was not changed after its validation (within :data:`SAME_CHANGE`).
+
+    Validating from the quote's card writes the main PDF, then records its path (``last_main_doc``),
+    which stamps ``date_modification`` a moment after ``date_validation``: that file is the current one.
+    (The API's validate writes no PDF; a first validation through it leaves ``last_main_doc`` empty.)
+    """
+    if quote.main_document is None or quote.validated_at is None or quote.changed_at is None:
+        return False
+    return abs(quote.changed_at - quote.validated_at) <= SAME_CHANGE
+
+
+async def pdf_made_at_validation(rt: Runtime, quote: Quote) -> QuotePdf | None:
+    """The PDF made when an unchanged quote was validated, downloaded in one request; None if it cannot be.
+
+    No file list: the quote's own dates say the file is current (:func:`unchanged_since_validation`);
+    the download's bytes are checked against the size Dolibarr gives with them, and the PDF must not
+    state it was drawn before the validation (a quote validated again through the API keeps the PDF
+    of its earlier validation). A missing file, bytes not matching or an older PDF: None, and the
+    caller lists the quote's files as for any other quote.
+    """
+    if not unchanged_since_validation(quote):
+        return None
+    assert quote.main_document is not None and quote.validated_at is not None
+    try:
+        content = await rt.dolibarr.download_document(quote.main_document)
+    except DolibarrNotFound:
+        log.info("%s: its PDF of validation %s is not in Dolibarr", quote.ref, quote.main_document)
+        return None
+    except DolibarrResponseError as exc:  # the bytes are not those Dolibarr says it sent
+        log.warning("%s: its PDF of validation cannot be used: %s", quote.ref, exc)
+        return None
+    drawn = stated_creation(content)
+    if drawn is not None and drawn < quote.validated_at - SAME_CHANGE:
+        # validated again (back to draft, then through the API) without a new PDF: its files will say
+        log.info("%s: its PDF (%s) is older than its validation", quote.ref, drawn.isoformat(timespec="seconds"))
+        return None
+    name = quote.main_document.rsplit("/", 1)[-1]
+    return QuotePdf(name, content, quote.validated_at.astimezone(rt.tz).date(), rebuilt=False)
+
+
+def stated_creation(content: bytes) -> datetime | None:
+    """The creation date a PDF states (Dolibarr's TCPDF: when it drew it); None when it states none."""
+    try:
+        metadata = PdfReader(io.BytesIO(content)).metadata
+        made = metadata.creation_date if metadata is not None else None
+    except (PyPdfError, ValueError, KeyError, TypeError):  # not a PDF, or a date pypdf cannot read
+        return None
+    if made is None:
+        return None
+    return made if made.tzinfo is not None else made.replace(tzinfo=UTC)
+
+
 async def main_quote_pdf(rt: Runtime, quote: Quote, documents: Sequence[Document] | None) -> QuotePdf:
     """The PDF Dolibarr would attach (``rebuild_pdf = "when_stale"``), else one built now.
 
-    ``documents``: the quote's files when already listed (None: listed here when needed).
+    ``documents``: the quote's files when already listed (None: listed here when needed). A quote not
+    changed since its validation gets the PDF made then without its files being listed.
     """
     name = quote.main_document.rsplit("/", 1)[-1] if quote.main_document else f"{quote.ref}.pdf"
     if rt.settings.followup.rebuild_pdf == "when_stale":
         if documents is None:
+            made_at_validation = await pdf_made_at_validation(rt, quote)
+            if made_at_validation is not None:
+                return made_at_validation
             documents = await rt.dolibarr.list_documents(quote)
         found = main_document(quote, documents)
         reason = stale_reason(quote, found)

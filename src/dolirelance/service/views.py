@@ -129,7 +129,8 @@ async def iter_quote_rows(
     customers: dict[int, Customer] = {}
     selection = await SalesRepSelection.of(rt, sales_rep) if sales_rep else None
     today = rt.today()
-    async for page in rt.dolibarr.iter_quotes(flt, overview=shown_only):
+    by_author = selection is not None and selection.by_author
+    async for page in rt.dolibarr.iter_quotes(flt, overview=shown_only, author=by_author):
         if selection is not None:
             page = await selection.keep(page)
         if not page:

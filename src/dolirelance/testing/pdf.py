@@ -10,9 +10,10 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
+from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
@@ -60,8 +61,13 @@ def render_proposal_pdf(
     total_tax: Decimal,
     total_incl_tax: Decimal,
     note_public: str = "",
+    made_at: datetime | None = None,
 ) -> bytes:
-    """Return the bytes of the proposal PDF (1 page, or 2+ when there are many lines)."""
+    """Return the bytes of the proposal PDF (1 page, or 2+ when there are many lines).
+
+    ``made_at``: stated as the PDF's creation date, as Dolibarr's TCPDF states the moment it drew it
+    (None: ReportLab's fixed date of 2000-01-01, the same bytes every time).
+    """
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, invariant=True)
     canvas.setTitle(f"Proposition commerciale {ref}")
@@ -147,4 +153,15 @@ def render_proposal_pdf(
     canvas.drawRightString(width - 20 * mm, 12 * mm, f"Page {page}")
     canvas.showPage()
     canvas.save()
-    return buffer.getvalue()
+    return buffer.getvalue() if made_at is None else _stamped(buffer.getvalue(), made_at)
+
+
+def _stamped(content: bytes, made_at: datetime) -> bytes:
+    """The PDF with ``made_at`` as its creation and modification dates (``D:20261128093000+01'00'``)."""
+    offset = made_at.strftime("%z") or "+0000"
+    stamp = f"D:{made_at.strftime('%Y%m%d%H%M%S')}{offset[:3]}'{offset[3:]}'"
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(content)))
+    writer.add_metadata({"/CreationDate": stamp, "/ModDate": stamp})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -125,6 +125,7 @@ class WireQuote(WireModel):
             note_public=html_to_text(self.note_public),
             signed_on=epoch_to_date(self.date_signature, tz),
             changed_at=epoch_to_datetime(self.date_modification or self.date_validation, tz),
+            validated_at=epoch_to_datetime(self.date_validation, tz),
             contacts=tuple(contacts),
             contact_ids=self.contact_ids(),
         )

@@ -9,7 +9,7 @@ strings, 404-as-empty on some lists, 304 with no body, the PUT ``fin_validite`` 
 :mod:`dolirelance.testing.fake_versions`.
 
 Cost: ``fake.cost = CostModel()`` makes every request cost what it costs a real Dolibarr 20 (per
-request, per kind of request, per row and property listed, at most 8 served at once; see
+request, per kind of request, per row listed, at most 8 served at once; see
 :mod:`dolirelance.testing.cost`). Off by
 default. Fault injection for tests: ``fake.latency``, ``fake.fail_next()``, ``fake.hang_next()``,
 ``fake.hang_after_applying()``, and the request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from dolirelance.testing.fake.records import ProposalLineRecord, ProposalRecord
@@ -42,6 +43,7 @@ def proposal_pdf(fake: Tables, proposal: ProposalRecord) -> bytes:
         total_tax=proposal.total_tva,
         total_incl_tax=proposal.total_ttc,
         note_public=proposal.note_public,
+        made_at=datetime.fromtimestamp(fake.now_epoch(), fake.tz),  # TCPDF states when it drew the PDF
     )
 
 
