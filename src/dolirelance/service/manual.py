@@ -47,6 +47,7 @@ from dolirelance.service.agenda import LastFollowUp, is_recent, last_followups
 from dolirelance.service.delivery import (
     Attempt,
     FollowUpOutcome,
+    KeepCopy,
     Prepare,
     SharedSmtp,
     deliver,
@@ -509,7 +510,7 @@ async def _mass_one(
     note: str,
     next_date: date | None,
     smtp: SmtpSender | None,
-    keep_letter: Callable[[PreparedFollowUp], None],
+    keep_letter: KeepCopy,
     run_id: str,
     force: bool,
 ) -> FollowUpOutcome:
