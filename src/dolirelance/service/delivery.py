@@ -49,8 +49,8 @@ from dolirelance.service.recovery import ledger_problems, retry_unrecorded
 from dolirelance.service.runtime import Runtime
 from dolirelance.service.sending import STOPPED_BEFORE_SENDING, SharedSmtp, send_email
 
-# This module's names, then those manual.py and auto/ still import from here though they live in the
-# rooms above (the package's lazy table names their real homes).
+# This module's names, and those manual.py, auto/ and tests/test_mass_order.py import from here though
+# they live in the rooms above (the package's lazy table names their real homes).
 __all__ = [
     "STOPPED_BEFORE_SENDING",
     "Attempt",
