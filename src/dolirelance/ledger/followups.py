@@ -11,11 +11,10 @@
 from __future__ import annotations
 
 from dolirelance.ledger.claims import FollowUpClaims
-from dolirelance.ledger.entries import Claim, Entry, auto_key, manual_key
 from dolirelance.ledger.resolution import FollowUpResolution
 from dolirelance.ledger.transitions import FollowUpTransitions
 
-__all__ = ["Claim", "Entry", "Ledger", "auto_key", "manual_key"]
+__all__ = ["Ledger"]
 
 
 class Ledger(FollowUpClaims, FollowUpTransitions, FollowUpResolution):

@@ -170,7 +170,7 @@ Index(
 
 
 class MessageState(StrEnum):
-    """What became of one message of the replies mailbox (see :meth:`Ledger.claim_message`)."""
+    """What became of one message of the replies mailbox (see :meth:`MailboxLedger.claim_message`)."""
 
     CLAIMED = "claimed"  # being processed (lease); a process that died leaves it to be taken over
     RECORDED = "recorded"  # Dolibarr holds its record (or it needed none): still to flag or move

@@ -91,8 +91,8 @@ class FollowUpTransitions(FollowUpTable):
         self, key: str, *, event_id: int, todo_event_id: int | None = None, file_name: str | None = None
     ) -> Entry:
         """Dolibarr has the event. Allowed to the sender, or to anyone once the lease has expired
-        (``retry`` after a crash, or a resolved entry); call :meth:`take_for_recording` first when
-        several processes may record the same entry."""
+        (``retry`` after a crash, or a resolved entry); call :meth:`~dolirelance.ledger.Ledger.take_for_recording`
+        (:mod:`~dolirelance.ledger.claims`) first when several processes may record the same entry."""
         return self._move(
             key,
             TO_RECORD_STATES,

@@ -9,15 +9,8 @@
 - ``refusals``: what the server's replies mean: temporary, permanent or uncertain.
 """
 
-from dolirelance.mail.connection import check_connection, open_connection
-from dolirelance.mail.message import (
-    ReplyToMode,
-    build_email,
-    envelope_recipients,
-    parse_address,
-    viewable_html,
-    write_eml,
-)
+from dolirelance.mail.connection import check_connection
+from dolirelance.mail.message import build_email, viewable_html, write_eml
 from dolirelance.mail.mime import MESSAGE_POLICY, message_bytes
 from dolirelance.mail.sender import SmtpSender
 from dolirelance.mail.signing import DkimSigner, dkim_signer
@@ -26,15 +19,11 @@ from dolirelance.mail.transmit import xtext_encode
 __all__ = [
     "MESSAGE_POLICY",
     "DkimSigner",
-    "ReplyToMode",
     "SmtpSender",
     "build_email",
     "check_connection",
     "dkim_signer",
-    "envelope_recipients",
     "message_bytes",
-    "open_connection",
-    "parse_address",
     "viewable_html",
     "write_eml",
     "xtext_encode",

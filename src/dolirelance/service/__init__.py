@@ -1,10 +1,13 @@
 """The use cases: the only package that wires Dolibarr, rendering, letters, mail and the ledger.
 
 Front ends (CLI, scheduler, web) call these functions and never talk to the parts directly.
-One module per use case, each importing only those above it:
+One module per use case, each importing only those above it when it runs (a type named for mypy alone may
+be below: :mod:`.agenda` names :mod:`.prepare`'s):
 
 - :mod:`.runtime`: settings, clients and caches built once at the edge; the rights check;
+- :mod:`.access`: who may read and who may send (``[access]``), the check every front end goes through;
 - :mod:`.reads`: reads several use cases share (a quote by ref, follow-up histories);
+- :mod:`.agenda`: the one recorder of follow-ups in Dolibarr's agenda, and the "last follow-up" rules read;
 - :mod:`.views`: quotes overview, history, upcoming follow-ups (read only);
 - :mod:`.prepare`: a quote → exactly what will be sent or printed, nothing done;
 - :mod:`.outcome`: what became of a follow-up, in words (and who holds a quote refused);
@@ -13,6 +16,7 @@ One module per use case, each importing only those above it:
 - :mod:`.recovery`: what earlier runs left: quotes still held, and ``retry``;
 - :mod:`.delivery`: claim, send or file, record: the exactly-once core, in the order of its steps;
 - :mod:`.manual`: remind and mass follow-ups;
+- :mod:`.preview`: what a preview says before anything leaves (recent follow-ups, mass preview lines);
 - :mod:`.letters`: letters filed but in no print file yet, and the print file that gathers them;
 - :mod:`.auto`: the automatic run and ``explain``;
 - :mod:`.answers`: a quote's replies and bounces as ``explain`` shows them;

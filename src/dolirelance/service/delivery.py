@@ -43,24 +43,22 @@ from dolirelance.mail import SmtpSender
 from dolirelance.service.agenda import record_facts, record_followup
 from dolirelance.service.filing import file_letter, not_in_batch
 from dolirelance.service.handover import after_handover, release_claim
-from dolirelance.service.outcome import FollowUpOutcome, Outcome, describe_holder, how_to_settle, outcome_of
+from dolirelance.service.outcome import FollowUpOutcome, describe_holder, how_to_settle, outcome_of
 from dolirelance.service.prepare import PreparedFollowUp
 from dolirelance.service.recovery import ledger_problems, retry_unrecorded
 from dolirelance.service.runtime import Runtime
-from dolirelance.service.sending import STOPPED_BEFORE_SENDING, SharedSmtp, StoppedBeforeSending, send_email
+from dolirelance.service.sending import STOPPED_BEFORE_SENDING, SharedSmtp, send_email
 
-# The names the front ends and the other use cases have always imported from here, wherever they now live.
+# This module's names, and those manual.py, auto/ and tests/test_mass_order.py import from here though
+# they live in the rooms above (the package's lazy table names their real homes).
 __all__ = [
     "STOPPED_BEFORE_SENDING",
     "Attempt",
     "FollowUpOutcome",
     "KeepCopy",
-    "Outcome",
     "Prepare",
     "SharedSmtp",
-    "StoppedBeforeSending",
     "deliver",
-    "describe_holder",
     "how_to_settle",
     "ledger_problems",
     "not_in_batch",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -47,6 +47,8 @@ from dolirelance.service.agenda import LastFollowUp, is_recent, last_followups
 from dolirelance.service.delivery import (
     Attempt,
     FollowUpOutcome,
+    KeepCopy,
+    Prepare,
     SharedSmtp,
     deliver,
     ledger_problems,
@@ -129,7 +131,7 @@ def _preparer(
     *,
     force: bool,
     customer: Customer | None = None,
-) -> Callable[[], Awaitable[PreparedFollowUp]]:
+) -> Prepare:
     """Prepares, once claimed, the follow-up the attempt claims (its channel, model, note and next date) as
     ``user``; refused when the quote was followed up within ``[auto] min_gap`` days unless ``force``."""
 
@@ -508,7 +510,7 @@ async def _mass_one(
     note: str,
     next_date: date | None,
     smtp: SmtpSender | None,
-    keep_letter: Callable[[PreparedFollowUp], None],
+    keep_letter: KeepCopy,
     run_id: str,
     force: bool,
 ) -> FollowUpOutcome:

@@ -14,7 +14,6 @@ One concern per module, each importing only those above it:
 """
 
 from dolirelance.domain import email_known  # kept importable from here: the run decides with it on bulk reads
-from dolirelance.service.auto.customer_answers import blocked_addresses, customer_answers, usable_recipients
 from dolirelance.service.auto.explain import Explanation, explain
 from dolirelance.service.auto.fresh import AUTO_BATCH
 from dolirelance.service.auto.plan import RunPlan, candidate_filter, plan_run
@@ -28,15 +27,12 @@ __all__ = [
     "Explanation",
     "RunPlan",
     "auto_rules",
-    "blocked_addresses",
     "candidate_filter",
-    "customer_answers",
     "day_off",
     "email_known",
     "explain",
     "plan_run",
     "rules_from_settings",
     "run_auto",
-    "usable_recipients",
     "working_calendar",
 ]

@@ -86,7 +86,7 @@ class AutoReport:
     def add(self, outcome: FollowUpOutcome) -> None:
         """One automatic follow-up's outcome, listed and logged."""
         self.outcomes.append(outcome)
-        log_outcome(outcome)
+        _log_outcome(outcome)
 
 
 def failed_outcome(decision: Decision, key: str, message: str) -> FollowUpOutcome:
@@ -104,7 +104,7 @@ def failed_outcome(decision: Decision, key: str, message: str) -> FollowUpOutcom
     )
 
 
-def log_outcome(outcome: FollowUpOutcome) -> None:
+def _log_outcome(outcome: FollowUpOutcome) -> None:
     """The one structured log line of an automatic follow-up."""
     level = logging.WARNING if outcome.outcome in ("failed", "uncertain", "sent-not-recorded") else logging.INFO
     log.log(

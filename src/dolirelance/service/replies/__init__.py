@@ -39,8 +39,7 @@ One concern a module:
 - ``outcomes``: what each message came to, and the run's report.
 """
 
-from dolirelance.service.replies.outcomes import Kind, MessageOutcome, Outcome, RepliesReport
-from dolirelance.service.replies.reading import message_key, read_replies
-from dolirelance.service.replies.recording import eml_file_name
+from dolirelance.service.replies.outcomes import Kind, MessageOutcome, RepliesReport
+from dolirelance.service.replies.reading import read_replies
 
-__all__ = ["Kind", "MessageOutcome", "Outcome", "RepliesReport", "eml_file_name", "message_key", "read_replies"]
+__all__ = ["Kind", "MessageOutcome", "RepliesReport", "read_replies"]

@@ -23,7 +23,8 @@ from dolirelance.service.replies.recording import record_too_big
 from dolirelance.service.replies.sorting import sort_and_record
 from dolirelance.service.runtime import Runtime
 
-log = logging.getLogger(__name__)
+# The replies reader's logger keeps the package's name, as when it was one module (the ``logger`` of JSON logs).
+log = logging.getLogger(__package__)
 
 NO_IMAP_SECTION = "no [imap] section in dolirelance.toml: the replies mailbox is not configured"
 IMAP_REMEDY = "add an [imap] section (host, username, password_env, folder); see docs/replies.md"

@@ -33,7 +33,7 @@ from dolirelance.service.runtime import Runtime
 
 
 @dataclass(frozen=True)
-class QuoteContext:
+class _QuoteContext:
     """What writing about one message needs of its quote, read once."""
 
     quote: Quote
@@ -44,7 +44,7 @@ class QuoteContext:
     sales_rep_id: int
 
 
-async def quote_context(rt: Runtime, entry: Entry, address: str) -> QuoteContext:
+async def _quote_context(rt: Runtime, entry: Entry, address: str) -> _QuoteContext:
     """The quote a follow-up is about, its history and customer, and the contact written to at ``address``."""
     quote = await rt.dolibarr.get_quote(entry.quote_id)
     history = (await load_history(rt, [quote.id])).get(quote.id, QuoteHistory())
@@ -55,10 +55,10 @@ async def quote_context(rt: Runtime, entry: Entry, address: str) -> QuoteContext
         (c for c in quote.contacts if c.source == "external" and (c.email or "").strip().lower() == address),
         None,
     )
-    return QuoteContext(quote, history, customer.name, contact, me.id, sales_rep.id)
+    return _QuoteContext(quote, history, customer.name, contact, me.id, sales_rep.id)
 
 
-def written_at(rt: Runtime, inbound: InboundMessage) -> datetime:
+def _written_at(rt: Runtime, inbound: InboundMessage) -> datetime:
     """When the message was written: its Date, unless missing or in the future."""
     now = rt.now()
     return inbound.sent_at if inbound.sent_at is not None and inbound.sent_at <= now else now
@@ -72,9 +72,9 @@ async def record_reply(
     rt: Runtime, message: ReadMessage, followup: Entry, proof: str, messages: MailboxLedger, base: MessageOutcome
 ) -> MessageOutcome:
     inbound, key, uidvalidity, uid = message.inbound, message.key, message.uidvalidity, message.uid
-    ctx = await quote_context(rt, followup, inbound.sender)
+    ctx = await _quote_context(rt, followup, inbound.sender)
     quote = ctx.quote
-    at = written_at(rt, inbound)
+    at = _written_at(rt, inbound)
     file_name = eml_file_name(quote, uidvalidity, uid)
     # the same name each time: a run taking over after a crash overwrites its own upload
     stored = await rt.dolibarr.upload_document(quote, file_name, message.raw, overwrite=True)
@@ -120,9 +120,9 @@ async def record_bounce(
     rt: Runtime, message: ReadMessage, failure: FailedRecipient, followup: Entry, base: MessageOutcome
 ) -> MessageOutcome:
     inbound, key = message.inbound, message.key
-    ctx = await quote_context(rt, followup, failure.address)
+    ctx = await _quote_context(rt, followup, failure.address)
     quote = ctx.quote
-    at = written_at(rt, inbound)
+    at = _written_at(rt, inbound)
     sent = (followup.sent_at or followup.created_at).astimezone(rt.tz).strftime("%d/%m/%Y")
     note = compose_bounce_text(sent_day=sent, address=_html(failure.address), reason=_html(failure.reason))
     facts: dict[str, str | int | None] = {
@@ -155,7 +155,7 @@ async def record_unverified_reply(
     """A message from the customer's address naming the quote, that nothing proves she wrote: a person
     checks it. No reply event, nothing stops, and none of its words is written (it may be a forgery)."""
     inbound, key, uid = message.inbound, message.key, message.uid
-    ctx = await quote_context(rt, followup, inbound.sender)
+    ctx = await _quote_context(rt, followup, inbound.sender)
     quote = ctx.quote
     why = (
         "il ne répond pas à notre e-mail (pas d'In-Reply-To ni de References) et le serveur de réception ne "
@@ -170,7 +170,7 @@ async def record_unverified_reply(
         text=f"Un message signé {_html(inbound.sender)} mentionne le devis {quote.ref}, mais {why}. Il est resté "
         f"dans la boîte des réponses (UID {uid}) : vérifiez auprès du client qu'il vient bien de lui. Les relances "
         "automatiques continuent : pour les arrêter, cochez « Ne pas relancer automatiquement » sur le devis.",
-        day=written_at(rt, inbound),
+        day=_written_at(rt, inbound),
     )
     detail = "matched by sender and subject only, nothing vouches for the sender: a person checks it"
     return replace(base, kind="unverified-reply", outcome="recorded", quote_ref=quote.ref, todo_event_id=todo_id,
@@ -183,7 +183,7 @@ async def record_unverified_bounce(
     """A failure report naming an address we wrote to, without our Message-ID or ENVID: anyone can write
     one. A person checks the address; nothing is blocked and none of the report's words is written."""
     inbound, key, uid = message.inbound, message.key, message.uid
-    ctx = await quote_context(rt, followup, failure.address)
+    ctx = await _quote_context(rt, followup, failure.address)
     quote = ctx.quote
     todo_id = await _todo(
         rt,
@@ -195,7 +195,7 @@ async def record_unverified_bounce(
         f"{_html(failure.address)} ne fonctionne pas, mais il ne contient pas notre e-mail : rien ne prouve qu'il "
         f"est authentique. Il est resté dans la boîte des réponses (UID {uid}). Vérifiez l'adresse (devis "
         f"{quote.ref}) ; les relances automatiques continuent de l'utiliser.",
-        day=written_at(rt, inbound),
+        day=_written_at(rt, inbound),
     )
     detail = "names an address we wrote to, but not our e-mail: a person checks it"
     return replace(base, kind="unverified-bounce", outcome="recorded", quote_ref=quote.ref, address=failure.address,
@@ -207,7 +207,7 @@ async def record_too_big(
 ) -> tuple[str, int]:
     """A message over ``max_message_kb`` whose header names one of our e-mails: a to-do (once) tells the
     sales person to read it in the mailbox. The quote's ref and the to-do's id."""
-    ctx = await quote_context(rt, followup, sender)
+    ctx = await _quote_context(rt, followup, sender)
     todo_id = await _todo(
         rt,
         ctx,
@@ -233,7 +233,7 @@ def _in_label(value: str) -> str:
     return one_line[:80]
 
 
-async def _answer_event(rt: Runtime, ctx: QuoteContext, key: str, event: NewAgendaEvent) -> int:
+async def _answer_event(rt: Runtime, ctx: _QuoteContext, key: str, event: NewAgendaEvent) -> int:
     """The done event of a reply or bounce: the one Dolibarr already holds under ``key`` (a reading
     that took over after a crash), else ``event``, new."""
     existing = next((a for a in ctx.history.answers if a.key == key), None)
@@ -243,7 +243,7 @@ async def _answer_event(rt: Runtime, ctx: QuoteContext, key: str, event: NewAgen
 
 
 async def _todo(
-    rt: Runtime, ctx: QuoteContext, key: str, *, purpose: str, label: str, text: str, day: datetime
+    rt: Runtime, ctx: _QuoteContext, key: str, *, purpose: str, label: str, text: str, day: datetime
 ) -> int:
     """The sales person's to-do for this message (once: found again by its key after a crash)."""
     existing = next((t for t in ctx.history.todos if t.key == key), None)
@@ -255,7 +255,7 @@ async def _todo(
     return await create_event(rt, _quote_event(ctx, done=False, code=CODE_TODO, label=label, note=note, at=start))
 
 
-def _quote_event(ctx: QuoteContext, *, done: bool, code: str, label: str, note: str, at: datetime) -> NewAgendaEvent:
+def _quote_event(ctx: _QuoteContext, *, done: bool, code: str, label: str, note: str, at: datetime) -> NewAgendaEvent:
     """An event on the quote, its customer and the contact the message is about: done (100 %, the acting
     user's) or a to-do (0 %, the sales person's)."""
     return NewAgendaEvent(

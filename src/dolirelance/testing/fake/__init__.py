@@ -24,11 +24,11 @@ route creates a group. Not implemented: ``/setinvoiced``, PUT/DELETE of one prop
 ``/proposals/ref_ext``, ``/contacts/email``. JSON is compact UTF-8 where PHP escapes non-ASCII.
 
 Where each part lives: ``records`` (the tables, constants and errors), ``store/`` (``FakeDolibarr``:
-the state, its clock and numbering, and its seeding methods, one module per resource), ``faults``
-(failures, hangs, the request log), ``rows`` (records as the SQL rows ``sqlfilters`` reads),
-``php_object`` (every property of each kind of object, in PHP's order) and ``render`` (records as JSON
-on the wire), ``routes/`` (one module per resource, with ``call`` and ``listing`` for what they share)
-and ``app`` (router, WAF, authentication, dispatch).
+the state, its clock and numbering, and its seeding methods, one module per resource), ``proposal_pdf``
+(the PDF ``builddoc`` stores), ``faults`` (failures, hangs, the request log), ``rows`` (records as the
+SQL rows ``sqlfilters`` reads), ``php_object`` (every property of each kind of object, in PHP's order)
+and ``render`` (records as JSON on the wire), ``routes/`` (one module per resource, with ``call`` and
+``listing`` for what they share) and ``app`` (router, WAF, authentication, dispatch).
 """
 
 from dolirelance.testing.fake.app import create_app
