@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from dolirelance.dolibarr.client import WINDOW_QUOTE_PROPERTIES
 from dolirelance.domain import Quote, QuoteFilter
 from dolirelance.history import QuoteHistory
 from dolirelance.policy import AutoRules, Decision, DecisionKind, PastFollowUp, cap_due, plan, urgency_key
@@ -50,7 +51,7 @@ class RunPlan:
 
 async def plan_run(rt: Runtime, today: date, rules: AutoRules) -> RunPlan:
     """The candidates (one paged list of the step windows), their history (one paged query), the decisions."""
-    quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
+    quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today), properties=WINDOW_QUOTE_PROPERTIES)
     ids = [q.id for q in quotes]
     issued = [q.issue_date for q in quotes if q.issue_date is not None]
     since = min(issued) if issued and len(issued) == len(quotes) else None
