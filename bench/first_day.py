@@ -13,8 +13,8 @@ Measured, in this order, in the same run:
   flight (a sliding window: a page read starts the next at once). Nothing can decide about every
   open quote faster than that;
 - **dry run**: ``run_auto(dry_run=True)``: wall time and requests, by route, against the bound
-  ceil(window / page) + event pages + 3 × ceil(due / 100) + a constant; then again with every
-  property a run reads in the step windows' read, as the real figure was measured;
+  ceil(window / page) + event pages + 3 × ceil(due / 100) + a constant; then the command
+  ``dolirelance run --once --dry-run`` in a subprocess, start-up included, as ops run it;
 - **quotes**: ``dolirelance quotes --json`` over every open quote, in a subprocess: wall time and
   peak memory (max RSS of that process);
 - **web mass page**: the first screen of the mass follow-up page (``GET /mass``);
@@ -226,6 +226,17 @@ def run_quotes_cli(config: Path) -> tuple[float, float, float, int]:
 
     count = len(json.loads(out.read_text(encoding="utf-8")))
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, count
+
+
+def run_dry_cli(config: Path) -> float:
+    """``dolirelance run --once --dry-run --on <NOW's day>`` in a subprocess: its wall time in seconds."""
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "dolirelance", "run", "--once", "--dry-run", "--on", NOW.date().isoformat()]
+    done = subprocess.run([*command, "--config", str(config)], stdout=subprocess.DEVNULL, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0, 1):  # 1: something would fail (the run's report says what)
+        raise RuntimeError(f"dolirelance run --dry-run exited with {done.returncode}")
+    return elapsed
 
 
 async def quotes_in_process(config: Path) -> tuple[float, int]:
@@ -440,21 +451,12 @@ def measure_dry_runs(config: Path, floor_s: float) -> None:
           f"({dry['seconds'] / floor_s:.2f} × floor), "
           f"{dry['requests']} requests (bound without the constant: {bound}); "
           f"{window} quotes in the window, {dry['due']} due, {dry['deferred']} deferred")  # fmt: skip
-    # The real figure was measured when the windows' read asked every property a run reads (19, not 10):
-    # the same read here, for a like-for-like comparison.
-    from dolirelance.dolibarr.client import QUOTE_PROPERTIES
-    from dolirelance.service import auto
-
-    trimmed, auto.WINDOW_QUOTE_PROPERTIES = auto.WINDOW_QUOTE_PROPERTIES, QUOTE_PROPERTIES
-    try:
-        as_measured = asyncio.run(auto_runs(config, real=False, max_per_run=100_000))["dry run"]
-    finally:
-        auto.WINDOW_QUOTE_PROPERTIES = trimmed
-    ratio = as_measured["seconds"] / floor_s
+    # A dry run as ops run it, start-up included: the command, with the default cap, deciding as on NOW.
+    command_s = run_dry_cli(config)
+    ratio = command_s / floor_s
     low, high = REAL_DRY_RATIO
-    print(f"    the same with every property in the windows' read (as on the real Dolibarr): "
-          f"{as_measured['seconds']:.2f} s")  # fmt: skip
-    print(f"    real Dolibarr (issue 28): {low:.2f}–{high:.2f} × floor; here {ratio:.2f} × "
+    print(f"    `dolirelance run --once --dry-run` (a process, start-up included, default cap): {command_s:.2f} s "
+          f"= {ratio:.2f} × floor; real Dolibarr (issue 28): {low:.2f}–{high:.2f} × floor "
           f"({ratio / ((low + high) / 2):.2f} × the middle of the real range)")  # fmt: skip
     for route, count in sorted(dry["by_route"].items()):
         print(f"    {count:>6}  {route}")
