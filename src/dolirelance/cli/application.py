@@ -10,7 +10,7 @@ import logging
 from collections.abc import Coroutine, Iterator, Mapping, MutableMapping
 from importlib import import_module
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from typer._click import Command as ClickCommand  # Typer 0.26 bundles its own Click
@@ -18,10 +18,11 @@ from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command_from_info
 from typer.models import CommandInfo
 
-from dolirelance import __version__
 from dolirelance.cli import console
-from dolirelance.config import Settings, find_config_path, load_config
 from dolirelance.logsetup import LogFormat, configure_logging
+
+if TYPE_CHECKING:
+    from dolirelance.config import Settings
 
 T = TypeVar("T")
 
@@ -163,6 +164,8 @@ def _version_callback(value: bool) -> None:
         return
     from importlib.metadata import PackageNotFoundError, version
 
+    from dolirelance import __version__
+
     lines = [f"dolirelance {__version__}"]
     for package in ("httpx", "pydantic", "jinja2", "reportlab", "pypdf", "babel", "sqlalchemy", "apscheduler"):
         try:
@@ -191,6 +194,8 @@ def _main_options(
 
 def load_settings(config: Path | None = None) -> Settings:
     """The configuration the command names (its own --config, else the one before the command, else the default)."""
+    from dolirelance.config import find_config_path, load_config  # pydantic and the models: not for --help
+
     return load_config(find_config_path(config or state.config_path))
 
 

@@ -7,17 +7,18 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from dolirelance.config import Settings
-from dolirelance.formatting import format_amount
 from dolirelance.terminal import text
 from dolirelance.terminal_tables import Column
 
 if TYPE_CHECKING:
+    from dolirelance.config import Settings
     from dolirelance.service import QuoteRow, UpcomingLine
 
 
 def money(value: Decimal, currency: str) -> str:
     # the customers' language, as in the models; plain spaces in a terminal (copied into mails, sheets)
+    from dolirelance.formatting import format_amount  # babel's number formats: not for --json
+
     return format_amount(value, currency, "fr").replace("\u202f", " ").replace("\u00a0", " ")
 
 
