@@ -35,9 +35,12 @@ def local_time(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+_CENT = Decimal("0.01")
+
+
 def amount_json(value: Decimal) -> str:
     """Amounts in JSON: a decimal string with two decimals ("910.00"), never a float."""
-    return str(value.quantize(Decimal("0.01")))
+    return str(value.quantize(_CENT))
 
 
 def answer_marks(row: QuoteRow | UpcomingLine, tz: ZoneInfo) -> str:
