@@ -1,6 +1,6 @@
 """The Typer application, its command groups and the options every command shares.
 
-The commands themselves are in one module per group and are registered in :mod:`dolirelance.cli`.
+The commands themselves are in one module per group, named in :data:`COMMANDS` and imported when used.
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ class _LazyCommands(MutableMapping[str, ClickCommand]):
 
     def __getitem__(self, name: str) -> ClickCommand:
         if name not in self._loaded:
-            spec = self._lazy.pop(name)  # KeyError: no such command
-            module, _, function = spec.partition(":")
+            module, _, function = self._lazy[name].partition(":")  # KeyError: no such command
             callback = getattr(import_module(f"dolirelance.cli.{module}"), function)
             # what ``Typer.command(name)`` registers, built as ``typer.main.get_command`` builds it
             info = CommandInfo(name=name, cls=TyperCommand, callback=callback, options_metavar="[OPTIONS]")
             self._loaded[name] = get_command_from_info(
                 info, pretty_exceptions_short=_PRETTY_EXCEPTIONS_SHORT, rich_markup_mode=_RICH_MARKUP_MODE
             )
+            del self._lazy[name]
         return self._loaded[name]
 
     def __setitem__(self, name: str, command: ClickCommand) -> None:
