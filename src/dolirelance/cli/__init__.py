@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dolirelance.cli.application import app
-from dolirelance.cli.entry import hoist_global_options, main
+from dolirelance.cli.entry import hoist_global_options, main, run
 
 if TYPE_CHECKING:
     from dolirelance.cli.auto import print_auto_report
@@ -57,4 +57,5 @@ __all__ = [
     "main",
     "print_auto_report",
     "print_replies_report",
+    "run",
 ]
