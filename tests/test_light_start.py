@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import os
 import subprocess
 import sys
 from datetime import date
@@ -19,6 +21,56 @@ from dolirelance.service import Runtime, iter_quote_rows
 from dolirelance.testing import FakeDolibarr, SampleData, create_app
 
 HEAVY = ("sqlalchemy", "alembic", "jinja2", "reportlab", "pypdf", "matplotlib")
+# What `dolirelance --help` and `--version` need none of: the configuration's models and what they read.
+CONFIGURATION = ("pydantic", "babel", "holidays", "importlib.metadata", "httpx", "dolirelance.config")
+COMMAND_GROUPS = tuple(
+    f"dolirelance.cli.{name}"
+    for name in ("auto", "followups", "history", "install", "ledger", "mailbox", "quotes", "servers")
+)
+
+
+def imported_after(code: str, watched: tuple[str, ...]) -> list[str]:
+    """The ``watched`` modules a fresh interpreter has imported once it ran ``code``."""
+    script = f"import sys\n{code}\nprint(','.join(m for m in {watched!r} if m in sys.modules))\n"
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    return [name for name in loaded.strip().split(",") if name]
+
+
+def test_starting_the_command_line_imports_no_command_group_nor_the_configuration() -> None:
+    """`import dolirelance.cli` (all `--version` needs) leaves every command group and the configuration out."""
+    assert imported_after("import dolirelance.cli", HEAVY + CONFIGURATION + COMMAND_GROUPS) == []
+
+
+def test_a_command_imports_its_own_group_only() -> None:
+    """Looking `quotes` up (as `dolirelance quotes` does) imports the `quotes` group, not the seven others."""
+    code = "import typer.main\nfrom dolirelance.cli import app\ntyper.main.get_command(app).commands['quotes']"
+    assert imported_after(code, COMMAND_GROUPS) == ["dolirelance.cli.quotes"]
+
+
+def test_help_lists_every_command_with_its_help() -> None:
+    """The commands load lazily, yet `--help` names each one, in order, with the first line of its docstring."""
+    from dolirelance.cli.application import COMMANDS
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "dolirelance", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "400"},
+    ).stdout
+    lines = {line.strip("│ ").split(" ", 1)[0]: " ".join(line.strip("│ ").split()[1:]) for line in shown.splitlines()}
+    for name, spec in COMMANDS.items():
+        module, _, function = spec.partition(":")
+        doc = getattr(importlib.import_module(f"dolirelance.cli.{module}"), function).__doc__
+        first_line = " ".join(doc.strip().splitlines()[0].split()).replace("\\[", "[")  # markup escapes shown plain
+        assert lines.get(name) == first_line, name
+    names = [line.strip("│ ").split(" ", 1)[0] for line in shown.splitlines()]
+    assert [n for n in names if n in COMMANDS or n in ("config", "ledger", "letters")] == [
+        *COMMANDS,
+        "config",
+        "ledger",
+        "letters",
+    ]
 
 
 def test_listing_quotes_imports_no_ledger_letters_or_templates() -> None:

@@ -1,5 +1,5 @@
 """``python -m dolirelance``."""
 
-from dolirelance.cli import main
+from dolirelance.cli import run
 
-main()
+run()

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-import holidays
+if TYPE_CHECKING:  # imported where a region is read: ~20 ms of start-up a configuration without holidays saves
+    import holidays
 
 # English names: the CLI, logs and docs are in English, and ``strftime`` would follow the machine's locale.
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -69,6 +71,8 @@ def parse_region(text: str) -> tuple[str, str | None] | None:
         return None
     country, _, subdivision = cleaned.partition("-")
     country = country.upper()
+    import holidays
+
     try:  # one country's table is cheap; listing every supported country imports them all (~0.3 s)
         table = holidays.country_holidays(country)
     except NotImplementedError:
@@ -106,6 +110,8 @@ class WorkingCalendar:
         parsed = parse_region(self.region) if self.region is not None else None
         table = None
         if parsed is not None:
+            import holidays
+
             country, subdivision = parsed
             languages = holidays.country_holidays(country).supported_languages
             table = holidays.country_holidays(

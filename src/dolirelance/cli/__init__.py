@@ -15,46 +15,39 @@ dolirelance.cli`` stays light, tests/test_light_start.py):
 - :mod:`.ledger`: ``status``, ``ledger resolve``, ``letters print``, ``retry``;
 - :mod:`.servers`: ``serve``, ``web``, ``demo``.
 
-Beside them: :mod:`.application` (the Typer app, its groups, the shared options), :mod:`.console`
-(where it prints), :mod:`.arguments` (usage errors, dates read), :mod:`.cells` (values written),
-:mod:`.entry` (the catch point). The commands are registered here, in the order ``--help`` lists them.
+Beside them: :mod:`.application` (the Typer app, its groups, the table of commands in the order
+``--help`` lists them, the shared options), :mod:`.console` (where it prints), :mod:`.arguments` (usage
+errors, dates read), :mod:`.cells` (values written), :mod:`.entry` (the catch point). A command group's
+module is imported only when one of its commands runs: ``dolirelance quotes`` never imports the others.
 """
 
 from __future__ import annotations
 
-from dolirelance.cli import auto, followups, history, install, ledger, mailbox, quotes, servers
-from dolirelance.cli.application import app, config_app, ledger_app, letters_app
-from dolirelance.cli.auto import print_auto_report
-from dolirelance.cli.entry import hoist_global_options, main
-from dolirelance.cli.followups import EXIT_LOCAL_COPY_MISSING, exit_code_for
-from dolirelance.cli.mailbox import print_replies_report
+from typing import TYPE_CHECKING
 
-_COMMANDS = (
-    ("init", install.init),
-    ("doctor", install.doctor),
-    ("quotes", quotes.quotes),
-    ("preview", quotes.preview),
-    ("remind", followups.remind),
-    ("mass", followups.mass),
-    ("retry", ledger.retry),
-    ("history", history.history),
-    ("upcoming", history.upcoming),
-    ("explain", auto.explain_cmd),
-    ("run", auto.run_cmd),
-    ("replies", mailbox.replies_cmd),
-    ("serve", servers.serve),
-    ("setup", install.setup),
-    ("status", ledger.status),
-    ("report", history.report),
-    ("web", servers.web),
-    ("dolibarr-module", install.dolibarr_module),
-    ("demo", servers.demo),
-)
-for _name, _command in _COMMANDS:
-    app.command(_name)(_command)
-config_app.command("check")(install.config_check)
-ledger_app.command("resolve")(ledger.ledger_resolve)
-letters_app.command("print")(ledger.letters_print)
+from dolirelance.cli.application import app
+from dolirelance.cli.entry import hoist_global_options, main, run
+
+if TYPE_CHECKING:
+    from dolirelance.cli.auto import print_auto_report
+    from dolirelance.cli.followups import EXIT_LOCAL_COPY_MISSING, exit_code_for
+    from dolirelance.cli.mailbox import print_replies_report
+else:  # hidden from mypy: the block above gives the types; these load their module when first used
+    from importlib import import_module
+
+    _MODULE_OF = {
+        "print_auto_report": "dolirelance.cli.auto",
+        "EXIT_LOCAL_COPY_MISSING": "dolirelance.cli.followups",
+        "exit_code_for": "dolirelance.cli.followups",
+        "print_replies_report": "dolirelance.cli.mailbox",
+    }
+
+    def __getattr__(name: str) -> object:
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return getattr(import_module(module), name)
+
 
 __all__ = [
     "EXIT_LOCAL_COPY_MISSING",
@@ -64,4 +57,5 @@ __all__ = [
     "main",
     "print_auto_report",
     "print_replies_report",
+    "run",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from dolirelance.config import parse_day_offset
 from dolirelance.errors import FollowUpError
 
 
@@ -18,6 +17,8 @@ class CommandLineError(FollowUpError):
 def parse_next(value: str | None, today: date) -> date | None:
     if value is None:
         return None
+    from dolirelance.config import parse_day_offset
+
     text = value.strip()
     try:
         return not_past(date.fromisoformat(text), today)

@@ -12,12 +12,12 @@ from dolirelance.cli.application import ConfigOption, load_settings, run_corouti
 from dolirelance.cli.arguments import CommandLineError, parse_day
 from dolirelance.cli.cells import business_tz, local_time, short
 from dolirelance.cli.followups import print_outcome
-from dolirelance.config import Settings
 from dolirelance.domain import Channel
 from dolirelance.terminal import text
 from dolirelance.workdays import describe_day
 
 if TYPE_CHECKING:
+    from dolirelance.config import Settings
     from dolirelance.service import AutoReport, QuoteAnswer
 
 

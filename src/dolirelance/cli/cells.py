@@ -7,17 +7,18 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from dolirelance.config import Settings
-from dolirelance.formatting import format_amount
 from dolirelance.terminal import text
 from dolirelance.terminal_tables import Column
 
 if TYPE_CHECKING:
+    from dolirelance.config import Settings
     from dolirelance.service import QuoteRow, UpcomingLine
 
 
 def money(value: Decimal, currency: str) -> str:
     # the customers' language, as in the models; plain spaces in a terminal (copied into mails, sheets)
+    from dolirelance.formatting import format_amount  # babel's number formats: not for --json
+
     return format_amount(value, currency, "fr").replace("\u202f", " ").replace("\u00a0", " ")
 
 
@@ -34,9 +35,12 @@ def local_time(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+_CENT = Decimal("0.01")
+
+
 def amount_json(value: Decimal) -> str:
     """Amounts in JSON: a decimal string with two decimals ("910.00"), never a float."""
-    return str(value.quantize(Decimal("0.01")))
+    return str(value.quantize(_CENT))
 
 
 def answer_marks(row: QuoteRow | UpcomingLine, tz: ZoneInfo) -> str:

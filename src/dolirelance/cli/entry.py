@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from dolirelance.cli import console
@@ -36,6 +37,20 @@ def main() -> None:
             "run again with --debug for the traceback, and report it",
         )
         sys.exit(1)
+
+
+def run() -> None:
+    """The console script and ``python -m dolirelance``: :func:`main`, then a quicker exit.
+
+    What the process holds is frozen out of the garbage collector before it exits: the interpreter's
+    last collections then skip the ~60,000 objects of the libraries loaded (~50 ms of every command;
+    nothing is left unflushed: files are closed by the code that writes them, the streams by the
+    interpreter). Tests call :func:`main`, whose process goes on.
+    """
+    try:
+        main()
+    finally:
+        gc.freeze()
 
 
 _GLOBAL_FLAGS = frozenset({"--debug"})

@@ -9,10 +9,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from dolirelance import __version__
 from dolirelance.cli import console
 from dolirelance.cli.application import ConfigOption, load_settings, run_coroutine, state
-from dolirelance.config import REPLY_TO_REMEDY, find_config_path, load_config, secret_problems
 from dolirelance.errors import ConfigError, DolirelanceError
 from dolirelance.terminal import text
 
@@ -20,6 +18,7 @@ from dolirelance.terminal import text
 def config_check(config: ConfigOption = None) -> None:
     """Validate the file; render every model for each kind of addressee, before and after the end of validity."""
     from dolirelance.clock import system_clock
+    from dolirelance.config import REPLY_TO_REMEDY, find_config_path, load_config, secret_problems
     from dolirelance.errors import MailError
     from dolirelance.mail import dkim_signer
     from dolirelance.render import ADDRESSEE_KINDS, Renderer, sample_contexts
@@ -138,6 +137,7 @@ def dolibarr_module(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the zip into.")] = Path("."),
 ) -> None:
     """Write the Dolibarr module (tabs « Relances », home box, menu, rights) as a zip to install in Dolibarr."""
+    from dolirelance import __version__
     from dolirelance.dolibarr_module_zip import build_module_zip
 
     path = build_module_zip(out_dir, __version__)

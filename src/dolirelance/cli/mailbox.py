@@ -10,10 +10,10 @@ from dolirelance.cli import console
 from dolirelance.cli.application import ConfigOption, load_settings, run_coroutine
 from dolirelance.cli.arguments import CommandLineError
 from dolirelance.cli.cells import business_tz, local_time
-from dolirelance.config import Settings
 from dolirelance.terminal import text
 
 if TYPE_CHECKING:
+    from dolirelance.config import Settings
     from dolirelance.service import RepliesReport
 
 

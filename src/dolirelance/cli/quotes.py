@@ -59,7 +59,7 @@ def quotes(
                     console.out.file.write("[")
                 async for rows in service.iter_quote_rows(rt, flt, sales_rep=sales_rep, shown_only=True):
                     if as_json:
-                        items = (json.dumps(_quote_json(row, tz), ensure_ascii=False) for row in rows)
+                        items = (_JSON.encode(_quote_json(row, tz)) for row in rows)
                         console.out.file.write(("," if count else "") + "\n" + ",\n".join(items))
                     else:
                         print_table(console.out, _QUOTE_COLUMNS, [_quote_cells(row, tz) for row in rows],
@@ -76,6 +76,10 @@ def quotes(
         console.err.print(f"[yellow]left out[/] {text(row.describe())}\n    → {text(row.remedy)}")
     if not as_json:
         console.out.print(f"{count} open quote(s); total excl. tax: {money(total, 'EUR')}")
+
+
+# json.dumps(..., ensure_ascii=False) makes an encoder per call; one for every row gives the same text
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def _quote_json(row: QuoteRow, tz: ZoneInfo) -> dict[str, object]:

@@ -142,11 +142,13 @@ async def iter_quote_rows(
         )
         customers.update(new_customers)
         rows = []
+        never_followed_up = QuoteHistory()  # frozen: one for every such quote of the page
         for quote in page:
-            history = histories.get(quote.id, QuoteHistory())
-            todo = history.next_todo
-            if due_only and (todo is None or todo.due_on(rt.tz) > today):
-                continue
+            history = histories.get(quote.id, never_followed_up)
+            if due_only:
+                todo = history.next_todo
+                if todo is None or todo.due_on(rt.tz) > today:
+                    continue
             rows.append(_row(rt, quote, customers.get(quote.customer_id), history))
         if rows:
             yield rows
