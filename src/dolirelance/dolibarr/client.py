@@ -22,7 +22,6 @@ from dolirelance.dolibarr.quotes import (
     QUOTE_PROPERTIES,
     REPORT_QUOTE_PROPERTIES,
     STREAM_PAGE_SIZE,
-    WINDOW_QUOTE_PROPERTIES,
     QuoteRoutes,
 )
 from dolirelance.dolibarr.setup import DEFAULT_TIMEZONE, forget_learned_paths, login_for_key, timezone_named
@@ -41,7 +40,6 @@ __all__ = [
     "REFS_PER_REQUEST",
     "REPORT_QUOTE_PROPERTIES",
     "STREAM_PAGE_SIZE",
-    "WINDOW_QUOTE_PROPERTIES",
     "DolibarrClient",
     "Transport",
     "event_body",

@@ -32,7 +32,6 @@ __all__ = [
     "QUOTE_PROPERTIES",
     "REPORT_QUOTE_PROPERTIES",
     "STREAM_PAGE_SIZE",
-    "WINDOW_QUOTE_PROPERTIES",
     "QuoteRoutes",
 ]
 
@@ -41,9 +40,6 @@ QUOTE_PROPERTIES = (
     "id,ref,socid,status,date,datep,fin_validite,total_ht,total_tva,total_ttc,multicurrency_code,"
     "ref_client,array_options,last_main_doc,user_author_id,note_public,contacts_ids,date_modification,date_validation"
 )
-# What deciding a run needs of each quote in the step windows (policy.decide, the cap's urgency, the
-# dry run's "is there an address?"): the due ones are re-read with QUOTE_PROPERTIES before sending.
-WINDOW_QUOTE_PROPERTIES = "id,ref,socid,status,date,datep,fin_validite,total_ht,array_options,contacts_ids"
 # A real server charges a list row a little per property it keeps (testing/cost.py): lists that only
 # show a few read only those. Servers before 20 ignore `properties` and send whole objects (same answers).
 # The report: status, amount, issue, end and signature days.
@@ -63,10 +59,8 @@ class QuoteRoutes(ServerSetup, ListReads):
 
     _opt_out_field: str  # set by DolibarrClient: the extrafield meaning "do not follow up"
 
-    async def list_quotes(
-        self, flt: QuoteFilter, *, light: bool = True, properties: str = QUOTE_PROPERTIES
-    ) -> list[Quote]:
-        """The quotes of ``flt`` with ``properties`` (``light=False``: whole objects), sorted by id."""
+    async def list_quotes(self, flt: QuoteFilter, *, light: bool = True) -> list[Quote]:
+        """The quotes of ``flt`` (``light=False``: whole objects), sorted by id."""
         tz = await self.server_timezone()
         common = self._common_quote_criteria(flt)
         # Long id/ref lists are split over several requests (URL length); refs are strings, so no `in`.
@@ -87,7 +81,7 @@ class QuoteRoutes(ServerSetup, ListReads):
             for refs in ref_chunks
             for ids in id_chunks
         ]
-        params: dict[str, str | int] = {"properties": properties} if light else {}
+        params: dict[str, str | int] = {"properties": QUOTE_PROPERTIES} if light else {}
         route = "GET /proposals"
         pages = await asyncio.gather(
             *(

@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from dolirelance.dolibarr.client import WINDOW_QUOTE_PROPERTIES
 from dolirelance.domain import Quote, QuoteFilter
 from dolirelance.history import QuoteHistory
 from dolirelance.policy import AutoRules, Decision, DecisionKind, PastFollowUp, cap_due, plan, urgency_key
@@ -51,7 +50,8 @@ class RunPlan:
 
 async def plan_run(rt: Runtime, today: date, rules: AutoRules) -> RunPlan:
     """The candidates (one paged list of the step windows), their history (one paged query), the decisions."""
-    quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today), properties=WINDOW_QUOTE_PROPERTIES)
+    # every property sending needs: a row Dolibarr sends damaged is named by the plan, so a dry run says so too
+    quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
     ids = [q.id for q in quotes]
     issued = [q.issue_date for q in quotes if q.issue_date is not None]
     since = min(issued) if issued and len(issued) == len(quotes) else None

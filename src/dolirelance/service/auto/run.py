@@ -133,6 +133,7 @@ class _Run:
     sender: AutoSender
     listed: dict[int, Quote]  # the plan's quotes
     finals: list[Decision] = field(default_factory=list)  # decisions made again, in place of the plan's
+    damaged: set[str] = field(default_factory=set)  # ids of quotes the re-read left out as damaged
 
     async def batch(self, decisions: Sequence[Decision], should_stop: Callable[[], bool]) -> None:
         rt = self.recheck.rt
@@ -141,13 +142,17 @@ class _Run:
             assert decision.step is not None
             keys[decision.quote_id] = rt.ledger.auto_key(decision.quote_id, decision.step.number)
         try:
-            fresh = await read_batch(
-                rt, sorted(keys), self.recheck.people, planned=self.listed if self.recheck.dry_run else None
-            )
+            with rt.dolibarr.collecting_rejected_rows() as rejected:
+                fresh = await read_batch(
+                    rt, sorted(keys), self.recheck.people, planned=self.listed if self.recheck.dry_run else None
+                )
         except DolirelanceError as exc:  # nothing claimed yet: the next run does these
             for decision in decisions:
                 self.report.add(failed_outcome(decision, keys[decision.quote_id], exc.message))
             return
+        named = {(row.route, row.row_id, row.field) for row in self.report.rejected}
+        self.report.rejected.extend(row for row in rejected if (row.route, row.row_id, row.field) not in named)
+        self.damaged.update(row.row_id for row in rejected if row.row_id is not None)
         semaphore = asyncio.Semaphore(rt.settings.dolibarr.max_concurrency)
 
         async def one(decision: Decision) -> None:
@@ -159,9 +164,14 @@ class _Run:
 
     async def _one(self, decision: Decision, key: str, fresh: FreshBatch) -> None:
         quote = fresh.quotes.get(decision.quote_id)
-        if quote is None:  # gone from Dolibarr since the plan
+        if quote is None:  # gone from Dolibarr since the plan, or sent damaged (then named in the report)
+            why = (
+                "Dolibarr now sends this quote damaged (see the rows left out)"
+                if str(decision.quote_id) in self.damaged
+                else "the quote is no longer in Dolibarr"
+            )
             self.finals.append(replace(decision, kind=DecisionKind.SKIPPED, reason=SkipReason.NOT_OPEN,
-                                       summary="skipped: the quote is no longer in Dolibarr"))  # fmt: skip
+                                       summary=f"skipped: {why}"))  # fmt: skip
             return
         if self.recheck.dry_run:
             try:
