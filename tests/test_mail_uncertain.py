@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from email.message import EmailMessage
 
 import pytest
@@ -38,7 +39,11 @@ def _relance(to: str, content: str) -> EmailMessage:
 
 
 async def test_a_lost_reply_after_data_is_uncertain_and_not_retried(
-    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink
+    runtime: Runtime,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     smtp_sink.hold_next_data()
     runtime.smtp_factory = lambda: SmtpSender(_smtp(smtp_sink, timeout=1.0))
@@ -52,6 +57,9 @@ async def test_a_lost_reply_after_data_is_uncertain_and_not_retried(
     assert entry is not None and entry.state is FollowUpState.UNCERTAIN
     assert [e.key for e in runtime.ledger.uncertain()] == [outcome.key]
     assert not [e for e in fake_dolibarr.events.values() if e.code.startswith("AC_RELANCE")]
+    # ops find it under the delivery's logger (JSON logs: "logger"), as before the delivery was split
+    said = [r for r in caplog.records if r.levelno >= logging.ERROR and "UNCERTAIN" in r.getMessage()]
+    assert [r.name for r in said] == ["dolirelance.service.delivery"]
 
 
 def test_the_sender_raises_uncertain_without_a_second_attempt(smtp_sink: SmtpSink) -> None:

@@ -15,7 +15,7 @@ from dolirelance.service.outcome import FollowUpOutcome, outcome_of
 from dolirelance.service.prepare import PreparedFollowUp
 from dolirelance.service.runtime import Runtime
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("dolirelance.service.delivery")  # one name for the whole delivery, as before its split
 
 
 async def file_letter(rt: Runtime, prepared: PreparedFollowUp) -> datetime | FollowUpOutcome:

@@ -13,7 +13,7 @@ from dolirelance.service.outcome import FollowUpOutcome, outcome_of
 from dolirelance.service.prepare import PreparedFollowUp
 from dolirelance.service.runtime import Runtime
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("dolirelance.service.delivery")  # one name for the whole delivery, as before its split
 
 
 def release_claim(rt: Runtime, key: str, reason: str) -> None:

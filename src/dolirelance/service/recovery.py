@@ -19,7 +19,7 @@ from dolirelance.service.outcome import FollowUpOutcome, describe_holder, how_to
 from dolirelance.service.prepare import addressee, sales_rep_of
 from dolirelance.service.runtime import Runtime
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("dolirelance.service.delivery")  # one name for the whole delivery, as before its split
 
 
 def ledger_problems(rt: Runtime, quote_ids: Sequence[int], *, recover: bool = True) -> dict[int, str]:

@@ -18,7 +18,7 @@ from dolirelance.service.outcome import FollowUpOutcome, outcome_of
 from dolirelance.service.prepare import PreparedFollowUp
 from dolirelance.service.runtime import Runtime
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("dolirelance.service.delivery")  # one name for the whole delivery, as before its split
 
 STOPPED_BEFORE_SENDING = "the run was stopped before this e-mail was sent"
 
