@@ -68,3 +68,21 @@ async def test_quotes_streamed_page_by_page_in_order(
     assert [q.id for page in pages for q in page] == [q.id for q in whole]
     assert [len(page) for page in pages] == [STREAM_PAGE_SIZE, len(whole) - STREAM_PAGE_SIZE]
     assert fake_dolibarr.count_requests("/proposals", "GET") <= len(pages) + 2  # read ahead, past the end
+
+
+async def test_every_id_list_is_cut_by_the_url_it_makes(
+    client: DolibarrClient, fake_dolibarr: FakeDolibarr, sample_data: SampleData
+) -> None:
+    """250 quotes by id are one request (not two of 200), their customers' quotes one more: every id
+    list goes in as few requests as an 8 KB request line holds, with one page sized to the ids."""
+    customer = sample_data.customers["boulangerie"]
+    added = [fake_dolibarr.add_proposal(customer, date=sample_data.today, duree_validite=30).id for _ in range(250)]
+    fake_dolibarr.reset_requests()
+    quotes = await client.list_quotes(QuoteFilter(statuses=(), ids=tuple(added)))
+    assert [q.id for q in quotes] == sorted(added)
+    assert fake_dolibarr.count_requests("/proposals", "GET") == 1
+    fake_dolibarr.reset_requests()
+    by_customer = await client.list_quotes(QuoteFilter(statuses=(), customer_ids=tuple(range(1, 700))))
+    assert set(added) <= {q.id for q in by_customer}
+    filters = {entry.params["sqlfilters"] for entry in fake_dolibarr.requests if entry.path == "/proposals"}
+    assert len(filters) == 1  # one list of 699 customer ids, paged (by 5 here)

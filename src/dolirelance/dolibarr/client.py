@@ -15,7 +15,7 @@ from types import TracebackType
 from dolirelance.dolibarr.agenda import EVENT_PROPERTIES, AgendaRoutes, event_body
 from dolirelance.dolibarr.documents import DocumentRoutes
 from dolirelance.dolibarr.http import MAX_BACKOFF_SECONDS, MAX_TOTAL_BACKOFF_SECONDS, Transport
-from dolirelance.dolibarr.paging import IDS_PER_REQUEST, LIST_PAGES_IN_FLIGHT, REFS_PER_REQUEST
+from dolirelance.dolibarr.paging import ID_LIST_URL_CHARS, LIST_PAGES_IN_FLIGHT, REFS_PER_REQUEST
 from dolirelance.dolibarr.people import CONTACT_PROPERTIES, CUSTOMER_PROPERTIES, PeopleRoutes
 from dolirelance.dolibarr.quotes import (
     OVERVIEW_QUOTE_PROPERTIES,
@@ -31,7 +31,7 @@ __all__ = [
     "CUSTOMER_PROPERTIES",
     "DEFAULT_TIMEZONE",
     "EVENT_PROPERTIES",
-    "IDS_PER_REQUEST",
+    "ID_LIST_URL_CHARS",
     "LIST_PAGES_IN_FLIGHT",
     "MAX_BACKOFF_SECONDS",
     "MAX_TOTAL_BACKOFF_SECONDS",

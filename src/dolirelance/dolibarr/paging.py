@@ -18,24 +18,23 @@ from dolirelance.dolibarr.sqlfilters import Filter, and_
 from dolirelance.errors import DolibarrResponseError
 
 __all__ = [
-    "IDS_PER_REQUEST",
     "LIST_PAGES_IN_FLIGHT",
     "REFS_PER_REQUEST",
     "ListReads",
     "all_of",
     "ids_by_url_length",
     "in_chunks",
+    "needs_several_requests",
     "unwrap_page",
     "with_filter",
 ]
 
 log = logging.getLogger(__name__)
 _KEEP_REJECTED_ROWS = 1000  # a daemon lives for months: keep the latest only
-# Criteria per request for id/ref lists: keeps URLs well under common 8 KB limits.
-IDS_PER_REQUEST = 200
+# Refs per request (each one its own ``or`` criterion): keeps URLs well under common 8 KB limits.
 REFS_PER_REQUEST = 40
-# Characters of ids (and their encoded commas, "%2C") in one filter where the list is sized by the URL
-# it makes (``ids_by_url_length``): 5,000 leaves room under the 8 KB request line of Apache and nginx.
+# Characters of ids (and their encoded commas, "%2C") in one filter: every id list is sized by the URL
+# it makes (``ids_by_url_length``); 5,000 leaves room under the 8 KB request line of Apache and nginx.
 ID_LIST_URL_CHARS = 5000
 # Pages of one list read at once when the server gives no total (Dolibarr ≤ 20): two halve the
 # wall time of sequential reading while costing at most two requests past the last page.
@@ -233,7 +232,8 @@ def in_chunks(values: Sequence[T], size: int) -> list[list[T]]:
 
 def ids_by_url_length(ids: Sequence[int], max_chars: int = ID_LIST_URL_CHARS) -> list[list[int]]:
     """``ids`` in as few lists as fit ``max_chars`` of URL each (one request each): 625 five-digit ids,
-    500 of seven digits; a real server charges each request ~10 ms, whatever the number of ids."""
+    500 of seven digits; a real server charges each request ~10 ms, whatever the number of ids.
+    Every id list sent to Dolibarr is cut here."""
     chunks: list[list[int]] = []
     used = max_chars
     for value in ids:
@@ -244,6 +244,11 @@ def ids_by_url_length(ids: Sequence[int], max_chars: int = ID_LIST_URL_CHARS) ->
         chunks[-1].append(value)
         used += cost
     return chunks
+
+
+def needs_several_requests(ids: Sequence[int]) -> bool:
+    """Whether a filter on ``ids`` is cut over several requests (then Dolibarr cannot page across them)."""
+    return len(ids_by_url_length(ids)) > 1
 
 
 def all_of(parts: list[Filter]) -> Filter | None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from dolirelance.dolibarr import versions, wire
 from dolirelance.dolibarr.http import Call, route_missing
-from dolirelance.dolibarr.paging import IDS_PER_REQUEST, ListReads, in_chunks
+from dolirelance.dolibarr.paging import ListReads, ids_by_url_length
 from dolirelance.dolibarr.setup import ServerSetup
 from dolirelance.dolibarr.sqlfilters import criterion, or_
 from dolirelance.domain import Contact, Customer, User, UserGroup
@@ -71,7 +71,7 @@ class PeopleRoutes(ServerSetup, ListReads):
         model: type[wire.ModelT],
         convert: Callable[[wire.ModelT], wire.DomainT],
     ) -> list[wire.DomainT]:
-        """The rows of ``resource`` with these ids, ``IDS_PER_REQUEST`` per request, parsed row by row."""
+        """The rows of ``resource`` with these ids, as many a request as the URL holds, parsed row by row."""
         route = f"GET /{resource}"
         wanted = sorted({int(i) for i in ids})
         pages = await asyncio.gather(
@@ -84,7 +84,7 @@ class PeopleRoutes(ServerSetup, ListReads):
                     empty_on_404=True,
                     at_most=len(chunk),
                 )
-                for chunk in in_chunks(wanted, IDS_PER_REQUEST)
+                for chunk in ids_by_url_length(wanted)
             )
         )
         return self._rows(model, [item for page in pages for item in page], route, convert)

@@ -14,11 +14,12 @@ import httpx
 from dolirelance.dolibarr import versions, wire
 from dolirelance.dolibarr.http import Call, route_missing
 from dolirelance.dolibarr.paging import (
-    IDS_PER_REQUEST,
     REFS_PER_REQUEST,
     ListReads,
     all_of,
+    ids_by_url_length,
     in_chunks,
+    needs_several_requests,
     unwrap_page,
     with_filter,
 )
@@ -65,16 +66,14 @@ class QuoteRoutes(ServerSetup, ListReads):
         common = self._common_quote_criteria(flt)
         # Long id/ref lists are split over several requests (URL length); refs are strings, so no `in`.
         customer_chunks: list[Filter | None] = [
-            criterion("t.fk_soc", "in", chunk)
-            for chunk in in_chunks(sorted(set(flt.customer_ids)), IDS_PER_REQUEST)
+            criterion("t.fk_soc", "in", chunk) for chunk in ids_by_url_length(sorted(set(flt.customer_ids)))
         ] or [None]
         ref_chunks: list[Filter | None] = [
             or_(*(criterion("t.ref", "=", ref) for ref in chunk))
             for chunk in in_chunks(sorted(set(flt.refs)), REFS_PER_REQUEST)
         ] or [None]
-        id_chunks: list[Filter | None] = [
-            criterion("t.rowid", "in", chunk) for chunk in in_chunks(sorted(set(flt.ids)), IDS_PER_REQUEST)
-        ] or [None]
+        id_lists = ids_by_url_length(sorted(set(flt.ids)))
+        id_chunks: list[Filter | None] = [criterion("t.rowid", "in", chunk) for chunk in id_lists] or [None]
         filters = [
             all_of(common + [part for part in (customers, refs, ids) if part is not None])
             for customers in customer_chunks
@@ -91,7 +90,7 @@ class QuoteRoutes(ServerSetup, ListReads):
                     with_filter(params, f),
                     sortfield="t.rowid",
                     empty_on_404=True,
-                    at_most=IDS_PER_REQUEST if flt.ids else None,
+                    at_most=max(map(len, id_lists)) if id_lists else None,
                 )
                 for f in filters
             )
@@ -119,7 +118,7 @@ class QuoteRoutes(ServerSetup, ListReads):
 
     async def list_quotes_by_ids(self, ids: Iterable[int]) -> list[Quote]:
         """The quotes with these ids (any status), with their signature day; ids per request bounded."""
-        chunks = in_chunks(sorted(set(ids)), IDS_PER_REQUEST)
+        chunks = ids_by_url_length(sorted(set(ids)))
         return await self._report_quotes([criterion("t.rowid", "in", chunk) for chunk in chunks])
 
     async def _report_quotes(self, filters: Sequence[Filter | None]) -> list[Quote]:
@@ -156,9 +155,9 @@ class QuoteRoutes(ServerSetup, ListReads):
         are read whole, then given in pages.
         """
         if (
-            len(flt.customer_ids) > IDS_PER_REQUEST
+            needs_several_requests(sorted(set(flt.customer_ids)))
             or len(flt.refs) > REFS_PER_REQUEST
-            or len(flt.ids) > IDS_PER_REQUEST
+            or needs_several_requests(sorted(set(flt.ids)))
         ):
             quotes = await self.list_quotes(flt)
             for start in range(0, len(quotes), self._page_size):
@@ -200,9 +199,9 @@ class QuoteRoutes(ServerSetup, ListReads):
         across them, the caller lists them whole instead.
         """
         if (
-            len(flt.customer_ids) > IDS_PER_REQUEST
+            needs_several_requests(sorted(set(flt.customer_ids)))
             or len(flt.refs) > REFS_PER_REQUEST
-            or len(flt.ids) > IDS_PER_REQUEST
+            or needs_several_requests(sorted(set(flt.ids)))
         ):
             return None
         tz = await self.server_timezone()

@@ -2,7 +2,7 @@
 
 Requests, whatever the number of quotes: one paged list of our events since the start of the
 period and, side by side with it, one paged list of the quotes issued in the period; then the older
-quotes followed up in the period by id (``IDS_PER_REQUEST`` per request), and one user read per
+quotes followed up in the period by id (as many a request as the URL holds), and one user read per
 sales person. Only the properties the report uses are read.
 """
 
