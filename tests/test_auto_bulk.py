@@ -210,6 +210,22 @@ def test_email_known_from_bulk_reads(
     assert email_known(_quote((5,) if linked else ()), customer, contacts) is expected
 
 
+async def test_a_quote_without_an_address_takes_no_place_under_the_cap(
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink
+) -> None:
+    """On 3 December three quotes are due with an address and ``no_email`` is due without one: a cap of 3
+    sends the three, and ``no_email`` is "no e-mail address", not a follow-up deferred run after run."""
+    _with_cap(runtime, 3)
+    day = date(2026, 12, 3)
+    dry = await run_auto(runtime, dry_run=True, on=day)
+    report = await run_auto(runtime, on=day)
+    for run in (dry, report):
+        assert run.due_before_cap == 3 and run.deferred == [] and run.cap_warning is None
+        no_email = next(d for d in run.decisions if d.quote_id == sample_data.quotes["no_email"])
+        assert no_email.kind is DecisionKind.SKIPPED and no_email.reason is SkipReason.NO_EMAIL
+    assert len(report.sent) == 3 == len(smtp_sink.messages)
+
+
 async def test_doctor_warns_when_a_run_would_send_more_than_the_cap(runtime: Runtime) -> None:
     """`doctor`'s check of the automatic follow-ups: three due today, a cap of 2 → a warning with a remedy."""
     from dolirelance.service.checks import auto_cap_check

@@ -1,4 +1,9 @@
-"""Planning a run: the candidate quotes, their history, every decision, the cap applied; nothing re-checked."""
+"""Planning a run: the candidate quotes, their history, every decision, the cap applied; nothing re-checked.
+
+A due quote that bulk reads already show has no e-mail address (no address on its customer nor on any
+contact it lists) is decided "no e-mail address" here, before the cap: it would never go out, and must
+not take the place of one that can, run after run.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,21 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from dolirelance.domain import Quote, QuoteFilter
+from dolirelance.domain import Quote, QuoteFilter, email_known
 from dolirelance.history import QuoteHistory
-from dolirelance.policy import AutoRules, Decision, DecisionKind, PastFollowUp, cap_due, plan, urgency_key
+from dolirelance.policy import (
+    AutoRules,
+    Decision,
+    DecisionKind,
+    PastFollowUp,
+    cap_due,
+    decide,
+    plan,
+    urgency_key,
+)
 from dolirelance.service.agenda import past_followups
 from dolirelance.service.auto.customer_answers import customer_answers
+from dolirelance.service.auto.fresh import People
 from dolirelance.service.reads import load_history
 from dolirelance.service.runtime import Runtime
 
@@ -40,6 +55,7 @@ class RunPlan:
     past: dict[int, list[PastFollowUp]]
     due_before_cap: int
     histories: dict[int, QuoteHistory] = field(default_factory=dict)
+    people: People = field(default_factory=People)  # the due quotes' customers and contacts, read in bulk
 
     @property
     def to_send(self) -> list[Decision]:
@@ -49,7 +65,8 @@ class RunPlan:
 
 
 async def plan_run(rt: Runtime, today: date, rules: AutoRules) -> RunPlan:
-    """The candidates (one paged list of the step windows), their history (one paged query), the decisions."""
+    """The candidates (one paged list of the step windows), their history (one paged query), the due
+    quotes' people (in bulk), the decisions."""
     # every property sending needs: a row Dolibarr sends damaged is named by the plan, so a dry run says so too
     quotes = await rt.dolibarr.list_quotes(candidate_filter(rt, rules, today))
     ids = [q.id for q in quotes]
@@ -57,10 +74,26 @@ async def plan_run(rt: Runtime, today: date, rules: AutoRules) -> RunPlan:
     since = min(issued) if issued and len(issued) == len(quotes) else None
     histories = await load_history(rt, ids, followups_only=True, since=since) if ids else {}
     past = await asyncio.to_thread(past_followups, rt, ids, histories)
-    decisions = plan(quotes, past, rules, today, answers_by_quote=customer_answers(rt, histories))
+    answers = customer_answers(rt, histories)
+    decisions = plan(quotes, past, rules, today, answers_by_quote=answers)
+    people = People()
+    due_quotes = [q for q, d in zip(quotes, decisions, strict=True) if d.kind is DecisionKind.DUE]
+    if due_quotes:
+        await people.read(rt, due_quotes)
+        no_email = [q for q in due_quotes if email_known(q, people.customer_of(q), people.contacts) is False]
+        again = {
+            q.id: decide(q, past.get(q.id, ()), rules, today, has_email=False, answers=answers.get(q.id, ()))
+            for q in no_email
+        }
+        decisions = [again.get(d.quote_id, d) for d in decisions]
     due = sum(1 for d in decisions if d.kind is DecisionKind.DUE)
     amounts = {q.id: q.total_excl_tax for q in quotes}
     decisions = cap_due(decisions, amounts, rt.settings.auto.max_per_run)
     return RunPlan(
-        decisions=decisions, quotes={q.id: q for q in quotes}, past=past, due_before_cap=due, histories=histories
+        decisions=decisions,
+        quotes={q.id: q for q in quotes},
+        past=past,
+        due_before_cap=due,
+        histories=histories,
+        people=people,
     )

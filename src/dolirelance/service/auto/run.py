@@ -103,7 +103,10 @@ async def run_auto(
         report.uncertain = await asyncio.to_thread(rt.ledger.uncertain)
         report.finished_at = rt.now()
         return report
-    recheck = Recheck(rt, rules, today, dry_run, planned_past=planned.past, planned_histories=planned.histories)
+    recheck = Recheck(
+        rt, rules, today, dry_run, people=planned.people, planned_past=planned.past,
+        planned_histories=planned.histories,
+    )  # fmt: skip
     run = _Run(report, recheck, AutoSender(recheck, f"auto-{uuid.uuid4().hex[:8]}", me), planned.quotes)
     smtp_cm: AbstractContextManager[SmtpSender | None] = nullcontext(None) if dry_run else rt.open_smtp()
     size = max(1, min(AUTO_BATCH, rt.settings.dolibarr.page_size))
