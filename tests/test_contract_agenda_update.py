@@ -10,7 +10,9 @@ event as ``fetch()`` read it, then ``update()`` runs without triggers and the an
   null for a contact id of 0; the contacts attending are the body's ``socpeopleassigned`` when given;
 - a ``type_code`` other than the event's type resets ``code`` to it, while the type (``fk_action``,
   ``type_id``) is never changed;
-- the ``email_*`` fields are not in the UPDATE: they stay as created.
+- the ``email_*`` fields are not in the UPDATE: they stay as created;
+- every plain field of a POST or PUT body, the label too, goes through ``sanitizeVal(..., 'alphanohtml')``
+  (``DolibarrApi::_checkValForAPI``): trimmed, HTML tags and double quotes removed.
 
 dolirelance moves a follow-up's to-do with such a PUT (``userownerid``, ``note``/``note_private``,
 ``datep``/``datef``, ``contact_id``, ``socpeopleassigned``).
@@ -95,3 +97,16 @@ async def test_another_type_code_resets_the_code_but_not_the_type(
     assert (kept["type_code"], kept["code"]) == ("AC_OTH", "AC_RELANCE_TODO")
     changed = await put(fake_dolibarr, sample_data, todo.id, {"type_code": "AC_TEL", "code": "AC_RELANCE_TODO"})
     assert (changed["type_code"], changed["type_id"], changed["code"]) == ("AC_OTH", kept["type_id"], "AC_TEL")
+
+
+async def test_a_label_loses_its_tags_and_double_quotes_on_post_and_put(
+    fake_dolibarr: FakeDolibarr, sample_data: SampleData, todo: AgendaEventRecord
+) -> None:
+    body = {"type_code": "AC_OTH", "label": '  À relancer : devis (Garage "Dupont" <b>Frères</b>) ',
+            "userownerid": sample_data.users["jdupont"], "datep": 1795939200}  # fmt: skip
+    async with client_for(fake_dolibarr, sample_data.api_keys["admin"]) as http:
+        created = await http.post("/agendaevents", json=body)
+        read = await http.get(f"/agendaevents/{created.json()}")
+    assert read.json()["label"] == "À relancer : devis (Garage Dupont Frères)"
+    renamed = await put(fake_dolibarr, sample_data, todo.id, {"label": 'Appeler "M. Martin" <i>vite</i>'})
+    assert renamed["label"] == "Appeler M. Martin vite"

@@ -130,6 +130,19 @@ async def test_a_to_do_a_person_changed_is_not_moved(
     assert decode_facts(new.note)["key"] == second.key
 
 
+async def test_a_label_dolibarr_stripped_of_double_quotes_is_still_ours(
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
+) -> None:
+    """Dolibarr drops the double quotes of a customer's name from the label it keeps: no person's edit."""
+    quote_id = sample_data.quotes[ROLE]
+    fake_dolibarr.thirdparties[fake_dolibarr.proposals[quote_id].socid].name = 'Garage "Dupont" et fils'
+    first, second, _ = await first_then_second(runtime, fake_dolibarr, sample_data, clock)
+    [todo] = todos(fake_dolibarr, quote_id)
+    assert todo.label == f"À relancer : devis {sample_data.refs[ROLE]} (Garage Dupont et fils)"
+    assert todo.id == first.todo_event_id == second.todo_event_id
+    assert decode_facts(todo.note)["key"] == second.key
+
+
 async def test_a_to_do_given_to_another_sales_person_is_not_moved(
     runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
 ) -> None:

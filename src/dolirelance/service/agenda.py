@@ -38,8 +38,10 @@ Dolibarr's events read with the service's key.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, time
@@ -74,6 +76,7 @@ TODO_TIME = time(9, 0)  # to-dos are due at 9:00 on their day, in the configured
 # The channel in the labels and notes of the events written into Dolibarr: French, as the other words
 # dolirelance writes there, whatever the language of its pages (the front ends word channels themselves)
 DOLIBARR_CHANNEL_LABELS = {Channel.EMAIL: "e-mail", Channel.LETTER: "courrier"}
+_TAG = re.compile(r"<[^<>]+>")
 LABEL_LENGTH = 128  # Dolibarr keeps the first 128 characters of an event's label
 
 
@@ -307,10 +310,16 @@ def _as_written(todo: TodoRecord, facts: RecordFacts, history: QuoteHistory) -> 
     written = todo_note(facts.quote_ref, planner.key or "", planner.model, planner.channel)
     return (
         todo.owner_id == facts.sales_rep_id
-        and todo.label.strip() == todo_label(facts).strip()
+        and _label_words(todo.label) == _label_words(todo_label(facts))
         and user_note_of(todo.note) == user_note_of(written)
         and decode_facts(todo.note) == decode_facts(written)
     )
+
+
+def _label_words(label: str) -> str:
+    """A label's letters and digits: Dolibarr drops a name's double quotes and tags from the labels it
+    stores (sanitizeVal 'alphanohtml'), which is no edit of a person's."""
+    return "".join(ch for ch in html.unescape(_TAG.sub("", label)) if ch.isalnum())
 
 
 async def _move_todo(rt: Runtime, todo: TodoRecord, facts: RecordFacts) -> str:

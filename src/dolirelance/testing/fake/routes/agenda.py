@@ -13,6 +13,7 @@ from dolirelance.testing.fake.records import (
     int_or_none,
     only_properties,
     php_int,
+    sanitize_alphanohtml,
 )
 from dolirelance.testing.fake.render import render_event
 from dolirelance.testing.fake.routes import listing
@@ -137,7 +138,7 @@ def create_event(call: Call) -> Any:
     event = call.fake.add_event(
         type_code=type_code,
         code=str(body.get("code") or type_code),
-        label=str(body.get("label") or ""),
+        label=sanitize_alphanohtml(str(body.get("label") or "")),
         note=str(body.get("note") if body.get("note") is not None else body.get("note_private") or ""),
         datep=php_int(body["datep"]) if body.get("datep") not in (None, "") else None,
         datef=php_int(body["datef"]) if body.get("datef") not in (None, "") else None,
@@ -165,8 +166,9 @@ def update_event(call: Call) -> Any:
     writes what it writes (api_agendaevents.class.php ``put``, actioncomm.class.php ``update``):
 
     - the note from ``note_private`` (set by the read: a ``note`` alone changes nothing), trimmed;
-    - label (trimmed), percentage (at most 100), datep, datef (never before datep), owner, customer and
-      contact (0 or less: none), priority, full day, location, and the attendees (users, contacts);
+    - label (as every plain field, sanitized: no tags, no double quotes), percentage (at most 100),
+      datep, datef (never before datep), owner, customer and contact (0 or less: none), priority,
+      full day, location, and the attendees (users, contacts);
     - the link (``fk_element``, ``elementtype``) only when the body gives a non-empty one;
     - ``code``: the body's, else kept, but reset to the body's ``type_code`` when that differs from the
       event's type, whose type itself (``fk_action``) is never changed;
@@ -178,7 +180,7 @@ def update_event(call: Call) -> Any:
     if "userownerid" in body:
         event.userownerid = _positive_or_none(body["userownerid"])
     if "label" in body:
-        event.label = str(body["label"] or "").strip()
+        event.label = sanitize_alphanohtml(str(body["label"] or ""))
     for key in ("location", "code"):
         if key in body and body[key] is not None:
             setattr(event, key, str(body[key]))
