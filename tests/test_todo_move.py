@@ -30,7 +30,14 @@ from dolirelance.demo import write_demo_config
 from dolirelance.domain import Channel
 from dolirelance.history import compose_note, decode_facts
 from dolirelance.ledger import FollowUpState, Ledger
-from dolirelance.service import FollowUpOutcome, Runtime, follow_up, open_runtime, retry_unrecorded
+from dolirelance.service import (
+    FollowUpOutcome,
+    Runtime,
+    close_superseded_todos,
+    follow_up,
+    open_runtime,
+    retry_unrecorded,
+)
 from dolirelance.testing import AgendaEventRecord, FakeDolibarr, SampleData, create_app, load_sample_data
 from dolirelance.testing.sample_data import SALES_RIGHTS
 from dolirelance.testing.server import serve_in_thread
@@ -228,6 +235,27 @@ async def test_when_no_key_may_move_it_a_new_to_do_is_made_and_the_old_left_open
     assert decode_facts(new.note)["key"] == second.key
     puts = [w for w in agenda_writes(fake_dolibarr, before) if w.startswith("PUT")]
     assert puts == [f"PUT /agendaevents/{julies.id}"]  # refused once: closing it would be refused the same way
+
+
+async def test_retry_s_sweep_keeps_the_moved_to_do_of_the_latest_follow_up(
+    runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
+) -> None:
+    """A newer to-do of an earlier follow-up left open (a key that could not see it moved the older one):
+    the sweep closes it and keeps the moved one, which names the latest follow-up, whatever their ids."""
+    quote_id, quote = sample_data.quotes[ROLE], fake_dolibarr.proposals[sample_data.quotes[ROLE]]
+    first, second, _ = await first_then_second(runtime, fake_dolibarr, sample_data, clock)
+    stale = fake_dolibarr.add_event(
+        type_code="AC_OTH", code="AC_RELANCE_TODO", label=f"À relancer : devis {quote.ref}",
+        note=compose_note("", {"key": first.key, "quote": quote.ref}), datep=clock() + timedelta(days=2),
+        percentage=0, userownerid=sample_data.users["admin"], socid=quote.socid, elementtype="propal",
+        fk_element=quote_id,
+    )
+    sweep = await close_superseded_todos(runtime)
+    assert [t.event_id for t in sweep.closed] == [stale.id] and sweep.left_open == ()
+    assert [(t.id, t.percentage) for t in todos(fake_dolibarr, quote_id)] == [
+        (second.todo_event_id, 0),
+        (stale.id, 100),
+    ]
 
 
 # --------------------------------------------------------------------------- over HTTP, both ledgers

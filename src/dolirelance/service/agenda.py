@@ -21,7 +21,7 @@ person's task: never moved), owned by the sales person the new one would go to, 
 those we wrote (a person's note or progress is never overwritten: it is closed and a new one created,
 as before). The moved to-do carries the new follow-up's key, so a retry after a lost answer finds it
 and writes nothing; a stop between the done event and the move leaves the follow-up SENT, and
-``retry`` moves it then. Moving the newest open to-do keeps it the one ``retry``'s sweep keeps open.
+``retry`` moves it then; its sweep of replaced to-dos keeps the one of the quote's latest follow-up.
 
 The event codes (``AC_RELANCE_*``, replies' and bounces' too) live in :mod:`dolirelance.history`,
 which reads them back; everything written to Dolibarr's agenda goes through this module.
@@ -53,6 +53,7 @@ from dolirelance.errors import DolibarrAuthError, DolibarrError, DolibarrNotFoun
 from dolirelance.history import (
     CODE_BY_CHANNEL,
     CODE_TODO,
+    FollowUpRecord,
     QuoteHistory,
     TodoRecord,
     compose_note,
@@ -371,7 +372,7 @@ async def record_followup(
     kept_open: list[TodoRecord] = []
     todo = next((t for t in history.todos if t.key == facts.key and t.purpose is None), None)
     todo_id = todo.event_id if todo is not None else None
-    newest = max(earlier, key=lambda t: t.event_id, default=None)  # the one `retry`'s sweep keeps open
+    newest = max(earlier, key=lambda t: t.event_id, default=None)  # the latest planned, as a rule
     if todo_id is None and newest is not None and _as_written(newest, facts, history):
         moved = await _move_todo(rt, newest, facts)
         earlier.remove(newest)
@@ -397,20 +398,37 @@ class TodoSweep:
 async def close_superseded_todos(rt: Runtime) -> TodoSweep:
     """Close the to-dos a later follow-up of the same quote replaced but could not close (its key may not
     touch someone else's events): one paged query on the open ``AC_RELANCE_TODO`` events, read and closed
-    with the service's key when configured. The ones no key here may close are returned, for a person."""
+    with the service's key when configured. The ones no key here may close are returned, for a person.
+
+    The to-do a quote keeps is the one of its latest follow-up (a moved to-do keeps its older id), read
+    with one more query on the follow-ups of the quotes that have several; else the newest."""
     events = await rt.events_reader.list_events(
         EventFilter(codes=(CODE_TODO,), element_type="propal", percentage=0)
     )
-    superseded: list[TodoRecord] = []
-    for history in group_by_quote(events).values():
-        pending = sorted(history.open_todos, key=lambda todo: todo.event_id)
-        superseded += pending[:-1]  # the newest to-do is the next follow-up; the others were replaced
-    if not superseded:
+    crowded = {quote_id: h.open_todos for quote_id, h in group_by_quote(events).items() if len(h.open_todos) > 1}
+    if not crowded:
         return TodoSweep()
+    done = await rt.events_reader.list_events(
+        EventFilter(codes=tuple(CODE_BY_CHANNEL.values()), element_type="propal", element_ids=tuple(sorted(crowded)))
+    )
+    followups = group_by_quote(done)
+    superseded: list[TodoRecord] = []
+    for quote_id, pending in crowded.items():
+        current = _current_todo(pending, followups.get(quote_id, QuoteHistory()).followups)
+        superseded += [todo for todo in pending if todo.event_id != current.event_id]
     me = await rt.me()
     left = await close_todos(rt, superseded, fallback_owner=me.id)
     closed = tuple(todo for todo in superseded if todo not in left)
     return TodoSweep(closed, left)
+
+
+def _current_todo(pending: Sequence[TodoRecord], followups: Sequence[FollowUpRecord]) -> TodoRecord:
+    """Of a quote's open to-dos, the one planned by (or moved for) its latest follow-up, else the newest."""
+    by_key = {todo.key: todo for todo in pending if todo.key}
+    for record in reversed(followups):  # oldest first
+        if record.key in by_key:
+            return by_key[record.key]
+    return max(pending, key=lambda todo: todo.event_id)
 
 
 # -- the last follow-up, for every "followed up recently?" rule ------------------------------------------
