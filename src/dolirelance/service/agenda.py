@@ -161,7 +161,7 @@ def record_facts(rt: Runtime, prepared: PreparedFollowUp) -> RecordFacts:
 
 @dataclass(frozen=True)
 class Recorded:
-    """The follow-up's events in Dolibarr; ``todos_left_open``: earlier to-dos no key here may close."""
+    """The follow-up's events in Dolibarr; ``todos_left_open``: earlier to-dos no key here may move or close."""
 
     event_id: int
     todo_event_id: int
@@ -425,7 +425,7 @@ async def close_superseded_todos(rt: Runtime) -> TodoSweep:
 def _current_todo(pending: Sequence[TodoRecord], followups: Sequence[FollowUpRecord]) -> TodoRecord:
     """Of a quote's open to-dos, the one planned by (or moved for) its latest follow-up, else the newest."""
     by_key = {todo.key: todo for todo in pending if todo.key}
-    for record in reversed(followups):  # oldest first
+    for record in reversed(followups):  # newest first
         if record.key in by_key:
             return by_key[record.key]
     return max(pending, key=lambda todo: todo.event_id)
