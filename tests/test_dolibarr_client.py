@@ -164,6 +164,14 @@ async def test_401_on_19_mentions_rights(mock: respx.MockRouter, client: Dolibar
             "PUT",
             "agenda.allactions.create",
         ),
+        (
+            lambda c: c.reschedule_event(
+                5, owner_id=2, start=datetime(2026, 12, 1, tzinfo=UTC), note="", contact_id=None
+            ),
+            "/agendaevents/5",
+            "PUT",
+            "agenda.allactions.create",
+        ),
         (lambda c: c.build_document(sample_quote()), "/documents/builddoc", "PUT", "propal.creer"),
         (lambda c: c.list_extrafields(), "/setup/extrafields", "GET", "admin"),
     ],
@@ -673,6 +681,23 @@ async def test_update_event_always_sends_owner(mock: respx.MockRouter, client: D
         "datep": int(moment.timestamp()),
         "datef": int(moment.timestamp()),
     }
+
+
+async def test_reschedule_event_sends_the_note_the_moment_and_both_contact_fields(
+    mock: respx.MockRouter, client: DolibarrClient
+) -> None:
+    """Moving a to-do: owner (for the rights check), note_private (what update() writes), start = end, the
+    contact as fk_contact and as attendees (an empty object, never a list, when there is none)."""
+    route = mock.put("/agendaevents/30").respond(200, json={"id": "30"})
+    moment = datetime(2026, 12, 13, 8, 0, tzinfo=UTC)
+    await client.reschedule_event(30, owner_id=7, start=moment, note="n", contact_id=12)
+    assert json.loads(route.calls.last.request.content) == {
+        "userownerid": 7, "note": "n", "note_private": "n", "datep": int(moment.timestamp()),
+        "datef": int(moment.timestamp()), "contact_id": 12, "socpeopleassigned": {"12": {"id": 12}},
+    }  # fmt: skip
+    await client.reschedule_event(30, owner_id=7, start=moment, note="n", contact_id=None)
+    sent = json.loads(route.calls.last.request.content)
+    assert (sent["contact_id"], sent["socpeopleassigned"]) == (0, {})
 
 
 async def test_documents(mock: respx.MockRouter, client: DolibarrClient) -> None:

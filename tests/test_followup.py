@@ -310,26 +310,36 @@ async def test_individual_letter_is_filed_in_the_quote_and_recorded(
 # --------------------------------------------------------------------------- 3. a second follow-up
 
 
-async def test_second_follow_up_closes_the_previous_todo_and_takes_the_next_level(
+async def test_second_follow_up_moves_the_open_todo_and_takes_the_next_level(
     runtime: Runtime, fake_dolibarr: FakeDolibarr, sample_data: SampleData, smtp_sink: SmtpSink, clock: MutableClock
 ) -> None:
+    """The quote keeps one open to-do: the first follow-up's, moved to the second's next date with its key
+    (two agenda writes: the done event and the move), never a closed to-do nobody did."""
     ref, quote_id = sample_data.refs["about_to_expire"], sample_data.quotes["about_to_expire"]
     first = await follow_up(runtime, ref, channel=Channel.EMAIL)
     clock.advance(days=4)
+    before = len(fake_dolibarr.requests)
     second = await follow_up(runtime, ref, channel=Channel.LETTER, force=True)
 
     assert (first.model, second.model) == (FIRST, SECOND)
     assert len(smtp_sink.messages) == 1
-    old_todo, new_todo = todos(fake_dolibarr, quote_id)
-    assert old_todo.id == first.todo_event_id and old_todo.percentage == 100
-    assert new_todo.id == second.todo_event_id and new_todo.percentage == 0
-    assert fake_dolibarr.day_of_epoch(new_todo.datep) == TODAY + timedelta(days=4 + 15)
+    [todo] = todos(fake_dolibarr, quote_id)
+    assert todo.id == first.todo_event_id == second.todo_event_id and todo.percentage == 0
+    assert fake_dolibarr.day_of_epoch(todo.datep) == TODAY + timedelta(days=4 + 15)
+    assert decode_facts(todo.note) == {"key": second.key, "quote": ref}
+    assert f"Prochaine relance du devis {ref} (dernière : {SECOND}, courrier)." in todo.note
+    agenda_writes = [
+        f"{r.method} {r.path}" for r in fake_dolibarr.requests[before:] if r.method != "GET" and "agenda" in r.path
+    ]
+    assert agenda_writes == ["POST /agendaevents", f"PUT /agendaevents/{todo.id}"]
     levels = [decode_facts(e.note)["level"] for e in done_events(fake_dolibarr, quote_id)]
     assert levels == ["1", "2"]
     # the level after the last one stays the last one
     third = await follow_up(runtime, ref, channel=Channel.LETTER, force=True)
     assert third.model == SECOND
-    assert [t.percentage for t in todos(fake_dolibarr, quote_id)] == [100, 100, 0]
+    assert [(t.id, t.percentage, decode_facts(t.note)["key"]) for t in todos(fake_dolibarr, quote_id)] == [
+        (todo.id, 0, third.key)
+    ]
 
 
 # --------------------------------------------------------------------------- 4. mass follow-ups

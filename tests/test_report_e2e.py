@@ -13,15 +13,18 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
 from conftest import SAMPLE_TODAY, MutableClock
+from dolirelance.config import Settings
 from dolirelance.demo import write_demo_config
 from dolirelance.domain import Channel
 from dolirelance.effectiveness import as_dict
-from dolirelance.service import Runtime, follow_up
+from dolirelance.service import Runtime, follow_up, open_runtime
 from dolirelance.service.report import default_period_start, effectiveness_report
-from dolirelance.testing import FakeDolibarr, SampleData
+from dolirelance.testing import FakeDolibarr, SampleData, create_app
 from dolirelance.testing.report_history import seed_report_history
 from dolirelance.testing.smtp_sink import SmtpSink
 from in_process_cli import CliResult, run_main, served_for_cli
@@ -121,6 +124,23 @@ async def test_a_real_followup_then_a_signature_is_credited_to_it(
     assert [r["key"] for r in data["by"]["sales_person"]] == ["jdupont"]  # type: ignore[index]
     assert [r["key"] for r in data["by"]["channel"]] == ["email"]  # type: ignore[index]
     assert [r["key"] for r in data["by"]["model"]] == ["1ère relance"]  # type: ignore[index]
+
+
+async def test_follow_ups_whose_to_do_a_later_one_moved_are_credited_to_its_sales_person(
+    settings: Settings, sample_data: SampleData, fake_dolibarr: FakeDolibarr, clock: MutableClock
+) -> None:
+    """The admin follows up jdupont's quote twice: the second moves the first's to-do (which then carries
+    its key), and both follow-ups are still jdupont's, not the admin's."""
+    admins = settings.model_copy(
+        update={"dolibarr": settings.dolibarr.model_copy(update={"api_key": SecretStr(sample_data.api_keys["admin"])})}
+    )
+    async with open_runtime(admins, transport=httpx.ASGITransport(app=create_app(fake_dolibarr)), now=clock) as rt:
+        first = await follow_up(rt, sample_data.refs["about_to_expire"], channel=Channel.EMAIL)
+        clock.advance(days=4)
+        second = await follow_up(rt, sample_data.refs["about_to_expire"], channel=Channel.EMAIL, force=True)
+        assert first.todo_event_id == second.todo_event_id  # moved, not created
+        data = as_dict(await effectiveness_report(rt))
+    assert [(r["key"], r["followups"]) for r in data["by"]["sales_person"]] == [("jdupont", 2)]  # type: ignore[index]
 
 
 def test_default_period_is_twelve_calendar_months() -> None:

@@ -107,6 +107,8 @@ class TodoRecord:
     key: str | None = None  # the follow-up that planned it (its facts line)
     # None: the next follow-up; "reply" / "bounce": answer a customer, fix an address (not a follow-up)
     purpose: str | None = None
+    percentage: int = 0  # 0: not started; a person may have started it (1–99) or done it (100)
+    note: str = ""  # as Dolibarr keeps it: whether a person changed what we wrote is read from it
 
     def due_on(self, tz: ZoneInfo) -> date:
         return self.due_at.astimezone(tz).date()
@@ -170,6 +172,8 @@ def todo_of(event: AgendaEvent) -> TodoRecord | None:
         label=event.label,
         key=decode_facts(event.note).get("key"),
         purpose=decode_facts(event.note).get("for"),
+        percentage=event.percentage,
+        note=event.note,
     )
 
 

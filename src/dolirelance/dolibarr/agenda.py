@@ -103,11 +103,31 @@ class AgendaRoutes(ServerSetup, ListReads):
         if percentage is not None:
             body["percentage"] = percentage
         if note is not None:
-            body["note"] = note
-            body["note_private"] = note
+            body.update(_note_fields(note))
         if start is not None:
-            # moved as a point in time: the end follows so it never precedes the start
-            body["datep"] = body["datef"] = _epoch(start)
+            body.update(_moment_fields(start))
+        await self._put_event(event_id, body)
+
+    async def reschedule_event(
+        self, event_id: int, *, owner_id: int, start: datetime, note: str, contact_id: int | None
+    ) -> None:
+        """Move an event to ``start`` with a new note and contact (a planned to-do replanned by a later
+        follow-up); what is not sent stays as it is (its owner, label, type, link, percentage).
+
+        Setting the same fields twice leaves the same event: a retry after a lost answer is harmless.
+        """
+        body: dict[str, Any] = {
+            "userownerid": owner_id,
+            **_note_fields(note),
+            **_moment_fields(start),
+            # both contact fields, as on creation: fk_contact, and the attendees Dolibarr lists (an empty
+            # object removes them; a JSON list would make Dolibarr link contact 0)
+            "contact_id": contact_id or 0,
+            "socpeopleassigned": {str(contact_id): {"id": contact_id}} if contact_id else {},
+        }
+        await self._put_event(event_id, body)
+
+    async def _put_event(self, event_id: int, body: dict[str, Any]) -> None:
         await self._call(
             Call(
                 "PUT",
@@ -117,6 +137,16 @@ class AgendaRoutes(ServerSetup, ListReads):
                 what=f"agenda event {event_id}",
             )
         )
+
+
+def _note_fields(note: str) -> dict[str, str]:
+    # ActionComm::update() writes note_private (a `note` alone is ignored once the event was read)
+    return {"note": note, "note_private": note}
+
+
+def _moment_fields(start: datetime) -> dict[str, int]:
+    # moved as a point in time: the end follows so it never precedes the start
+    return {"datep": _epoch(start), "datef": _epoch(start)}
 
 
 def event_body(event: NewAgendaEvent) -> dict[str, Any]:

@@ -6,11 +6,22 @@ Recording a follow-up (see design.md, "How a follow-up is written back into Doli
         ▼
     done event (AC_RELANCE_EMAIL / _LETTER, owner = who did it)   found by our key, else created
     next to-do (AC_RELANCE_TODO, 9:00 on the next date, owner = the sales person)   found by our key, else
-        created (with the service key when the acting key may not; failing both, owned by who did it)
+        the quote's newest open to-do moved there (PUT: date, note with our key, contact) when it is
+        still as we wrote it, else created (with the service key when the acting key may not; failing
+        both, owned by who did it)
         ▼ the follow-up is recorded
-    previous open to-dos of the quote closed: with the acting key, else the service key; a to-do
-    neither may close is left open and named in the outcome (closing it is not part of recording);
-    ``retry`` closes such replaced to-dos later (:func:`close_superseded_todos`) or lists them
+    other open to-dos of the quote closed: with the acting key, else the service key; a to-do
+    neither may close (or move) is left open and named in the outcome (closing it is not part of
+    recording); ``retry`` closes such replaced to-dos later (:func:`close_superseded_todos`) or lists them
+
+So a follow-up after a quote's first costs two writes (done event, move) and the quote keeps one open
+to-do, instead of a closed "À relancer" per follow-up that nobody did. A to-do is moved only when it is
+still ours as written: not started (0 %), for the next follow-up (a reply's or a bounce's to-do is a
+person's task: never moved), owned by the sales person the new one would go to, its label and note
+those we wrote (a person's note or progress is never overwritten: it is closed and a new one created,
+as before). The moved to-do carries the new follow-up's key, so a retry after a lost answer finds it
+and writes nothing; a stop between the done event and the move leaves the follow-up SENT, and
+``retry`` moves it then; its sweep of replaced to-dos keeps the one of the quote's latest follow-up.
 
 The event codes (``AC_RELANCE_*``, replies' and bounces' too) live in :mod:`dolirelance.history`,
 which reads them back; everything written to Dolibarr's agenda goes through this module.
@@ -27,8 +38,10 @@ Dolibarr's events read with the service's key.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, time
@@ -40,10 +53,13 @@ from dolirelance.errors import DolibarrAuthError, DolibarrError, DolibarrNotFoun
 from dolirelance.history import (
     CODE_BY_CHANNEL,
     CODE_TODO,
+    FollowUpRecord,
     QuoteHistory,
     TodoRecord,
     compose_note,
+    decode_facts,
     group_by_quote,
+    user_note_of,
 )
 from dolirelance.ledger import COUNTS_AS_DONE_STATES, Entry
 from dolirelance.policy import PastFollowUp, local_day
@@ -61,6 +77,8 @@ TODO_TIME = time(9, 0)  # to-dos are due at 9:00 on their day, in the configured
 # The channel in the labels and notes of the events written into Dolibarr: French, as the other words
 # dolirelance writes there, whatever the language of its pages (the front ends word channels themselves)
 DOLIBARR_CHANNEL_LABELS = {Channel.EMAIL: "e-mail", Channel.LETTER: "courrier"}
+_TAG = re.compile(r"<[^<>]+>")
+LABEL_LENGTH = 128  # Dolibarr keeps the first 128 characters of an event's label
 
 
 
@@ -143,7 +161,7 @@ def record_facts(rt: Runtime, prepared: PreparedFollowUp) -> RecordFacts:
 
 @dataclass(frozen=True)
 class Recorded:
-    """The follow-up's events in Dolibarr; ``todos_left_open``: earlier to-dos no key here may close."""
+    """The follow-up's events in Dolibarr; ``todos_left_open``: earlier to-dos no key here may move or close."""
 
     event_id: int
     todo_event_id: int
@@ -199,17 +217,25 @@ def done_event(rt: Runtime, facts: RecordFacts, done_at: datetime) -> NewAgendaE
     )
 
 
+def todo_label(facts: RecordFacts) -> str:
+    return f"À relancer : devis {facts.quote_ref} ({facts.customer_name})"[:LABEL_LENGTH]
+
+
+def todo_note(quote_ref: str, key: str, model: str | None, channel: Channel) -> str:
+    """The note of the to-do the follow-up ``key`` planned (written, and compared to see a person's edit)."""
+    return compose_note(
+        f"Prochaine relance du devis {quote_ref} (dernière : {model}, {DOLIBARR_CHANNEL_LABELS[channel]}).",
+        {"key": key, "quote": quote_ref},
+    )
+
+
 def next_todo_event(rt: Runtime, facts: RecordFacts) -> NewAgendaEvent:
-    channel_label = DOLIBARR_CHANNEL_LABELS[facts.channel_kind]
     return _event_on_quote(
         facts,
         type_code=TYPE_PLANNED,
         code=CODE_TODO,
-        label=f"À relancer : devis {facts.quote_ref} ({facts.customer_name})",
-        note=compose_note(
-            f"Prochaine relance du devis {facts.quote_ref} (dernière : {facts.model}, {channel_label}).",
-            {"key": facts.key, "quote": facts.quote_ref},
-        ),
+        label=todo_label(facts),
+        note=todo_note(facts.quote_ref, facts.key, facts.model, facts.channel_kind),
         at=todo_start(rt, date.fromisoformat(facts.next_date)),
         percentage=0,
         owner_id=facts.sales_rep_id,
@@ -275,11 +301,55 @@ async def events_reader_user(rt: Runtime) -> User:
     return await (rt.me() if rt.service_dolibarr is None else rt.service_dolibarr.current_user())
 
 
+def _as_written(todo: TodoRecord, facts: RecordFacts, history: QuoteHistory) -> bool:
+    """The to-do is still as the follow-up that planned it wrote it, for the sales person who would get
+    the next one: not started, not done, its label and note unchanged (a person's note, a to-do
+    someone started, another owner's: not ours to move)."""
+    planner = next((record for record in history.followups if record.key and record.key == todo.key), None)
+    if planner is None or todo.done or todo.percentage != 0 or todo.purpose is not None:
+        return False
+    written = todo_note(facts.quote_ref, planner.key or "", planner.model, planner.channel)
+    return (
+        todo.owner_id == facts.sales_rep_id
+        and _label_words(todo.label) == _label_words(todo_label(facts))
+        and user_note_of(todo.note) == user_note_of(written)
+        and decode_facts(todo.note) == decode_facts(written)
+    )
+
+
+def _label_words(label: str) -> str:
+    """A label's letters and digits: Dolibarr drops a name's double quotes and tags from the labels it
+    stores (sanitizeVal 'alphanohtml'), which is no edit of a person's."""
+    return "".join(ch for ch in html.unescape(_TAG.sub("", label)) if ch.isalnum())
+
+
+async def _move_todo(rt: Runtime, todo: TodoRecord, facts: RecordFacts) -> str:
+    """Replan the quote's open to-do for this follow-up: its day, and its note with this follow-up's key
+    (so that a retry finds it). With the acting key, else the service's; "moved", "refused" (no key here
+    may write an event of its owner: it stays as it was) or "gone" (deleted in Dolibarr meanwhile)."""
+    new = next_todo_event(rt, facts)
+    assert todo.owner_id is not None  # _as_written: owned by the sales person
+    clients = [rt.dolibarr] + ([rt.service_dolibarr] if rt.service_dolibarr is not None else [])
+    for client in clients:
+        try:
+            await client.reschedule_event(
+                todo.event_id, owner_id=todo.owner_id, start=new.start, note=new.note, contact_id=new.contact_id
+            )
+            return "moved"
+        except DolibarrNotFound:
+            return "gone"
+        except DolibarrAuthError as exc:
+            log.info("to-do %s of user #%s not moved with this key: %s", todo.event_id, todo.owner_id, exc.message)
+    log.warning("to-do %s of user #%s not moved: no key here may write it", todo.event_id, todo.owner_id)
+    return "refused"
+
+
 async def record_followup(
     rt: Runtime, facts: RecordFacts, *, done_at: datetime, history: QuoteHistory | None = None
 ) -> Recorded:
-    """Record one follow-up done at ``done_at``: its done event and next to-do, each found by our key
-    else created, then the earlier open to-dos closed where a key here may.
+    """Record one follow-up done at ``done_at``: its done event, found by our key else created; its next
+    to-do, found by our key, else the quote's open to-do moved to the next date (when it is still as we
+    wrote it and a key here may), else created; then the other open to-dos closed where a key here may.
 
     ``history``: the quote's events as just read by :attr:`Runtime.events_reader` (a first attempt);
     without it they are read again (``retry``), and nothing is written unless that read can see
@@ -298,11 +368,23 @@ async def record_followup(
             )
     done = next((record for record in history.followups if record.key == facts.key), None)
     event_id = done.event_id if done is not None else await create_event(rt, done_event(rt, facts, done_at))
+    earlier = [t for t in history.open_todos if t.key != facts.key]
+    kept_open: list[TodoRecord] = []
     todo = next((t for t in history.todos if t.key == facts.key and t.purpose is None), None)
-    todo_id = todo.event_id if todo is not None else await _create_todo(rt, facts)
-    earlier = [t for t in history.open_todos if t.key != facts.key and t.event_id != todo_id]
+    todo_id = todo.event_id if todo is not None else None
+    newest = max(earlier, key=lambda t: t.event_id, default=None)  # the latest planned, as a rule
+    if todo_id is None and newest is not None and _as_written(newest, facts, history):
+        moved = await _move_todo(rt, newest, facts)
+        earlier.remove(newest)
+        if moved == "moved":
+            todo_id = newest.event_id
+        elif moved == "refused":  # closing it is refused the same way (the same owner check)
+            kept_open.append(newest)
+    if todo_id is None:
+        todo_id = await _create_todo(rt, facts)
+    earlier = [t for t in earlier if t.event_id != todo_id]
     left = await close_todos(rt, earlier, fallback_owner=facts.owner_id)
-    return Recorded(event_id, todo_id, left)
+    return Recorded(event_id, todo_id, tuple(sorted((*kept_open, *left), key=lambda t: t.event_id)))
 
 
 @dataclass(frozen=True)
@@ -316,20 +398,37 @@ class TodoSweep:
 async def close_superseded_todos(rt: Runtime) -> TodoSweep:
     """Close the to-dos a later follow-up of the same quote replaced but could not close (its key may not
     touch someone else's events): one paged query on the open ``AC_RELANCE_TODO`` events, read and closed
-    with the service's key when configured. The ones no key here may close are returned, for a person."""
+    with the service's key when configured. The ones no key here may close are returned, for a person.
+
+    The to-do a quote keeps is the one of its latest follow-up (a moved to-do keeps its older id), read
+    with one more query on the follow-ups of the quotes that have several; else the newest."""
     events = await rt.events_reader.list_events(
         EventFilter(codes=(CODE_TODO,), element_type="propal", percentage=0)
     )
-    superseded: list[TodoRecord] = []
-    for history in group_by_quote(events).values():
-        pending = sorted(history.open_todos, key=lambda todo: todo.event_id)
-        superseded += pending[:-1]  # the newest to-do is the next follow-up; the others were replaced
-    if not superseded:
+    crowded = {quote_id: h.open_todos for quote_id, h in group_by_quote(events).items() if len(h.open_todos) > 1}
+    if not crowded:
         return TodoSweep()
+    done = await rt.events_reader.list_events(
+        EventFilter(codes=tuple(CODE_BY_CHANNEL.values()), element_type="propal", element_ids=tuple(sorted(crowded)))
+    )
+    followups = group_by_quote(done)
+    superseded: list[TodoRecord] = []
+    for quote_id, pending in crowded.items():
+        current = _current_todo(pending, followups.get(quote_id, QuoteHistory()).followups)
+        superseded += [todo for todo in pending if todo.event_id != current.event_id]
     me = await rt.me()
     left = await close_todos(rt, superseded, fallback_owner=me.id)
     closed = tuple(todo for todo in superseded if todo not in left)
     return TodoSweep(closed, left)
+
+
+def _current_todo(pending: Sequence[TodoRecord], followups: Sequence[FollowUpRecord]) -> TodoRecord:
+    """Of a quote's open to-dos, the one planned by (or moved for) its latest follow-up, else the newest."""
+    by_key = {todo.key: todo for todo in pending if todo.key}
+    for record in reversed(followups):  # newest first
+        if record.key in by_key:
+            return by_key[record.key]
+    return max(pending, key=lambda todo: todo.event_id)
 
 
 # -- the last follow-up, for every "followed up recently?" rule ------------------------------------------

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime, time
 
-from dolirelance.domain import EventFilter, QuoteStatus
+from dolirelance.domain import AgendaEvent, EventFilter, QuoteStatus
 from dolirelance.effectiveness import UNKNOWN_MODEL, FollowUpFact, Period, Report, compute_report
 from dolirelance.errors import DolibarrAuthError, DolibarrError, FollowUpError
-from dolirelance.history import CODE_PREFIX, record_of, todo_of
+from dolirelance.history import CODE_PREFIX, FollowUpRecord, record_of, todo_of
 from dolirelance.service.runtime import Runtime
 
 __all__ = ["default_period_start", "effectiveness_report"]
@@ -63,11 +64,8 @@ async def effectiveness_report(
         ),
         rt.dolibarr.list_quotes_issued(start, end, _VALIDATED),
     )
-    planner_of = {
-        todo.key: todo.owner_id for todo in map(todo_of, events) if todo is not None and todo.key and todo.owner_id
-    }
     records = [r for r in map(record_of, events) if r is not None and r.quote_id is not None]
-    person_of = {r.event_id: (planner_of.get(r.key) if r.key else None) or r.owner_id for r in records}
+    person_of = _sales_people(records, events)
     for user_id in {person for person in person_of.values() if person is not None}:
         logins.setdefault(user_id, await _login(rt, user_id))
     facts = [
@@ -91,6 +89,27 @@ async def effectiveness_report(
     if missing:
         quotes += await rt.dolibarr.list_quotes_by_ids(missing)
     return compute_report(quotes, facts, period, today=today, model=model, sales_person=sales_rep)
+
+
+def _sales_people(records: Sequence[FollowUpRecord], events: Sequence[AgendaEvent]) -> dict[int, int | None]:
+    """The sales person of each follow-up (by event id): the owner of the to-do it planned, found by its
+    key; a follow-up whose to-do a later one moved (it then carries the later key) has the owner of the
+    next one of its quote that has a to-do (a to-do is moved only for the sales person who owns it);
+    else the user who made it."""
+    planner_of = {
+        todo.key: todo.owner_id for todo in map(todo_of, events) if todo is not None and todo.key and todo.owner_id
+    }
+    by_quote: dict[int | None, list[FollowUpRecord]] = {}
+    for record in records:
+        by_quote.setdefault(record.quote_id, []).append(record)
+    person_of: dict[int, int | None] = {}
+    for followups in by_quote.values():
+        later: int | None = None  # the planner of the nearest later follow-up that has one
+        for record in sorted(followups, key=lambda r: (r.done_at, r.event_id), reverse=True):
+            own = planner_of.get(record.key) if record.key else None
+            later = own or later
+            person_of[record.event_id] = own or later or record.owner_id
+    return person_of
 
 
 async def _login(rt: Runtime, user_id: int) -> str:

@@ -457,6 +457,25 @@ def sanitize_filename(name: str) -> str:
     return re.sub(r"[/\\:*?\"<>|\[\],;=]", "_", name).strip()
 
 
+_HTML_TAG = re.compile(r"<[^<>]+>")
+# what sanitizeVal(..., 'alphanohtml') removes besides tags: path climbs, double quotes, encoded & / \\
+_ALPHANOHTML_REMOVED = re.compile(
+    r"\.\./|\.\.\\|&#0*38|&#x26|&quot|\"|&#0*34|&#x22|&#0*47|&#x2F|&#0*92|&#x5C", re.IGNORECASE
+)
+
+
+def sanitize_alphanohtml(value: str) -> str:
+    """``sanitizeVal($value, 'alphanohtml')``, as the API applies it to a body's plain fields (a label):
+    trimmed, without HTML tags, double quotes and the other sequences it refuses, until nothing changes.
+    (Dolibarr also decodes entities and squeezes spaces: not modelled.)"""
+    out = value.strip()
+    while True:
+        cleaned = _ALPHANOHTML_REMOVED.sub("", _HTML_TAG.sub("", out).replace("<>", ""))
+        if cleaned == out:
+            return out
+        out = cleaned
+
+
 def known_fields(record_type: type[DataclassInstance], values: Mapping[str, T]) -> dict[str, T]:
     """The ``values`` named like a field of ``record_type``: a seeding method takes any column, keeps those."""
     names = {known.name for known in fields(record_type)}

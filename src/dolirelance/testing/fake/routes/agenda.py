@@ -13,6 +13,7 @@ from dolirelance.testing.fake.records import (
     int_or_none,
     only_properties,
     php_int,
+    sanitize_alphanohtml,
 )
 from dolirelance.testing.fake.render import render_event
 from dolirelance.testing.fake.routes import listing
@@ -27,6 +28,7 @@ from dolirelance.testing.fake.routes.listing import (
 )
 from dolirelance.testing.fake.rows import EVENT_COLUMNS
 from dolirelance.testing.fake.store import EMAIL_HEADERS
+from dolirelance.testing.fake.store.agenda import attendees
 
 # The lists these routes serve, as Dolibarr runs them.
 EVENTS = Listing(
@@ -136,7 +138,7 @@ def create_event(call: Call) -> Any:
     event = call.fake.add_event(
         type_code=type_code,
         code=str(body.get("code") or type_code),
-        label=str(body.get("label") or ""),
+        label=sanitize_alphanohtml(str(body.get("label") or "")),
         note=str(body.get("note") if body.get("note") is not None else body.get("note_private") or ""),
         datep=php_int(body["datep"]) if body.get("datep") not in (None, "") else None,
         datef=php_int(body["datef"]) if body.get("datef") not in (None, "") else None,
@@ -160,39 +162,64 @@ def create_event(call: Call) -> Any:
 
 
 def update_event(call: Call) -> Any:
+    """PUT /agendaevents/{id}: the body's fields set on the event as read, then ``ActionComm::update()``
+    writes what it writes (api_agendaevents.class.php ``put``, actioncomm.class.php ``update``):
+
+    - the note from ``note_private`` (set by the read: a ``note`` alone changes nothing), trimmed;
+    - label (as every plain field, sanitized: no tags, no double quotes), percentage (at most 100),
+      datep, datef (never before datep), owner, customer and contact (0 or less: none), priority,
+      full day, location, and the attendees (users, contacts);
+    - the link (``fk_element``, ``elementtype``) only when the body gives a non-empty one;
+    - ``code``: the body's, else kept, but reset to the body's ``type_code`` when that differs from the
+      event's type, whose type itself (``fk_action``) is never changed;
+    - never the ``email_*`` headers. It runs without triggers and answers the event as ``GET`` does.
+    """
     body = body_dict(call)
-    _refuse_other_owner(call, body, "api_agendaevents.class.php:280")
+    _refuse_other_owner(call, body, "api_agendaevents.class.php:241")
     event = _get_event(call, call.path_args[0])
     if "userownerid" in body:
-        event.userownerid = int_or_none(body["userownerid"])
-    for key in ("label", "location", "code"):
+        event.userownerid = _positive_or_none(body["userownerid"])
+    if "label" in body:
+        event.label = sanitize_alphanohtml(str(body["label"] or ""))
+    for key in ("location", "code"):
         if key in body and body[key] is not None:
             setattr(event, key, str(body[key]))
-    if "note" in body or "note_private" in body:
-        event.note = str(body.get("note", body.get("note_private")) or "")
+    if body.get("type_code") and body["type_code"] != event.type_code:
+        event.code = str(body["type_code"])
+    if "note_private" in body:
+        event.note = str(body["note_private"] or "").strip()
     for key in ("datep", "datef"):
         if key in body:
             setattr(event, key, int_or_none(body[key]))
-    for key in ("percentage", "fulldayevent", "priority"):
+    if event.datep is not None and event.datef is not None and event.datef < event.datep:
+        event.datef = event.datep
+    if "percentage" in body:
+        event.percentage = min(php_int(body["percentage"] or 0), 100)
+    for key in ("fulldayevent", "priority"):
         if key in body:
-            setattr(event, key, php_int(body[key]))
-    if "type_code" in body and body["type_code"] in EVENT_TYPES:
-        event.type_code = str(body["type_code"])
+            setattr(event, key, php_int(body[key] or 0))
     for key in ("socid", "contact_id"):
         if key in body:
-            setattr(event, key, int_or_none(body[key]))
-    if "fk_element" in body or "elementid" in body:
-        event.fk_element = int_or_none(body.get("fk_element", body.get("elementid")))
-    if "elementtype" in body:
-        event.elementtype = body["elementtype"] or None
-    for key in EMAIL_HEADERS:
-        if key in body:
-            setattr(event, key, None if body[key] is None else str(body[key]))
+            setattr(event, key, _positive_or_none(body[key]))
+    element_id = _positive_or_none(body.get("fk_element", body.get("elementid")))
+    if element_id is not None:
+        event.fk_element = element_id
+    if body.get("elementtype"):
+        event.elementtype = str(body["elementtype"])
+    if "userassigned" in body:
+        event.userassigned = attendees(_assigned(body["userassigned"]))
+    if "socpeopleassigned" in body:
+        event.socpeopleassigned = attendees(_assigned(body["socpeopleassigned"]))
     if isinstance(body.get("array_options"), dict):
         event.array_options = dict(body["array_options"])  # 20.0.x replaces the whole array
     event.usermodid = call.user.id
     event.datem = call.fake.now_epoch()
     return render_event(call.fake, event)
+
+
+def _positive_or_none(value: Any) -> int | None:
+    number = int_or_none(value)
+    return number if number is not None and number > 0 else None
 
 
 def delete_event(call: Call) -> Any:

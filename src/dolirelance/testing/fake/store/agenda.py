@@ -14,7 +14,7 @@ EMAIL_HEADERS = (
 )
 
 
-def _attendees(ids: Iterable[int]) -> dict[int, dict[str, str]]:
+def attendees(ids: Iterable[int]) -> dict[int, dict[str, str]]:
     """An event's userassigned or socpeopleassigned: each attendee as Dolibarr stores them (no answer yet)."""
     return {int(i): {"id": str(i), "mandatory": "0", "answer_status": "0", "transparency": "0"} for i in ids}
 
@@ -50,8 +50,8 @@ class AgendaStore(Tables):
         if unknown:
             raise TypeError(f"add_event() got unexpected keyword arguments {sorted(unknown)}")
         now = self.now_epoch()
-        assigned = _attendees(userassigned or ({userownerid: {}} if userownerid else {}))
-        people = _attendees(socpeopleassigned or {})
+        assigned = attendees(userassigned or ({userownerid: {}} if userownerid else {}))
+        people = attendees(socpeopleassigned or {})
         event = AgendaEventRecord(
             id=self.numbers.next_id("event"),
             type_code=type_code,
