@@ -202,3 +202,24 @@ async def test_a_one_core_dolibarr_gets_fewer_requests_at_once_over_http(
     assert fake_dolibarr._costs is not None and fake_dolibarr._costs.most_busy_workers >= 2
     changes = [record.getMessage() for record in caplog.records if record.name == "dolirelance.dolibarr.pace"]
     assert changes and changes[0].startswith("Dolibarr pace: 3 requests at once (latency ")
+
+
+async def test_an_answer_not_marked_is_not_measured_and_its_probe_is_offered_again() -> None:
+    """An error (no answer marked) teaches the pace nothing; the probe it was goes to the next request."""
+    pace = Pace(2)
+    for _ in range(FIRST_PROBE_AFTER):
+        pace.answered(READ, 0.010, alone=False, probe=False, limit=2)
+    ticks = Ticks()
+    gate = PaceGate(pace, clock=ticks)
+    with pytest.raises(RuntimeError):
+        async with gate.slot(READ) as failed:
+            assert failed.probe
+            raise RuntimeError("Dolibarr answered 500")
+    async with gate.slot(READ) as probe:
+        assert probe.probe  # offered again
+        ticks.now += 0.012
+        probe.answered()
+    async with gate.slot(READ) as after:
+        assert not after.probe  # measured now: the kind has its best
+        after.answered()
+    assert gate.in_flight == 0

@@ -28,8 +28,9 @@ How (:class:`Pace`, pure logic fed with latencies; :class:`PaceGate`, the async 
   twice as many windows as the last time (up to :data:`MOST_WINDOWS_BEFORE_RETRY`), so a server that
   queues at 2 is not sent 2 at once every other window; a level that holds is tried freely again.
 
-Hand-written: the PyPI libraries for adaptive concurrency (AIMD limiters) compare every request with
-one latency target and so cannot tell a slow kind of request from a queued one.
+Hand-written: the PyPI packages found for adaptive concurrency (ace-concurrency, adaptive-concurrency,
+aimd-limiter) are single 0.1 releases, not well-kept libraries yet, and the rule here needs each
+kind's best measured alone, which a generic limiter fed one latency does not keep.
 """
 
 from __future__ import annotations
