@@ -75,7 +75,8 @@ class PaceChange:
     slowdown: float  # the window's latency over its kind's best, on average (1 / the mean ratio)
 
     def describe(self) -> str:
-        return f"Dolibarr pace: {self.limit} requests at once (latency {self.slowdown:.1f}× its best)"
+        requests = "request" if self.limit == 1 else "requests"
+        return f"Dolibarr pace: {self.limit} {requests} at once (latency {self.slowdown:.1f}× its best)"
 
 
 @dataclass(slots=True)
