@@ -223,3 +223,30 @@ async def test_an_answer_not_marked_is_not_measured_and_its_probe_is_offered_aga
         assert not after.probe  # measured now: the kind has its best
         after.answered()
     assert gate.in_flight == 0
+
+
+def test_a_slow_kind_is_never_probed() -> None:
+    """Pages of 500 quotes (~350 ms alone) are not sent alone: the others would stall as long."""
+    pace = Pace(4)
+    for _ in range(3 * FIRST_PROBE_AFTER):
+        assert not pace.probe_due(PAGE)
+        pace.answered(PAGE, 1.2, alone=False, probe=False, limit=4, in_flight=3)
+    assert pace.is_slow(PAGE)
+    assert not pace.is_slow(READ)  # never seen: nothing says so
+
+
+async def test_no_probe_waits_for_a_slow_request_in_flight() -> None:
+    """While a slow page is in flight, a quote read due for its probe goes in company instead."""
+    pace = Pace(4)
+    for _ in range(FIRST_PROBE_AFTER):
+        pace.answered(PAGE, 1.2, alone=False, probe=False, limit=4, in_flight=3)
+        pace.answered(READ, 0.010, alone=False, probe=False, limit=4, in_flight=2)
+    gate = PaceGate(pace, clock=Ticks())
+    async with gate.slot(PAGE) as page:
+        async with gate.slot(READ) as read:
+            assert not read.probe and gate.in_flight == 2
+            read.answered()
+        page.answered()
+    async with gate.slot(READ) as read:  # nothing slow in flight now: its probe
+        assert read.probe
+        read.answered()

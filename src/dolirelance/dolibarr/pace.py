@@ -17,7 +17,10 @@ How (:class:`Pace`, pure logic fed with latencies; :class:`PaceGate`, the async 
 - A kind seen often with no answer alone yet, or none for a while (:meth:`Pace.probe_due`), sends its
   next request alone: the gate lets the requests in flight end, sends it, then the others. Those few
   probes keep the best true when the server gets slower (or faster) for good. A kind seen a few times
-  only (the report's one events list) is never held back for that, nor compared: it has no best.
+  only (the report's one events list) is never held back for that, nor compared: it has no best;
+  nor is a slow kind (over :data:`PROBE_AT_MOST_SECONDS`: pages of 500 quotes), whose probe would
+  stall the others for as long: it is compared only once it has been answered alone by chance; and
+  no probe waits for a slow request in flight to end (reading a long list, the probes wait for after).
 - Every answer compares its latency with its kind's best (``best / latency``, at most 1). Every
   ``2 × limit`` answers (sent under the current limit), the mean of those ratios decides: below
   :data:`QUEUEING_RATIO` (requests take more than 1.67 times their best: they queue) the limit
@@ -47,6 +50,7 @@ __all__ = [
     "FIRST_PROBE_AFTER",
     "FREE_RATIO",
     "MOST_WINDOWS_BEFORE_RETRY",
+    "PROBE_AT_MOST_SECONDS",
     "PROBE_EVERY",
     "QUEUEING_RATIO",
     "SOLO_SAMPLES_KEPT",
@@ -63,6 +67,10 @@ QUEUEING_RATIO = 0.6  # best / latency below this on average: the requests queue
 FREE_RATIO = 0.8  # above this with the limit used: the server keeps up, one more at once
 FIRST_PROBE_AFTER = 8  # answers of a kind in company, none alone, before one is sent alone
 PROBE_EVERY = 200  # answers of a kind in company before one of them is sent alone again
+# A probe stalls the others for about its own time: a kind slower than this alone (a page of 500
+# quotes) is never probed, only measured when it happens to be alone (the first page of a list often
+# is). Its time alone is at least its latency shared by the requests in flight with it.
+PROBE_AT_MOST_SECONDS = 0.1
 MOST_WINDOWS_BEFORE_RETRY = 64  # a level that queued is tried again after 2, 4, … up to 64 windows
 
 
@@ -83,6 +91,8 @@ class PaceChange:
 class _Kind:
     solo: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=SOLO_SAMPLES_KEPT))
     since_solo: int = 0  # answers in company since the last one alone
+    # latest latencies shared by the requests in flight when each started: at most its time alone
+    shares: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=FIRST_PROBE_AFTER))
     probing: bool = False  # a request of this kind is on its way alone
 
     def best(self) -> float | None:
@@ -118,9 +128,15 @@ class Pace:
         # a kind seen often only (a one-off request never holds the others back), sooner while it
         # has few answers alone, so its best firms up early in a run
         after = min(PROBE_EVERY, 20 * len(state.solo)) if state.solo else FIRST_PROBE_AFTER
-        due = state.since_solo >= after
+        due = state.since_solo >= after and statistics.median(state.shares) <= PROBE_AT_MOST_SECONDS
         state.probing = due
         return due
+
+    def is_slow(self, kind: str) -> bool:
+        """True for a kind too slow to probe (see :data:`PROBE_AT_MOST_SECONDS`): nor is a probe sent
+        while one is in flight, since the probe would wait for it to end, the others stalled meanwhile."""
+        state = self._kinds.get(kind)
+        return state is not None and bool(state.shares) and statistics.median(state.shares) > PROBE_AT_MOST_SECONDS
 
     def probe_dropped(self, kind: str) -> None:
         """The probe of ``kind`` got no answer to measure (an error, cancelled): the next request probes."""
@@ -131,15 +147,19 @@ class Pace:
         """A request started; ``in_flight`` counts it."""
         self._most_in_flight = max(self._most_in_flight, in_flight)
 
-    def answered(self, kind: str, seconds: float, *, alone: bool, probe: bool, limit: int) -> PaceChange | None:
+    def answered(
+        self, kind: str, seconds: float, *, alone: bool, probe: bool, limit: int, in_flight: int = 1
+    ) -> PaceChange | None:
         """One answer of ``kind`` after ``seconds``; ``alone``: no other request was in flight meanwhile;
-        ``limit``: the limit when it was sent (an answer sent under another limit does not judge this one).
+        ``limit``: the limit when it was sent (an answer sent under another limit does not judge this one);
+        ``in_flight``: the requests in flight when it started, itself included.
         Returns the change of limit this answer decided, if any."""
         if not self.adaptive:
             return None
         state = self._kinds.setdefault(kind, _Kind())
         if probe:
             state.probing = False
+        state.shares.append(seconds / max(1, in_flight))
         if alone or probe:  # a probe is alone by the gate's rule
             state.solo.append(seconds)
             state.since_solo = 0
@@ -187,7 +207,9 @@ class Slot:
     Whether it goes alone (a probe) is decided when its turn comes, with the answers in by then.
     """
 
-    __slots__ = ("_alone_at_start", "_gate", "_limit", "_started", "_starts_before", "kind", "probe", "seconds")
+    __slots__ = (
+        "_alone_at_start", "_gate", "_in_flight", "_limit", "_started", "_starts_before", "kind", "probe", "seconds"
+    )  # fmt: skip
 
     def __init__(self, gate: PaceGate, kind: str) -> None:
         self._gate = gate
@@ -198,6 +220,7 @@ class Slot:
         self._alone_at_start = False
         self._starts_before = 0
         self._limit = 0
+        self._in_flight = 1
 
     def answered(self) -> None:
         self.seconds = self._gate.clock() - self._started
@@ -211,6 +234,7 @@ class Slot:
             raise
         self._starts_before, self._limit = gate.started - 1, gate.pace.limit
         self._alone_at_start = gate.in_flight == 1
+        self._in_flight = gate.in_flight
         gate.pace.started(gate.in_flight)
         self._started = gate.clock()
         return self
@@ -223,7 +247,9 @@ class Slot:
         if self.seconds is None:
             self._drop_probe()
             return
-        change = gate.pace.answered(self.kind, self.seconds, alone=alone, probe=bool(self.probe), limit=self._limit)
+        change = gate.pace.answered(
+            self.kind, self.seconds, alone=alone, probe=bool(self.probe), limit=self._limit, in_flight=self._in_flight
+        )
         if change is not None:
             log.info("%s", change.describe())
             gate._wake()  # a higher limit lets more in at once
@@ -246,6 +272,7 @@ class PaceGate:
         self.in_flight = 0
         self.started = 0  # requests started, ever
         self._probe_in_flight = False
+        self._kinds_in_flight: collections.Counter[str] = collections.Counter()
         self._waiting: collections.deque[tuple[asyncio.Future[None], Slot]] = collections.deque()
 
     def slot(self, kind: str) -> Slot:
@@ -253,7 +280,8 @@ class PaceGate:
 
     def _may_start(self, slot: Slot) -> bool:
         if slot.probe is None:  # its turn: alone or not, from the answers in by now
-            slot.probe = self.pace.probe_due(slot.kind)
+            slow = any(self.pace.is_slow(kind) for kind, count in self._kinds_in_flight.items() if count)
+            slot.probe = not slow and self.pace.probe_due(slot.kind)
         if self._probe_in_flight:
             return False
         return self.in_flight == 0 if slot.probe else self.in_flight < self.pace.limit
@@ -261,6 +289,7 @@ class PaceGate:
     def _start(self, slot: Slot) -> None:
         self.in_flight += 1
         self.started += 1
+        self._kinds_in_flight[slot.kind] += 1
         self._probe_in_flight = bool(slot.probe)
 
     async def _enter(self, slot: Slot) -> None:
@@ -283,6 +312,7 @@ class PaceGate:
 
     def _leave(self, slot: Slot) -> None:
         self.in_flight -= 1
+        self._kinds_in_flight[slot.kind] -= 1
         if slot.probe:
             self._probe_in_flight = False
         self._wake()
