@@ -27,9 +27,10 @@ How (:class:`Pace`, pure logic fed with latencies; :class:`PaceGate`, the async 
   falls by 1, not below 1; above :data:`FREE_RATIO` with the limit fully used it rises by 1, not
   above the maximum. Between the two it stays: a server serving 3 at once at 1.5 times the latency
   is left at 3, neither pushed nor starved.
-- A rise that the next window takes back (the server queues at that level) is tried again only after
+- A rise that a later window takes back (the server queues at that level) is tried again only after
   twice as many windows as the last time (up to :data:`MOST_WINDOWS_BEFORE_RETRY`), so a server that
-  queues at 2 is not sent 2 at once every other window; a level that holds is tried freely again.
+  queues at 3 is not sent 3 at once every other window; a level that holds for
+  :data:`LEVEL_HOLDS_AFTER` windows in a row is tried freely again.
 
 Hand-written: the PyPI packages found for adaptive concurrency (ace-concurrency, adaptive-concurrency,
 aimd-limiter) are single 0.1 releases, not well-kept libraries yet, and the rule here needs each
@@ -49,6 +50,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "FIRST_PROBE_AFTER",
     "FREE_RATIO",
+    "LEVEL_HOLDS_AFTER",
     "MOST_WINDOWS_BEFORE_RETRY",
     "PROBE_AT_MOST_SECONDS",
     "PROBE_EVERY",
@@ -72,6 +74,7 @@ PROBE_EVERY = 200  # answers of a kind in company before one of them is sent alo
 # is). Its time alone is at least its latency shared by the requests in flight with it.
 PROBE_AT_MOST_SECONDS = 0.1
 MOST_WINDOWS_BEFORE_RETRY = 64  # a level that queued is tried again after 2, 4, … up to 64 windows
+LEVEL_HOLDS_AFTER = 8  # windows in a row at a level before its past falls are forgotten
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +190,7 @@ class Pace:
             self.limit += 1
         else:
             self._windows_at_limit += 1
-            if mean >= QUEUEING_RATIO:
+            if self._windows_at_limit >= LEVEL_HOLDS_AFTER:
                 self._falls_from[self.limit] = 0  # this level holds
             return None
         self._windows_at_limit = 0
