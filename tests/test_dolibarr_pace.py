@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import httpx
 import pytest
 
+from conftest import MutableClock
+from dolirelance.config import Settings
 from dolirelance.dolibarr import DolibarrClient
 from dolirelance.dolibarr.pace import FIRST_PROBE_AFTER, Pace, PaceGate
+from dolirelance.service import open_runtime
 from dolirelance.testing import CostModel, FakeDolibarr, SampleData, create_app, serve_in_thread
 
 EVENT = "POST /agendaevents"
@@ -250,3 +254,17 @@ async def test_no_probe_waits_for_a_slow_request_in_flight() -> None:
     async with gate.slot(READ) as read:  # nothing slow in flight now: its probe
         assert read.probe
         read.answered()
+
+
+async def test_adapt_concurrency_false_keeps_max_concurrency(
+    settings: Settings, fake_dolibarr: FakeDolibarr, sample_data: SampleData, clock: MutableClock
+) -> None:
+    """[dolibarr] adapt_concurrency = false: a one-core Dolibarr still gets max_concurrency requests at once."""
+    fake_dolibarr.cost = CostModel(per_request=0.01, per_row=0.0, kinds={}, capacity=1)
+    fixed = settings.dolibarr.model_copy(update={"adapt_concurrency": False})
+    transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
+    quote_id = sample_data.quotes["about_to_expire"]
+    async with open_runtime(settings.model_copy(update={"dolibarr": fixed}), transport=transport, now=clock) as rt:
+        await asyncio.gather(*(rt.dolibarr.get_quote(quote_id) for _ in range(40)))
+        assert (rt.dolibarr.pace.limit, rt.dolibarr.pace.lowest) == (4, 4)
+    assert fake_dolibarr._costs is not None and fake_dolibarr._costs.most_busy_workers == 4
