@@ -33,7 +33,7 @@ How (:class:`Pace`, pure logic fed with latencies; :class:`PaceGate`, the async 
   :data:`LEVEL_HOLDS_AFTER` windows in a row is tried freely again.
 
 Hand-written: the PyPI packages found for adaptive concurrency (ace-concurrency, adaptive-concurrency,
-aimd-limiter) are single 0.1 releases, not well-kept libraries yet, and the rule here needs each
+aimd-limiter) are at 0.1 (2025–2026), not well-kept libraries yet, and the rule here needs each
 kind's best measured alone, which a generic limiter fed one latency does not keep.
 """
 
