@@ -25,13 +25,18 @@ Measured, in this order, in the same run:
   SMTP sink on loopback with the rate limit off, each recorded in Dolibarr: follow-ups per second,
   requests, Dolibarr's server time by kind of request, and the CPU time of the measured process;
   once with ``[followup] rebuild_pdf = "always"`` (as measured on a real Dolibarr in issue 28, the
-  figures printed beside), then on a fresh first day with ``"when_stale"`` (the default).
+  figures printed beside), then on a fresh first day with ``"when_stale"`` (the default);
+- **pace**: the real run on a small server (``CostModel.small_server()``: every request CPU, 2 served at
+  once, the others queueing, the wait counted as server time as Apache's ``%D`` does; ``--pace-open``
+  open quotes, each measure on a fresh first day): with the adaptive pace up to ``max_concurrency = 4``,
+  then 4 at once held (``adapt_concurrency = false``), then 2 at once held: server time per follow-up
+  and per request, beside the integrator's figures of a real 2-core Dolibarr.
 
 The fake Dolibarr and the SMTP sink each run in their own process, as a real Dolibarr and a real
 SMTP server would: the measured process pays only for its own work.
 
-Run: .venv/bin/python bench/first_day.py [--open 10000] [--parts floor dry quotes web mass real] [--mass 200]
-[--no-cost]
+Run: .venv/bin/python bench/first_day.py [--open 10000] [--parts floor dry quotes web mass real pace] [--mass 200]
+[--no-cost] [--pace-open 2000]
 """
 
 from __future__ import annotations
@@ -172,9 +177,17 @@ async def read_floor(url: str) -> tuple[float, int, int]:
 
 
 async def auto_runs(
-    config: Path, *, real: bool, max_per_run: int | None, rebuild_pdf: str = "when_stale", dry: bool = True
+    config: Path,
+    *,
+    real: bool,
+    max_per_run: int | None,
+    rebuild_pdf: str = "when_stale",
+    dry: bool = True,
+    dolibarr: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     settings = load_config(config)
+    if dolibarr:
+        settings = settings.model_copy(update={"dolibarr": settings.dolibarr.model_copy(update=dolibarr)})
     if max_per_run is not None:
         settings = settings.model_copy(update={"auto": settings.auto.model_copy(update={"max_per_run": max_per_run})})
     followup = settings.followup.model_copy(update={"rebuild_pdf": rebuild_pdf})
@@ -205,6 +218,8 @@ async def auto_runs(
                 "deferred": len(report.deferred),
                 "sent": len(report.sent),
                 "failed": len(report.failed),
+                "at_once": report.dolibarr.at_once if report.dolibarr else None,
+                "fewest_at_once": report.dolibarr.fewest_at_once if report.dolibarr else None,
             }
     return results
 
@@ -304,7 +319,7 @@ async def mass_runs(config: Path, url: str, size: int) -> list[dict[str, Any]]:
     return results
 
 
-PARTS = ("floor", "dry", "quotes", "web", "mass", "real")
+PARTS = ("floor", "dry", "quotes", "web", "mass", "real", "pace")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -315,6 +330,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--skip-real", action="store_true", help="measure without the real run")
     parser.add_argument("--no-cost", action="store_true", help="the fake answers as fast as it can")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the real run to this file")
+    parser.add_argument("--pace-open", type=int, default=2000,
+                        help="open quotes of each first day of the pace part (~20 %% due, 200 sent)")  # fmt: skip
+    parser.add_argument("--pace-capacity", type=int, nargs="+", default=[2, 1],
+                        help="requests the small server serves at once in the pace part, one measure each")  # fmt: skip
     parser.add_argument("--cost", nargs="*", default=[], metavar="FIELD=SECONDS",
                         help="change the cost model, e.g. per_property=0.00002 (to calibrate it)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -374,6 +393,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 finally:
                     fresh_end.send("stop")
                     fresh.join(timeout=10)
+            if "pace" in parts:
+                for capacity in args.pace_capacity:
+                    measure_pace(ctx, args.pace_open, capacity, sink_end, sink_port, workdir)
     finally:
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         parent_end.send("stop")
@@ -435,6 +457,61 @@ def measure_real_run(config: Path, mode: str, sink_end: Connection, fake_end: Co
         if count:
             print(f"    {count:>6}  {kind:<32} {spent[kind]:6.1f} s server time "
                   f"({spent[kind] / sent * 1000:5.1f} ms per follow-up)")  # fmt: skip
+
+
+# The integrator's real Dolibarr 20.0.0 (Apache mod_php, 8 workers, 2 cores shared with dolirelance), a real
+# run of 200 follow-ups: server time (Apache's %D) per follow-up and per request of each kind.
+REAL_PACE = {
+    "4 at once": (82, {"POST /agendaevents": 19.0, "GET /proposals/{id}": 22.2, "GET /documents/download": 18.3}),
+    "2 at once": (54, {"POST /agendaevents": 12.7, "GET /proposals/{id}": 14.6, "GET /documents/download": 12.4}),
+    "alone": (None, {"POST /agendaevents": 8.8, "GET /proposals/{id}": 10.4, "GET /documents/download": 8.2}),
+}
+FOLLOW_UP_KINDS = {
+    "POST /agendaevents": "event",
+    "GET /proposals/{id}": "quote read",
+    "GET /documents/download": "download",
+}
+
+
+def measure_pace(ctx: Any, n: int, capacity: int, sink_end: Connection, sink_port: int, workdir: Path) -> None:
+    """A real run on a small server (``CostModel.small_server()``: every request CPU, 2 served at once, the
+    others queueing, their wait counted as server time as Apache's %D does), each on a fresh first day:
+    the pace adapting up to max_concurrency 4, then 4 at once held, then 2 at once held."""
+    model = CostModel.small_server(capacity)
+    print(f"pace: cost model {model}")
+    for label, dolibarr in (
+        ("adaptive, at most 4", {"max_concurrency": 4, "adapt_concurrency": True}),
+        ("4 at once, fixed", {"max_concurrency": 4, "adapt_concurrency": False}),
+        ("2 at once, fixed", {"max_concurrency": 2, "adapt_concurrency": False}),
+    ):
+        fake, fake_end, url = start_fake(ctx, n, model)
+        try:
+            here = workdir / f"pace-{capacity}-{dolibarr['max_concurrency']}-{dolibarr['adapt_concurrency']}"
+            here.mkdir()
+            config = write_demo_config(here, dolibarr_url=url, api_key=API_KEY, smtp_port=sink_port)
+            costs_before = server_costs(fake_end)
+            real = asyncio.run(auto_runs(config, real=True, max_per_run=None, dry=False, dolibarr=dolibarr))
+            costs = server_costs(fake_end)
+        finally:
+            fake_end.send("stop")
+            fake.join(timeout=10)
+        run = real["real run"]
+        sent = max(run["sent"], 1)
+        server = costs["server_seconds"] - costs_before["server_seconds"]
+        seconds = {kind: value - costs_before["seconds_by_kind"].get(kind, 0.0)
+                   for kind, value in costs["seconds_by_kind"].items()}  # fmt: skip
+        counts = {kind: value - costs_before["requests_by_kind"].get(kind, 0)
+                  for kind, value in costs["requests_by_kind"].items()}  # fmt: skip
+        own = sum(seconds.get(kind, 0.0) for kind in FOLLOW_UP_KINDS)
+        each = ", ".join(f"{name} {seconds[kind] / counts[kind] * 1000:.1f} ms"
+                         for kind, name in FOLLOW_UP_KINDS.items() if counts.get(kind))  # fmt: skip
+        print(f"pace, capacity {capacity}, {label}: {run['sent']} sent in {run['seconds']:.1f} s; "
+              f"{run['at_once']} at once at the end (fewest {run['fewest_at_once']}); server time "
+              f"{own / sent * 1000:.0f} ms per follow-up in its own requests ({each}), "
+              f"{server / sent * 1000:.0f} ms with the run's list reads")  # fmt: skip
+    for label, (total, kinds) in REAL_PACE.items():
+        figures = ", ".join(f"{FOLLOW_UP_KINDS[kind]} {ms:.1f} ms" for kind, ms in kinds.items())
+        print(f"    real Dolibarr, {label}: " + (f"{total} ms per follow-up; " if total else "") + figures)
 
 
 def measure_dry_runs(config: Path, floor_s: float) -> None:

@@ -444,6 +444,11 @@ async def test_request_cost_is_bounded(
     per_due = sum(counts.values()) - proposal_lists - event_lists - counts["GET /users/info"]
     assert per_due <= 10 * len(due), counts
     assert all(count <= len(due) + 1 for path, count in counts.items() if path.startswith("GET /proposals/"))
+    # the report names the requests the run sent, and how many it sent at once by its end (the pace)
+    assert report.dolibarr is not None
+    assert report.dolibarr.requests == sum(counts.values())
+    assert report.dolibarr.max_concurrency == concurrency
+    assert 1 <= report.dolibarr.fewest_at_once <= report.dolibarr.at_once <= concurrency
 
 
 async def test_claims_protect_a_repeated_run(runtime: Runtime, sample_data: SampleData, smtp_sink: SmtpSink) -> None:

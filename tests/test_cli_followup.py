@@ -393,6 +393,7 @@ def test_explain_then_run_once_sends_exactly_the_due_quotes(cli: Cli) -> None:
     ran = cli("run", "--once")
     assert ran.code == 0, ran
     assert "due 3, sent 3, failed 0" in flat(ran.out)
+    assert "at once at the end ([dolibarr] max_concurrency = 4)" in flat(ran.out)
     due = ("expired", "about_to_expire", "contact_without_email")
     subjects = [str(m.message["Subject"]) for m in cli.sink.messages]
     assert sorted(ref for ref in refs.values() if any(ref in subject for subject in subjects)) == sorted(

@@ -92,3 +92,30 @@ async def test_a_list_row_costs_more_with_more_properties(sample_data: SampleDat
     assert ids_only == pytest.approx(5 * (0.0001 + 0.00001))
     assert whole == pytest.approx(5 * 0.0001 + sum(len(item) for item in full) * 0.00001)
     assert whole > 5 * ids_only
+
+
+async def test_a_server_with_a_capacity_counts_its_queueing_as_server_time(
+    sample_data: SampleData, fake_dolibarr: FakeDolibarr
+) -> None:
+    """Serving one request at a time, four sent together wait their turn, and that wait is server time
+    (as Apache's %D counts it): at least 10 + 20 + 30 + 40 ms, where the charge alone is 4 × 10 ms."""
+    fake_dolibarr.cost = CostModel(per_request=0.01, per_row=0.0, kinds={}, capacity=1)
+    async with client_for(fake_dolibarr) as client:
+        answers = await asyncio.gather(*(client.get("/status") for _ in range(4)))
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert fake_dolibarr._costs is not None
+    summary = fake_dolibarr._costs.summary()
+    assert summary["requests"] == 4
+    assert summary["server_seconds"] >= 0.095  # sleeps never end early (0.1 less the clock's resolution)
+    assert fake_dolibarr._costs.most_busy_workers == 4  # accepted by 4 PHP workers, run one at a time
+
+
+def test_the_small_server_charges_each_request_as_measured_alone() -> None:
+    """The small server's requests cost what they cost alone on the real one, two served at once."""
+    model = CostModel.small_server()
+    assert model.capacity == 2
+    assert model.per_request + model.kinds["POST /agendaevents"] == pytest.approx(0.0088)
+    assert model.per_request + model.kinds["GET /proposals/{id}"] == pytest.approx(0.0104)
+    assert "2 requests at once, all CPU" in str(model)
+    with pytest.raises(ValueError):
+        CostModel(capacity=0)

@@ -85,6 +85,8 @@ async def test_catch_up_run_at_start_sends_records_and_shows_in_health(
         last = health["last_run"]
         assert last["day"] == "2026-11-28" and last["outcome"] == "ok"
         assert (last["due"], last["sent"], last["failed"], last["uncertain"]) == (3, 3, 0, 1)
+        assert last["dolibarr"]["requests"] > 0  # and how many at once by the end: Dolibarr's pace
+        assert 1 <= last["dolibarr"]["at_once"] <= last["dolibarr"]["max_concurrency"]
         assert health["next_run"] == "2026-11-29T08:30:00+01:00"
     daemon = task.result()
     assert daemon.runs_done == 1

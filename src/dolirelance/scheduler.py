@@ -90,6 +90,8 @@ def report_summary(report: AutoReport) -> dict[str, Any]:
         # A day off: nothing decided or sent; the run of next_working_day catches up.
         "day_off": report.day_off,
         "next_working_day": report.next_working_day.isoformat() if report.next_working_day else None,
+        # requests sent, and how many at once by the end: Dolibarr's pace (docs/automatic.md)
+        "dolibarr": report.dolibarr.summary() if report.dolibarr else None,
     }
 
 

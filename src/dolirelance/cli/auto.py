@@ -172,6 +172,8 @@ def print_auto_report(report: AutoReport, settings: Settings) -> None:
         f"due {len(report.due)}, sent {len(report.sent)}, failed {len(report.failed)}"
         + (f", skipped: {skipped}" if skipped else "")
     )
+    if report.dolibarr is not None:
+        console.out.print(f"[dim]{text(report.dolibarr.describe())}[/]")
     for entry in report.uncertain:
         console.out.print(
             f"[red]uncertain[/] {text(entry.key)} ({text(entry.quote_ref)}): the process stopped while handing it "

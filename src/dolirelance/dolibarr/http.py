@@ -20,6 +20,7 @@ from typing import Any, TypeAlias
 import httpx
 from pydantic import SecretStr
 
+from dolirelance.dolibarr.pace import Pace, PaceGate
 from dolirelance.domain import DolibarrStatus
 from dolirelance.errors import (
     DolibarrAuthError,
@@ -58,7 +59,7 @@ class Call:
 
 
 class DolibarrHttp:
-    """The connection to one Dolibarr: requests counted, bounded in number, retried when safe, errors mapped."""
+    """The connection to one Dolibarr: requests counted, paced, retried when safe, errors mapped."""
 
     def __init__(
         self,
@@ -71,6 +72,7 @@ class DolibarrHttp:
         max_retries: int,
         backoff: float,
         transport: Transport | None,
+        adapt_concurrency: bool = True,
     ) -> None:
         if not api_key.isascii():  # HTTP headers are ASCII: httpx would fail on the first request
             raise DolibarrAuthError(
@@ -82,7 +84,9 @@ class DolibarrHttp:
         self._max_concurrency = max_concurrency
         self._max_retries = max_retries
         self._backoff = backoff
-        self._semaphore = asyncio.Semaphore(max_concurrency)
+        # requests in flight: up to max_concurrency, fewer while Dolibarr only queues them (pace.py)
+        self.pace = Pace(max_concurrency, adaptive=adapt_concurrency)
+        self._gate = PaceGate(self.pace)
         # ``GET /status`` once read (setup.py): a 401 from an old version then names the likely right
         self._status: DolibarrStatus | None = None
         self.request_count = 0
@@ -120,8 +124,10 @@ class DolibarrHttp:
         while True:
             attempt += 1
             try:
-                async with self._semaphore:
+                async with self._gate.slot(_kind(call)) as slot:
                     response = await self._send_once(call)
+                    if response.status_code < 400:  # an error's cost is not its kind's
+                        slot.answered()
             except httpx.TransportError as exc:
                 if _may_retry(call.method, exc) and attempt <= self._max_retries:
                     slept += await self._pause(attempt, slept)
@@ -363,6 +369,12 @@ def _likely_right(call: Call) -> str:
     if call.method != "GET" and resource in _WRITE_RIGHTS:
         return _WRITE_RIGHTS[resource]
     return _READ_RIGHTS.get(resource, "needed for this route")
+
+
+def _kind(call: Call) -> str:
+    """What a request's latency is compared with: its route, a list's page size too."""
+    size = call.params.get("limit") if call.params else None
+    return call.route if size is None else f"{call.route} limit={size}"
 
 
 def _ms(started: float) -> float:

@@ -233,6 +233,7 @@ def _client(settings: Settings, key: str, transport: Transport | None) -> Doliba
         verify_tls=settings.dolibarr.verify_tls,
         page_size=settings.dolibarr.page_size,
         max_concurrency=settings.dolibarr.max_concurrency,
+        adapt_concurrency=settings.dolibarr.adapt_concurrency,
         server_timezone=settings.dolibarr.timezone,
         opt_out_field=settings.followup.opt_out_field,
         transport=transport,

@@ -16,6 +16,31 @@ from dolirelance.service.delivery import FollowUpOutcome
 log = logging.getLogger(__package__)
 
 
+@dataclass(frozen=True, slots=True)
+class DolibarrUse:
+    """What a run asked of Dolibarr: its requests, and how many it sent at once by the end (the pace)."""
+
+    requests: int
+    at_once: int  # the pace's limit when the run ended
+    fewest_at_once: int  # the lowest it went during the run (the life of its connection to Dolibarr)
+    max_concurrency: int  # [dolibarr] max_concurrency, the upper bound
+
+    def describe(self) -> str:
+        fewest = f", down to {self.fewest_at_once} on the way" if self.fewest_at_once < self.at_once else ""
+        return (
+            f"Dolibarr: {self.requests} requests, {self.at_once} at once at the end{fewest} "
+            f"([dolibarr] max_concurrency = {self.max_concurrency})"
+        )
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "at_once": self.at_once,
+            "fewest_at_once": self.fewest_at_once,
+            "max_concurrency": self.max_concurrency,
+        }
+
+
 @dataclass
 class AutoReport:
     today: date
@@ -35,6 +60,7 @@ class AutoReport:
     next_working_day: date | None = None
     cap: int | None = None  # [auto] max_per_run
     due_before_cap: int = 0
+    dolibarr: DolibarrUse | None = None  # set when the run ends
 
     @property
     def deferred(self) -> list[Decision]:

@@ -20,7 +20,7 @@ from dolirelance.service.access import Access, require_access
 from dolirelance.service.auto.fresh import AUTO_BATCH, FreshBatch, read_batch
 from dolirelance.service.auto.plan import plan_run
 from dolirelance.service.auto.recheck import Recheck
-from dolirelance.service.auto.report import AutoReport, failed_outcome
+from dolirelance.service.auto.report import AutoReport, DolibarrUse, failed_outcome
 from dolirelance.service.auto.rules import auto_rules
 from dolirelance.service.auto.send import AutoSender
 from dolirelance.service.delivery import FollowUpOutcome, SharedSmtp, how_to_settle, retry_unrecorded
@@ -43,8 +43,33 @@ async def run_auto(
 
     The due quotes go in batches of :data:`AUTO_BATCH`: each batch is re-read just before it is sent
     (one list request with their ids, one events request), its customers and contacts in bulk; each
-    follow-up of the batch is then prepared, sent and recorded, ``[dolibarr] max_concurrency`` at once.
+    follow-up of the batch is then prepared, sent and recorded, ``[dolibarr] max_concurrency`` at once
+    (their requests paced by the client: ``dolibarr/pace.py``). The report names the requests the run
+    sent and how many it sent at once by its end.
     """
+    clients = [client for client in (rt.dolibarr, rt.service_dolibarr) if client is not None]
+    requests_before = sum(client.request_count for client in clients)
+    report = await _run_auto(rt, dry_run=dry_run, on=on, progress=progress, should_stop=should_stop)
+    pace = rt.dolibarr.pace
+    report.dolibarr = DolibarrUse(
+        requests=sum(client.request_count for client in clients) - requests_before,
+        at_once=pace.limit,
+        fewest_at_once=pace.lowest,
+        max_concurrency=pace.max_limit,
+    )
+    if pace.lowest < pace.max_limit:
+        log.info("%s", report.dolibarr.describe())
+    return report
+
+
+async def _run_auto(
+    rt: Runtime,
+    *,
+    dry_run: bool,
+    on: date | None,
+    progress: Callable[[FollowUpOutcome], None] | None,
+    should_stop: Callable[[], bool],
+) -> AutoReport:
     today = on or rt.today()
     report = AutoReport(today=today, dry_run=dry_run, decisions=[], started_at=rt.now())
     report.cap = rt.settings.auto.max_per_run
@@ -156,6 +181,9 @@ class _Run:
         named = {(row.route, row.row_id, row.field) for row in self.report.rejected}
         self.report.rejected.extend(row for row in rejected if (row.route, row.row_id, row.field) not in named)
         self.damaged.update(row.row_id for row in rejected if row.row_id is not None)
+        # max_concurrency follow-ups at once whatever the pace: a follow-up waiting for its request's
+        # turn holds only its claim, which the heartbeat keeps alive (ledger/lease.py), and the client
+        # always has the next request ready when Dolibarr can take one more
         semaphore = asyncio.Semaphore(rt.settings.dolibarr.max_concurrency)
 
         async def one(decision: Decision) -> None:

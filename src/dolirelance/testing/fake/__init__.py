@@ -10,7 +10,8 @@ strings, 404-as-empty on some lists, 304 with no body, the PUT ``fin_validite`` 
 
 Cost: ``fake.cost = CostModel()`` makes every request cost what it costs a real Dolibarr 20 (per
 request, per kind of request, per row listed, at most 8 served at once; see
-:mod:`dolirelance.testing.cost`). Off by
+:mod:`dolirelance.testing.cost`); ``CostModel.small_server()`` one whose requests are all CPU, 2 served
+at once, the others queueing (their wait counted as server time). Off by
 default. Fault injection for tests: ``fake.latency``, ``fake.fail_next()``, ``fake.hang_next()``,
 ``fake.hang_after_applying()``, and the request
 log ``fake.requests`` / ``fake.count_requests()``.

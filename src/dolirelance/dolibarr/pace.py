@@ -1,0 +1,334 @@
+"""Dolibarr's pace: how many requests it gets at once, as many as it serves without queueing them.
+
+Why: a small Dolibarr (Apache with mod_php on 2 cores shared with dolirelance) serving 4 requests at
+once only queues them: the same CPU and wall time as 2 at once, but twice the server time per request,
+which the sales people using Dolibarr meanwhile feel (docs/automatic.md, "Dolibarr's pace"). A bigger
+server keeps its latency with 4 or more at once and is faster for it. So the number of requests in
+flight adapts, between 1 and ``[dolibarr] max_concurrency``, to the latency Dolibarr shows.
+
+How (:class:`Pace`, pure logic fed with latencies; :class:`PaceGate`, the async gate around each request):
+
+- Requests are compared within their kind (method and route, a list's page size too): a list page
+  that takes 70 ms is not a sign of queueing when an event takes 9 ms.
+- A kind's **best** is the median of its last :data:`SOLO_SAMPLES_KEPT` answers given while no other
+  request was in flight (alone): the latency of the server when nothing of ours queues. Not the
+  minimum of every answer: with the server always holding 4 of ours, that minimum is itself a queued
+  time and the queueing goes unseen; and a minimum is one lucky outlier on a loaded machine.
+- A kind seen often with no answer alone yet, or none for a while (:meth:`Pace.probe_due`), sends its
+  next request alone: the gate lets the requests in flight end, sends it, then the others. Those few
+  probes keep the best true when the server gets slower (or faster) for good. A kind seen a few times
+  only (the report's one events list) is never held back for that, nor compared: it has no best;
+  nor is a slow kind (over :data:`PROBE_AT_MOST_SECONDS`: pages of 500 quotes), whose probe would
+  stall the others for as long: it is compared only once it has been answered alone by chance; and
+  no probe waits for a slow request in flight to end (reading a long list, the probes wait for after).
+- Every answer compares its latency with its kind's best (``best / latency``, at most 1). Every
+  ``2 × limit`` answers (sent under the current limit), the mean of those ratios decides: below
+  :data:`QUEUEING_RATIO` (requests take more than 1.67 times their best: they queue) the limit
+  falls by 1, not below 1; above :data:`FREE_RATIO` with the limit fully used it rises by 1, not
+  above the maximum. Between the two it stays: a server serving 3 at once at 1.5 times the latency
+  is left at 3, neither pushed nor starved.
+- A rise that a later window takes back (the server queues at that level) is tried again only after
+  twice as many windows as the last time (up to :data:`MOST_WINDOWS_BEFORE_RETRY`), so a server that
+  queues at 3 is not sent 3 at once every other window; a level that holds for
+  :data:`LEVEL_HOLDS_AFTER` windows in a row is tried freely again.
+
+Hand-written: the PyPI packages found for adaptive concurrency (ace-concurrency, adaptive-concurrency,
+aimd-limiter) are at 0.1 (2025–2026), not well-kept libraries yet, and the rule here needs each
+kind's best measured alone, which a generic limiter fed one latency does not keep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = [
+    "FIRST_PROBE_AFTER",
+    "FREE_RATIO",
+    "LEVEL_HOLDS_AFTER",
+    "MOST_WINDOWS_BEFORE_RETRY",
+    "PROBE_AT_MOST_SECONDS",
+    "PROBE_EVERY",
+    "QUEUEING_RATIO",
+    "SOLO_SAMPLES_KEPT",
+    "Pace",
+    "PaceChange",
+    "PaceGate",
+    "Slot",
+]
+
+log = logging.getLogger(__name__)
+
+SOLO_SAMPLES_KEPT = 20  # a kind's best: the median of its last 20 answers given alone
+QUEUEING_RATIO = 0.6  # best / latency below this on average: the requests queue, one fewer at once
+FREE_RATIO = 0.8  # above this with the limit used: the server keeps up, one more at once
+FIRST_PROBE_AFTER = 8  # answers of a kind in company, none alone, before one is sent alone
+PROBE_EVERY = 200  # answers of a kind in company before one of them is sent alone again
+# A probe stalls the others for about its own time: a kind slower than this alone (a page of 500
+# quotes) is never probed, only measured when it happens to be alone (the first page of a list often
+# is). Its time alone is at least its latency shared by the requests in flight with it.
+PROBE_AT_MOST_SECONDS = 0.1
+MOST_WINDOWS_BEFORE_RETRY = 64  # a level that queued is tried again after 2, 4, … up to 64 windows
+LEVEL_HOLDS_AFTER = 8  # windows in a row at a level before its past falls are forgotten
+
+
+@dataclass(frozen=True, slots=True)
+class PaceChange:
+    """The limit changed: how many requests at once now, and the latency that decided it."""
+
+    limit: int
+    previous: int
+    slowdown: float  # the window's latency over its kind's best, on average (1 / the mean ratio)
+
+    def describe(self) -> str:
+        requests = "request" if self.limit == 1 else "requests"
+        return f"Dolibarr pace: {self.limit} {requests} at once (latency {self.slowdown:.1f}× its best)"
+
+
+@dataclass(slots=True)
+class _Kind:
+    solo: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=SOLO_SAMPLES_KEPT))
+    since_solo: int = 0  # answers in company since the last one alone
+    # latest latencies shared by the requests in flight when each started: at most its time alone
+    shares: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=FIRST_PROBE_AFTER))
+    probing: bool = False  # a request of this kind is on its way alone
+
+    def best(self) -> float | None:
+        return statistics.median(self.solo) if self.solo else None
+
+
+class Pace:
+    """The adaptive limit of requests in flight, from 1 to ``max_limit``; fed answers, never a clock.
+
+    ``adaptive=False`` keeps the limit at ``max_limit`` (``[dolibarr] adapt_concurrency = false``).
+    """
+
+    def __init__(self, max_limit: int, *, adaptive: bool = True) -> None:
+        if max_limit < 1:
+            raise ValueError("max_limit must be >= 1")
+        self.max_limit = max_limit
+        self.adaptive = adaptive and max_limit > 1
+        self.limit = max_limit  # a big server loses nothing at the start; a small one is found out fast
+        self.lowest = max_limit  # the fewest at once during this pace's life, for the reports
+        self._kinds: dict[str, _Kind] = {}
+        self._ratios: list[float] = []
+        self._most_in_flight = 0  # in this window
+        self._windows_at_limit = 0  # windows decided since the limit last changed
+        self._falls_from: collections.Counter[int] = collections.Counter()  # per level, since it last held
+
+    def probe_due(self, kind: str) -> bool:
+        """True when the next request of ``kind`` must go alone (the gate then drains first); taken once."""
+        if not self.adaptive or self.limit == 1:
+            return False  # one at a time: every answer is an answer alone
+        state = self._kinds.setdefault(kind, _Kind())
+        if state.probing:
+            return False
+        # a kind seen often only (a one-off request never holds the others back), sooner while it
+        # has few answers alone, so its best firms up early in a run
+        after = min(PROBE_EVERY, 20 * len(state.solo)) if state.solo else FIRST_PROBE_AFTER
+        due = state.since_solo >= after and statistics.median(state.shares) <= PROBE_AT_MOST_SECONDS
+        state.probing = due
+        return due
+
+    def is_slow(self, kind: str) -> bool:
+        """True for a kind too slow to probe (see :data:`PROBE_AT_MOST_SECONDS`): nor is a probe sent
+        while one is in flight, since the probe would wait for it to end, the others stalled meanwhile."""
+        state = self._kinds.get(kind)
+        return state is not None and bool(state.shares) and statistics.median(state.shares) > PROBE_AT_MOST_SECONDS
+
+    def probe_dropped(self, kind: str) -> None:
+        """The probe of ``kind`` got no answer to measure (an error, cancelled): the next request probes."""
+        if kind in self._kinds:
+            self._kinds[kind].probing = False
+
+    def started(self, in_flight: int) -> None:
+        """A request started; ``in_flight`` counts it."""
+        self._most_in_flight = max(self._most_in_flight, in_flight)
+
+    def answered(
+        self, kind: str, seconds: float, *, alone: bool, probe: bool, limit: int, in_flight: int = 1
+    ) -> PaceChange | None:
+        """One answer of ``kind`` after ``seconds``; ``alone``: no other request was in flight meanwhile;
+        ``limit``: the limit when it was sent (an answer sent under another limit does not judge this one);
+        ``in_flight``: the requests in flight when it started, itself included.
+        Returns the change of limit this answer decided, if any."""
+        if not self.adaptive:
+            return None
+        state = self._kinds.setdefault(kind, _Kind())
+        if probe:
+            state.probing = False
+        state.shares.append(seconds / max(1, in_flight))
+        if alone or probe:  # a probe is alone by the gate's rule
+            state.solo.append(seconds)
+            state.since_solo = 0
+        else:
+            state.since_solo += 1
+        best = state.best()
+        if probe or best is None or limit != self.limit:
+            return None
+        self._ratios.append(min(1.0, best / seconds) if seconds > 0 else 1.0)
+        if len(self._ratios) < 2 * self.limit:
+            return None
+        return self._decide()
+
+    def _decide(self) -> PaceChange | None:
+        mean = statistics.fmean(self._ratios)
+        used = self._most_in_flight >= self.limit
+        self._ratios.clear()
+        self._most_in_flight = 0
+        previous = self.limit
+        if mean < QUEUEING_RATIO and self.limit > 1:
+            self._falls_from[self.limit] += 1
+            self.limit -= 1
+            self.lowest = min(self.lowest, self.limit)
+        elif mean > FREE_RATIO and used and self.limit < self.max_limit and self._may_retry(self.limit + 1):
+            self.limit += 1
+        else:
+            self._windows_at_limit += 1
+            if self._windows_at_limit >= LEVEL_HOLDS_AFTER:
+                self._falls_from[self.limit] = 0  # this level holds
+            return None
+        self._windows_at_limit = 0
+        return PaceChange(self.limit, previous, 1.0 / mean if mean > 0 else float("inf"))
+
+    def _may_retry(self, level: int) -> bool:
+        """A level the limit fell from is tried again after 2, 4, 8… windows below it."""
+        falls = self._falls_from[level]
+        wait = min(2**falls, MOST_WINDOWS_BEFORE_RETRY) if falls else 0
+        return self._windows_at_limit + 1 >= wait
+
+
+class Slot:
+    """A request's place in a :class:`PaceGate`, held from ``async with`` to its end.
+
+    :meth:`answered` marks the answer that is measured (an error answer is not: its cost is not the kind's).
+    Whether it goes alone (a probe) is decided when its turn comes, with the answers in by then.
+    """
+
+    __slots__ = (
+        "_alone_at_start", "_gate", "_in_flight", "_limit", "_started", "_starts_before", "kind", "probe", "seconds"
+    )  # fmt: skip
+
+    def __init__(self, gate: PaceGate, kind: str) -> None:
+        self._gate = gate
+        self.kind = kind
+        self.probe: bool | None = None  # decided at its turn
+        self.seconds: float | None = None
+        self._started = 0.0
+        self._alone_at_start = False
+        self._starts_before = 0
+        self._limit = 0
+        self._in_flight = 1
+
+    def answered(self) -> None:
+        self.seconds = self._gate.clock() - self._started
+
+    async def __aenter__(self) -> Slot:
+        gate = self._gate
+        try:
+            await gate._enter(self)
+        except BaseException:
+            self._drop_probe()
+            raise
+        self._starts_before, self._limit = gate.started - 1, gate.pace.limit
+        self._alone_at_start = gate.in_flight == 1
+        self._in_flight = gate.in_flight
+        gate.pace.started(gate.in_flight)
+        self._started = gate.clock()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        gate = self._gate
+        # alone: nothing else in flight when it started, nothing started since
+        alone = self._alone_at_start and gate.started == self._starts_before + 1
+        gate._leave(self)
+        if self.seconds is None:
+            self._drop_probe()
+            return
+        change = gate.pace.answered(
+            self.kind, self.seconds, alone=alone, probe=bool(self.probe), limit=self._limit, in_flight=self._in_flight
+        )
+        if change is not None:
+            log.info("%s", change.describe())
+            gate._wake()  # a higher limit lets more in at once
+
+    def _drop_probe(self) -> None:
+        if self.probe:
+            self._gate.pace.probe_dropped(self.kind)
+
+
+class PaceGate:
+    """At most ``pace.limit`` requests in flight, first come first served; a probe goes alone.
+
+    ``async with gate.slot(kind) as slot:`` holds a place while the request is sent; ``slot.answered()``
+    once the answer is in.
+    """
+
+    def __init__(self, pace: Pace, *, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.pace = pace
+        self.clock = clock
+        self.in_flight = 0
+        self.started = 0  # requests started, ever
+        self._probe_in_flight = False
+        self._kinds_in_flight: collections.Counter[str] = collections.Counter()
+        self._waiting: collections.deque[tuple[asyncio.Future[None], Slot]] = collections.deque()
+
+    def slot(self, kind: str) -> Slot:
+        return Slot(self, kind)
+
+    def _may_start(self, slot: Slot) -> bool:
+        if slot.probe is None:  # its turn: alone or not, from the answers in by now
+            slow = any(self.pace.is_slow(kind) for kind, count in self._kinds_in_flight.items() if count)
+            slot.probe = not slow and self.pace.probe_due(slot.kind)
+        if self._probe_in_flight:
+            return False
+        return self.in_flight == 0 if slot.probe else self.in_flight < self.pace.limit
+
+    def _start(self, slot: Slot) -> None:
+        self.in_flight += 1
+        self.started += 1
+        self._kinds_in_flight[slot.kind] += 1
+        self._probe_in_flight = bool(slot.probe)
+
+    async def _enter(self, slot: Slot) -> None:
+        if not self._waiting and self._may_start(slot):
+            self._start(slot)
+            return
+        ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (ticket, slot)
+        self._waiting.append(entry)
+        try:
+            await ticket
+        except asyncio.CancelledError:
+            if ticket.done() and not ticket.cancelled():
+                self._leave(slot)  # let in, then cancelled before it could start: give the place back
+            else:
+                if entry in self._waiting:
+                    self._waiting.remove(entry)
+                self._wake()  # it may have held back those behind it
+            raise
+
+    def _leave(self, slot: Slot) -> None:
+        self.in_flight -= 1
+        self._kinds_in_flight[slot.kind] -= 1
+        if slot.probe:
+            self._probe_in_flight = False
+        self._wake()
+
+    def _wake(self) -> None:
+        # strictly in order: a probe at the head holds the others back until the server is free
+        while self._waiting:
+            ticket, slot = self._waiting[0]
+            if ticket.done():
+                self._waiting.popleft()
+                continue
+            if not self._may_start(slot):
+                return
+            self._waiting.popleft()
+            self._start(slot)
+            ticket.set_result(None)
