@@ -1,40 +1,53 @@
-"""Dolibarr's pace: how many requests it gets at once, as many as it serves without queueing them.
+"""Dolibarr's pace: how many requests it gets at once, as many as it really serves at once.
 
 Why: a small Dolibarr (Apache with mod_php on 2 cores shared with dolirelance) serving 4 requests at
 once only queues them: the same CPU and wall time as 2 at once, but twice the server time per request,
 which the sales people using Dolibarr meanwhile feel (docs/automatic.md, "Dolibarr's pace"). A bigger
-server keeps its latency with 4 or more at once and is faster for it. So the number of requests in
-flight adapts, between 1 and ``[dolibarr] max_concurrency``, to the latency Dolibarr shows.
+server serves 4 or more at once and a run is faster for it. So the number of requests in flight
+adapts, between 1 and ``[dolibarr] max_concurrency``, to the parallelism Dolibarr delivers.
 
-How (:class:`Pace`, pure logic fed with latencies; :class:`PaceGate`, the async gate around each request):
+Not to the latency: the client's own delay (its event loop busy rendering and sending, 5–10 ms a
+request) is in every latency it sees, its best too, so 3 requests queued in Apache at 1.5 times their
+time alone looked 1.0–1.2 times their best to the client, and a latency rule kept 3–4 at once where
+2 did as well (issue 28). What Dolibarr served is seen in the throughput, whoever is the bottleneck.
+
+How (:class:`Pace`, pure logic fed with answers and their times; :class:`PaceGate`, the async gate
+around each request, which owns the clock):
 
 - Requests are compared within their kind (method and route, a list's page size too): a list page
-  that takes 70 ms is not a sign of queueing when an event takes 9 ms.
+  is not 8 events' worth of work.
 - A kind's **best** is the median of its last :data:`SOLO_SAMPLES_KEPT` answers given while no other
-  request was in flight (alone): the latency of the server when nothing of ours queues. Not the
-  minimum of every answer: with the server always holding 4 of ours, that minimum is itself a queued
-  time and the queueing goes unseen; and a minimum is one lucky outlier on a loaded machine.
+  request was in flight (alone): its cost when nothing of ours queues. Not the minimum of every
+  answer: with the server always holding 4 of ours, that minimum is itself a queued time; and a
+  minimum is one lucky outlier on a loaded machine.
 - A kind seen often with no answer alone yet, or none for a while (:meth:`Pace.probe_due`), sends its
-  next request alone: the gate lets the requests in flight end, sends it, then the others. Those few
-  probes keep the best true when the server gets slower (or faster) for good. A kind seen a few times
-  only (the report's one events list) is never held back for that, nor compared: it has no best;
-  nor is a slow kind (over :data:`PROBE_AT_MOST_SECONDS`: pages of 500 quotes), whose probe would
-  stall the others for as long: it is compared only once it has been answered alone by chance; and
-  no probe waits for a slow request in flight to end (reading a long list, the probes wait for after).
-- Every answer compares its latency with its kind's best (``best / latency``, at most 1). Every
-  ``2 × limit`` answers (sent under the current limit), the mean of those ratios decides: below
-  :data:`QUEUEING_RATIO` (requests take more than 1.67 times their best: they queue) the limit
-  falls by 1, not below 1; above :data:`FREE_RATIO` with the limit fully used it rises by 1, not
-  above the maximum. Between the two it stays: a server serving 3 at once at 1.5 times the latency
-  is left at 3, neither pushed nor starved.
-- A rise that a later window takes back (the server queues at that level) is tried again only after
-  twice as many windows as the last time (up to :data:`MOST_WINDOWS_BEFORE_RETRY`), so a server that
-  queues at 3 is not sent 3 at once every other window; a level that holds for
-  :data:`LEVEL_HOLDS_AFTER` windows in a row is tried freely again.
+  next request alone: the gate lets the requests in flight end, sends it, then the others. A kind seen
+  a few times only (the report's one events list) is never held back for that: it has no best; nor is
+  a slow kind (over :data:`PROBE_AT_MOST_SECONDS`: pages of 500 quotes), whose probe would stall the
+  others for as long; and no probe waits for a slow request in flight to end.
+- **Delivered parallelism.** Answers are counted in windows of at least :data:`WINDOW_SECONDS` and
+  ``2 × limit`` answers. A window's ``P`` is the work alone Dolibarr got done per second of the
+  window: Σ (each answer's kind best) / the window's wall time, i.e. how many requests it served at
+  once. An answer of a kind with no best is counted as the requests with a best did (``P`` = the
+  requests in flight on average, Σ latency / wall time, × Σ best / Σ latency of those with a best);
+  a window mostly made of them (by latency: unprobed list pages) decides nothing.
+- The limit aims at ``ceil(P × FALL_MARGIN)``: it falls by 1 when that is below it (a server serving
+  1.3 at once goes from 4 to 2: 1.3 × 1.35 = 1.8), and rises by 1 when ``P`` is at least
+  :data:`RISE_SHARE` of the limit (Dolibarr served nearly all it got: a server that scales keeps
+  growing up to ``max_concurrency``). Between the two it stays. When dolirelance itself is the
+  bottleneck (rendering, SMTP), ``P`` is low and fewer in flight costs nothing: the run's wall time
+  is set by the client.
+- Only a window where the caller reached the limit decides (the limit shaped it): a caller that sends
+  one request at a time (an interactive ``remind``) says nothing of what Dolibarr would serve at
+  once, and must not lower the limit for the next burst. Nor does a window across a pause of the
+  caller (nothing in flight for :data:`IDLE_GAP_SECONDS`): it restarts after it.
+- A rise that a later window takes back is tried again only after twice as many windows as the last
+  time (up to :data:`MOST_WINDOWS_BEFORE_RETRY`); a level that holds for :data:`LEVEL_HOLDS_AFTER`
+  windows in a row is tried freely again.
 
 Hand-written: the PyPI packages found for adaptive concurrency (ace-concurrency, adaptive-concurrency,
-aimd-limiter) are at 0.1 (2025–2026), not well-kept libraries yet, and the rule here needs each
-kind's best measured alone, which a generic limiter fed one latency does not keep.
+aimd-limiter) are at 0.1 (2025–2026), not well-kept libraries yet, and they are latency rules fed one
+latency; this one needs each kind's cost measured alone.
 """
 
 from __future__ import annotations
@@ -42,20 +55,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = [
+    "FALL_MARGIN",
     "FIRST_PROBE_AFTER",
-    "FREE_RATIO",
+    "IDLE_GAP_SECONDS",
     "LEVEL_HOLDS_AFTER",
     "MOST_WINDOWS_BEFORE_RETRY",
     "PROBE_AT_MOST_SECONDS",
     "PROBE_EVERY",
-    "QUEUEING_RATIO",
+    "RISE_SHARE",
     "SOLO_SAMPLES_KEPT",
+    "WINDOW_SECONDS",
     "Pace",
     "PaceChange",
     "PaceGate",
@@ -65,29 +81,39 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SOLO_SAMPLES_KEPT = 20  # a kind's best: the median of its last 20 answers given alone
-QUEUEING_RATIO = 0.6  # best / latency below this on average: the requests queue, one fewer at once
-FREE_RATIO = 0.8  # above this with the limit used: the server keeps up, one more at once
+# The limit falls while ceil(P × 1.35) is below it: a server serving 1.1–1.4 at once (the real one of
+# issue 28 at 4 in flight) gets 2; at most 0.74 at once, 1.
+FALL_MARGIN = 1.35
+# It rises when P is at least 0.8 × the limit: a server serving nearly all it gets is given one more.
+# Above 1 / FALL_MARGIN (0.74): a level just reached is not left again with the same P (no see-saw).
+RISE_SHARE = 0.8
+WINDOW_SECONDS = 0.3  # a window lasts at least this long (and 2 × limit answers): P over a few answers is noise
+UNPROBED_AT_MOST = 0.5  # a window whose answers with no best took more than half its latency decides nothing
+IDLE_GAP_SECONDS = 1.0  # nothing in flight this long: the caller paused, the window restarts after it
 FIRST_PROBE_AFTER = 8  # answers of a kind in company, none alone, before one is sent alone
 PROBE_EVERY = 200  # answers of a kind in company before one of them is sent alone again
 # A probe stalls the others for about its own time: a kind slower than this alone (a page of 500
 # quotes) is never probed, only measured when it happens to be alone (the first page of a list often
 # is). Its time alone is at least its latency shared by the requests in flight with it.
 PROBE_AT_MOST_SECONDS = 0.1
-MOST_WINDOWS_BEFORE_RETRY = 64  # a level that queued is tried again after 2, 4, … up to 64 windows
+MOST_WINDOWS_BEFORE_RETRY = 64  # a level that fell is tried again after 2, 4, … up to 64 windows
 LEVEL_HOLDS_AFTER = 8  # windows in a row at a level before its past falls are forgotten
 
 
 @dataclass(frozen=True, slots=True)
 class PaceChange:
-    """The limit changed: how many requests at once now, and the latency that decided it."""
+    """The limit changed: how many requests at once now, and how many Dolibarr served at once before."""
 
     limit: int
     previous: int
-    slowdown: float  # the window's latency over its kind's best, on average (1 / the mean ratio)
+    served: float  # the deciding window's P: work alone done per second, i.e. requests served at once
 
     def describe(self) -> str:
         requests = "request" if self.limit == 1 else "requests"
-        return f"Dolibarr pace: {self.limit} {requests} at once (latency {self.slowdown:.1f}× its best)"
+        return (
+            f"Dolibarr pace: {self.limit} {requests} at once "
+            f"(Dolibarr served {self.served:.1f} at once with {self.previous} in flight)"
+        )
 
 
 @dataclass(slots=True)
@@ -102,8 +128,29 @@ class _Kind:
         return statistics.median(self.solo) if self.solo else None
 
 
+@dataclass(slots=True)
+class _Window:
+    """The answers since the last decision: what Dolibarr served over a stretch of wall time."""
+
+    start: float | None = None  # on the gate's clock
+    answers: int = 0
+    latency: float = 0.0  # Σ latency of every answer: the requests in flight × the wall time
+    known_latency: float = 0.0  # Σ latency of the answers whose kind has a best
+    known_best: float = 0.0  # Σ their kinds' bests: their work alone
+    most_in_flight: int = 0
+
+    def served(self, end: float) -> float | None:
+        """P: requests served at once over the window ending at ``end``; None when too few have a best."""
+        assert self.start is not None
+        wall = end - self.start
+        if wall <= 0 or self.known_latency <= 0 or self.known_latency < (1 - UNPROBED_AT_MOST) * self.latency:
+            return None
+        return self.latency / wall * (self.known_best / self.known_latency)
+
+
 class Pace:
-    """The adaptive limit of requests in flight, from 1 to ``max_limit``; fed answers, never a clock.
+    """The adaptive limit of requests in flight, from 1 to ``max_limit``; fed answers and their times
+    on the caller's clock, never reading one.
 
     ``adaptive=False`` keeps the limit at ``max_limit`` (``[dolibarr] adapt_concurrency = false``).
     """
@@ -116,8 +163,8 @@ class Pace:
         self.limit = max_limit  # a big server loses nothing at the start; a small one is found out fast
         self.lowest = max_limit  # the fewest at once during this pace's life, for the reports
         self._kinds: dict[str, _Kind] = {}
-        self._ratios: list[float] = []
-        self._most_in_flight = 0  # in this window
+        self._window = _Window()
+        self._last_end: float | None = None  # of the latest answer
         self._windows_at_limit = 0  # windows decided since the limit last changed
         self._falls_from: collections.Counter[int] = collections.Counter()  # per level, since it last held
 
@@ -146,16 +193,19 @@ class Pace:
         if kind in self._kinds:
             self._kinds[kind].probing = False
 
-    def started(self, in_flight: int) -> None:
-        """A request started; ``in_flight`` counts it."""
-        self._most_in_flight = max(self._most_in_flight, in_flight)
+    def started(self, in_flight: int, at: float) -> None:
+        """A request started at ``at``; ``in_flight`` counts it."""
+        window = self._window
+        paused = in_flight == 1 and self._last_end is not None and at - self._last_end >= IDLE_GAP_SECONDS
+        if paused or window.start is None:
+            self._window = window = _Window(start=at)  # the caller's pause is not Dolibarr's pace
+        window.most_in_flight = max(window.most_in_flight, in_flight)
 
     def answered(
-        self, kind: str, seconds: float, *, alone: bool, probe: bool, limit: int, in_flight: int = 1
+        self, kind: str, seconds: float, *, end: float, alone: bool, probe: bool, in_flight: int = 1
     ) -> PaceChange | None:
-        """One answer of ``kind`` after ``seconds``; ``alone``: no other request was in flight meanwhile;
-        ``limit``: the limit when it was sent (an answer sent under another limit does not judge this one);
-        ``in_flight``: the requests in flight when it started, itself included.
+        """One answer of ``kind`` after ``seconds``, in at ``end``; ``alone``: no other request was in
+        flight meanwhile; ``in_flight``: the requests in flight when it started, itself included.
         Returns the change of limit this answer decided, if any."""
         if not self.adaptive:
             return None
@@ -168,25 +218,31 @@ class Pace:
             state.since_solo = 0
         else:
             state.since_solo += 1
+        self._last_end = end
+        window = self._window
+        if window.start is None:
+            window.start = end - seconds
+        window.answers += 1
+        window.latency += seconds
         best = state.best()
-        if probe or best is None or limit != self.limit:
+        if best is not None:
+            window.known_latency += seconds
+            window.known_best += best
+        if window.answers < 2 * self.limit or end - window.start < WINDOW_SECONDS:
             return None
-        self._ratios.append(min(1.0, best / seconds) if seconds > 0 else 1.0)
-        if len(self._ratios) < 2 * self.limit:
-            return None
-        return self._decide()
+        self._window = _Window(start=end)
+        return self._decide(window, end)
 
-    def _decide(self) -> PaceChange | None:
-        mean = statistics.fmean(self._ratios)
-        used = self._most_in_flight >= self.limit
-        self._ratios.clear()
-        self._most_in_flight = 0
+    def _decide(self, window: _Window, end: float) -> PaceChange | None:
+        served = window.served(end)
+        if served is None or window.most_in_flight < self.limit:
+            return None  # nothing to learn: no bests, or the limit did not bind
         previous = self.limit
-        if mean < QUEUEING_RATIO and self.limit > 1:
+        if self.limit > 1 and math.ceil(served * FALL_MARGIN) < self.limit:
             self._falls_from[self.limit] += 1
             self.limit -= 1
             self.lowest = min(self.lowest, self.limit)
-        elif mean > FREE_RATIO and used and self.limit < self.max_limit and self._may_retry(self.limit + 1):
+        elif served >= RISE_SHARE * self.limit and self.limit < self.max_limit and self._may_retry(self.limit + 1):
             self.limit += 1
         else:
             self._windows_at_limit += 1
@@ -194,7 +250,7 @@ class Pace:
                 self._falls_from[self.limit] = 0  # this level holds
             return None
         self._windows_at_limit = 0
-        return PaceChange(self.limit, previous, 1.0 / mean if mean > 0 else float("inf"))
+        return PaceChange(self.limit, previous, served)
 
     def _may_retry(self, level: int) -> bool:
         """A level the limit fell from is tried again after 2, 4, 8… windows below it."""
@@ -211,7 +267,7 @@ class Slot:
     """
 
     __slots__ = (
-        "_alone_at_start", "_gate", "_in_flight", "_limit", "_started", "_starts_before", "kind", "probe", "seconds"
+        "_alone_at_start", "_ended", "_gate", "_in_flight", "_started", "_starts_before", "kind", "probe", "seconds"
     )  # fmt: skip
 
     def __init__(self, gate: PaceGate, kind: str) -> None:
@@ -222,11 +278,12 @@ class Slot:
         self._started = 0.0
         self._alone_at_start = False
         self._starts_before = 0
-        self._limit = 0
         self._in_flight = 1
+        self._ended = 0.0
 
     def answered(self) -> None:
-        self.seconds = self._gate.clock() - self._started
+        self._ended = self._gate.clock()
+        self.seconds = self._ended - self._started
 
     async def __aenter__(self) -> Slot:
         gate = self._gate
@@ -235,11 +292,11 @@ class Slot:
         except BaseException:
             self._drop_probe()
             raise
-        self._starts_before, self._limit = gate.started - 1, gate.pace.limit
+        self._starts_before = gate.started - 1
         self._alone_at_start = gate.in_flight == 1
         self._in_flight = gate.in_flight
-        gate.pace.started(gate.in_flight)
         self._started = gate.clock()
+        gate.pace.started(gate.in_flight, self._started)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -251,7 +308,7 @@ class Slot:
             self._drop_probe()
             return
         change = gate.pace.answered(
-            self.kind, self.seconds, alone=alone, probe=bool(self.probe), limit=self._limit, in_flight=self._in_flight
+            self.kind, self.seconds, end=self._ended, alone=alone, probe=bool(self.probe), in_flight=self._in_flight
         )
         if change is not None:
             log.info("%s", change.describe())
