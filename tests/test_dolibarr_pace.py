@@ -4,6 +4,7 @@ max_concurrency."""
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 import logging
 from dataclasses import dataclass
@@ -38,12 +39,14 @@ class _Request:
 class Server:
     """A synthetic Dolibarr on a synthetic clock: ``capacity`` requests progress at full speed, more
     share it (processor sharing: 4 in flight on a server serving 1.3 at once each go at 1.3 / 4). The
-    caller keeps ``min(limit, demand)`` requests in flight, a kind after the other, and sends a probe
-    alone once those in flight have ended, as the gate does."""
+    caller has ``demand`` workers, each sending a request (a kind after the other), then after its
+    answer ``think`` seconds of its own work before the next; at most the limit in flight, and a probe
+    goes alone once those in flight have ended, as the gate does."""
 
     work: dict[str, float]
     capacity: float
-    demand: int = 1000
+    demand: int = 32
+    think: float = 0.0
     now: float = 0.0
 
     def run(self, pace: Pace, seconds: float) -> list[int]:
@@ -51,29 +54,38 @@ class Server:
         limits: list[int] = []
         flight: list[_Request] = []
         kinds = itertools.cycle(self.work)
+        ready = [self.now] * self.demand  # when each idle worker has its next request ready
         probe_waiting: str | None = None
         until = self.now + seconds
         while self.now < until:
-            while not any(request.probe for request in flight):
-                if probe_waiting is None and len(flight) >= min(pace.limit, self.demand):
+            while ready and ready[0] <= self.now and not any(request.probe for request in flight):
+                if probe_waiting is None and len(flight) >= pace.limit:
                     break
                 kind = probe_waiting or next(kinds)
-                probe = probe_waiting is not None or pace.probe_due(kind)
+                slow = any(pace.is_slow(request.kind) for request in flight)
+                probe = probe_waiting is not None or (not slow and pace.probe_due(kind))
                 if probe and flight:
                     probe_waiting = kind  # the gate drains first
                     break
                 probe_waiting = None
+                heapq.heappop(ready)
                 for other in flight:
                     other.alone = False
                 flight.append(_Request(kind, self.work[kind], self.now, len(flight) + 1, not flight, probe))
                 pace.started(len(flight), self.now)
+            if not flight:
+                self.now = ready[0]
+                continue
             rate = min(1.0, self.capacity / len(flight))
             step = min(request.work for request in flight) / rate
+            if ready and self.now < ready[0] < self.now + step and len(flight) < pace.limit:
+                step = ready[0] - self.now  # a worker is ready before the next answer
             self.now += step
             for request in flight:
                 request.work -= step * rate
             for request in [request for request in flight if request.work <= 1e-12]:
                 flight.remove(request)
+                heapq.heappush(ready, self.now + self.think)
                 pace.answered(
                     request.kind, self.now - request.started, end=self.now, alone=request.alone,
                     probe=request.probe, in_flight=request.in_flight,
@@ -128,19 +140,33 @@ def test_a_slow_kind_of_request_does_not_look_like_little_served() -> None:
     assert set(limits) == {4}
 
 
+def test_a_caller_that_is_the_bottleneck_gets_what_it_needs_at_no_cost() -> None:
+    """dolirelance itself the bottleneck (the real run of issue 28: 4 follow-ups at a time, each busy
+    30 ms rendering and sending between requests), on a server that would serve 2 at once: Dolibarr
+    serves about 1 at once, so 2 in flight do; the follow-ups go as fast as with 4."""
+    pace = Pace(4)
+    limits = Server(SMALL, capacity=2, demand=4, think=0.030).run(pace, 20.0)
+    assert set(limits[len(limits) // 2 :]) == {2}
+    at_four = Server(SMALL, capacity=2, demand=4, think=0.030).run(Pace(4, adaptive=False), 20.0)
+    assert len(limits) >= 0.98 * len(at_four)
+
+
 def test_a_caller_sending_one_at_a_time_does_not_lower_the_limit() -> None:
     """An interactive remind (one request in flight at a time) never uses the limit: it says nothing of
     what Dolibarr would serve at once, and the next burst still gets max_concurrency."""
     pace = Pace(4)
-    limits = Server(SMALL, capacity=1.3, demand=1).run(pace, 20.0)
+    limits = Server(SMALL, capacity=1.3, demand=1, think=0.005).run(pace, 20.0)
     assert set(limits) == {4}
 
 
 def test_a_window_of_unprobed_slow_kinds_holds() -> None:
-    """Pages of 500 quotes (350 ms alone, never probed, never alone) on a one-core server: no best, so
-    nothing is decided; a long list keeps being read max_concurrency pages at once."""
+    """Pages of 500 quotes (350 ms alone, never probed, never alone) read beside quotes on a one-core
+    server: the quote reads have a best, the pages none; the pages' time is most of the windows', so
+    nothing is decided and a long list keeps being read max_concurrency pages at once."""
     pace = Pace(4)
-    limits = Server({"GET /proposals limit=500": 0.35}, capacity=1).run(pace, 60.0)
+    pace.started(1, 0.0)
+    pace.answered(READ, 0.010, end=0.010, alone=True, probe=False)
+    limits = Server({"GET /proposals limit=500": 0.35, READ: 0.010}, capacity=1, now=0.010).run(pace, 60.0)
     assert len(limits) > 100
     assert set(limits) == {4}
 

@@ -37,10 +37,13 @@ around each request, which owns the clock):
   growing up to ``max_concurrency``). Between the two it stays. When dolirelance itself is the
   bottleneck (rendering, SMTP), ``P`` is low and fewer in flight costs nothing: the run's wall time
   is set by the client.
-- Only a window where the caller reached the limit decides (the limit shaped it): a caller that sends
-  one request at a time (an interactive ``remind``) says nothing of what Dolibarr would serve at
-  once, and must not lower the limit for the next burst. Nor does a window across a pause of the
-  caller (nothing in flight for :data:`IDLE_GAP_SECONDS`): it restarts after it.
+- A window lowers the limit only when the target would have held back some of the requests the
+  caller had in flight at once in it, and raises it only when the caller reached the limit: a caller
+  that sends one request at a time (an interactive ``remind``) says nothing of what Dolibarr would
+  serve at once, and must not lower the limit for the next burst. A caller busy between its
+  requests (4 follow-ups at a time, each rendering and sending between its requests) that reaches
+  3 in flight now and then but is served 1 at once gets 2: the third only queued. No window spans a
+  pause of the caller (nothing in flight for :data:`IDLE_GAP_SECONDS`): it restarts after it.
 - A rise that a later window takes back is tried again only after twice as many windows as the last
   time (up to :data:`MOST_WINDOWS_BEFORE_RETRY`); a level that holds for :data:`LEVEL_HOLDS_AFTER`
   windows in a row is tried freely again.
@@ -235,14 +238,23 @@ class Pace:
 
     def _decide(self, window: _Window, end: float) -> PaceChange | None:
         served = window.served(end)
-        if served is None or window.most_in_flight < self.limit:
-            return None  # nothing to learn: no bests, or the limit did not bind
+        if served is None:
+            return None  # too few answers with a best to tell
         previous = self.limit
-        if self.limit > 1 and math.ceil(served * FALL_MARGIN) < self.limit:
+        target = math.ceil(served * FALL_MARGIN)
+        # a fall only when the target would have held back some of the requests the caller had in
+        # flight; a rise only when the caller reached the limit: a window of one request at a time
+        # says nothing of what Dolibarr would serve at once
+        if target < self.limit and window.most_in_flight > target:
             self._falls_from[self.limit] += 1
             self.limit -= 1
             self.lowest = min(self.lowest, self.limit)
-        elif served >= RISE_SHARE * self.limit and self.limit < self.max_limit and self._may_retry(self.limit + 1):
+        elif (
+            served >= RISE_SHARE * self.limit
+            and window.most_in_flight >= self.limit
+            and self.limit < self.max_limit
+            and self._may_retry(self.limit + 1)
+        ):
             self.limit += 1
         else:
             self._windows_at_limit += 1
