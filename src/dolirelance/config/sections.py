@@ -28,7 +28,7 @@ class DolibarrSettings(Section):
     verify_tls: bool = True
     page_size: int = Field(100, ge=1, le=1000)
     max_concurrency: int = Field(4, ge=1, le=32)  # the most requests at once (the pace adapts below it)
-    # false: always max_concurrency at once, whatever latency Dolibarr shows (to compare, or a known big server)
+    # false: always max_concurrency at once, however many Dolibarr serves (to compare, or a known big server)
     adapt_concurrency: bool = True
     timezone: Timezone | None = Field(None, description="PHP date.timezone of the Dolibarr server")
 

@@ -372,7 +372,7 @@ def _likely_right(call: Call) -> str:
 
 
 def _kind(call: Call) -> str:
-    """What a request's latency is compared with: its route, a list's page size too."""
+    """The kind of a request, whose cost alone (its best) the pace keeps: its route, a list's page size too."""
     size = call.params.get("limit") if call.params else None
     return call.route if size is None else f"{call.route} limit={size}"
 
