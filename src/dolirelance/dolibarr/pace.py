@@ -14,8 +14,8 @@ time alone looked 1.0–1.2 times their best to the client, and a latency rule k
 How (:class:`Pace`, pure logic fed with answers and their times; :class:`PaceGate`, the async gate
 around each request, which owns the clock):
 
-- Requests are compared within their kind (method and route, a list's page size too): a list page
-  is not 8 events' worth of work.
+- Each kind of request (method and route, a list's page size too) has its own cost alone: a list
+  page of 100 quotes is several events' worth of work for Dolibarr.
 - A kind's **best** is the median of its last :data:`SOLO_SAMPLES_KEPT` answers given while no other
   request was in flight (alone): its cost when nothing of ours queues. Not the minimum of every
   answer: with the server always holding 4 of ours, that minimum is itself a queued time; and a
