@@ -74,6 +74,7 @@ __all__ = [
     "PROBE_EVERY",
     "RISE_SHARE",
     "SOLO_SAMPLES_KEPT",
+    "START_LIMIT",
     "WINDOW_SECONDS",
     "Pace",
     "PaceChange",
@@ -83,13 +84,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+START_LIMIT = 2  # requests at once before Dolibarr's pace is known
 SOLO_SAMPLES_KEPT = 20  # a kind's best: the median of its last 20 answers given alone
 # The limit falls while ceil(P × 1.35) is below it: a server serving 1.1–1.4 at once (the real one of
 # issue 28 at 4 in flight) gets 2; at most 0.74 at once, 1.
 FALL_MARGIN = 1.35
 # It rises when P is at least 0.8 × the limit: a server serving nearly all it gets is given one more.
 # Above 1 / FALL_MARGIN (0.74): a level just reached is not left again with the same P (no see-saw).
-RISE_SHARE = 0.8
+RISE_SHARE = 0.9
 WINDOW_SECONDS = 0.3  # a window lasts at least this long (and 2 × limit answers): P over a few answers is noise
 UNPROBED_AT_MOST = 0.5  # a window whose answers with no best took more than half its latency decides nothing
 IDLE_GAP_SECONDS = 1.0  # nothing in flight this long: the caller paused, the window restarts after it
@@ -163,8 +165,10 @@ class Pace:
             raise ValueError("max_limit must be >= 1")
         self.max_limit = max_limit
         self.adaptive = adaptive and max_limit > 1
-        self.limit = max_limit  # a big server loses nothing at the start; a small one is found out fast
-        self.lowest = max_limit  # the fewest at once during this pace's life, for the reports
+        # most Dolibarr servers are small (2 cores, often shared): starting at 2 spares them the first
+        # seconds of queueing, and a server that serves more is found out in a few windows
+        self.limit = min(max_limit, START_LIMIT) if self.adaptive else max_limit
+        self.lowest = self.limit  # the fewest at once during this pace's life, for the reports
         self._kinds: dict[str, _Kind] = {}
         self._window = _Window()
         self._last_end: float | None = None  # of the latest answer
