@@ -15,7 +15,7 @@ import pytest
 from conftest import MutableClock
 from dolirelance.config import Settings
 from dolirelance.dolibarr import DolibarrClient
-from dolirelance.dolibarr.pace import FIRST_PROBE_AFTER, WINDOW_SECONDS, Pace, PaceGate
+from dolirelance.dolibarr.pace import FIRST_PROBE_AFTER, START_LIMIT, WINDOW_SECONDS, Pace, PaceGate
 from dolirelance.service import open_runtime
 from dolirelance.testing import CostModel, FakeDolibarr, SampleData, create_app, serve_in_thread
 
@@ -95,14 +95,19 @@ class Server:
 
 
 def test_a_server_that_serves_1_3_at_once_gets_2() -> None:
-    """The real small server of issue 28: 4 in flight served 1.3 at once. It gets 2 at once, and keeps 2
-    (1.3 at once from 2 in flight too: no reason to go back up, nor down to 1)."""
+    """The real small server of issue 28: 4 in flight served 1.3 at once. It starts at 2 and keeps 2
+    (1.3 at once from 2 in flight: no reason to go up, nor down to 1); started at 4, it comes down to 2."""
     pace = Pace(4)
+    assert pace.limit == START_LIMIT == 2
     limits = Server(SMALL, capacity=1.3).run(pace, 30.0)
-    assert limits[0] == 4
-    assert pace.limit == 2
-    assert set(limits[len(limits) // 2 :]) == {2}
+    assert set(limits) == {2}
     assert pace.lowest == 2
+    from_max = Pace(4, start=4)
+    limits = Server(SMALL, capacity=1.3).run(from_max, 30.0)
+    assert limits[0] == 4
+    assert from_max.limit == 2
+    assert set(limits[len(limits) // 2 :]) == {2}
+    assert from_max.lowest == 2
 
 
 def test_a_one_core_server_gets_two_never_one() -> None:
@@ -113,16 +118,45 @@ def test_a_one_core_server_gets_two_never_one() -> None:
     assert min(limits) == 2
 
 
-def test_a_server_that_scales_keeps_the_maximum() -> None:
-    """A big server serves all 4 at once: the limit stays at max_concurrency."""
+def test_a_server_that_scales_climbs_to_the_maximum_and_keeps_it() -> None:
+    """A big server serves all it gets at once: the limit climbs from 2 to max_concurrency, never
+    falling on the way, and stays there; started at the maximum, it never leaves it."""
     pace = Pace(4)
     limits = Server(SMALL, capacity=16).run(pace, 20.0)
-    assert set(limits) == {4}
+    assert limits[0] == 2
+    assert limits == sorted(limits)
+    assert set(limits[len(limits) // 4 :]) == {4}
+    from_max = Pace(4, start=4)
+    assert set(Server(SMALL, capacity=16).run(from_max, 20.0)) == {4}
+
+
+def test_a_big_server_is_found_out_within_a_few_windows() -> None:
+    """Perfect scaling fed by hand: every request takes its time alone whatever the number in flight,
+    the caller always has the limit in flight. From 2, one more at once each window: max_concurrency
+    (8) in 6 windows, each lasting about WINDOW_SECONDS here (it fills its 2 × limit answers sooner)."""
+    pace = Pace(8)
+    assert pace.limit == 2
+    now = 0.0
+    pace.started(1, now)
+    now += 0.010
+    pace.answered(READ, 0.010, end=now, alone=True, probe=False)  # its best: 10 ms
+    windows_for_the_rises = 0.0
+    while pace.limit < 8 and now < 20 * WINDOW_SECONDS:
+        in_flight = pace.limit
+        for count in range(1, in_flight + 1):
+            pace.started(count, now)
+        now += 0.010
+        for _ in range(in_flight):
+            pace.answered(READ, 0.010, end=now, alone=False, probe=False, in_flight=in_flight)
+        windows_for_the_rises = now / WINDOW_SECONDS
+    assert pace.limit == 8
+    assert windows_for_the_rises <= 6.5  # 6 windows, and at most a step of 10 ms past each
+    assert pace.lowest == 2
 
 
 def test_the_limit_rises_again_when_the_server_scales() -> None:
     """Pushed down by a small server, the limit climbs back to the maximum, not above, once it scales."""
-    pace = Pace(4)
+    pace = Pace(4, start=4)
     server = Server(SMALL, capacity=1.3)
     server.run(pace, 10.0)
     assert pace.limit == 2
@@ -134,10 +168,13 @@ def test_the_limit_rises_again_when_the_server_scales() -> None:
 
 
 def test_a_slow_kind_of_request_does_not_look_like_little_served() -> None:
-    """List pages (70 ms) beside 9 ms events on a server that scales: each counts its own work alone."""
-    pace = Pace(4)
-    limits = Server({EVENT: 0.009, PAGE: 0.070, READ: 0.010}, capacity=16).run(pace, 20.0)
-    assert set(limits) == {4}
+    """List pages (70 ms) beside 9 ms events on a server that scales: each counts its own work alone,
+    so the limit climbs to the maximum from 2 and, started there, never leaves it."""
+    work = {EVENT: 0.009, PAGE: 0.070, READ: 0.010}
+    limits = Server(work, capacity=16).run(Pace(4), 20.0)
+    assert limits == sorted(limits)
+    assert limits[-1] == 4
+    assert set(Server(work, capacity=16).run(Pace(4, start=4), 20.0)) == {4}
 
 
 def test_a_caller_that_is_the_bottleneck_gets_what_it_needs_at_no_cost() -> None:
@@ -153,8 +190,8 @@ def test_a_caller_that_is_the_bottleneck_gets_what_it_needs_at_no_cost() -> None
 
 def test_a_caller_sending_one_at_a_time_does_not_lower_the_limit() -> None:
     """An interactive remind (one request in flight at a time) never uses the limit: it says nothing of
-    what Dolibarr would serve at once, and the next burst still gets max_concurrency."""
-    pace = Pace(4)
+    what Dolibarr would serve at once, and the next burst still gets what it had (started at 4: 4)."""
+    pace = Pace(4, start=4)
     limits = Server(SMALL, capacity=1.3, demand=1, think=0.005).run(pace, 20.0)
     assert set(limits) == {4}
 
@@ -162,8 +199,8 @@ def test_a_caller_sending_one_at_a_time_does_not_lower_the_limit() -> None:
 def test_a_window_of_unprobed_slow_kinds_holds() -> None:
     """Pages of 500 quotes (350 ms alone, never probed, never alone) read beside quotes on a one-core
     server: the quote reads have a best, the pages none; the pages' time is most of the windows', so
-    nothing is decided and a long list keeps being read max_concurrency pages at once."""
-    pace = Pace(4)
+    nothing is decided and a long list keeps being read as many pages at once as before (here 4)."""
+    pace = Pace(4, start=4)
     pace.started(1, 0.0)
     pace.answered(READ, 0.010, end=0.010, alone=True, probe=False)
     limits = Server({"GET /proposals limit=500": 0.35, READ: 0.010}, capacity=1, now=0.010).run(pace, 60.0)
@@ -190,7 +227,7 @@ def test_a_frequent_kind_is_measured_alone_then_seldom() -> None:
 def test_a_change_is_judged_on_a_whole_window_after_it() -> None:
     """Answers right after a change (still those sent under the former limit) do not decide another:
     a window lasts at least WINDOW_SECONDS and 2 × limit answers."""
-    pace = Pace(4)
+    pace = Pace(4, start=4)
     now = 0.0
     pace.started(1, now)
     now += 0.010
@@ -208,14 +245,29 @@ def test_a_change_is_judged_on_a_whole_window_after_it() -> None:
 
 
 def test_fixed_pace_and_a_maximum_of_one_never_change() -> None:
-    """adapt_concurrency = false keeps max_concurrency; a maximum of 1 has nothing to adapt."""
+    """adapt_concurrency = false keeps max_concurrency from the start; a maximum of 1 has nothing to adapt."""
     fixed = Pace(4, adaptive=False)
+    assert fixed.limit == 4
     assert Server({READ: 0.010}, capacity=1).run(fixed, 5.0)[-1] == 4
     assert not fixed.probe_due(EVENT)
     single = Pace(1)
     assert set(Server({READ: 0.010}, capacity=1).run(single, 2.0)) == {1}
     with pytest.raises(ValueError):
         Pace(0)
+    with pytest.raises(ValueError):
+        Pace(4, start=0)
+
+
+def test_a_maximum_of_one_starts_and_stays_at_one() -> None:
+    """max_concurrency = 1: one request at a time from the first, even on a server that would serve
+    many at once (the start at 2 is bounded by the maximum), and no request is held back to probe."""
+    single = Pace(1)
+    assert (single.limit, single.lowest) == (1, 1)
+    limits = Server(SMALL, capacity=16).run(single, 5.0)
+    assert len(limits) > 100
+    assert set(limits) == {1}
+    assert single.lowest == 1
+    assert not single.probe_due(READ)
 
 
 class Ticks:
@@ -230,7 +282,7 @@ class Ticks:
 
 async def test_the_gate_holds_at_most_the_limit_and_lets_a_probe_go_alone() -> None:
     """Never more than the limit in flight; a probe waits for the server to be free and goes alone."""
-    pace = Pace(3)
+    pace = Pace(3, start=3)
     for _ in range(FIRST_PROBE_AFTER):  # READ seen often in company, never alone: its next request probes
         pace.answered(READ, 0.010, end=0.0, alone=False, probe=False)
     gate = PaceGate(pace, clock=Ticks())
@@ -281,26 +333,28 @@ async def test_a_request_cancelled_while_waiting_leaves_the_gate_whole() -> None
     assert gate.in_flight == 0
 
 
-async def test_a_one_core_dolibarr_gets_fewer_requests_at_once_over_http(
+async def test_a_one_core_dolibarr_never_gets_more_requests_at_once_than_it_serves_over_http(
     fake_dolibarr: FakeDolibarr, sample_data: SampleData, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A fake Dolibarr serving one request at a time (25 ms each): 4 in flight are served 1 at once, so
-    after some dozens of quote reads side by side the client sends fewer than 4 at once, and logs it;
-    after a few more, at most 2 (ceil(1 × 1.35), whatever the client's own delay adds to each latency)."""
+    """A fake Dolibarr serving one request at a time (25 ms each), max_concurrency 4: the client starts
+    at 2 at once and, served 1 at once, never goes above it (ceil(1 × 1.35) = 2, whatever the client's
+    own delay adds to each latency) over 160 quote reads side by side: no rise logged, the server never
+    had more than 2 of them at once."""
     fake_dolibarr.cost = CostModel(per_request=0.025, per_row=0.0, kinds={}, capacity=1)
     quote_id = sample_data.quotes["about_to_expire"]
     caplog.set_level(logging.INFO, logger="dolirelance.dolibarr.pace")
     with serve_in_thread(create_app(fake_dolibarr)) as url:
         async with DolibarrClient(url, sample_data.api_keys["jdupont"], max_concurrency=4) as dolibarr:
+            assert dolibarr.pace.limit == 2
             quotes = await asyncio.gather(*(dolibarr.get_quote(quote_id) for _ in range(80)))
             assert {quote.id for quote in quotes} == {quote_id}
-            assert dolibarr.pace.limit < 4
-            assert dolibarr.pace.lowest < 4
+            assert dolibarr.pace.limit <= 2
             await asyncio.gather(*(dolibarr.get_quote(quote_id) for _ in range(80)))
             assert dolibarr.pace.limit <= 2
-    assert fake_dolibarr._costs is not None and fake_dolibarr._costs.most_busy_workers >= 2
+            assert dolibarr.pace.lowest <= 2
+    assert fake_dolibarr._costs is not None and fake_dolibarr._costs.most_busy_workers == 2
     changes = [record.getMessage() for record in caplog.records if record.name == "dolirelance.dolibarr.pace"]
-    assert changes and changes[0].startswith("Dolibarr pace: 3 requests at once (Dolibarr served ")
+    assert not [change for change in changes if not change.startswith("Dolibarr pace: 1 request at once")]
 
 
 async def test_an_answer_not_marked_is_not_measured_and_its_probe_is_offered_again() -> None:

@@ -158,16 +158,20 @@ class Pace:
     on the caller's clock, never reading one.
 
     ``adaptive=False`` keeps the limit at ``max_limit`` (``[dolibarr] adapt_concurrency = false``).
+    ``start``: the limit before Dolibarr's pace is known, :data:`START_LIMIT` unless told (at most
+    ``max_limit``).
     """
 
-    def __init__(self, max_limit: int, *, adaptive: bool = True) -> None:
+    def __init__(self, max_limit: int, *, adaptive: bool = True, start: int = START_LIMIT) -> None:
         if max_limit < 1:
             raise ValueError("max_limit must be >= 1")
+        if start < 1:
+            raise ValueError("start must be >= 1")
         self.max_limit = max_limit
         self.adaptive = adaptive and max_limit > 1
         # most Dolibarr servers are small (2 cores, often shared): starting at 2 spares them the first
         # seconds of queueing, and a server that serves more is found out in a few windows
-        self.limit = min(max_limit, START_LIMIT) if self.adaptive else max_limit
+        self.limit = min(max_limit, start) if self.adaptive else max_limit
         self.lowest = self.limit  # the fewest at once during this pace's life, for the reports
         self._kinds: dict[str, _Kind] = {}
         self._window = _Window()
