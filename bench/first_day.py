@@ -396,6 +396,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if "pace" in parts:
                 for capacity in args.pace_capacity:
                     measure_pace(ctx, args.pace_open, capacity, sink_end, sink_port, workdir)
+                print_real_pace()
     finally:
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         parent_end.send("stop")
@@ -461,12 +462,17 @@ def measure_real_run(config: Path, mode: str, sink_end: Connection, fake_end: Co
 
 # The integrator's real Dolibarr 20.0.0 (Apache mod_php, 8 workers, 2 cores shared with dolirelance), a real
 # run of 200 follow-ups: server time (Apache's %D) per follow-up and per request of each kind.
+# The integrator's real Dolibarr 20.0.0 (2 cores shared with dolirelance), 200 follow-ups, three
+# interleaved rounds: server time per follow-up (Σ Apache's %D) and wall time
 REAL_PACE = {
-    "4 at once": (82, {"POST /agendaevents": 19.0, "GET /proposals/{id}": 22.2, "GET /documents/download": 18.3}),
-    "3 at once": (70, {}),  # 69.5 ms; by kind not measured
-    "2 at once": (54, {"POST /agendaevents": 12.7, "GET /proposals/{id}": 14.6, "GET /documents/download": 12.4}),
-    "alone": (None, {"POST /agendaevents": 8.8, "GET /proposals/{id}": 10.4, "GET /documents/download": 8.2}),
+    "adaptive, start 2, rise at 0.9 × the limit (this pace)": "58–65 ms per follow-up, wall 10.4–10.5 s",
+    "adaptive, start 4, rise at 0.8 × the limit (the former pace)": "64–74 ms per follow-up",
+    "4 at once, fixed": "82–94 ms per follow-up, wall 8.7–10.0 s",
+    "2 at once, fixed": "57–60.5 ms per follow-up, wall 10.2–10.7 s",
+    "1 at once, fixed": "44 ms per follow-up, wall 14.5 s",
 }
+# each request alone, from an earlier measure of the same server (CostModel.small_server's costs)
+REAL_ALONE = {"POST /agendaevents": 8.8, "GET /proposals/{id}": 10.4, "GET /documents/download": 8.2}
 FOLLOW_UP_KINDS = {
     "POST /agendaevents": "event",
     "GET /proposals/{id}": "quote read",
@@ -511,10 +517,14 @@ def measure_pace(ctx: Any, n: int, capacity: int, sink_end: Connection, sink_por
               f"{run['at_once']} at once at the end (fewest {run['fewest_at_once']}); server time "
               f"{own / sent * 1000:.0f} ms per follow-up in its own requests ({each}), "
               f"{server / sent * 1000:.0f} ms with the run's list reads")  # fmt: skip
-    for label, (total, kinds) in REAL_PACE.items():
-        figures = ", ".join(f"{FOLLOW_UP_KINDS[kind]} {ms:.1f} ms" for kind, ms in kinds.items())
-        parts = [f"{total} ms per follow-up"] if total else []
-        print(f"    real Dolibarr, {label}: " + "; ".join(parts + ([figures] if figures else [])))
+
+
+def print_real_pace() -> None:
+    """The real server's figures, to set beside the pace part's."""
+    for label, figures in REAL_PACE.items():
+        print(f"pace, real Dolibarr, {label}: {figures}")
+    alone = ", ".join(f"{FOLLOW_UP_KINDS[kind]} {ms:.1f} ms" for kind, ms in REAL_ALONE.items())
+    print(f"pace, real Dolibarr, each request alone: {alone}")
 
 
 def measure_dry_runs(config: Path, floor_s: float) -> None:
