@@ -309,6 +309,38 @@ async def test_the_gate_holds_at_most_the_limit_and_lets_a_probe_go_alone() -> N
     assert gate.in_flight == 0
 
 
+async def test_pages_of_a_list_go_up_to_the_maximum_whatever_the_limit() -> None:
+    """A list read in one go keeps ``max_concurrency`` pages in flight while the pace holds single
+    requests at its start of 2; pages are never probes, and requests beyond the maximum wait."""
+    pace = Pace(4)
+    assert pace.limit == 2
+    gate = PaceGate(pace, clock=Ticks())
+    release = asyncio.Event()
+    most = 0
+    probes = 0
+
+    async def request(kind: str, *, bulk: bool) -> None:
+        nonlocal most, probes
+        async with gate.slot(kind, bulk=bulk) as slot:
+            most = max(most, gate.in_flight)
+            probes += bool(slot.probe)
+            await release.wait()
+            slot.answered()
+
+    pages = [asyncio.ensure_future(request("GET /proposals limit=500", bulk=True)) for _ in range(6)]
+    await asyncio.sleep(0)
+    assert gate.in_flight == 4  # the maximum, not the pace's 2
+    release.set()
+    await asyncio.gather(*pages)
+    assert most == 4 and probes == 0 and pace.limit == 2
+    release.clear()
+    reads = [asyncio.ensure_future(request(READ, bulk=False)) for _ in range(6)]
+    await asyncio.sleep(0)
+    assert gate.in_flight == 2  # single requests keep to the pace
+    release.set()
+    await asyncio.gather(*reads)
+
+
 async def test_a_request_cancelled_while_waiting_leaves_the_gate_whole() -> None:
     """Cancelled waiters give their place up: the requests behind them still go, none is lost."""
     pace = Pace(2, adaptive=False)

@@ -124,7 +124,7 @@ class DolibarrHttp:
         while True:
             attempt += 1
             try:
-                async with self._gate.slot(_kind(call)) as slot:
+                async with self._gate.slot(_kind(call), bulk=_is_list_page(call)) as slot:
                     response = await self._send_once(call)
                     if response.status_code < 400:  # an error's cost is not its kind's
                         slot.answered()
@@ -375,6 +375,11 @@ def _kind(call: Call) -> str:
     """The kind of a request, whose cost alone (its best) the pace keeps: its route, a list's page size too."""
     size = call.params.get("limit") if call.params else None
     return call.route if size is None else f"{call.route} limit={size}"
+
+
+def _is_list_page(call: Call) -> bool:
+    """A page of a list (it has a ``limit``): read at up to ``max_concurrency`` at once, whatever the pace."""
+    return call.params is not None and "limit" in call.params
 
 
 def _ms(started: float) -> float:
