@@ -42,10 +42,10 @@ import html
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from dolirelance.domain import Channel, EventFilter, NewAgendaEvent, User
@@ -66,7 +66,8 @@ from dolirelance.policy import PastFollowUp, local_day
 from dolirelance.service.reads import load_history
 from dolirelance.service.runtime import Runtime
 
-if TYPE_CHECKING:  # prepare reads the last follow-up from here: no import at run time
+if TYPE_CHECKING:  # types only: prepare reads the last follow-up from here, and no client is made here
+    from dolirelance.dolibarr import DolibarrClient
     from dolirelance.service.prepare import PreparedFollowUp
 
 log = logging.getLogger(__name__)
@@ -273,6 +274,23 @@ async def _create_todo(rt: Runtime, facts: RecordFacts) -> int:
         return await rt.dolibarr.create_event(replace(event, owner_id=facts.owner_id))
 
 
+async def _write_todo(
+    rt: Runtime, todo: TodoRecord, owner: int, verb: str, write: Callable[[DolibarrClient], Awaitable[None]]
+) -> Literal["written", "gone", "refused"]:
+    """``write`` the to-do with the acting key, else the service's: "gone" when it was deleted in
+    Dolibarr meanwhile, "refused" when no key here may write an event of its owner (it stays as it was)."""
+    clients = [rt.dolibarr] + ([rt.service_dolibarr] if rt.service_dolibarr is not None else [])
+    for client in clients:
+        try:
+            await write(client)
+            return "written"
+        except DolibarrNotFound:
+            return "gone"
+        except DolibarrAuthError as exc:
+            log.info("to-do %s of user #%s not %s with this key: %s", todo.event_id, owner, verb, exc.message)
+    return "refused"
+
+
 async def close_todos(rt: Runtime, todos: Sequence[TodoRecord], *, fallback_owner: int) -> tuple[TodoRecord, ...]:
     """Mark to-dos done, with the acting key else the service's; the ones neither may close are returned.
 
@@ -281,16 +299,11 @@ async def close_todos(rt: Runtime, todos: Sequence[TodoRecord], *, fallback_owne
     left: list[TodoRecord] = []
     for todo in todos:
         owner = todo.owner_id or fallback_owner
-        clients = [rt.dolibarr] + ([rt.service_dolibarr] if rt.service_dolibarr is not None else [])
-        for client in clients:
-            try:
-                await client.update_event(todo.event_id, owner_id=owner, percentage=100)
-                break
-            except DolibarrNotFound:  # deleted in Dolibarr meanwhile: nothing left to close
-                break
-            except DolibarrAuthError as exc:
-                log.info("to-do %s of user #%s not closed with this key: %s", todo.event_id, owner, exc.message)
-        else:
+
+        async def close(client: DolibarrClient, todo: TodoRecord = todo, owner: int = owner) -> None:
+            await client.update_event(todo.event_id, owner_id=owner, percentage=100)
+
+        if await _write_todo(rt, todo, owner, "closed", close) == "refused":
             log.warning("to-do %s of user #%s left open: no key here may close it", todo.event_id, owner)
             left.append(todo)
     return tuple(left)
@@ -323,25 +336,21 @@ def _label_words(label: str) -> str:
     return "".join(ch for ch in html.unescape(_TAG.sub("", label)) if ch.isalnum())
 
 
-async def _move_todo(rt: Runtime, todo: TodoRecord, facts: RecordFacts) -> str:
+async def _move_todo(rt: Runtime, todo: TodoRecord, facts: RecordFacts) -> Literal["written", "gone", "refused"]:
     """Replan the quote's open to-do for this follow-up: its day, and its note with this follow-up's key
-    (so that a retry finds it). With the acting key, else the service's; "moved", "refused" (no key here
-    may write an event of its owner: it stays as it was) or "gone" (deleted in Dolibarr meanwhile)."""
+    (so that a retry finds it). With the acting key, else the service's (:func:`_write_todo`)."""
     new = next_todo_event(rt, facts)
-    assert todo.owner_id is not None  # _as_written: owned by the sales person
-    clients = [rt.dolibarr] + ([rt.service_dolibarr] if rt.service_dolibarr is not None else [])
-    for client in clients:
-        try:
-            await client.reschedule_event(
-                todo.event_id, owner_id=todo.owner_id, start=new.start, note=new.note, contact_id=new.contact_id
-            )
-            return "moved"
-        except DolibarrNotFound:
-            return "gone"
-        except DolibarrAuthError as exc:
-            log.info("to-do %s of user #%s not moved with this key: %s", todo.event_id, todo.owner_id, exc.message)
-    log.warning("to-do %s of user #%s not moved: no key here may write it", todo.event_id, todo.owner_id)
-    return "refused"
+    owner = todo.owner_id
+    assert owner is not None  # _as_written: owned by the sales person
+
+    async def move(client: DolibarrClient) -> None:
+        await client.reschedule_event(todo.event_id, owner_id=owner, start=new.start, note=new.note,
+                                      contact_id=new.contact_id)  # fmt: skip
+
+    moved = await _write_todo(rt, todo, owner, "moved", move)
+    if moved == "refused":
+        log.warning("to-do %s of user #%s not moved: no key here may write it", todo.event_id, owner)
+    return moved
 
 
 async def record_followup(
@@ -376,7 +385,7 @@ async def record_followup(
     if todo_id is None and newest is not None and _as_written(newest, facts, history):
         moved = await _move_todo(rt, newest, facts)
         earlier.remove(newest)
-        if moved == "moved":
+        if moved == "written":
             todo_id = newest.event_id
         elif moved == "refused":  # closing it is refused the same way (the same owner check)
             kept_open.append(newest)
