@@ -154,6 +154,10 @@ class _Kind:
     def best(self) -> float | None:
         return statistics.median(self.solo) if self.solo else None
 
+    def slow(self) -> bool:
+        """Too slow to probe (:data:`PROBE_AT_MOST_SECONDS`), by its latest shares of latency."""
+        return bool(self.shares) and statistics.median(self.shares) > PROBE_AT_MOST_SECONDS
+
 
 @dataclass(slots=True)
 class _Window:
@@ -211,7 +215,7 @@ class Pace:
         # a kind seen often only (a one-off request never holds the others back), sooner while it
         # has few answers alone, so its best firms up early in a run
         after = min(PROBE_EVERY, 20 * len(state.solo)) if state.solo else FIRST_PROBE_AFTER
-        due = state.since_solo >= after and statistics.median(state.shares) <= PROBE_AT_MOST_SECONDS
+        due = state.since_solo >= after and not state.slow()
         state.probing = due
         return due
 
@@ -219,7 +223,7 @@ class Pace:
         """True for a kind too slow to probe (see :data:`PROBE_AT_MOST_SECONDS`): nor is a probe sent
         while one is in flight, since the probe would wait for it to end, the others stalled meanwhile."""
         state = self._kinds.get(kind)
-        return state is not None and bool(state.shares) and statistics.median(state.shares) > PROBE_AT_MOST_SECONDS
+        return state is not None and state.slow()
 
     def probe_dropped(self, kind: str) -> None:
         """The probe of ``kind`` got no answer to measure (an error, cancelled): the next request probes."""
