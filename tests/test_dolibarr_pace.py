@@ -15,7 +15,7 @@ import pytest
 from conftest import MutableClock
 from dolirelance.config import Settings
 from dolirelance.dolibarr import DolibarrClient
-from dolirelance.dolibarr.pace import FIRST_PROBE_AFTER, START_LIMIT, WINDOW_SECONDS, Pace, PaceGate
+from dolirelance.dolibarr.pace import FIRST_PROBE_AFTER, FLOOR_LIMIT, START_LIMIT, WINDOW_SECONDS, Pace, PaceGate
 from dolirelance.service import open_runtime
 from dolirelance.testing import CostModel, FakeDolibarr, SampleData, create_app, serve_in_thread
 
@@ -108,6 +108,23 @@ def test_a_server_that_serves_1_3_at_once_gets_2() -> None:
     assert from_max.limit == 2
     assert set(limits[len(limits) // 2 :]) == {2}
     assert from_max.lowest == 2
+
+
+def test_a_server_serving_a_fraction_at_once_still_gets_two() -> None:
+    """Windows where Dolibarr served 0.3 at once with 2 in flight (the caller busy between its
+    requests, as at a run's start) would ask for 1 at once: the pace keeps 2, its floor, so that one
+    request hanging until its timeout never holds every other one back."""
+    pace = Pace(4)
+    for _ in range(3):  # READ's cost alone: 10 ms
+        pace.answered(READ, 0.010, end=0.0, alone=True, probe=False)
+    now = 1.0
+    for _ in range(60):  # 2 in flight, 10 ms each, answered every 60 ms: 0.33 served at once
+        pace.started(2, now)
+        now += 0.030
+        pace.answered(READ, 0.010, end=now, alone=False, probe=False, in_flight=2)
+        now += 0.030
+        pace.answered(READ, 0.010, end=now, alone=False, probe=False, in_flight=2)
+    assert pace.limit == pace.lowest == FLOOR_LIMIT == 2
 
 
 def test_a_one_core_server_gets_two_never_one() -> None:
@@ -339,6 +356,35 @@ async def test_pages_of_a_list_go_up_to_the_maximum_whatever_the_limit() -> None
     assert gate.in_flight == 2  # single requests keep to the pace
     release.set()
     await asyncio.gather(*reads)
+
+
+async def test_a_probe_waits_for_a_hung_request_only_a_moment() -> None:
+    """A request hangs (an upload, until its timeout): the probe due behind it waits a moment for the
+    gate to drain, then goes with the others (not alone), and the requests behind it are not held."""
+    pace = Pace(3, start=3)
+    for _ in range(FIRST_PROBE_AFTER):  # READ seen often in company, never alone: its next request probes
+        pace.answered(READ, 0.010, end=0.0, alone=False, probe=False)
+    gate = PaceGate(pace, clock=Ticks())
+    hung = asyncio.Event()  # never set: the upload's answer never comes
+    started: list[bool] = []
+
+    async def upload() -> None:
+        async with gate.slot("POST /documents/upload"):
+            await hung.wait()
+
+    async def read() -> None:
+        async with gate.slot(READ) as slot:
+            started.append(bool(slot.probe))
+            slot.answered()
+
+    held = asyncio.ensure_future(upload())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(asyncio.gather(read(), read()), timeout=5)  # without the deadline: never
+    assert started == [False, False]  # the probe gave up being alone, and nobody waited for the upload
+    assert gate.in_flight == 1
+    held.cancel()
+    await asyncio.gather(held, return_exceptions=True)
+    assert gate.in_flight == 0
 
 
 async def test_a_request_cancelled_while_waiting_leaves_the_gate_whole() -> None:

@@ -5,7 +5,8 @@ once mostly queues them: a run hardly faster than at 2 at once, but half as much
 per request (below), which the sales people using Dolibarr meanwhile feel (docs/automatic.md,
 "Dolibarr's pace"). A bigger
 server serves 4 or more at once and a run is faster for it. So the number of requests in flight
-adapts, between 1 and ``[dolibarr] max_concurrency``, to the parallelism Dolibarr delivers.
+adapts, between 2 (:data:`FLOOR_LIMIT`; 1 when the maximum is 1) and ``[dolibarr] max_concurrency``,
+to the parallelism Dolibarr delivers.
 
 Why it starts at :data:`START_LIMIT` (2, or ``max_concurrency`` when lower) and rises only when
 Dolibarr served :data:`RISE_SHARE` (0.9) of the limit: measured by the integrator on a real Dolibarr
@@ -39,14 +40,17 @@ around each request, which owns the clock):
   next request alone: the gate lets the requests in flight end, sends it, then the others. A kind seen
   a few times only (the report's one events list) is never held back for that: it has no best; nor is
   a slow kind (over :data:`PROBE_AT_MOST_SECONDS`: pages of 500 quotes), whose probe would stall the
-  others for as long; and no probe waits for a slow request in flight to end.
+  others for as long; and no probe waits for a slow request in flight to end, nor longer than
+  :data:`PROBE_WAIT_AT_MOST_SECONDS` for any (a hung upload would hold every request behind the
+  probe until its timeout): it then goes with the others, and a later request probes.
 - **Delivered parallelism.** Answers are counted in windows of at least :data:`WINDOW_SECONDS` and
   ``2 × limit`` answers. A window's ``P`` is the work alone Dolibarr got done per second of the
   window: Σ (each answer's kind best) / the window's wall time, i.e. how many requests it served at
   once. An answer of a kind with no best is counted as the requests with a best did (``P`` = the
   requests in flight on average, Σ latency / wall time, × Σ best / Σ latency of those with a best);
   a window mostly made of them (by latency: unprobed list pages) decides nothing.
-- The limit aims at ``ceil(P × FALL_MARGIN)``: it falls by 1 when that is below it (a server serving
+- The limit aims at ``ceil(P × FALL_MARGIN)``: it falls by 1 when that is below it, never under
+  :data:`FLOOR_LIMIT`: one request hanging until its timeout must not hold every other back (a server serving
   1.3 at once keeps 2: 1.3 × 1.35 = 1.8; started at 4 it would come down to 2), and rises by 1 when
   ``P`` is at least :data:`RISE_SHARE` of the limit (Dolibarr served nearly all it got: a server that
   scales keeps growing up to ``max_concurrency``; the real small one, 1.6–1.7 at once at 2 in flight,
@@ -88,11 +92,13 @@ from dataclasses import dataclass, field
 __all__ = [
     "FALL_MARGIN",
     "FIRST_PROBE_AFTER",
+    "FLOOR_LIMIT",
     "IDLE_GAP_SECONDS",
     "LEVEL_HOLDS_AFTER",
     "MOST_WINDOWS_BEFORE_RETRY",
     "PROBE_AT_MOST_SECONDS",
     "PROBE_EVERY",
+    "PROBE_WAIT_AT_MOST_SECONDS",
     "RISE_SHARE",
     "SOLO_SAMPLES_KEPT",
     "START_LIMIT",
@@ -106,6 +112,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 START_LIMIT = 2  # requests at once before Dolibarr's pace is known
+FLOOR_LIMIT = 2  # the fewest requests at once the pace goes down to (1 when max_concurrency is 1)
 SOLO_SAMPLES_KEPT = 20  # a kind's best: the median of its last 20 answers given alone
 # The limit falls while ceil(P × 1.35) is below it: a server serving 1.1–1.4 at once (the real one of
 # issue 28 at 4 in flight) gets 2; at most 0.74 at once, 1.
@@ -123,6 +130,9 @@ PROBE_EVERY = 200  # answers of a kind in company before one of them is sent alo
 # quotes) is never probed, only measured when it happens to be alone (the first page of a list often
 # is). Its time alone is at least its latency shared by the requests in flight with it.
 PROBE_AT_MOST_SECONDS = 0.1
+# A probe waits at most this long for the requests in flight to end, then goes with them (not alone):
+# the others wait behind it meanwhile, and a request in flight may hang until its timeout.
+PROBE_WAIT_AT_MOST_SECONDS = PROBE_AT_MOST_SECONDS
 MOST_WINDOWS_BEFORE_RETRY = 64  # a level that fell is tried again after 2, 4, … up to 64 windows
 LEVEL_HOLDS_AFTER = 8  # windows in a row at a level before its past falls are forgotten
 
@@ -198,6 +208,9 @@ class Pace:
         # most Dolibarr servers are small (2 cores, often shared): starting at 2 spares them the first
         # seconds of queueing, and a server that serves more is found out in a few windows
         self.limit = min(max_limit, start) if self.adaptive else max_limit
+        # never fewer than 2 at once (when allowed 2): one request that hangs until its timeout (an
+        # upload, a slow PDF) must not hold every other one back
+        self.floor = min(max_limit, FLOOR_LIMIT)
         self.lowest = self.limit  # the fewest at once during this pace's life, for the reports
         self._kinds: dict[str, _Kind] = {}
         self._window = _Window()
@@ -279,7 +292,7 @@ class Pace:
         # a fall only when the target would have held back some of the requests the caller had in
         # flight; a rise only when the caller reached the limit: a window of one request at a time
         # says nothing of what Dolibarr would serve at once
-        if target < self.limit and window.most_in_flight > target:
+        if target < self.limit and window.most_in_flight > target and self.limit > self.floor:
             self._falls_from[self.limit] += 1
             self.limit -= 1
             self.lowest = min(self.lowest, self.limit)
@@ -314,13 +327,14 @@ class Slot:
 
     __slots__ = (
         "_alone_at_start", "_ended", "_gate", "_in_flight", "_started", "_starts_before", "bulk", "kind", "probe",
-        "seconds",
+        "probe_deadline_set", "seconds",
     )  # fmt: skip
 
     def __init__(self, gate: PaceGate, kind: str, *, bulk: bool = False) -> None:
         self._gate = gate
         self.kind = kind
         self.bulk = bulk  # a page of a list: up to the maximum at once, never a probe
+        self.probe_deadline_set = False  # a probe waiting for the gate to drain gives up after a while
         self.probe: bool | None = None  # decided at its turn
         self.seconds: float | None = None
         self._started = 0.0
@@ -395,7 +409,20 @@ class PaceGate:
             slot.probe = not slow and self.pace.probe_due(slot.kind)
         if self._probe_in_flight:
             return False
-        return self.in_flight == 0 if slot.probe else self.in_flight < self.pace.limit
+        if not slot.probe:
+            return self.in_flight < self.pace.limit
+        if self.in_flight and not slot.probe_deadline_set:
+            slot.probe_deadline_set = True
+            asyncio.get_running_loop().call_later(PROBE_WAIT_AT_MOST_SECONDS, self._give_up_probe, slot)
+        return self.in_flight == 0
+
+    def _give_up_probe(self, slot: Slot) -> None:
+        """A probe still waiting for the requests in flight to end goes as any request: one of them may
+        take its whole timeout (a hung upload), and every request behind the probe would wait as long."""
+        if slot.probe and any(waiting is slot for _, waiting in self._waiting):
+            slot.probe = False
+            self.pace.probe_dropped(slot.kind)
+            self._wake()
 
     def _start(self, slot: Slot) -> None:
         self.in_flight += 1
