@@ -59,7 +59,7 @@ class Server:
         until = self.now + seconds
         while self.now < until:
             while ready and ready[0] <= self.now and not any(request.probe for request in flight):
-                if probe_waiting is None and len(flight) >= pace.limit:
+                if probe_waiting is None and len(flight) >= pace.at_once:
                     break
                 kind = probe_waiting or next(kinds)
                 slow = any(pace.is_slow(request.kind) for request in flight)
@@ -78,7 +78,7 @@ class Server:
                 continue
             rate = min(1.0, self.capacity / len(flight))
             step = min(request.work for request in flight) / rate
-            if ready and self.now < ready[0] < self.now + step and len(flight) < pace.limit:
+            if ready and self.now < ready[0] < self.now + step and len(flight) < pace.at_once:
                 step = ready[0] - self.now  # a worker is ready before the next answer
             self.now += step
             for request in flight:
@@ -287,6 +287,30 @@ def test_a_maximum_of_one_starts_and_stays_at_one() -> None:
     assert not single.probe_due(READ)
 
 
+def test_a_held_pace_stays_under_its_ceiling_and_climbs_once_it_is_lifted() -> None:
+    """The automatic run holds the pace at ``[auto] requests_at_once``: at 1, one request at a time and
+    none held back to probe, even on a server that would serve 16 at once; at 2 it adapts up to 2 only;
+    lifted, it climbs to the maximum as before."""
+    pace = Pace(4)
+    server = Server(SMALL, capacity=16)
+    pace.hold(1)
+    assert (pace.at_once, pace.lowest) == (1, 1)
+    assert set(server.run(pace, 3.0)) <= {2}  # the limit itself is left as it was
+    assert pace.at_once == 1
+    assert not pace.probe_due(READ) and not pace.probe_due(EVENT)
+    pace.hold(2)
+    server.run(pace, 3.0)
+    assert (pace.limit, pace.at_once) == (2, 2)
+    pace.hold(pace.max_limit)
+    server.run(pace, 3.0)
+    assert pace.at_once == pace.limit == 4
+    assert pace.lowest == 1
+    pace.hold(9)  # above the maximum: the maximum
+    assert pace.ceiling == 4
+    with pytest.raises(ValueError):
+        pace.hold(0)
+
+
 class Ticks:
     """A clock that moves only when told."""
 
@@ -354,6 +378,44 @@ async def test_pages_of_a_list_go_up_to_the_maximum_whatever_the_limit() -> None
     reads = [asyncio.ensure_future(request(READ, bulk=False)) for _ in range(6)]
     await asyncio.sleep(0)
     assert gate.in_flight == 2  # single requests keep to the pace
+    release.set()
+    await asyncio.gather(*reads)
+
+
+async def test_a_gate_holding_one_sends_single_requests_one_by_one_and_pages_beside_them() -> None:
+    """``holding(1)``: a second single request waits for the first; list pages still go up to the
+    maximum beside it; once the hold ends, the pace's own limit (2 at its start) lets them in again."""
+    pace = Pace(4)
+    gate = PaceGate(pace, clock=Ticks())
+    release = asyncio.Event()
+    singles_at_once: list[int] = []
+    singles = 0
+
+    async def request(kind: str, *, bulk: bool) -> None:
+        nonlocal singles
+        async with gate.slot(kind, bulk=bulk) as slot:
+            if not bulk:
+                singles += 1
+                singles_at_once.append(singles)
+            await release.wait()
+            slot.answered()
+            if not bulk:
+                singles -= 1
+
+    with gate.holding(1):
+        reads = [asyncio.ensure_future(request(READ, bulk=False))]
+        pages = [asyncio.ensure_future(request(PAGE, bulk=True)) for _ in range(3)]
+        reads += [asyncio.ensure_future(request(READ, bulk=False)) for _ in range(2)]
+        await asyncio.sleep(0)
+        assert gate.in_flight == 4  # the pages beside the one read: up to max_concurrency
+        assert singles == 1  # the two other reads wait
+        release.set()
+        await asyncio.gather(*reads, *pages)
+    assert set(singles_at_once) == {1}
+    release.clear()
+    reads = [asyncio.ensure_future(request(READ, bulk=False)) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert gate.in_flight == 2  # the hold is over: the pace's limit again
     release.set()
     await asyncio.gather(*reads)
 

@@ -136,6 +136,10 @@ class AutoSettings(Section):
     # At most this many automatic follow-ups per run, the most urgent first; the others are deferred
     # to the next run (the first day on a large Dolibarr would otherwise send thousands at once).
     max_per_run: int = Field(200, ge=1, le=100_000)
+    # Dolibarr requests the run has in flight at once for its follow-ups (its list pages go up to
+    # [dolibarr] max_concurrency): 1 costs Dolibarr least per follow-up and leaves its other workers to
+    # its users, at a longer run (docs/automatic.md, "Dolibarr's pace"); more adapts up to it.
+    requests_at_once: int = Field(1, ge=1, le=32)
 
     @field_validator("working_days")
     @classmethod

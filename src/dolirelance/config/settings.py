@@ -64,6 +64,12 @@ class Settings(Section):
         for section, auth in (("smtp", self.smtp.auth), ("imap", self.imap.auth if self.imap else None)):
             if auth == "oauth2" and self.oauth2 is None:
                 raise ValueError(f'[{section}] auth = "oauth2" needs an [oauth2] table (see docs/replies.md)')
+        if self.auto.requests_at_once > self.dolibarr.max_concurrency:
+            raise ValueError(
+                f"[auto] requests_at_once = {self.auto.requests_at_once} is above [dolibarr] max_concurrency = "
+                f"{self.dolibarr.max_concurrency}, the most requests ever sent at once: lower requests_at_once "
+                "or raise max_concurrency"
+            )
         needed = self.worst_smtp_wait()
         if self.ledger.lease_seconds is not None and self.ledger.lease_seconds < needed:
             raise ValueError(

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, TypeAlias
@@ -103,6 +104,12 @@ class DolibarrHttp:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @contextlib.contextmanager
+    def holding(self, at_most: int) -> Iterator[None]:
+        """At most ``at_most`` requests in flight meanwhile, pages of lists aside (``pace.py``)."""
+        with self._gate.holding(at_most):
+            yield
 
     async def _call(self, call: Call) -> Any:
         """Send, map errors, decode JSON. ``None`` for 304 (nothing to do), ``[]`` for an empty 404 list."""

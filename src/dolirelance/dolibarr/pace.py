@@ -82,11 +82,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -212,15 +213,31 @@ class Pace:
         # upload, a slow PDF) must not hold every other one back
         self.floor = min(max_limit, FLOOR_LIMIT)
         self.lowest = self.limit  # the fewest at once during this pace's life, for the reports
+        # a caller's own bound under max_limit for a while (:meth:`hold`): the automatic run's
+        # ``[auto] requests_at_once``; list pages still go up to max_limit
+        self.ceiling = max_limit
         self._kinds: dict[str, _Kind] = {}
         self._window = _Window()
         self._last_end: float | None = None  # of the latest answer
         self._windows_at_limit = 0  # windows decided since the limit last changed
         self._falls_from: collections.Counter[int] = collections.Counter()  # per level, since it last held
 
+    @property
+    def at_once(self) -> int:
+        """Requests let in at once now, list pages aside: the limit, under the caller's ceiling."""
+        return min(self.limit, self.ceiling)
+
+    def hold(self, ceiling: int) -> None:
+        """At most ``ceiling`` requests at once (list pages aside) until told otherwise; ``max_limit``
+        lifts it. The limit still adapts under it, and starts there when it is lifted."""
+        if ceiling < 1:
+            raise ValueError("ceiling must be >= 1")
+        self.ceiling = min(ceiling, self.max_limit)
+        self.lowest = min(self.lowest, self.at_once)
+
     def probe_due(self, kind: str) -> bool:
         """True when the next request of ``kind`` must go alone (the gate then drains first); taken once."""
-        if not self.adaptive or self.limit == 1:
+        if not self.adaptive or self.at_once == 1:
             return False  # one at a time: every answer is an answer alone
         state = self._kinds.setdefault(kind, _Kind())
         if state.probing:
@@ -299,7 +316,7 @@ class Pace:
         elif (
             served >= RISE_SHARE * self.limit
             and window.most_in_flight >= self.limit
-            and self.limit < self.max_limit
+            and self.limit < self.ceiling
             and self._may_retry(self.limit + 1)
         ):
             self.limit += 1
@@ -410,11 +427,22 @@ class PaceGate:
         if self._probe_in_flight:
             return False
         if not slot.probe:
-            return self.in_flight < self.pace.limit
+            return self.in_flight < self.pace.at_once
         if self.in_flight and not slot.probe_deadline_set:
             slot.probe_deadline_set = True
             asyncio.get_running_loop().call_later(PROBE_WAIT_AT_MOST_SECONDS, self._give_up_probe, slot)
         return self.in_flight == 0
+
+    @contextlib.contextmanager
+    def holding(self, ceiling: int) -> Iterator[None]:
+        """At most ``ceiling`` requests at once meanwhile, list pages aside (:meth:`Pace.hold`)."""
+        before = self.pace.ceiling
+        self.pace.hold(ceiling)
+        try:
+            yield
+        finally:
+            self.pace.hold(before)
+            self._wake()  # a higher ceiling lets more in at once
 
     def _give_up_probe(self, slot: Slot) -> None:
         """A probe still waiting for the requests in flight to end goes as any request: one of them may

@@ -21,15 +21,17 @@ class DolibarrUse:
     """What a run asked of Dolibarr: its requests, and how many it sent at once by the end (the pace)."""
 
     requests: int
-    at_once: int  # the pace's limit when the run ended
+    at_once: int  # requests let in at once when the run ended: the pace's limit under requests_at_once
     fewest_at_once: int  # the lowest it went during the run (the life of its connection to Dolibarr)
-    max_concurrency: int  # [dolibarr] max_concurrency, the upper bound
+    max_concurrency: int  # [dolibarr] max_concurrency, the upper bound (and its list pages' at once)
+    requests_at_once: int  # [auto] requests_at_once, the bound of its follow-ups' requests
 
     def describe(self) -> str:
         fewest = f", down to {self.fewest_at_once} on the way" if self.fewest_at_once < self.at_once else ""
         return (
             f"Dolibarr: {self.requests} requests, {self.at_once} at once at the end{fewest} "
-            f"([dolibarr] max_concurrency = {self.max_concurrency})"
+            f"([auto] requests_at_once = {self.requests_at_once}; list pages up to "
+            f"[dolibarr] max_concurrency = {self.max_concurrency})"
         )
 
     def summary(self) -> dict[str, int]:
@@ -38,6 +40,7 @@ class DolibarrUse:
             "at_once": self.at_once,
             "fewest_at_once": self.fewest_at_once,
             "max_concurrency": self.max_concurrency,
+            "requests_at_once": self.requests_at_once,
         }
 
 

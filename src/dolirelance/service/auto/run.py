@@ -7,7 +7,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -43,21 +43,27 @@ async def run_auto(
 
     The due quotes go in batches of :data:`AUTO_BATCH`: each batch is re-read just before it is sent
     (one list request with their ids, one events request), its customers and contacts in bulk; each
-    follow-up of the batch is then prepared, sent and recorded, ``[dolibarr] max_concurrency`` at once
-    (their requests paced by the client: ``dolibarr/pace.py``). The report names the requests the run
+    follow-up of the batch is then prepared, sent and recorded, ``[dolibarr] max_concurrency`` at once,
+    their requests ``[auto] requests_at_once`` in flight at most (paced by the client under it:
+    ``dolibarr/pace.py``; list pages up to ``max_concurrency``). The report names the requests the run
     sent and how many it sent at once by its end.
     """
     clients = [client for client in (rt.dolibarr, rt.service_dolibarr) if client is not None]
     requests_before = sum(client.request_count for client in clients)
-    report = await _run_auto(rt, dry_run=dry_run, on=on, progress=progress, should_stop=should_stop)
-    pace = rt.dolibarr.pace
-    report.dolibarr = DolibarrUse(
-        requests=sum(client.request_count for client in clients) - requests_before,
-        at_once=pace.limit,
-        fewest_at_once=pace.lowest,
-        max_concurrency=pace.max_limit,
-    )
-    if pace.lowest < pace.max_limit:
+    at_most = rt.settings.auto.requests_at_once
+    with ExitStack() as held:
+        for client in clients:
+            held.enter_context(client.holding(at_most))
+        report = await _run_auto(rt, dry_run=dry_run, on=on, progress=progress, should_stop=should_stop)
+        pace = rt.dolibarr.pace
+        report.dolibarr = DolibarrUse(
+            requests=sum(client.request_count for client in clients) - requests_before,
+            at_once=pace.at_once,
+            fewest_at_once=pace.lowest,
+            max_concurrency=pace.max_limit,
+            requests_at_once=at_most,
+        )
+    if pace.lowest < min(at_most, pace.max_limit):
         log.info("%s", report.dolibarr.describe())
     return report
 
