@@ -73,6 +73,13 @@ around each request, which owns the clock):
   raise a limit started at 2. Held at 2, ``quotes --json`` on the bench's fake took 1.22 × its floor
   instead of 1.10–1.13 × (on the real small server, 4.8–5.2 s either way).
 
+- A caller may hold the requests in flight under a ceiling for a while (:meth:`PaceGate.holding`,
+  list pages aside): the automatic run holds them at ``[auto] requests_at_once``, 1 by default. The
+  pace cannot tell from the client whether 1 or 2 at once serves a small server better (its own work is
+  in every latency and throughput it sees), and never goes under 2 by itself: on the real server
+  above, 2 at once gave the most work done per second, 1 the least server time per follow-up (48–51 ms
+  against 62–66 ms, issue 28 asking at most 60), which a background run values more.
+
 Hand-written: the PyPI packages found for adaptive concurrency (ace-concurrency, adaptive-concurrency,
 aimd-limiter) are at 0.1 (2025–2026), not well-kept libraries yet, and they are latency rules fed one
 latency; this one needs each kind's cost measured alone.
