@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from conftest import MutableClock
 from dolirelance.config import Settings
@@ -560,3 +561,24 @@ async def test_adapt_concurrency_false_keeps_max_concurrency(
         await asyncio.gather(*(rt.dolibarr.get_quote(quote_id) for _ in range(40)))
         assert (rt.dolibarr.pace.limit, rt.dolibarr.pace.lowest) == (4, 4)
     assert fake_dolibarr._costs is not None and fake_dolibarr._costs.most_busy_workers == 4
+
+
+async def test_the_service_key_and_the_acting_key_share_one_limit(
+    settings: Settings, fake_dolibarr: FakeDolibarr, sample_data: SampleData, clock: MutableClock
+) -> None:
+    """A sales person's key and ``[dolibarr] service_api_key`` reach one Dolibarr: their requests go
+    through one gate, so an automatic run held at 1 never has one of each in flight at once."""
+    fake_dolibarr.cost = CostModel(per_request=0.01, per_row=0.0, kinds={}, capacity=None)
+    admin_key = SecretStr(sample_data.api_keys["admin"])
+    service = settings.dolibarr.model_copy(update={"service_api_key": admin_key})
+    transport = httpx.ASGITransport(app=create_app(fake_dolibarr))
+    quote_id = sample_data.quotes["about_to_expire"]
+    async with open_runtime(settings.model_copy(update={"dolibarr": service}), transport=transport, now=clock) as rt:
+        assert rt.service_dolibarr is not None
+        assert rt.service_dolibarr.pace is rt.dolibarr.pace
+        with rt.dolibarr.holding(1), rt.service_dolibarr.holding(1):
+            await asyncio.gather(
+                *(client.get_quote(quote_id) for client in (rt.dolibarr, rt.service_dolibarr) for _ in range(6))
+            )
+        assert rt.dolibarr.pace.ceiling == rt.dolibarr.pace.max_limit  # both holds undone
+    assert fake_dolibarr._costs is not None and fake_dolibarr._costs.most_busy_workers == 1

@@ -105,6 +105,12 @@ class DolibarrHttp:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def share_pace_with(self, other: DolibarrHttp) -> None:
+        """Send through ``other``'s gate: two keys on one Dolibarr (the acting user's and the service's)
+        are one server's load, under one limit, not twice it."""
+        self.pace = other.pace
+        self._gate = other._gate
+
     @contextlib.contextmanager
     def holding(self, at_most: int) -> Iterator[None]:
         """At most ``at_most`` requests in flight meanwhile, pages of lists aside (``pace.py``)."""

@@ -256,6 +256,8 @@ async def open_runtime(
     service_secret = settings.dolibarr.resolved_service_api_key()
     service_key = service_secret.get_secret_value() if service_secret is not None else key
     service_client = _client(settings, service_key, transport) if service_key != key else None
+    if service_client is not None:
+        service_client.share_pace_with(client)
     rt = Runtime(settings=settings, dolibarr=client, now=now or _utc_now, smtp_factory=smtp_factory,
                  ledger_clock=now, _ledger=ledger, service_dolibarr=service_client)  # fmt: skip
     try:

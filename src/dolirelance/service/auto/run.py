@@ -52,7 +52,7 @@ async def run_auto(
     requests_before = sum(client.request_count for client in clients)
     at_most = rt.settings.auto.requests_at_once
     with ExitStack() as held:
-        for client in clients:
+        for client in clients:  # one gate when the keys share it (open_runtime): held twice, undone in turn
             held.enter_context(client.holding(at_most))
         report = await _run_auto(rt, dry_run=dry_run, on=on, progress=progress, should_stop=should_stop)
         pace = rt.dolibarr.pace
