@@ -24,9 +24,10 @@ Measured, in this order, in the same run:
 - **real run**: ``run_auto()`` e-mailing the due quotes (capped by ``[auto] max_per_run``, 200) to an
   SMTP sink on loopback with the rate limit off, each recorded in Dolibarr: follow-ups per second,
   requests, Dolibarr's server time by kind of request, and the CPU time of the measured process;
-  once with ``[followup] rebuild_pdf = "always"`` (as measured on a real Dolibarr in issue 28, 4
-  requests in flight: ``[auto] requests_at_once = 4``; the figures printed beside), then on a fresh
-  first day with ``"when_stale"`` as ``run --once`` runs by default (``requests_at_once = 1``);
+  once with ``[followup] rebuild_pdf = "always"`` (as measured on a real Dolibarr in issue 28: 4
+  requests in flight held, ``requests_at_once = 4`` and the pace off; the figures printed beside),
+  then on a fresh first day with ``"when_stale"`` as ``run --once`` runs by default
+  (``requests_at_once = 1``);
 - **pace**: the real run on a small server (``CostModel.small_server()``: every request CPU, 2 served at
   once, the others queueing, the wait counted as server time as Apache's ``%D`` does; ``--pace-open``
   open quotes, each measure on a fresh first day): the automatic run's default (``[auto]
@@ -395,10 +396,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                           f"{rate:.1f}/s; {mass['failed']} failed; {mass['requests']} requests")  # fmt: skip
             if "real" in parts:
                 # each mode on the first day as it was: the second one on a fresh fake, seeded the same.
-                # "always" as issue 28 measured it on a real Dolibarr, 4 requests in flight (before
-                # [auto] requests_at_once, whose default 1 would hold them to one): the default cost
-                # model's server time does not depend on how many are in flight (it charges each
-                # request's cost, not its queueing), but the run's wall time and rate do.
+                # "always" as issue 28 measured it on a real Dolibarr: 4 requests in flight, held (before
+                # the adaptive pace, which holds 2–3 here, and [auto] requests_at_once, whose default 1
+                # would hold them to one). The default cost model's server time and requests do not depend
+                # on how many are in flight (it charges each request's cost, not its queueing), but the
+                # run's wall time and rate do: 20 s at the pace (2-3 at once), 18 s 4 held, 13.7 s real.
                 # "when_stale" as `run --once` runs now, requests_at_once at its default.
                 measure_real_run(config, "always", sink_end, parent_end, args.profile, REAL_RUN_IN_FLIGHT)
                 fresh, fresh_end, fresh_url = start_fake(ctx, args.open, None if args.no_cost else model)
@@ -429,7 +431,7 @@ REAL_DRY_RATIO = (0.76, 0.99)
 REAL_RUN_REQUESTS = 800
 REAL_RUN_SERVER_SECONDS = 40.0
 REAL_RUN_WALL_SECONDS = 13.7
-REAL_RUN_IN_FLIGHT = 4
+REAL_RUN_IN_FLIGHT = 4  # held: there was no pace yet
 
 
 def server_costs(fake_end: Connection) -> dict[str, Any]:
@@ -444,10 +446,11 @@ def measure_real_run(
     sink_end: Connection,
     fake_end: Connection,
     profile: Path | None,
-    requests_at_once: int | None = None,
+    held_at_once: int | None = None,
 ) -> None:
     """A real run capped at [auto] max_per_run (200), the quote PDFs rebuilt ``always`` or ``when_stale``;
-    ``requests_at_once`` None: the configuration's (1 by default)."""
+    ``held_at_once``: that many requests in flight, held (``max_concurrency`` and ``requests_at_once``, the
+    pace off), else the configuration's (``requests_at_once = 1`` by default)."""
     sink_end.send("count")
     received_before = sink_end.recv()
     costs_before = server_costs(fake_end)
@@ -455,8 +458,9 @@ def measure_real_run(
     profiler = cProfile.Profile() if profile else None
     if profiler is not None:
         profiler.enable()
+    held = {"max_concurrency": held_at_once, "adapt_concurrency": False} if held_at_once else None
     runs = auto_runs(
-        config, real=True, max_per_run=None, rebuild_pdf=mode, dry=False, requests_at_once=requests_at_once
+        config, real=True, max_per_run=None, rebuild_pdf=mode, dry=False, dolibarr=held, requests_at_once=held_at_once
     )
     real = asyncio.run(runs)["real run"]
     if profiler is not None and profile is not None:
@@ -470,7 +474,8 @@ def measure_real_run(
     server = costs["server_seconds"] - costs_before["server_seconds"]
     rate = real["sent"] / real["seconds"] if real["seconds"] else 0.0
     print(f"real run, rebuild_pdf = {mode!r}, requests_at_once = {real['requests_at_once']} (max_concurrency "
-          f"{real['max_concurrency']}): {real['sent']} follow-ups sent and recorded in "
+          f"{real['max_concurrency']}; {real['at_once']} at once at the end, fewest {real['fewest_at_once']}): "
+          f"{real['sent']} follow-ups sent and recorded in "
           f"{real['seconds']:.1f} s = {rate:.1f}/s; {real['failed']} failed; {received} e-mails received; "
           f"{real['requests']} requests; Dolibarr server time {server:.1f} s = {server / sent * 1000:.0f} ms "
           f"per follow-up; CPU of this process {cpu:.1f} s ({cpu / sent * 1000:.1f} ms per follow-up)")  # fmt: skip
