@@ -24,13 +24,17 @@ Measured, in this order, in the same run:
 - **real run**: ``run_auto()`` e-mailing the due quotes (capped by ``[auto] max_per_run``, 200) to an
   SMTP sink on loopback with the rate limit off, each recorded in Dolibarr: follow-ups per second,
   requests, Dolibarr's server time by kind of request, and the CPU time of the measured process;
-  once with ``[followup] rebuild_pdf = "always"`` (as measured on a real Dolibarr in issue 28, the
-  figures printed beside), then on a fresh first day with ``"when_stale"`` (the default);
+  once with ``[followup] rebuild_pdf = "always"`` (as measured on a real Dolibarr in issue 28: 4
+  requests in flight held, ``requests_at_once = 4`` and the pace off; the figures printed beside),
+  then on a fresh first day with ``"when_stale"`` as ``run --once`` runs by default
+  (``requests_at_once = 1``);
 - **pace**: the real run on a small server (``CostModel.small_server()``: every request CPU, 2 served at
   once, the others queueing, the wait counted as server time as Apache's ``%D`` does; ``--pace-open``
-  open quotes, each measure on a fresh first day): with the adaptive pace up to ``max_concurrency = 4``,
-  then 4, 3 and 2 at once held (``adapt_concurrency = false``): server time per follow-up and per
-  request, beside the integrator's figures of a real 2-core Dolibarr.
+  open quotes, each measure on a fresh first day): the automatic run's default (``[auto]
+  requests_at_once = 1``, the pace adapting up to ``max_concurrency = 4`` for its list pages), the
+  adaptive pace under ``requests_at_once = 2`` and 4 (4: the pace as before ``requests_at_once``),
+  then 4, 3 and 2 at once held (``adapt_concurrency = false``, ``requests_at_once`` the same): server
+  time per follow-up and per request, beside the integrator's figures of a real 2-core Dolibarr.
 
 The fake Dolibarr and the SMTP sink each run in their own process, as a real Dolibarr and a real
 SMTP server would: the measured process pays only for its own work.
@@ -60,7 +64,7 @@ from typing import Any
 
 import httpx
 
-from dolirelance.config import load_config
+from dolirelance.config import Settings, load_config
 from dolirelance.demo import write_demo_config
 from dolirelance.service import open_runtime, run_auto
 from dolirelance.testing import CostModel, FakeDolibarr, create_app, load_sample_data, serve_in_thread
@@ -184,14 +188,21 @@ async def auto_runs(
     rebuild_pdf: str = "when_stale",
     dry: bool = True,
     dolibarr: dict[str, Any] | None = None,
+    requests_at_once: int | None = None,
 ) -> dict[str, Any]:
     settings = load_config(config)
     if dolibarr:
         settings = settings.model_copy(update={"dolibarr": settings.dolibarr.model_copy(update=dolibarr)})
+    auto: dict[str, int] = {}
     if max_per_run is not None:
-        settings = settings.model_copy(update={"auto": settings.auto.model_copy(update={"max_per_run": max_per_run})})
+        auto["max_per_run"] = max_per_run
+    if requests_at_once is not None:
+        auto["requests_at_once"] = requests_at_once
     followup = settings.followup.model_copy(update={"rebuild_pdf": rebuild_pdf})
-    settings = settings.model_copy(update={"followup": followup})
+    settings = settings.model_copy(update={"auto": settings.auto.model_copy(update=auto), "followup": followup})
+    # model_copy checks nothing: the settings again through their cross-section checks, as a config file's
+    # (requests_at_once above max_concurrency is refused there)
+    settings = Settings.model_validate({name: getattr(settings, name) for name in Settings.model_fields})
     results: dict[str, Any] = {}
     async with open_runtime(settings, now=lambda: NOW) as rt:
         await rt.dolibarr.status()  # the connection and /status, outside of the measures
@@ -220,6 +231,8 @@ async def auto_runs(
                 "failed": len(report.failed),
                 "at_once": report.dolibarr.at_once if report.dolibarr else None,
                 "fewest_at_once": report.dolibarr.fewest_at_once if report.dolibarr else None,
+                "requests_at_once": report.dolibarr.requests_at_once if report.dolibarr else None,
+                "max_concurrency": report.dolibarr.max_concurrency if report.dolibarr else None,
             }
     return results
 
@@ -382,8 +395,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                           f"({mass['emails']} e-mails, {mass['letters']} letters) in {mass['seconds']:.1f} s = "
                           f"{rate:.1f}/s; {mass['failed']} failed; {mass['requests']} requests")  # fmt: skip
             if "real" in parts:
-                # each mode on the first day as it was: the second one on a fresh fake, seeded the same
-                measure_real_run(config, "always", sink_end, parent_end, args.profile)
+                # each mode on the first day as it was: the second one on a fresh fake, seeded the same.
+                # "always" as issue 28 measured it on a real Dolibarr: 4 requests in flight, held (before
+                # the adaptive pace, which holds 2–3 here, and [auto] requests_at_once, whose default 1
+                # would hold them to one). The default cost model's server time and requests do not depend
+                # on how many are in flight (it charges each request's cost, not its queueing), but the
+                # run's wall time and rate do: 20 s at the pace (2-3 at once), 18 s 4 held, 13.7 s real.
+                # "when_stale" as `run --once` runs now, requests_at_once at its default.
+                measure_real_run(config, "always", sink_end, parent_end, args.profile, REAL_RUN_IN_FLIGHT)
                 fresh, fresh_end, fresh_url = start_fake(ctx, args.open, None if args.no_cost else model)
                 try:
                     (workdir / "fresh").mkdir()
@@ -406,11 +425,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 # Issue 28, measured on a real Dolibarr 20.0.0 (10,006 open quotes, first day): the dry run at
-# 0.76–0.99 × the floor; a real run of 200 follow-ups that rebuilt each quote's PDF: 800 requests,
-# 40 s of Dolibarr's time.
+# 0.76–0.99 × the floor; a real run of 200 follow-ups that rebuilt each quote's PDF, 4 requests in
+# flight: 800 requests, 40 s of Dolibarr's time, 13.7 s.
 REAL_DRY_RATIO = (0.76, 0.99)
 REAL_RUN_REQUESTS = 800
 REAL_RUN_SERVER_SECONDS = 40.0
+REAL_RUN_WALL_SECONDS = 13.7
+REAL_RUN_IN_FLIGHT = 4  # held: there was no pace yet
 
 
 def server_costs(fake_end: Connection) -> dict[str, Any]:
@@ -419,8 +440,17 @@ def server_costs(fake_end: Connection) -> dict[str, Any]:
     return costs or {"server_seconds": 0.0, "requests": 0, "seconds_by_kind": {}, "requests_by_kind": {}}
 
 
-def measure_real_run(config: Path, mode: str, sink_end: Connection, fake_end: Connection, profile: Path | None) -> None:
-    """A real run capped at [auto] max_per_run (200), the quote PDFs rebuilt ``always`` or ``when_stale``."""
+def measure_real_run(
+    config: Path,
+    mode: str,
+    sink_end: Connection,
+    fake_end: Connection,
+    profile: Path | None,
+    held_at_once: int | None = None,
+) -> None:
+    """A real run capped at [auto] max_per_run (200), the quote PDFs rebuilt ``always`` or ``when_stale``;
+    ``held_at_once``: that many requests in flight, held (``max_concurrency`` and ``requests_at_once``, the
+    pace off), else the configuration's (``requests_at_once = 1`` by default)."""
     sink_end.send("count")
     received_before = sink_end.recv()
     costs_before = server_costs(fake_end)
@@ -428,7 +458,11 @@ def measure_real_run(config: Path, mode: str, sink_end: Connection, fake_end: Co
     profiler = cProfile.Profile() if profile else None
     if profiler is not None:
         profiler.enable()
-    real = asyncio.run(auto_runs(config, real=True, max_per_run=None, rebuild_pdf=mode, dry=False))["real run"]
+    held = {"max_concurrency": held_at_once, "adapt_concurrency": False} if held_at_once else None
+    runs = auto_runs(
+        config, real=True, max_per_run=None, rebuild_pdf=mode, dry=False, dolibarr=held, requests_at_once=held_at_once
+    )
+    real = asyncio.run(runs)["real run"]
     if profiler is not None and profile is not None:
         profiler.disable()
         profiler.dump_stats(profile.with_suffix(f".{mode}.prof"))
@@ -439,13 +473,16 @@ def measure_real_run(config: Path, mode: str, sink_end: Connection, fake_end: Co
     sent = max(real["sent"], 1)
     server = costs["server_seconds"] - costs_before["server_seconds"]
     rate = real["sent"] / real["seconds"] if real["seconds"] else 0.0
-    print(f"real run, rebuild_pdf = {mode!r}: {real['sent']} follow-ups sent and recorded in "
+    print(f"real run, rebuild_pdf = {mode!r}, requests_at_once = {real['requests_at_once']} (max_concurrency "
+          f"{real['max_concurrency']}; {real['at_once']} at once at the end, fewest {real['fewest_at_once']}): "
+          f"{real['sent']} follow-ups sent and recorded in "
           f"{real['seconds']:.1f} s = {rate:.1f}/s; {real['failed']} failed; {received} e-mails received; "
           f"{real['requests']} requests; Dolibarr server time {server:.1f} s = {server / sent * 1000:.0f} ms "
           f"per follow-up; CPU of this process {cpu:.1f} s ({cpu / sent * 1000:.1f} ms per follow-up)")  # fmt: skip
     if mode == "always":
-        print(f"    real Dolibarr (issue 28), 200 sent: {REAL_RUN_REQUESTS} requests, {REAL_RUN_SERVER_SECONDS:.0f} s "
-              f"of server time; here, scaled to 200: {real['requests'] / sent * 200:.0f} requests "
+        print(f"    real Dolibarr (issue 28), 200 sent, {REAL_RUN_IN_FLIGHT} in flight: {REAL_RUN_REQUESTS} requests, "
+              f"{REAL_RUN_SERVER_SECONDS:.0f} s of server time, {REAL_RUN_WALL_SECONDS} s; here, scaled to 200: "
+              f"{real['requests'] / sent * 200:.0f} requests "
               f"({real['requests'] / sent * 200 / REAL_RUN_REQUESTS:.2f} × real), {server / sent * 200:.1f} s "
               f"({server / sent * 200 / REAL_RUN_SERVER_SECONDS:.2f} × real)")  # fmt: skip
     before_seconds, before_requests = costs_before["seconds_by_kind"], costs_before["requests_by_kind"]
@@ -460,16 +497,33 @@ def measure_real_run(config: Path, mode: str, sink_end: Connection, fake_end: Co
                   f"({spent[kind] / sent * 1000:5.1f} ms per follow-up)")  # fmt: skip
 
 
-# The integrator's real Dolibarr 20.0.0 (Apache mod_php, 8 workers, 2 cores shared with dolirelance), a real
-# run of 200 follow-ups: server time (Apache's %D) per follow-up and per request of each kind.
-# The integrator's real Dolibarr 20.0.0 (2 cores shared with dolirelance), 200 follow-ups, three
-# interleaved rounds: server time per follow-up (Σ Apache's %D) and wall time
+# The integrator's real Dolibarr 20.0.0 (Apache mod_php prefork, MariaDB, the same 2 cores as dolirelance
+# and an SMTP sink), a real run of 200 follow-ups each with a CUSTOMER contact (817 requests), three
+# interleaved rounds at load 0.8–1.8: server time per follow-up (Σ Apache's %D), wall time, Dolibarr's CPU
+# (PHP and MariaDB) per follow-up.
 REAL_PACE = {
-    "adaptive, start 2, rise at 0.9 × the limit (this pace)": "58–65 ms per follow-up, wall 10.4–10.5 s",
-    "adaptive, start 4, rise at 0.8 × the limit (the former pace)": "64–74 ms per follow-up",
+    "requests_at_once 1, max_concurrency 4 (run --once's default)": (
+        "48.2–51.2 ms per follow-up, wall 14.2–15.5 s, CPU 45–48 ms per follow-up"
+    ),
+    "requests_at_once 2, max_concurrency 4 (the pace as before requests_at_once: it stayed at 2 there)": (
+        "61.8–66.3 ms per follow-up, wall 10.0–11.1 s, CPU 40.5–44 ms per follow-up"
+    ),
+}
+# the same rounds at requests_at_once 2, per request of each kind, and the run's list reads per follow-up
+REAL_AT_2 = {"POST /agendaevents": 15.0, "GET /proposals/{id}": 17.5, "GET /documents/download": 13.7}
+REAL_AT_2_LISTS = 3.7
+# earlier rounds on the same server (before requests_at_once; three interleaved rounds unless said)
+REAL_PACE_EARLIER = {
     "4 at once, fixed": "82–94 ms per follow-up, wall 8.7–10.0 s",
     "2 at once, fixed": "57–60.5 ms per follow-up, wall 10.2–10.7 s",
     "1 at once, fixed": "44 ms per follow-up, wall 14.5 s",
+    "adaptive, start 4, rise at 0.8 × the limit (the first pace)": "64–74 ms per follow-up",
+    "adaptive, start 2, rise at 0.9 × the limit, before its floor of 2": (
+        "58–65 ms per follow-up, wall 10.4–10.5 s; 54–58 ms, wall 9.0–9.7 s in five later runs at load 0.3–1.0"
+    ),
+    "adaptive with its floor of 2 (later runs, MariaDB restarted; 2 held there: 60–70 ms)": (
+        "65–80 ms per follow-up, wall 10.7–12.4 s"
+    ),
 }
 # each request alone, from an earlier measure of the same server (CostModel.small_server's costs)
 REAL_ALONE = {"POST /agendaevents": 8.8, "GET /proposals/{id}": 10.4, "GET /documents/download": 8.2}
@@ -480,25 +534,39 @@ FOLLOW_UP_KINDS = {
 }
 
 
+# The pace part's measures: (label, [dolibarr] max_concurrency and adapt_concurrency, [auto] requests_at_once).
+# Each sets requests_at_once: its default, 1, would hold every measure's follow-up requests to one in flight.
+PACE_MEASURES: tuple[tuple[str, dict[str, Any], int], ...] = (
+    ("requests_at_once 1, adaptive, at most 4 (run --once's default)",
+     {"max_concurrency": 4, "adapt_concurrency": True}, 1),
+    # the integrator's "as before" on the real server, where the pace stayed at 2
+    ("requests_at_once 2, adaptive, at most 4", {"max_concurrency": 4, "adapt_concurrency": True}, 2),
+    # exactly the pace before requests_at_once: its limit free to rise to max_concurrency
+    ("requests_at_once 4, adaptive, at most 4 (the pace before requests_at_once)",
+     {"max_concurrency": 4, "adapt_concurrency": True}, 4),
+    ("4 at once, fixed", {"max_concurrency": 4, "adapt_concurrency": False}, 4),
+    ("3 at once, fixed", {"max_concurrency": 3, "adapt_concurrency": False}, 3),
+    ("2 at once, fixed", {"max_concurrency": 2, "adapt_concurrency": False}, 2),
+)  # fmt: skip
+
+
 def measure_pace(ctx: Any, n: int, capacity: int, sink_end: Connection, sink_port: int, workdir: Path) -> None:
-    """A real run on a small server (``CostModel.small_server()``: every request CPU, 2 served at once, the
-    others queueing, their wait counted as server time as Apache's %D does), each on a fresh first day:
-    the pace adapting up to max_concurrency 4, then 4, 3 and 2 at once held."""
+    """A real run on a small server (``CostModel.small_server()``: every request CPU, ``capacity`` served
+    at once, the others queueing, their wait counted as server time as Apache's %D does), each on a fresh
+    first day: the measures of :data:`PACE_MEASURES`."""
     model = CostModel.small_server(capacity)
     print(f"pace: cost model {model}")
-    for label, dolibarr in (
-        ("adaptive, at most 4", {"max_concurrency": 4, "adapt_concurrency": True}),
-        ("4 at once, fixed", {"max_concurrency": 4, "adapt_concurrency": False}),
-        ("3 at once, fixed", {"max_concurrency": 3, "adapt_concurrency": False}),
-        ("2 at once, fixed", {"max_concurrency": 2, "adapt_concurrency": False}),
-    ):
+    for label, dolibarr, requests_at_once in PACE_MEASURES:
         fake, fake_end, url = start_fake(ctx, n, model)
         try:
-            here = workdir / f"pace-{capacity}-{dolibarr['max_concurrency']}-{dolibarr['adapt_concurrency']}"
+            here = workdir / (f"pace-{capacity}-{dolibarr['max_concurrency']}-{dolibarr['adapt_concurrency']}"
+                              f"-{requests_at_once}")  # fmt: skip
             here.mkdir()
             config = write_demo_config(here, dolibarr_url=url, api_key=API_KEY, smtp_port=sink_port)
             costs_before = server_costs(fake_end)
-            real = asyncio.run(auto_runs(config, real=True, max_per_run=None, dry=False, dolibarr=dolibarr))
+            runs = auto_runs(config, real=True, max_per_run=None, dry=False, dolibarr=dolibarr,
+                             requests_at_once=requests_at_once)  # fmt: skip
+            real = asyncio.run(runs)
             costs = server_costs(fake_end)
         finally:
             fake_end.send("stop")
@@ -513,18 +581,25 @@ def measure_pace(ctx: Any, n: int, capacity: int, sink_end: Connection, sink_por
         own = sum(seconds.get(kind, 0.0) for kind in FOLLOW_UP_KINDS)
         each = ", ".join(f"{name} {seconds[kind] / counts[kind] * 1000:.1f} ms"
                          for kind, name in FOLLOW_UP_KINDS.items() if counts.get(kind))  # fmt: skip
-        print(f"pace, capacity {capacity}, {label}: {run['sent']} sent in {run['seconds']:.1f} s; "
-              f"{run['at_once']} at once at the end (fewest {run['fewest_at_once']}); server time "
+        print(f"pace, capacity {capacity}, {label}: {run['sent']} sent in {run['seconds']:.1f} s, "
+              f"{run['requests']} requests; {run['at_once']} at once at the end (fewest {run['fewest_at_once']}; "
+              f"requests_at_once {run['requests_at_once']}, max_concurrency {run['max_concurrency']}); server time "
               f"{own / sent * 1000:.0f} ms per follow-up in its own requests ({each}), "
-              f"{server / sent * 1000:.0f} ms with the run's list reads")  # fmt: skip
+              f"{server / sent * 1000:.0f} ms with the run's list reads "
+              f"({(server - own) / sent * 1000:.1f} ms)")  # fmt: skip
 
 
 def print_real_pace() -> None:
     """The real server's figures, to set beside the pace part's."""
     for label, figures in REAL_PACE.items():
         print(f"pace, real Dolibarr, {label}: {figures}")
+    at_2 = ", ".join(f"{FOLLOW_UP_KINDS[kind]} {ms:.1f} ms" for kind, ms in REAL_AT_2.items())
+    print(f"pace, real Dolibarr, requests_at_once 2, per request: {at_2} (two events per follow-up); "
+          f"the run's list reads {REAL_AT_2_LISTS} ms per follow-up")  # fmt: skip
+    for label, figures in REAL_PACE_EARLIER.items():
+        print(f"pace, real Dolibarr, earlier rounds, {label}: {figures}")
     alone = ", ".join(f"{FOLLOW_UP_KINDS[kind]} {ms:.1f} ms" for kind, ms in REAL_ALONE.items())
-    print(f"pace, real Dolibarr, each request alone: {alone}")
+    print(f"pace, real Dolibarr, each request alone (an earlier measure): {alone}")
 
 
 def measure_dry_runs(config: Path, floor_s: float) -> None:
