@@ -498,15 +498,15 @@ def measure_real_run(
 
 
 # The integrator's real Dolibarr 20.0.0 (Apache mod_php prefork, MariaDB, the same 2 cores as dolirelance
-# and an SMTP sink), a real run of 200 follow-ups each with a CUSTOMER contact (817 requests), three
-# interleaved rounds at load 0.8–1.8: server time per follow-up (Σ Apache's %D), wall time, Dolibarr's CPU
-# (PHP and MariaDB) per follow-up.
+# and an SMTP sink), a real run of 200 follow-ups each with a CUSTOMER contact (817 requests), interleaved
+# rounds at load 0.75–1.8 (six at requests_at_once 1): server time per follow-up (Σ Apache's %D), wall
+# time, Dolibarr's CPU (PHP and MariaDB) per follow-up.
 REAL_PACE = {
     "requests_at_once 1, max_concurrency 4 (run --once's default)": (
-        "48.2–51.2 ms per follow-up, wall 14.2–15.5 s, CPU 45–48 ms per follow-up"
+        "45.9–51.4 ms per follow-up, wall 13.8–16.1 s, CPU 43–48 ms per follow-up"
     ),
     "requests_at_once 2, max_concurrency 4 (the pace as before requests_at_once: it stayed at 2 there)": (
-        "61.8–66.3 ms per follow-up, wall 10.0–11.1 s, CPU 40.5–44 ms per follow-up"
+        "61.8–67.4 ms per follow-up, wall 10.0–11.1 s, CPU 40.5–46 ms per follow-up"
     ),
 }
 # the same rounds at requests_at_once 2, per request of each kind, and the run's list reads per follow-up

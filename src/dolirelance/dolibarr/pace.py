@@ -77,8 +77,8 @@ around each request, which owns the clock):
   list pages aside): the automatic run holds them at ``[auto] requests_at_once``, 1 by default. The
   pace cannot tell from the client whether 1 or 2 at once serves a small server better (its own work is
   in every latency and throughput it sees), and never goes under 2 by itself: on the real server
-  above, 2 at once gave the most work done per second, 1 the least server time per follow-up (48–51 ms
-  against 62–66 ms, issue 28 asking at most 60), which a background run values more.
+  above, 2 at once gave the most work done per second, 1 the least server time per follow-up (46–51 ms
+  against 62–67 ms, issue 28 asking at most 60), which a background run values more.
 
 Hand-written: the PyPI packages found for adaptive concurrency (ace-concurrency, adaptive-concurrency,
 aimd-limiter) are at 0.1 (2025–2026), not well-kept libraries yet, and they are latency rules fed one
