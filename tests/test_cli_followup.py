@@ -393,7 +393,9 @@ def test_explain_then_run_once_sends_exactly_the_due_quotes(cli: Cli) -> None:
     ran = cli("run", "--once")
     assert ran.code == 0, ran
     assert "due 3, sent 3, failed 0" in flat(ran.out)
-    assert "at once at the end ([dolibarr] max_concurrency = 4)" in flat(ran.out)
+    assert "1 at once at the end ([auto] requests_at_once = 1; list pages up to [dolibarr] max_concurrency = 4)" in (
+        flat(ran.out)
+    )
     due = ("expired", "about_to_expire", "contact_without_email")
     subjects = [str(m.message["Subject"]) for m in cli.sink.messages]
     assert sorted(ref for ref in refs.values() if any(ref in subject for subject in subjects)) == sorted(
