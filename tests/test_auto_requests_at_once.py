@@ -3,6 +3,7 @@ once (1 by default, the least server time per follow-up), whatever the pace; lis
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,23 @@ def test_requests_at_once_above_max_concurrency_is_refused(tmp_path: Path, sampl
         load_config(path)
     message = str(raised.value)
     assert "requests_at_once = 5" in message and "max_concurrency = 4" in message, message
+
+
+async def test_two_runs_at_once_keep_the_hold_and_leave_it_lifted(
+    settings: Settings,
+    fake_dolibarr: FakeDolibarr,
+    sample_data: SampleData,
+    smtp_sink: SmtpSink,
+    clock: MutableClock,
+) -> None:
+    """Two automatic runs in one process (the ledger lets each quote go once): one request at a time
+    while either runs, and the pace's own limit back once both have ended, whichever ends first."""
+    due_ids = _seed_open_quotes(fake_dolibarr, sample_data, 60, due=12)
+    fake_dolibarr.cost = CostModel(per_request=0.005, per_row=0.0, kinds={})
+    counted = InFlight(create_app(fake_dolibarr))
+    async with open_runtime(settings, transport=httpx.ASGITransport(app=counted), now=clock) as rt:
+        first, second = await asyncio.gather(run_auto(rt), run_auto(rt))
+        assert rt.dolibarr.pace.ceiling == rt.dolibarr.pace.max_limit == 4
+    recorded = [o for report in (first, second) for o in report.outcomes if o.outcome == "recorded"]
+    assert len(recorded) >= len(due_ids) and len(smtp_sink.messages) == len(recorded)
+    assert counted.most_singles == 1

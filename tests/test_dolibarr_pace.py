@@ -291,7 +291,8 @@ def test_a_maximum_of_one_starts_and_stays_at_one() -> None:
 def test_a_held_pace_stays_under_its_ceiling_and_climbs_once_it_is_lifted() -> None:
     """The automatic run holds the pace at ``[auto] requests_at_once``: at 1, one request at a time and
     none held back to probe, even on a server that would serve 16 at once; at 2 it adapts up to 2 only;
-    lifted, it climbs to the maximum as before."""
+    released, it climbs to the maximum as before. Two holds at once (two runs in one process): the
+    lowest, until it is released."""
     pace = Pace(4)
     server = Server(SMALL, capacity=16)
     pace.hold(1)
@@ -299,15 +300,18 @@ def test_a_held_pace_stays_under_its_ceiling_and_climbs_once_it_is_lifted() -> N
     assert set(server.run(pace, 3.0)) <= {2}  # the limit itself is left as it was
     assert pace.at_once == 1
     assert not pace.probe_due(READ) and not pace.probe_due(EVENT)
-    pace.hold(2)
+    pace.hold(2)  # a second caller holds 2: the first's 1 still holds
+    assert pace.ceiling == 1
+    pace.release(1)
     server.run(pace, 3.0)
     assert (pace.limit, pace.at_once) == (2, 2)
-    pace.hold(pace.max_limit)
+    pace.release(2)
     server.run(pace, 3.0)
-    assert pace.at_once == pace.limit == 4
+    assert pace.at_once == pace.limit == pace.ceiling == 4
     assert pace.lowest == 1
     pace.hold(9)  # above the maximum: the maximum
     assert pace.ceiling == 4
+    pace.release(9)
     with pytest.raises(ValueError):
         pace.hold(0)
 
@@ -419,6 +423,21 @@ async def test_a_gate_holding_one_sends_single_requests_one_by_one_and_pages_bes
     assert gate.in_flight == 2  # the hold is over: the pace's limit again
     release.set()
     await asyncio.gather(*reads)
+
+
+def test_holds_that_overlap_keep_the_lowest_until_each_ends() -> None:
+    """Two callers hold the gate and end in the order they began (not nested): the lowest holds while
+    both do, the other's while it alone does, none once both have ended."""
+    pace = Pace(4, start=4)
+    gate = PaceGate(pace, clock=Ticks())
+    first, second = gate.holding(1), gate.holding(2)
+    first.__enter__()
+    second.__enter__()
+    assert pace.at_once == 1  # the second's 2 does not lift the first's 1
+    first.__exit__(None, None, None)
+    assert pace.at_once == 2
+    second.__exit__(None, None, None)
+    assert pace.at_once == pace.ceiling == 4
 
 
 async def test_a_probe_waits_for_a_hung_request_only_a_moment() -> None:

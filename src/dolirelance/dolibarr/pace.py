@@ -220,9 +220,9 @@ class Pace:
         # upload, a slow PDF) must not hold every other one back
         self.floor = min(max_limit, FLOOR_LIMIT)
         self.lowest = self.limit  # the fewest at once during this pace's life, for the reports
-        # a caller's own bound under max_limit for a while (:meth:`hold`): the automatic run's
-        # ``[auto] requests_at_once``; list pages still go up to max_limit
-        self.ceiling = max_limit
+        # callers' own bounds under max_limit for a while (:meth:`hold`): the automatic run's
+        # ``[auto] requests_at_once``; the lowest holds; list pages still go up to max_limit
+        self._holds: list[int] = []
         self._kinds: dict[str, _Kind] = {}
         self._window = _Window()
         self._last_end: float | None = None  # of the latest answer
@@ -234,13 +234,22 @@ class Pace:
         """Requests let in at once now, list pages aside: the limit, under the caller's ceiling."""
         return min(self.limit, self.ceiling)
 
+    @property
+    def ceiling(self) -> int:
+        """The lowest bound held now (:meth:`hold`), else ``max_limit``."""
+        return min(self._holds, default=self.max_limit)
+
     def hold(self, ceiling: int) -> None:
-        """At most ``ceiling`` requests at once (list pages aside) until told otherwise; ``max_limit``
-        lifts it. The limit still adapts under it, and starts there when it is lifted."""
+        """At most ``ceiling`` requests at once (list pages aside) until :meth:`release`; with several
+        held (two runs at once in one process), the lowest. The limit still adapts under it."""
         if ceiling < 1:
             raise ValueError("ceiling must be >= 1")
-        self.ceiling = min(ceiling, self.max_limit)
+        self._holds.append(min(ceiling, self.max_limit))
         self.lowest = min(self.lowest, self.at_once)
+
+    def release(self, ceiling: int) -> None:
+        """End one :meth:`hold` of ``ceiling``."""
+        self._holds.remove(min(ceiling, self.max_limit))
 
     def probe_due(self, kind: str) -> bool:
         """True when the next request of ``kind`` must go alone (the gate then drains first); taken once."""
@@ -443,12 +452,11 @@ class PaceGate:
     @contextlib.contextmanager
     def holding(self, ceiling: int) -> Iterator[None]:
         """At most ``ceiling`` requests at once meanwhile, list pages aside (:meth:`Pace.hold`)."""
-        before = self.pace.ceiling
         self.pace.hold(ceiling)
         try:
             yield
         finally:
-            self.pace.hold(before)
+            self.pace.release(ceiling)
             self._wake()  # a higher ceiling lets more in at once
 
     def _give_up_probe(self, slot: Slot) -> None:
