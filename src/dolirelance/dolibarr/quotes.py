@@ -154,11 +154,7 @@ class QuoteRoutes(ServerSetup, ListReads):
         so that the caller has one left. Filters on many customers, refs or ids (several requests)
         are read whole, then given in pages.
         """
-        if (
-            needs_several_requests(sorted(set(flt.customer_ids)))
-            or len(flt.refs) > REFS_PER_REQUEST
-            or needs_several_requests(sorted(set(flt.ids)))
-        ):
+        if _needs_several_requests(flt):
             quotes = await self.list_quotes(flt)
             for start in range(0, len(quotes), self._page_size):
                 yield quotes[start : start + self._page_size]
@@ -198,11 +194,7 @@ class QuoteRoutes(ServerSetup, ListReads):
         None when ``flt`` needs several requests (many customers, refs or ids): Dolibarr cannot page
         across them, the caller lists them whole instead.
         """
-        if (
-            needs_several_requests(sorted(set(flt.customer_ids)))
-            or len(flt.refs) > REFS_PER_REQUEST
-            or needs_several_requests(sorted(set(flt.ids)))
-        ):
+        if _needs_several_requests(flt):
             return None
         tz = await self.server_timezone()
         opt_out_field = flt.opt_out_field or self._opt_out_field
@@ -368,3 +360,13 @@ class QuoteRoutes(ServerSetup, ListReads):
 def _ref_route_broken(response: httpx.Response) -> bool:
     """The ref route answering 400 (23's "No proposal with id=0") or missing: the list filter works instead."""
     return response.status_code == 400 or route_missing(response)
+
+
+def _needs_several_requests(flt: QuoteFilter) -> bool:
+    """Whether ``flt`` is cut over several list requests (many customers, refs or ids): Dolibarr cannot
+    page across them, so such a list is read whole."""
+    return (
+        needs_several_requests(sorted(set(flt.customer_ids)))
+        or len(flt.refs) > REFS_PER_REQUEST
+        or needs_several_requests(sorted(set(flt.ids)))
+    )
