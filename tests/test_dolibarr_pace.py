@@ -595,9 +595,9 @@ async def test_the_service_key_and_the_acting_key_share_one_limit(
     async with open_runtime(settings.model_copy(update={"dolibarr": service}), transport=transport, now=clock) as rt:
         assert rt.service_dolibarr is not None
         assert rt.service_dolibarr.pace is rt.dolibarr.pace
-        with rt.dolibarr.holding(1), rt.service_dolibarr.holding(1):
+        with rt.dolibarr.holding(1):  # held once, through the acting key: the service key's requests too
             await asyncio.gather(
                 *(client.get_quote(quote_id) for client in (rt.dolibarr, rt.service_dolibarr) for _ in range(6))
             )
-        assert rt.dolibarr.pace.ceiling == rt.dolibarr.pace.max_limit  # both holds undone
+        assert rt.dolibarr.pace.ceiling == rt.dolibarr.pace.max_limit  # the hold undone
     assert fake_dolibarr._costs is not None and fake_dolibarr._costs.most_busy_workers == 1

@@ -64,6 +64,10 @@ class Runtime:
     # own configuration): reads everyone's follow-up events, closes to-dos the acting user may not touch.
     service_dolibarr: DolibarrClient | None = None
 
+    def __post_init__(self) -> None:
+        if self.service_dolibarr is not None:  # one Dolibarr: both keys' requests under one limit
+            self.service_dolibarr.share_pace_with(self.dolibarr)
+
     @property
     def events_reader(self) -> DolibarrClient:
         """The client that reads follow-up events: the service's key sees every user's, a sales person's
@@ -256,8 +260,6 @@ async def open_runtime(
     service_secret = settings.dolibarr.resolved_service_api_key()
     service_key = service_secret.get_secret_value() if service_secret is not None else key
     service_client = _client(settings, service_key, transport) if service_key != key else None
-    if service_client is not None:
-        service_client.share_pace_with(client)
     rt = Runtime(settings=settings, dolibarr=client, now=now or _utc_now, smtp_factory=smtp_factory,
                  ledger_clock=now, _ledger=ledger, service_dolibarr=service_client)  # fmt: skip
     try:

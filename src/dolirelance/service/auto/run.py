@@ -7,7 +7,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -51,9 +51,7 @@ async def run_auto(
     clients = [client for client in (rt.dolibarr, rt.service_dolibarr) if client is not None]
     requests_before = sum(client.request_count for client in clients)
     at_most = rt.settings.auto.requests_at_once
-    with ExitStack() as held:
-        for client in clients:  # one gate when the keys share it (open_runtime): held twice, undone in turn
-            held.enter_context(client.holding(at_most))
+    with rt.dolibarr.holding(at_most):  # the service key's client shares its gate (Runtime)
         report = await _run_auto(rt, dry_run=dry_run, on=on, progress=progress, should_stop=should_stop)
         pace = rt.dolibarr.pace
         report.dolibarr = DolibarrUse(
