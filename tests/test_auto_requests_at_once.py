@@ -48,14 +48,21 @@ class InFlight:
             self.singles -= 1
 
 
-async def _run(settings: Settings, fake: FakeDolibarr, clock: MutableClock) -> tuple[InFlight, int]:
+async def _runs(
+    settings: Settings, fake: FakeDolibarr, clock: MutableClock, *, at_once: int = 1
+) -> tuple[InFlight, int, int]:
+    """``at_once`` automatic runs side by side in one process: the requests counted, the follow-ups
+    recorded, and the pace's ceiling once they have all ended."""
     fake.cost = CostModel(per_request=0.005, per_row=0.0, kinds={})  # requests last: they can overlap
     counted = InFlight(create_app(fake))
     async with open_runtime(settings, transport=httpx.ASGITransport(app=counted), now=clock) as rt:
-        report = await run_auto(rt)
-    assert report.ok and report.dolibarr is not None
-    assert report.dolibarr.requests_at_once == settings.auto.requests_at_once
-    return counted, len([o for o in report.outcomes if o.outcome == "recorded"])
+        reports = await asyncio.gather(*(run_auto(rt) for _ in range(at_once)))
+        ceiling = rt.dolibarr.pace.ceiling
+    for report in reports:
+        assert report.ok and report.dolibarr is not None
+        assert report.dolibarr.requests_at_once == settings.auto.requests_at_once
+    recorded = sum(1 for report in reports for o in report.outcomes if o.outcome == "recorded")
+    return counted, recorded, ceiling
 
 
 @pytest.mark.parametrize("at_once", [1, 3])
@@ -72,7 +79,7 @@ async def test_the_run_sends_its_follow_ups_requests_at_most_requests_at_once(
     due_ids = _seed_open_quotes(fake_dolibarr, sample_data, 60, due=12)
     assert settings.auto.requests_at_once == 1
     auto = settings.auto.model_copy(update={"requests_at_once": at_once})
-    counted, recorded = await _run(settings.model_copy(update={"auto": auto}), fake_dolibarr, clock)
+    counted, recorded, _ = await _runs(settings.model_copy(update={"auto": auto}), fake_dolibarr, clock)
     assert recorded >= len(due_ids)
     assert len(smtp_sink.messages) == recorded
     assert counted.single_requests >= 4 * len(due_ids)  # read, PDF, event, to-do each
@@ -104,11 +111,7 @@ async def test_two_runs_at_once_keep_the_hold_and_leave_it_lifted(
     """Two automatic runs in one process (the ledger lets each quote go once): one request at a time
     while either runs, and the pace's own limit back once both have ended, whichever ends first."""
     due_ids = _seed_open_quotes(fake_dolibarr, sample_data, 60, due=12)
-    fake_dolibarr.cost = CostModel(per_request=0.005, per_row=0.0, kinds={})
-    counted = InFlight(create_app(fake_dolibarr))
-    async with open_runtime(settings, transport=httpx.ASGITransport(app=counted), now=clock) as rt:
-        first, second = await asyncio.gather(run_auto(rt), run_auto(rt))
-        assert rt.dolibarr.pace.ceiling == rt.dolibarr.pace.max_limit == 4
-    recorded = [o for report in (first, second) for o in report.outcomes if o.outcome == "recorded"]
-    assert len(recorded) >= len(due_ids) and len(smtp_sink.messages) == len(recorded)
+    counted, recorded, ceiling = await _runs(settings, fake_dolibarr, clock, at_once=2)
+    assert ceiling == settings.dolibarr.max_concurrency == 4
+    assert recorded >= len(due_ids) and len(smtp_sink.messages) == recorded
     assert counted.most_singles == 1
